@@ -1,0 +1,6 @@
+"""Allow ``python -m vifit``."""
+
+from vifit.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The ``vifit`` command group: lazy loading of commands and the error edge.
+
+Commands live in ``vifit.commands.<name>`` and are imported only when run or
+listed, and their modules import nothing heavy at import time, so
+``vifit --help`` never loads scipy, pandas or the models.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import traceback
+
+import click
+
+from vifit import __version__, errors
+
+# name -> "module:attribute"; order is the order shown by --help.
+COMMANDS = {
+    "gmm": "vifit.commands.gmm:gmm",
+    "pca": "vifit.commands.pca:pca",
+    "autoencoder": "vifit.commands.autoencoder:autoencoder",
+    "vae": "vifit.commands.vae:vae",
+    "predict": "vifit.commands.predict:predict",
+    "sample": "vifit.commands.sample:sample",
+}
+
+
+def _available(name: str) -> bool:
+    module = COMMANDS[name].split(":")[0]
+    return importlib.util.find_spec(module) is not None
+
+
+class VifitGroup(click.Group):
+    """A group that loads commands on demand and owns the exit-code contract."""
+
+    def list_commands(self, ctx):
+        return [name for name in COMMANDS if _available(name)]
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS or not _available(name):
+            return None
+        module, attribute = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Run a command; turn every failure into one stderr line and an exit code."""
+        errors.debug.enabled = False
+        try:
+            code = super().main(args=args, prog_name=prog_name or "vifit", complete_var=complete_var,
+                                standalone_mode=False, **extra)
+            code = code if isinstance(code, int) else 0
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            code = errors.EXIT_SIGINT
+        except click.ClickException as exc:
+            errors.report(exc.format_message())
+            code = errors.EXIT_BAD_INPUT if exc.exit_code in (1, 2) else exc.exit_code
+        except errors.Interrupted as exc:
+            errors.report(str(exc), prefix="interrupted")
+            code = exc.exit_code
+        except errors.VifitError as exc:
+            errors.report(str(exc))
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            errors.report("interrupted", prefix="interrupted")
+            code = errors.EXIT_SIGINT
+        except BrokenPipeError:
+            from vifit.output import silence_stdout
+
+            silence_stdout()
+            code = errors.EXIT_OK
+        except Exception as exc:  # the last resort: a bug in vifit
+            if errors.debug.enabled:
+                traceback.print_exc()
+            errors.report(f"{type(exc).__name__}: {exc} (this is a bug in vifit; rerun with --debug "
+                          f"for a traceback)", prefix="internal error")
+            code = errors.EXIT_INTERNAL
+        sys.exit(code)
+
+
+@click.group(cls=VifitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="vifit", message="%(prog)s %(version)s")
+def cli():
+    """Fit variational models to a table of numbers.
+
+    Reads a CSV (a path, a compressed path or - for stdin), fits one model,
+    shows the ELBO as it climbs on stderr, and writes the fitted model as JSON
+    or CSV to stdout or -o PATH.
+
+    \b
+    Example:
+      vifit pca sample_data/iris.csv --k 2 -o pca.json
+      vifit predict pca.json sample_data/iris.csv | head
+    """
+
+
+def main(argv=None):
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="vifit")

@@ -1,0 +1,1 @@
+"""One module per command. Modules import only click and vifit.options at import time."""

@@ -1,0 +1,93 @@
+"""The flow every fitting command shares: load, fit, assemble, write, exit code.
+
+Commands call :func:`run_fit` with their model's fit function; nothing here
+knows any mathematics.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from typing import Callable
+
+from vifit import errors
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The given seed, or a fresh one drawn from OS entropy (recorded in the output)."""
+    if seed is not None:
+        return int(seed)
+    import numpy as np
+
+    return int(np.random.SeedSequence().entropy % (2**63))
+
+
+def check_output_target(output: str | None) -> None:
+    """Fail before fitting when ``-o`` cannot be written (exit 2, nothing written)."""
+    if output is None or output == "-":
+        return
+    target = os.path.abspath(output)
+    if os.path.isdir(target):
+        raise errors.BadInput(f"{output}: is a directory; give a file name for -o")
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise errors.BadInput(f"{output}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise errors.BadInput(f"{output}: folder {folder} is not writable")
+
+
+def run_info(started: float, wall_start: datetime.datetime) -> dict:
+    threads = None
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit():
+            threads = int(os.environ[var])
+            break
+    return {
+        "started": wall_start.isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 6),
+        "threads": threads if threads is not None else os.cpu_count(),
+    }
+
+
+def run_fit(
+    *,
+    source: str,
+    read: dict,
+    out: dict,
+    run: dict,
+    config: dict,
+    fit: Callable,
+    min_rows: int = 1,
+    default_dtype: str = "float64",
+) -> None:
+    """Load ``source``, call ``fit(table, seed=, reporter=)`` -> FitResult, write the document.
+
+    config: the command's own resolved options; read options and the seed are added.
+    Raises NotConverged (exit 3) after writing when ``--strict`` and the fit did not
+    converge, and Interrupted after writing a result marked interrupted.
+    """
+    from vifit.data import ReadOptions, load_table
+    from vifit.output import build_document, render, resolve_format, write_text
+    from vifit.progress import Reporter
+
+    started, wall_start = time.perf_counter(), datetime.datetime.now(datetime.timezone.utc)
+    reporter = Reporter(run["progress"], quiet=run["quiet"])
+    fmt = resolve_format(out["output"], out["format"])
+    check_output_target(out["output"])
+    read = dict(read, dtype=read.get("dtype") or default_dtype)
+    table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note)
+    seed = resolve_seed(run["seed"])
+    result = fit(table, seed=seed, reporter=reporter)
+    full_config = dict(config)
+    full_config.update({k: v for k, v in read.items()})
+    full_config["seed"] = seed
+    document = build_document(result, full_config, table.describe(), run_info(started, wall_start))
+    write_text(render(document, result.table, fmt), out["output"])
+    if result.status == "interrupted":
+        raise errors.Interrupted("stopped early; the best result so far was written", errors.EXIT_SIGINT)
+    if not result.converged:
+        message = f"{result.model}: did not converge in {result.n_iter} iterations"
+        if run["strict"]:
+            raise errors.NotConverged(message + " (--strict); raise --max-iter or loosen --tol")
+        reporter.warn(message + "; raise --max-iter or loosen --tol (\"converged\": false in the output)")

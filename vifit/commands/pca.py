@@ -1,0 +1,40 @@
+"""``vifit pca``: exact PCA and the probabilistic-PCA baseline."""
+
+from __future__ import annotations
+
+import click
+
+from vifit.options import data_options, output_options, run_options
+
+
+@click.command()
+@click.argument("data", metavar="DATA")
+@click.option("--k", "k", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Number of principal components.")
+@click.option("--whiten", is_flag=True, help="Scale coordinates written by predict to unit variance.")
+@data_options
+@output_options
+@run_options
+def pca(data, k, whiten, read, out, run):
+    """Principal components and the probabilistic PCA (Tipping & Bishop) fit.
+
+    Exact PCA (eigendecomposition of the scatter matrix when rows >= columns,
+    SVD otherwise), components sign-normalised so the largest loading is
+    positive, plus the PPCA noise variance and log-likelihood (reported as the
+    elbo, which PPCA attains exactly), so PCA can be compared with the
+    autoencoders in the same units.
+
+    \b
+    Example:
+      vifit pca sample_data/iris.csv --k 2 -o pca.json
+      vifit predict pca.json sample_data/iris.csv > coords.csv
+      vifit sample pca.json -n 5
+    """
+    from vifit.commands.common import run_fit
+    from vifit.runners import pca as runner
+
+    def fit(table, *, seed, reporter):
+        return runner.fit(table, seed=seed, reporter=reporter, k=k, whiten=whiten)
+
+    run_fit(source=data, read=read, out=out, run=run, config={"k": k, "whiten": whiten},
+            fit=fit, min_rows=runner.MIN_ROWS)

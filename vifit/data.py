@@ -1,0 +1,385 @@
+"""Reading tables of numbers: one place for every rule about input data.
+
+``load_table`` turns a path (plain or ``.gz``/``.bz2``/``.xz``/``.zip``) or ``-``
+(stdin) into a :class:`Table` of finite floats, or raises :class:`BadInput`
+with one sentence naming the file, the row or column, and the problem.
+
+Row numbers in messages count data rows from 1 (the header is not a row); the
+file line is given too, since that is what an editor shows.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+import lzma
+import os
+import re
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from vifit.errors import BadInput
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+_SNIFF_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a table; mirrors the shared ``data_options`` of the CLI."""
+
+    columns: str | None = None
+    header: bool = True
+    delimiter: str = ","
+    dropna: bool = False
+    standardize: bool = False
+    dtype: str = "float64"
+
+
+@dataclass
+class Table:
+    """A numeric table ready for a model.
+
+    values: (n, d) array of finite floats in the requested dtype, after any
+    standardisation; columns: the d column names; preprocessing: what was done
+    to the raw values, stored in the model so ``predict`` can redo it.
+    """
+
+    values: np.ndarray
+    columns: list[str]
+    source: str
+    rows_dropped: int = 0
+    preprocessing: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.values.shape[1])
+
+    def describe(self) -> dict:
+        """The ``data`` block of the output document."""
+        return {
+            "source": self.source,
+            "n_rows": self.n_rows,
+            "n_features": self.n_features,
+            "columns": list(self.columns),
+            "rows_dropped": self.rows_dropped,
+            "preprocessing": self.preprocessing,
+        }
+
+
+def display_name(source: str) -> str:
+    return "<stdin>" if source == "-" else source
+
+
+# ---------------------------------------------------------------- raw bytes
+
+
+def open_bytes(source: str) -> io.BufferedIOBase:
+    """A binary stream of the (decompressed) contents of ``source``.
+
+    Compression is chosen by extension. Stdin is read whole into memory
+    because it cannot be rewound; callers that stream use their own reader.
+    """
+    name = display_name(source)
+    if source == "-":
+        return io.BytesIO(sys.stdin.buffer.read())
+    if os.path.isdir(source):
+        raise BadInput(f"{name}: is a directory, not a data file")
+    if not os.path.exists(source):
+        raise BadInput(f"{name}: no such file")
+    if not os.access(source, os.R_OK):
+        raise BadInput(f"{name}: permission denied")
+    lower = source.lower()
+    try:
+        if lower.endswith(".gz"):
+            return gzip.open(source, "rb")
+        if lower.endswith(".bz2"):
+            return bz2.open(source, "rb")
+        if lower.endswith(".xz"):
+            return lzma.open(source, "rb")
+        if lower.endswith(".zip"):
+            archive = zipfile.ZipFile(source)
+            members = [m for m in archive.namelist() if not m.endswith("/")]
+            if len(members) != 1:
+                raise BadInput(f"{name}: a .zip input must hold exactly one file, found {len(members)}")
+            return archive.open(members[0])
+        return open(source, "rb")
+    except (OSError, zipfile.BadZipFile, EOFError, lzma.LZMAError) as exc:
+        raise BadInput(f"{name}: cannot open: {exc}") from None
+
+
+def read_text(source: str) -> str:
+    """Decode the whole input as UTF-8 text (a BOM is accepted and dropped).
+
+    Raises BadInput for binary data, broken compression and non-UTF-8 bytes.
+    """
+    name = display_name(source)
+    stream = open_bytes(source)
+    try:
+        raw = stream.read()
+    except (OSError, EOFError, zlib_error(), lzma.LZMAError, zipfile.BadZipFile) as exc:
+        raise BadInput(f"{name}: compressed data is damaged or truncated ({exc})") from None
+    finally:
+        stream.close()
+    if b"\x00" in raw[:_SNIFF_BYTES]:
+        raise BadInput(f"{name}: looks like binary data (NUL bytes), not a CSV text file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise BadInput(
+            f"{name}: line {line}: bytes are not valid UTF-8 text; convert the file to UTF-8 "
+            f"(for example with iconv -f latin1 -t utf-8)"
+        ) from None
+    return text
+
+
+def zlib_error():
+    import zlib
+
+    return zlib.error
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse_frame(text: str, name: str, opts: ReadOptions) -> pd.DataFrame:
+    """Parse CSV text into a DataFrame with string column names."""
+    if not text.strip():
+        raise BadInput(f"{name}: file is empty")
+    delimiter = "\t" if opts.delimiter in ("\\t", "tab") else opts.delimiter
+    if len(delimiter) != 1:
+        raise BadInput(f"--delimiter must be one character, got {opts.delimiter!r}")
+    if opts.header:
+        first = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=delimiter), [])
+        names = [h.strip() for h in first]
+        seen: set[str] = set()
+        for position, col in enumerate(names, start=1):
+            if col == "":
+                raise BadInput(f"{name}: header: column {position} has an empty name")
+            if col in seen:
+                raise BadInput(f"{name}: header: column name {col!r} appears more than once")
+            seen.add(col)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            header=0 if opts.header else None,
+            skipinitialspace=True,
+            low_memory=False,
+        )
+    except pd.errors.EmptyDataError:
+        raise BadInput(f"{name}: file is empty") from None
+    except pd.errors.ParserError as exc:
+        raise BadInput(f"{name}: {_ragged_message(str(exc), opts.header)}") from None
+    if opts.header:
+        frame.columns = [str(c).strip() for c in frame.columns]
+    else:
+        frame.columns = [f"x{i + 1}" for i in range(frame.shape[1])]
+    if len(frame) == 0:
+        raise BadInput(f"{name}: no data rows (header only)")
+    return frame
+
+
+def _ragged_message(parser_message: str, header: bool) -> str:
+    match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", parser_message)
+    if not match:
+        return f"cannot parse as CSV: {parser_message.strip()}"
+    expected, line, saw = (int(g) for g in match.groups())
+    row = line - 1 if header else line
+    return f"row {row} (line {line}): has {saw} fields, expected {expected} (ragged rows)"
+
+
+def _line_of(row_index: int, header: bool) -> str:
+    """'row r (line l)' for a 0-based data row index."""
+    row = row_index + 1
+    return f"row {row} (line {row + 1 if header else row})"
+
+
+# ---------------------------------------------------------------- columns
+
+
+def select_columns(
+    frame: pd.DataFrame, spec: str | None, name: str, note: Callable[[str], None]
+) -> list[str]:
+    """Resolve ``--columns`` (names, 1-based indices, ranges ``a-b``) to names.
+
+    Without a spec, every numeric-looking column is used and text columns are
+    dropped with a note.
+    """
+    names = list(frame.columns)
+    if spec is None or spec.strip() == "":
+        chosen, dropped = [], []
+        for col in names:
+            (dropped if _is_text_column(frame[col]) else chosen).append(col)
+        for col in dropped:
+            note(f"ignoring non-numeric column {col!r} (choose columns with --columns)")
+        if not chosen:
+            raise BadInput(f"{name}: no numeric columns found")
+        return chosen
+    chosen = []
+    for token in (t.strip() for t in spec.split(",")):
+        if token == "":
+            raise BadInput(f"--columns {spec!r}: empty entry")
+        if token in names:
+            chosen.append(token)
+            continue
+        span = re.fullmatch(r"(\d+)(?:-(\d+))?", token)
+        if not span:
+            raise BadInput(f"{name}: --columns: no column named {token!r} (columns: {', '.join(names)})")
+        lo = int(span.group(1))
+        hi = int(span.group(2)) if span.group(2) else lo
+        if lo < 1 or hi < lo or hi > len(names):
+            raise BadInput(
+                f"{name}: --columns: {token!r} is outside columns 1-{len(names)} (indices count from 1)"
+            )
+        chosen.extend(names[lo - 1 : hi])
+    duplicates = sorted({c for c in chosen if chosen.count(c) > 1})
+    if duplicates:
+        raise BadInput(f"--columns: column {duplicates[0]!r} chosen more than once")
+    return chosen
+
+
+def _is_text_column(series: pd.Series) -> bool:
+    """A column is text when none of its non-empty values parse as numbers."""
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return False
+    values = series.dropna()
+    if len(values) == 0:
+        return False
+    parsed = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
+    return bool(parsed.isna().all())
+
+
+def to_numeric_block(frame: pd.DataFrame, columns: list[str], name: str, header: bool) -> np.ndarray:
+    """(n, d) float64 array of the chosen columns; names the first non-numeric cell."""
+    block = np.empty((len(frame), len(columns)), dtype=np.float64)
+    for j, col in enumerate(columns):
+        series = frame[col]
+        if pd.api.types.is_bool_dtype(series.dtype) or not pd.api.types.is_numeric_dtype(series.dtype):
+            text = series.astype("string").str.strip()
+            parsed = pd.to_numeric(text, errors="coerce")
+            bad = parsed.isna() & text.notna() & (text != "")
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise BadInput(
+                    f"{name}: {_line_of(i, header)}, column {col!r}: {text.iloc[i]!r} is not a number"
+                )
+            series = parsed
+        block[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return block
+
+
+def check_finite(block: np.ndarray, columns: list[str], name: str, header: bool, dropna: bool):
+    """Drop or reject rows holding NaN/inf. Returns (block, rows_dropped)."""
+    finite = np.isfinite(block)
+    if finite.all():
+        return block, 0
+    bad_rows = ~finite.all(axis=1)
+    if dropna:
+        return block[~bad_rows], int(bad_rows.sum())
+    i = int(np.flatnonzero(bad_rows)[0])
+    j = int(np.flatnonzero(~finite[i])[0])
+    what = "missing value (empty or NaN)" if np.isnan(block[i, j]) else "infinite value"
+    raise BadInput(
+        f"{name}: {_line_of(i, header)}, column {columns[j]!r}: {what}; "
+        f"use --dropna to skip such rows"
+    )
+
+
+# ---------------------------------------------------------------- preprocessing
+
+
+def standardization(values: np.ndarray, note: Callable[[str], None], columns: list[str]) -> dict:
+    """Mean and scale (population standard deviation) per column.
+
+    A constant column gets scale 1 so it maps to zeros instead of NaN.
+    """
+    mean = values.mean(axis=0)
+    scale = values.std(axis=0)
+    constant = ~(scale > 0)
+    for j in np.flatnonzero(constant):
+        note(f"column {columns[j]!r} is constant; --standardize leaves its scale at 1")
+    scale = np.where(constant, 1.0, scale)
+    return {"standardize": {"mean": mean.tolist(), "scale": scale.tolist()}}
+
+
+def apply_preprocessing(values: np.ndarray, preprocessing: dict) -> np.ndarray:
+    """Redo a stored preprocessing on new raw values (n, d)."""
+    spec = preprocessing.get("standardize") if preprocessing else None
+    if not spec:
+        return values
+    return (values - np.asarray(spec["mean"])) / np.asarray(spec["scale"])
+
+
+def undo_preprocessing(values: np.ndarray, preprocessing: dict) -> np.ndarray:
+    """Map model-space values (n, d) back to the units of the raw data."""
+    spec = preprocessing.get("standardize") if preprocessing else None
+    if not spec:
+        return values
+    return values * np.asarray(spec["scale"]) + np.asarray(spec["mean"])
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def load_table(
+    source: str,
+    opts: ReadOptions = ReadOptions(),
+    *,
+    min_rows: int = 1,
+    note: Callable[[str], None] = lambda message: None,
+    required_columns: Iterable[str] | None = None,
+) -> Table:
+    """Read ``source`` into a :class:`Table`.
+
+    min_rows: the fewest rows the model can use (after --dropna).
+    required_columns: when given (``predict``), exactly these columns are read,
+    in this order, instead of ``opts.columns``.
+    """
+    name = display_name(source)
+    if opts.dtype not in DTYPES:
+        raise BadInput(f"--dtype must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
+    frame = parse_frame(read_text(source), name, opts)
+    if required_columns is not None:
+        required = list(required_columns)
+        if opts.header:
+            missing = [c for c in required if c not in frame.columns]
+            if missing:
+                raise BadInput(f"{name}: the model needs column {missing[0]!r}, which the data lacks")
+            columns = required
+        else:
+            if frame.shape[1] != len(required):
+                raise BadInput(
+                    f"{name}: the model needs {len(required)} columns, the data has {frame.shape[1]}"
+                )
+            frame.columns = required
+            columns = required
+    else:
+        columns = select_columns(frame, opts.columns, name, note)
+    block = to_numeric_block(frame, columns, name, opts.header)
+    block, dropped = check_finite(block, columns, name, opts.header, opts.dropna)
+    if dropped:
+        note(f"dropped {dropped} row(s) with missing or infinite values (--dropna)")
+    if block.shape[0] < min_rows:
+        raise BadInput(
+            f"{name}: {block.shape[0]} usable row(s), but this model needs at least {min_rows}"
+        )
+    preprocessing: dict = {}
+    if opts.standardize:
+        preprocessing = standardization(block, note, columns)
+        block = apply_preprocessing(block, preprocessing)
+    values = np.ascontiguousarray(block, dtype=DTYPES[opts.dtype])
+    return Table(values=values, columns=columns, source=name, rows_dropped=dropped, preprocessing=preprocessing)

@@ -1,0 +1,1 @@
+"""Inference loops: iteration, convergence, restarts, progress callbacks, interruption."""

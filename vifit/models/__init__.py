@@ -1,0 +1,1 @@
+"""Pure mathematics on numpy arrays: no printing, no files, no loops over iterations."""

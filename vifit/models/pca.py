@@ -1,0 +1,153 @@
+"""Exact PCA and the probabilistic PCA model built on it (Tipping & Bishop 1999).
+
+Pure mathematics on numpy arrays. Conventions (the same as scikit-learn's, so
+it can serve as the oracle): eigenvalues of the *unbiased* sample covariance
+(divisor n - 1); the PPCA noise variance is the mean of the d - k discarded
+eigenvalues, counting the zero eigenvalues when n <= d; each component is
+sign-normalised so that its largest-magnitude loading is positive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import blas, eigh, svd
+
+CHUNK_ROWS = 8192
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+@dataclass
+class PCAFit:
+    """mean: (d,); components: (k, d) orthonormal rows; explained_variance: (k,);
+    total_variance: trace of the sample covariance; noise_variance: PPCA sigma^2;
+    singular_values: (k,) of the centred data; solver: "covariance_eigh" or "svd"."""
+
+    mean: np.ndarray
+    components: np.ndarray
+    explained_variance: np.ndarray
+    total_variance: float
+    noise_variance: float
+    singular_values: np.ndarray
+    n_rows: int
+    solver: str
+
+    @property
+    def explained_variance_ratio(self) -> np.ndarray:
+        return self.explained_variance / self.total_variance if self.total_variance > 0 else np.zeros_like(
+            self.explained_variance)
+
+
+def choose_solver(n: int, d: int) -> str:
+    """Scatter-matrix eigendecomposition costs n*d^2 (one SYRK) + d^3 and reads the
+    data without copying it; an economy SVD of the centred copy costs ~4*n*d*min(n, d).
+    For n >= d the scatter route is cheaper; for wide data (n < d) the SVD avoids
+    forming a d x d matrix."""
+    return "covariance_eigh" if n >= d else "svd"
+
+
+def centred_scatter(x: np.ndarray, mean: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+    """S = sum_i (x_i - mean)(x_i - mean)^T, (d, d) float64, in chunks of rows.
+
+    Centring each chunk before the SYRK keeps the result accurate when the mean is
+    large relative to the spread; memory is one (chunk, d) float64 buffer.
+    """
+    n, d = x.shape
+    scatter = np.zeros((d, d), order="F")
+    buffer = np.empty((min(chunk_rows, n), d))
+    for start in range(0, n, chunk_rows):
+        stop = min(start + chunk_rows, n)
+        block = buffer[: stop - start]
+        np.subtract(x[start:stop], mean, out=block)
+        # block is C-ordered (rows, d): as Fortran it is (d, rows), so a^T-less SYRK
+        # with trans=0 gives block^T block in the upper triangle.
+        scatter = blas.dsyrk(1.0, block.T, beta=1.0, c=scatter, trans=0, overwrite_c=1)
+    upper = np.triu(scatter)
+    return upper + np.triu(upper, 1).T
+
+
+def sign_normalise(components: np.ndarray) -> np.ndarray:
+    """Flip each row (k, d) so its largest-|value| entry (first on ties) is positive."""
+    pivots = np.argmax(np.abs(components), axis=1)
+    signs = np.sign(components[np.arange(components.shape[0]), pivots])
+    signs[signs == 0] = 1.0
+    return components * signs[:, None]
+
+
+def fit(x: np.ndarray, k: int) -> PCAFit:
+    """Exact PCA of x: (n, d) with n >= 2 and 1 <= k <= min(n, d)."""
+    n, d = x.shape
+    mean = x.mean(axis=0, dtype=np.float64)
+    solver = choose_solver(n, d)
+    if solver == "covariance_eigh":
+        scatter = centred_scatter(x, mean)
+        eigenvalues, vectors = eigh(scatter, subset_by_index=None, check_finite=False)
+        order = np.argsort(eigenvalues)[::-1]
+        eigenvalues = np.clip(eigenvalues[order], 0.0, None)
+        components = vectors[:, order[:k]].T
+        total_scatter = float(np.trace(scatter))
+    else:
+        centred = np.asarray(x, dtype=np.float64) - mean
+        _, singular, vt = svd(centred, full_matrices=False, check_finite=False, lapack_driver="gesdd")
+        eigenvalues = singular**2
+        components = vt[:k]
+        total_scatter = float(np.einsum("ij,ij->", centred, centred))
+    components = sign_normalise(np.ascontiguousarray(components))
+    explained = eigenvalues[:k] / (n - 1)
+    total_variance = total_scatter / (n - 1)
+    noise = (total_variance - explained.sum()) / (d - k) if k < d else 0.0
+    return PCAFit(
+        mean=mean,
+        components=components,
+        explained_variance=explained,
+        total_variance=total_variance,
+        noise_variance=max(float(noise), 0.0),
+        singular_values=np.sqrt(eigenvalues[:k]),
+        n_rows=n,
+        solver=solver,
+    )
+
+
+def transform(x: np.ndarray, mean: np.ndarray, components: np.ndarray,
+              explained_variance: np.ndarray, whiten: bool) -> np.ndarray:
+    """Coordinates (n, k) of rows x: (n, d); whitened coordinates have unit variance."""
+    scores = (np.asarray(x, dtype=np.float64) - mean) @ components.T
+    if whiten:
+        scores /= np.sqrt(explained_variance)
+    return scores
+
+
+def log_likelihood(x: np.ndarray, mean: np.ndarray, components: np.ndarray,
+                   explained_variance: np.ndarray, noise_variance: float,
+                   chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+    """Per-row log N(x_i | mean, C), C = U diag(lambda) U^T + sigma^2 (I - U U^T): (n,).
+
+    Uses the Woodbury form, so no d x d inverse: with r = x - mean and
+    p = U r, r^T C^-1 r = (|r|^2 - sum_j (1 - sigma^2/lambda_j) p_j^2) / sigma^2 and
+    log|C| = sum_j log lambda_j + (d - k) log sigma^2. Requires sigma^2 > 0.
+    """
+    if not noise_variance > 0:
+        raise ValueError("PPCA log-likelihood needs a positive noise variance (k < rank)")
+    n, d = x.shape
+    k = components.shape[0]
+    shrink = 1.0 - noise_variance / explained_variance
+    log_det = float(np.sum(np.log(explained_variance))) + (d - k) * np.log(noise_variance)
+    out = np.empty(n)
+    for start in range(0, n, chunk_rows):
+        r = np.asarray(x[start:start + chunk_rows], dtype=np.float64) - mean
+        p = r @ components.T
+        quad = (np.einsum("ij,ij->i", r, r) - (p * p) @ shrink) / noise_variance
+        out[start:start + chunk_rows] = -0.5 * (d * LOG_2PI + log_det + quad)
+    return out
+
+
+def sample(rng: np.random.Generator, n: int, mean: np.ndarray, components: np.ndarray,
+           explained_variance: np.ndarray, noise_variance: float) -> np.ndarray:
+    """n draws (n, d) from the PPCA model x = mean + W z + sigma eps,
+    W = U^T diag(sqrt(lambda - sigma^2)), z ~ N(0, I_k), eps ~ N(0, I_d)."""
+    k, d = components.shape
+    loadings = components.T * np.sqrt(np.clip(explained_variance - noise_variance, 0.0, None))
+    z = rng.standard_normal((n, k))
+    eps = rng.standard_normal((n, d))
+    return mean + z @ loadings.T + np.sqrt(noise_variance) * eps

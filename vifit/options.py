@@ -1,0 +1,86 @@
+"""Option groups shared by several commands, each defined once.
+
+``data_options``, ``output_options`` and ``run_options`` add their click options
+and pack the values into one dict argument (``read``, ``out``, ``run``) so
+command functions stay short. Nothing here imports numpy, scipy or pandas:
+``vifit --help`` must stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from vifit import errors
+
+PROGRESS_MODES = ("auto", "rich", "plain", "json", "none")
+
+
+def _packed(name: str, keys: tuple[str, ...], options: list):
+    """Decorator factory: add ``options`` and pack their values into kwarg ``name``."""
+
+    def decorator(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            kwargs[name] = {key: kwargs.pop(key) for key in keys}
+            return f(*args, **kwargs)
+
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorator
+
+
+data_options = _packed(
+    "read",
+    ("columns", "header", "delimiter", "dropna", "standardize", "dtype"),
+    [
+        click.option("--columns", metavar="SPEC", default=None,
+                     help="Numeric columns to use: names, 1-based indices or ranges, e.g. "
+                          "'a,b' or '1-4'. Default: every numeric column (text columns are dropped with a note)."),
+        click.option("--header/--no-header", default=True, show_default=True,
+                     help="Whether the first row holds column names."),
+        click.option("--delimiter", default=",", show_default=True, help="Field separator (one character; 'tab' for TAB)."),
+        click.option("--dropna", is_flag=True, help="Drop rows with empty, NaN or infinite values instead of failing."),
+        click.option("--standardize", is_flag=True,
+                     help="Centre and scale each column; the mean and scale are stored in the model."),
+        click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None,
+                     help="Floating-point precision of the computation."),
+    ],
+)
+
+output_options = _packed(
+    "out",
+    ("output", "format"),
+    [
+        click.option("-o", "--output", metavar="PATH", default=None,
+                     help="Write the result here (atomically) instead of stdout."),
+        click.option("--format", "format", type=click.Choice(["json", "csv"]), default=None,
+                     help="Output format; default from the -o extension, else json."),
+    ],
+)
+
+
+def _set_debug(ctx, param, value):
+    if value:
+        errors.debug.enabled = True
+    return value
+
+
+run_options = _packed(
+    "run",
+    ("seed", "progress", "quiet", "strict", "debug"),
+    [
+        click.option("--seed", type=click.IntRange(min=0), default=None,
+                     help="Random seed; drawn and recorded in the output when not given."),
+        click.option("--progress", type=click.Choice(PROGRESS_MODES), default="auto", show_default=True,
+                     help="Progress on stderr: rich bar on a terminal, plain lines every 2 s otherwise, "
+                          "json lines, or none."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress and no notes (warnings still shown)."),
+        click.option("--strict", is_flag=True, help="Exit with status 3 when the fit does not converge."),
+        click.option("--debug", is_flag=True, is_eager=True, expose_value=True, callback=_set_debug,
+                     help="Show a traceback for internal errors."),
+    ],
+)

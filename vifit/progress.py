@@ -1,0 +1,171 @@
+"""One progress reporter for every loop. It writes to stderr only, never stdout.
+
+Modes (``--progress``):
+
+- ``rich``:  a live line with iteration, ELBO or loss, its change and elapsed time;
+- ``plain``: a line at most every ``PLAIN_INTERVAL`` seconds (plus the first and
+  last), so batch-job logs stay readable;
+- ``json``:  one JSON object per line per update, for log scrapers;
+- ``none``:  nothing; ``auto`` picks ``rich`` when stderr is a terminal, else ``plain``.
+
+``-q`` silences progress and notes; warnings are always shown.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+MODES = ("auto", "rich", "plain", "json", "none")
+PLAIN_INTERVAL = 2.0
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.6g}"
+
+
+class Reporter:
+    """Progress, notes and warnings for one run.
+
+    Loops call ``start(task, total, metric)``, then ``update(step, value)`` once
+    per iteration/epoch (``value`` is the ELBO or loss, ``extra`` any other
+    numbers worth showing), then ``finish(status)``.
+    """
+
+    def __init__(self, mode: str = "auto", quiet: bool = False, stream=None, clock=time.monotonic):
+        self.stream = stream if stream is not None else sys.stderr
+        if mode not in MODES:
+            raise ValueError(f"unknown progress mode {mode!r}")
+        if quiet:
+            mode = "none"
+        elif mode == "auto":
+            mode = "rich" if _is_terminal(self.stream) else "plain"
+        self.mode = mode
+        self.quiet = quiet
+        self.clock = clock
+        self.history: list[tuple[int, float]] = []
+        self._task = ""
+        self._metric = "elbo"
+        self._total: int | None = None
+        self._started = clock()
+        self._last_plain = -math.inf
+        self._last_line: str | None = None
+        self._live = None
+        self._live_task = None
+
+    # ------------------------------------------------------------ messages
+
+    def note(self, message: str) -> None:
+        """Something the user may want to know; hidden by ``-q``."""
+        if not self.quiet:
+            self._message("note", message)
+
+    def warn(self, message: str) -> None:
+        """Something that may make the result wrong; always shown."""
+        self._message("warning", message)
+
+    def _message(self, kind: str, message: str) -> None:
+        if self.mode == "json":
+            self._write(json.dumps({"event": kind, "message": message}) + "\n")
+        elif self._live is not None:
+            self._live.console.print(f"vifit: {kind}: {message}", markup=False, highlight=False)
+        else:
+            self._write(f"vifit: {kind}: {message}\n")
+
+    # ------------------------------------------------------------ progress
+
+    def start(self, task: str, total: int | None = None, metric: str = "elbo") -> None:
+        self._task, self._total, self._metric = task, total, metric
+        self._started = self.clock()
+        self._last_plain = -math.inf
+        self.history = []
+        if self.mode == "rich":
+            self._start_rich()
+
+    def update(self, step: int, value: float | None, **extra: float) -> None:
+        previous = self.history[-1][1] if self.history else None
+        if value is not None:
+            self.history.append((step, float(value)))
+        change = None
+        if previous is not None and value is not None and previous != 0:
+            change = (value - previous) / abs(previous)
+        elapsed = self.clock() - self._started
+        if self.mode == "json":
+            record = {"event": "progress", "task": self._task, "step": step, self._metric: value,
+                      "change": change, "elapsed": round(elapsed, 3)}
+            record.update(extra)
+            self._write(json.dumps(_finite(record)) + "\n")
+        elif self.mode == "plain":
+            line = self._line(step, value, change, elapsed, extra)
+            self._last_line = line
+            now = self.clock()
+            if now - self._last_plain >= PLAIN_INTERVAL:
+                self._last_plain = now
+                self._write(line + "\n")
+                self._last_line = None
+        elif self.mode == "rich" and self._live is not None:
+            fields = f"{self._metric} {_fmt(value)}  change {_fmt(change)}"
+            fields += "".join(f"  {k} {_fmt(v)}" for k, v in extra.items())
+            self._live.update(self._live_task, completed=step, fields=fields)
+
+    def finish(self, status: str | None = None) -> None:
+        elapsed = self.clock() - self._started
+        if self.mode == "plain":
+            if self._last_line is not None:
+                self._write(self._last_line + "\n")
+            if status:
+                self._write(f"vifit: {self._task}: {status} after {elapsed:.1f}s\n")
+        elif self.mode == "json" and status:
+            self._write(json.dumps({"event": "finish", "task": self._task, "status": status,
+                                    "elapsed": round(elapsed, 3)}) + "\n")
+        elif self.mode == "rich" and self._live is not None:
+            self._live.stop()
+            self._live = None
+        self._last_line = None
+
+    # ------------------------------------------------------------ helpers
+
+    def _line(self, step, value, change, elapsed, extra) -> str:
+        total = f"/{self._total}" if self._total else ""
+        text = f"vifit: {self._task}  step {step}{total}  {self._metric} {_fmt(value)}  change {_fmt(change)}"
+        text += "".join(f"  {k} {_fmt(v)}" for k, v in extra.items())
+        return text + f"  {elapsed:.1f}s"
+
+    def _start_rich(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        console = Console(file=self.stream, stderr=True)
+        self._live = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[fields]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._live.start()
+        self._live_task = self._live.add_task(self._task, total=self._total, fields="")
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (BrokenPipeError, ValueError):  # stderr gone; progress is optional
+            pass
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _finite(record: dict) -> dict:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}

@@ -1,0 +1,92 @@
+"""PCA runner: fit to FitResult, predict (coordinates + log-likelihood), sample (PPCA)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vifit.data import Table, apply_preprocessing, undo_preprocessing
+from vifit.errors import BadInput
+from vifit.models import pca as model
+from vifit.output import array_of, field_of
+from vifit.result import FitResult
+
+MIN_ROWS = 2
+
+
+def fit(table: Table, *, seed: int, reporter, k: int, whiten: bool) -> FitResult:
+    """Exact PCA of table.values (n, d) with k components, plus the PPCA likelihood."""
+    n, d = table.values.shape
+    if k > min(n, d):
+        raise BadInput(f"--k {k} is larger than min(rows, columns) = {min(n, d)}")
+    reporter.start("pca", total=1, metric="loglik")
+    pca = model.fit(table.values, k)
+    loglik = None
+    if pca.noise_variance > 0:
+        loglik = float(model.log_likelihood(table.values, pca.mean, pca.components,
+                                            pca.explained_variance, pca.noise_variance).sum())
+    else:
+        reporter.note("PPCA noise variance is 0 (k equals the rank of the data); log-likelihood not defined")
+    reporter.update(1, loglik)
+    reporter.finish("done")
+    summary = {
+        "components": pca.components,
+        "explained_variance": pca.explained_variance,
+        "explained_variance_ratio": pca.explained_variance_ratio,
+        "singular_values": pca.singular_values,
+        "mean": pca.mean,
+        "noise_variance": pca.noise_variance,
+        "total_variance": pca.total_variance,
+        "whiten": bool(whiten),
+    }
+    rows = [
+        [f"pc{j + 1}", pca.explained_variance[j], pca.explained_variance_ratio[j], *pca.components[j]]
+        for j in range(k)
+    ]
+    table_view = {"columns": ["component", "explained_variance", "explained_variance_ratio", *table.columns],
+                  "rows": rows}
+    extra = {
+        "solver": pca.solver,
+        # PPCA's posterior over z is exact, so the ELBO equals the log-likelihood.
+        "log_likelihood": loglik,
+        "log_likelihood_per_row": None if loglik is None else loglik / n,
+    }
+    return FitResult(model="pca", method=pca.solver, params={"summary": summary}, status="converged",
+                     elbo=loglik, n_rows=n, n_iter=1, trace=[] if loglik is None else [(1, loglik)],
+                     fit_extra=extra, table=table_view)
+
+
+def _parameters(document: dict, path: str):
+    mean = array_of(document, path, "params", "summary", "mean", ndim=1)
+    components = array_of(document, path, "params", "summary", "components", ndim=2)
+    explained = array_of(document, path, "params", "summary", "explained_variance", ndim=1)
+    noise = float(array_of(document, path, "params", "summary", "noise_variance", ndim=0))
+    whiten = bool(field_of(document, path, "params", "summary", "whiten"))
+    if components.shape != (explained.shape[0], mean.shape[0]):
+        raise BadInput(f"{path}: components, mean and explained_variance have inconsistent shapes")
+    return mean, components, explained, noise, whiten
+
+
+def predict(document: dict, path: str, table: Table, reconstruct: bool = False):
+    """Columns pc1..pck (whitened if the fit was) and loglik per row (empty if undefined);
+    with reconstruct, the projections back onto the data space in the data's units."""
+    mean, components, explained, noise, whiten = _parameters(document, path)
+    x = apply_preprocessing(table.values, document["data"].get("preprocessing", {}))
+    scores = model.transform(x, mean, components, explained, whiten)
+    columns = [f"pc{j + 1}" for j in range(components.shape[0])]
+    if noise > 0:
+        loglik = model.log_likelihood(x, mean, components, explained, noise)
+    else:
+        loglik = np.full(x.shape[0], np.nan)
+    if reconstruct:
+        centred = model.transform(x, mean, components, explained, whiten=False)
+        rebuilt = undo_preprocessing(mean + centred @ components, document["data"].get("preprocessing", {}))
+        return list(table.columns), rebuilt
+    return columns + ["loglik"], np.column_stack([scores, loglik])
+
+
+def sample(document: dict, path: str, n: int, rng: np.random.Generator):
+    """n rows from the PPCA model, in the units of the original data."""
+    mean, components, explained, noise, _ = _parameters(document, path)
+    draws = model.sample(rng, n, mean, components, explained, noise)
+    draws = undo_preprocessing(draws, document["data"].get("preprocessing", {}))
+    return list(field_of(document, path, "data", "columns")), draws
