@@ -1,0 +1,34 @@
+"""Shared test helpers: run vifit in-process (CliRunner) or as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+
+
+def invoke(args, input=None):
+    """Run vifit in-process; returns click's Result (exit_code, stdout, stderr)."""
+    from vifit.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def run_subprocess(args, input=None, cwd=None, env=None):
+    """Run ``python -m vifit`` as a real process; returns CompletedProcess (bytes)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "vifit", *[str(a) for a in args]], input=input,
+                          capture_output=True, cwd=cwd or ROOT, env=full_env, timeout=300)
+
+
+@pytest.fixture
+def sample_data():
+    return SAMPLE
