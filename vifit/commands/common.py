@@ -84,6 +84,7 @@ def run_fit(
     full_config["seed"] = seed
     document = build_document(result, full_config, table.describe(), run_info(started, wall_start))
     write_text(render(document, result.table, fmt), out["output"])
+    reporter.release()
     if result.status == "interrupted":
         raise errors.Interrupted("stopped early; the best result so far was written", errors.EXIT_SIGINT)
     if not result.converged:
