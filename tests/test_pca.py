@@ -165,3 +165,16 @@ def test_float32_input_is_close_to_float64():
     oracle = PCA(n_components=5).fit(x)
     # inputs are small integers (exact in float32) and accumulation is float64, so tight agreement holds
     np.testing.assert_allclose(doc["params"]["summary"]["explained_variance"], oracle.explained_variance_, rtol=1e-7)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6, 1e9])
+def test_scatter_is_accurate_far_from_the_origin(offset):
+    # a mean many standard deviations from 0 takes the shifted path; compare with
+    # a two-pass float64 covariance of the exactly centred data
+    rng = np.random.default_rng(5)
+    centred = rng.normal(size=(3000, 4)) * [1.0, 2.0, 0.5, 3.0]
+    x = centred + offset
+    mean, scatter = model.mean_and_scatter(x, chunk_rows=512)
+    exact_mean = x.mean(axis=0)
+    np.testing.assert_allclose(mean, exact_mean, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(scatter, (x - exact_mean).T @ (x - exact_mean), rtol=1e-8, atol=1e-6)
