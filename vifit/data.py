@@ -227,7 +227,10 @@ def select_columns(
         for col in dropped:
             note(f"ignoring non-numeric column {col!r} (choose columns with --columns)")
         if not chosen:
-            raise BadInput(f"{name}: no numeric columns found")
+            hint = ""
+            if any(sep in col for col in names for sep in ("\t", ";", "|")):
+                hint = "; the header looks delimited by another character: try --delimiter"
+            raise BadInput(f"{name}: no numeric columns found{hint}")
         return chosen
     chosen = []
     for token in (t.strip() for t in spec.split(",")):
@@ -292,7 +295,7 @@ def check_finite(block: np.ndarray, columns: list[str], name: str, header: bool,
         return block[~bad_rows], int(bad_rows.sum())
     i = int(np.flatnonzero(bad_rows)[0])
     j = int(np.flatnonzero(~finite[i])[0])
-    what = "missing value (empty or NaN)" if np.isnan(block[i, j]) else "infinite value"
+    what = "missing value (empty, NaN or a short row)" if np.isnan(block[i, j]) else "infinite value"
     raise BadInput(
         f"{name}: {_line_of(i, header)}, column {columns[j]!r}: {what}; "
         f"use --dropna to skip such rows"
@@ -342,12 +345,15 @@ def load_table(
     min_rows: int = 1,
     note: Callable[[str], None] = lambda message: None,
     required_columns: Iterable[str] | None = None,
+    require_variation: bool = False,
 ) -> Table:
     """Read ``source`` into a :class:`Table`.
 
     min_rows: the fewest rows the model can use (after --dropna).
     required_columns: when given (``predict``), exactly these columns are read,
     in this order, instead of ``opts.columns``.
+    require_variation: reject a table in which every column is constant (nothing
+    to fit); single constant columns are fine.
     """
     name = display_name(source)
     if opts.dtype not in DTYPES:
@@ -377,6 +383,8 @@ def load_table(
         raise BadInput(
             f"{name}: {block.shape[0]} usable row(s), but this model needs at least {min_rows}"
         )
+    if require_variation and block.shape[0] > 1 and (block == block[0]).all():
+        raise BadInput(f"{name}: every column is constant ({block.shape[0]} identical rows); there is nothing to fit")
     preprocessing: dict = {}
     if opts.standardize:
         preprocessing = standardization(block, note, columns)

@@ -76,7 +76,7 @@ def run_fit(
     fmt = resolve_format(out["output"], out["format"])
     check_output_target(out["output"])
     read = dict(read, dtype=read.get("dtype") or default_dtype)
-    table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note)
+    table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note, require_variation=True)
     seed = resolve_seed(run["seed"])
     full_config = dict(config)
     full_config.update(read)
