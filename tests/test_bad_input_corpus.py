@@ -77,8 +77,9 @@ def _fit_commands():
     from vifit.cli import cli
 
     ctx = click.Context(cli)
-    names = [n for n in cli.list_commands(ctx) if n not in ("predict", "sample")]
-    return names
+    # fitting commands are the ones that take the shared data options
+    return [n for n in cli.list_commands(ctx)
+            if any(p.name == "standardize" for p in cli.get_command(ctx, n).params)]
 
 
 FIT_COMMANDS = _fit_commands()
