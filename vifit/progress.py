@@ -141,6 +141,17 @@ class Reporter:
             self._live = None
         self._last_line = None
 
+    def summarise(self, result) -> None:
+        """At a terminal (rich mode) only: ELBO sparkline and per-component table."""
+        if self.mode != "rich":
+            return
+        from vifit.terminal import show
+
+        try:
+            show(self.stream, result, self.history)
+        except (BrokenPipeError, ValueError):
+            pass
+
     # ------------------------------------------------------------ helpers
 
     def _line(self, step, value, change, elapsed, extra) -> str:

@@ -88,6 +88,7 @@ def run_fit(
         document = build_document(result, full_config, table.describe(), run_info(started, wall_start))
         write_text(render(document, result.table, fmt), out["output"])
     reporter.release()
+    reporter.summarise(result)
     if result.status == "interrupted":
         where = out["output"] if out["output"] not in (None, "-") else "stdout"
         raise errors.Interrupted(f"stopped by a signal; the best result so far was written to {where} "
