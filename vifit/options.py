@@ -71,7 +71,7 @@ def _set_debug(ctx, param, value):
 
 run_options = _packed(
     "run",
-    ("seed", "progress", "quiet", "strict", "debug"),
+    ("seed", "progress", "quiet", "strict", "debug", "checkpoint", "checkpoint_every", "resume"),
     [
         click.option("--seed", type=click.IntRange(min=0), default=None,
                      help="Random seed; drawn and recorded in the output when not given."),
@@ -82,5 +82,12 @@ run_options = _packed(
         click.option("--strict", is_flag=True, help="Exit with status 3 when the fit does not converge."),
         click.option("--debug", is_flag=True, is_eager=True, expose_value=True, callback=_set_debug,
                      help="Show a traceback for internal errors."),
+        click.option("--checkpoint", metavar="PATH", default=None,
+                     help="Iterative fits: save the full state here (atomically) every --checkpoint-every seconds."),
+        click.option("--checkpoint-every", metavar="SECONDS", type=float, default=600.0, show_default=True,
+                     help="Seconds between checkpoints."),
+        click.option("--resume", metavar="PATH", default=None,
+                     help="Continue from a checkpoint written by the same command; the result equals an "
+                          "uninterrupted run's."),
     ],
 )

@@ -11,7 +11,7 @@ import os
 import time
 from typing import Callable
 
-from vifit import errors, interrupt
+from vifit import checkpoint, errors, interrupt
 
 
 def resolve_seed(seed: int | None) -> int:
@@ -75,6 +75,7 @@ def run_fit(
     reporter = Reporter(run["progress"], quiet=run["quiet"])
     fmt = resolve_format(out["output"], out["format"])
     check_output_target(out["output"])
+    checkpoint.check_paths(run.get("checkpoint"), run.get("resume"), run.get("checkpoint_every"))
     read = dict(read, dtype=read.get("dtype") or default_dtype)
     table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note, require_variation=True)
     seed = resolve_seed(run["seed"])
@@ -83,7 +84,9 @@ def run_fit(
     full_config["seed"] = seed
     # The handlers stay in place through the write: a second signal then raises,
     # and the atomic writer removes its temporary file on the way out.
-    with interrupt.handling_signals():
+    identity = {"config": full_config, "data": table.describe()}
+    with interrupt.handling_signals(), checkpoint.active(run.get("checkpoint"), run.get("checkpoint_every") or 600.0,
+                                                         run.get("resume"), identity):
         result = fit(table, seed=seed, reporter=reporter)
         document = build_document(result, full_config, table.describe(), run_info(started, wall_start))
         write_text(render(document, result.table, fmt), out["output"])
