@@ -1,0 +1,101 @@
+"""Initial responsibilities for mixture fits, turned straight into sufficient statistics.
+
+Rows are visited in chunks, so no (n, k) responsibility matrix is ever held:
+memory is the data plus one (n,) distance array for k-means++ seeding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vifit.models import gmm
+
+INITS = ("kmeans++", "random", "random-resp")
+
+
+def chunks(n: int, chunk_rows: int):
+    """(start, stop) pairs covering range(n)."""
+    for start in range(0, n, chunk_rows):
+        yield start, min(start + chunk_rows, n)
+
+
+def _frame_rows(spec, x, frame, ws):
+    """z (d, n) of a chunk in the working frame (a view into the workspace)."""
+    features = gmm.fill_features(spec, x, frame, ws.features)
+    return features[1:1 + spec.d]
+
+
+def squared_distances(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """|z_i - c_j|^2 for z (d, n), centres (j, d): (j, n), clipped at 0."""
+    d2 = np.einsum("dn,dn->n", z, z)[None, :] - 2.0 * centres @ z + np.einsum("jd,jd->j", centres, centres)[:, None]
+    return np.maximum(d2, 0.0, out=d2)
+
+
+def kmeanspp_centres(spec, x, frame, ws, rng: np.random.Generator) -> np.ndarray:
+    """Greedy k-means++ seeding (2 + log k candidates per centre) in the working frame: (k, d)."""
+    n, k = x.shape[0], spec.k
+    trials = 2 + int(np.log(k))
+    centres = np.empty((k, spec.d))
+    centres[0] = _frame_rows(spec, x[rng.integers(n)][None, :], frame, ws)[:, 0]
+    closest = np.empty(n)
+    for start, stop in chunks(n, ws.chunk_rows):
+        closest[start:stop] = squared_distances(_frame_rows(spec, x[start:stop], frame, ws), centres[:1])[0]
+    for j in range(1, k):
+        total = closest.sum()
+        if total > 0:
+            picks = np.searchsorted(np.cumsum(closest), rng.random(trials) * total, side="right")
+            picks = np.minimum(picks, n - 1)
+        else:  # every row sits on a centre already (duplicates): any row will do
+            picks = rng.integers(n, size=trials)
+        candidates = _frame_rows(spec, x[picks], frame, ws).T.copy()
+        potential = np.zeros(trials)
+        for start, stop in chunks(n, ws.chunk_rows):
+            d2 = squared_distances(_frame_rows(spec, x[start:stop], frame, ws), candidates)
+            potential += np.minimum(d2, closest[start:stop]).sum(axis=1)
+        best = int(np.argmin(potential))
+        centres[j] = candidates[best]
+        for start, stop in chunks(n, ws.chunk_rows):
+            d2 = squared_distances(_frame_rows(spec, x[start:stop], frame, ws), centres[j:j + 1])[0]
+            np.minimum(closest[start:stop], d2, out=closest[start:stop])
+    return centres
+
+
+def hard_assignment_stats(spec, x, frame, ws, centres: np.ndarray) -> gmm.Stats:
+    """Statistics of one-hot responsibilities to the nearest centre (first on ties)."""
+    total = gmm.Stats.zeros(spec)
+    for start, stop in chunks(x.shape[0], ws.chunk_rows):
+        z = _frame_rows(spec, x[start:stop], frame, ws)
+        labels = np.argmin(squared_distances(z, centres), axis=0)
+        resp = np.zeros((spec.k, stop - start))
+        resp[labels, np.arange(stop - start)] = 1.0
+        total = total + gmm.chunk_statistics(spec, x[start:stop], frame, resp, ws)
+    return total
+
+
+def initial_stats(spec, x, frame, ws, init: str, rng: np.random.Generator,
+                  resp0: np.ndarray | None = None) -> gmm.Stats:
+    """Sufficient statistics of the initial responsibilities.
+
+    kmeans++: nearest of k greedy k-means++ centres; random: nearest of k distinct random rows;
+    random-resp: uniform(0, 1) responsibilities normalised per row; resp0 (n, k): given."""
+    n = x.shape[0]
+    if resp0 is not None:
+        total = gmm.Stats.zeros(spec)
+        for start, stop in chunks(n, ws.chunk_rows):
+            total = total + gmm.chunk_statistics(spec, x[start:stop], frame,
+                                                 np.ascontiguousarray(resp0[start:stop].T), ws)
+        return total
+    if init == "kmeans++":
+        return hard_assignment_stats(spec, x, frame, ws, kmeanspp_centres(spec, x, frame, ws, rng))
+    if init == "random":
+        rows = np.sort(rng.choice(n, size=spec.k, replace=False))
+        centres = _frame_rows(spec, x[rows], frame, ws).T.copy()
+        return hard_assignment_stats(spec, x, frame, ws, centres)
+    if init == "random-resp":
+        total = gmm.Stats.zeros(spec)
+        for start, stop in chunks(n, ws.chunk_rows):
+            resp = rng.random((spec.k, stop - start))
+            resp /= resp.sum(axis=0)
+            total = total + gmm.chunk_statistics(spec, x[start:stop], frame, resp, ws)
+        return total
+    raise ValueError(f"unknown init {init!r}")
