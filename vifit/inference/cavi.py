@@ -118,7 +118,7 @@ def run(problem: Problem, state: State, *, tol: float, max_iter: int, reporter=N
                     warned = True
             if reporter is not None:
                 reporter.update(new.iteration, problem.data_units(new.elbo))
-            converged = abs(new.elbo - state.elbo) <= tol * abs(new.elbo)
+            converged = abs(new.elbo - state.elbo) <= tol * abs(problem.data_units(new.elbo))
             state = new
             if converged:
                 return state, "converged"
