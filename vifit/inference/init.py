@@ -77,13 +77,18 @@ def initial_stats(spec, x, frame, ws, init: str, rng: np.random.Generator,
     """Sufficient statistics of the initial responsibilities.
 
     kmeans++: nearest of k greedy k-means++ centres; random: nearest of k distinct random rows;
-    random-resp: uniform(0, 1) responsibilities normalised per row; resp0 (n, k): given."""
+    random-resp: uniform(0, 1) responsibilities normalised per row; resp0: given, either
+    (n, k) responsibilities or (n,) integer labels in 0..k-1 (one-hot)."""
     n = x.shape[0]
     if resp0 is not None:
         total = gmm.Stats.zeros(spec)
         for start, stop in chunks(n, ws.chunk_rows):
-            total = total + gmm.chunk_statistics(spec, x[start:stop], frame,
-                                                 np.ascontiguousarray(resp0[start:stop].T), ws)
+            if resp0.ndim == 1:
+                resp = np.zeros((spec.k, stop - start))
+                resp[resp0[start:stop], np.arange(stop - start)] = 1.0
+            else:
+                resp = np.ascontiguousarray(resp0[start:stop].T, dtype=np.float64)
+            total = total + gmm.chunk_statistics(spec, x[start:stop], frame, resp, ws)
         return total
     if init == "kmeans++":
         return hard_assignment_stats(spec, x, frame, ws, kmeanspp_centres(spec, x, frame, ws, rng))
