@@ -11,6 +11,7 @@ import numpy as np
 from vifit.models import gmm
 
 INITS = ("kmeans++", "random", "random-resp")
+LLOYD_SWEEPS = 20
 
 
 def chunks(n: int, chunk_rows: int):
@@ -60,6 +61,27 @@ def kmeanspp_centres(spec, x, frame, ws, rng: np.random.Generator) -> np.ndarray
     return centres
 
 
+def lloyd(spec, x, frame, ws, centres: np.ndarray, sweeps: int = LLOYD_SWEEPS) -> np.ndarray:
+    """Refine centres (k, d) by up to ``sweeps`` k-means (Lloyd) passes in chunks; a centre
+    that loses all its rows stays where it is."""
+    centres = centres.copy()
+    for _ in range(sweeps):
+        sums, counts = np.zeros_like(centres), np.zeros(spec.k)
+        for start, stop in chunks(x.shape[0], ws.chunk_rows):
+            z = _frame_rows(spec, x[start:stop], frame, ws)
+            labels = np.argmin(squared_distances(z, centres), axis=0)
+            counts += np.bincount(labels, minlength=spec.k)
+            for j in range(spec.d):
+                sums[:, j] += np.bincount(labels, weights=z[j], minlength=spec.k)
+        moved = counts > 0
+        new = centres.copy()
+        new[moved] = sums[moved] / counts[moved, None]
+        if np.allclose(new, centres, rtol=0.0, atol=1e-10):
+            return new
+        centres = new
+    return centres
+
+
 def hard_assignment_stats(spec, x, frame, ws, centres: np.ndarray) -> gmm.Stats:
     """Statistics of one-hot responsibilities to the nearest centre (first on ties)."""
     total = gmm.Stats.zeros(spec)
@@ -76,7 +98,7 @@ def initial_stats(spec, x, frame, ws, init: str, rng: np.random.Generator,
                   resp0: np.ndarray | None = None) -> gmm.Stats:
     """Sufficient statistics of the initial responsibilities.
 
-    kmeans++: nearest of k greedy k-means++ centres; random: nearest of k distinct random rows;
+    kmeans++: nearest of k k-means centres (greedy k-means++ seeds, <= 20 Lloyd sweeps); random: nearest of k distinct random rows;
     random-resp: uniform(0, 1) responsibilities normalised per row; resp0: given, either
     (n, k) responsibilities or (n,) integer labels in 0..k-1 (one-hot)."""
     n = x.shape[0]
@@ -91,7 +113,8 @@ def initial_stats(spec, x, frame, ws, init: str, rng: np.random.Generator,
             total = total + gmm.chunk_statistics(spec, x[start:stop], frame, resp, ws)
         return total
     if init == "kmeans++":
-        return hard_assignment_stats(spec, x, frame, ws, kmeanspp_centres(spec, x, frame, ws, rng))
+        centres = lloyd(spec, x, frame, ws, kmeanspp_centres(spec, x, frame, ws, rng))
+        return hard_assignment_stats(spec, x, frame, ws, centres)
     if init == "random":
         rows = np.sort(rng.choice(n, size=spec.k, replace=False))
         centres = _frame_rows(spec, x[rows], frame, ws).T.copy()
