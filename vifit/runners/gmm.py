@@ -98,24 +98,34 @@ def resolve_prior(spec: gmm.Spec, moments, options: dict, note) -> tuple[gmm.Pri
     return prior, document
 
 
+def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "dirichlet",
+            chunk_rows: int = 4096, note=lambda message: None, **prior_options):
+    """The CAVI problem for a table (prior in the working frame) and the prior's JSON form."""
+    from vifit.inference import cavi
+
+    spec = gmm.Spec(k, table.values.shape[1], covariance, weights)
+    moments = data_moments(spec, table.values)
+    prior, prior_document = resolve_prior(spec, moments, prior_options, note)
+    frame = moments.frame
+    problem = cavi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, table.values, chunk_rows=chunk_rows)
+    return problem, prior, prior_document
+
+
 def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", weights: str = "dirichlet",
         init: str = "kmeans++", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
         chunk_rows: int = 4096, resp0=None, **prior_options) -> FitResult:
     """Fit the Bayesian GMM to table.values (n, d) by CAVI; components sorted by weight."""
     from vifit.inference import cavi
 
-    x = table.values
-    n, d = x.shape
+    n, d = table.values.shape
     if init in ("kmeans++", "random") and k > n:
         raise BadInput(f"--k {k} is more than the {n} rows; --init {init} needs a row per component "
                        f"(use --init random-resp, or a smaller --k)")
     if not tol >= 0:
         raise BadInput(f"--tol must be non-negative, got {tol}")
-    spec = gmm.Spec(k, d, covariance, weights)
-    moments = data_moments(spec, x)
-    prior, prior_document = resolve_prior(spec, moments, prior_options, reporter.note)
-    frame = moments.frame
-    problem = cavi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, x, chunk_rows=chunk_rows)
+    problem, prior, prior_document = prepare(table, k=k, covariance=covariance, weights=weights,
+                                             chunk_rows=chunk_rows, note=reporter.note, **prior_options)
+    spec, frame = problem.spec, problem.frame
     on_decrease = "raise" if os.environ.get("VIFIT_STRICT_ELBO") else "warn"
     result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
                       reporter=reporter, on_decrease=on_decrease, resp0=resp0)
