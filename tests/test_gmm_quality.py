@@ -21,6 +21,7 @@ RESTARTS = 4
 def test_adjusted_rand_at_least_sklearns(tmp_path, name, label):
     from sklearn.metrics import adjusted_rand_score
     from sklearn.mixture import BayesianGaussianMixture
+    from threadpoolctl import threadpool_limits
 
     path = SAMPLE / f"{name}.csv"
     frame = pd.read_csv(path)
@@ -32,7 +33,7 @@ def test_adjusted_rand_at_least_sklearns(tmp_path, name, label):
         assert fitted.exit_code == 0, fitted.stderr
         labels = pd.read_csv(io.StringIO(invoke(["predict", model, path, "-q"]).stdout))["label"]
         ours.append(adjusted_rand_score(truth, labels))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), threadpool_limits(1):  # OpenMP spinning is slow on a shared box
             warnings.simplefilter("ignore")
             peer = BayesianGaussianMixture(n_components=3, n_init=RESTARTS, random_state=seed, max_iter=500).fit(x)
         theirs.append(adjusted_rand_score(truth, peer.predict(x)))

@@ -1,7 +1,7 @@
 """Initial responsibilities for mixture fits, turned straight into sufficient statistics.
 
-Rows are visited in chunks, so no (n, k) responsibility matrix is ever held:
-memory is the data plus one (n,) distance array for k-means++ seeding.
+Rows are visited in chunks, so no (n, k) responsibility matrix (nor any array of
+length n) is ever held: memory is the data plus O(chunk x k).
 """
 
 from __future__ import annotations
@@ -33,31 +33,36 @@ def squared_distances(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
 
 
 def kmeanspp_centres(spec, x, frame, ws, rng: np.random.Generator) -> np.ndarray:
-    """Greedy k-means++ seeding (2 + log k candidates per centre) in the working frame: (k, d)."""
+    """Greedy k-means++ seeding in the working frame: (k, d).
+
+    For each new centre, 2 + log k candidates are drawn with probability proportional to the
+    squared distance to the nearest chosen centre (weighted sampling by exponential keys,
+    streamed over chunks, so nothing of length n is stored), and the candidate that lowers
+    the k-means potential most is kept."""
     n, k = x.shape[0], spec.k
     trials = 2 + int(np.log(k))
     centres = np.empty((k, spec.d))
     centres[0] = _frame_rows(spec, x[rng.integers(n)][None, :], frame, ws)[:, 0]
-    closest = np.empty(n)
-    for start, stop in chunks(n, ws.chunk_rows):
-        closest[start:stop] = squared_distances(_frame_rows(spec, x[start:stop], frame, ws), centres[:1])[0]
     for j in range(1, k):
-        total = closest.sum()
-        if total > 0:
-            picks = np.searchsorted(np.cumsum(closest), rng.random(trials) * total, side="right")
-            picks = np.minimum(picks, n - 1)
-        else:  # every row sits on a centre already (duplicates): any row will do
-            picks = rng.integers(n, size=trials)
-        candidates = _frame_rows(spec, x[picks], frame, ws).T.copy()
+        keys, rows, total = np.full(trials, -np.inf), np.zeros(trials, dtype=np.int64), 0.0
+        for start, stop in chunks(n, ws.chunk_rows):
+            nearest = squared_distances(_frame_rows(spec, x[start:stop], frame, ws), centres[:j]).min(axis=0)
+            total += nearest.sum()
+            with np.errstate(divide="ignore"):
+                chunk_keys = np.log(rng.random(stop - start)) / nearest  # larger is likelier; 0 -> -inf
+            merged = np.concatenate([keys, chunk_keys])
+            top = np.argsort(-merged, kind="stable")[:trials]
+            rows = np.concatenate([rows, np.arange(start, stop)])[top]
+            keys = merged[top]
+        if not total > 0 or not np.isfinite(keys).all():  # rows sit on the centres (duplicates)
+            rows = rng.integers(n, size=trials)
+        candidates = _frame_rows(spec, x[np.sort(rows)], frame, ws).T.copy()
         potential = np.zeros(trials)
         for start, stop in chunks(n, ws.chunk_rows):
-            d2 = squared_distances(_frame_rows(spec, x[start:stop], frame, ws), candidates)
-            potential += np.minimum(d2, closest[start:stop]).sum(axis=1)
-        best = int(np.argmin(potential))
-        centres[j] = candidates[best]
-        for start, stop in chunks(n, ws.chunk_rows):
-            d2 = squared_distances(_frame_rows(spec, x[start:stop], frame, ws), centres[j:j + 1])[0]
-            np.minimum(closest[start:stop], d2, out=closest[start:stop])
+            z = _frame_rows(spec, x[start:stop], frame, ws)
+            nearest = squared_distances(z, centres[:j]).min(axis=0)
+            potential += np.minimum(squared_distances(z, candidates), nearest).sum(axis=1)
+        centres[j] = candidates[int(np.argmin(potential))]
     return centres
 
 

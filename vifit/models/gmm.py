@@ -27,7 +27,7 @@ N_k, rows 1..d beta0 m0 + sum r x, the rest q0 + sum r q(x). The natural paramet
 q(weights) and q(mu, Lambda) are affine in it, so SVI's step
 lam <- (1 - rho) lam + rho (prior + (N/M) stats) is a step in natural parameters.
 
-Computations happen in a :class:`Frame` (x - shift) / scale chosen from the data,
+Computations happen in a working frame (x - shift) / scale chosen from the data (gmm_frame),
 so the quadratic expansion stays well conditioned; ``rescale`` moves parameters
 between frames exactly (the model is equivariant under these affine maps).
 """
@@ -38,6 +38,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.special import digamma
+
+from vifit.models.gmm_frame import Frame, frame_for, from_frame, rescale, to_frame  # noqa: F401 (re-exported)
 
 COVARIANCES = ("full", "diag", "spherical", "known")
 WEIGHTS = ("uniform", "dirichlet", "dp")
@@ -102,68 +104,6 @@ class Variational:
     means: np.ndarray
     dof: np.ndarray
     scale_inv: np.ndarray | None
-
-
-@dataclass(frozen=True)
-class Frame:
-    """Working coordinates z = (x - shift) / scale; shift, scale: (d,)."""
-
-    shift: np.ndarray
-    scale: np.ndarray
-
-    @staticmethod
-    def identity(d: int) -> "Frame":
-        return Frame(np.zeros(d), np.ones(d))
-
-    @property
-    def log_jacobian(self) -> float:
-        """log |dz/dx| per row: log p(x) = log p(z) + log_jacobian."""
-        return float(-np.sum(np.log(self.scale)))
-
-
-def frame_for(spec: Spec, mean: np.ndarray, std: np.ndarray) -> Frame:
-    """Centre on the data mean; scale per feature (full, diag) or by one number
-    (spherical, known: the model is only equivariant under isotropic scaling)."""
-    std = np.asarray(std, dtype=np.float64)
-    positive = std[std > 0]
-    fallback = float(np.sqrt(np.mean(positive**2))) if positive.size else 1.0
-    if spec.covariance in ("spherical", "known"):
-        scale = np.full(spec.d, fallback)
-    else:
-        scale = np.where(std > 0, std, fallback)
-    return Frame(np.asarray(mean, dtype=np.float64).copy(), scale)
-
-
-# ---------------------------------------------------------------- frames
-
-
-def rescale(params, spec: Spec, shift: np.ndarray, scale: np.ndarray):
-    """The same Prior or Variational after the change of coordinates x -> (x - shift) / scale."""
-    s = np.asarray(scale, dtype=np.float64)
-    if isinstance(params, Prior):
-        mean = (params.mean - shift) / s
-        return replace(params, mean=mean, scale_inv=_rescale_scale_inv(spec, params.scale_inv, s),
-                       noise_var=params.noise_var / s[0] ** 2)
-    return replace(params, means=(params.means - shift) / s,
-                   scale_inv=_rescale_scale_inv(spec, params.scale_inv, s))
-
-
-def _rescale_scale_inv(spec: Spec, scale_inv, s):
-    if scale_inv is None or spec.covariance == "known":
-        return scale_inv
-    if spec.covariance == "full":
-        return scale_inv / np.multiply.outer(s, s)
-    if spec.covariance == "diag":
-        return scale_inv / s**2
-    return scale_inv / s[0] ** 2
-
-
-def to_frame(params, spec: Spec, frame: Frame):
-    return rescale(params, spec, frame.shift, frame.scale)
-
-
-def from_frame(params, spec: Spec, frame: Frame):
-    return rescale(params, spec, -frame.shift / frame.scale, 1.0 / frame.scale)
 
 
 # ---------------------------------------------------------------- global step
