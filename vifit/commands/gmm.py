@@ -37,8 +37,8 @@ from vifit.options import data_options, output_options, run_options
                    "[default: root mean square of the data about --mean-prior]")
 @click.option("--init", type=click.Choice(["kmeans++", "random", "random-resp"]), default="kmeans++",
               show_default=True,
-              help="Initial responsibilities: nearest of K k-means++ centres, nearest of K random rows, "
-                   "or random soft responsibilities.")
+              help="Initial responsibilities: nearest of K k-means centres (k-means++ seeds, then Lloyd "
+                   "sweeps), nearest of K random rows, or random soft responsibilities.")
 @click.option("--tol", type=float, default=1e-6, show_default=True,
               help="Stop when the relative change of the ELBO between sweeps is below this.")
 @click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True,
