@@ -231,3 +231,18 @@ def test_fit_is_equivariant_under_huge_and_tiny_scales(covariance):
         else:
             assert value == pytest.approx(base, rel=1e-8, abs=1e-6)
             np.testing.assert_allclose(q.means / c, means, rtol=1e-6, atol=1e-6)
+
+
+def test_result_is_identical_for_any_number_of_threads():
+    x = blobs(700, 3, 3, seed=9)
+    spec = gmm.Spec(3, 3, "full", "dirichlet")
+    results = []
+    for workers in (1, 2, 3):
+        problem = problem_for(spec, x, chunk_rows=8)
+        problem = cavi.Problem(spec, problem.prior, problem.frame, x, chunk_rows=8, workers=workers)
+        assert problem.rows.workers == workers and len(problem.rows.blocks) > 3
+        state = cavi.fit(problem, seed=4, tol=0.0, max_iter=10, on_decrease="raise").state
+        problem.rows.close()
+        results.append((state.lam, state.elbo))
+    for lam, value in results[1:]:
+        assert np.array_equal(lam, results[0][0]) and value == results[0][1]

@@ -45,8 +45,9 @@ from vifit.options import data_options, output_options, run_options
               help="Most CAVI sweeps per restart.")
 @click.option("--restarts", type=click.IntRange(min=1), default=1, show_default=True,
               help="Initialisations to run (seeds spawned from --seed); the best ELBO is kept.")
-@click.option("--chunk-rows", type=click.IntRange(min=1), default=4096, show_default=True,
-              help="Rows per block in the local step (memory: data + O(chunk x (K + D^2))).")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
+              help="Rows per chunk in the local step (memory: data + O(chunk x (K + D^2)) per thread).  "
+                   "[default: auto, about 250k multiply-adds per GEMM, 128-4096 rows]")
 @data_options
 @output_options
 @run_options

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vifit.inference.init import chunks, initial_stats
+from vifit.inference.init import initial_stats
+from vifit.inference.passes import RowPass, auto_chunk_rows, default_workers
 from vifit.models import gmm
 from vifit.models.gmm_elbo import elbo as elbo_of
-
-CHUNK_ROWS = 4096
 
 
 class ElboDecreased(RuntimeError):
@@ -35,13 +34,20 @@ class Problem:
     prior: gmm.Prior
     frame: gmm.Frame
     x: np.ndarray
-    chunk_rows: int = CHUNK_ROWS
+    chunk_rows: int | None = None  # None: auto_chunk_rows(spec)
+    workers: int | None = None  # None: default_workers()
     workspace: gmm.Workspace = None
+    rows: RowPass = None
 
     def __post_init__(self):
-        self.chunk_rows = max(1, min(int(self.chunk_rows), self.x.shape[0]))
+        chunk = auto_chunk_rows(self.spec) if self.chunk_rows is None else int(self.chunk_rows)
+        self.chunk_rows = max(1, min(chunk, self.x.shape[0]))
+        self.workers = default_workers() if self.workers is None else int(self.workers)
         if self.workspace is None:
             self.workspace = gmm.Workspace(self.spec, self.chunk_rows)
+        if self.rows is None:
+            self.rows = RowPass(self.n_rows, self.chunk_rows, lambda: gmm.Workspace(self.spec, self.chunk_rows),
+                                self.workers)
 
     @property
     def n_rows(self) -> int:
@@ -68,10 +74,12 @@ def local_pass(problem: Problem, lam: np.ndarray) -> tuple[gmm.Stats, float]:
     """Statistics of the optimal responsibilities under lam, and the ELBO of that pair."""
     q = gmm.variational(problem.prior, lam)
     theta = gmm.log_resp_coefficients(problem.prior, q)
-    total = gmm.Stats.zeros(problem.spec)
-    for start, stop in chunks(problem.n_rows, problem.chunk_rows):
-        total = total + gmm.local_step(problem.spec, theta, problem.x[start:stop], problem.frame,
-                                       problem.workspace)
+    spec, x, frame = problem.spec, problem.x, problem.frame
+
+    def chunk(start, stop, workspace):
+        return gmm.local_step(spec, theta, x[start:stop], frame, workspace)
+
+    total = problem.rows.map_sum(chunk, lambda: gmm.Stats.zeros(spec))
     return total, elbo_of(problem.prior, q, total, theta)
 
 

@@ -99,7 +99,7 @@ def resolve_prior(spec: gmm.Spec, moments, options: dict, note) -> tuple[gmm.Pri
 
 
 def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "dirichlet",
-            chunk_rows: int = 4096, note=lambda message: None, **prior_options):
+            chunk_rows: int | None = None, note=lambda message: None, **prior_options):
     """The CAVI problem for a table (prior in the working frame) and the prior's JSON form."""
     from vifit.inference import cavi
 
@@ -113,7 +113,7 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
 
 def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", weights: str = "dirichlet",
         init: str = "kmeans++", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
-        chunk_rows: int = 4096, resp0=None, **prior_options) -> FitResult:
+        chunk_rows: int | None = None, resp0=None, **prior_options) -> FitResult:
     """Fit the Bayesian GMM to table.values (n, d) by CAVI; components sorted by weight."""
     from vifit.inference import cavi
 
@@ -127,8 +127,11 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
                                              chunk_rows=chunk_rows, note=reporter.note, **prior_options)
     spec, frame = problem.spec, problem.frame
     on_decrease = "raise" if os.environ.get("VIFIT_STRICT_ELBO") else "warn"
-    result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
-                      reporter=reporter, on_decrease=on_decrease, resp0=resp0)
+    try:
+        result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
+                          reporter=reporter, on_decrease=on_decrease, resp0=resp0)
+    finally:
+        problem.rows.close()
     state = result.state
     q = gmm.from_frame(gmm.variational(problem.prior, state.lam), spec, frame)
     elbo = problem.data_units(state.elbo)

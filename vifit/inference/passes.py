@@ -1,0 +1,88 @@
+"""A pass over the rows: chunks grouped in blocks, blocks mapped over a few threads,
+their additive results reduced in block order.
+
+Chunks are sized so each chunk's GEMMs stay below OpenBLAS's multithreading threshold
+(m*n*k = 4 * 65536): BLAS then runs on the calling thread, and the parallelism is ours,
+across blocks. On a shared machine this matters: BLAS worker threads that spin-wait for
+each other on small GEMMs made a sweep 5-10x slower under load. numpy releases the GIL in
+the GEMMs and ufuncs, so blocks proceed in parallel. The result does not depend on the
+number of threads: each block is summed chunk by chunk, then blocks in order.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+
+GEMM_SINGLE_THREAD = 4 * 65536
+CHUNKS_PER_BLOCK = 16
+MAX_WORKERS = 8
+
+
+def auto_chunk_rows(spec) -> int:
+    """Rows per chunk so that the (k x p) @ (p x rows) GEMM stays single-threaded: 128..4096."""
+    return int(np.clip(GEMM_SINGLE_THREAD // (spec.k * spec.n_stats), 128, 4096))
+
+
+def default_workers() -> int:
+    """OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS when set, else the usable cores (<= 8)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
+            return min(int(os.environ[var]), MAX_WORKERS)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
+
+
+class RowPass:
+    """Map a per-chunk function over rows 0..n in chunks and sum the results.
+
+    make_workspace(): a fresh set of buffers; one per worker thread is kept and reused."""
+
+    def __init__(self, n_rows: int, chunk_rows: int, make_workspace: Callable, workers: int = 1):
+        block_rows = chunk_rows * CHUNKS_PER_BLOCK
+        self.chunk_rows = chunk_rows
+        self.blocks = [(start, min(start + block_rows, n_rows)) for start in range(0, n_rows, block_rows)]
+        self.workers = max(1, min(int(workers), len(self.blocks)))
+        self._spaces: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(self.workers):
+            self._spaces.put(make_workspace())
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vifit-rows") if self.workers > 1 else None
+
+    def _block(self, bounds, chunk_fn, zero):
+        workspace = self._spaces.get()
+        try:
+            total = zero()
+            for start in range(bounds[0], bounds[1], self.chunk_rows):
+                total = total + chunk_fn(start, min(start + self.chunk_rows, bounds[1]), workspace)
+            return total
+        finally:
+            self._spaces.put(workspace)
+
+    def map_sum(self, chunk_fn: Callable, zero: Callable):
+        """sum over chunks of chunk_fn(start, stop, workspace), in a fixed order."""
+        if self._pool is None:
+            results = [self._block(bounds, chunk_fn, zero) for bounds in self.blocks]
+        else:
+            futures = [self._pool.submit(self._block, bounds, chunk_fn, zero) for bounds in self.blocks]
+            try:
+                results = [future.result() for future in futures]
+            except BaseException:  # an interrupt: drop the blocks not yet started
+                for future in futures:
+                    future.cancel()
+                raise
+        total = zero()
+        for result in results:
+            total = total + result
+        return total
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
