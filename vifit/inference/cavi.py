@@ -139,8 +139,10 @@ def sort_components(problem: Problem, state: State) -> State:
     """Components in decreasing order of expected count N_k (so of weight).
 
     A relabelling, except for dp, whose stick order is part of the model: the sticks are
-    recomputed for the new order (which never lowers the bound: ordering sticks by
-    decreasing size maximises it) and the responsibilities refreshed by a local pass."""
+    recomputed for the new order and the responsibilities refreshed by a local pass. For
+    fixed responsibilities, sticks in decreasing order of size maximise the bound (swapping
+    two neighbours changes it by log((alpha0 + N_a + R) / (alpha0 + N_b + R))), so at
+    convergence this only raises the ELBO; should it lower it, the fitted order is kept."""
     order = np.argsort(-state.lam[0], kind="stable")
     if np.array_equal(order, np.arange(order.size)):
         return state
@@ -150,8 +152,8 @@ def sort_components(problem: Problem, state: State) -> State:
         return State(lam=lam, stats=stats, elbo=state.elbo, iteration=state.iteration, trace=state.trace)
     stats, value = local_pass(problem, lam)
     if value < state.elbo - decrease_allowance(problem, value):
-        return state  # cannot happen by the ordering result; keep the stick order that was fitted
-    trace = state.trace + [(state.iteration, problem.data_units(value))] if value != state.elbo else state.trace
+        return state
+    trace = state.trace[:-1] + [(state.iteration, problem.data_units(value))]  # same sweep, relabelled
     return State(lam=lam, stats=stats, elbo=value, iteration=state.iteration, trace=trace)
 
 
