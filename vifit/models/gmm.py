@@ -2,7 +2,7 @@
 
 The model (K components, D features)::
 
-    weights   pi ~ Dirichlet(alpha0/K ... )       --weights dirichlet
+    weights   pi ~ Dirichlet(alpha0, ..., alpha0)     --weights dirichlet
               pi_k = v_k prod_{j<k}(1 - v_j), v_k ~ Beta(1, alpha0)   --weights dp
               pi_k = 1/K                                              --weights uniform
     labels    c_i ~ Categorical(pi)
@@ -34,7 +34,7 @@ between frames exactly (the model is equivariant under these affine maps).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import digamma
