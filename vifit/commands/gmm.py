@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 from vifit.options import data_options, output_options, run_options
+
+# The local step's GEMMs are small (K x |T| by |T| x chunk); OpenBLAS threads that spin-wait on
+# them made sweeps 5-10x slower on a busy machine, so vifit runs blocks of rows on its own
+# threads (inference/passes.py) and keeps BLAS on one thread. This must happen before numpy is
+# first imported, i.e. here, when the command is loaded; a thread setting the user gave wins.
+_BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+if "numpy" not in sys.modules and not any(v in os.environ for v in _BLAS_VARIABLES):
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    os.environ["VIFIT_PINNED_BLAS"] = "1"
 
 
 @click.command()

@@ -2,8 +2,8 @@
 their additive results reduced in block order.
 
 Chunks are sized so each chunk's GEMMs stay below OpenBLAS's multithreading threshold
-(m*n*k = 4 * 65536): BLAS then runs on the calling thread, and the parallelism is ours,
-across blocks. On a shared machine this matters: BLAS worker threads that spin-wait for
+(m*n*k = 4 * 65536) where the shapes allow it, and ``vifit gmm`` pins BLAS to one thread:
+BLAS then runs on the calling thread, and the parallelism is ours, across blocks. On a shared machine this matters: BLAS worker threads that spin-wait for
 each other on small GEMMs made a sweep 5-10x slower under load. numpy releases the GIL in
 the GEMMs and ufuncs, so blocks proceed in parallel. The result does not depend on the
 number of threads: each block is summed chunk by chunk, then blocks in order.
@@ -29,8 +29,12 @@ def auto_chunk_rows(spec) -> int:
 
 
 def default_workers() -> int:
-    """OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS when set, else the usable cores (<= 8)."""
+    """A thread count the user set (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS;
+    not the BLAS pin ``vifit gmm`` sets itself), else the usable cores (<= 8)."""
+    pinned = os.environ.get("VIFIT_PINNED_BLAS") == "1"
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        if pinned and var == "OPENBLAS_NUM_THREADS":
+            continue
         if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
             return min(int(os.environ[var]), MAX_WORKERS)
     try:

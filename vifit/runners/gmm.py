@@ -142,6 +142,7 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
         "best_restart": result.best_restart,
         "restart_elbos": result.restart_elbos,
         "effective_components": int(np.sum(summary["weights"] > 1.0 / (2.0 * n))),
+        "row_threads": problem.rows.workers,
     }
     params = {"prior": prior_document, "variational": variational_document(spec, q),
               "summary": summary, "frame": {"shift": frame.shift, "scale": frame.scale}}
