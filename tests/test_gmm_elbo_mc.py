@@ -90,6 +90,12 @@ def _draw_weights(doc, rng, k):
     return log_pi, log_ratio
 
 
+
+@pytest.fixture(autouse=True)
+def strict_elbo(monkeypatch):
+    """A decrease of the ELBO between sweeps raises instead of warning."""
+    monkeypatch.setenv("VIFIT_STRICT_ELBO", "1")
+
 @pytest.mark.parametrize("covariance,weights", [
     ("full", "dirichlet"), ("full", "dp"), ("diag", "dp"), ("spherical", "dirichlet"),
     ("known", "uniform"), ("known", "dirichlet"),

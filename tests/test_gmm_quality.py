@@ -17,6 +17,12 @@ SEEDS = range(5)
 RESTARTS = 4
 
 
+
+@pytest.fixture(autouse=True)
+def strict_elbo(monkeypatch):
+    """A decrease of the ELBO between sweeps raises instead of warning."""
+    monkeypatch.setenv("VIFIT_STRICT_ELBO", "1")
+
 @pytest.mark.parametrize("name,label", [("iris", "species"), ("wine", "cultivar")])
 def test_adjusted_rand_at_least_sklearns(tmp_path, name, label):
     from sklearn.metrics import adjusted_rand_score

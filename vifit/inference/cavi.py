@@ -165,7 +165,6 @@ class CaviResult:
     status: str
     best_restart: int
     restart_elbos: list
-    decreases: int = 0
 
 
 def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "kmeans++", restarts: int = 1,
@@ -173,7 +172,9 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
         resp0: np.ndarray | None = None, sort: bool = True) -> CaviResult:
     """Run ``restarts`` fits from seeds spawned from ``seed``; keep the best final ELBO.
 
-    resp0 (n, k): given initial responsibilities (then one run, no randomness)."""
+    resp0: given initial responsibilities, (n, k) or (n,) labels (every restart then starts
+    from them). An interrupt returns the best complete state so far, status "interrupted";
+    components are then sorted unless that would need a local pass (dp)."""
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
     children = sequence.spawn(restarts)
     best, best_status, best_index, elbos = None, "max_iter", 0, []

@@ -1,10 +1,10 @@
 """A pass over the rows: chunks grouped in blocks, blocks mapped over a few threads,
 their additive results reduced in block order.
 
-Chunks are sized so each chunk's GEMMs stay below OpenBLAS's multithreading threshold
-(m*n*k = 4 * 65536) where the shapes allow it, and ``vifit gmm`` pins BLAS to one thread:
-BLAS then runs on the calling thread, and the parallelism is ours, across blocks. On a shared machine this matters: BLAS worker threads that spin-wait for
-each other on small GEMMs made a sweep 5-10x slower under load. numpy releases the GIL in
+``vifit gmm`` pins BLAS to one thread, so BLAS runs on the calling thread and the
+parallelism is ours, across blocks: on a shared machine, BLAS worker threads spin-waiting
+on each other over these small GEMMs made a sweep 5-10x slower under load. A chunk's
+features T (p x rows) are sized to stay in cache (about 512 KB). numpy releases the GIL in
 the GEMMs and ufuncs, so blocks proceed in parallel. The result does not depend on the
 number of threads: each block is summed chunk by chunk, then blocks in order.
 """
@@ -18,14 +18,14 @@ from typing import Callable
 
 import numpy as np
 
-GEMM_SINGLE_THREAD = 4 * 65536
+CHUNK_VALUES = 65536  # float64 values of T per chunk: 512 KB
 CHUNKS_PER_BLOCK = 16
 MAX_WORKERS = 8
 
 
 def auto_chunk_rows(spec) -> int:
-    """Rows per chunk so that the (k x p) @ (p x rows) GEMM stays single-threaded: 128..4096."""
-    return int(np.clip(GEMM_SINGLE_THREAD // (spec.k * spec.n_stats), 128, 4096))
+    """Rows per chunk so that T(x) for the chunk (p x rows float64) is about 512 KB: 512..4096."""
+    return int(np.clip(CHUNK_VALUES // spec.n_stats, 512, 4096))
 
 
 def default_workers() -> int:
