@@ -1,0 +1,207 @@
+"""The CAVI loop for mixtures: state in, state out.
+
+One sweep (:func:`step`) is a global step from the statistics of the current
+responsibilities, then a local pass over the rows in chunks giving the new
+statistics and the ELBO of the new global factors with their optimal
+responsibilities. :func:`run` repeats sweeps until the relative ELBO change is
+below ``tol`` or ``max_iter`` sweeps were made; :func:`fit` adds initialisation,
+restarts from seeds spawned by ``SeedSequence`` and the final ordering of
+components. The state is explicit, so a run can be checkpointed and resumed by
+passing it back to :func:`run`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vifit.inference.init import initial_stats
+from vifit.inference.passes import RowPass, auto_chunk_rows, default_workers
+from vifit.models import gmm
+from vifit.models.gmm_elbo import elbo as elbo_of
+
+
+class ElboDecreased(RuntimeError):
+    """The ELBO went down between sweeps beyond round-off: a bug, never a property of the data."""
+
+
+@dataclass
+class Problem:
+    """What stays fixed during a fit: the rows x (n, d), prior and frame (working coordinates)."""
+
+    spec: gmm.Spec
+    prior: gmm.Prior
+    frame: gmm.Frame
+    x: np.ndarray
+    chunk_rows: int | None = None  # None: auto_chunk_rows(spec)
+    workers: int | None = None  # None: default_workers()
+    workspace: gmm.Workspace = None
+    rows: RowPass = None
+
+    def __post_init__(self):
+        chunk = auto_chunk_rows(self.spec) if self.chunk_rows is None else int(self.chunk_rows)
+        self.chunk_rows = max(1, min(chunk, self.x.shape[0]))
+        self.workers = default_workers() if self.workers is None else int(self.workers)
+        if self.workspace is None:
+            self.workspace = gmm.Workspace(self.spec, self.chunk_rows)
+        if self.rows is None:
+            self.rows = RowPass(self.n_rows, self.chunk_rows, lambda: gmm.Workspace(self.spec, self.chunk_rows),
+                                self.workers)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.x.shape[0])
+
+    def data_units(self, value: float) -> float:
+        """An ELBO in the working frame turned into nats of the data as given."""
+        return value + self.n_rows * self.frame.log_jacobian
+
+
+@dataclass
+class State:
+    """A point of the iteration: lam (p, k) the global factors in natural form; stats the
+    statistics of their optimal responsibilities; elbo (working frame) of that pair."""
+
+    lam: np.ndarray
+    stats: gmm.Stats
+    elbo: float
+    iteration: int = 0
+    trace: list = field(default_factory=list)
+
+
+def local_pass(problem: Problem, lam: np.ndarray) -> tuple[gmm.Stats, float]:
+    """Statistics of the optimal responsibilities under lam, and the ELBO of that pair."""
+    q = gmm.variational(problem.prior, lam)
+    theta = gmm.log_resp_coefficients(problem.prior, q)
+    spec, x, frame = problem.spec, problem.x, problem.frame
+
+    def chunk(start, stop, workspace):
+        return gmm.local_step(spec, theta, x[start:stop], frame, workspace)
+
+    total = problem.rows.map_sum(chunk, lambda: gmm.Stats.zeros(spec))
+    return total, elbo_of(problem.prior, q, total, theta)
+
+
+def initial_state(problem: Problem, init: str, rng: np.random.Generator, resp0=None) -> State:
+    """Global factors from the initial responsibilities, then their local pass (iteration 0)."""
+    stats0 = initial_stats(problem.spec, problem.x, problem.frame, problem.workspace, init, rng, resp0)
+    lam = gmm.global_step(problem.prior, stats0.t)
+    stats, value = local_pass(problem, lam)
+    return State(lam=lam, stats=stats, elbo=value, iteration=0, trace=[(0, problem.data_units(value))])
+
+
+def step(problem: Problem, state: State) -> State:
+    """One CAVI sweep: global step from state.stats, then the local pass."""
+    lam = gmm.global_step(problem.prior, state.stats.t)
+    stats, value = local_pass(problem, lam)
+    iteration = state.iteration + 1
+    return State(lam=lam, stats=stats, elbo=value, iteration=iteration,
+                 trace=state.trace + [(iteration, problem.data_units(value))])
+
+
+def decrease_allowance(problem: Problem, value: float) -> float:
+    """Round-off allowance for an ELBO decrease between sweeps."""
+    return 1e-9 * (abs(value) + problem.n_rows) + 1e-9
+
+
+def run(problem: Problem, state: State, *, tol: float, max_iter: int, reporter=None,
+        on_decrease: str = "warn") -> tuple[State, str]:
+    """Sweep from ``state`` until converged or ``max_iter`` sweeps in total.
+
+    Returns (state, status) with status converged | max_iter | interrupted; an interrupt
+    (KeyboardInterrupt) during a sweep returns the last complete state."""
+    warned = False
+    try:
+        while state.iteration < max_iter:
+            new = step(problem, state)
+            drop = state.elbo - new.elbo
+            if drop > decrease_allowance(problem, new.elbo):
+                message = (f"ELBO decreased by {drop:.6g} at sweep {new.iteration} "
+                           f"({state.elbo:.17g} -> {new.elbo:.17g}); this is a bug in vifit")
+                if on_decrease == "raise":
+                    raise ElboDecreased(message)
+                if reporter is not None and not warned:
+                    reporter.warn(message)
+                    warned = True
+            if reporter is not None:
+                reporter.update(new.iteration, problem.data_units(new.elbo))
+            converged = abs(new.elbo - state.elbo) <= tol * abs(problem.data_units(new.elbo))
+            state = new
+            if converged:
+                return state, "converged"
+    except KeyboardInterrupt:
+        return state, "interrupted"
+    return state, "max_iter"
+
+
+def sort_components(problem: Problem, state: State) -> State:
+    """Components in decreasing order of expected count N_k (so of weight).
+
+    A relabelling, except for dp, whose stick order is part of the model: the sticks are
+    recomputed for the new order and the responsibilities refreshed by a local pass. For
+    fixed responsibilities, sticks in decreasing order of size maximise the bound (swapping
+    two neighbours changes it by log((alpha0 + N_a + R) / (alpha0 + N_b + R))), so at
+    convergence this only raises the ELBO; should it lower it, the fitted order is kept."""
+    order = np.argsort(-state.lam[0], kind="stable")
+    if np.array_equal(order, np.arange(order.size)):
+        return state
+    lam = state.lam[:, order]
+    if problem.spec.weights != "dp":
+        stats = gmm.Stats(state.stats.t[:, order], state.stats.neg_entropy, state.stats.rows)
+        return State(lam=lam, stats=stats, elbo=state.elbo, iteration=state.iteration, trace=state.trace)
+    stats, value = local_pass(problem, lam)
+    if value < state.elbo - decrease_allowance(problem, value):
+        return state
+    trace = state.trace[:-1] + [(state.iteration, problem.data_units(value))]  # same sweep, relabelled
+    return State(lam=lam, stats=stats, elbo=value, iteration=state.iteration, trace=trace)
+
+
+@dataclass
+class CaviResult:
+    """The best restart: its state and status, plus every restart's final ELBO (data units)."""
+
+    state: State
+    status: str
+    best_restart: int
+    restart_elbos: list
+
+
+def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "kmeans++", restarts: int = 1,
+        tol: float = 1e-6, max_iter: int = 500, reporter=None, on_decrease: str = "warn",
+        resp0: np.ndarray | None = None, sort: bool = True) -> CaviResult:
+    """Run ``restarts`` fits from seeds spawned from ``seed``; keep the best final ELBO.
+
+    resp0: given initial responsibilities, (n, k) or (n,) labels (every restart then starts
+    from them). An interrupt returns the best complete state so far, status "interrupted";
+    components are then sorted unless that would need a local pass (dp)."""
+    sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
+    children = sequence.spawn(restarts)
+    best, best_status, best_index, elbos = None, "max_iter", 0, []
+    for index, child in enumerate(children):
+        if reporter is not None:
+            task = "gmm" if restarts == 1 else f"gmm {index + 1}/{restarts}"
+            reporter.start(task, total=max_iter, metric="elbo")
+        try:
+            state = initial_state(problem, init, np.random.default_rng(child), resp0)
+        except KeyboardInterrupt:
+            if best is None:
+                raise
+            if reporter is not None:
+                reporter.finish("interrupted")
+            return CaviResult(best, "interrupted", best_index, elbos)
+        if reporter is not None:
+            reporter.update(0, problem.data_units(state.elbo))
+        state, status = run(problem, state, tol=tol, max_iter=max_iter, reporter=reporter,
+                            on_decrease=on_decrease)
+        if reporter is not None:
+            reporter.finish(status)
+        elbos.append(problem.data_units(state.elbo))
+        if best is None or state.elbo > best.elbo:
+            best, best_status, best_index = state, status, index
+        if status == "interrupted":
+            best_status = "interrupted"
+            break
+    if sort and (best_status != "interrupted" or problem.spec.weights != "dp"):
+        best = sort_components(problem, best)
+    return CaviResult(best, best_status, best_index, elbos)

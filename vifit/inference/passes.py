@@ -1,0 +1,92 @@
+"""A pass over the rows: chunks grouped in blocks, blocks mapped over a few threads,
+their additive results reduced in block order.
+
+``vifit gmm`` pins BLAS to one thread, so BLAS runs on the calling thread and the
+parallelism is ours, across blocks: on a shared machine, BLAS worker threads spin-waiting
+on each other over these small GEMMs made a sweep 5-10x slower under load. A chunk's
+features T (p x rows) are sized to stay in cache (about 512 KB). numpy releases the GIL in
+the GEMMs and ufuncs, so blocks proceed in parallel. The result does not depend on the
+number of threads: each block is summed chunk by chunk, then blocks in order.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+
+CHUNK_VALUES = 65536  # float64 values of T per chunk: 512 KB
+CHUNKS_PER_BLOCK = 16
+MAX_WORKERS = 8
+
+
+def auto_chunk_rows(spec) -> int:
+    """Rows per chunk so that T(x) for the chunk (p x rows float64) is about 512 KB: 512..4096."""
+    return int(np.clip(CHUNK_VALUES // spec.n_stats, 512, 4096))
+
+
+def default_workers() -> int:
+    """A thread count the user set (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS;
+    not the BLAS pin ``vifit gmm`` sets itself), else the usable cores (<= 8)."""
+    pinned = os.environ.get("VIFIT_PINNED_BLAS") == "1"
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        if pinned and var == "OPENBLAS_NUM_THREADS":
+            continue
+        if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
+            return min(int(os.environ[var]), MAX_WORKERS)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
+
+
+class RowPass:
+    """Map a per-chunk function over rows 0..n in chunks and sum the results.
+
+    make_workspace(): a fresh set of buffers; one per worker thread is kept and reused."""
+
+    def __init__(self, n_rows: int, chunk_rows: int, make_workspace: Callable, workers: int = 1):
+        block_rows = chunk_rows * CHUNKS_PER_BLOCK
+        self.chunk_rows = chunk_rows
+        self.blocks = [(start, min(start + block_rows, n_rows)) for start in range(0, n_rows, block_rows)]
+        self.workers = max(1, min(int(workers), len(self.blocks)))
+        self._spaces: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(self.workers):
+            self._spaces.put(make_workspace())
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vifit-rows") if self.workers > 1 else None
+
+    def _block(self, bounds, chunk_fn, zero):
+        workspace = self._spaces.get()
+        try:
+            total = zero()
+            for start in range(bounds[0], bounds[1], self.chunk_rows):
+                total = total + chunk_fn(start, min(start + self.chunk_rows, bounds[1]), workspace)
+            return total
+        finally:
+            self._spaces.put(workspace)
+
+    def map_sum(self, chunk_fn: Callable, zero: Callable):
+        """sum over chunks of chunk_fn(start, stop, workspace), in a fixed order."""
+        if self._pool is None:
+            results = [self._block(bounds, chunk_fn, zero) for bounds in self.blocks]
+        else:
+            futures = [self._pool.submit(self._block, bounds, chunk_fn, zero) for bounds in self.blocks]
+            try:
+                results = [future.result() for future in futures]
+            except BaseException:  # an interrupt: drop the blocks not yet started
+                for future in futures:
+                    future.cancel()
+                raise
+        total = zero()
+        for result in results:
+            total = total + result
+        return total
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

@@ -1,0 +1,91 @@
+"""Data-scaled default priors for the Bayesian GMM (scikit-learn's defaults, made safe).
+
+Defaults (data units): m0 = column means (``known``: 0, the notes' model); beta0 = 1;
+nu0 = d; W0^-1 = the sample covariance (full), the column variances (diag) or their mean
+(spherical), all with divisor n - 1; alpha0 = 1/k; ``known``: sigma = 1 and tau the root
+mean square of the data about m0. A singular default covariance (constant columns, d >= n,
+duplicated rows) gets a ridge of 1e-6 times its mean variance (or 1e-6 in the working
+frame when every column is constant) so the prior stays proper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vifit.models.gmm import Frame, Prior, Spec, frame_for
+
+RIDGE = 1e-6
+
+
+@dataclass
+class Moments:
+    """Column mean (d,), population std (d,), and the sample covariance (d, d) with divisor
+    n - 1 (zeros when n = 1), computed in chunks; the working frame chosen from them."""
+
+    n: int
+    mean: np.ndarray
+    std: np.ndarray
+    cov: np.ndarray
+    frame: Frame
+
+
+def data_moments(spec: Spec, x: np.ndarray, chunk_rows: int = 8192) -> Moments:
+    """Two passes over x (n, d) in chunks; the covariance is accumulated in the working frame."""
+    n, d = x.shape
+    total = np.zeros(d)
+    for start in range(0, n, chunk_rows):
+        total += x[start:start + chunk_rows].sum(axis=0, dtype=np.float64)
+    mean = total / n
+    squares = np.zeros(d)
+    for start in range(0, n, chunk_rows):
+        centred = np.asarray(x[start:start + chunk_rows], dtype=np.float64) - mean
+        squares += np.einsum("nd,nd->d", centred, centred)
+    std = np.sqrt(squares / n)
+    frame = frame_for(spec, mean, std)
+    scatter = np.zeros((d, d))
+    for start in range(0, n, chunk_rows):
+        z = (np.asarray(x[start:start + chunk_rows], dtype=np.float64) - mean) / frame.scale
+        scatter += z.T @ z
+    cov_frame = scatter / (n - 1) if n > 1 else np.zeros((d, d))
+    cov = cov_frame * np.multiply.outer(frame.scale, frame.scale)
+    return Moments(n=n, mean=mean, std=std, cov=0.5 * (cov + cov.T), frame=frame)
+
+
+def ridge_if_singular(cov_frame: np.ndarray) -> tuple[np.ndarray, bool]:
+    """cov (d, d) in the working frame, plus a ridge when it is not safely positive definite."""
+    d = cov_frame.shape[0]
+    level = float(np.trace(cov_frame)) / d
+    eigen = np.linalg.eigvalsh(cov_frame) if d else np.ones(1)
+    if level > 0 and eigen.min() > 1e-10 * level:
+        return cov_frame, False
+    return cov_frame + RIDGE * (level if level > 0 else 1.0) * np.eye(d), True
+
+
+def default_scale_inv(spec: Spec, moments: Moments) -> tuple[np.ndarray, bool]:
+    """W0^-1 default (data units) and whether a ridge was needed."""
+    s = moments.frame.scale
+    cov_frame, ridged = ridge_if_singular(moments.cov / np.multiply.outer(s, s))
+    cov = cov_frame * np.multiply.outer(s, s)
+    if spec.covariance == "full":
+        return 0.5 * (cov + cov.T), ridged
+    if spec.covariance == "diag":
+        return np.diag(cov).copy(), ridged
+    return np.asarray(float(np.mean(np.diag(cov)))), ridged
+
+
+def default_tau(moments: Moments, mean_prior: np.ndarray) -> float:
+    """Root mean square of the data about m0 (1 when that is 0)."""
+    value = float(np.sqrt(np.mean(moments.std**2 + (moments.mean - mean_prior) ** 2)))
+    return value if value > 0 else 1.0
+
+
+def build_prior(spec: Spec, *, weight_concentration: float, mean: np.ndarray, mean_precision: float = 1.0,
+                dof: float = 0.0, scale_inv=None, sigma: float = 1.0, tau: float = 1.0) -> Prior:
+    """A Prior in data units; for ``known``, beta0 = sigma^2 / tau^2 and noise_var = sigma^2."""
+    mean = np.asarray(mean, dtype=np.float64)
+    if spec.covariance == "known":
+        return Prior(spec, float(weight_concentration), mean, sigma**2 / tau**2, 0.0, np.zeros(()), sigma**2)
+    return Prior(spec, float(weight_concentration), mean, float(mean_precision), float(dof),
+                 np.asarray(scale_inv, dtype=np.float64), 1.0)

@@ -1,0 +1,277 @@
+"""GMM runner: options to prior, CAVI fit to FitResult; predict and sample from the document.
+
+Parameters in the document are in data units (after ``--standardize`` when given);
+``params.frame`` records the working coordinates the computation ran in.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from vifit.data import Table, apply_preprocessing, undo_preprocessing
+from vifit.errors import BadInput
+from vifit.models import gmm
+from vifit.models import gmm_predictive as predictive
+from vifit.models.gmm_prior import build_prior, data_moments, default_scale_inv, default_tau
+from vifit.output import array_of, field_of
+from vifit.result import FitResult
+
+MIN_ROWS = 1
+NW_OPTIONS = ("mean_precision_prior", "dof_prior", "covariance_prior")
+KNOWN_OPTIONS = ("sigma", "tau")
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def parse_vector(value, d: int, name: str, positive: bool = False) -> np.ndarray | None:
+    """A scalar or comma-separated list of d numbers (given as text or numbers) -> (d,) or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            numbers = [float(v) for v in value.split(",")]
+        except ValueError:
+            raise BadInput(f"{_option(name)} {value!r}: expected a number or {d} comma-separated numbers") from None
+    else:
+        numbers = list(np.atleast_1d(np.asarray(value, dtype=float)))
+    if len(numbers) == 1:
+        numbers = numbers * d
+    if len(numbers) != d:
+        raise BadInput(f"{_option(name)}: got {len(numbers)} numbers, the data has {d} columns")
+    vector = np.asarray(numbers, dtype=np.float64)
+    if not np.isfinite(vector).all() or (positive and not (vector > 0).all()):
+        raise BadInput(f"{_option(name)}: every value must be {'positive and ' if positive else ''}finite")
+    return vector
+
+
+def resolve_prior(spec: gmm.Spec, moments, options: dict, note) -> tuple[gmm.Prior, dict]:
+    """The prior in data units from the options and data-scaled defaults; and its JSON form."""
+    d, cov = spec.d, spec.covariance
+    given = {k: options.get(k) for k in NW_OPTIONS + KNOWN_OPTIONS}
+    wrong = NW_OPTIONS if cov == "known" else KNOWN_OPTIONS
+    for name in wrong:
+        if given[name] is not None:
+            raise BadInput(f"{_option(name)} does not apply to --covariance {cov}")
+    alpha0 = options.get("weight_concentration")
+    alpha0 = 1.0 / spec.k if alpha0 is None else float(alpha0)
+    if not alpha0 > 0:
+        raise BadInput(f"--weight-concentration must be positive, got {alpha0}")
+    mean = parse_vector(options.get("mean_prior"), d, "mean_prior")
+    if mean is None:
+        mean = np.zeros(d) if cov == "known" else moments.mean.copy()
+    document = {"covariance": cov, "weights": spec.weights}
+    if spec.weights != "uniform":
+        document["weight_concentration"] = alpha0
+    document["mean"] = mean
+    if cov == "known":
+        sigma = 1.0 if given["sigma"] is None else float(given["sigma"])
+        tau = default_tau(moments, mean) if given["tau"] is None else float(given["tau"])
+        for name, value in (("sigma", sigma), ("tau", tau)):
+            if not (value > 0 and np.isfinite(value)):
+                raise BadInput(f"{_option(name)} must be positive, got {value}")
+        document.update(sigma=sigma, tau=tau)
+        return build_prior(spec, weight_concentration=alpha0, mean=mean, sigma=sigma, tau=tau), document
+    beta0 = 1.0 if given["mean_precision_prior"] is None else float(given["mean_precision_prior"])
+    if not (beta0 > 0 and np.isfinite(beta0)):
+        raise BadInput(f"--mean-precision-prior must be positive, got {beta0}")
+    nu0 = float(d) if given["dof_prior"] is None else float(given["dof_prior"])
+    floor = d - 1.0 if cov == "full" else 0.0
+    if not (nu0 > floor and np.isfinite(nu0)):
+        raise BadInput(f"--dof-prior must be greater than {floor:g} for --covariance {cov}, got {nu0}")
+    if given["covariance_prior"] is None:
+        scale_inv, ridged = default_scale_inv(spec, moments)
+        if ridged:
+            note("the data's covariance is singular (constant columns, duplicate rows or more columns than "
+                 "rows); the default --covariance-prior adds a small ridge")
+    else:
+        if cov == "spherical" and "," in str(given["covariance_prior"]):
+            raise BadInput("--covariance-prior takes one number for --covariance spherical")
+        values = parse_vector(given["covariance_prior"], d, "covariance_prior", positive=True)
+        scale_inv = {"full": np.diag(values), "diag": values}.get(cov, np.asarray(values[0]))
+    document.update(mean_precision=beta0, dof=nu0, scale_inv=scale_inv)
+    prior = build_prior(spec, weight_concentration=alpha0, mean=mean, mean_precision=beta0, dof=nu0,
+                        scale_inv=scale_inv)
+    return prior, document
+
+
+def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "dirichlet",
+            chunk_rows: int | None = None, note=lambda message: None, **prior_options):
+    """The CAVI problem for a table (prior in the working frame) and the prior's JSON form."""
+    from vifit.inference import cavi
+
+    spec = gmm.Spec(k, table.values.shape[1], covariance, weights)
+    moments = data_moments(spec, table.values)
+    prior, prior_document = resolve_prior(spec, moments, prior_options, note)
+    frame = moments.frame
+    problem = cavi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, table.values, chunk_rows=chunk_rows)
+    return problem, prior, prior_document
+
+
+def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", weights: str = "dirichlet",
+        init: str = "kmeans++", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
+        chunk_rows: int | None = None, resp0=None, **prior_options) -> FitResult:
+    """Fit the Bayesian GMM to table.values (n, d) by CAVI; components sorted by weight."""
+    from vifit.inference import cavi
+
+    n, d = table.values.shape
+    if init in ("kmeans++", "random") and k > n:
+        raise BadInput(f"--k {k} is more than the {n} rows; --init {init} needs a row per component "
+                       f"(use --init random-resp, or a smaller --k)")
+    if not tol >= 0:
+        raise BadInput(f"--tol must be non-negative, got {tol}")
+    problem, prior, prior_document = prepare(table, k=k, covariance=covariance, weights=weights,
+                                             chunk_rows=chunk_rows, note=reporter.note, **prior_options)
+    spec, frame = problem.spec, problem.frame
+    on_decrease = "raise" if os.environ.get("VIFIT_STRICT_ELBO") else "warn"
+    try:
+        result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
+                          reporter=reporter, on_decrease=on_decrease, resp0=resp0)
+    finally:
+        problem.rows.close()
+    state = result.state
+    q = gmm.from_frame(gmm.variational(problem.prior, state.lam), spec, frame)
+    elbo = problem.data_units(state.elbo)
+    summary = summarise(prior, q)
+    extra = {
+        "init": init,
+        "restarts": restarts,
+        "best_restart": result.best_restart,
+        "restart_elbos": result.restart_elbos,
+        "effective_components": int(np.sum(summary["weights"] > 1.0 / (2.0 * n))),
+        "row_threads": problem.rows.workers,
+    }
+    params = {"prior": prior_document, "variational": variational_document(spec, q),
+              "summary": summary, "frame": {"shift": frame.shift, "scale": frame.scale}}
+    columns = ["component", "weight", "count"] + [f"mean_{c}" for c in table.columns] + \
+              [f"var_{c}" for c in table.columns]
+    rows = [[j + 1, summary["weights"][j], summary["counts"][j], *summary["means"][j],
+             *np.diag(summary["covariances"][j])] for j in range(k)]
+    return FitResult(model="gmm", method="cavi", params=params, status=result.status, elbo=elbo, n_rows=n,
+                     n_iter=state.iteration, trace=state.trace, fit_extra=extra,
+                     table={"columns": columns, "rows": rows})
+
+
+def summarise(prior: gmm.Prior, q: gmm.Variational) -> dict:
+    """Posterior means: weights E[pi], means E[mu], covariances E[Lambda]^-1 (k, d, d), counts N_k."""
+    spec, d = prior.spec, prior.spec.d
+    e_lambda, _, _ = gmm.expected_precision(prior, q)
+    if spec.covariance == "full":
+        covariances = np.linalg.inv(e_lambda)
+        covariances = 0.5 * (covariances + covariances.transpose(0, 2, 1))
+    elif spec.covariance == "diag":
+        covariances = np.stack([np.diag(1.0 / e) for e in e_lambda])
+    else:
+        covariances = np.stack([np.eye(d) / e for e in e_lambda])
+    return {"covariance": spec.covariance, "weights": gmm.expected_weights(prior, q), "means": q.means,
+            "covariances": covariances, "counts": q.counts}
+
+
+def variational_document(spec: gmm.Spec, q: gmm.Variational) -> dict:
+    out = {"counts": q.counts}
+    if q.weight_concentration is not None:
+        out["weight_concentration"] = q.weight_concentration
+    out["means"] = q.means
+    out["mean_precision"] = q.mean_precision
+    if spec.covariance != "known":
+        out["dof"] = q.dof
+        out["scale_inv"] = q.scale_inv
+    return out
+
+
+# ---------------------------------------------------------------- reading a model file
+
+
+def load_model(document: dict, path: str) -> tuple[gmm.Prior, gmm.Variational]:
+    """Prior and q (data units, after any --standardize) from a gmm document."""
+    cov = field_of(document, path, "params", "prior", "covariance")
+    weights = field_of(document, path, "params", "prior", "weights")
+    if cov not in gmm.COVARIANCES or weights not in gmm.WEIGHTS:
+        raise BadInput(f"{path}: params.prior has an unknown covariance or weights kind")
+    means = array_of(document, path, "params", "variational", "means", ndim=2)
+    k, d = means.shape
+    spec = gmm.Spec(k, d, cov, weights)
+    prior_mean = array_of(document, path, "params", "prior", "mean", ndim=1)
+    alpha0 = 1.0
+    if weights != "uniform":
+        alpha0 = float(array_of(document, path, "params", "prior", "weight_concentration", ndim=0))
+    if cov == "known":
+        sigma = float(array_of(document, path, "params", "prior", "sigma", ndim=0))
+        tau = float(array_of(document, path, "params", "prior", "tau", ndim=0))
+        prior = build_prior(spec, weight_concentration=alpha0, mean=prior_mean, sigma=sigma, tau=tau)
+    else:
+        prior = build_prior(spec, weight_concentration=alpha0, mean=prior_mean,
+                            mean_precision=float(array_of(document, path, "params", "prior", "mean_precision", ndim=0)),
+                            dof=float(array_of(document, path, "params", "prior", "dof", ndim=0)),
+                            scale_inv=array_of(document, path, "params", "prior", "scale_inv"))
+    beta = array_of(document, path, "params", "variational", "mean_precision", ndim=1)
+    counts = array_of(document, path, "params", "variational", "counts", ndim=1)
+    alpha = None
+    if weights != "uniform":
+        alpha = array_of(document, path, "params", "variational", "weight_concentration",
+                         ndim=2 if weights == "dp" else 1)
+    dof, scale_inv = np.zeros(k), None
+    if cov != "known":
+        dof = array_of(document, path, "params", "variational", "dof", ndim=1)
+        scale_inv = array_of(document, path, "params", "variational", "scale_inv",
+                             ndim={"full": 3, "diag": 2, "spherical": 1}[cov])
+    q = gmm.Variational(counts=counts, weight_concentration=alpha, mean_precision=beta, means=means,
+                        dof=dof, scale_inv=scale_inv)
+    shapes_ok = (prior_mean.shape == (d,) and beta.shape == (k,) and counts.shape == (k,)
+                 and (alpha is None or alpha.shape[0] == k) and dof.shape == (k,)
+                 and (scale_inv is None or scale_inv.shape[0] == k))
+    if not shapes_ok:
+        raise BadInput(f"{path}: gmm parameters have inconsistent shapes")
+    return prior, q
+
+
+def _frame(document: dict, path: str, d: int) -> gmm.Frame:
+    frame = document["params"].get("frame")
+    if not frame:
+        return gmm.Frame.identity(d)
+    shift = array_of(document, path, "params", "frame", "shift", ndim=1)
+    scale = array_of(document, path, "params", "frame", "scale", ndim=1)
+    if shift.shape != (d,) or scale.shape != (d,) or not (scale > 0).all():
+        raise BadInput(f"{path}: params.frame is malformed")
+    return gmm.Frame(shift, scale)
+
+
+def predict(document: dict, path: str, table: Table, reconstruct: bool = False):
+    """Per row: label (1-based component), resp_1..resp_k, log_density (posterior predictive,
+    in the units of the data as given, so a --standardize of the fit is accounted for)."""
+    if reconstruct:
+        raise BadInput("--reconstruct is not supported for gmm")
+    prior, q = load_model(document, path)
+    spec = prior.spec
+    preprocessing = document["data"].get("preprocessing", {})
+    x = apply_preprocessing(np.asarray(table.values, dtype=np.float64), preprocessing)
+    frame = _frame(document, path, spec.d)
+    prior_f, q_f = gmm.to_frame(prior, spec, frame), gmm.to_frame(q, spec, frame)
+    theta = gmm.log_resp_coefficients(prior_f, q_f)
+    chunk = 4096
+    ws = gmm.Workspace(spec, min(chunk, max(1, x.shape[0])))
+    resp = np.vstack([gmm.responsibilities(spec, theta, x[s:s + chunk], frame, ws)[0]
+                      for s in range(0, x.shape[0], chunk)])
+    log_density = predictive.log_density(prior, q, x)
+    spec_std = (preprocessing or {}).get("standardize")
+    if spec_std:
+        log_density = log_density - float(np.sum(np.log(np.asarray(spec_std["scale"]))))
+    labels = np.argmax(resp, axis=1) + 1
+    columns = ["label"] + [f"resp_{j + 1}" for j in range(spec.k)] + ["log_density"]
+    return columns, _rows(labels, resp, log_density)
+
+
+def _rows(labels, resp, log_density):
+    return [[int(label), *r, float(ld)] for label, r, ld in zip(labels, resp.tolist(), log_density.tolist())]
+
+
+def sample(document: dict, path: str, n: int, rng: np.random.Generator):
+    """n rows from the posterior predictive (data units) with their 1-based component."""
+    prior, q = load_model(document, path)
+    draws, labels = predictive.sample(prior, q, n, rng)
+    draws = undo_preprocessing(draws, document["data"].get("preprocessing", {}))
+    columns = list(field_of(document, path, "data", "columns"))
+    return columns + ["component"], [[*row, int(label) + 1] for row, label in zip(draws.tolist(), labels)]
