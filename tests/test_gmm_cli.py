@@ -328,3 +328,18 @@ def test_subprocess_pipeline_from_stdin():
     assert json.loads(done.stdout)["fit"]["converged"] is True
     events = [json.loads(line) for line in done.stderr.decode().splitlines() if line.startswith("{")]
     assert any(e.get("event") == "progress" and "elbo" in e for e in events)
+
+
+def test_gmm_help_imports_nothing_heavy_and_pins_blas_before_numpy():
+    import subprocess
+    import sys
+
+    code = ("import os, sys\n"
+            "from vifit.cli import main\n"
+            "try:\n    main(['gmm', '--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('numpy', 'scipy', 'pandas', 'vifit.models.gmm') if m in sys.modules]\n"
+            "print(heavy, os.environ.get('OPENBLAS_NUM_THREADS'))\n")
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "[] 1"
