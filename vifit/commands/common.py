@@ -79,16 +79,15 @@ def run_fit(
     read = dict(read, dtype=read.get("dtype") or default_dtype)
     table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note, require_variation=True)
     seed = resolve_seed(run["seed"])
-    full_config = dict(config)
-    full_config.update(read)
-    full_config["seed"] = seed
     # The handlers stay in place through the write: a second signal then raises,
     # and the atomic writer removes its temporary file on the way out.
-    identity = {"config": full_config, "data": table.describe()}
+    identity = {"config": {**config, **read, "seed": seed}, "data": table.describe()}
     with interrupt.handling_signals(), checkpoint.active(run.get("checkpoint"), run.get("checkpoint_every") or 600.0,
                                                          run.get("resume"), identity):
         result = fit(table, seed=seed, reporter=reporter)
-        document = build_document(result, full_config, table.describe(), run_info(started, wall_start))
+        # config is read again after the fit: a command may add what the fit resolved (priors)
+        document = build_document(result, {**config, **read, "seed": seed}, table.describe(),
+                                  run_info(started, wall_start))
         write_text(render(document, result.table, fmt), out["output"])
     reporter.release()
     reporter.summarise(result)

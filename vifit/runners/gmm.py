@@ -18,7 +18,7 @@ from vifit.models.gmm_prior import build_prior, data_moments, default_scale_inv,
 from vifit.output import array_of, field_of
 from vifit.result import FitResult
 
-MIN_ROWS = 1
+MIN_ROWS = 2  # one row cannot show a mixture; it is bad input, not a fit
 NW_OPTIONS = ("mean_precision_prior", "dof_prior", "covariance_prior")
 KNOWN_OPTIONS = ("sigma", "tau")
 
