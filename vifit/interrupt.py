@@ -4,7 +4,7 @@ While :func:`handling_signals` is active, the first SIGINT or SIGTERM only
 records a request; loops call :func:`requested` at the end of each
 iteration/epoch and stop there, returning their best result with status
 ``"interrupted"``, which is then written atomically (exit 130 / 143). A second
-signal raises at once (KeyboardInterrupt or SystemExit), and the atomic writer
+signal raises SystemExit at once (130 / 143), and the atomic writer
 removes its temporary file, so no partial output is ever left behind.
 Signals are process-wide, so this state is too.
 """
@@ -43,9 +43,12 @@ def request(signum: int = signal.SIGINT) -> None:
 
 
 def _handler(signum, frame):
-    if _state.signum is not None:  # second signal: leave now
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
+    if _state.signum is not None:  # second signal: leave now, writing nothing
+        # SystemExit, not KeyboardInterrupt: loops that catch KeyboardInterrupt to
+        # return their best state must not turn this into one more write.
+        from vifit.errors import report
+
+        report("second signal: stopped at once, nothing written", prefix="interrupted")
         raise SystemExit(_EXIT_CODES[signum])
     request(signum)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vifit import checkpoint, interrupt
 from vifit.inference.init import initial_stats
 from vifit.inference.passes import RowPass, auto_chunk_rows, default_workers
 from vifit.models import gmm
@@ -106,11 +107,13 @@ def decrease_allowance(problem: Problem, value: float) -> float:
 
 
 def run(problem: Problem, state: State, *, tol: float, max_iter: int, reporter=None,
-        on_decrease: str = "warn") -> tuple[State, str]:
+        on_decrease: str = "warn", after_sweep=None) -> tuple[State, str]:
     """Sweep from ``state`` until converged or ``max_iter`` sweeps in total.
 
-    Returns (state, status) with status converged | max_iter | interrupted; an interrupt
-    (KeyboardInterrupt) during a sweep returns the last complete state."""
+    Returns (state, status) with status converged | max_iter | interrupted; a stop request
+    (SIGINT/SIGTERM, see vifit.interrupt) ends the run after the current sweep, and a
+    KeyboardInterrupt during a sweep returns the last complete state.
+    after_sweep(state): called after every sweep (checkpointing)."""
     warned = False
     try:
         while state.iteration < max_iter:
@@ -130,6 +133,10 @@ def run(problem: Problem, state: State, *, tol: float, max_iter: int, reporter=N
             state = new
             if converged:
                 return state, "converged"
+            if after_sweep is not None:
+                after_sweep(state)
+            if interrupt.requested():
+                return state, "interrupted"
     except KeyboardInterrupt:
         return state, "interrupted"
     return state, "max_iter"
@@ -178,22 +185,39 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
     children = sequence.spawn(restarts)
     best, best_status, best_index, elbos = None, "max_iter", 0, []
+    saved = checkpoint.resume_state(CHECKPOINT_KIND)
+    if saved is not None:
+        best = _state_from(saved["best"]) if saved["best"] is not None else None
+        best_status, best_index, elbos = saved["best_status"], saved["best_index"], list(saved["elbos"])
     for index, child in enumerate(children):
+        if saved is not None and index < saved["restart"]:
+            continue  # finished before the checkpoint; its outcome is in best/elbos
         if reporter is not None:
             task = "gmm" if restarts == 1 else f"gmm {index + 1}/{restarts}"
             reporter.start(task, total=max_iter, metric="elbo")
-        try:
-            state = initial_state(problem, init, np.random.default_rng(child), resp0)
-        except KeyboardInterrupt:
-            if best is None:
-                raise
-            if reporter is not None:
-                reporter.finish("interrupted")
-            return CaviResult(best, "interrupted", best_index, elbos)
+        if saved is not None and index == saved["restart"]:
+            state, saved = _state_from(saved["current"]), None
+        else:
+            try:
+                state = initial_state(problem, init, np.random.default_rng(child), resp0)
+            except KeyboardInterrupt:
+                if best is None:
+                    raise
+                if reporter is not None:
+                    reporter.finish("interrupted")
+                return CaviResult(best, "interrupted", best_index, elbos)
         if reporter is not None:
-            reporter.update(0, problem.data_units(state.elbo))
+            reporter.update(state.iteration, problem.data_units(state.elbo))
+
+        def save(current, index=index):
+            if checkpoint.due() or (checkpoint.enabled() and interrupt.requested()):
+                checkpoint.save(CHECKPOINT_KIND, {
+                    "restart": index, "current": _state_dict(current),
+                    "best": None if best is None else _state_dict(best),
+                    "best_status": best_status, "best_index": best_index, "elbos": elbos})
+
         state, status = run(problem, state, tol=tol, max_iter=max_iter, reporter=reporter,
-                            on_decrease=on_decrease)
+                            on_decrease=on_decrease, after_sweep=save)
         if reporter is not None:
             reporter.finish(status)
         elbos.append(problem.data_units(state.elbo))
@@ -205,3 +229,19 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
     if sort and (best_status != "interrupted" or problem.spec.weights != "dp"):
         best = sort_components(problem, best)
     return CaviResult(best, best_status, best_index, elbos)
+
+
+CHECKPOINT_KIND = "gmm-cavi"
+
+
+def _state_dict(state: State) -> dict:
+    """A State as plain arrays and numbers, for a checkpoint file."""
+    return {"lam": state.lam, "t": state.stats.t, "neg_entropy": state.stats.neg_entropy,
+            "rows": state.stats.rows, "elbo": state.elbo, "iteration": state.iteration,
+            "trace": [[int(i), float(v)] for i, v in state.trace]}
+
+
+def _state_from(saved: dict) -> State:
+    stats = gmm.Stats(np.asarray(saved["t"]), float(saved["neg_entropy"]), int(saved["rows"]))
+    return State(lam=np.asarray(saved["lam"]), stats=stats, elbo=float(saved["elbo"]),
+                 iteration=int(saved["iteration"]), trace=[(int(i), float(v)) for i, v in saved["trace"]])

@@ -1,0 +1,150 @@
+"""Signals and checkpoints with real processes.
+
+SIGINT/SIGTERM stop a fit at the end of the current iteration or epoch, write the best
+result so far marked "interrupted" (exit 130 / 143); a second signal exits at once with no
+partial file; --resume continues from a checkpoint to the same result as an uninterrupted
+run with the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+# command -> options for a fit long enough to be interrupted (but bounded)
+LONG_FIT = {
+    "gmm": ["--k", "12", "--tol", "0", "--max-iter", "400", "--covariance", "full"],
+    "gmm-svi": ["--k", "12", "--method", "svi", "--batch-size", "256", "--epochs", "400", "--tol", "0"],
+    "autoencoder": ["--hidden", "16,4", "--epochs", "400", "--batch-size", "64"],
+    "vae": ["--hidden", "16", "--latent", "2", "--epochs", "400", "--batch-size", "64"],
+}
+# command -> options for a resumable run that finishes in a few seconds
+RESUMABLE = {
+    "gmm": ["--k", "12", "--tol", "0", "--max-iter", "60"],
+    "gmm-svi": ["--k", "12", "--method", "svi", "--batch-size", "512", "--epochs", "6", "--tol", "0"],
+    "vae": ["--hidden", "16", "--latent", "2", "--epochs", "12", "--batch-size", "64"],
+}
+
+
+def _command(name):
+    return name.split("-")[0]
+
+
+@pytest.fixture(scope="module")
+def overlapping(tmp_path_factory):
+    """Rows from 15 overlapping clusters: CAVI needs many sweeps, networks many epochs."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 1.5, size=(15, 6))
+    labels = rng.integers(0, 15, size=40_000)
+    x = centres[labels] + rng.normal(size=(40_000, 6))
+    path = tmp_path_factory.mktemp("signals") / "overlap.csv"
+    np.savetxt(path, x, delimiter=",", header=",".join(f"c{j}" for j in range(6)), comments="", fmt="%.6f")
+    return path
+
+
+def _start(args, tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "vifit", *map(str, args), "--progress", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env)
+
+
+def _wait_for_progress(proc, steps):
+    """Read stderr until `steps` progress events were seen; returns the lines read."""
+    seen, lines = 0, []
+    deadline = time.monotonic() + 120
+    while seen < steps and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if b'"event": "progress"' in line:
+            seen += 1
+    assert seen >= steps, b"".join(lines).decode()
+    return lines
+
+
+def _available(name):
+    from vifit.cli import COMMANDS, _available as present
+
+    return present(_command(name))
+
+
+@pytest.mark.parametrize("name", sorted(LONG_FIT))
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"])
+def test_first_signal_writes_best_result_marked_interrupted(tmp_path, overlapping, name, signum, code):
+    if not _available(name):
+        pytest.fail(f"command {_command(name)} is missing")
+    out = tmp_path / "fit.json"
+    proc = _start([_command(name), overlapping, *LONG_FIT[name], "--seed", "1", "-o", out], tmp_path)
+    _wait_for_progress(proc, 3)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr.decode()
+    document = json.loads(out.read_text())
+    assert document["fit"]["status"] == "interrupted" and document["fit"]["converged"] is False
+    assert b"Traceback" not in stderr and b"interrupted" in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.json"]
+
+
+@pytest.mark.parametrize("name", ["gmm", "autoencoder"])
+def test_second_signal_exits_at_once_without_a_file(tmp_path, overlapping, name):
+    out = tmp_path / "fit.json"
+    proc = _start([_command(name), overlapping, *LONG_FIT[name], "--seed", "1", "-o", out], tmp_path)
+    _wait_for_progress(proc, 2)
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr.decode()
+    assert b"Traceback" not in stderr
+    # the two signals may straddle the end of an iteration: then the complete result was
+    # written before the second arrived; never a partial file or a temporary one
+    leftovers = [p.name for p in tmp_path.iterdir()]
+    assert leftovers in ([], ["fit.json"])
+    if leftovers:
+        assert json.loads(out.read_text())["fit"]["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("name", sorted(RESUMABLE))
+def test_resume_gives_the_uninterrupted_result(tmp_path, overlapping, name):
+    if not _available(name):
+        pytest.fail(f"command {_command(name)} is missing")
+    args = [_command(name), overlapping, *RESUMABLE[name], "--seed", "4"]
+    reference = subprocess.run([sys.executable, "-m", "vifit", *map(str, args), "-q"], capture_output=True,
+                               cwd=ROOT, timeout=300)
+    assert reference.returncode == 0, reference.stderr.decode()
+
+    ckpt, partial = tmp_path / "fit.ckpt", tmp_path / "partial.json"
+    proc = _start([*args, "-o", partial, "--checkpoint", ckpt, "--checkpoint-every", "0.000001"], tmp_path)
+    _wait_for_progress(proc, 3)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 143 and ckpt.exists()
+
+    resumed = subprocess.run([sys.executable, "-m", "vifit", *map(str, args), "-q", "--resume", ckpt],
+                             capture_output=True, cwd=ROOT, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    first, second = json.loads(reference.stdout), json.loads(resumed.stdout)
+    first.pop("run"), second.pop("run")
+    assert first == second
+
+
+def test_resume_refuses_a_checkpoint_of_another_command_line(tmp_path, overlapping):
+    ckpt = tmp_path / "fit.ckpt"
+    proc = _start(["gmm", overlapping, *RESUMABLE["gmm"], "--seed", "4", "--checkpoint", ckpt,
+                   "--checkpoint-every", "0.000001", "-o", tmp_path / "a.json"], tmp_path)
+    _wait_for_progress(proc, 3)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    other = subprocess.run([sys.executable, "-m", "vifit", "gmm", str(overlapping), *RESUMABLE["gmm"], "--seed", "5",
+                            "--resume", str(ckpt), "-o", str(tmp_path / "b.json")], capture_output=True, timeout=120)
+    assert other.returncode == 2 and b"same command line" in other.stderr
+    assert not (tmp_path / "b.json").exists()
