@@ -1,0 +1,77 @@
+"""Losses: value and gradient together, as a mean over rows of a per-row sum.
+
+``value_and_grad(output, target) -> (loss, dC/doutput)`` where loss = (1/rows) sum_i c_i;
+``per_row(output, target) -> c: (rows,)`` for reporting; ``per_feature`` the mean over
+rows per column. The per-row sum (not the mean over features) makes the loss the
+negative log-likelihood of a row up to constants, the unit the VAE's ELBO uses.
+
+- squared error:  c_i = sum_j (a_ij - x_ij)^2,         dC/da = 2 (a - x) / rows
+- binary cross-entropy from logits z (a = sigmoid(z)), for targets in [0, 1]:
+  c_i = sum_j softplus(z_ij) - x_ij z_ij,             dC/dz = (sigmoid(z) - x) / rows
+  with softplus(z) = max(z, 0) + log1p(exp(-|z|)): never overflows, never log(0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class SquaredError:
+    name = "mse"
+    output = "identity"  # what to apply to the network's output to get a reconstruction
+
+    def elementwise(self, a: np.ndarray, x: np.ndarray) -> np.ndarray:
+        d = a - x
+        d *= d
+        return d
+
+    def value_and_grad(self, a: np.ndarray, x: np.ndarray):
+        rows = a.shape[0]
+        diff = np.subtract(a, x)
+        value = float(np.vdot(diff, diff)) / rows  # one BLAS dot, float accumulation
+        diff *= a.dtype.type(2.0 / rows)
+        return value, diff
+
+    def per_row(self, a, x):
+        return self.elementwise(a, x).sum(axis=1)
+
+    def per_feature(self, a, x):
+        return self.elementwise(a, x).mean(axis=0)
+
+
+class BinaryCrossEntropyLogits:
+    name = "bce"
+    output = "sigmoid"
+
+    def elementwise(self, z: np.ndarray, x: np.ndarray) -> np.ndarray:
+        t = np.abs(z)
+        np.negative(t, out=t)
+        np.exp(t, out=t)
+        np.log1p(t, out=t)
+        t += np.maximum(z, 0)
+        t -= x * z
+        return t
+
+    def value_and_grad(self, z: np.ndarray, x: np.ndarray):
+        rows = z.shape[0]
+        e = np.abs(z)
+        np.negative(e, out=e)
+        np.exp(e, out=e)                  # e = exp(-|z|) in (0, 1]
+        grad = np.add(e, 1)               # 1 + e
+        # softplus(z) - x z = max(z, 0) - x z + log1p(e)
+        value = float(np.log1p(e).sum(dtype=np.float64))
+        value += float(np.maximum(z, 0).sum(dtype=np.float64)) - float(np.vdot(x, z))
+        # sigmoid(z) = 1/(1+e) for z >= 0 and e/(1+e) for z < 0
+        np.divide(np.where(z >= 0, 1, e), grad, out=grad)
+        grad -= x
+        grad *= z.dtype.type(1.0 / rows)
+        return value / rows, grad
+
+    def per_row(self, z, x):
+        return self.elementwise(z, x).sum(axis=1)
+
+    def per_feature(self, z, x):
+        return self.elementwise(z, x).mean(axis=0)
+
+
+LOSSES = {"mse": SquaredError, "bce": BinaryCrossEntropyLogits}
