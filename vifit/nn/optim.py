@@ -15,6 +15,12 @@ stored as m' = m / (1 - b1) and v' = v / (1 - b2), so each moment update is two 
 (m' <- b1 m' + g) and the constants fold into one scalar per step.
 
 SGD with momentum (PyTorch's convention): u <- mu u + g; p <- p - lr u.
+
+Subnormals: a parameter whose gradient stays 0 (a dead relu unit) has its moments
+decay geometrically into the subnormal range, where x86 arithmetic is ~100x slower
+(measured: Adam's step tripled after ~900 steps of the benchmark network). Every
+``FLUSH_EVERY`` steps, moments below ``FLUSH_BELOW`` are set to 0; their contribution
+to any update is below 1e-20 of the learning rate.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 BLOCK = 1 << 15
+FLUSH_EVERY = 64
+FLUSH_BELOW = 1e-30
 
 
 class _Blocked:
@@ -37,6 +45,7 @@ class _Blocked:
         self._tmp = [np.empty(min(BLOCK, max(self.size, 1)), dtype=self.dtype) for _ in range(self.threads)]
 
     def _run(self):
+        self._flush = self.t % FLUSH_EVERY == 0
         starts = range(0, self.size, BLOCK)
         if self._pool is None:
             for lo in starts:
@@ -95,6 +104,8 @@ class Adam(_Blocked):
         np.divide(m, tmp, out=tmp)
         tmp *= self._step
         p += tmp
+        if self._flush:
+            _flush_tiny(m, v)
 
     def state(self) -> dict:
         return {"m": self.m.copy(), "v": self.v.copy(), "t": self.t}
@@ -125,6 +136,8 @@ class SGD(_Blocked):
             u *= self._mu
             u += g
             g = u
+            if self._flush:
+                _flush_tiny(u)
         np.multiply(g, self._lr, out=tmp)
         p += tmp
 
@@ -133,6 +146,12 @@ class SGD(_Blocked):
 
     def load_state(self, state: dict) -> None:
         self.u[...], self.t = state["u"], int(state["t"])
+
+
+def _flush_tiny(*arrays):
+    """Set entries with |x| < FLUSH_BELOW to 0, in place."""
+    for a in arrays:
+        a[np.abs(a) < FLUSH_BELOW] = 0
 
 
 def make_optimizer(name: str, size: int, dtype, *, lr: float, momentum: float = 0.9, threads: int = 1):
