@@ -106,7 +106,9 @@ def side(name: str, args) -> dict:
                MKL_NUM_THREADS=str(args.threads))
     cmd = [sys.executable, __file__, "--side", name, "--rows", str(args.rows), "--epochs", str(args.epochs),
            "--threads", str(args.threads), "--loss", args.loss]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{name} side failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
