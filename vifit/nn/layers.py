@@ -29,25 +29,34 @@ class Dense:
         self.b = params.declare(f"{name}.b", (n_out,), initialisers.zeros, decay=False)
         self._x = None
         self._out: dict[int, np.ndarray] = {}
+        self._dx: dict[int, np.ndarray] = {}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Returns z in a buffer owned by the layer (valid until the next forward)."""
         self._x = x
-        rows = x.shape[0]
-        out = self._out.get(rows)
-        if out is None or out.dtype != x.dtype:
-            out = self._out[rows] = np.empty((rows, self.n_out), dtype=x.dtype)
+        out = _buffer(self._out, x.shape[0], self.n_out, x.dtype)
         np.matmul(x, self.params[self.w], out=out)
         out += self.params[self.b]
         return out
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        """dout = dC/dz: (rows, n_out). Writes dC/dW, dC/db; returns dC/dx (or None)."""
+        """dout = dC/dz: (rows, n_out). Writes dC/dW, dC/db; returns dC/dx (or None) in a
+        buffer owned by the layer (valid until the next backward)."""
         np.matmul(self._x.T, dout, out=self.params.grad_of(self.w))
         np.sum(dout, axis=0, out=self.params.grad_of(self.b))
         if not need_input_grad:
             return None
-        return dout @ self.params[self.w].T
+        dx = _buffer(self._dx, dout.shape[0], self.n_in, dout.dtype)
+        return np.matmul(dout, self.params[self.w].T, out=dx)
+
+
+def _buffer(cache: dict, rows: int, cols: int, dtype) -> np.ndarray:
+    """A reusable (rows, cols) array, one per batch size and dtype."""
+    key = (rows, np.dtype(dtype).char)
+    out = cache.get(key)
+    if out is None:
+        out = cache[key] = np.empty((rows, cols), dtype=dtype)
+    return out
 
 
 class Activation:
