@@ -161,3 +161,23 @@ def test_real_process_plain_progress_on_stderr(small_csv):
     events = [json.loads(line) for line in done.stderr.decode().splitlines() if line.startswith("{")]
     progress = [e for e in events if e.get("event") == "progress"]
     assert [e["step"] for e in progress] == [1, 2] and "val_loss" in progress[0]
+
+
+def test_ctrl_c_writes_the_best_weights_marked_interrupted(small_csv, tmp_path, monkeypatch):
+    from vifit.models.autoencoder import Autoencoder
+
+    original, calls = Autoencoder.loss_and_grad, []
+
+    def interrupted(self, x, rng):
+        calls.append(1)
+        if len(calls) == 2 * 2 + 1:  # first batch of epoch 3 (2 batches per epoch)
+            raise KeyboardInterrupt
+        return original(self, x, rng)
+
+    monkeypatch.setattr(Autoencoder, "loss_and_grad", interrupted)
+    out = tmp_path / "partial.json"
+    result = invoke(["autoencoder", small_csv, "--hidden", "3", "--epochs", "50", "--batch-size", "64",
+                     "--seed", "0", "-q", "-o", out])
+    assert result.exit_code == 130 and "interrupted" in result.stderr
+    fit = json.loads(out.read_text())["fit"]
+    assert fit["status"] == "interrupted" and fit["n_iter"] == 2 and fit["stopped"] == "interrupted"
