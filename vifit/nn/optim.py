@@ -76,7 +76,6 @@ class Adam(_Blocked):
                  eps: float = 1e-8, threads: int = 1):
         super().__init__(size, dtype, threads)
         self.lr, (self.beta1, self.beta2), self.eps = float(lr), betas, float(eps)
-        self._axpy = _axpy_for(self.dtype)
         self.m = np.zeros(self.size, dtype=self.dtype)
         self.v = np.zeros(self.size, dtype=self.dtype)
         self.t = 0
@@ -103,7 +102,9 @@ class Adam(_Blocked):
         np.sqrt(v, out=tmp)
         tmp += self._k
         np.divide(m, tmp, out=tmp)
-        self._axpy(tmp, p, a=self._step)  # p += step * tmp in one pass
+        # (BLAS saxpy would save a pass, but OpenBLAS threads it: 15x slower on 32k elements)
+        tmp *= self._step
+        p += tmp
         if self._flush:
             _flush_tiny(m, v)
 
@@ -146,18 +147,6 @@ class SGD(_Blocked):
 
     def load_state(self, state: dict) -> None:
         self.u[...], self.t = state["u"], int(state["t"])
-
-
-def _axpy_for(dtype):
-    """BLAS y <- a x + y (in place on contiguous y), or a numpy fallback."""
-    from scipy.linalg import blas
-
-    routine = {np.dtype(np.float32): blas.saxpy, np.dtype(np.float64): blas.daxpy}.get(np.dtype(dtype))
-    if routine is None:
-        def routine(x, y, a):
-            y += a * x
-            return y
-    return routine
 
 
 def _flush_tiny(*arrays):
