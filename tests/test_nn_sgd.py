@@ -111,3 +111,11 @@ def test_weight_decay_shrinks_towards_zero():
     train(plain, x, None, SGDConfig(**config), np.random.default_rng(0), quiet())
     train(decayed, x, None, SGDConfig(**config, weight_decay=1.0), np.random.default_rng(0), quiet())
     assert np.linalg.norm(decayed.params.data) < 0.8 * np.linalg.norm(plain.params.data)
+
+
+def test_start_epoch_hook_sees_every_epoch_in_order():
+    seen = []
+    obj = Quadratic()
+    obj.start_epoch = seen.append
+    train(obj, data(), None, SGDConfig(epochs=4, validation_fraction=0, patience=10), np.random.default_rng(0), quiet())
+    assert seen == [1, 2, 3, 4]

@@ -6,6 +6,8 @@ The loop knows nothing about the model. It takes an *objective* with
     objective.loss_and_grad(batch, rng)    mean loss per row of batch: (rows, d); writes
                                            params.grad (overwrite) for this loss
     objective.loss(x, rng)                 mean loss per row of x, no gradient (validation)
+    objective.start_epoch(epoch)           optional: called before each epoch (1-based), e.g.
+                                           for a KL warm-up schedule
 
 and owns everything else: shuffling per epoch with the passed generator, minibatches,
 weight decay (L2 on weights, added to the gradient), the optimiser step, validation
@@ -97,8 +99,8 @@ def _check_finite(value: float, epoch: int, what: str) -> None:
 
 
 def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDConfig,
-          rng: np.random.Generator, reporter, *, task: str = "train", state: TrainState | None = None,
-          clock=None) -> TrainOutcome:
+          rng: np.random.Generator, reporter, *, task: str = "train", metric: str = "loss",
+          state: TrainState | None = None) -> TrainOutcome:
     """Minibatch training of ``objective`` on rows x_train: (n, d).
 
     Early stopping monitors the validation loss on x_val (or, without validation rows,
@@ -118,12 +120,15 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
         state.best = params.data.copy()
     has_val = x_val is not None and x_val.shape[0] > 0
     monitor = "validation" if has_val else "train"
-    reporter.start(task, total=config.epochs, metric="loss")
+    start_epoch = getattr(objective, "start_epoch", None)
+    reporter.start(task, total=config.epochs, metric=metric)
     status = "max_iter"
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             while state.epoch < config.epochs:
                 epoch = state.epoch + 1
+                if start_epoch is not None:
+                    start_epoch(epoch)
                 order = rng.permutation(n)
                 total = 0.0
                 for start in range(0, n, batch):
