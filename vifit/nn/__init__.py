@@ -15,7 +15,21 @@ Pieces (forward and backward side by side in each module):
 
 Conventions: arrays are (rows, features); ``backward(dout)`` writes (overwrites, never
 accumulates) the gradients of its parameters into ``Parameters.grad`` and returns the
-gradient with respect to its input; it may overwrite ``dout``.
+gradient with respect to its input; it may overwrite ``dout``. ``forward`` and
+``backward`` return buffers owned by the layer (one per batch size, reused): valid
+until the layer's next forward/backward — copy what must outlive that.
+
+Typical use (how the autoencoder and the VAE build on it)::
+
+    params = Parameters(np.float32)
+    encoder = MLP(params, "encoder", [d, 64, 2 * k], "relu")
+    decoder = MLP(params, "decoder", [k, 64, d], "relu")
+    params.allocate(rng)                    # one flat buffer, initialised from rng
+    out = decoder.forward(z)                # ...custom loss...
+    value, dout = SquaredError().value_and_grad(out, x)
+    dz = decoder.backward(dout)             # dC/dz, e.g. for the reparameterisation trick
+    encoder.backward(dh, need_input_grad=False)
+    Adam(params.size, params.dtype, lr=1e-3).step(params.data, params.grad)
 """
 
 from vifit.nn.activations import ACTIVATIONS
