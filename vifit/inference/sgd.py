@@ -147,7 +147,6 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
                     _check_finite(watched, epoch, "validation")
                     state.validation_trace.append((epoch, watched))
                     extra["val_loss"] = watched
-                _check_finite(train_loss, epoch, "training")
                 state.epoch = epoch
                 if watched < state.best_loss:
                     state.best_loss, state.best_epoch, state.since_best = watched, epoch, 0

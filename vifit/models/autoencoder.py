@@ -128,6 +128,10 @@ class Autoencoder:
             out[start:start + chunk_rows] = self.loss_fn.per_row(self.decoder_output(block), block)
         return out
 
-    def per_feature_loss(self, x: np.ndarray) -> np.ndarray:
-        """Mean loss per column (d,), float64."""
-        return self.loss_fn.per_feature(self.decoder_output(x).astype(np.float64), x.astype(np.float64))
+    def per_feature_loss(self, x: np.ndarray, chunk_rows: int = 4096) -> np.ndarray:
+        """Mean loss per column (d,), float64; its sum is the mean per-row loss."""
+        total = np.zeros(x.shape[1])
+        for start in range(0, x.shape[0], chunk_rows):
+            block = x[start:start + chunk_rows]
+            total += self.loss_fn.elementwise(self.decoder_output(block), block).sum(axis=0, dtype=np.float64)
+        return total / x.shape[0]

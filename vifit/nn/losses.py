@@ -1,8 +1,7 @@
 """Losses: value and gradient together, as a mean over rows of a per-row sum.
 
 ``value_and_grad(output, target) -> (loss, dC/doutput)`` where loss = (1/rows) sum_i c_i;
-``per_row(output, target) -> c: (rows,)`` for reporting; ``per_feature`` the mean over
-rows per column. The per-row sum (not the mean over features) makes the loss the
+``per_row(output, target) -> c: (rows,)`` and ``elementwise`` (rows, d) for reporting. The per-row sum (not the mean over features) makes the loss the
 negative log-likelihood of a row up to constants, the unit the VAE's ELBO uses.
 
 - squared error:  c_i = sum_j (a_ij - x_ij)^2,         dC/da = 2 (a - x) / rows
@@ -34,9 +33,6 @@ class SquaredError:
 
     def per_row(self, a, x):
         return self.elementwise(a, x).sum(axis=1)
-
-    def per_feature(self, a, x):
-        return self.elementwise(a, x).mean(axis=0)
 
 
 class BinaryCrossEntropyLogits:
@@ -78,8 +74,6 @@ class BinaryCrossEntropyLogits:
     def per_row(self, z, x):
         return self.elementwise(z, x).sum(axis=1)
 
-    def per_feature(self, z, x):
-        return self.elementwise(z, x).mean(axis=0)
 
 
 LOSSES = {"mse": SquaredError, "bce": BinaryCrossEntropyLogits}

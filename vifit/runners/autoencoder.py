@@ -39,8 +39,7 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, denoise:
     outcome = sgd.train(net, x_train, x_val, config, rng, reporter, task="autoencoder")
     state = outcome.state
     per_feature = net.per_feature_loss(x)
-    per_row = net.per_row_loss(x)
-    loss = float(per_row.mean())
+    loss = float(per_feature.sum())
     validation_loss = net.loss(x_val) if x_val is not None else None
     weights = {name: value.astype(np.float64) for name, value in net.params.named().items()}
     summary = {
