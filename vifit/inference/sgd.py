@@ -159,6 +159,9 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
                     break
     except KeyboardInterrupt:
         status = "interrupted"
+    except NonFiniteLoss:
+        reporter.finish("failed")  # close a live progress bar before the error line
+        raise
     finally:
         optimizer.close()
     state.optimizer = optimizer.state()
