@@ -60,6 +60,7 @@ def run_fit(
     fit: Callable,
     min_rows: int = 1,
     default_dtype: str = "float64",
+    not_converged_hint: str = "raise --max-iter or loosen --tol",
 ) -> None:
     """Load ``source``, call ``fit(table, seed=, reporter=)`` -> FitResult, write the document.
 
@@ -98,5 +99,5 @@ def run_fit(
     if not result.converged:
         message = f"{result.model}: did not converge in {result.n_iter} iterations"
         if run["strict"]:
-            raise errors.NotConverged(message + " (--strict); raise --max-iter or loosen --tol")
-        reporter.warn(message + "; raise --max-iter or loosen --tol (\"converged\": false in the output)")
+            raise errors.NotConverged(message + f" (--strict); {not_converged_hint}")
+        reporter.warn(message + f"; {not_converged_hint} (\"converged\": false in the output)")

@@ -1,0 +1,121 @@
+"""The shared minibatch loop: early stopping, best weights, interruption, errors, resume."""
+
+import numpy as np
+import pytest
+
+from vifit.inference.sgd import NonFiniteLoss, SGDConfig, TrainState, split_validation, train
+from vifit.nn import Parameters
+from vifit.nn.init import zeros
+from vifit.progress import Reporter
+
+
+class Quadratic:
+    """loss = mean_i ||theta - x_i||^2 over a batch: minimised at the batch mean."""
+
+    def __init__(self, d=3, hook=None):
+        self.params = Parameters(np.float64)
+        self.params.declare("theta", (d,), zeros, decay=True)
+        self.params.allocate(np.random.default_rng(0))
+        self.calls, self.hook = 0, hook
+
+    def loss_and_grad(self, batch, rng):
+        self.calls += 1
+        if self.hook:
+            self.hook(self)
+        diff = self.params["theta"] - batch
+        self.params.grad_of("theta")[...] = 2 * diff.mean(axis=0)
+        return float((diff**2).sum(axis=1).mean())
+
+    def loss(self, x, rng):
+        return float(((self.params["theta"] - x) ** 2).sum(axis=1).mean())
+
+
+def data(n=200, d=3, seed=1):
+    return np.random.default_rng(seed).normal(loc=2.0, size=(n, d))
+
+
+def quiet():
+    return Reporter("none")
+
+
+def test_converges_to_the_mean_and_reports_every_epoch():
+    x = data()
+    obj = Quadratic()
+    reporter = Reporter("none")
+    out = train(obj, x, None, SGDConfig(epochs=60, batch_size=50, lr=0.05, validation_fraction=0),
+                np.random.default_rng(0), reporter)
+    np.testing.assert_allclose(obj.params["theta"], x.mean(axis=0), atol=0.05)
+    assert [e for e, _ in reporter.history] == [e for e, _ in out.state.train_trace]
+    assert out.monitor == "train"
+
+
+def test_early_stopping_restores_the_best_weights():
+    x = data()
+    train_rows, val_rows = split_validation(len(x), 0.2, np.random.default_rng(0))
+    assert len(val_rows) == 40 and not set(train_rows) & set(val_rows)
+    obj = Quadratic()
+    out = train(obj, x[train_rows], x[val_rows] + 0.5,  # shifted validation: overfits soon
+                SGDConfig(epochs=500, batch_size=20, lr=0.01, patience=5), np.random.default_rng(0), quiet())
+    assert out.status == "converged"
+    state = out.state
+    assert state.epoch == state.best_epoch + 5
+    best = min(v for _, v in state.validation_trace)
+    assert obj.loss(x[val_rows] + 0.5, None) == pytest.approx(best)
+
+
+def test_max_iter_when_still_improving():
+    obj = Quadratic()
+    out = train(obj, data(), data(50, seed=2), SGDConfig(epochs=3, lr=1e-3), np.random.default_rng(0), quiet())
+    assert out.status == "max_iter" and out.state.epoch == 3
+
+
+def test_interruption_keeps_the_best_weights():
+    def hook(obj):
+        if obj.calls == 4 * 4 + 2:  # during epoch 5 (4 batches per epoch)
+            raise KeyboardInterrupt
+
+    x = data()
+    obj = Quadratic(hook=hook)
+    out = train(obj, x, None, SGDConfig(epochs=50, batch_size=50, lr=0.05, validation_fraction=0),
+                np.random.default_rng(0), quiet())
+    assert out.status == "interrupted" and out.state.epoch == 4
+    np.testing.assert_array_equal(obj.params.data, out.state.best)
+
+
+def test_non_finite_loss_names_the_epoch():
+    x = data()
+    obj = Quadratic()
+    with pytest.raises(NonFiniteLoss, match="epoch [0-9]+"):
+        train(obj, x, None, SGDConfig(epochs=100, batch_size=10, lr=1e3, optimizer="sgd", validation_fraction=0),
+              np.random.default_rng(0), quiet())
+
+
+def test_state_in_state_out_resumes_exactly():
+    x = data()
+    config = SGDConfig(epochs=6, batch_size=30, lr=0.01, validation_fraction=0, patience=100)
+    whole = Quadratic()
+    train(whole, x, None, config, np.random.default_rng(5), quiet())
+
+    part = Quadratic()
+    rng = np.random.default_rng(5)
+    first = train(part, x, None, SGDConfig(**{**config.__dict__, "epochs": 3}), rng, quiet())
+    second = train(part, x, None, config, rng, quiet(), state=first.state)
+    assert second.state.epoch == 6
+    np.testing.assert_array_equal(part.params.data, whole.params.data)
+
+
+def test_weight_decay_shrinks_towards_zero():
+    x = data()
+    plain, decayed = Quadratic(), Quadratic()
+    config = dict(epochs=30, batch_size=50, lr=0.05, validation_fraction=0)
+    train(plain, x, None, SGDConfig(**config), np.random.default_rng(0), quiet())
+    train(decayed, x, None, SGDConfig(**config, weight_decay=1.0), np.random.default_rng(0), quiet())
+    assert np.linalg.norm(decayed.params.data) < 0.8 * np.linalg.norm(plain.params.data)
+
+
+def test_start_epoch_hook_sees_every_epoch_in_order():
+    seen = []
+    obj = Quadratic()
+    obj.start_epoch = seen.append
+    train(obj, data(), None, SGDConfig(epochs=4, validation_fraction=0, patience=10), np.random.default_rng(0), quiet())
+    assert seen == [1, 2, 3, 4]

@@ -1,0 +1,76 @@
+"""``vifit autoencoder``: a classical autoencoder trained by numpy backpropagation."""
+
+from __future__ import annotations
+
+import click
+
+from vifit.commands.training import training_options
+from vifit.options import data_options, output_options, run_options
+
+ACTIVATION_NAMES = ["relu", "tanh", "sigmoid", "softplus", "identity"]
+
+
+@click.command()
+@click.argument("data", metavar="DATA")
+@click.option("--hidden", default="32,4", show_default=True, metavar="SIZES",
+              help="Encoder layer sizes, comma-separated; the last is the bottleneck (code) size.")
+@click.option("--decoder", "decoder", default=None, metavar="SIZES",
+              help="Decoder hidden sizes between the code and the output ('none' for a single layer). "
+                   "Default: the encoder's hidden sizes mirrored.")
+@click.option("--activation", type=click.Choice(ACTIVATION_NAMES), default="relu", show_default=True,
+              help="Activation of the hidden layers (the code layer is linear).")
+@click.option("--output-activation", type=click.Choice(ACTIVATION_NAMES), default=None,
+              help="Activation of the output layer. Default: identity for --loss mse, sigmoid for bce.")
+@click.option("--loss", type=click.Choice(["mse", "bce"]), default="mse", show_default=True,
+              help="Reconstruction loss per row: squared error summed over columns, or binary "
+                   "cross-entropy (data in [0, 1], sigmoid output).")
+@click.option("--denoise", type=click.FloatRange(min=0, max=1, max_open=True), default=0.0, show_default=True,
+              metavar="P", help="Masking noise: zero each input entry with probability P while training.")
+@training_options
+@data_options
+@output_options
+@run_options
+def autoencoder(data, hidden, decoder, activation, output_activation, loss, denoise, train, read, out, run):
+    """Classical autoencoder: encoder -> bottleneck -> decoder, hand-written backprop.
+
+    Trains by minibatch Adam (or SGD with momentum) on float32 by default,
+    holding out --validation-fraction of the rows for early stopping and keeping
+    the best weights. Writes the architecture, every weight, the per-feature
+    reconstruction error and the training curve. With --activation identity
+    and --loss mse it recovers the PCA subspace.
+
+    \b
+    Example:
+      vifit autoencoder sample_data/digits.csv --hidden 32,4 --standardize -o ae.json
+      vifit predict ae.json sample_data/digits.csv > codes.csv
+      vifit predict ae.json sample_data/digits.csv --reconstruct > rebuilt.csv
+    """
+    from vifit.commands.common import run_fit
+    from vifit.errors import BadInput
+    from vifit.inference.sgd import SGDConfig
+    from vifit.models import autoencoder as model
+    from vifit.runners import autoencoder as runner
+
+    try:
+        hidden_sizes = model.parse_sizes(hidden, "--hidden")
+        decoder_sizes = None if decoder is None else model.parse_sizes(decoder, "--decoder", allow_empty=True)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    if output_activation is None:
+        output_activation = "sigmoid" if loss == "bce" else "identity"
+    if loss == "bce" and output_activation != "sigmoid":
+        raise BadInput(f"--loss bce works on sigmoid outputs; drop --output-activation {output_activation} "
+                       f"or use --loss mse")
+    config = SGDConfig(**train)
+
+    def fit(table, *, seed, reporter):
+        arch = model.architecture(table.n_features, hidden_sizes, decoder_sizes, activation,
+                                  output_activation, loss)
+        return runner.fit(table, seed=seed, reporter=reporter, arch=arch, denoise=denoise, config=config)
+
+    options = {"hidden": hidden_sizes, "decoder": decoder_sizes, "activation": activation,
+               "output_activation": output_activation, "loss": loss, "denoise": denoise}
+    options.update(config.as_config())
+    run_fit(source=data, read=read, out=out, run=run, config=options, fit=fit, min_rows=runner.MIN_ROWS,
+            default_dtype="float32",
+            not_converged_hint="raise --epochs (the best weights so far were kept)")
