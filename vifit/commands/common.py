@@ -60,12 +60,15 @@ def run_fit(
     fit: Callable,
     min_rows: int = 1,
     default_dtype: str = "float64",
+    load: Callable | None = None,
 ) -> None:
     """Load ``source``, call ``fit(table, seed=, reporter=)`` -> FitResult, write the document.
 
     config: the command's own resolved options; read options and the seed are added.
     Raises NotConverged (exit 3) after writing when ``--strict`` and the fit did not
     converge, and Interrupted after writing a result marked interrupted.
+    load: optional ``load(source, ReadOptions, note)`` returning what ``fit`` takes, with a
+    ``describe()`` for the data block (called after the fit); e.g. a streamed source.
     """
     from vifit.data import ReadOptions, load_table
     from vifit.output import build_document, render, resolve_format, write_text
@@ -76,7 +79,11 @@ def run_fit(
     fmt = resolve_format(out["output"], out["format"])
     check_output_target(out["output"])
     read = dict(read, dtype=read.get("dtype") or default_dtype)
-    table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note, require_variation=True)
+    if load is None:
+        table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note,
+                           require_variation=True)
+    else:
+        table = load(source, ReadOptions(**read), reporter.note)
     seed = resolve_seed(run["seed"])
     full_config = dict(config)
     full_config.update(read)
