@@ -52,8 +52,8 @@ class ArraySource:
 
     repeatable = True
 
-    def __init__(self, x: np.ndarray, block_rows: int = POOL_ROWS):
-        self.x, self.block_rows = x, int(block_rows)
+    def __init__(self, x: np.ndarray, block_rows: int | None = None):
+        self.x, self.block_rows = x, int(block_rows or POOL_ROWS)
         self.n_rows = int(x.shape[0])
 
     def blocks(self):
@@ -111,7 +111,7 @@ class StreamSource:
         self._spool.seek(0)
         left = self._spooled_rows
         while left > 0:
-            rows = min(left, POOL_ROWS)
+            rows = min(left, self.stream.chunk_rows)
             buffer = self._spool.read(rows * d * 8)
             yield np.frombuffer(buffer, dtype=np.float64).reshape(rows, d)
             left -= rows
@@ -143,9 +143,9 @@ def reblock(blocks, rows: int):
         yield held[0] if len(held) == 1 else np.concatenate(held)
 
 
-def minibatches(blocks, batch_size: int, rng: np.random.Generator, pool_rows: int = POOL_ROWS):
+def minibatches(blocks, batch_size: int, rng: np.random.Generator, pool_rows: int | None = None):
     """One epoch of minibatches (m, d), without replacement, from blocks of rows (see module doc)."""
-    pools = reblock(blocks, pool_rows)
+    pools = reblock(blocks, pool_rows or POOL_ROWS)
     pool = None
     current = next(pools, None)
     while current is not None:
