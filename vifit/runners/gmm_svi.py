@@ -14,6 +14,7 @@ same blocks, so the two give the same result for the same seed.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -35,7 +36,8 @@ def check_settings(svi_options: dict, tol: float, max_iter: int | None) -> svi.S
     kappa, tau0 = svi_options["forgetting"], svi_options["delay"]
     m, epochs = svi_options["batch_size"], svi_options["epochs"]
     if not (0.5 < kappa <= 1.0):
-        raise BadInput(f"--method svi: --forgetting (kappa) must be in (0.5, 1] for the step sizes to converge, got {kappa:g}")
+        raise BadInput(f"--method svi: --forgetting (kappa) must be in (0.5, 1] for the step sizes "
+                       f"to converge, got {kappa:g}")
     if not (tau0 >= 0 and math.isfinite(tau0)):
         raise BadInput(f"--method svi: --delay (tau0) must be a non-negative number, got {tau0:g}")
     if m <= 0:
@@ -123,8 +125,6 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
         batch = math.ceil(n / MAX_MEMO_BATCHES)
         reporter.note(f"--memoized keeps statistics per batch: using batches of {batch} rows "
                       f"({MAX_MEMO_BATCHES} batches) instead of --batch-size {settings.batch_size}")
-    from dataclasses import replace
-
     settings = replace(settings, batch_size=batch)
     moments = accumulator.moments(spec)
     prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note)
