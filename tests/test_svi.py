@@ -135,7 +135,7 @@ def test_reaches_the_cavi_elbo_and_the_same_clusters(memo):
     x = blobs(20000, 3, 4, seed=3)
     exact, stochastic = _cavi_and_svi(x, 4, batch_size=256, memoized=memo)
     assert abs(stochastic.elbo - exact.elbo) <= 0.005 * abs(exact.elbo)
-    assert stochastic.status == "converged" and stochastic.fit_extra["epochs"] <= 3
+    assert stochastic.status == "converged" and stochastic.fit_extra["epochs"] <= 10
     a, b = exact.params["summary"]["means"], stochastic.params["summary"]["means"]
     cost = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
     rows, cols = linear_sum_assignment(cost)

@@ -17,11 +17,12 @@ single batch is not permuted (the order of rows within a batch is immaterial).
 
 ELBO: each step gives an unbiased estimate of the ELBO of the current factors,
 ``elbo_of`` on the minibatch statistics scaled by N/M; the running estimate is
-its mean over a window of steps. Once per epoch, one streaming pass gives the
+its mean over a window of a quarter epoch (at least MIN_WINDOW steps). Once per epoch, one streaming pass gives the
 exact full-data ELBO (``full_pass``); the result's ELBO is the exact value for
-the final factors. Early stop: when the windowed estimate has not improved by
-more than ``tol`` (relative) on the best window for ``PATIENCE`` windows in a
-row. ``--memoized`` (``inference/memoized.py``) replaces the step and keeps all
+the final factors. Early stop: when the windowed estimate has not improved on
+the previous window by more than ``tol`` (relative) and its standard error for
+``PATIENCE`` windows in a row, that error being small (see :class:`Plateau`);
+or at an epoch's end, when the exact ELBO changed by at most ``tol`` (relative). ``--memoized`` (``inference/memoized.py``) replaces the step and keeps all
 else.
 """
 
@@ -40,8 +41,9 @@ from vifit.models.gmm_elbo import elbo as elbo_of
 
 CHUNK_ROWS = 4096
 POOL_ROWS = 65536
-PATIENCE = 3
+PATIENCE = 2
 MIN_WINDOW = 20
+PRECISION = 1e-3
 
 
 # ---------------------------------------------------------------- sources of rows
@@ -264,13 +266,20 @@ def full_pass(problem: Problem, lam: np.ndarray):
 
 
 class Plateau:
-    """Stop when the mean estimate over ``window`` steps has not beaten the best window mean
-    by more than tol (relative) for PATIENCE windows in a row."""
+    """Stop when the ELBO estimate stops improving.
+
+    Steps are grouped in windows of ``window`` steps; a window *improves* when its mean
+    estimate beats the previous window's mean by more than tol (relative) and by more
+    than the standard error of that difference (so noise is not taken for progress).
+    A window that does not improve counts only when that standard error is below
+    PRECISION (relative): with small N the estimate is too noisy to tell a plateau
+    from slow progress, and the run goes on to the exact per-epoch test. PATIENCE
+    such windows in a row stop the run."""
 
     def __init__(self, window: int, tol: float):
         self.window, self.tol = max(1, int(window)), tol
         self.values: list = []
-        self.best = -math.inf
+        self.previous = None
         self.stale = 0
         self.running = None
 
@@ -278,11 +287,16 @@ class Plateau:
         self.values.append(value)
         if len(self.values) < self.window:
             return False
-        mean = float(np.mean(self.values))
+        values = np.asarray(self.values)
         self.values = []
+        mean, var = float(values.mean()), float(values.var(ddof=1)) if values.size > 1 else 0.0
+        previous, self.previous = self.previous, (mean, var)
         self.running = mean
-        if mean > self.best + self.tol * abs(mean):
-            self.best, self.stale = mean, 0
+        if previous is None:
+            return False
+        error = math.sqrt((var + previous[1]) / self.window)
+        if mean - previous[0] > max(self.tol * abs(mean), error) or error > PRECISION * abs(mean):
+            self.stale = 0
             return False
         self.stale += 1
         return self.stale >= PATIENCE
@@ -310,8 +324,8 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
     permutations every epoch, from a generator re-seeded from ``rng`` once)."""
     from vifit.inference import memoized
 
-    per_epoch = math.ceil(n_rows / settings.batch_size) if n_rows else None
-    window = max(MIN_WINDOW, math.ceil(per_epoch / 10)) if per_epoch else 5 * MIN_WINDOW
+    per_epoch = max(1, n_rows // settings.batch_size) if n_rows else None
+    window = max(MIN_WINDOW, per_epoch // 4) if per_epoch else 5 * MIN_WINDOW
     plateau = Plateau(window, settings.tol)
     epochs = settings.epochs if problem.source.repeatable else 1
     partition_seed = int(rng.integers(2**63)) if settings.memoized else None
@@ -346,6 +360,8 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
             stats, value, rows_total = full_pass(problem, state.lam)
             n_rows = n_rows or rows_total
             trace.append((state.step, problem.data_units(value, rows_total)))
+            if len(trace) > 1 and abs(trace[-1][1] - trace[-2][1]) <= settings.tol * abs(trace[-1][1]):
+                status = "converged"
             if reporter is not None:
                 reporter.update(state.step, problem.data_units(estimate, n_rows),
                                 exact_elbo=trace[-1][1], epoch=state.epoch)

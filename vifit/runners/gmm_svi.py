@@ -138,7 +138,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
         stats0 = initial_stats(spec, sample, frame, sample_ws, init, rng)
         lam0 = gmm.global_step(problem.prior, stats0.t, rows_known / sample.shape[0])
         task = f"gmm {method}" if restarts == 1 else f"gmm {method} {index + 1}/{restarts}"
-        per_epoch = math.ceil(n / batch) if n is not None else None
+        per_epoch = max(1, n // batch) if n is not None else None
         total = per_epoch * settings.epochs if per_epoch else None
         if settings.max_iter is not None:
             total = min(total, settings.max_iter) if total else settings.max_iter
