@@ -266,7 +266,7 @@ def full_pass(problem: Problem, lam: np.ndarray):
 
 
 class Plateau:
-    """Stop when the ELBO estimate stops improving.
+    """Stop when the ELBO estimate (data units, like CAVI's test) stops improving.
 
     Steps are grouped in windows of ``window`` steps; a window *improves* when its mean
     estimate beats the previous window's mean by more than tol (relative) and by more
@@ -340,11 +340,12 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
             else:
                 state, estimate = step(problem, state, rows, n_rows or seen, settings)
             state.rows_seen = seen
+            estimate = problem.data_units(estimate, n_rows or seen)
             stop = plateau.add(estimate)
             if plateau.values == [] and plateau.running is not None:
-                estimates.append((state.step, problem.data_units(plateau.running, n_rows or seen)))
+                estimates.append((state.step, plateau.running))
             if reporter is not None:
-                reporter.update(state.step, problem.data_units(estimate, n_rows or seen),
+                reporter.update(state.step, estimate,
                                 rho=step_size(state.step - 1, settings.delay, settings.forgetting)
                                 if not settings.memoized else 1.0, epoch=state.epoch + 1)
             if stop:
@@ -363,8 +364,7 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
             if len(trace) > 1 and abs(trace[-1][1] - trace[-2][1]) <= settings.tol * abs(trace[-1][1]):
                 status = "converged"
             if reporter is not None:
-                reporter.update(state.step, problem.data_units(estimate, n_rows),
-                                exact_elbo=trace[-1][1], epoch=state.epoch)
+                reporter.update(state.step, estimate, exact_elbo=trace[-1][1], epoch=state.epoch)
     if status is None:  # a bound on epochs; a single online pass ends with its stream
         status = "max_iter" if problem.source.repeatable else "converged"
     order = np.argsort(-state.lam[0], kind="stable")
