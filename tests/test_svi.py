@@ -163,3 +163,21 @@ def test_max_iter_and_epochs_bound_the_run():
     assert bounded.status == "max_iter" and bounded.n_iter == 7
     _, one = _cavi_and_svi(x, 3, batch_size=100, epochs=1, tol=1.0)
     assert one.n_iter <= 20 and one.fit_extra["epochs"] <= 1.0
+
+
+def test_memoized_replaces_each_batch_statistics_on_a_fixed_partition():
+    x = blobs(1200, 2, 3, seed=6)
+    spec = gmm.Spec(3, 2)
+    problem = _svi_problem(problem_for(spec, x))
+    stats0 = cavi.initial_state(problem_for(spec, x), "kmeans++", np.random.default_rng(0)).stats
+    state = svi.State(lam=gmm.global_step(problem.prior, stats0.t))
+    settings = svi.Settings(batch_size=100, memoized=True, epochs=2, tol=0.0)
+    result = svi.run(problem, state, settings, np.random.default_rng(1), n_rows=1200)
+    memo = result.state.memo
+    assert sorted(memo.batches) == list(range(12)) and result.state.step == 24
+    total = sum((b.t for b in memo.batches.values()), np.zeros_like(memo.total.t))
+    np.testing.assert_allclose(memo.total.t, total, rtol=1e-10)
+    assert memo.total.rows == 1200  # replaced, not accumulated: each row counted once
+    # the global factors are the exact global step from the remembered statistics (components sorted)
+    order = np.argsort(-gmm.global_step(problem.prior, memo.total.t)[0], kind="stable")
+    np.testing.assert_allclose(result.state.lam, gmm.global_step(problem.prior, memo.total.t)[:, order])

@@ -108,8 +108,11 @@ def test_same_seed_same_output_and_max_iter_bounds_steps(tmp_path):
     bounded = _doc(invoke([*args, "--max-iter", "3"]))
     assert bounded["fit"]["n_iter"] == 3 and bounded["fit"]["status"] == "max_iter"
     assert bounded["config"]["max_iter"] == 3 and one["config"]["max_iter"] is None
-    predicted = invoke(["predict", "-", SAMPLE / "wine.csv"], input=json.dumps(one))
-    assert predicted.exit_code == 0 or "model" in predicted.stderr
+    model = tmp_path / "svi.json"
+    model.write_text(invoke(args).stdout)
+    predicted = invoke(["predict", model, SAMPLE / "wine.csv"])
+    assert predicted.exit_code == 0, predicted.stderr
+    assert len(predicted.stdout.splitlines()) == 179
 
 
 # TableStream decodes in a text wrapper, so it cannot name the line of bad UTF-8; one_row.csv

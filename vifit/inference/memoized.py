@@ -7,7 +7,7 @@ global factors are the exact global step lam = prior + S (no step size, no
 decay, nothing to tune). During the first lap S holds the batches seen so far.
 The estimate ELBO(q, r_memo) is exact for the remembered responsibilities (a
 valid bound for any responsibilities), scaled by N / rows-in-S in the first lap.
-Memory: one (p, k) matrix per batch.
+Memory: one (p, k) matrix per batch (none on a single online pass, e.g. stdin).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def step(problem, state, rows: np.ndarray, index: int, n_total: int):
     total = memo.total + new
     if old is not None:
         total = gmm.Stats(total.t - old.t, total.neg_entropy - old.neg_entropy, total.rows - old.rows)
-    memo.batches[index] = new
+    if problem.source.repeatable:  # a single online pass never revisits a batch: keep nothing
+        memo.batches[index] = new
     memo.total = total
     lam = gmm.global_step(problem.prior, total.t)
     q_new = gmm.variational(problem.prior, lam)
