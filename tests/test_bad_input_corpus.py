@@ -66,7 +66,9 @@ QUICK_FIT = {
 BAD_OPTIONS = {
     "pca": [["--k", "0"], ["--k", "-3"], ["--k", "1000000"], ["--k", "two"], ["--columns", "1-99"]],
     "gmm": [["--k", "0"], ["--k", "1000000"], ["--tau", "-1"], ["--weight-concentration", "-1"],
-            ["--dof-prior", "-5"], ["--tol", "-1"], ["--max-iter", "0"]],
+            ["--dof-prior", "-5"], ["--tol", "-1"], ["--max-iter", "0"],
+            ["--method", "svi", "--forgetting", "0.3"], ["--method", "svi", "--batch-size", "0"],
+            ["--method", "svi", "--delay", "-2"], ["--method", "svi", "--epochs", "0"]],
     "autoencoder": [["--hidden", ""], ["--hidden", "4,-2"], ["--hidden", "a,b"], ["--epochs", "0"],
                     ["--lr", "-1"], ["--batch-size", "0"]],
     "vae": [["--latent", "0"], ["--hidden", "x"], ["--epochs", "0"], ["--samples", "0"], ["--beta", "-1"]],

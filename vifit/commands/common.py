@@ -61,12 +61,15 @@ def run_fit(
     min_rows: int = 1,
     default_dtype: str = "float64",
     not_converged_hint: str = "raise --max-iter or loosen --tol",
+    load: Callable | None = None,
 ) -> None:
     """Load ``source``, call ``fit(table, seed=, reporter=)`` -> FitResult, write the document.
 
     config: the command's own resolved options; read options and the seed are added.
     Raises NotConverged (exit 3) after writing when ``--strict`` and the fit did not
     converge, and Interrupted after writing a result marked interrupted.
+    load: optional ``load(source, ReadOptions, note)`` returning what ``fit`` takes, with a
+    ``describe()`` for the data block (called after the fit); e.g. a streamed source.
     """
     from vifit.data import ReadOptions, load_table
     from vifit.output import build_document, render, resolve_format, write_text
@@ -78,7 +81,11 @@ def run_fit(
     check_output_target(out["output"])
     checkpoint.check_paths(run.get("checkpoint"), run.get("resume"), run.get("checkpoint_every"))
     read = dict(read, dtype=read.get("dtype") or default_dtype)
-    table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note, require_variation=True)
+    if load is None:
+        table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note,
+                           require_variation=True)
+    else:
+        table = load(source, ReadOptions(**read), reporter.note)
     seed = resolve_seed(run["seed"])
     # The handlers stay in place through the write: a second signal then raises,
     # and the atomic writer removes its temporary file on the way out.

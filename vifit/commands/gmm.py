@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from vifit.commands.gmm_svi_options import svi_options
 from vifit.options import data_options, output_options, run_options
 
 # The local step's GEMMs are small (K x |T| by |T| x chunk); OpenBLAS threads that spin-wait on
@@ -60,11 +61,12 @@ if "numpy" not in sys.modules and not any(v in os.environ for v in _BLAS_VARIABL
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
               help="Rows per chunk in the local step (memory: data + O(chunk x (K + D^2)) per thread).  "
                    "[default: auto, so a chunk's features T(x) take about 512 KB; 512-4096 rows]")
+@svi_options
 @data_options
 @output_options
 @run_options
 def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_precision_prior, dof_prior,
-        covariance_prior, sigma, tau, init, tol, max_iter, restarts, chunk_rows, read, out, run):
+        covariance_prior, sigma, tau, init, tol, max_iter, restarts, chunk_rows, svi, read, out, run):
     """Bayesian Gaussian mixture fitted by CAVI, with the full ELBO.
 
     The default is the full conjugate model: Dirichlet weights and a
@@ -81,6 +83,7 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
       vifit gmm sample_data/mixture_1d.csv --k 3 --covariance known --weights uniform
       vifit gmm sample_data/wine.csv --k 10 --weights dp --standardize --restarts 4
       vifit predict gmm.json sample_data/iris.csv | head
+      vifit gmm big.csv.gz --k 8 --method svi --batch-size 1024 -o gmm.json
     """
     from vifit.commands.common import run_fit
     from vifit.runners import gmm as runner
@@ -97,5 +100,10 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
         config.update(resolved=result.params["prior"])
         return result
 
+    if svi.pop("method") == "svi":
+        from vifit.runners import gmm_svi
+
+        given = click.get_current_context().get_parameter_source("max_iter").name != "DEFAULT"
+        return gmm_svi.run_command(data, read, out, run, options, svi, max_iter_given=given)
     config = dict(options)
     run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit, min_rows=runner.MIN_ROWS)

@@ -1,0 +1,150 @@
+"""vifit GMM: CAVI to convergence vs SVI vs memoized VB; streaming from disk vs in memory.
+
+    python benchmarks/bench_svi.py                  # N = 2,000,000, D = 10, K = 8 (bench_gmm's data)
+    python benchmarks/bench_svi.py --n 200000       # a quicker look
+
+Every side runs in its own child process, so its peak RSS is its own.
+
+In memory (the data drawn in the child; seconds are the fit alone):
+  cavi      ``runners.gmm.fit`` with the CLI defaults (kmeans++, tol 1e-6): the reference ELBO;
+  svi-1     SVI with the defaults (M = 1024, kappa 0.7, tau0 1) bounded to one epoch;
+  svi       SVI with the defaults (stops when the ELBO estimate stops improving, at most 10 epochs);
+  memoized  memoized online VB with the defaults.
+Each SVI side reports epochs, seconds and the exact full-data ELBO of its final factors,
+as a gap relative to CAVI's (target: within 0.5%, i.e. 99.5% of CAVI's ELBO).
+
+From a CSV on disk (the whole ``vifit gmm`` command, seconds include parsing):
+  stream    ``--method svi`` (default: streamed, one pass per epoch plus one for the ELBO);
+  no-stream ``--method svi --no-stream`` (the table loaded whole first);
+  stream at N/10, to show that streaming peak memory does not grow with N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_gmm import D, K, make_data, rss_now_mb  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_memory(which: str, n: int) -> dict:
+    from vifit.data import Table
+    from vifit.inference import svi
+    from vifit.progress import Reporter
+    from vifit.runners import gmm as runner
+    from vifit.runners import gmm_svi
+
+    x = make_data(n)
+    base = rss_now_mb()
+    columns = [f"x{j + 1}" for j in range(D)]
+    reporter = Reporter("none")
+    started = time.perf_counter()
+    if which == "cavi":
+        result = runner.fit(Table(x, columns, "bench"), seed=0, reporter=reporter, k=K)
+    else:
+        settings = svi.Settings(memoized=which == "memoized", epochs=1 if which == "svi-1" else 10)
+        loaded = gmm_svi.Loaded(svi.ArraySource(x), lambda: {"columns": columns})
+        result = gmm_svi.fit(loaded, seed=0, reporter=reporter, settings=settings, k=K)
+    seconds = time.perf_counter() - started
+    return {"side": which, "seconds": seconds, "elbo": result.elbo, "status": result.status,
+            "iterations": result.n_iter, "epochs": result.fit_extra.get("epochs"),
+            "trace": result.trace[-12:], "peak_mb": peak_rss_mb(), "over_data_mb": peak_rss_mb() - base,
+            "data_mb": x.nbytes / 2**20, "means": result.params["summary"]["means"].tolist()}
+
+
+def child_cli(which: str, path: str, output: str) -> dict:
+    from vifit.cli import main as vifit_main
+
+    args = ["gmm", path, "--k", str(K), "--method", "svi", "--seed", "0", "-q", "-o", output]
+    if which == "no-stream":
+        args.append("--no-stream")
+    started = time.perf_counter()
+    try:
+        vifit_main(args)
+    except SystemExit as exc:
+        assert exc.code in (0, None), exc.code
+    seconds = time.perf_counter() - started
+    with open(output) as f:
+        fit = json.load(f)["fit"]
+    return {"side": which, "seconds": seconds, "elbo": fit["elbo"], "status": fit["status"],
+            "iterations": fit["n_iter"], "epochs": fit["epochs"], "peak_mb": peak_rss_mb()}
+
+
+def run_child(*args) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def write_csv(x: np.ndarray, path: str) -> None:
+    with open(path, "w") as f:
+        f.write(",".join(f"x{j + 1}" for j in range(D)) + "\n")
+        for start in range(0, x.shape[0], 100_000):
+            np.savetxt(f, x[start:start + 100_000], fmt="%.17g", delimiter=",")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=2_000_000)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        which = args.child[0]
+        if which in ("stream", "no-stream"):
+            print(json.dumps(child_cli(which, args.child[1], args.child[2])))
+        else:
+            print(json.dumps(child_memory(which, int(args.child[1]))))
+        return
+    n = args.n
+    threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
+    print(f"N = {n:,}, D = {D}, K = {K}, full covariance, Dirichlet weights; each side in its own process; "
+          f"BLAS threads: {threads}; numpy {np.__version__}")
+    sides = {which: run_child(which, n) for which in ("cavi", "svi-1", "svi", "memoized")}
+    cavi = sides["cavi"]
+    print(f"\nin memory (data {cavi['data_mb']:.0f} MB; seconds of the fit alone)")
+    print(f"  {'side':9s} {'seconds':>8s} {'x CAVI':>7s} {'epochs':>7s} {'steps':>6s} {'ELBO':>20s} "
+          f"{'gap to CAVI':>11s} {'peak RSS':>9s} {'over data':>9s}  status")
+    for which, side in sides.items():
+        gap = (cavi["elbo"] - side["elbo"]) / abs(cavi["elbo"])
+        epochs = "-" if side["epochs"] is None else f"{side['epochs']:.2f}"
+        print(f"  {which:9s} {side['seconds']:8.2f} {side['seconds'] / cavi['seconds']:7.3f} {epochs:>7s} "
+              f"{side['iterations']:6d} {side['elbo']:20.10g} {100 * gap:10.4f}% {side['peak_mb']:7.0f}MB "
+              f"{side['over_data_mb']:7.0f}MB  {side['status']}")
+    means = np.array(cavi["means"])
+    for which in ("svi-1", "svi", "memoized"):
+        other = np.array(sides[which]["means"])
+        worst = max(np.min(np.linalg.norm(other - m, axis=1)) for m in means)
+        print(f"  {which}: largest distance from a CAVI mean to the nearest {which} mean: {worst:.3g}")
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as folder:
+        rows = {}
+        for size in (n, n // 10):
+            path = os.path.join(folder, f"data{size}.csv")
+            started = time.perf_counter()
+            write_csv(make_data(size), path)
+            rows[size] = (path, os.path.getsize(path) / 2**20, time.perf_counter() - started)
+        print(f"\nfrom a CSV on disk ({rows[n][1]:.0f} MB; written in {rows[n][2]:.0f} s; whole command, parsing included)")
+        runs = [("stream", n), ("no-stream", n), ("stream", n // 10)]
+        for which, size in runs:
+            side = run_child(which, rows[size][0], os.path.join(folder, "out.json"))
+            gap = (cavi["elbo"] - side["elbo"]) / abs(cavi["elbo"]) if size == n else float("nan")
+            print(f"  {which:9s} N = {size:>9,}  {side['seconds']:8.2f} s  epochs {side['epochs']:.2f}  "
+                  f"steps {side['iterations']}  peak RSS {side['peak_mb']:6.0f} MB  ELBO {side['elbo']:.10g}  "
+                  f"gap to CAVI {100 * gap:.4f}%  {side['status']}")
+
+
+if __name__ == "__main__":
+    main()

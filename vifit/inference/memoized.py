@@ -1,0 +1,49 @@
+"""Memoized online variational inference (Hughes & Sudderth 2013): the step.
+
+The data are split once into fixed batches (the SVI loop replays the same
+partition every epoch). For each batch b the statistics S_b of its last visit
+are kept; visiting b replaces them: S <- S - S_b(old) + S_b(new), and the
+global factors are the exact global step lam = prior + S (no step size, no
+decay, nothing to tune). During the first lap S holds the batches seen so far.
+The estimate ELBO(q, r_memo) is exact for the remembered responsibilities (a
+valid bound for any responsibilities), scaled by N / rows-in-S in the first lap.
+Memory: one (p, k) matrix per batch (none on a single online pass, e.g. stdin).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from vifit.models import gmm
+from vifit.models.gmm_elbo import elbo as elbo_of
+
+
+@dataclass
+class Memo:
+    """Per-batch statistics by batch index, and their sum."""
+
+    total: gmm.Stats
+    batches: dict = field(default_factory=dict)
+
+
+def step(problem, state, rows: np.ndarray, index: int, n_total: int):
+    """Visit batch ``index`` (rows (m, d)); returns (new state, ELBO estimate (working frame))."""
+    from vifit.inference.svi import batch_statistics, scaled
+
+    memo = state.memo if state.memo is not None else Memo(gmm.Stats.zeros(problem.spec))
+    q = gmm.variational(problem.prior, state.lam)
+    theta = gmm.log_resp_coefficients(problem.prior, q)
+    new = batch_statistics(problem, theta, rows)
+    old = memo.batches.get(index)
+    total = memo.total + new
+    if old is not None:
+        total = gmm.Stats(total.t - old.t, total.neg_entropy - old.neg_entropy, total.rows - old.rows)
+    if problem.source.repeatable:  # a single online pass never revisits a batch: keep nothing
+        memo.batches[index] = new
+    memo.total = total
+    lam = gmm.global_step(problem.prior, total.t)
+    q_new = gmm.variational(problem.prior, lam)
+    estimate = elbo_of(problem.prior, q_new, scaled(total, n_total / max(total.rows, 1)))
+    return replace(state, lam=lam, step=state.step + 1, memo=memo), estimate

@@ -1,0 +1,380 @@
+"""Stochastic variational inference for mixtures (Hoffman et al. 2013): state in, state out.
+
+The data are a *source* of row blocks (an array in memory, or a CSV read in chunks),
+so the same loop serves both and memory does not grow with N. Each step draws a
+minibatch of M rows, runs the model's local step (``gmm.local_step``, the one CAVI
+uses) under the current global factors, forms lam-hat = prior + (N/M) stats with
+``gmm.global_step`` and moves lam <- (1 - rho_t) lam + rho_t lam-hat in natural
+parameters, rho_t = (t + tau0)^-kappa, t = 0, 1, ...
+
+Minibatches: rows are gathered into pools of ``POOL_ROWS`` (the stream's read
+blocks, re-cut to a fixed size so in-memory and streamed runs agree exactly);
+each pool is permuted with the run's ``np.random.Generator`` and cut into
+batches of M, the rest carried to the next pool, the last batch of an epoch
+absorbing any remainder; so every row is used exactly once per epoch (sampling
+without replacement) and one pass over a file is one epoch. A pool that forms a
+single batch is not permuted (the order of rows within a batch is immaterial).
+
+ELBO: each step gives an unbiased estimate of the ELBO of the current factors,
+``elbo_of`` on the minibatch statistics scaled by N/M; the running estimate is
+its mean over a window of a quarter epoch (at least MIN_WINDOW steps). Once per epoch, one streaming pass gives the
+exact full-data ELBO (``full_pass``); the result's ELBO is the exact value for
+the final factors. Early stop: when the windowed estimate has not improved on
+the previous window by more than ``tol`` (relative) and its standard error for
+``PATIENCE`` windows in a row, that error being small (see :class:`Plateau`);
+or at an epoch's end, when the exact ELBO changed by at most ``tol`` (relative). ``--memoized`` (``inference/memoized.py``) replaces the step and keeps all
+else.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from vifit import interrupt
+from vifit.inference.init import chunks
+from vifit.models import gmm
+from vifit.models.gmm_elbo import elbo as elbo_of
+
+CHUNK_ROWS = 4096
+POOL_ROWS = 65536
+PATIENCE = 2
+MIN_WINDOW = 20
+PRECISION = 1e-3
+
+
+# ---------------------------------------------------------------- sources of rows
+
+
+class ArraySource:
+    """Rows held in memory, x (n, d), served in blocks (re-readable)."""
+
+    repeatable = True
+
+    def __init__(self, x: np.ndarray, block_rows: int | None = None):
+        self.x, self.block_rows = x, int(block_rows or POOL_ROWS)
+        self.n_rows = int(x.shape[0])
+
+    def blocks(self):
+        for start, stop in chunks(self.n_rows, self.block_rows):
+            yield self.x[start:stop]
+
+
+class StreamSource:
+    """Rows of a :class:`vifit.stream.TableStream`, one read per pass.
+
+    A file is re-read for every pass. stdin can be read once: its first pass copies the
+    parsed rows (float64) to a temporary file, which later passes (the exact ELBO) read."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.n_rows: int | None = None
+        self.repeatable = stream.repeatable
+        self._spool = None
+        self._spooled_rows = 0
+        self._head: list = []
+
+    def head(self) -> np.ndarray:
+        """The first block, held so that the first pass still yields it (stdin)."""
+        if not self._head:
+            iterator = self.stream.chunks()
+            first = next(iterator)
+            self._head = [first, iterator]
+        return self._head[0]
+
+    def blocks(self):
+        if self.repeatable:
+            for block in self.stream.chunks():
+                yield block
+            self.n_rows = self.stream.n_rows
+            return
+        if self._spool is not None:
+            yield from self._read_spool()
+            return
+        if self._head:
+            first, iterator = self._head
+            self._head = []
+            blocks = _prepend(first, iterator)
+        else:
+            blocks = self.stream.chunks()
+        self._spool = tempfile.TemporaryFile(prefix="vifit-stdin-")
+        for block in blocks:
+            block64 = np.ascontiguousarray(block, dtype=np.float64)
+            self._spool.write(block64.tobytes())
+            self._spooled_rows += block64.shape[0]
+            yield block
+        self.n_rows = self._spooled_rows
+
+    def _read_spool(self):
+        d = len(self.stream.columns)
+        self._spool.seek(0)
+        left = self._spooled_rows
+        while left > 0:
+            rows = min(left, self.stream.chunk_rows)
+            buffer = self._spool.read(rows * d * 8)
+            yield np.frombuffer(buffer, dtype=np.float64).reshape(rows, d)
+            left -= rows
+
+    def describe(self) -> dict:
+        data = self.stream.describe()
+        data["n_rows"] = self.n_rows if self.n_rows is not None else self._spooled_rows
+        return data
+
+
+def _prepend(first, rest):
+    yield first
+    yield from rest
+
+
+def reblock(blocks, rows: int):
+    """Blocks of exactly ``rows`` rows (the last may be shorter) from blocks of any size."""
+    held, count = [], 0
+    for block in blocks:
+        while block.shape[0]:
+            take = min(rows - count, block.shape[0])
+            held.append(block[:take])
+            count += take
+            block = block[take:]
+            if count == rows:
+                yield held[0] if len(held) == 1 else np.concatenate(held)
+                held, count = [], 0
+    if count:
+        yield held[0] if len(held) == 1 else np.concatenate(held)
+
+
+def minibatches(blocks, batch_size: int, rng: np.random.Generator, pool_rows: int | None = None):
+    """One epoch of minibatches (m, d), without replacement, from blocks of rows (see module doc)."""
+    pools = reblock(blocks, pool_rows or POOL_ROWS)
+    pool = None
+    current = next(pools, None)
+    while current is not None:
+        following = next(pools, None)
+        last = following is None
+        pool = current if pool is None or pool.shape[0] == 0 else np.concatenate([pool, current])
+        n = pool.shape[0]
+        count = max(1, n // batch_size) if last else n // batch_size
+        if count:
+            if count > 1 or not last:
+                pool = pool[rng.permutation(n)]
+            for j in range(count):
+                stop = n if (last and j == count - 1) else (j + 1) * batch_size
+                yield pool[j * batch_size:stop]
+            pool = pool[count * batch_size:]
+        current = following
+
+
+# ---------------------------------------------------------------- problem and state
+
+
+@dataclass
+class Problem:
+    """What stays fixed: model spec, prior and frame (working coordinates), the row source."""
+
+    spec: gmm.Spec
+    prior: gmm.Prior
+    frame: gmm.Frame
+    source: object
+    chunk_rows: int = CHUNK_ROWS
+    workspace: gmm.Workspace = None
+
+    def __post_init__(self):
+        if self.workspace is None:
+            self.workspace = gmm.Workspace(self.spec, self.chunk_rows)
+
+    def data_units(self, value: float, n_rows: int) -> float:
+        """An ELBO in the working frame turned into nats of the data as given."""
+        return value + n_rows * self.frame.log_jacobian
+
+
+@dataclass(frozen=True)
+class Settings:
+    """batch_size M; forgetting kappa in (0.5, 1]; delay tau0 >= 0; epochs and max_iter (steps,
+    None: no limit) bounds; tol: relative improvement of the windowed estimate; memoized."""
+
+    batch_size: int = 1024
+    forgetting: float = 0.7
+    delay: float = 1.0
+    epochs: int = 10
+    max_iter: int | None = None
+    tol: float = 1e-6
+    memoized: bool = False
+
+
+@dataclass
+class State:
+    """lam (p, k): global factors in natural form; step t; rows_seen: rows visited so far
+    (N of the online pass on stdin); memo: memoized per-batch statistics (else None)."""
+
+    lam: np.ndarray
+    step: int = 0
+    epoch: int = 0
+    rows_seen: int = 0
+    memo: object = None
+
+
+def step_size(t: int, delay: float, forgetting: float) -> float:
+    """rho_t = (t + tau0)^-kappa."""
+    return float((t + delay) ** (-forgetting))
+
+
+def natural_step(lam: np.ndarray, lam_hat: np.ndarray, rho: float) -> np.ndarray:
+    """lam <- (1 - rho) lam + rho lam_hat (both (p, k), natural parameters)."""
+    return (1.0 - rho) * lam + rho * lam_hat
+
+
+def batch_statistics(problem: Problem, theta: np.ndarray, rows: np.ndarray) -> gmm.Stats:
+    """The model's local step over rows (m, d) in chunks of chunk_rows; summed statistics."""
+    total = gmm.Stats.zeros(problem.spec)
+    for start, stop in chunks(rows.shape[0], problem.chunk_rows):
+        total = total + gmm.local_step(problem.spec, theta, rows[start:stop], problem.frame, problem.workspace)
+    return total
+
+
+def scaled(stats: gmm.Stats, factor: float) -> gmm.Stats:
+    return gmm.Stats(stats.t * factor, stats.neg_entropy * factor, stats.rows)
+
+
+def step(problem: Problem, state: State, rows: np.ndarray, n_total: int, settings: Settings):
+    """One SVI step on the minibatch rows (m, d) of a data set of n_total rows.
+
+    Returns (new state, ELBO estimate of the factors the step started from, working frame)."""
+    q = gmm.variational(problem.prior, state.lam)
+    theta = gmm.log_resp_coefficients(problem.prior, q)
+    stats = batch_statistics(problem, theta, rows)
+    factor = n_total / rows.shape[0]
+    estimate = elbo_of(problem.prior, q, scaled(stats, factor), theta)
+    lam_hat = gmm.global_step(problem.prior, stats.t, factor)
+    rho = step_size(state.step, settings.delay, settings.forgetting)
+    lam = natural_step(state.lam, lam_hat, rho)
+    return replace(state, lam=lam, step=state.step + 1), estimate
+
+
+def full_pass(problem: Problem, lam: np.ndarray):
+    """(statistics, exact ELBO (working frame), rows) of lam with optimal responsibilities, one pass."""
+    q = gmm.variational(problem.prior, lam)
+    theta = gmm.log_resp_coefficients(problem.prior, q)
+    total = gmm.Stats.zeros(problem.spec)
+    for block in problem.source.blocks():
+        total = total + batch_statistics(problem, theta, block)
+    return total, elbo_of(problem.prior, q, total, theta), total.rows
+
+
+# ---------------------------------------------------------------- the loop
+
+
+class Plateau:
+    """Stop when the ELBO estimate (data units, like CAVI's test) stops improving.
+
+    Steps are grouped in windows of ``window`` steps; a window *improves* when its mean
+    estimate beats the previous window's mean by more than tol (relative) and by more
+    than the standard error of that difference (so noise is not taken for progress).
+    A window that does not improve counts only when that standard error is below
+    PRECISION (relative): with small N the estimate is too noisy to tell a plateau
+    from slow progress, and the run goes on to the exact per-epoch test. PATIENCE
+    such windows in a row stop the run."""
+
+    def __init__(self, window: int, tol: float):
+        self.window, self.tol = max(1, int(window)), tol
+        self.values: list = []
+        self.previous = None
+        self.stale = 0
+        self.running = None
+
+    def add(self, value: float) -> bool:
+        self.values.append(value)
+        if len(self.values) < self.window:
+            return False
+        values = np.asarray(self.values)
+        self.values = []
+        mean, var = float(values.mean()), float(values.var(ddof=1)) if values.size > 1 else 0.0
+        previous, self.previous = self.previous, (mean, var)
+        self.running = mean
+        if previous is None:
+            return False
+        error = math.sqrt((var + previous[1]) / self.window)
+        if mean - previous[0] > max(self.tol * abs(mean), error) or error > PRECISION * abs(mean):
+            self.stale = 0
+            return False
+        self.stale += 1
+        return self.stale >= PATIENCE
+
+
+@dataclass
+class SviResult:
+    """Final state (components sorted by weight), status, exact ELBO (data units), rows,
+    the exact-ELBO trace [(step, elbo)] and the windowed estimate trace [(step, elbo)]."""
+
+    state: State
+    status: str
+    elbo: float
+    n_rows: int
+    trace: list
+    estimates: list = field(default_factory=list)
+
+
+def run(problem: Problem, state: State, settings: Settings, rng: np.random.Generator, *,
+        n_rows: int | None, reporter=None) -> SviResult:
+    """Epochs of steps from ``state`` until the estimate plateaus, or a bound, or an interrupt.
+
+    n_rows: N when known (files, memory); None for a single online pass (stdin), where N is
+    the number of rows seen so far. memoized uses one fixed partition (the same
+    permutations every epoch, from a generator re-seeded from ``rng`` once)."""
+    from vifit.inference import memoized
+
+    per_epoch = max(1, n_rows // settings.batch_size) if n_rows else None
+    window = max(MIN_WINDOW, per_epoch // 4) if per_epoch else 5 * MIN_WINDOW
+    plateau = Plateau(window, settings.tol)
+    epochs = settings.epochs if problem.source.repeatable else 1
+    partition_seed = int(rng.integers(2**63)) if settings.memoized else None
+    trace, estimates = [], []
+    status = None
+    while status is None and state.epoch < epochs:
+        batch_rng = np.random.default_rng(partition_seed) if settings.memoized else rng
+        for index, rows in enumerate(minibatches(problem.source.blocks(), settings.batch_size, batch_rng)):
+            seen = state.rows_seen + rows.shape[0]
+            if settings.memoized:
+                state, estimate = memoized.step(problem, state, rows, index, n_rows or seen)
+            else:
+                state, estimate = step(problem, state, rows, n_rows or seen, settings)
+            state.rows_seen = seen
+            estimate = problem.data_units(estimate, n_rows or seen)
+            stop = plateau.add(estimate)
+            if plateau.values == [] and plateau.running is not None:
+                estimates.append((state.step, plateau.running))
+            if reporter is not None:
+                reporter.update(state.step, estimate,
+                                rho=step_size(state.step - 1, settings.delay, settings.forgetting)
+                                if not settings.memoized else 1.0, epoch=state.epoch + 1)
+            if stop:
+                status = "converged"
+            elif settings.max_iter is not None and state.step >= settings.max_iter:
+                status = "max_iter"
+            elif interrupt.requested():
+                status = "interrupted"
+            if status is not None:
+                break
+        if status is None:
+            state.epoch += 1
+            stats, value, rows_total = full_pass(problem, state.lam)
+            n_rows = n_rows or rows_total
+            trace.append((state.step, problem.data_units(value, rows_total)))
+            if len(trace) > 1 and abs(trace[-1][1] - trace[-2][1]) <= settings.tol * abs(trace[-1][1]):
+                status = "converged"
+            if reporter is not None:
+                reporter.update(state.step, estimate, exact_elbo=trace[-1][1], epoch=state.epoch)
+    if status is None:  # a bound on epochs; a single online pass ends with its stream
+        status = "max_iter" if problem.source.repeatable else "converged"
+    order = np.argsort(-state.lam[0], kind="stable")
+    state.lam = state.lam[:, order]
+    if trace and trace[-1][0] == state.step and (problem.spec.weights != "dp" or
+                                                np.array_equal(order, np.arange(order.size))):
+        elbo = trace[-1][1]
+    else:
+        _, value, rows_total = full_pass(problem, state.lam)
+        n_rows = rows_total
+        elbo = problem.data_units(value, rows_total)
+        trace.append((state.step, elbo))
+    return SviResult(state=state, status=status, elbo=elbo, n_rows=n_rows, trace=trace, estimates=estimates)

@@ -1,0 +1,208 @@
+"""GMM by SVI or memoized online VB: options to settings, rows to a source, fit to FitResult.
+
+Streamed (the default for ``--method svi``): the CSV is read in blocks by
+:class:`vifit.stream.TableStream`; a file costs one pass for the data moments (the
+prior's data-scaled defaults, the working frame and a uniform sample of
+``INIT_ROWS`` rows for the initialisation), then per epoch one pass of steps and one
+pass for the exact ELBO. stdin is read once: its first block sets the prior, frame
+and initialisation, one online pass follows (N = rows seen so far), and the exact
+ELBO of the final factors is computed from a temporary copy of the parsed rows.
+``--no-stream`` loads the table into memory and runs the same loop on it, with the
+same blocks, so the two give the same result for the same seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from vifit.errors import BadInput
+from vifit.inference import svi
+from vifit.inference.init import initial_stats
+from vifit.models import gmm
+from vifit.models.gmm_moments import MomentAccumulator, RowSample
+from vifit.result import FitResult
+from vifit.runners import gmm as runner
+
+INIT_ROWS = 65536
+MAX_MEMO_BATCHES = 1024
+DEFAULT_BATCH = 1024
+
+
+def check_settings(svi_options: dict, tol: float, max_iter: int | None) -> svi.Settings:
+    """Validate the SVI options before any data is read (exit 2 naming the option)."""
+    kappa, tau0 = svi_options["forgetting"], svi_options["delay"]
+    m, epochs = svi_options["batch_size"], svi_options["epochs"]
+    if not (0.5 < kappa <= 1.0):
+        raise BadInput(f"--method svi: --forgetting (kappa) must be in (0.5, 1] for the step sizes "
+                       f"to converge, got {kappa:g}")
+    if not (tau0 >= 0 and math.isfinite(tau0)):
+        raise BadInput(f"--method svi: --delay (tau0) must be a non-negative number, got {tau0:g}")
+    if m <= 0:
+        raise BadInput(f"--method svi: --batch-size must be a positive number of rows, got {m}")
+    if epochs <= 0:
+        raise BadInput(f"--method svi: --epochs must be positive, got {epochs}")
+    if not tol >= 0:
+        raise BadInput(f"--tol must be non-negative, got {tol}")
+    return svi.Settings(batch_size=m, forgetting=float(kappa), delay=float(tau0), epochs=int(epochs),
+                        max_iter=max_iter, tol=float(tol), memoized=bool(svi_options["memoized"]))
+
+
+class Loaded:
+    """What the loader hands to the fit: the row source and the output's data block."""
+
+    def __init__(self, source, describe):
+        self.source, self.describe = source, describe
+
+
+def loader(stream: bool):
+    """``load(source, opts, note)`` for run_fit: a TableStream (stream) or the whole table."""
+
+    def load(path, opts, note):
+        if stream:
+            from vifit.stream import TableStream
+
+            table_stream = TableStream(path, opts, chunk_rows=svi.POOL_ROWS, note=note)
+            if opts.standardize:
+                table_stream.fit_standardization()
+            source = svi.StreamSource(table_stream)
+            return Loaded(source, source.describe)
+        from vifit.data import load_table
+
+        table = load_table(path, opts, min_rows=runner.MIN_ROWS, note=note, require_variation=True)
+        return Loaded(svi.ArraySource(table.values), table.describe)
+
+    return load
+
+
+def scan(source, spec_d: int, rng: np.random.Generator, name: str, note):
+    """(moments accumulator, initial sample rows, N or None) from one pass (or stdin's first block)."""
+    accumulator = MomentAccumulator(spec_d)
+    sample = RowSample(INIT_ROWS, rng)
+    if source.repeatable:
+        for block in source.blocks():
+            accumulator.add(block)
+            sample.add(block)
+        n = accumulator.n
+    else:
+        head = source.head()
+        accumulator.add(head)
+        sample.add(head)
+        n = None
+        note(f"stdin is read once: the prior's data-scaled defaults and the initialisation come from its "
+             f"first {accumulator.n} rows, then one online pass (N = rows seen so far)")
+    if source.__class__ is svi.StreamSource and source.stream.rows_dropped:
+        note(f"dropped {source.stream.rows_dropped} row(s) with missing or infinite values (--dropna)")
+    if accumulator.n > 1 and accumulator.constant:
+        where = "" if n is not None else f" in the first {accumulator.n} rows"
+        raise BadInput(f"{name}: every column is constant{where} ({accumulator.n} identical rows); "
+                       f"there is nothing to fit")
+    return accumulator, sample.sample(), n
+
+
+def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
+        weights: str = "dirichlet", init: str = "kmeans++", restarts: int = 1, chunk_rows: int | None = None,
+        name: str = "data", **prior_options) -> FitResult:
+    """Fit the Bayesian GMM by SVI (or memoized VB) to the rows of ``loaded.source``.
+
+    chunk_rows: rows per local-step chunk (None: 4096)."""
+    chunk_rows = chunk_rows or 4096
+    source = loaded.source
+    if restarts > 1 and not source.repeatable:
+        raise BadInput("--restarts needs a file: stdin can be read only once")
+    d = len(loaded.describe()["columns"])
+    spec = gmm.Spec(k, d, covariance, weights)
+    children = np.random.SeedSequence(int(seed)).spawn(restarts + 1)
+    accumulator, sample, n = scan(source, d, np.random.default_rng(children[0]), name, reporter.note)
+    rows_known = n if n is not None else sample.shape[0]
+    if init in ("kmeans++", "random") and k > rows_known:
+        raise BadInput(f"--k {k} is more than the {rows_known} rows; --init {init} needs a row per component "
+                       f"(use --init random-resp, or a smaller --k)")
+    batch = settings.batch_size
+    if n is not None and batch > n:
+        reporter.note(f"--batch-size {batch} is more than the {n} rows; using {n} (one batch per epoch)")
+        batch = n
+    if settings.memoized and n is not None and math.ceil(n / batch) > MAX_MEMO_BATCHES:
+        batch = math.ceil(n / MAX_MEMO_BATCHES)
+        reporter.note(f"--memoized keeps statistics per batch: using batches of {batch} rows "
+                      f"({MAX_MEMO_BATCHES} batches) instead of --batch-size {settings.batch_size}")
+    settings = replace(settings, batch_size=batch)
+    moments = accumulator.moments(spec)
+    prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note)
+    frame = moments.frame
+    problem = svi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, source, chunk_rows=chunk_rows)
+    sample_ws = gmm.Workspace(spec, max(1, min(chunk_rows, sample.shape[0])))
+    method = "memoized" if settings.memoized else "svi"
+    best, best_index, elbos = None, 0, []
+    for index, child in enumerate(children[1:]):
+        rng = np.random.default_rng(child)
+        stats0 = initial_stats(spec, sample, frame, sample_ws, init, rng)
+        lam0 = gmm.global_step(problem.prior, stats0.t, rows_known / sample.shape[0])
+        task = f"gmm {method}" if restarts == 1 else f"gmm {method} {index + 1}/{restarts}"
+        per_epoch = max(1, n // batch) if n is not None else None
+        total = per_epoch * settings.epochs if per_epoch else None
+        if settings.max_iter is not None:
+            total = min(total, settings.max_iter) if total else settings.max_iter
+        reporter.start(task, total=total, metric="elbo")
+        result = svi.run(problem, svi.State(lam=lam0), settings, rng, n_rows=n, reporter=reporter)
+        reporter.finish(result.status)
+        elbos.append(result.elbo)
+        if best is None or result.elbo > best.elbo:
+            best, best_index = result, index
+        if result.status == "interrupted":
+            best.status = "interrupted"
+            break
+    return _result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
+                   elbos, loaded)
+
+
+def _result(spec, prior, prior_document, problem, result, settings, method, init, restarts, best_index, elbos,
+            loaded) -> FitResult:
+    frame, state, n = problem.frame, result.state, result.n_rows
+    q = gmm.from_frame(gmm.variational(problem.prior, state.lam), spec, frame)
+    summary = runner.summarise(prior, q)
+    extra = {
+        "init": init,
+        "restarts": restarts,
+        "best_restart": best_index,
+        "restart_elbos": elbos,
+        "effective_components": int(np.sum(summary["weights"] > 1.0 / (2.0 * n))),
+        "batch_size": settings.batch_size,
+        "steps": state.step,
+        "epochs": state.rows_seen / n if n else 0.0,
+        "rows_visited": state.rows_seen,
+        "estimate_trace": [[int(i), float(v)] for i, v in result.estimates],
+    }
+    if method == "svi":
+        extra.update(forgetting=settings.forgetting, delay=settings.delay)
+    params = {"prior": prior_document, "variational": runner.variational_document(spec, q),
+              "summary": summary, "frame": {"shift": frame.shift, "scale": frame.scale}}
+    columns = loaded.describe()["columns"]
+    header = ["component", "weight", "count"] + [f"mean_{c}" for c in columns] + [f"var_{c}" for c in columns]
+    rows = [[j + 1, summary["weights"][j], summary["counts"][j], *summary["means"][j],
+             *np.diag(summary["covariances"][j])] for j in range(spec.k)]
+    return FitResult(model="gmm", method=method, params=params, status=result.status, elbo=result.elbo, n_rows=n,
+                     n_iter=state.step, trace=result.trace, fit_extra=extra,
+                     table={"columns": header, "rows": rows})
+
+
+def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_options: dict,
+                max_iter_given: bool) -> None:
+    """``vifit gmm --method svi``: validate, then the shared run_fit flow with a streaming loader."""
+    from vifit.commands.common import run_fit
+    from vifit.data import display_name
+
+    settings = check_settings(svi_options, options["tol"], options["max_iter"] if max_iter_given else None)
+    fit_options = {key: value for key, value in options.items() if key not in ("tol", "max_iter")}
+    config = dict(options, max_iter=options["max_iter"] if max_iter_given else None, **svi_options)
+
+    def fit_loaded(loaded, *, seed, reporter):
+        result = fit(loaded, seed=seed, reporter=reporter, settings=settings, name=display_name(data),
+                     **fit_options)
+        config.update(resolved=result.params["prior"])
+        return result
+
+    run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit_loaded,
+            min_rows=runner.MIN_ROWS, load=loader(svi_options["stream"]))
