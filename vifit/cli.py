@@ -24,6 +24,7 @@ COMMANDS = {
     "vae": "vifit.commands.vae:vae",
     "predict": "vifit.commands.predict:predict",
     "sample": "vifit.commands.sample:sample",
+    "plot": "vifit.commands.plot:plot",
 }
 
 

@@ -129,7 +129,7 @@ def read_text(source: str) -> str:
     stream = open_bytes(source)
     try:
         raw = stream.read()
-    except (OSError, EOFError, zlib_error(), lzma.LZMAError, zipfile.BadZipFile) as exc:
+    except (*DECOMPRESSION_ERRORS, zlib_error()) as exc:
         raise BadInput(f"{name}: compressed data is damaged or truncated ({exc})") from None
     finally:
         stream.close()
@@ -152,6 +152,9 @@ def zlib_error():
     return zlib.error
 
 
+DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile)
+
+
 # ---------------------------------------------------------------- parsing
 
 
@@ -159,51 +162,67 @@ def parse_frame(text: str, name: str, opts: ReadOptions) -> pd.DataFrame:
     """Parse CSV text into a DataFrame with string column names."""
     if not text.strip():
         raise BadInput(f"{name}: file is empty")
-    delimiter = "\t" if opts.delimiter in ("\\t", "tab") else opts.delimiter
-    if len(delimiter) != 1:
-        raise BadInput(f"--delimiter must be one character, got {opts.delimiter!r}")
+    delimiter = resolve_delimiter(opts.delimiter)
     if opts.header:
-        first = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=delimiter), [])
-        names = [h.strip() for h in first]
-        seen: set[str] = set()
-        for position, col in enumerate(names, start=1):
-            if col == "":
-                raise BadInput(f"{name}: header: column {position} has an empty name")
-            if col in seen:
-                raise BadInput(f"{name}: header: column name {col!r} appears more than once")
-            seen.add(col)
+        check_header(text.split("\n", 1)[0], name, delimiter)
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            header=0 if opts.header else None,
-            skipinitialspace=True,
-            low_memory=False,
-        )
+        frame = pd.read_csv(io.StringIO(text), low_memory=False, **csv_options(opts))
     except pd.errors.EmptyDataError:
         raise BadInput(f"{name}: file is empty") from None
     except pd.errors.ParserError as exc:
         raise BadInput(f"{name}: {_ragged_message(str(exc), opts.header)}") from None
-    if opts.header:
-        frame.columns = [str(c).strip() for c in frame.columns]
-    else:
-        frame.columns = [f"x{i + 1}" for i in range(frame.shape[1])]
+    name_columns(frame, opts.header)
     if len(frame) == 0:
         raise BadInput(f"{name}: no data rows (header only)")
     return frame
 
 
-def _ragged_message(parser_message: str, header: bool) -> str:
+def resolve_delimiter(delimiter: str) -> str:
+    delimiter = "\t" if delimiter in ("\\t", "tab") else delimiter
+    if len(delimiter) != 1:
+        raise BadInput(f"--delimiter must be one character, got {delimiter!r}")
+    return delimiter
+
+
+def csv_options(opts: ReadOptions) -> dict:
+    """Keyword arguments for pandas.read_csv shared by whole-file and chunked reads."""
+    return {"sep": resolve_delimiter(opts.delimiter), "header": 0 if opts.header else None,
+            "skipinitialspace": True}
+
+
+def check_header(first_line: str, name: str, delimiter: str) -> None:
+    """Reject empty and repeated column names (pandas would silently rename them)."""
+    first = next(csv.reader(io.StringIO(first_line), delimiter=delimiter), [])
+    seen: set[str] = set()
+    for position, col in enumerate((h.strip() for h in first), start=1):
+        if col == "":
+            raise BadInput(f"{name}: header: column {position} has an empty name")
+        if col in seen:
+            raise BadInput(f"{name}: header: column name {col!r} appears more than once")
+        seen.add(col)
+
+
+def name_columns(frame: pd.DataFrame, header: bool, offset: int = 0) -> None:
+    """String column names: the header's, or x1, x2, ... without one."""
+    if header:
+        frame.columns = [str(c).strip() for c in frame.columns]
+    else:
+        frame.columns = [f"x{i + 1}" for i in range(frame.shape[1])]
+
+
+def _ragged_message(parser_message: str, header: bool, lines_before: int = 0) -> str:
+    """Reword pandas' field-count error; lines_before: file lines not shown to the parser."""
     match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", parser_message)
     if not match:
         return f"cannot parse as CSV: {parser_message.strip()}"
     expected, line, saw = (int(g) for g in match.groups())
+    line += lines_before
     row = line - 1 if header else line
     return f"row {row} (line {line}): has {saw} fields, expected {expected} (ragged rows)"
 
 
 def _line_of(row_index: int, header: bool) -> str:
-    """'row r (line l)' for a 0-based data row index."""
+    """'row r (line l)' for a 0-based data row index (counted over the whole file)."""
     row = row_index + 1
     return f"row {row} (line {row + 1 if header else row})"
 
@@ -227,7 +246,10 @@ def select_columns(
         for col in dropped:
             note(f"ignoring non-numeric column {col!r} (choose columns with --columns)")
         if not chosen:
-            raise BadInput(f"{name}: no numeric columns found")
+            hint = ""
+            if any(sep in col for col in names for sep in ("\t", ";", "|")):
+                hint = "; the header looks delimited by another character: try --delimiter"
+            raise BadInput(f"{name}: no numeric columns found{hint}")
         return chosen
     chosen = []
     for token in (t.strip() for t in spec.split(",")):
@@ -263,8 +285,11 @@ def _is_text_column(series: pd.Series) -> bool:
     return bool(parsed.isna().all())
 
 
-def to_numeric_block(frame: pd.DataFrame, columns: list[str], name: str, header: bool) -> np.ndarray:
-    """(n, d) float64 array of the chosen columns; names the first non-numeric cell."""
+def to_numeric_block(frame: pd.DataFrame, columns: list[str], name: str, header: bool,
+                     row_offset: int = 0) -> np.ndarray:
+    """(n, d) float64 array of the chosen columns; names the first non-numeric cell.
+
+    row_offset: rows of the file before this frame (for chunked reads)."""
     block = np.empty((len(frame), len(columns)), dtype=np.float64)
     for j, col in enumerate(columns):
         series = frame[col]
@@ -275,14 +300,15 @@ def to_numeric_block(frame: pd.DataFrame, columns: list[str], name: str, header:
             if bad.any():
                 i = int(np.flatnonzero(bad.to_numpy())[0])
                 raise BadInput(
-                    f"{name}: {_line_of(i, header)}, column {col!r}: {text.iloc[i]!r} is not a number"
+                    f"{name}: {_line_of(row_offset + i, header)}, column {col!r}: {text.iloc[i]!r} is not a number"
                 )
             series = parsed
         block[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
     return block
 
 
-def check_finite(block: np.ndarray, columns: list[str], name: str, header: bool, dropna: bool):
+def check_finite(block: np.ndarray, columns: list[str], name: str, header: bool, dropna: bool,
+                 row_offset: int = 0):
     """Drop or reject rows holding NaN/inf. Returns (block, rows_dropped)."""
     finite = np.isfinite(block)
     if finite.all():
@@ -292,9 +318,9 @@ def check_finite(block: np.ndarray, columns: list[str], name: str, header: bool,
         return block[~bad_rows], int(bad_rows.sum())
     i = int(np.flatnonzero(bad_rows)[0])
     j = int(np.flatnonzero(~finite[i])[0])
-    what = "missing value (empty or NaN)" if np.isnan(block[i, j]) else "infinite value"
+    what = "missing value (empty, NaN or a short row)" if np.isnan(block[i, j]) else "infinite value"
     raise BadInput(
-        f"{name}: {_line_of(i, header)}, column {columns[j]!r}: {what}; "
+        f"{name}: {_line_of(row_offset + i, header)}, column {columns[j]!r}: {what}; "
         f"use --dropna to skip such rows"
     )
 
@@ -342,12 +368,15 @@ def load_table(
     min_rows: int = 1,
     note: Callable[[str], None] = lambda message: None,
     required_columns: Iterable[str] | None = None,
+    require_variation: bool = False,
 ) -> Table:
     """Read ``source`` into a :class:`Table`.
 
     min_rows: the fewest rows the model can use (after --dropna).
     required_columns: when given (``predict``), exactly these columns are read,
     in this order, instead of ``opts.columns``.
+    require_variation: reject a table in which every column is constant (nothing
+    to fit); single constant columns are fine.
     """
     name = display_name(source)
     if opts.dtype not in DTYPES:
@@ -377,6 +406,8 @@ def load_table(
         raise BadInput(
             f"{name}: {block.shape[0]} usable row(s), but this model needs at least {min_rows}"
         )
+    if require_variation and block.shape[0] > 1 and (block == block[0]).all():
+        raise BadInput(f"{name}: every column is constant ({block.shape[0]} identical rows); there is nothing to fit")
     preprocessing: dict = {}
     if opts.standardize:
         preprocessing = standardization(block, note, columns)

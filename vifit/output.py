@@ -133,8 +133,8 @@ def render(document: dict, table: dict | None, fmt: str) -> str:
 # ---------------------------------------------------------------- writing
 
 
-def write_text(text: str, output: str | None) -> None:
-    """Write to ``output`` atomically, or to stdout when it is None or ``-``."""
+def write_text(text: str | bytes, output: str | None) -> None:
+    """Write text (or bytes) to ``output`` atomically, or to stdout when it is None or ``-``."""
     if output is None or output == "-":
         write_stdout(text)
         return
@@ -149,8 +149,8 @@ def write_text(text: str, output: str | None) -> None:
     except OSError as exc:
         raise BadInput(f"{output}: cannot write here: {exc.strerror}") from None
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(text if isinstance(text, bytes) else text.encode("utf-8"))
             stream.flush()
             os.fsync(stream.fileno())
         mode = os.stat(target).st_mode & 0o777 if os.path.exists(target) else 0o666 & ~_umask()
@@ -168,10 +168,13 @@ def _umask() -> int:
     return mask
 
 
-def write_stdout(text: str) -> None:
+def write_stdout(text: str | bytes) -> None:
     """One write to stdout; a reader that closed the pipe (``| head``) ends us quietly."""
     try:
-        sys.stdout.write(text)
+        if isinstance(text, bytes):
+            sys.stdout.buffer.write(text)
+        else:
+            sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
         silence_stdout()

@@ -8,7 +8,9 @@ Modes (``--progress``):
 - ``json``:  one JSON object per line per update, for log scrapers;
 - ``none``:  nothing; ``auto`` picks ``rich`` when stderr is a terminal, else ``plain``.
 
-``-q`` silences progress and notes; warnings are always shown.
+``-q`` silences progress and notes; warnings are always shown. Notes raised
+before the work starts (while reading data, say) are held until ``start`` or
+``release``, so a run that fails on bad input prints only its one error line.
 """
 
 from __future__ import annotations
@@ -56,12 +58,23 @@ class Reporter:
         self._last_line: str | None = None
         self._live = None
         self._live_task = None
+        self._held: list[str] | None = []
 
     # ------------------------------------------------------------ messages
 
     def note(self, message: str) -> None:
         """Something the user may want to know; hidden by ``-q``."""
-        if not self.quiet:
+        if self.quiet:
+            return
+        if self._held is not None:
+            self._held.append(message)
+        else:
+            self._message("note", message)
+
+    def release(self) -> None:
+        """Print the notes held back until now; later notes print at once."""
+        held, self._held = self._held or [], None
+        for message in held:
             self._message("note", message)
 
     def warn(self, message: str) -> None:
@@ -79,6 +92,7 @@ class Reporter:
     # ------------------------------------------------------------ progress
 
     def start(self, task: str, total: int | None = None, metric: str = "elbo") -> None:
+        self.release()
         self._task, self._total, self._metric = task, total, metric
         self._started = self.clock()
         self._last_plain = -math.inf
@@ -93,7 +107,8 @@ class Reporter:
         change = None
         if previous is not None and value is not None and previous != 0:
             change = (value - previous) / abs(previous)
-        elapsed = self.clock() - self._started
+        now = self.clock()
+        elapsed = now - self._started
         if self.mode == "json":
             record = {"event": "progress", "task": self._task, "step": step, self._metric: value,
                       "change": change, "elapsed": round(elapsed, 3)}
@@ -102,7 +117,6 @@ class Reporter:
         elif self.mode == "plain":
             line = self._line(step, value, change, elapsed, extra)
             self._last_line = line
-            now = self.clock()
             if now - self._last_plain >= PLAIN_INTERVAL:
                 self._last_plain = now
                 self._write(line + "\n")
@@ -126,6 +140,17 @@ class Reporter:
             self._live.stop()
             self._live = None
         self._last_line = None
+
+    def summarise(self, result) -> None:
+        """At a terminal (rich mode) only: ELBO sparkline and per-component table."""
+        if self.mode != "rich":
+            return
+        from vifit.terminal import show
+
+        try:
+            show(self.stream, result, self.history)
+        except (BrokenPipeError, ValueError):
+            pass
 
     # ------------------------------------------------------------ helpers
 

@@ -11,7 +11,7 @@ import os
 import time
 from typing import Callable
 
-from vifit import errors
+from vifit import errors, interrupt
 
 
 def resolve_seed(seed: int | None) -> int:
@@ -77,16 +77,23 @@ def run_fit(
     fmt = resolve_format(out["output"], out["format"])
     check_output_target(out["output"])
     read = dict(read, dtype=read.get("dtype") or default_dtype)
-    table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note)
+    table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note, require_variation=True)
     seed = resolve_seed(run["seed"])
-    result = fit(table, seed=seed, reporter=reporter)
     full_config = dict(config)
-    full_config.update({k: v for k, v in read.items()})
+    full_config.update(read)
     full_config["seed"] = seed
-    document = build_document(result, full_config, table.describe(), run_info(started, wall_start))
-    write_text(render(document, result.table, fmt), out["output"])
+    # The handlers stay in place through the write: a second signal then raises,
+    # and the atomic writer removes its temporary file on the way out.
+    with interrupt.handling_signals():
+        result = fit(table, seed=seed, reporter=reporter)
+        document = build_document(result, full_config, table.describe(), run_info(started, wall_start))
+        write_text(render(document, result.table, fmt), out["output"])
+    reporter.release()
+    reporter.summarise(result)
     if result.status == "interrupted":
-        raise errors.Interrupted("stopped early; the best result so far was written", errors.EXIT_SIGINT)
+        where = out["output"] if out["output"] not in (None, "-") else "stdout"
+        raise errors.Interrupted(f"stopped by a signal; the best result so far was written to {where} "
+                                 f"with \"status\": \"interrupted\"", interrupt.exit_code())
     if not result.converged:
         message = f"{result.model}: did not converge in {result.n_iter} iterations"
         if run["strict"]:

@@ -50,3 +50,4 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, out, run):
     table = load_table(data, opts, note=reporter.note, required_columns=columns)
     names, rows = runner.predict(document, model_file, table, reconstruct=reconstruct)
     write_text(render_table(names, rows), out["output"])
+    reporter.release()

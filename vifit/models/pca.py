@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import blas, eigh, svd
+from scipy.linalg import eigh, svd
 
-CHUNK_ROWS = 8192
+CHUNK_ROWS = 4096
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 
@@ -40,31 +40,49 @@ class PCAFit:
 
 
 def choose_solver(n: int, d: int) -> str:
-    """Scatter-matrix eigendecomposition costs n*d^2 (one SYRK) + d^3 and reads the
+    """Scatter-matrix eigendecomposition costs n*d^2 (chunked GEMMs) + d^3 and reads the
     data without copying it; an economy SVD of the centred copy costs ~4*n*d*min(n, d).
     For n >= d the scatter route is cheaper; for wide data (n < d) the SVD avoids
     forming a d x d matrix."""
     return "covariance_eigh" if n >= d else "svd"
 
 
-def centred_scatter(x: np.ndarray, mean: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
-    """S = sum_i (x_i - mean)(x_i - mean)^T, (d, d) float64, in chunks of rows.
+# Forming sum x x^T - n mean mean^T loses about log10(|mean_j mean_k| / (sd_j sd_k))
+# digits to cancellation; below this ratio (<= 1e-10 relative error) the data are used
+# as they are, above it each chunk is shifted to a rough centre first.
+SHIFT_RATIO = 1e3
 
-    Centring each chunk before the SYRK keeps the result accurate when the mean is
-    large relative to the spread; memory is one (chunk, d) float64 buffer.
+
+def mean_and_scatter(x: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (d,) and centred scatter S = sum_i (x_i - mean)(x_i - mean)^T (d, d), one pass.
+
+    The rows are shifted by a centre c (zero when a strided probe of rows shows the
+    mean is within SHIFT_RATIO standard deviations, else the probe's mean), then
+    G = sum (x - c)(x - c)^T and t = sum (x - c) are accumulated chunk by chunk with
+    GEMMs, and S = G - t t^T / n. Memory: O(chunk * d) beyond the data.
     """
     n, d = x.shape
-    scatter = np.zeros((d, d), order="F")
-    buffer = np.empty((min(chunk_rows, n), d))
+    probe = np.asarray(x[:: max(1, n // 1024)], dtype=np.float64)
+    centre, spread = probe.mean(axis=0), probe.std(axis=0)
+    shift = bool(np.any(np.abs(centre) > SHIFT_RATIO * spread))
+    gram, block_gram = np.zeros((d, d)), np.empty((d, d))
+    total = np.zeros(d)
+    buffer = np.empty((min(chunk_rows, n), d)) if shift or x.dtype != np.float64 else None
+    if buffer is None:  # no copy is needed, so one large GEMM is the most efficient
+        chunk_rows = n
     for start in range(0, n, chunk_rows):
         stop = min(start + chunk_rows, n)
-        block = buffer[: stop - start]
-        np.subtract(x[start:stop], mean, out=block)
-        # block is C-ordered (rows, d): as Fortran it is (d, rows), so a^T-less SYRK
-        # with trans=0 gives block^T block in the upper triangle.
-        scatter = blas.dsyrk(1.0, block.T, beta=1.0, c=scatter, trans=0, overwrite_c=1)
-    upper = np.triu(scatter)
-    return upper + np.triu(upper, 1).T
+        if buffer is None:
+            block = x[start:stop]
+        else:
+            block = buffer[: stop - start]
+            np.subtract(x[start:stop], centre if shift else 0.0, out=block)
+        np.dot(block.T, block, out=block_gram)
+        gram += block_gram
+        total += block.sum(axis=0)
+    delta = total / n
+    scatter = gram - n * np.outer(delta, delta)
+    return (centre if shift else 0.0) + delta, scatter
 
 
 def sign_normalise(components: np.ndarray) -> np.ndarray:
@@ -78,16 +96,16 @@ def sign_normalise(components: np.ndarray) -> np.ndarray:
 def fit(x: np.ndarray, k: int) -> PCAFit:
     """Exact PCA of x: (n, d) with n >= 2 and 1 <= k <= min(n, d)."""
     n, d = x.shape
-    mean = x.mean(axis=0, dtype=np.float64)
     solver = choose_solver(n, d)
     if solver == "covariance_eigh":
-        scatter = centred_scatter(x, mean)
+        mean, scatter = mean_and_scatter(x)
         eigenvalues, vectors = eigh(scatter, subset_by_index=None, check_finite=False)
         order = np.argsort(eigenvalues)[::-1]
         eigenvalues = np.clip(eigenvalues[order], 0.0, None)
         components = vectors[:, order[:k]].T
         total_scatter = float(np.trace(scatter))
     else:
+        mean = x.mean(axis=0, dtype=np.float64)
         centred = np.asarray(x, dtype=np.float64) - mean
         _, singular, vt = svd(centred, full_matrices=False, check_finite=False, lapack_driver="gesdd")
         eigenvalues = singular**2

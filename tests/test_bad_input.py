@@ -1,0 +1,145 @@
+"""Every bad input: exit 2, exactly one stderr line naming the problem, no traceback,
+no output file, and an existing output file left byte for byte as it was."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from conftest import SAMPLE, invoke, run_subprocess
+
+GOOD = "a,b,c\n1,2,3\n4,5,6\n7,8,10\n2,2,2\n"
+
+
+def _write(tmp_path, name, content):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return path
+
+
+def _gzip_truncated(tmp_path):
+    whole = gzip.compress((GOOD * 200).encode())
+    return _write(tmp_path, "cut.csv.gz", whole[: len(whole) // 2])
+
+
+# name -> (builder(tmp_path) -> args before -o, words the message must contain)
+CASES = {
+    "missing file": (lambda t: ["pca", t / "absent.csv"], ["absent.csv", "no such file"]),
+    "empty file": (lambda t: ["pca", _write(t, "empty.csv", "")], ["empty"]),
+    "blank lines only": (lambda t: ["pca", _write(t, "blank.csv", "\n\n  \n")], ["empty"]),
+    "header only": (lambda t: ["pca", _write(t, "head.csv", "a,b,c\n")], ["no data rows"]),
+    "ragged long row": (lambda t: ["pca", _write(t, "rag.csv", "a,b\n1,2\n3,4,5\n6,7\n")], ["row 2", "fields"]),
+    "ragged short row": (lambda t: ["pca", _write(t, "short.csv", "a,b,c\n1,2,3\n4,5\n6,7,8\n")], ["row 2", "'c'"]),
+    "text in numeric column": (
+        lambda t: ["pca", _write(t, "text.csv", "a,b\n1,2\n3,x7\n5,6\n7,9\n")], ["row 2", "line 3", "'b'", "x7"]),
+    "text in chosen text column": (
+        lambda t: ["pca", SAMPLE / "iris.csv", "--columns", "sepal_length,species"], ["'species'", "not a number"]),
+    "nan": (lambda t: ["pca", _write(t, "nan.csv", "a,b\n1,2\nnan,4\n5,6\n7,1\n")], ["row 2", "'a'", "--dropna"]),
+    "empty cell": (lambda t: ["pca", _write(t, "hole.csv", "a,b\n1,2\n3,\n5,6\n7,1\n")], ["row 2", "'b'"]),
+    "inf": (lambda t: ["pca", _write(t, "inf.csv", "a,b\n1,2\n3,inf\n5,6\n7,1\n")], ["row 2", "infinite"]),
+    "overflow": (lambda t: ["pca", _write(t, "big.csv", "a,b\n1,2\n3,1e999\n5,6\n7,1\n")], ["infinite"]),
+    "too few rows": (lambda t: ["pca", _write(t, "one.csv", "a,b\n1,2\n")], ["1 usable row", "at least 2"]),
+    "too few rows after dropna": (
+        lambda t: ["pca", _write(t, "nan2.csv", "a,b\n1,2\nnan,4\n"), "--dropna"], ["at least 2"]),
+    "unknown column": (lambda t: ["pca", SAMPLE / "iris.csv", "--columns", "petal_area"], ["petal_area"]),
+    "column index out of range": (lambda t: ["pca", SAMPLE / "iris.csv", "--columns", "2-9"], ["2-9", "1-5"]),
+    "binary garbage": (lambda t: ["pca", _write(t, "bin.csv", bytes(range(256)) * 8)], ["binary"]),
+    "latin-1 bytes": (lambda t: ["pca", _write(t, "latin.csv", "a,b\n1,2\n3,4\n".encode() + "caf\xe9,1\n".encode("latin-1"))],
+                      ["UTF-8", "line 4"]),
+    "truncated gzip": (lambda t: ["pca", _gzip_truncated(t)], ["damaged or truncated"]),
+    "directory": (lambda t: ["pca", t], ["directory"]),
+    "duplicate header": (lambda t: ["pca", _write(t, "dup.csv", "a,a\n1,2\n3,4\n")], ["'a'", "more than once"]),
+    "no numeric columns": (lambda t: ["pca", _write(t, "words.csv", "a,b\nx,y\nz,w\n")], ["no numeric columns"]),
+    "k larger than data": (lambda t: ["pca", SAMPLE / "iris.csv", "--k", "7"], ["--k 7"]),
+    "k zero": (lambda t: ["pca", SAMPLE / "iris.csv", "--k", "0"], ["--k"]),
+    "unknown option": (lambda t: ["pca", SAMPLE / "iris.csv", "--kk", "2"], ["--kk"]),
+    "bad delimiter": (lambda t: ["pca", SAMPLE / "iris.csv", "--delimiter", ";;"], ["--delimiter"]),
+    "model not json": (lambda t: ["predict", _write(t, "m.json", "hello"), SAMPLE / "iris.csv"], ["not a vifit model"]),
+    "model other schema": (
+        lambda t: ["predict", _write(t, "m.json", json.dumps({"schema": "vifit.fit/99"})), SAMPLE / "iris.csv"],
+        ["vifit.fit/99"]),
+    "model missing field": (
+        lambda t: ["predict", _write(t, "m.json", json.dumps(
+            {"schema": "vifit.fit/1", "model": "pca", "config": {}, "data": {"columns": ["sepal_length"]},
+             "params": {"summary": {}}, "fit": {}})), SAMPLE / "iris.csv"], ["params.summary.mean"]),
+    "model columns missing from data": (lambda t: ["predict", _pca_model(t), _write(t, "other.csv", "u,v\n1,2\n")],
+                                        ["sepal_length"]),
+    "sample from missing model": (lambda t: ["sample", t / "none.json"], ["no such model file"]),
+}
+
+
+def _pca_model(tmp_path):
+    path = tmp_path / "pca.json"
+    result = invoke(["pca", SAMPLE / "iris.csv", "--k", "2", "-q", "-o", path])
+    assert result.exit_code == 0
+    return path
+
+
+def _check(code, stderr, words, target, before):
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert code == 2, stderr
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    assert lines[0].startswith("vifit: error: ")
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    if before is None:
+        assert not target.exists()
+    else:
+        assert target.read_bytes() == before
+    assert not [p for p in target.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["no-output", "existing-output"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_in_process(tmp_path, case, existing):
+    build, words = CASES[case]
+    args = build(tmp_path)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    target = out_dir / ("result.csv" if args[0] in ("predict", "sample") else "result.json")
+    before = None
+    if existing:
+        before = b'{"precious": true}\n'
+        target.write_bytes(before)
+    result = invoke([*args, "-o", target, "--progress", "plain"])
+    _check(result.exit_code, result.stderr, words, target, before)
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("case", ["missing file", "text in numeric column", "binary garbage", "truncated gzip",
+                                  "k zero", "model not json", "latin-1 bytes"])
+def test_bad_input_real_process(tmp_path, case):
+    build, words = CASES[case]
+    args = build(tmp_path)
+    target = tmp_path / "kept.json"
+    before = b"old result\n"
+    target.write_bytes(before)
+    proc = run_subprocess([*args, "-o", target])
+    _check(proc.returncode, proc.stderr.decode(), words, target, before)
+    assert proc.stdout == b""
+
+
+def test_bad_rows_from_stdin_name_stdin():
+    result = invoke(["pca", "-"], input="a,b\n1,2\n3,oops\n4,5\n")
+    assert result.exit_code == 2
+    assert "<stdin>: row 2 (line 3), column 'b'" in result.stderr
+
+
+def test_debug_shows_traceback_only_for_internal_errors(monkeypatch):
+    from vifit.runners import pca as runner
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runner, "fit", broken)
+    quiet = invoke(["pca", SAMPLE / "iris.csv", "-q"])
+    assert quiet.exit_code == 1
+    assert "Traceback" not in quiet.stderr and "boom" in quiet.stderr and "--debug" in quiet.stderr
+    loud = invoke(["pca", SAMPLE / "iris.csv", "-q", "--debug"])
+    assert loud.exit_code == 1 and "Traceback" in loud.stderr

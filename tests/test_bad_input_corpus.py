@@ -1,0 +1,174 @@
+"""Every command on every file of tests/bad_inputs/ (and every bad option value):
+exit 2, exactly one stderr line naming the problem, no traceback, no output file,
+and a pre-existing output file byte-identical afterwards.
+
+New commands are picked up from the CLI itself: a fitting command without an
+entry in QUICK_FIT (how to fit it cheaply) or BAD_OPTIONS fails the test, so
+coverage cannot silently lag behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+
+from conftest import SAMPLE, invoke
+
+CORPUS = Path(__file__).parent / "bad_inputs"
+FILES = sorted(p.name for p in CORPUS.iterdir() if p.name != "make_corpus.py")
+
+# file -> words its error line must contain (the problem, named)
+EXPECTED = {
+    "a_directory.csv": ["directory"],
+    "all_constant.csv": ["every column is constant"],
+    "binary_garbage.csv": ["binary"],
+    "blank_lines.csv": ["empty"],
+    "bom_header_only.csv": ["no data rows"],
+    "dangling_link.csv": ["no such file"],
+    "duplicate_header.csv": ["'a'", "more than once"],
+    "empty.csv": ["empty"],
+    "empty_cell.csv": ["row 2", "'b'", "missing"],
+    "empty_header_name.csv": ["column 2", "empty name"],
+    "garbage.csv.xz": ["damaged or truncated"],
+    "header_only.csv": ["no data rows"],
+    "inf_value.csv": ["row 2", "infinite"],
+    "latin1_bytes.csv": ["line 2", "UTF-8"],
+    "minus_inf_value.csv": ["row 2", "infinite"],
+    "na_value.csv": ["row 2", "'a'", "missing"],
+    "nan_value.csv": ["row 2", "'b'", "missing"],
+    "no_numeric_columns.csv": ["no numeric columns"],
+    "not_really.csv.gz": ["damaged or truncated"],
+    "nul_bytes.csv": ["binary"],
+    "one_row.csv": ["1 usable row"],
+    "only_delimiters.csv": ["empty name"],
+    "overflow_1e999.csv": ["row 2", "infinite"],
+    "quoted_comma.csv": ["row 2", "'a'", "'3,5' is not a number"],
+    "ragged_long_row.csv": ["row 2", "4 fields, expected 3"],
+    "ragged_short_row.csv": ["row 2", "'c'", "missing"],
+    "tab_separated.csv": ["no numeric columns", "--delimiter"],
+    "text_in_numeric.csv": ["row 2", "'b'", "'five' is not a number"],
+    "truncated.csv.bz2": ["damaged or truncated"],
+    "truncated.csv.gz": ["damaged or truncated"],
+    "two_members.zip": ["exactly one file"],
+}
+
+# fitting command -> cheapest options that fit sample_data/iris.csv
+QUICK_FIT = {
+    "pca": ["--k", "2"],
+    "gmm": ["--k", "2", "--max-iter", "5"],
+    "autoencoder": ["--hidden", "3,2", "--epochs", "2"],
+    "vae": ["--hidden", "3", "--latent", "2", "--epochs", "2"],
+}
+
+# fitting command -> option sets that must be refused (exit 2) on good data
+BAD_OPTIONS = {
+    "pca": [["--k", "0"], ["--k", "-3"], ["--k", "1000000"], ["--k", "two"], ["--columns", "1-99"]],
+    "gmm": [["--k", "0"], ["--k", "1000000"], ["--tau", "-1"], ["--weight-concentration", "-1"],
+            ["--dof-prior", "-5"], ["--tol", "-1"], ["--max-iter", "0"]],
+    "autoencoder": [["--hidden", ""], ["--hidden", "4,-2"], ["--hidden", "a,b"], ["--epochs", "0"],
+                    ["--lr", "-1"], ["--batch-size", "0"]],
+    "vae": [["--latent", "0"], ["--hidden", "x"], ["--epochs", "0"], ["--samples", "0"], ["--beta", "-1"]],
+}
+
+
+def _fit_commands():
+    from vifit.cli import cli
+
+    ctx = click.Context(cli)
+    # fitting commands are the ones that take the shared data options
+    return [n for n in cli.list_commands(ctx)
+            if any(p.name == "standardize" for p in cli.get_command(ctx, n).params)]
+
+
+FIT_COMMANDS = _fit_commands()
+
+
+def _check(result, words, target, before):
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("vifit: error: ") and "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert result.stdout == ""
+    if before is None:
+        assert not target.exists()
+    else:
+        assert target.read_bytes() == before
+    assert not [p for p in target.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def _target(tmp_path, existing, name="result.json"):
+    target = tmp_path / name
+    before = None
+    if existing:
+        before = b"an earlier result that must survive\n"
+        target.write_bytes(before)
+    return target, before
+
+
+def test_corpus_is_complete_and_every_command_is_covered():
+    assert len(FILES) >= 25
+    assert set(FILES) == set(EXPECTED)
+    assert set(FIT_COMMANDS) <= set(QUICK_FIT), "add the new command to QUICK_FIT"
+    assert set(FIT_COMMANDS) <= set(BAD_OPTIONS), "add the new command to BAD_OPTIONS"
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["fresh", "existing"])
+@pytest.mark.parametrize("command", FIT_COMMANDS)
+@pytest.mark.parametrize("name", FILES)
+def test_fit_commands_refuse_bad_files(tmp_path, name, command, existing):
+    target, before = _target(tmp_path, existing)
+    result = invoke([command, CORPUS / name, *QUICK_FIT[command], "-o", target])
+    _check(result, EXPECTED[name], target, before)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """One small fitted model file per fitting command."""
+    folder = tmp_path_factory.mktemp("models")
+    paths = {}
+    for command in FIT_COMMANDS:
+        path = folder / f"{command}.json"
+        result = invoke([command, SAMPLE / "iris.csv", *QUICK_FIT[command], "--seed", "1", "-q", "-o", path])
+        assert result.exit_code == 0, result.stderr
+        paths[command] = path
+    return paths
+
+
+# files whose problem is the columns the fit chose: predict reads the model's columns instead
+PREDICT_EXPECTED = dict(EXPECTED)
+for _name in ("all_constant.csv", "one_row.csv", "no_numeric_columns.csv", "tab_separated.csv",
+              "empty_cell.csv", "na_value.csv", "nan_value.csv", "inf_value.csv", "minus_inf_value.csv",
+              "overflow_1e999.csv", "quoted_comma.csv", "ragged_short_row.csv", "text_in_numeric.csv"
+              ):
+    PREDICT_EXPECTED[_name] = ["sepal_length"]
+
+
+@pytest.mark.parametrize("command", FIT_COMMANDS)
+@pytest.mark.parametrize("name", FILES)
+def test_predict_refuses_bad_files(tmp_path, models, name, command):
+    target, before = _target(tmp_path, True, "predicted.csv")
+    result = invoke(["predict", models[command], CORPUS / name, "-o", target])
+    words = PREDICT_EXPECTED[name]
+    _check(result, words, target, before)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["fresh", "existing"])
+@pytest.mark.parametrize("command,options", [(c, o) for c in FIT_COMMANDS for o in BAD_OPTIONS[c]],
+                         ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_bad_option_values(tmp_path, command, options, existing):
+    target, before = _target(tmp_path, existing)
+    result = invoke([command, SAMPLE / "iris.csv", *options, "-o", target])
+    _check(result, [options[0]] if options[0].startswith("--") else [], target, before)
+
+
+@pytest.mark.parametrize("name", ["empty.csv", "binary_garbage.csv", "header_only.csv", "a_directory.csv",
+                                  "latin1_bytes.csv", "dangling_link.csv"])
+def test_sample_and_predict_refuse_bad_model_files(tmp_path, name):
+    target, before = _target(tmp_path, True, "out.csv")
+    for args in (["sample", CORPUS / name], ["predict", CORPUS / name, SAMPLE / "iris.csv"]):
+        result = invoke([*args, "-o", target])
+        _check(result, [], target, before)

@@ -1,0 +1,172 @@
+"""The command-line contract: help, version, streams, formats, atomic writes, imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import numpy as np
+import pytest
+
+from conftest import ROOT, SAMPLE, invoke, run_subprocess
+from vifit.cli import cli
+
+
+def _commands():
+    ctx = click.Context(cli)
+    return [(name, cli.get_command(ctx, name)) for name in cli.list_commands(ctx)]
+
+
+def test_version():
+    result = invoke(["--version"])
+    from vifit import __version__
+
+    assert result.exit_code == 0 and result.stdout.strip() == f"vifit {__version__}"
+
+
+def test_every_command_has_help_with_an_example():
+    commands = _commands()
+    assert {"pca", "predict", "sample"} <= {name for name, _ in commands}
+    for name, command in commands:
+        result = invoke([name, "--help"])
+        assert result.exit_code == 0, name
+        assert command.help and command.short_help != "", name
+        assert "Example:" in result.stdout, name
+        assert f"vifit {name}" in result.stdout or name in ("predict", "sample"), name
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{name} {param.opts} lacks help"
+    top = invoke(["--help"])
+    assert top.exit_code == 0 and "Example:" in top.stdout
+
+
+def test_help_does_not_import_scipy_pandas_or_models():
+    code = ("import sys; from vifit.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('scipy', 'pandas', 'numpy', 'vifit.models', 'vifit.data') if m in sys.modules]\n"
+            "print('HEAVY=' + ','.join(heavy))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_python_dash_m_and_console_script():
+    proc = run_subprocess(["--version"])
+    assert proc.returncode == 0 and proc.stdout.startswith(b"vifit ")
+    script = __import__("shutil").which("vifit", path=str(__import__("pathlib").Path(sys.executable).parent))
+    assert script, "the vifit console script is not installed next to this python"
+    assert subprocess.run([script, "--version"], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("mode", ["plain", "json", "rich"])
+def test_stdout_is_clean_json_with_progress(mode):
+    proc = run_subprocess(["pca", SAMPLE / "iris.csv", "--k", "2", "--progress", mode])
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout)
+    assert document["schema"] == "vifit.fit/1"
+    if mode == "json":
+        events = [json.loads(line) for line in proc.stderr.decode().splitlines()]
+        assert any(e["event"] == "progress" for e in events)
+    if mode == "plain":
+        assert b"pca" in proc.stderr
+
+
+def test_quiet_silences_stderr():
+    proc = run_subprocess(["pca", SAMPLE / "iris.csv", "-q"])
+    assert proc.returncode == 0 and proc.stderr == b""
+
+
+def test_floats_round_trip_exactly(tmp_path):
+    from vifit.models import pca as model
+
+    out = tmp_path / "p.json"
+    assert invoke(["pca", SAMPLE / "wine.csv", "--k", "3", "-q", "-o", out]).exit_code == 0
+    document = json.loads(out.read_text())
+    x = np.loadtxt(SAMPLE / "wine.csv", delimiter=",", skiprows=1, usecols=range(13))
+    fitted = model.fit(x, 3)
+    assert np.array_equal(np.asarray(document["params"]["summary"]["explained_variance"]), fitted.explained_variance)
+    assert np.array_equal(np.asarray(document["params"]["summary"]["components"]), fitted.components)
+
+
+def test_json_writer_refuses_nan():
+    from vifit.output import render_json
+
+    with pytest.raises(ValueError, match="non-finite"):
+        render_json({"a": np.array([1.0, np.nan])})
+    with pytest.raises(ValueError):
+        render_json({"a": float("inf")})
+
+
+def test_format_inferred_from_extension(tmp_path):
+    out = tmp_path / "pca.csv"
+    assert invoke(["pca", SAMPLE / "iris.csv", "-q", "-o", out]).exit_code == 0
+    assert out.read_text().startswith("component,explained_variance")
+    forced = tmp_path / "pca.txt"
+    assert invoke(["pca", SAMPLE / "iris.csv", "-q", "-o", forced, "--format", "csv"]).exit_code == 0
+    assert forced.read_text().startswith("component,")
+    default = tmp_path / "pca.out"
+    assert invoke(["pca", SAMPLE / "iris.csv", "-q", "-o", default]).exit_code == 0
+    assert json.loads(default.read_text())["model"] == "pca"
+
+
+def test_same_seed_same_bytes_apart_from_run_block():
+    first = json.loads(invoke(["pca", SAMPLE / "iris.csv", "--seed", "5", "-q"]).stdout)
+    second = json.loads(invoke(["pca", SAMPLE / "iris.csv", "--seed", "5", "-q"]).stdout)
+    first.pop("run"), second.pop("run")
+    assert first == second
+    unseeded = json.loads(invoke(["pca", SAMPLE / "iris.csv", "-q"]).stdout)
+    assert isinstance(unseeded["config"]["seed"], int)
+
+
+def test_atomic_write_leaves_old_file_when_rendering_fails(tmp_path, monkeypatch):
+    from vifit import output
+
+    target = tmp_path / "keep.json"
+    target.write_text("old")
+
+    def explode(*args, **kwargs):
+        raise ValueError("non-finite value")
+
+    monkeypatch.setattr(output, "render", explode)
+    result = invoke(["pca", SAMPLE / "iris.csv", "-q", "-o", target])
+    assert result.exit_code == 1
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.json"]
+
+
+def test_closed_pipe_ends_quietly():
+    # `vifit sample ... | head -c 20`: the reader closes the pipe early
+    proc = subprocess.Popen([sys.executable, "-m", "vifit", "pca", str(SAMPLE / "digits.csv"), "--k", "30", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    proc.stdout.read(20)
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr
+    assert proc.returncode == 0
+
+
+def test_missing_output_folder_is_bad_input(tmp_path):
+    result = invoke(["pca", SAMPLE / "iris.csv", "-o", tmp_path / "nope" / "x.json"])
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_reporter_plain_mode_throttles_and_never_touches_stdout(capsys):
+    import io
+
+    from vifit.progress import Reporter
+
+    clock = iter([0.0, 0.0, 0.5, 1.0, 2.5, 3.0, 3.1]).__next__
+    stream = io.StringIO()
+    reporter = Reporter("plain", stream=stream, clock=clock)
+    reporter.start("fit", total=10)
+    for step, value in enumerate([-10.0, -9.0, -8.5, -8.4], start=1):
+        reporter.update(step, value)
+    reporter.finish("converged")
+    lines = stream.getvalue().splitlines()
+    # first update printed, next ones within 2 s suppressed, one at 2.5 s, final line at finish
+    assert [line.split("  ")[1] for line in lines[:-1]] == ["step 1/10", "step 3/10", "step 4/10"]
+    assert lines[-1].startswith("vifit: fit: converged")
+    assert capsys.readouterr().out == ""

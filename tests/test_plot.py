@@ -1,0 +1,85 @@
+"""vifit plot: each model kind renders to a real image with the expected artists."""
+
+from __future__ import annotations
+
+import struct
+import sys
+
+import pytest
+
+from conftest import SAMPLE, invoke
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def pca_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plot") / "pca.json"
+    assert invoke(["pca", SAMPLE / "iris.csv", "--k", "3", "-q", "-o", path]).exit_code == 0
+    return path
+
+
+def test_pca_png_has_scree_and_projection(tmp_path, pca_model):
+    out = tmp_path / "pca.png"
+    result = invoke(["plot", pca_model, SAMPLE / "iris.csv", "--color-by", "species", "-o", out])
+    assert result.exit_code == 0, result.stderr
+    assert _png_size(out) == (1000, 400)
+    assert out.stat().st_size > 10_000
+
+    from vifit.data import ReadOptions, load_table
+    from vifit.output import read_document
+    from vifit.plot import require_matplotlib
+    from vifit.plot.figures import draw_pca
+
+    plt = require_matplotlib()
+    document = read_document(str(pca_model))
+    table = load_table(str(SAMPLE / "iris.csv"), ReadOptions(), required_columns=document["data"]["columns"])
+    figure = draw_pca(plt, document, str(pca_model), table, {})
+    scree, projection = figure.axes
+    assert len(scree.patches) == 3 and len(scree.lines) == 1       # 3 bars, cumulative line
+    assert len(projection.collections) == 1
+    assert projection.collections[0].get_offsets().shape == (150, 2)
+    plt.close(figure)
+
+
+def test_plot_without_data_and_in_every_format(tmp_path, pca_model):
+    for ext, magic in (("png", PNG_MAGIC), ("svg", b"<?xml"), ("pdf", b"%PDF")):
+        out = tmp_path / f"scree.{ext}"
+        result = invoke(["plot", pca_model, "-o", out])
+        assert result.exit_code == 0, result.stderr
+        assert out.read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("ext", ["png", "svg", "pdf"])
+def test_plot_files_are_deterministic(tmp_path, pca_model, ext):
+    first, second = tmp_path / f"a.{ext}", tmp_path / f"b.{ext}"
+    assert invoke(["plot", pca_model, SAMPLE / "iris.csv", "-o", first]).exit_code == 0
+    assert invoke(["plot", pca_model, SAMPLE / "iris.csv", "-o", second]).exit_code == 0
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_missing_matplotlib_names_the_extra(tmp_path, pca_model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "x.png"
+    result = invoke(["plot", pca_model, "-o", out])
+    assert result.exit_code == 2
+    assert "pip install 'vifit[plot]'" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["-o", "fig.gif"], ".png, .svg or .pdf"),
+    (["--image-shape", "8by8", "-o", "f.png"], "--image-shape"),
+    (["--color-by", "colour", "-o", "f.png"], "colour"),
+])
+def test_plot_bad_options(tmp_path, pca_model, args, words, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke(["plot", pca_model, SAMPLE / "iris.csv", *args])
+    assert result.exit_code == 2 and words in result.stderr
+    assert not any(p.suffix in (".png", ".gif") for p in tmp_path.iterdir())

@@ -1,0 +1,179 @@
+"""One figure per model kind, drawn from a model document (and optionally its data).
+
+Each ``draw_<model>(plt, document, path, table, options) -> Figure`` reads only
+the document's fields and the runner's ``predict``; no mathematics is redone here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vifit.errors import BadInput
+from vifit.output import array_of, field_of
+
+
+def _trace(ax, document, title):
+    trace = np.asarray(document["fit"].get("trace") or [], dtype=float)
+    if trace.size:
+        ax.plot(trace[:, 0], trace[:, 1], marker=".", label="training")
+    for key, label in (("validation_trace", "validation"),):
+        extra = np.asarray(document["fit"].get(key) or [], dtype=float)
+        if extra.size:
+            ax.plot(extra[:, 0], extra[:, 1], marker=".", label=label)
+    ax.set_title(title)
+    ax.set_xlabel("iteration" if document["model"] in ("gmm",) else "epoch")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+
+
+def _scatter(ax, x, y, colour_codes):
+    """Points, coloured by integer codes when given."""
+    if colour_codes is None:
+        return ax.scatter(x, y, s=8)
+    return ax.scatter(x, y, c=colour_codes, s=8, cmap="tab10")
+
+
+def _colour_values(table, color_by):
+    if color_by is None or table is None:
+        return None
+    labels = table.extra.get("color_by")
+    if labels is None:
+        raise BadInput(f"--color-by {color_by}: column not found in the data")
+    _, codes = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
+    return codes
+
+
+def _dims(table, dims, columns):
+    if dims is None:
+        return None
+    names = [d.strip() for d in dims.split(",")]
+    if len(names) != 2:
+        raise BadInput(f"--dims {dims}: give exactly two column names or 1-based indices")
+    picked = []
+    for name in names:
+        if name in columns:
+            picked.append(columns.index(name))
+        elif name.isdigit() and 1 <= int(name) <= len(columns):
+            picked.append(int(name) - 1)
+        else:
+            raise BadInput(f"--dims: no column {name!r} in the model (columns: {', '.join(columns)})")
+    return picked
+
+
+def draw_pca(plt, document, path, table, options):
+    explained = array_of(document, path, "params", "summary", "explained_variance_ratio", ndim=1)
+    panels = 2 if table is not None else 1
+    figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
+    ax = axes[0, 0]
+    positions = np.arange(1, explained.size + 1)
+    ax.bar(positions, explained, label="explained variance ratio")
+    ax.plot(positions, np.cumsum(explained), color="black", marker="o", label="cumulative")
+    ax.set_xticks(positions)
+    ax.set_xlabel("component")
+    ax.set_title("scree plot")
+    ax.legend()
+    if table is not None:
+        from vifit.runners import pca as runner
+
+        names, rows = runner.predict(document, path, table)
+        if rows.shape[1] < 3:
+            raise BadInput(f"{path}: the projection needs at least 2 components (the model has 1)")
+        ax = axes[0, 1]
+        _scatter(ax, rows[:, 0], rows[:, 1], _colour_values(table, options.get("color_by")))
+        ax.set_xlabel("pc1")
+        ax.set_ylabel("pc2")
+        ax.set_title("projection")
+    figure.tight_layout()
+    return figure
+
+
+def _ellipse(ax, mean, covariance, colour):
+    from matplotlib.patches import Ellipse
+
+    values, vectors = np.linalg.eigh(covariance)
+    values = np.clip(values, 0.0, None)
+    angle = np.degrees(np.arctan2(vectors[1, 1], vectors[0, 1]))
+    width, height = 2 * 2 * np.sqrt(values[1]), 2 * 2 * np.sqrt(values[0])  # 2 sigma along each axis
+    ax.add_patch(Ellipse(mean, width, height, angle=angle, fill=False, color=colour, linewidth=1.5))
+
+
+def draw_gmm(plt, document, path, table, options):
+    panels = 2 if table is not None else 1
+    figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
+    _trace(axes[0, 0], document, "ELBO")
+    if table is not None:
+        from vifit.runners import gmm as runner
+
+        columns = list(field_of(document, path, "data", "columns"))
+        means = array_of(document, path, "params", "summary", "means", ndim=2)
+        covariances = np.asarray(field_of(document, path, "params", "summary", "covariances"), dtype=float)
+        if covariances.ndim == 2:  # diagonal or spherical summaries: one row per component
+            covariances = np.stack([np.diag(np.broadcast_to(c, (means.shape[1],))) for c in covariances])
+        names, rows = runner.predict(document, path, table)
+        labels = rows[:, names.index("label")].astype(int)
+        x = table.values.astype(float)
+        from vifit.data import apply_preprocessing
+
+        x = apply_preprocessing(x, document["data"].get("preprocessing", {}))
+        picked = _dims(table, options.get("dims"), columns)
+        if picked is not None:
+            basis = np.zeros((x.shape[1], 2))
+            basis[picked[0], 0] = basis[picked[1], 1] = 1.0
+            labels_xy = (columns[picked[0]], columns[picked[1]])
+        elif x.shape[1] == 2:
+            basis, labels_xy = np.eye(2), tuple(columns)
+        else:  # the first two principal directions of the data
+            centred = x - x.mean(axis=0)
+            _, _, vt = np.linalg.svd(centred, full_matrices=False)
+            basis, labels_xy = vt[:2].T, ("principal direction 1", "principal direction 2")
+        if x.shape[1] == 1:
+            raise BadInput(f"{path}: a 1-column model has no 2-D view; the ELBO trace is drawn without DATA")
+        xy = x @ basis
+        ax = axes[0, 1]
+        colours = plt.get_cmap("tab10")
+        ax.scatter(xy[:, 0], xy[:, 1], c=[colours(l % 10) for l in labels], s=8)
+        for j in range(means.shape[0]):
+            _ellipse(ax, means[j] @ basis, basis.T @ covariances[j] @ basis, colours(j % 10))
+        ax.set_xlabel(labels_xy[0])
+        ax.set_ylabel(labels_xy[1])
+        ax.set_title("clusters with 2σ ellipses")
+    figure.tight_layout()
+    return figure
+
+
+def draw_network(plt, document, path, table, options):
+    """autoencoder and vae: training/validation curves, latent means, decoded samples."""
+    panels = 1 + (table is not None) + bool(options.get("image_shape") and document["model"] == "vae")
+    figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
+    _trace(axes[0, 0], document, "training curve")
+    panel = 1
+    if table is not None:
+        from vifit.runners import runner_for
+
+        names, rows = runner_for(document["model"], path).predict(document, path, table)
+        latent = [i for i, n in enumerate(names) if n.startswith(("z", "code", "mu"))]
+        if len(latent) < 2:
+            raise BadInput(f"{path}: the latent space has {len(latent)} dimension(s); a 2-D view needs 2")
+        ax = axes[0, panel]
+        _scatter(ax, rows[:, latent[0]], rows[:, latent[1]], _colour_values(table, options.get("color_by")))
+        ax.set_xlabel(names[latent[0]])
+        ax.set_ylabel(names[latent[1]])
+        ax.set_title("latent means")
+        panel += 1
+    if options.get("image_shape") and document["model"] == "vae":
+        from vifit.runners import vae as runner
+
+        height, width = options["image_shape"]
+        columns, images = runner.sample(document, path, 16, np.random.default_rng(0), mean=True)
+        if height * width != images.shape[1]:
+            raise BadInput(f"--image-shape {height}x{width} does not match the model's {images.shape[1]} columns")
+        grid = np.block([[images[4 * r + c].reshape(height, width) for c in range(4)] for r in range(4)])
+        ax = axes[0, panel]
+        ax.imshow(grid, cmap="gray_r")
+        ax.set_axis_off()
+        ax.set_title("decoded draws from the prior")
+    figure.tight_layout()
+    return figure
+
+
+DRAW = {"pca": draw_pca, "gmm": draw_gmm, "autoencoder": draw_network, "vae": draw_network}

@@ -1,0 +1,210 @@
+"""Reading a table in chunks, for data larger than memory (SVI, streaming CAVI).
+
+:class:`TableStream` applies the same rules as :func:`vifit.data.load_table`
+(column choice, numeric check naming row and column, NaN/inf, ``--dropna``,
+compression, UTF-8) but holds only ``chunk_rows`` rows at a time. A file can
+be read any number of times (one pass per epoch); stdin (``-``) only once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+import zipfile
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from vifit.data import (
+    DECOMPRESSION_ERRORS,
+    DTYPES,
+    ReadOptions,
+    _ragged_message,
+    apply_preprocessing,
+    check_finite,
+    check_header,
+    display_name,
+    open_bytes,
+    resolve_delimiter,
+    select_columns,
+    to_numeric_block,
+    zlib_error,
+)
+from vifit.errors import BadInput
+
+CHUNK_ROWS = 65536
+
+
+class TableStream:
+    """Chunks (m, d) of finite floats from ``source``.
+
+    columns: resolved from the header and the first chunk (or given, for predict).
+    After a complete pass, ``n_rows`` and ``rows_dropped`` hold that pass's counts.
+    preprocessing: set by :meth:`fit_standardization` (files only), then applied
+    to every chunk.
+    """
+
+    def __init__(self, source: str, opts: ReadOptions = ReadOptions(), *, chunk_rows: int = CHUNK_ROWS,
+                 note: Callable[[str], None] = lambda message: None, required_columns=None):
+        if opts.dtype not in DTYPES:
+            raise BadInput(f"--dtype must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
+        self.source, self.name, self.opts = source, display_name(source), opts
+        self.chunk_rows = int(chunk_rows)
+        self.repeatable = source != "-"
+        self.passes = 0
+        self.n_rows: int | None = None
+        self.rows_dropped = 0
+        self.preprocessing: dict = {}
+        self._note = note
+        self._required = list(required_columns) if required_columns is not None else None
+        self.columns: list[str] | None = self._required if not opts.header and self._required else None
+        self._pending: Iterator | None = None
+        if self.columns is None or opts.header:
+            # Resolve the columns now, from the header and the first chunk, keeping the
+            # open reader so stdin's first pass is not lost.
+            self._pending = self._frames()
+            self._first = next(self._pending, None)
+            if self._first is None:
+                raise BadInput(f"{self.name}: no data rows (header only)")
+            self.columns = self._resolve_columns(self._first)
+
+    # ------------------------------------------------------------ passes
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        """One pass over the data: arrays (m, d) in the requested dtype."""
+        if self.passes > 0 and not self.repeatable:
+            raise BadInput(f"{self.name}: stdin can be read only once")
+        self.passes += 1
+        if self._pending is not None:
+            frames, first = self._pending, self._first
+            self._pending, self._first = None, None
+        else:
+            frames = self._frames()
+            first = next(frames, None)
+        offset, dropped = 0, 0
+        dtype = DTYPES[self.opts.dtype]
+        while first is not None:
+            block = to_numeric_block(first, self.columns, self.name, self.opts.header, row_offset=offset)
+            block, lost = check_finite(block, self.columns, self.name, self.opts.header, self.opts.dropna,
+                                       row_offset=offset)
+            offset += len(first)
+            dropped += lost
+            if block.shape[0]:
+                yield np.ascontiguousarray(apply_preprocessing(block, self.preprocessing), dtype=dtype)
+            first = next(frames, None)
+        self.n_rows, self.rows_dropped = offset - dropped, dropped
+        if offset == 0:
+            raise BadInput(f"{self.name}: no data rows (header only)")
+
+    def fit_standardization(self) -> dict:
+        """One pass for the column means and population standard deviations (files only)."""
+        if not self.repeatable:
+            raise BadInput("--standardize needs an extra pass over the data, which stdin cannot give; "
+                           "save the data to a file first")
+        self.preprocessing = {}
+        count, total, squares = 0, 0.0, 0.0
+        shift = None
+        for block in self.chunks():
+            block = block.astype(np.float64, copy=False)
+            shift = block[0] if shift is None else shift  # shifted sums avoid cancellation
+            centred = block - shift
+            count += block.shape[0]
+            total = total + centred.sum(axis=0)
+            squares = squares + np.einsum("ij,ij->j", centred, centred)
+        mean_shifted = total / count
+        variance = np.maximum(squares / count - mean_shifted**2, 0.0)
+        scale = np.sqrt(variance)
+        for j in np.flatnonzero(~(scale > 0)):
+            self._note(f"column {self.columns[j]!r} is constant; --standardize leaves its scale at 1")
+        scale = np.where(scale > 0, scale, 1.0)
+        self.preprocessing = {"standardize": {"mean": (shift + mean_shifted).tolist(), "scale": scale.tolist()}}
+        return self.preprocessing
+
+    def describe(self) -> dict:
+        """The ``data`` block of the output document (after at least one pass)."""
+        return {
+            "source": self.name,
+            "n_rows": self.n_rows,
+            "n_features": len(self.columns),
+            "columns": list(self.columns),
+            "rows_dropped": self.rows_dropped,
+            "preprocessing": self.preprocessing,
+        }
+
+    # ------------------------------------------------------------ internals
+
+    def _resolve_columns(self, frame: pd.DataFrame) -> list[str]:
+        if self._required is None:
+            return select_columns(frame, self.opts.columns, self.name, self._note)
+        missing = [c for c in self._required if c not in frame.columns]
+        if missing:
+            raise BadInput(f"{self.name}: the model needs column {missing[0]!r}, which the data lacks")
+        return self._required
+
+    def _frames(self) -> Iterator[pd.DataFrame]:
+        """DataFrames of up to chunk_rows rows, with errors turned into BadInput."""
+        raw = sys.stdin.buffer if self.source == "-" else open_bytes(self.source)
+        try:
+            buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
+            try:
+                head = buffered.peek(1 << 16)[: 1 << 16]
+            except (*DECOMPRESSION_ERRORS, zlib_error()) as exc:
+                raise BadInput(f"{self.name}: compressed data is damaged or truncated ({exc})") from None
+            if b"\x00" in head:
+                raise BadInput(f"{self.name}: looks like binary data (NUL bytes), not a CSV text file")
+            text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
+            delimiter = resolve_delimiter(self.opts.delimiter)
+            try:
+                first_line = text.readline()
+                if not first_line.strip():
+                    raise BadInput(f"{self.name}: file is empty")
+                names = next(csv.reader(io.StringIO(first_line), delimiter=delimiter))
+                if self.opts.header:
+                    check_header(first_line, self.name, delimiter)
+                    names = [n.strip() for n in names]
+                    lines = text
+                else:
+                    lines = _Prepend(first_line, text)
+                    names = [f"x{i + 1}" for i in range(len(names))] if self._required is None else self._required
+                reader = pd.read_csv(lines, sep=delimiter, header=None, names=names, skipinitialspace=True,
+                                     chunksize=self.chunk_rows, index_col=False)
+                for frame in reader:
+                    yield frame
+            except UnicodeDecodeError:
+                raise BadInput(f"{self.name}: bytes are not valid UTF-8 text; convert the file to UTF-8") from None
+            except (*DECOMPRESSION_ERRORS, zlib_error(), zipfile.BadZipFile) as exc:
+                if isinstance(exc, BadInput):
+                    raise
+                raise BadInput(f"{self.name}: compressed data is damaged or truncated ({exc})") from None
+            except pd.errors.EmptyDataError:
+                raise BadInput(f"{self.name}: no data rows (header only)") from None
+            except pd.errors.ParserError as exc:
+                header = self.opts.header
+                raise BadInput(f"{self.name}: {_ragged_message(str(exc), header, 1 if header else 0)}") from None
+        finally:
+            if raw is not sys.stdin.buffer:
+                raw.close()
+
+
+class _Prepend(io.TextIOBase):
+    """A text stream that yields ``first`` and then the rest of ``stream``."""
+
+    def __init__(self, first: str, stream):
+        self._first, self._stream = first, stream
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        if self._first:
+            head, self._first = self._first, ""
+            return head + (self._stream.read(size) if size is None or size < 0 else "")
+        return self._stream.read(size)
+
+    def readline(self, size=-1):
+        if self._first:
+            head, self._first = self._first, ""
+            return head
+        return self._stream.readline(size)
