@@ -6,6 +6,7 @@ The loop knows nothing about the model. It takes an *objective* with
     objective.loss_and_grad(batch, rng)    mean loss per row of batch: (rows, d); writes
                                            params.grad (overwrite) for this loss
     objective.loss(x, rng)                 mean loss per row of x, no gradient (validation)
+    objective.begin_epoch(epoch)           optional: called before each epoch's first batch
 
 and owns everything else: shuffling per epoch with the passed generator, minibatches,
 weight decay (L2 on weights, added to the gradient), the optimiser step, validation
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vifit import interrupt
 from vifit.errors import BadInput
 from vifit.nn.optim import make_optimizer
 
@@ -118,12 +120,15 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
         state.best = params.data.copy()
     has_val = x_val is not None and x_val.shape[0] > 0
     monitor = "validation" if has_val else "train"
+    begin_epoch = getattr(objective, "begin_epoch", None)  # optional hook (the VAE's KL warm-up)
     reporter.start(task, total=config.epochs, metric="loss")
     status = "max_iter"
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             while state.epoch < config.epochs:
                 epoch = state.epoch + 1
+                if begin_epoch is not None:
+                    begin_epoch(epoch)
                 order = rng.permutation(n)
                 total = 0.0
                 for start in range(0, n, batch):
@@ -152,6 +157,9 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
                 reporter.update(epoch, train_loss, **extra)
                 if state.since_best >= config.patience:
                     status = "converged"
+                    break
+                if interrupt.requested():
+                    status = "interrupted"
                     break
     except KeyboardInterrupt:
         status = "interrupted"
