@@ -1,7 +1,7 @@
 """The variational autoencoder (Kingma & Welling 2014), pure mathematics on numpy arrays.
 
 Encoder q_phi(z|x) = N(mu(x), diag sigma^2(x)): an MLP [d, *hidden, 2k] whose last
-(linear) layer gives [mu | log sigma^2]. Decoder p_theta(x|z): an MLP [k, *decoder, d]
+(linear) layer gives [mu | rho], sigma = softplus(rho) + 1e-6 (see :mod:`vifit.nn.sampling`). Decoder p_theta(x|z): an MLP [k, *decoder, d]
 giving Bernoulli logits or Gaussian means; the Gaussian's per-feature log-variance is a
 parameter ``decoder.logvar`` (d,) unless fixed. Prior p(z) = N(0, I).
 
@@ -12,7 +12,7 @@ Per row, with L reparameterised draws z_l = mu + sigma * eps_l:
 in nats with every constant. Training minimises the mean over rows of
 -(1/L) sum_l log p(x|z_l) + w KL, with w = beta * (warm-up factor); ``beta=1`` and no
 warm-up give exactly -ELBO. Gradients are hand-written backprop: likelihood ->
-decoder -> reparameterisation (mu, log sigma^2) plus the KL's own gradient -> encoder.
+decoder -> reparameterisation (mu, sigma) plus the KL's own gradient -> softplus -> encoder.
 
 IWAE (Burda et al. 2016): log p(x) >= log (1/K) sum_i p(x, z_i) / q(z_i | x), z_i ~ q,
 tighter than the ELBO and increasing in K.
@@ -27,14 +27,15 @@ import numpy as np
 
 from vifit.nn import MLP, Parameters
 from vifit.nn.likelihoods import Bernoulli, Gaussian
-from vifit.nn.sampling import Reparameterise, kl_standard_normal, kl_standard_normal_grad, log_normal
+from vifit.nn.sampling import (Reparameterise, kl_standard_normal, kl_standard_normal_grad, log_normal,
+                               sigma_backward, sigma_of)
 
 LIKELIHOODS = ("gaussian", "bernoulli")
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """encoder: [d, *hidden] (the [mu | logvar] head is added); decoder: [k, *hidden, d]."""
+    """encoder: [d, *hidden] (the [mu | rho] head is added); decoder: [k, *hidden, d]."""
 
     encoder: tuple
     latent: int
@@ -51,7 +52,7 @@ class Architecture:
         return {"encoder": list(self.encoder), "latent": self.latent, "decoder": list(self.decoder),
                 "activation": self.activation, "likelihood": self.likelihood,
                 "fixed_variance": self.fixed_variance,
-                "encoder_output": "mu (latent), log sigma^2 (latent)",
+                "encoder_output": "mu (latent), rho (latent); sigma = softplus(rho) + 1e-6",
                 "decoder_output": "logits" if self.likelihood == "bernoulli" else "means"}
 
 
@@ -120,27 +121,28 @@ class VAE:
         """
         n, k, dtype = x.shape[0], self.arch.latent, self.params.dtype
         h = self.encoder.forward(x)                                 # (n, 2k)
-        mu, logvar = h[:, :k], h[:, k:]
+        mu, sigma = h[:, :k], sigma_of(h[:, k:])
         if eps is None:
             eps = rng.standard_normal((self.samples, n, k), dtype=dtype)
         L = eps.shape[0]
-        z = self.sampler.forward(mu, logvar, eps)                   # (L n, k)
+        z = self.sampler.forward(mu, sigma, eps)                    # (L n, k)
         out = self.decoder.forward(z)                               # (L n, d)
         nll, dout = self.likelihood.nll_and_grad(out, x, 1.0 / (n * L))
-        kl_rows = kl_standard_normal(mu, logvar)
+        kl_rows = kl_standard_normal(mu, sigma)
         recon, kl = nll / L, float(kl_rows.sum())
         w = self.kl_scale
         self._elbo_sum -= recon + kl
         self._elbo_rows += n
-        dmu_kl, dlogvar_kl = kl_standard_normal_grad(mu, logvar)
+        dmu_kl, dsigma_kl = kl_standard_normal_grad(mu, sigma)
         dz = self.decoder.backward(dout)                            # (L n, k)
-        dmu, dlogvar = self.sampler.backward(dz)
+        dmu, dsigma = self.sampler.backward(dz)
         dh = np.empty((n, 2 * k), dtype=dtype)
         c = dtype.type(w / n)
         np.multiply(dmu_kl, c, out=dh[:, :k])
         dh[:, :k] += dmu
-        np.multiply(dlogvar_kl, c, out=dh[:, k:])
-        dh[:, k:] += dlogvar
+        dsigma_kl *= c
+        dsigma_kl += dsigma
+        dh[:, k:] = sigma_backward(sigma, dsigma_kl)
         self.encoder.backward(dh, need_input_grad=False)
         return (recon + w * kl) / n
 
@@ -151,10 +153,10 @@ class VAE:
     # ------------------------------------------------------------ use
 
     def encode(self, x: np.ndarray):
-        """Posterior means and log-variances, each (n, k)."""
+        """Posterior means and standard deviations, each (n, k)."""
         h = self.encoder.predict(x)
         k = self.arch.latent
-        return h[:, :k], h[:, k:]
+        return h[:, :k], sigma_of(h[:, k:])
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Decoder output (logits or means) (n, d)."""
@@ -168,11 +170,11 @@ class VAE:
         step = max(1, chunk_rows // L)
         for lo in range(0, x.shape[0], step):
             block = x[lo:lo + step]
-            mu, logvar = self.encode(block)
+            mu, sigma = self.encode(block)
             eps = rng.standard_normal((L, block.shape[0], self.arch.latent)).astype(block.dtype)
-            z = self.sampler.forward(mu, logvar, eps)
+            z = self.sampler.forward(mu, sigma, eps)
             loglik = self.likelihood.log_lik_rows(self.decode(z), block).reshape(L, -1).mean(axis=0)
-            out[lo:lo + step] = loglik - kl_standard_normal(mu, logvar)
+            out[lo:lo + step] = loglik - kl_standard_normal(mu, sigma)
         return out
 
     def scores(self, x: np.ndarray, rng: np.random.Generator, k: int, chunk_rows: int = 8192):
@@ -183,16 +185,15 @@ class VAE:
         step = max(1, chunk_rows // k)
         for lo in range(0, n, step):
             block = x[lo:lo + step]
-            mu, logvar = self.encode(block)
+            mu, sigma = self.encode(block)
             eps = rng.standard_normal((k, block.shape[0], self.arch.latent)).astype(block.dtype)
-            z = self.sampler.forward(mu, logvar, eps)
+            z = self.sampler.forward(mu, sigma, eps)
             loglik = self.likelihood.log_lik_rows(self.decode(z), block).reshape(k, -1)
             z3 = z.reshape(k, -1, self.arch.latent)
-            log_w = loglik + log_normal(z3, 0.0, 0.0) - log_normal(z3, mu.astype(np.float64),
-                                                                     logvar.astype(np.float64))
+            log_w = loglik + log_normal(z3, 0.0, 1.0) - log_normal(z3, mu.astype(np.float64), sigma)
             top = log_w.max(axis=0)
             iwae[lo:lo + step] = top + np.log(np.exp(log_w - top).mean(axis=0))
-            elbo[lo:lo + step] = loglik.mean(axis=0) - kl_standard_normal(mu, logvar)
+            elbo[lo:lo + step] = loglik.mean(axis=0) - kl_standard_normal(mu, sigma)
         return elbo, iwae
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:

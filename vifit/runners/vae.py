@@ -70,9 +70,8 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples:
     elbo_rows = net.elbo_rows(x, rng)
     score_rows = x_val if x_val is not None else x
     val_elbo, iwae = net.scores(score_rows, rng, iwae_samples)
-    mu, logvar = net.encode(x)
-    kl_per_latent = 0.5 * (mu.astype(np.float64) ** 2 + np.exp(logvar.astype(np.float64)) - 1
-                           - logvar.astype(np.float64)).mean(axis=0)
+    mu, sigma = (a.astype(np.float64) for a in net.encode(x))
+    kl_per_latent = 0.5 * (mu ** 2 + sigma ** 2 - 1 - 2 * np.log(sigma)).mean(axis=0)
     weights = {name: value.astype(np.float64) for name, value in net.params.named().items()}
     summary = {"kl_per_latent": kl_per_latent,
                "active_latents": int((kl_per_latent > 0.01).sum())}
@@ -160,11 +159,11 @@ def predict(document: dict, path: str, table: Table, reconstruct: bool = False):
         return list(table.columns), undo_preprocessing(net.reconstruct(x), preprocessing)
     check_range(x, net.arch.likelihood, table.source, "the data (after the model's scaling)")
     rng = np.random.default_rng(_config(document, "seed", 0))
-    mu, logvar = net.encode(x)
+    mu, sigma = net.encode(x)
     elbo, iwae = net.scores(x, rng, max(1, _config(document, "iwae_samples", 100)))
     k = net.arch.latent
     names = [f"mu{j + 1}" for j in range(k)] + [f"sigma{j + 1}" for j in range(k)] + ["elbo", "log_likelihood_iwae"]
-    return names, np.column_stack([mu, np.exp(0.5 * logvar), elbo, iwae])
+    return names, np.column_stack([mu, sigma, elbo, iwae])
 
 
 def sample(document: dict, path: str, n: int, rng: np.random.Generator, mean: bool = False):
