@@ -76,7 +76,9 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples:
     summary = {"kl_per_latent": kl_per_latent,
                "active_latents": int((kl_per_latent > 0.01).sum())}
     if arch.likelihood == "gaussian":
-        summary["noise_variance"] = dict(zip(table.columns, np.exp(net.likelihood.logvar.astype(np.float64)).tolist()))
+        variance = ([arch.fixed_variance] * d if arch.fixed_variance is not None
+                    else np.exp(net.likelihood.logvar.astype(np.float64)).tolist())
+        summary["noise_variance"] = dict(zip(table.columns, variance))
     params = {"architecture": arch.as_dict(), "weights": weights, "summary": summary}
     elbo = float(elbo_rows.sum())
     extra = {
