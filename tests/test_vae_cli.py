@@ -206,3 +206,11 @@ def test_sigint_in_a_real_process(tmp_path):
     assert proc.wait(timeout=120) == 130
     fit = json.loads(out.read_text())["fit"]
     assert fit["status"] == "interrupted" and fit["n_iter"] >= 1
+
+
+def test_plot_draws_curves_latent_means_and_decoded_digits(tmp_path, digits_model):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "vae.png"
+    result = invoke(["plot", digits_model, DIGITS, "--image-shape", "8x8", "-o", out])
+    assert result.exit_code == 0, result.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
