@@ -10,14 +10,19 @@ from vifit.options import output_options, run_options
 @click.command()
 @click.argument("model_file", metavar="MODEL.json")
 @click.option("-n", "n", type=click.IntRange(min=1), default=100, show_default=True, help="Number of rows to draw.")
+@click.option("--mean/--draw", "mean", default=None,
+              help="vae: decode prior draws to the likelihood's means (--mean) or draw x from p(x|z) "
+                   "(--draw, the default).")
 @output_options
 @run_options
-def sample(model_file, n, out, run):
+def sample(model_file, n, mean, out, run):
     """Draw N rows from the fitted model's generative distribution (CSV).
 
     pca draws from the probabilistic PCA model; gmm from the posterior
     predictive, with each row's component. Rows are in the units of the
-    original data (a --standardize used in the fit is undone).
+    original data (a --standardize used in the fit is undone). vae decodes
+    draws z ~ N(0, I): Bernoulli or Gaussian means with --mean, draws from
+    p(x|z) with --draw (the default).
 
     \b
     Example:
@@ -37,5 +42,12 @@ def sample(model_file, n, out, run):
     document = read_document(model_file)
     runner = runner_for(document["model"], model_file)
     rng = np.random.default_rng(resolve_seed(run["seed"]))
-    names, rows = runner.sample(document, model_file, n, rng)
+    import inspect
+
+    options = {}
+    if mean is not None:
+        if "mean" not in inspect.signature(runner.sample).parameters:
+            raise BadInput(f"--mean/--draw applies to vae models only, not {document['model']}")
+        options["mean"] = mean
+    names, rows = runner.sample(document, model_file, n, rng, **options)
     write_text(render_table(names, rows), out["output"])

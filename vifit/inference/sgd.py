@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vifit import checkpoint, interrupt
 from vifit.errors import BadInput
 from vifit.nn.optim import make_optimizer
 
@@ -114,6 +115,9 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
     state = state or TrainState()
     optimizer = make_optimizer(config.optimizer, params.size, params.dtype, lr=config.lr,
                                momentum=config.momentum, threads=config.threads)
+    saved = checkpoint.resume_state(CHECKPOINT_KIND)
+    if saved is not None:
+        state = _restore(saved, params, rng)
     if state.optimizer is not None:
         optimizer.load_state(state.optimizer)
     if state.best is None:
@@ -157,6 +161,12 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
                 if state.since_best >= config.patience:
                     status = "converged"
                     break
+                if checkpoint.due() or (checkpoint.enabled() and interrupt.requested()):
+                    state.optimizer = optimizer.state()
+                    checkpoint.save(CHECKPOINT_KIND, _snapshot(state, params, rng))
+                if interrupt.requested():
+                    status = "interrupted"
+                    break
     except KeyboardInterrupt:
         status = "interrupted"
     except NonFiniteLoss:
@@ -169,3 +179,24 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
         np.copyto(params.data, state.best)
     reporter.finish(status)
     return TrainOutcome(status=status, state=state, monitor=monitor)
+
+
+CHECKPOINT_KIND = "sgd"
+
+
+def _snapshot(state: TrainState, params, rng: np.random.Generator) -> dict:
+    """Everything :func:`train` needs to continue exactly: weights, optimiser, counters, rng."""
+    return {"weights": params.data.copy(), "optimizer": state.optimizer, "epoch": state.epoch,
+            "best": state.best, "best_loss": state.best_loss, "best_epoch": state.best_epoch,
+            "since_best": state.since_best, "train_trace": [list(p) for p in state.train_trace],
+            "validation_trace": [list(p) for p in state.validation_trace], "rng": rng.bit_generator.state}
+
+
+def _restore(saved: dict, params, rng: np.random.Generator) -> TrainState:
+    np.copyto(params.data, saved["weights"])
+    rng.bit_generator.state = saved["rng"]
+    return TrainState(epoch=int(saved["epoch"]), optimizer=saved["optimizer"], best=np.array(saved["best"]),
+                      best_loss=float(saved["best_loss"]), best_epoch=int(saved["best_epoch"]),
+                      since_best=int(saved["since_best"]),
+                      train_trace=[(int(e), float(v)) for e, v in saved["train_trace"]],
+                      validation_trace=[(int(e), float(v)) for e, v in saved["validation_trace"]])

@@ -1,0 +1,117 @@
+"""The VAE's mathematics: hand-written gradients, the closed-form KL, the IWAE bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from vifit.data import apply_preprocessing, minmax_scaling, undo_preprocessing
+from vifit.models import vae as model
+from vifit.nn import gradcheck
+from vifit.nn.sampling import Reparameterise, kl_standard_normal, log_normal, sigma_of
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    with threadpool_limits(1):  # small GEMMs: threads only contend on a shared machine
+        yield
+
+
+def _net(likelihood, fixed=None, hidden=(4,), decoder=None, activation="tanh", samples=2, beta=1.0, seed=0):
+    arch = model.architecture(5, list(hidden), decoder, 3, activation, likelihood, fixed)
+    return model.VAE(arch, np.float64, np.random.default_rng(seed), samples=samples, beta=beta)
+
+
+def _data(likelihood, n=7, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 5)) if likelihood == "bernoulli" else rng.normal(size=(n, 5)) * 2
+
+
+@pytest.mark.parametrize("likelihood,fixed,hidden,decoder,activation,beta", [
+    ("gaussian", None, (4,), None, "tanh", 1.0),          # learned per-column variance
+    ("gaussian", 0.3, (4, 3), [2], "softplus", 1.0),      # fixed variance, deeper, asymmetric
+    ("bernoulli", None, (4,), None, "sigmoid", 0.4),      # beta != 1
+    ("gaussian", None, (), [], "identity", 2.0),          # linear encoder and decoder
+])
+def test_gradient_of_whole_negative_elbo_with_eps_fixed(likelihood, fixed, hidden, decoder, activation, beta):
+    net = _net(likelihood, fixed, hidden, decoder, activation, samples=3, beta=beta)
+    x = _data(likelihood)
+    eps = np.random.default_rng(2).standard_normal((3, x.shape[0], 3))
+
+    def f(p):
+        net.params.data[...] = p
+        value = net.loss_and_grad(x, None, eps=eps)
+        return value, net.params.grad.copy()
+
+    assert gradcheck.check(f, net.params.data.copy()) < 1e-6
+
+
+def test_loss_with_beta_one_is_minus_the_elbo_of_those_draws():
+    """loss = -(1/L) sum_l log p(x|z_l) + KL per row, recomputed from scratch."""
+    net = _net("gaussian", samples=4)
+    x = _data("gaussian")
+    eps = np.random.default_rng(3).standard_normal((4, x.shape[0], 3))
+    loss = net.loss_and_grad(x, None, eps=eps)
+    mu, sigma = net.encode(x)
+    z = mu + sigma * eps                                    # (L, n, k)
+    means = np.stack([net.decode(z[l]) for l in range(4)])  # (L, n, d)
+    var = np.exp(net.params["decoder.logvar"])
+    loglik = -0.5 * (np.log(2 * np.pi * var) + (x - means) ** 2 / var).sum(axis=2).mean(axis=0)
+    kl = 0.5 * (mu ** 2 + sigma ** 2 - 1 - np.log(sigma ** 2)).sum(axis=1)
+    assert loss == pytest.approx(-(loglik - kl).mean(), rel=1e-12)
+
+
+def test_closed_form_kl_equals_monte_carlo():
+    rng = np.random.default_rng(4)
+    mu = rng.normal(size=(3, 4))
+    sigma = np.exp(rng.normal(scale=0.5, size=(3, 4)))
+    z = mu + sigma * rng.standard_normal((400_000, 3, 4))
+    mc = (log_normal(z, mu, sigma) - log_normal(z, 0.0, 1.0)).mean(axis=0)   # E_q[log q - log p]
+    np.testing.assert_allclose(mc, kl_standard_normal(mu, sigma), rtol=0.02, atol=0.01)
+
+
+def test_reparameterised_draws_have_the_encoder_distribution():
+    mu, sigma = np.array([[1.0, -2.0]]), sigma_of(np.array([[0.3, -1.0]]))
+    eps = np.random.default_rng(5).standard_normal((200_000, 1, 2))
+    z = Reparameterise().forward(mu, sigma, eps)
+    np.testing.assert_allclose(z.mean(axis=0), mu[0], atol=0.01)
+    np.testing.assert_allclose(z.std(axis=0), sigma[0], rtol=0.01)
+
+
+def test_iwae_at_least_elbo_and_increasing_in_k():
+    net = _net("gaussian", hidden=(6,), samples=1, seed=6)
+    x = _data("gaussian", n=40, seed=7)
+    means = {}
+    for k in (1, 5, 50):
+        runs = [net.scores(x, np.random.default_rng(100 + r), k) for r in range(10)]
+        elbo = np.mean([e.mean() for e, _ in runs])
+        means[k] = np.mean([i.mean() for _, i in runs])
+        if k == 1:  # one importance weight: an ELBO estimate with a Monte Carlo KL
+            assert means[k] == pytest.approx(elbo, rel=0.01)
+        else:
+            assert means[k] > elbo
+    assert means[1] < means[5] < means[50]
+
+
+def test_iwae_with_one_sample_is_an_elbo_estimate():
+    net = _net("bernoulli", samples=1, seed=8)
+    x = _data("bernoulli", n=300, seed=9)
+    _, iwae1 = net.scores(x, np.random.default_rng(1), 1)
+    elbo = net.elbo_rows(x, np.random.default_rng(2), samples=200)
+    assert iwae1.mean() == pytest.approx(elbo.mean(), rel=0.02)
+
+
+def test_kl_warmup_weight():
+    assert [model.kl_weight(2.0, 4, e) for e in (1, 2, 4, 9)] == [0.5, 1.0, 2.0, 2.0]
+    assert model.kl_weight(0.5, 0, 1) == 0.5
+
+
+def test_minmax_preprocessing_round_trips():
+    x = np.array([[0.0, 5.0, 1.0], [16.0, 5.0, 3.0], [8.0, 5.0, 2.0]])
+    notes = []
+    spec = minmax_scaling(x, notes.append, ["a", "b", "c"])
+    scaled = apply_preprocessing(x, spec)
+    assert scaled.min() == 0 and scaled.max() == 1 and (scaled[:, 1] == 0).all()
+    assert notes and "'b'" in notes[0]
+    np.testing.assert_allclose(undo_preprocessing(scaled, spec), x)

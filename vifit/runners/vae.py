@@ -1,0 +1,176 @@
+"""VAE runner: fit to FitResult; predict (latent means and sds, per-row ELBO and IWAE,
+or reconstructions); sample (decoded prior draws)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vifit.data import Table, apply_preprocessing, minmax_scaling, undo_preprocessing
+from vifit.errors import BadInput
+from vifit.inference import sgd
+from vifit.models import vae as model
+from vifit.output import array_of, field_of
+from vifit.result import FitResult
+
+MIN_ROWS = 2
+STOP_REASONS = {"converged": "early stopping", "max_iter": "epochs exhausted", "interrupted": "interrupted"}
+
+
+def check_range(values: np.ndarray, likelihood: str, source: str, where: str = "the data") -> None:
+    """A Bernoulli likelihood needs every value in [0, 1]."""
+    if likelihood == "bernoulli" and values.size and (values.min() < 0 or values.max() > 1):
+        raise BadInput(f"{source}: --likelihood bernoulli needs data in [0, 1], but {where} spans "
+                       f"[{values.min():g}, {values.max():g}]; add --scale minmax (or use --likelihood gaussian)")
+
+
+class _ElboReporter:
+    """Passes the training loop's progress on as ELBOs: the epoch's mean training ELBO per
+    row (from the model's tally, beta = 1) and the validation ELBO per row."""
+
+    def __init__(self, reporter, net: model.VAE):
+        self.inner, self.net, self.trace = reporter, net, []
+
+    def start(self, task, total=None, metric="loss"):
+        self.inner.start(task, total=total, metric="elbo")
+
+    def update(self, step, value, **extra):
+        elbo = self.net.take_epoch_elbo()
+        self.trace.append((step, elbo))
+        shown = {"val_elbo": -extra["val_loss"]} if "val_loss" in extra else {}
+        self.inner.update(step, elbo, **shown)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples: int, beta: float,
+        kl_warmup: int, iwae_samples: int, scale: str, config: sgd.SGDConfig) -> FitResult:
+    """Train a VAE on table.values (n, d). ``scale="minmax"`` first maps each column onto
+    [0, 1] and records it in ``table.preprocessing`` (so predict and sample reuse it)."""
+    if scale == "minmax":
+        if table.preprocessing.get("standardize"):
+            raise BadInput("--scale minmax and --standardize do not combine; choose one")
+        spec = minmax_scaling(table.values, reporter.note, table.columns)
+        table.values = np.ascontiguousarray(apply_preprocessing(table.values.astype(np.float64), spec),
+                                            dtype=table.values.dtype)
+        table.preprocessing = {**table.preprocessing, **spec}
+    x = table.values
+    n, d = x.shape
+    check_range(x, arch.likelihood, table.source)
+    rng = np.random.default_rng(seed)
+    net = model.VAE(arch, dtype=x.dtype, rng=rng, samples=samples, beta=beta, kl_warmup=kl_warmup)
+    train_rows, val_rows = sgd.split_validation(n, config.validation_fraction, rng)
+    x_train, x_val = x[train_rows], (x[val_rows] if val_rows.size else None)
+    reporter.note(f"vae {'-'.join(map(str, arch.encoder))}-[{arch.latent}]-{'-'.join(map(str, arch.decoder[1:]))} "
+                  f"({arch.likelihood}): {net.params.size} parameters, {len(train_rows)} training and "
+                  f"{len(val_rows)} validation rows")
+    elbo_reporter = _ElboReporter(reporter, net)
+    outcome = sgd.train(net, x_train, x_val, config, rng, elbo_reporter, task="vae")
+    state = outcome.state
+    elbo_rows = net.elbo_rows(x, rng)
+    score_rows = x_val if x_val is not None else x
+    val_elbo, iwae = net.scores(score_rows, rng, iwae_samples)
+    mu, sigma = (a.astype(np.float64) for a in net.encode(x))
+    kl_per_latent = 0.5 * (mu ** 2 + sigma ** 2 - 1 - 2 * np.log(sigma)).mean(axis=0)
+    weights = {name: value.astype(np.float64) for name, value in net.params.named().items()}
+    summary = {"kl_per_latent": kl_per_latent,
+               "active_latents": int((kl_per_latent > 0.01).sum())}
+    if arch.likelihood == "gaussian":
+        variance = ([arch.fixed_variance] * d if arch.fixed_variance is not None
+                    else np.exp(net.likelihood.logvar.astype(np.float64)).tolist())
+        summary["noise_variance"] = dict(zip(table.columns, variance))
+    params = {"architecture": arch.as_dict(), "weights": weights, "summary": summary}
+    elbo = float(elbo_rows.sum())
+    extra = {
+        "elbo_estimator": f"{samples} reparameterised draw(s) per row for E_q[log p(x|z)], exact KL; nats, "
+                          f"all constants",
+        "kl_per_row": float(kl_per_latent.sum()),
+        "reconstruction_per_row": elbo / n + float(kl_per_latent.sum()),
+        "log_likelihood_iwae": float(iwae.sum()),
+        "log_likelihood_iwae_per_row": float(iwae.mean()),
+        "iwae_elbo_per_row": float(val_elbo.mean()),
+        "iwae_samples": int(iwae_samples),
+        "iwae_rows": "validation" if x_val is not None else "all",
+        "n_iwae_rows": int(score_rows.shape[0]),
+        "train_elbo_per_row": elbo_reporter.trace[-1][1] if elbo_reporter.trace else None,
+        "validation_elbo_per_row": -state.validation_trace[-1][1] if state.validation_trace else None,
+        "trace_units": "elbo per row (nats)",
+        "best_epoch": state.best_epoch,
+        "monitor": outcome.monitor,
+        "stopped": STOP_REASONS[outcome.status],
+        "validation_trace": [[int(e), -float(v)] for e, v in state.validation_trace],
+        "n_parameters": net.params.size,
+        "n_train_rows": int(len(train_rows)),
+        "n_validation_rows": int(len(val_rows)),
+    }
+    trace = [(e, v) for e, v in elbo_reporter.trace if v is not None]
+    return FitResult(model="vae", method=config.optimizer, params=params, status=outcome.status, elbo=elbo,
+                     n_rows=n, n_iter=state.epoch, trace=trace, fit_extra=extra,
+                     table=_long_table(arch, weights, trace, extra["validation_trace"]))
+
+
+def _long_table(arch, weights, trace, validation_trace) -> dict:
+    """CSV view block,name,index,value: sizes, weights (row-major flat index), ELBO curves."""
+    rows = [["architecture", part, i, size] for part in ("encoder", "decoder")
+            for i, size in enumerate(getattr(arch, part))]
+    rows.append(["architecture", "latent", 0, arch.latent])
+    for name, value in weights.items():
+        rows += [["weights", name, i, v] for i, v in enumerate(value.reshape(-1).tolist())]
+    rows += [["trace", "train_elbo_per_row", e, float(v)] for e, v in trace]
+    rows += [["trace", "validation_elbo_per_row", e, float(v)] for e, v in validation_trace]
+    return {"columns": ["block", "name", "index", "value"], "rows": rows}
+
+
+def load(document: dict, path: str) -> model.VAE:
+    """Rebuild the VAE (float64) from a model file, checking every field."""
+    arch_doc = field_of(document, path, "params", "architecture")
+    try:
+        fixed = arch_doc["fixed_variance"]
+        arch = model.Architecture(
+            encoder=tuple(int(s) for s in arch_doc["encoder"]), latent=int(arch_doc["latent"]),
+            decoder=tuple(int(s) for s in arch_doc["decoder"]), activation=str(arch_doc["activation"]),
+            likelihood=str(arch_doc["likelihood"]), fixed_variance=None if fixed is None else float(fixed))
+        if arch.likelihood not in model.LIKELIHOODS or (fixed is not None and not fixed > 0):
+            raise ValueError("unknown likelihood or bad variance")
+        net = model.VAE(arch, dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadInput(f"{path}: field 'params.architecture' is malformed ({exc})") from None
+    arrays = {name: array_of(document, path, "params", "weights", name) for name in net.params.names()}
+    try:
+        net.params.load(arrays)
+    except ValueError as exc:
+        raise BadInput(f"{path}: field 'params.weights' is malformed ({exc})") from None
+    return net
+
+
+def _config(document: dict, key: str, default):
+    value = (document.get("config") or {}).get(key, default)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
+
+
+def predict(document: dict, path: str, table: Table, reconstruct: bool = False):
+    """Columns mu1..muk, sigma1..sigmak, elbo, log_likelihood_iwae (nats, model space) per row,
+    from the fit's --iwae-samples draws seeded by the fit's seed; with reconstruct, the
+    likelihood means at z = mu in the data's units."""
+    net = load(document, path)
+    preprocessing = document["data"].get("preprocessing", {})
+    x = np.asarray(apply_preprocessing(table.values, preprocessing), dtype=np.float64)
+    if x.shape[1] != net.arch.n_features:
+        raise BadInput(f"{path}: the model expects {net.arch.n_features} columns, the data has {x.shape[1]}")
+    if reconstruct:
+        return list(table.columns), undo_preprocessing(net.reconstruct(x), preprocessing)
+    check_range(x, net.arch.likelihood, table.source, "the data (after the model's scaling)")
+    rng = np.random.default_rng(_config(document, "seed", 0))
+    mu, sigma = net.encode(x)
+    elbo, iwae = net.scores(x, rng, max(1, _config(document, "iwae_samples", 100)))
+    k = net.arch.latent
+    names = [f"mu{j + 1}" for j in range(k)] + [f"sigma{j + 1}" for j in range(k)] + ["elbo", "log_likelihood_iwae"]
+    return names, np.column_stack([mu, sigma, elbo, iwae])
+
+
+def sample(document: dict, path: str, n: int, rng: np.random.Generator, mean: bool = False):
+    """n rows decoded from z ~ N(0, I): likelihood means (mean=True) or draws from p(x|z),
+    in the units of the original data."""
+    net = load(document, path)
+    rows = undo_preprocessing(net.sample(n, rng, mean=mean), document["data"].get("preprocessing", {}))
+    return list(field_of(document, path, "data", "columns")), rows
