@@ -6,6 +6,9 @@ The loop knows nothing about the model. It takes an *objective* with
     objective.loss_and_grad(batch, rng)    mean loss per row of batch: (rows, d); writes
                                            params.grad (overwrite) for this loss
     objective.loss(x, rng)                 mean loss per row of x, no gradient (validation)
+    objective.epoch_metric()               optional: a number to record after each epoch
+                                           (the VAE's training ELBO), passed to the reporter
+                                           as ``metric=`` and kept in ``metric_trace``
     objective.start_epoch(epoch)           optional: called before each epoch (1-based), e.g.
                                            for a KL warm-up schedule
 
@@ -68,6 +71,7 @@ class TrainState:
     since_best: int = 0
     train_trace: list = field(default_factory=list)        # [(epoch, mean train loss)]
     validation_trace: list = field(default_factory=list)   # [(epoch, validation loss)]
+    metric_trace: list = field(default_factory=list)       # [(epoch, objective.epoch_metric())]
 
 
 @dataclass
@@ -125,6 +129,7 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
     has_val = x_val is not None and x_val.shape[0] > 0
     monitor = "validation" if has_val else "train"
     start_epoch = getattr(objective, "start_epoch", None)
+    epoch_metric = getattr(objective, "epoch_metric", None)
     reporter.start(task, total=config.epochs, metric=metric)
     status = "max_iter"
     try:
@@ -157,6 +162,9 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
                     np.copyto(state.best, params.data)
                 else:
                     state.since_best += 1
+                if epoch_metric is not None:
+                    extra["metric"] = epoch_metric()
+                    state.metric_trace.append((epoch, extra["metric"]))
                 reporter.update(epoch, train_loss, **extra)
                 if state.since_best >= config.patience:
                     status = "converged"
@@ -189,7 +197,8 @@ def _snapshot(state: TrainState, params, rng: np.random.Generator) -> dict:
     return {"weights": params.data.copy(), "optimizer": state.optimizer, "epoch": state.epoch,
             "best": state.best, "best_loss": state.best_loss, "best_epoch": state.best_epoch,
             "since_best": state.since_best, "train_trace": [list(p) for p in state.train_trace],
-            "validation_trace": [list(p) for p in state.validation_trace], "rng": rng.bit_generator.state}
+            "validation_trace": [list(p) for p in state.validation_trace],
+            "metric_trace": [list(p) for p in state.metric_trace], "rng": rng.bit_generator.state}
 
 
 def _restore(saved: dict, params, rng: np.random.Generator) -> TrainState:
@@ -199,4 +208,5 @@ def _restore(saved: dict, params, rng: np.random.Generator) -> TrainState:
                       best_loss=float(saved["best_loss"]), best_epoch=int(saved["best_epoch"]),
                       since_best=int(saved["since_best"]),
                       train_trace=[(int(e), float(v)) for e, v in saved["train_trace"]],
-                      validation_trace=[(int(e), float(v)) for e, v in saved["validation_trace"]])
+                      validation_trace=[(int(e), float(v)) for e, v in saved["validation_trace"]],
+                      metric_trace=[(int(e), None if v is None else float(v)) for e, v in saved["metric_trace"]])

@@ -108,8 +108,9 @@ class VAE:
         self.kl_scale = kl_weight(self.beta, self.kl_warmup, epoch)
         self._elbo_sum, self._elbo_rows = 0.0, 0
 
-    def take_epoch_elbo(self) -> float | None:
-        """Mean training ELBO per row over the batches since the last call (nats)."""
+    def epoch_metric(self) -> float | None:
+        """Mean training ELBO per row (beta = 1) over the batches since the last call (nats);
+        the training loop records it in its state each epoch."""
         value = self._elbo_sum / self._elbo_rows if self._elbo_rows else None
         self._elbo_sum, self._elbo_rows = 0.0, 0
         return value

@@ -25,17 +25,16 @@ def check_range(values: np.ndarray, likelihood: str, source: str, where: str = "
 
 class _ElboReporter:
     """Passes the training loop's progress on as ELBOs: the epoch's mean training ELBO per
-    row (from the model's tally, beta = 1) and the validation ELBO per row."""
+    row (the model's epoch_metric, beta = 1) and the validation ELBO per row."""
 
-    def __init__(self, reporter, net: model.VAE):
-        self.inner, self.net, self.trace = reporter, net, []
+    def __init__(self, reporter):
+        self.inner = reporter
 
     def start(self, task, total=None, metric="loss"):
         self.inner.start(task, total=total, metric="elbo")
 
     def update(self, step, value, **extra):
-        elbo = self.net.take_epoch_elbo()
-        self.trace.append((step, elbo))
+        elbo = extra["metric"]  # the model's epoch_metric, recorded by the loop
         shown = {"val_elbo": -extra["val_loss"]} if "val_loss" in extra else {}
         self.inner.update(step, elbo, **shown)
 
@@ -64,7 +63,7 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples:
     reporter.note(f"vae {'-'.join(map(str, arch.encoder))}-[{arch.latent}]-{'-'.join(map(str, arch.decoder[1:]))} "
                   f"({arch.likelihood}): {net.params.size} parameters, {len(train_rows)} training and "
                   f"{len(val_rows)} validation rows")
-    elbo_reporter = _ElboReporter(reporter, net)
+    elbo_reporter = _ElboReporter(reporter)
     outcome = sgd.train(net, x_train, x_val, config, rng, elbo_reporter, task="vae")
     state = outcome.state
     elbo_rows = net.elbo_rows(x, rng)
@@ -92,7 +91,7 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples:
         "iwae_samples": int(iwae_samples),
         "iwae_rows": "validation" if x_val is not None else "all",
         "n_iwae_rows": int(score_rows.shape[0]),
-        "train_elbo_per_row": elbo_reporter.trace[-1][1] if elbo_reporter.trace else None,
+        "train_elbo_per_row": state.metric_trace[-1][1] if state.metric_trace else None,
         "validation_elbo_per_row": -state.validation_trace[-1][1] if state.validation_trace else None,
         "trace_units": "elbo per row (nats)",
         "best_epoch": state.best_epoch,
@@ -103,7 +102,7 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples:
         "n_train_rows": int(len(train_rows)),
         "n_validation_rows": int(len(val_rows)),
     }
-    trace = [(e, v) for e, v in elbo_reporter.trace if v is not None]
+    trace = [(e, v) for e, v in state.metric_trace if v is not None]
     return FitResult(model="vae", method=config.optimizer, params=params, status=outcome.status, elbo=elbo,
                      n_rows=n, n_iter=state.epoch, trace=trace, fit_extra=extra,
                      table=_long_table(arch, weights, trace, extra["validation_trace"]))
