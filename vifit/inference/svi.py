@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from vifit import interrupt
+from vifit import checkpoint, interrupt
 from vifit.inference.init import chunks
 from vifit.models import gmm
 from vifit.models.gmm_elbo import elbo as elbo_of
@@ -331,6 +331,20 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
     partition_seed = int(rng.integers(2**63)) if settings.memoized else None
     trace, estimates = [], []
     status = None
+    saved = checkpoint.resume_state(CHECKPOINT_KIND)
+    if saved is not None:  # continue from the end of a completed epoch
+        state, partition_seed, n_rows = _state_from(saved, problem), saved["partition_seed"], saved["n_rows"]
+        trace = [tuple(p) for p in saved["trace"]]
+        estimates = [tuple(p) for p in saved["estimates"]]
+        plateau.__dict__.update(saved["plateau"])
+        rng.bit_generator.state = saved["rng"]
+    def snapshot():
+        return {"state": _state_dict(state), "partition_seed": partition_seed, "n_rows": n_rows,
+                "trace": [list(p) for p in trace], "estimates": [list(p) for p in estimates],
+                "plateau": {**plateau.__dict__, "values": list(plateau.values)}, "rng": rng.bit_generator.state}
+
+    # the last epoch boundary (or the start): what a checkpoint can resume from exactly
+    boundary = snapshot() if checkpoint.enabled() else None
     while status is None and state.epoch < epochs:
         batch_rng = np.random.default_rng(partition_seed) if settings.memoized else rng
         for index, rows in enumerate(minibatches(problem.source.blocks(), settings.batch_size, batch_rng)):
@@ -365,6 +379,12 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
                 status = "converged"
             if reporter is not None:
                 reporter.update(state.step, estimate, exact_elbo=trace[-1][1], epoch=state.epoch)
+            if status is None and checkpoint.enabled():
+                boundary = snapshot()
+                if checkpoint.due():
+                    checkpoint.save(CHECKPOINT_KIND, boundary)
+    if status == "interrupted" and boundary is not None:
+        checkpoint.save(CHECKPOINT_KIND, boundary)
     if status is None:  # a bound on epochs; a single online pass ends with its stream
         status = "max_iter" if problem.source.repeatable else "converged"
     order = np.argsort(-state.lam[0], kind="stable")
@@ -378,3 +398,35 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
         elbo = problem.data_units(value, rows_total)
         trace.append((state.step, elbo))
     return SviResult(state=state, status=status, elbo=elbo, n_rows=n_rows, trace=trace, estimates=estimates)
+
+
+CHECKPOINT_KIND = "gmm-svi"
+
+
+def _state_dict(state: State) -> dict:
+    memo = None
+    if state.memo is not None:
+        memo = {"total": _stats_dict(state.memo.total),
+                "batches": {str(i): _stats_dict(b) for i, b in state.memo.batches.items()}}
+    return {"lam": state.lam.copy(), "step": state.step, "epoch": state.epoch, "rows_seen": state.rows_seen,
+            "memo": memo}
+
+
+def _stats_dict(stats: gmm.Stats) -> dict:
+    return {"t": stats.t.copy(), "neg_entropy": stats.neg_entropy, "rows": stats.rows}
+
+
+def _stats_from(saved: dict) -> gmm.Stats:
+    return gmm.Stats(np.asarray(saved["t"]), float(saved["neg_entropy"]), int(saved["rows"]))
+
+
+def _state_from(saved: dict, problem: Problem) -> State:
+    from vifit.inference.memoized import Memo
+
+    raw = saved["state"]
+    memo = None
+    if raw["memo"] is not None:
+        memo = Memo(_stats_from(raw["memo"]["total"]),
+                    {int(i): _stats_from(b) for i, b in raw["memo"]["batches"].items()})
+    return State(lam=np.asarray(raw["lam"]), step=int(raw["step"]), epoch=int(raw["epoch"]),
+                 rows_seen=int(raw["rows_seen"]), memo=memo)

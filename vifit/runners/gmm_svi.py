@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from vifit import checkpoint
 from vifit.errors import BadInput
 from vifit.inference import svi
 from vifit.inference.init import initial_stats
@@ -112,6 +113,13 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     source = loaded.source
     if restarts > 1 and not source.repeatable:
         raise BadInput("--restarts needs a file: stdin can be read only once")
+    if checkpoint.enabled() or checkpoint.resume_state(svi.CHECKPOINT_KIND) is not None:
+        # SVI checkpoints hold one run's epoch boundary, not a set of restarts, and a
+        # stream read once cannot be replayed from a checkpoint
+        if restarts > 1:
+            raise BadInput("--method svi: --checkpoint/--resume work with --restarts 1 only")
+        if not source.repeatable:
+            raise BadInput("--method svi: --checkpoint/--resume need a file; stdin can be read only once")
     d = len(loaded.describe()["columns"])
     spec = gmm.Spec(k, d, covariance, weights)
     children = np.random.SeedSequence(int(seed)).spawn(restarts + 1)
@@ -205,4 +213,5 @@ def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_
         return result
 
     run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit_loaded,
-            min_rows=runner.MIN_ROWS, load=loader(svi_options["stream"]))
+            min_rows=runner.MIN_ROWS, load=loader(svi_options["stream"]),
+            not_converged_hint="raise --epochs (or --max-iter when given) or loosen --tol")
