@@ -83,3 +83,63 @@ def test_plot_bad_options(tmp_path, pca_model, args, words, monkeypatch):
     result = invoke(["plot", pca_model, SAMPLE / "iris.csv", *args])
     assert result.exit_code == 2 and words in result.stderr
     assert not any(p.suffix in (".png", ".gif") for p in tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("plot-models")
+    commands = {
+        "gmm": ["gmm", SAMPLE / "iris.csv", "--k", "3", "--seed", "0"],
+        "autoencoder": ["autoencoder", SAMPLE / "iris.csv", "--hidden", "6,2", "--epochs", "5", "--standardize",
+                        "--seed", "0"],
+        "vae": ["vae", SAMPLE / "iris.csv", "--hidden", "6", "--latent", "2", "--epochs", "5", "--standardize",
+                "--seed", "0"],
+    }
+    paths = {}
+    for kind, args in commands.items():
+        paths[kind] = folder / f"{kind}.json"
+        result = invoke([*args, "-q", "-o", paths[kind]])
+        assert result.exit_code == 0, result.stderr
+    return paths
+
+
+def _figure(kind, path, **options):
+    from vifit.data import ReadOptions, load_table
+    from vifit.output import read_document
+    from vifit.plot import require_matplotlib
+    from vifit.plot.figures import DRAW
+
+    plt = require_matplotlib()
+    document = read_document(str(path))
+    table = load_table(str(SAMPLE / "iris.csv"), ReadOptions(), required_columns=document["data"]["columns"])
+    return plt, DRAW[kind](plt, document, str(path), table, options), document
+
+
+def test_gmm_plot_has_elbo_trace_points_and_one_ellipse_per_component(tmp_path, models):
+    from matplotlib.patches import Ellipse
+
+    out = tmp_path / "gmm.png"
+    assert invoke(["plot", models["gmm"], SAMPLE / "iris.csv", "-o", out]).exit_code == 0
+    assert _png_size(out) == (1000, 400)
+    plt, figure, document = _figure("gmm", models["gmm"])
+    trace_ax, data_ax = figure.axes
+    assert len(trace_ax.lines[0].get_xdata()) == len(document["fit"]["trace"])
+    assert data_ax.collections[0].get_offsets().shape == (150, 2)
+    assert sum(isinstance(p, Ellipse) for p in data_ax.patches) == 3
+    plt.close(figure)
+    _, chosen, _ = _figure("gmm", models["gmm"], dims="petal_length,petal_width")
+    assert chosen.axes[1].get_xlabel() == "petal_length"
+    plt.close(chosen)
+
+
+@pytest.mark.parametrize("kind", ["autoencoder", "vae"])
+def test_network_plots_have_curves_and_latent_means(tmp_path, models, kind):
+    out = tmp_path / f"{kind}.png"
+    result = invoke(["plot", models[kind], SAMPLE / "iris.csv", "--color-by", "species", "-o", out])
+    assert result.exit_code == 0, result.stderr
+    assert out.stat().st_size > 10_000
+    plt, figure, _ = _figure(kind, models[kind])
+    curves, latent = figure.axes
+    assert len(curves.lines) == 2  # training and validation
+    assert latent.collections[0].get_offsets().shape == (150, 2)
+    plt.close(figure)

@@ -22,8 +22,10 @@ if "numpy" not in sys.modules and not any(v in os.environ for v in _BLAS_VARIABL
 
 @click.command()
 @click.argument("data", metavar="DATA")
-@click.option("--k", "k", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Number of components (the truncation level for --weights dp).")
+@click.option("--k", "k", default="2", show_default=True, metavar="K|A-B|A,B,...",
+              help="Number of components (the truncation level for --weights dp). A range (2-10) or a "
+                   "list (2,4,8) fits each K and keeps the highest ELBO, recording every candidate in "
+                   "fit.selection.")
 @click.option("--covariance", type=click.Choice(["full", "diag", "spherical", "known"]), default="full",
               show_default=True,
               help="Component covariances: full/diag/spherical with a Normal-Wishart (Normal-Gamma) prior, "
@@ -82,11 +84,16 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
       vifit gmm sample_data/iris.csv --k 3 -o gmm.json
       vifit gmm sample_data/mixture_1d.csv --k 3 --covariance known --weights uniform
       vifit gmm sample_data/wine.csv --k 10 --weights dp --standardize --restarts 4
+      vifit gmm sample_data/wine.csv --k 1-6 --standardize --restarts 3
       vifit predict gmm.json sample_data/iris.csv | head
       vifit gmm big.csv.gz --k 8 --method svi --batch-size 1024 -o gmm.json
     """
     from vifit.commands.common import run_fit
     from vifit.runners import gmm as runner
+    from vifit.runners.gmm_select import parse_k, select
+
+    k_spec, ks = k, parse_k(k)
+    k = ks[0]
 
     options = {
         "k": k, "covariance": covariance, "weights": weights, "weight_concentration": weight_concentration,
@@ -96,10 +103,20 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
     }
 
     def fit(table, *, seed, reporter):
-        result = runner.fit(table, seed=seed, reporter=reporter, **options)
+        if len(ks) == 1:
+            result = runner.fit(table, seed=seed, reporter=reporter, **options)
+        else:
+            result = select(ks, lambda k: runner.fit(table, seed=seed, reporter=reporter, **{**options, "k": k}),
+                            reporter)
         config.update(resolved=result.params["prior"])
         return result
 
+    if len(ks) > 1:
+        options["k"] = k_spec
+        if svi["method"] == "svi":
+            from vifit.errors import BadInput
+
+            raise BadInput("--k with several values selects K by CAVI; drop --method svi (or fit each K)")
     if svi.pop("method") == "svi":
         from vifit.runners import gmm_svi
 

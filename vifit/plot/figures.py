@@ -76,6 +76,7 @@ def draw_pca(plt, document, path, table, options):
         from vifit.runners import pca as runner
 
         names, rows = runner.predict(document, path, table)
+        rows = np.asarray(rows, dtype=float)
         if rows.shape[1] < 3:
             raise BadInput(f"{path}: the projection needs at least 2 components (the model has 1)")
         ax = axes[0, 1]
@@ -110,7 +111,7 @@ def draw_gmm(plt, document, path, table, options):
         if covariances.ndim == 2:  # diagonal or spherical summaries: one row per component
             covariances = np.stack([np.diag(np.broadcast_to(c, (means.shape[1],))) for c in covariances])
         names, rows = runner.predict(document, path, table)
-        labels = rows[:, names.index("label")].astype(int)
+        labels = np.asarray(rows, dtype=float)[:, names.index("label")].astype(int) - 1  # 1-based in output
         x = table.values.astype(float)
         from vifit.data import apply_preprocessing
 
@@ -151,6 +152,7 @@ def draw_network(plt, document, path, table, options):
         from vifit.runners import runner_for
 
         names, rows = runner_for(document["model"], path).predict(document, path, table)
+        rows = np.asarray(rows, dtype=float)
         latent = [i for i, n in enumerate(names) if n.startswith(("z", "code", "mu"))]
         if len(latent) < 2:
             raise BadInput(f"{path}: the latent space has {len(latent)} dimension(s); a 2-D view needs 2")

@@ -1,0 +1,65 @@
+"""Choosing K: --k ranges and lists, the selection record, DP pruning."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import SAMPLE, invoke
+from vifit.errors import BadInput
+from vifit.runners.gmm_select import parse_k
+
+
+@pytest.fixture(scope="module")
+def three_clusters(tmp_path_factory):
+    rng = np.random.default_rng(1)
+    centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+    x = centres[rng.integers(0, 3, 600)] + rng.normal(size=(600, 2))
+    path = tmp_path_factory.mktemp("select") / "three.csv"
+    np.savetxt(path, x, delimiter=",", header="a,b", comments="")
+    return path
+
+
+@pytest.mark.parametrize("spec,expected", [("3", [3]), ("2-5", [2, 3, 4, 5]), ("2,4,8", [2, 4, 8]),
+                                           (" 4 , 2-3 ", [2, 3, 4]), ("3-3", [3])])
+def test_parse_k(spec, expected):
+    assert parse_k(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["", "x", "2-", "5-2", "0", "0-3", "2,,3", "-1", "1.5"])
+def test_bad_k_specs_exit_2(spec):
+    with pytest.raises(BadInput, match="--k"):
+        parse_k(spec)
+    result = invoke(["gmm", SAMPLE / "iris.csv", "--k", spec])
+    assert result.exit_code == 2 and "--k" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_range_on_three_true_clusters_chooses_three(three_clusters):
+    result = invoke(["gmm", three_clusters, "--k", "2-10", "--restarts", "2", "--seed", "0", "-q"])
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    selection = document["fit"]["selection"]
+    assert selection["chosen_k"] == 3 and "highest ELBO" in selection["criterion"]
+    assert [c["k"] for c in selection["candidates"]] == list(range(2, 11))
+    elbos = {c["k"]: c["elbo"] for c in selection["candidates"]}
+    assert max(elbos, key=elbos.get) == 3
+    assert document["fit"]["elbo"] == elbos[3]
+    assert len(document["params"]["summary"]["weights"]) == 3
+    assert document["config"]["k"] == "2-10"
+    assert all(c["effective_components"] <= c["k"] for c in selection["candidates"])
+
+
+def test_list_of_k_and_svi_refusal(three_clusters):
+    result = invoke(["gmm", three_clusters, "--k", "2,3", "--seed", "0", "-q"])
+    assert [c["k"] for c in json.loads(result.stdout)["fit"]["selection"]["candidates"]] == [2, 3]
+    refused = invoke(["gmm", three_clusters, "--k", "2,3", "--method", "svi"])
+    assert refused.exit_code == 2 and "--method svi" in refused.stderr
+
+
+def test_dp_single_fit_prunes_to_the_effective_k(three_clusters):
+    result = invoke(["gmm", three_clusters, "--k", "10", "--weights", "dp", "--seed", "0", "-q"])
+    document = json.loads(result.stdout)
+    assert document["fit"]["effective_components"] == 3
+    assert "selection" not in document["fit"]
