@@ -45,3 +45,17 @@ def test_one_and_two_blas_threads_agree(command):
         assert proc.returncode == 0, proc.stderr
         texts.append(_without_run(proc.stdout))
     assert texts[0] == texts[1]
+
+
+@pytest.mark.parametrize("extra", [["--restarts", "3"], ["--method", "svi", "--batch-size", "32", "--epochs", "3"],
+                                   ["--method", "svi", "--memoized", "--batch-size", "32", "--epochs", "3"],
+                                   ["--k", "2-4", "--restarts", "2"]], ids=["restarts", "svi", "memoized", "select"])
+def test_gmm_variants_repeat_exactly_across_thread_counts(extra):
+    texts = []
+    for threads in ("1", "2", "2"):
+        env = {var: threads for var in THREAD_VARS}
+        proc = run_subprocess(["gmm", SAMPLE / "wine.csv", "--k", "3", "--standardize", *extra, "--seed", "9", "-q"],
+                              env=env)
+        assert proc.returncode == 0, proc.stderr
+        texts.append(_without_run(proc.stdout))
+    assert texts[0] == texts[1] == texts[2]
