@@ -170,3 +170,10 @@ def test_reporter_plain_mode_throttles_and_never_touches_stdout(capsys):
     assert [line.split("  ")[1] for line in lines[:-1]] == ["step 1/10", "step 3/10", "step 4/10"]
     assert lines[-1].startswith("vifit: fit: converged")
     assert capsys.readouterr().out == ""
+
+
+def test_activation_names_offered_by_commands_are_the_kits():
+    from vifit.commands.training import ACTIVATION_NAMES
+    from vifit.nn.activations import ACTIVATIONS
+
+    assert set(ACTIVATION_NAMES) == set(ACTIVATIONS)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vifit.inference.sgd import NonFiniteLoss, SGDConfig, TrainState, split_validation, train
+from vifit.inference.sgd import NonFiniteLoss, SGDConfig, split_validation, train
 from vifit.nn import Parameters
 from vifit.nn.init import zeros
 from vifit.progress import Reporter

@@ -73,7 +73,7 @@ def _wait_for_progress(proc, steps):
 
 
 def _available(name):
-    from vifit.cli import COMMANDS, _available as present
+    from vifit.cli import _available as present
 
     return present(_command(name))
 

@@ -3,7 +3,6 @@ broken input; EXPECTED in test_bad_input_corpus.py says what its error must name
 
 import bz2
 import gzip
-import lzma
 import os
 import zipfile
 

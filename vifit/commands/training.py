@@ -10,6 +10,9 @@ import click
 
 from vifit.options import _packed
 
+# the activations of vifit.nn.activations, named here so commands need not import numpy
+ACTIVATION_NAMES = ["relu", "tanh", "sigmoid", "softplus", "identity"]
+
 training_options = _packed(
     "train",
     ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "validation_fraction", "patience"),

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import click
 
-from vifit.commands.training import training_options
+from vifit.commands.training import ACTIVATION_NAMES, training_options
 from vifit.options import data_options, output_options, run_options
-
-ACTIVATION_NAMES = ["relu", "tanh", "sigmoid", "softplus", "identity"]
 
 
 @click.command()

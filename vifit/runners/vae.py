@@ -9,8 +9,9 @@ from vifit.data import Table, apply_preprocessing, minmax_scaling, undo_preproce
 from vifit.errors import BadInput
 from vifit.inference import sgd
 from vifit.models import vae as model
-from vifit.output import array_of, field_of
+from vifit.output import field_of
 from vifit.result import FitResult
+from vifit.runners.weights import load_weights
 
 MIN_ROWS = 2
 STOP_REASONS = {"converged": "early stopping", "max_iter": "epochs exhausted", "interrupted": "interrupted"}
@@ -134,12 +135,7 @@ def load(document: dict, path: str) -> model.VAE:
         net = model.VAE(arch, dtype=np.float64)
     except (KeyError, TypeError, ValueError) as exc:
         raise BadInput(f"{path}: field 'params.architecture' is malformed ({exc})") from None
-    arrays = {name: array_of(document, path, "params", "weights", name) for name in net.params.names()}
-    try:
-        net.params.load(arrays)
-    except ValueError as exc:
-        raise BadInput(f"{path}: field 'params.weights' is malformed ({exc})") from None
-    return net
+    return load_weights(net, document, path)
 
 
 def _config(document: dict, key: str, default):
