@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from vifit.data import apply_preprocessing, minmax_scaling, undo_preprocessing
+from vifit.preprocess import apply_preprocessing, minmax_scaling, undo_preprocessing
 from vifit.models import vae as model
 from vifit.nn import gradcheck
 from vifit.nn.sampling import Reparameterise, kl_standard_normal, log_normal, sigma_of

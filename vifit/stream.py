@@ -22,7 +22,6 @@ from vifit.data import (
     DTYPES,
     ReadOptions,
     _ragged_message,
-    apply_preprocessing,
     check_finite,
     check_header,
     display_name,
@@ -33,6 +32,7 @@ from vifit.data import (
     zlib_error,
 )
 from vifit.errors import BadInput
+from vifit.preprocess import apply_preprocessing
 
 CHUNK_ROWS = 65536
 

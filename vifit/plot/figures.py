@@ -113,7 +113,7 @@ def draw_gmm(plt, document, path, table, options):
         names, rows = runner.predict(document, path, table)
         labels = np.asarray(rows, dtype=float)[:, names.index("label")].astype(int) - 1  # 1-based in output
         x = table.values.astype(float)
-        from vifit.data import apply_preprocessing
+        from vifit.preprocess import apply_preprocessing
 
         x = apply_preprocessing(x, document["data"].get("preprocessing", {}))
         picked = _dims(table, options.get("dims"), columns)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vifit.data import Table, apply_preprocessing, undo_preprocessing
+from vifit.data import Table
+from vifit.preprocess import apply_preprocessing, undo_preprocessing
 from vifit.errors import BadInput
 from vifit.inference import sgd
 from vifit.models import autoencoder as model

@@ -10,7 +10,8 @@ import os
 
 import numpy as np
 
-from vifit.data import Table, apply_preprocessing, undo_preprocessing
+from vifit.data import Table
+from vifit.preprocess import apply_preprocessing, undo_preprocessing
 from vifit.errors import BadInput
 from vifit.models import gmm
 from vifit.models import gmm_predictive as predictive

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vifit.data import Table, apply_preprocessing, undo_preprocessing
+from vifit.data import Table
+from vifit.preprocess import apply_preprocessing, undo_preprocessing
 from vifit.errors import BadInput
 from vifit.models import pca as model
 from vifit.output import array_of, field_of
