@@ -12,7 +12,7 @@ import pytest
 from conftest import SAMPLE, invoke
 from gmm_helpers import blobs
 from test_bad_input_corpus import CORPUS, EXPECTED, FILES, _check, _target
-from vifit.inference import svi
+from vifit.inference import sources
 
 
 def _write(path, x, gz=False, extra=""):
@@ -33,7 +33,7 @@ def _doc(result):
 @pytest.fixture
 def small_pools(monkeypatch):
     """Several read blocks and pools even on a small file."""
-    monkeypatch.setattr(svi, "POOL_ROWS", 700)
+    monkeypatch.setattr(sources, "POOL_ROWS", 700)
 
 
 @pytest.mark.parametrize("memo", [[], ["--memoized"]], ids=["svi", "memoized"])

@@ -20,7 +20,7 @@ import numpy as np
 
 from vifit import checkpoint
 from vifit.errors import BadInput
-from vifit.inference import svi
+from vifit.inference import sources, svi
 from vifit.inference.init import initial_stats
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator, RowSample
@@ -65,7 +65,7 @@ def loader(stream: bool):
         if stream:
             from vifit.stream import TableStream
 
-            table_stream = TableStream(path, opts, chunk_rows=svi.POOL_ROWS, note=note)
+            table_stream = TableStream(path, opts, chunk_rows=sources.POOL_ROWS, note=note)
             if opts.standardize:
                 table_stream.fit_standardization()
             source = svi.StreamSource(table_stream)
