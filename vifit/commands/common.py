@@ -38,15 +38,15 @@ def check_output_target(output: str | None) -> None:
 
 
 def run_info(started: float, wall_start: datetime.datetime) -> dict:
-    threads = None
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        if os.environ.get(var, "").isdigit():
-            threads = int(os.environ[var])
-            break
+    """The ``run`` block: start time, wall seconds, and the threads the run could use
+    (a thread count the user set, else the usable cores; ``vifit gmm``'s own BLAS pin
+    does not count, since its row threads use the cores instead)."""
+    from vifit.inference.passes import default_workers
+
     return {
         "started": wall_start.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 6),
-        "threads": threads if threads is not None else os.cpu_count(),
+        "threads": default_workers(),
     }
 
 
