@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -130,7 +131,7 @@ def read_text(source: str) -> str:
     stream = open_bytes(source)
     try:
         raw = stream.read()
-    except (*DECOMPRESSION_ERRORS, zlib_error()) as exc:
+    except DECOMPRESSION_ERRORS as exc:
         raise BadInput(f"{name}: compressed data is damaged or truncated ({exc})") from None
     finally:
         stream.close()
@@ -147,13 +148,8 @@ def read_text(source: str) -> str:
     return text
 
 
-def zlib_error():
-    import zlib
-
-    return zlib.error
-
-
-DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile)
+# what a damaged compressed stream raises while being read
+DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, zlib.error)
 
 
 # ---------------------------------------------------------------- parsing
@@ -203,7 +199,7 @@ def check_header(first_line: str, name: str, delimiter: str) -> None:
         seen.add(col)
 
 
-def name_columns(frame: pd.DataFrame, header: bool, offset: int = 0) -> None:
+def name_columns(frame: pd.DataFrame, header: bool) -> None:
     """String column names: the header's, or x1, x2, ... without one."""
     if header:
         frame.columns = [str(c).strip() for c in frame.columns]

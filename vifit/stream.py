@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import sys
-import zipfile
 from typing import Callable, Iterator
 
 import numpy as np
@@ -29,7 +28,6 @@ from vifit.data import (
     resolve_delimiter,
     select_columns,
     to_numeric_block,
-    zlib_error,
 )
 from vifit.errors import BadInput
 from vifit.preprocess import apply_preprocessing
@@ -150,7 +148,7 @@ class TableStream:
             buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
             try:
                 head = buffered.peek(1 << 16)[: 1 << 16]
-            except (*DECOMPRESSION_ERRORS, zlib_error()) as exc:
+            except DECOMPRESSION_ERRORS as exc:
                 raise BadInput(f"{self.name}: compressed data is damaged or truncated ({exc})") from None
             if b"\x00" in head:
                 raise BadInput(f"{self.name}: looks like binary data (NUL bytes), not a CSV text file")
@@ -174,7 +172,7 @@ class TableStream:
                     yield frame
             except UnicodeDecodeError:
                 raise BadInput(f"{self.name}: bytes are not valid UTF-8 text; convert the file to UTF-8") from None
-            except (*DECOMPRESSION_ERRORS, zlib_error(), zipfile.BadZipFile) as exc:
+            except DECOMPRESSION_ERRORS as exc:
                 if isinstance(exc, BadInput):
                     raise
                 raise BadInput(f"{self.name}: compressed data is damaged or truncated ({exc})") from None
