@@ -69,7 +69,6 @@ def load_table(client, source: str, opts, note) -> DaskTable:
         scale = np.where(scale > 0, scale, 1.0)
         preprocessing = {"standardize": {"mean": moments.mean.tolist(), "scale": scale.tolist()}}
         standardized = partitions.map(tasks.standardize, moments.mean, scale)
-        partitions.client.cancel(partitions.futures)
         partitions.futures = standardized
         accumulator = merged_moments(partitions)
     return DaskTable(partitions, columns, name, dropped, preprocessing, accumulator)
