@@ -75,6 +75,9 @@ def connect(scheduler: str | None = None, scheduler_file: str | None = None, not
                            f"({reason}); is it running, and is the address right?") from None
         workers_now = len(client.scheduler_info().get("workers", {}))
         note(f"connected to the Dask scheduler at {address} ({workers_now} worker(s))")
+        if workers_now == 0:  # batch jobs of workers may still be queued
+            note("the scheduler has no workers yet; waiting for the first (Ctrl-C to give up)")
+            client.wait_for_workers(1)
     try:
         yield client
     finally:
