@@ -153,7 +153,7 @@ def test_unreachable_scheduler_is_exit_2_naming_the_address(monkeypatch, parts):
 @pytest.mark.parametrize("args,message", [
     (["--scheduler-file", "/nonexistent/scheduler.json"], "no such file"),
     (["--scheduler", "tcp://127.0.0.1:1", "--scheduler-file", "x.json"], "not both"),
-    (["--method", "svi"], "--method cavi only"),
+    (["--method", "svi", "--no-stream"], "--no-stream"),
     (["--dtype", "float32", "--scheduler", "{address}"], "float64"),
 ])
 def test_option_errors_are_exit_2(address, parts, args, message):
@@ -192,3 +192,39 @@ def test_local_backend_never_imports_dask():
             "assert r.exit_code == 0, r.output; "
             "assert not {'dask', 'distributed'} & set(sys.modules), 'dask imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+def test_predict_writes_one_file_per_partition_equal_to_local_predict(address, parts, tmp_path):
+    folder, _ = parts
+    model = tmp_path / "gmm.json"
+    assert invoke(["gmm", folder / "all.csv", "--k", "3", "--seed", "2", "--standardize", "-q", "-o", model]).exit_code == 0
+    local = invoke(["predict", model, folder / "all.csv"])
+    assert local.exit_code == 0
+    (tmp_path / "pred").mkdir()
+    pattern = str(tmp_path / "pred" / "part-*.csv")
+    remote = invoke(["predict", model, str(folder / "part-*.csv.gz"), "--backend", "dask", "--scheduler", address,
+                     "-o", pattern])
+    assert remote.exit_code == 0, remote.stderr
+    files = sorted((tmp_path / "pred").glob("part-*.csv"))
+    assert [f.name for f in files] == [f"part-{i:02d}.csv" for i in range(PARTS)]
+    header, *rows = local.stdout.splitlines()
+    written = [line for f in files for line in f.read_text().splitlines()[1:]]
+    assert files[0].read_text().splitlines()[0] == header
+    _close(np.loadtxt(written, delimiter=","), np.loadtxt(rows, delimiter=","), "predictions")
+    no_star = invoke(["predict", model, folder / "all.csv", "--backend", "dask", "--scheduler", address])
+    assert no_star.exit_code == 2 and "'*'" in no_star.stderr
+
+
+@pytest.mark.parametrize("memo", [[], ["--memoized"]], ids=["svi", "memoized"])
+def test_svi_over_partitions_is_reproducible_and_near_cavi(address, parts, memo):
+    folder, _ = parts
+    data = str(folder / "part-*.csv.gz")
+    common = ["--k", "3", "--seed", "4", "-q", "--backend", "dask", "--scheduler", address]
+    cavi = json.loads(invoke(["gmm", data, *common]).stdout)
+    runs = [invoke(["gmm", data, *common, "--method", "svi", "--epochs", "20", *memo]) for _ in range(2)]
+    assert all(r.exit_code == 0 for r in runs), runs[0].stderr
+    first, second = (json.loads(r.stdout) for r in runs)
+    assert first["fit"]["trace"] == second["fit"]["trace"]
+    assert first["method"] == ("memoized" if memo else "svi") and first["fit"]["partitions"] == PARTS
+    assert first["fit"]["batch_size"] == 750  # ceil(3000 / 4): a partition per step
+    assert abs(first["fit"]["elbo"] - cavi["fit"]["elbo"]) <= 2e-3 * abs(cavi["fit"]["elbo"])

@@ -67,15 +67,19 @@ class DaskProblem(cavi.Problem):
         return parts.map_sum(tasks.hard_stats, spec, frame, centres, self.chunk_rows)
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
-        """About ``sample_rows`` rows (s, d) drawn uniformly on the workers, in partition order."""
-        parts = self.partitions
-        sizes = sample_sizes(parts.lengths, self.sample_rows)
-        if sizes == parts.lengths:  # every row: no draw, so rng stays as the local fit has it
-            futures = [parts.submit(tasks.sample, x, size, None) for x, size in zip(parts.futures, sizes)]
-        else:
-            futures = [parts.submit(tasks.sample, x, size, seed)
-                       for x, size, seed in zip(parts.futures, sizes, spawn(rng, len(parts)))]
-        return np.ascontiguousarray(np.concatenate(parts.gather(futures), axis=0))
+        return sample_rows(self.partitions, rng, self.sample_rows)
+
+
+def sample_rows(parts: Partitions, rng: np.random.Generator, rows: int = SAMPLE_ROWS) -> np.ndarray:
+    """About ``rows`` rows (s, d) drawn uniformly on the workers, in partition order: each partition
+    its share, without replacement, from a seed spawned from rng; every row (rng unused) when n <= rows."""
+    sizes = sample_sizes(parts.lengths, rows)
+    if sizes == parts.lengths:  # every row: no draw, so rng stays as the local fit has it
+        futures = [parts.submit(tasks.sample, x, size, None) for x, size in zip(parts.futures, sizes)]
+    else:
+        futures = [parts.submit(tasks.sample, x, size, seed)
+                   for x, size, seed in zip(parts.futures, sizes, spawn(rng, len(parts)))]
+    return np.ascontiguousarray(np.concatenate(parts.gather(futures), axis=0))
 
 
 def spawn(rng: np.random.Generator, count: int) -> list:

@@ -33,6 +33,8 @@ COMPRESSED = (".gz", ".bz2", ".xz", ".zip")
 class Partitions:
     """Futures of float64 arrays (n_i, d) on the cluster; shape (n, d) like an array's."""
 
+    repeatable = True  # an SVI source that can be passed over again
+
     def __init__(self, client, futures: list, lengths: list, d: int):
         self.client, self.futures = client, list(futures)
         self.lengths = [int(n) for n in lengths]

@@ -102,13 +102,28 @@ def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "ful
                                                         "workers": partitions.workers})
 
 
-def run_command(data: str, read: dict, out: dict, run: dict, options: dict, backend: dict,
-                method: str = "cavi") -> None:
+def run_command(data: str, read: dict, out: dict, run: dict, options: dict, backend: dict, svi_options: dict,
+                max_iter_given: bool = False) -> None:
     """``vifit gmm DATA --backend dask``: the shared run_fit flow with a loader that connects and
-    persists the partitions; the connection is closed when the command ends."""
-    if method != "cavi":
-        raise BadInput("--backend dask fits by --method cavi only for now; drop --method svi or use --backend local")
+    persists the partitions; the connection is closed when the command ends. ``--method svi``
+    (and ``--memoized``) take the partitions as minibatches (``distributed.svi``)."""
     from vifit.commands.common import run_fit
+
+    method = svi_options["method"]
+    if method == "svi":
+        from vifit.distributed import svi as dask_svi
+        from vifit.runners.gmm_svi import check_settings
+
+        if not svi_options["stream"]:
+            raise BadInput("--no-stream does not apply to --backend dask (the rows stay on the workers)")
+        settings = check_settings(svi_options, options["tol"], options["max_iter"] if max_iter_given else None)
+        fit_options = {key: value for key, value in options.items() if key not in ("tol", "max_iter")}
+        config = dict(options, max_iter=options["max_iter"] if max_iter_given else None, **svi_options,
+                      backend="dask")
+        hint = "raise --epochs (or --max-iter when given) or loosen --tol"
+    else:
+        config = dict(options, backend="dask")
+        hint = "raise --max-iter or loosen --tol"
 
     with contextlib.ExitStack() as stack:
         def load(source, opts, note):
@@ -116,10 +131,12 @@ def run_command(data: str, read: dict, out: dict, run: dict, options: dict, back
             return load_table(client, source, opts, note)
 
         def fit_table(table, *, seed, reporter):
-            result = fit(table, seed=seed, reporter=reporter, **options)
+            if method == "svi":
+                result = dask_svi.fit(table, seed=seed, reporter=reporter, settings=settings, **fit_options)
+            else:
+                result = fit(table, seed=seed, reporter=reporter, **options)
             config.update(resolved=result.params["prior"])
             return result
 
-        config = dict(options, backend="dask")
         run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit_table, min_rows=runner.MIN_ROWS,
-                load=load)
+                load=load, not_converged_hint=hint)

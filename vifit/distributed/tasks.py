@@ -104,3 +104,14 @@ def responsibilities(x: np.ndarray, spec: gmm.Spec, theta: np.ndarray, frame: gm
     if x.shape[0] == 0:
         return np.zeros((0, spec.k))
     return np.vstack([gmm.responsibilities(spec, theta, x[s:e], frame, ws)[0] for s, e in _chunks(x, ws.chunk_rows)])
+
+
+def predict_to_file(x: np.ndarray, document: dict, path: str, columns: list, output: str) -> int:
+    """``vifit predict`` of one partition (``runners.gmm.predict``), written atomically to output; rows written."""
+    from vifit.data import Table
+    from vifit.output import render_table, write_text
+    from vifit.runners import gmm as runner
+
+    names, rows = runner.predict(document, path, Table(values=x, columns=list(columns), source=path))
+    write_text(render_table(names, rows), output)
+    return int(x.shape[0])
