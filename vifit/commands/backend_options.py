@@ -23,7 +23,7 @@ backend_options = _packed(
                           "[default: start a local cluster, one worker process per core]")
         ,
         click.option("--scheduler-file", metavar="PATH", default=None,
-                     help="dask: the scheduler file written by 'dask-scheduler --scheduler-file' or dask-jobqueue.")
+                     help="dask: the scheduler file written by 'dask scheduler --scheduler-file' or dask-jobqueue.")
         ,
     ],
 )

@@ -1,7 +1,7 @@
 """Connecting to a Dask cluster, or starting a local one: the edge where dask is imported.
 
 ``--scheduler ADDRESS`` (tcp://host:port) or ``--scheduler-file PATH`` (the JSON file that
-``dask-scheduler --scheduler-file`` and dask-jobqueue write) connect to a running cluster;
+``dask scheduler --scheduler-file`` and dask-jobqueue write) connect to a running cluster;
 with neither, a ``LocalCluster`` of one single-threaded worker process per usable core
 (``inference.passes.default_workers``) is started for the run and closed after it.
 """
