@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from vifit.commands.backend_options import backend_options
 from vifit.commands.gmm_svi_options import svi_options
 from vifit.options import data_options, output_options, run_options
 
@@ -64,11 +65,12 @@ if "numpy" not in sys.modules and not any(v in os.environ for v in _BLAS_VARIABL
               help="Rows per chunk in the local step (memory: data + O(chunk x (K + D^2)) per thread).  "
                    "[default: auto, so a chunk's features T(x) take about 512 KB; 512-4096 rows]")
 @svi_options
+@backend_options
 @data_options
 @output_options
 @run_options
 def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_precision_prior, dof_prior,
-        covariance_prior, sigma, tau, init, tol, max_iter, restarts, chunk_rows, svi, read, out, run):
+        covariance_prior, sigma, tau, init, tol, max_iter, restarts, chunk_rows, svi, backend, read, out, run):
     """Bayesian Gaussian mixture fitted by CAVI, with the full ELBO.
 
     The default is the full conjugate model: Dirichlet weights and a
@@ -87,6 +89,7 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
       vifit gmm sample_data/wine.csv --k 1-6 --standardize --restarts 3
       vifit predict gmm.json sample_data/iris.csv | head
       vifit gmm big.csv.gz --k 8 --method svi --batch-size 1024 -o gmm.json
+      vifit gmm 'data/part-*.csv.gz' --k 8 --backend dask --scheduler tcp://127.0.0.1:8786
     """
     from vifit.commands.common import run_fit
     from vifit.runners import gmm as runner
@@ -113,10 +116,18 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
 
     if len(ks) > 1:
         options["k"] = k_spec
-        if svi["method"] == "svi":
+        if svi["method"] == "svi" or backend["backend"] == "dask":
             from vifit.errors import BadInput
 
-            raise BadInput("--k with several values selects K by CAVI; drop --method svi (or fit each K)")
+            raise BadInput("--k with several values selects K by local CAVI; drop --method svi / "
+                           "--backend dask (or fit each K)")
+    if backend["backend"] == "dask":
+        from vifit.distributed import runner as dask_runner
+
+        given = click.get_current_context().get_parameter_source("max_iter").name != "DEFAULT"
+        return dask_runner.run_command(data, read, out, run, options, backend, svi, max_iter_given=given)
+    if backend["scheduler"] or backend["scheduler_file"]:
+        raise click.UsageError("--scheduler and --scheduler-file need --backend dask")
     if svi.pop("method") == "svi":
         from vifit.runners import gmm_svi
 

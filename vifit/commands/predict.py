@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from vifit.commands.backend_options import backend_options
 from vifit.options import output_options, run_options
 
 
@@ -14,9 +15,10 @@ from vifit.options import output_options, run_options
 @click.option("--delimiter", default=",", show_default=True, help="Field separator of DATA.")
 @click.option("--dropna", is_flag=True, help="Skip rows with missing or infinite values instead of failing.")
 @click.option("--reconstruct", is_flag=True, help="Write reconstructions of the rows (pca, autoencoder, vae).")
+@backend_options
 @output_options
 @run_options
-def predict(model_file, data, header, delimiter, dropna, reconstruct, out, run):
+def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, out, run):
     """Assign, encode or score rows of DATA with a model written by vifit.
 
     DATA must hold the columns the model was fitted on (by name, or in the
@@ -29,6 +31,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, out, run):
     Example:
       vifit pca sample_data/iris.csv --k 2 -o pca.json
       vifit predict pca.json sample_data/iris.csv -o coords.csv
+      vifit predict gmm.json 'data/part-*.csv.gz' --backend dask -o 'pred/part-*.csv'
     """
     from vifit.commands.common import check_output_target
     from vifit.data import ReadOptions, load_table
@@ -47,6 +50,14 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, out, run):
     if not isinstance(columns, list) or not columns:
         raise BadInput(f"{model_file}: model file lacks the field 'data.columns'")
     opts = ReadOptions(header=header, delimiter=delimiter, dropna=dropna)
+    if backend["backend"] == "dask":
+        from vifit.distributed import predict as dask_predict
+
+        if reconstruct:
+            raise BadInput("--reconstruct is not supported for gmm")
+        dask_predict.run(document, model_file, data, opts, out["output"], backend, reporter.note)
+        reporter.release()
+        return
     table = load_table(data, opts, note=reporter.note, required_columns=columns)
     names, rows = runner.predict(document, model_file, table, reconstruct=reconstruct)
     write_text(render_table(names, rows), out["output"])

@@ -54,6 +54,20 @@ class Problem:
     def n_rows(self) -> int:
         return int(self.x.shape[0])
 
+    def local_stats(self, theta: np.ndarray) -> gmm.Stats:
+        """Summed ``gmm.local_step`` statistics of every row under theta (k, p), in a fixed order.
+        A subclass holding rows elsewhere (vifit.distributed) overrides this and initial_stats."""
+        spec, x, frame = self.spec, self.x, self.frame
+
+        def chunk(start, stop, workspace):
+            return gmm.local_step(spec, theta, x[start:stop], frame, workspace)
+
+        return self.rows.map_sum(chunk, lambda: gmm.Stats.zeros(spec))
+
+    def initial_stats(self, init: str, rng: np.random.Generator, resp0=None) -> gmm.Stats:
+        """Statistics of the initial responsibilities (see ``inference.init.initial_stats``)."""
+        return initial_stats(self.spec, self.x, self.frame, self.workspace, init, rng, resp0)
+
     def data_units(self, value: float) -> float:
         """An ELBO in the working frame turned into nats of the data as given."""
         return value + self.n_rows * self.frame.log_jacobian
@@ -75,18 +89,13 @@ def local_pass(problem: Problem, lam: np.ndarray) -> tuple[gmm.Stats, float]:
     """Statistics of the optimal responsibilities under lam, and the ELBO of that pair."""
     q = gmm.variational(problem.prior, lam)
     theta = gmm.log_resp_coefficients(problem.prior, q)
-    spec, x, frame = problem.spec, problem.x, problem.frame
-
-    def chunk(start, stop, workspace):
-        return gmm.local_step(spec, theta, x[start:stop], frame, workspace)
-
-    total = problem.rows.map_sum(chunk, lambda: gmm.Stats.zeros(spec))
+    total = problem.local_stats(theta)
     return total, elbo_of(problem.prior, q, total, theta)
 
 
 def initial_state(problem: Problem, init: str, rng: np.random.Generator, resp0=None) -> State:
     """Global factors from the initial responsibilities, then their local pass (iteration 0)."""
-    stats0 = initial_stats(problem.spec, problem.x, problem.frame, problem.workspace, init, rng, resp0)
+    stats0 = problem.initial_stats(init, rng, resp0)
     lam = gmm.global_step(problem.prior, stats0.t)
     stats, value = local_pass(problem, lam)
     return State(lam=lam, stats=stats, elbo=value, iteration=0, trace=[(0, problem.data_units(value))])

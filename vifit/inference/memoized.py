@@ -30,12 +30,12 @@ class Memo:
 
 def step(problem, state, rows: np.ndarray, index: int, n_total: int):
     """Visit batch ``index`` (rows (m, d)); returns (new state, ELBO estimate (working frame))."""
-    from vifit.inference.svi import batch_statistics, scaled
+    from vifit.inference.svi import scaled
 
     memo = state.memo if state.memo is not None else Memo(gmm.Stats.zeros(problem.spec))
     q = gmm.variational(problem.prior, state.lam)
     theta = gmm.log_resp_coefficients(problem.prior, q)
-    new = batch_statistics(problem, theta, rows)
+    new = problem.batch_statistics(theta, rows)
     old = memo.batches.get(index)
     total = memo.total + new
     if old is not None:

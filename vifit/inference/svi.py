@@ -67,6 +67,23 @@ class Problem:
         """An ELBO in the working frame turned into nats of the data as given."""
         return value + n_rows * self.frame.log_jacobian
 
+    # Hooks that touch rows; a problem whose rows live elsewhere (vifit.distributed) overrides them.
+
+    def batches(self, batch_size: int, rng: np.random.Generator):
+        """One epoch of minibatches, each with a ``shape[0]`` (rows)."""
+        return minibatches(self.source.blocks(), batch_size, rng)
+
+    def batch_statistics(self, theta: np.ndarray, batch) -> gmm.Stats:
+        """The model's local step over a minibatch (see :func:`batch_statistics`)."""
+        return batch_statistics(self, theta, batch)
+
+    def pass_statistics(self, theta: np.ndarray) -> gmm.Stats:
+        """Statistics of every row under theta, block by block."""
+        total = gmm.Stats.zeros(self.spec)
+        for block in self.source.blocks():
+            total = total + batch_statistics(self, theta, block)
+        return total
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -122,7 +139,7 @@ def step(problem: Problem, state: State, rows: np.ndarray, n_total: int, setting
     Returns (new state, ELBO estimate of the factors the step started from, working frame)."""
     q = gmm.variational(problem.prior, state.lam)
     theta = gmm.log_resp_coefficients(problem.prior, q)
-    stats = batch_statistics(problem, theta, rows)
+    stats = problem.batch_statistics(theta, rows)
     factor = n_total / rows.shape[0]
     estimate = elbo_of(problem.prior, q, scaled(stats, factor), theta)
     lam_hat = gmm.global_step(problem.prior, stats.t, factor)
@@ -135,9 +152,7 @@ def full_pass(problem: Problem, lam: np.ndarray):
     """(statistics, exact ELBO (working frame), rows) of lam with optimal responsibilities, one pass."""
     q = gmm.variational(problem.prior, lam)
     theta = gmm.log_resp_coefficients(problem.prior, q)
-    total = gmm.Stats.zeros(problem.spec)
-    for block in problem.source.blocks():
-        total = total + batch_statistics(problem, theta, block)
+    total = problem.pass_statistics(theta)
     return total, elbo_of(problem.prior, q, total, theta), total.rows
 
 
@@ -226,7 +241,7 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
     boundary = snapshot() if checkpoint.enabled() else None
     while status is None and state.epoch < epochs:
         batch_rng = np.random.default_rng(partition_seed) if settings.memoized else rng
-        for index, rows in enumerate(minibatches(problem.source.blocks(), settings.batch_size, batch_rng)):
+        for index, rows in enumerate(problem.batches(settings.batch_size, batch_rng)):
             seen = state.rows_seen + rows.shape[0]
             if settings.memoized:
                 state, estimate = memoized.step(problem, state, rows, index, n_rows or seen)

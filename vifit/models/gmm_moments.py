@@ -42,6 +42,18 @@ class MomentAccumulator:
         np.minimum(self.low, block.min(axis=0), out=self.low)
         np.maximum(self.high, block.max(axis=0), out=self.high)
 
+    def merge(self, other: "MomentAccumulator") -> None:
+        """Merge another accumulator's rows (Chan et al.'s pairwise update)."""
+        if other.n == 0:
+            return
+        delta = other.mean - self.mean
+        total = self.n + other.n
+        self.scatter += other.scatter + np.outer(delta, delta) * (self.n * other.n / total)
+        self.mean = self.mean + delta * (other.n / total)
+        self.n = total
+        np.minimum(self.low, other.low, out=self.low)
+        np.maximum(self.high, other.high, out=self.high)
+
     @property
     def constant(self) -> bool:
         """Every column takes a single value."""

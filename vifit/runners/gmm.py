@@ -126,13 +126,20 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
         raise BadInput(f"--tol must be non-negative, got {tol}")
     problem, prior, prior_document = prepare(table, k=k, covariance=covariance, weights=weights,
                                              chunk_rows=chunk_rows, note=reporter.note, **prior_options)
-    spec, frame = problem.spec, problem.frame
     on_decrease = "raise" if os.environ.get("VIFIT_STRICT_ELBO") else "warn"
     try:
         result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
                           reporter=reporter, on_decrease=on_decrease, resp0=resp0)
     finally:
         problem.rows.close()
+    return cavi_result(problem, prior, prior_document, result, table.columns, init=init, restarts=restarts,
+                       extra={"row_threads": problem.rows.workers})
+
+
+def cavi_result(problem, prior: gmm.Prior, prior_document: dict, result, columns: list, *, init: str,
+                restarts: int, extra: dict) -> FitResult:
+    """The FitResult of a CAVI fit (cavi.CaviResult) of ``problem``; extra: backend-specific fit fields."""
+    spec, frame, k, n = problem.spec, problem.frame, problem.spec.k, problem.n_rows
     state = result.state
     q = gmm.from_frame(gmm.variational(problem.prior, state.lam), spec, frame)
     elbo = problem.data_units(state.elbo)
@@ -143,17 +150,16 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
         "best_restart": result.best_restart,
         "restart_elbos": result.restart_elbos,
         "effective_components": int(np.sum(summary["weights"] > 1.0 / (2.0 * n))),
-        "row_threads": problem.rows.workers,
+        **extra,
     }
     params = {"prior": prior_document, "variational": variational_document(spec, q),
               "summary": summary, "frame": {"shift": frame.shift, "scale": frame.scale}}
-    columns = ["component", "weight", "count"] + [f"mean_{c}" for c in table.columns] + \
-              [f"var_{c}" for c in table.columns]
+    header = ["component", "weight", "count"] + [f"mean_{c}" for c in columns] + [f"var_{c}" for c in columns]
     rows = [[j + 1, summary["weights"][j], summary["counts"][j], *summary["means"][j],
              *np.diag(summary["covariances"][j])] for j in range(k)]
     return FitResult(model="gmm", method="cavi", params=params, status=result.status, elbo=elbo, n_rows=n,
                      n_iter=state.iteration, trace=state.trace, fit_extra=extra,
-                     table={"columns": columns, "rows": rows})
+                     table={"columns": header, "rows": rows})
 
 
 def summarise(prior: gmm.Prior, q: gmm.Variational) -> dict:

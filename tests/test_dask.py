@@ -1,0 +1,252 @@
+"""``vifit gmm --backend dask``: the same posterior and ELBO as the single-machine fit (1e-10
+relative) on a LocalCluster of 2 worker processes, worker-side initialisation, connection
+options and errors. One cluster, shared by the module."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, invoke
+from gmm_helpers import blobs
+
+distributed = pytest.importorskip("distributed")
+pytest.importorskip("dask.dataframe")
+
+from vifit.data import ReadOptions, load_table  # noqa: E402
+from vifit.distributed import cluster, runner as dask_runner  # noqa: E402
+from vifit.distributed.cavi import DaskProblem  # noqa: E402
+from vifit.progress import Reporter  # noqa: E402
+from vifit.runners import gmm as local_runner  # noqa: E402
+
+RTOL = 1e-10
+PARTS = 4
+
+
+@pytest.fixture(scope="module")
+def address():
+    local = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        yield local.scheduler_address
+    finally:
+        local.close()
+
+
+@pytest.fixture(scope="module")
+def client(address):
+    with cluster.connect(address) as connected:
+        yield connected
+
+
+def _text(x, columns="a,b,c"):
+    return columns + "\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in x)
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    """3000 rows of 3 blobs in 4 gzip parts of unequal size, and the same rows in one file."""
+    folder = tmp_path_factory.mktemp("parts")
+    x = blobs(3000, 3, 3, seed=5)
+    for i, block in enumerate(np.array_split(x, [500, 1400, 2100])):
+        with gzip.open(folder / f"part-{i}.csv.gz", "wt") as handle:
+            handle.write(_text(block))
+    (folder / "all.csv").write_text(_text(x))
+    return folder, x
+
+
+def _close(a, b, what):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    scale = max(np.abs(b).max(), 1e-300)
+    assert np.abs(a - b).max() <= RTOL * scale, f"{what}: {np.abs(a - b).max() / scale:.3g} relative"
+
+
+def _same_fit(local_doc_fit, local_params, dask_doc_fit, dask_params):
+    _close(dask_doc_fit["elbo"], local_doc_fit["elbo"], "elbo")
+    for key in local_params["variational"]:
+        _close(dask_params["variational"][key], local_params["variational"][key], key)
+    for key in ("weights", "means", "covariances"):
+        _close(dask_params["summary"][key], local_params["summary"][key], key)
+
+
+@pytest.mark.parametrize("covariance,weights", [("full", "dirichlet"), ("diag", "dp")])
+def test_same_posterior_and_elbo_as_local_from_the_same_responsibilities(client, parts, covariance, weights):
+    folder, x = parts
+    labels = np.random.default_rng(1).integers(3, size=x.shape[0])
+    options = dict(k=3, covariance=covariance, weights=weights, tol=1e-9, max_iter=200, resp0=labels)
+    quiet = Reporter("none")
+    table = load_table(str(folder / "all.csv"), ReadOptions(), min_rows=2)
+    local = local_runner.fit(table, seed=0, reporter=quiet, **options)
+    dask_table = dask_runner.load_table(client, str(folder / "part-*.csv.gz"), ReadOptions(), quiet.note)
+    assert dask_table.partitions.lengths == [500, 900, 700, 900]
+    remote = dask_runner.fit(dask_table, seed=0, reporter=quiet, **options)
+    assert remote.n_iter == local.n_iter and remote.status == local.status == "converged"
+    _close(remote.elbo, local.elbo, "elbo")
+    _close([v for _, v in remote.trace], [v for _, v in local.trace], "trace")
+    for key, value in local.params["variational"].items():
+        _close(remote.params["variational"][key], value, key)
+    _close(remote.params["summary"]["covariances"], local.params["summary"]["covariances"], "covariances")
+    assert remote.fit_extra["partitions"] == PARTS and remote.fit_extra["workers"] == 2
+
+
+@pytest.mark.parametrize("extra", [[], ["--standardize", "--init", "random", "--restarts", "2"]],
+                         ids=["kmeans++", "standardize-random-restarts"])
+def test_cli_same_answer_with_the_same_seed(address, parts, extra):
+    """At most SAMPLE_ROWS rows: the worker-side sample is every row, so the seeded
+    initialisation, and so the whole fit, is the local one."""
+    folder, _ = parts
+    common = ["--k", "3", "--seed", "7", "--tol", "1e-9", "-q", *extra]
+    local = invoke(["gmm", folder / "all.csv", *common])
+    remote = invoke(["gmm", str(folder / "part-*.csv.gz"), *common, "--backend", "dask", "--scheduler", address])
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.stderr
+    a, b = json.loads(local.stdout), json.loads(remote.stdout)
+    _same_fit(a["fit"], a["params"], b["fit"], b["params"])
+    assert b["fit"]["backend"] == "dask" and b["data"]["n_rows"] == 3000
+    assert b["data"]["preprocessing"].keys() == a["data"]["preprocessing"].keys()
+
+
+def test_scheduler_file_and_progress(address, parts, tmp_path):
+    folder, _ = parts
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler_file.write_text(json.dumps({"address": address}))
+    result = invoke(["gmm", str(folder / "part-*.csv.gz"), "--k", "2", "--seed", "1", "--max-iter", "3",
+                     "--backend", "dask", "--scheduler-file", scheduler_file, "--progress", "json"])
+    assert result.exit_code == 0, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    steps = [e["step"] for e in events if e.get("event") == "progress"]
+    assert steps == list(range(len(steps))) and len(steps) >= 2
+    assert all(np.isfinite(e["elbo"]) for e in events if e.get("event") == "progress")
+    assert events[-1]["event"] == "finish"
+    assert f"connected to the Dask scheduler at {address}" in result.stderr
+
+
+def test_initialisation_samples_on_the_workers(client, parts):
+    """Above SAMPLE_ROWS rows only a sample of about that size reaches the client; it is the
+    same for the same seed, and the fit from it is close to the local fit."""
+    folder, _ = parts
+    quiet = Reporter("none")
+    table = dask_runner.load_table(client, str(folder / "part-*.csv.gz"), ReadOptions(), quiet.note)
+    problem = DaskProblem(local_runner.gmm.Spec(3, 3), None, None, table.partitions, rows=table.partitions,
+                          sample_rows=300)
+    first = problem.sample(np.random.default_rng(3))
+    assert 300 <= first.shape[0] <= 300 + PARTS
+    np.testing.assert_array_equal(first, problem.sample(np.random.default_rng(3)))
+    assert not np.array_equal(first, problem.sample(np.random.default_rng(4)))
+
+
+def test_unreachable_scheduler_is_exit_2_naming_the_address(monkeypatch, parts):
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1.0)
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    result = invoke(["gmm", parts[0] / "all.csv", "--backend", "dask", "--scheduler", address])
+    assert result.exit_code == 2
+    assert address in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--scheduler-file", "/nonexistent/scheduler.json"], "no such file"),
+    (["--scheduler", "tcp://127.0.0.1:1", "--scheduler-file", "x.json"], "not both"),
+    (["--method", "svi", "--no-stream"], "--no-stream"),
+    (["--dtype", "float32", "--scheduler", "{address}"], "float64"),
+])
+def test_option_errors_are_exit_2(address, parts, args, message):
+    args = [a.format(address=address) for a in args]
+    result = invoke(["gmm", parts[0] / "all.csv", "--backend", "dask", *args])
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
+def test_scheduler_without_backend_dask_is_a_usage_error(parts):
+    result = invoke(["gmm", parts[0] / "all.csv", "--scheduler", "tcp://127.0.0.1:1"])
+    assert result.exit_code == 2 and "--backend dask" in result.stderr
+
+
+def test_missing_values_and_no_files(address, tmp_path):
+    path = tmp_path / "gap.csv"
+    path.write_text("a,b\n1,2\n3,\n5,7\n8,1\n")
+    base = ["--backend", "dask", "--scheduler", address, "--k", "1", "-q"]
+    failed = invoke(["gmm", path, *base])
+    assert failed.exit_code == 2 and "--dropna" in failed.stderr and "'b'" in failed.stderr
+    dropped = invoke(["gmm", path, *base, "--dropna"])
+    assert dropped.exit_code == 0, dropped.stderr
+    assert json.loads(dropped.stdout)["data"]["rows_dropped"] == 1
+    none = invoke(["gmm", str(tmp_path / "nothing-*.csv"), *base])
+    assert none.exit_code == 2 and "no files match" in none.stderr
+
+
+def test_missing_extra_is_exit_2_naming_it(monkeypatch, parts):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    result = invoke(["gmm", parts[0] / "all.csv", "--backend", "dask"])
+    assert result.exit_code == 2 and "vifit[dask]" in result.stderr
+
+
+def test_local_backend_never_imports_dask():
+    code = ("import sys; from click.testing import CliRunner; from vifit.cli import cli; "
+            "r = CliRunner().invoke(cli, ['gmm', 'sample_data/iris.csv', '--k', '2', '-q', '--max-iter', '2']); "
+            "assert r.exit_code == 0, r.output; "
+            "assert not {'dask', 'distributed'} & set(sys.modules), 'dask imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+def test_predict_writes_one_file_per_partition_equal_to_local_predict(address, parts, tmp_path):
+    folder, _ = parts
+    model = tmp_path / "gmm.json"
+    assert invoke(["gmm", folder / "all.csv", "--k", "3", "--seed", "2", "--standardize", "-q", "-o", model]).exit_code == 0
+    local = invoke(["predict", model, folder / "all.csv"])
+    assert local.exit_code == 0
+    (tmp_path / "pred").mkdir()
+    pattern = str(tmp_path / "pred" / "part-*.csv")
+    remote = invoke(["predict", model, str(folder / "part-*.csv.gz"), "--backend", "dask", "--scheduler", address,
+                     "-o", pattern])
+    assert remote.exit_code == 0, remote.stderr
+    files = sorted((tmp_path / "pred").glob("part-*.csv"))
+    assert [f.name for f in files] == [f"part-{i:02d}.csv" for i in range(PARTS)]
+    header, *rows = local.stdout.splitlines()
+    written = [line for f in files for line in f.read_text().splitlines()[1:]]
+    assert files[0].read_text().splitlines()[0] == header
+    _close(np.loadtxt(written, delimiter=","), np.loadtxt(rows, delimiter=","), "predictions")
+    no_star = invoke(["predict", model, folder / "all.csv", "--backend", "dask", "--scheduler", address])
+    assert no_star.exit_code == 2 and "'*'" in no_star.stderr
+
+
+@pytest.mark.parametrize("memo", [[], ["--memoized"]], ids=["svi", "memoized"])
+def test_svi_over_partitions_is_reproducible_and_near_cavi(address, parts, memo):
+    folder, _ = parts
+    data = str(folder / "part-*.csv.gz")
+    common = ["--k", "3", "--seed", "4", "-q", "--backend", "dask", "--scheduler", address]
+    cavi = json.loads(invoke(["gmm", data, *common]).stdout)
+    runs = [invoke(["gmm", data, *common, "--method", "svi", "--epochs", "20", *memo]) for _ in range(2)]
+    assert all(r.exit_code == 0 for r in runs), runs[0].stderr
+    first, second = (json.loads(r.stdout) for r in runs)
+    assert first["fit"]["trace"] == second["fit"]["trace"]
+    assert first["method"] == ("memoized" if memo else "svi") and first["fit"]["partitions"] == PARTS
+    assert first["fit"]["batch_size"] == 750  # ceil(3000 / 4): a partition per step
+    assert abs(first["fit"]["elbo"] - cavi["fit"]["elbo"]) <= 2e-3 * abs(cavi["fit"]["elbo"])
+
+
+def test_a_lost_worker_costs_a_recomputation_not_a_different_answer(client, parts):
+    """Restarting a worker loses the partitions it held; the next sweep reads them again and
+    gives the same statistics, bit for bit (the tree sum's order does not depend on placement)."""
+    from vifit.distributed import tasks
+    from vifit.models import gmm
+
+    folder, _ = parts
+    table = dask_runner.load_table(client, str(folder / "part-*.csv.gz"), ReadOptions(), lambda m: None)
+    spec = gmm.Spec(3, 3)
+    frame = table.accumulator.moments(spec).frame
+    theta = np.random.default_rng(0).normal(size=(spec.k, spec.n_stats)) * 0.1
+    before = table.partitions.map_sum(tasks.local_stats, spec, theta, frame, 256)
+    holders = client.who_has(table.partitions.futures)
+    victim = next(iter(holders[table.partitions.futures[0].key]))
+    client.restart_workers([victim])
+    lost = [f for f in table.partitions.futures if victim in holders[f.key]]
+    assert lost and all(victim not in client.who_has([f])[f.key] for f in lost)
+    after = table.partitions.map_sum(tasks.local_stats, spec, theta, frame, 256)
+    np.testing.assert_array_equal(after.t, before.t)
+    assert after.neg_entropy == before.neg_entropy and after.rows == before.rows == 3000

@@ -1,0 +1,87 @@
+"""CAVI over partitions: the loop of ``inference/cavi.py`` with the local pass on the workers.
+
+:class:`DaskProblem` is a ``cavi.Problem`` whose rows are :class:`Partitions`; it overrides
+the two hooks that touch rows. ``local_stats`` maps ``gmm.local_step`` (chunk by chunk)
+over the partitions and tree-sums the ``Stats``; the global step, the ELBO, restarts,
+interrupts and checkpoints run on the client unchanged, so the fit is the single-machine
+fit up to the order of floating-point additions.
+
+Initialisation never brings all rows to the client. ``kmeans++`` and ``random`` run on a
+uniform sample of about ``SAMPLE_ROWS`` rows drawn on the workers (each partition samples
+a share proportional to its size, without replacement, from a seed spawned from the
+restart's generator), then the hard assignment to the centres is summed over partitions.
+With at most ``SAMPLE_ROWS`` rows the sample is every row in order and the restart's
+generator is used exactly as the single-machine fit uses it, so both start from the same
+centres. ``random-resp`` draws each partition's responsibilities from its own spawned seed.
+Given initial responsibilities (``resp0``, (n, k) or (n,) labels) are split by partition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vifit.distributed import tasks
+from vifit.distributed.partitions import Partitions, sample_sizes
+from vifit.inference import cavi
+from vifit.inference import init as initialisation
+from vifit.models import gmm
+
+SAMPLE_ROWS = 65536  # as many as --method svi initialises from
+
+
+@dataclass
+class DaskProblem(cavi.Problem):
+    """A CAVI problem whose rows x (and row pass) are :class:`Partitions` on a cluster."""
+
+    sample_rows: int = SAMPLE_ROWS
+
+    @property
+    def partitions(self) -> Partitions:
+        return self.rows
+
+    def local_stats(self, theta: np.ndarray) -> gmm.Stats:
+        return self.partitions.map_sum(tasks.local_stats, self.spec, theta, self.frame, self.chunk_rows)
+
+    def initial_stats(self, init: str, rng: np.random.Generator, resp0=None) -> gmm.Stats:
+        parts, spec, frame = self.partitions, self.spec, self.frame
+        if resp0 is not None:
+            bounds = zip(parts.offsets[:-1], parts.offsets[1:])
+            pieces = parts.client.scatter([np.asarray(resp0[a:b]) for a, b in bounds])
+            return parts.tree_sum([parts.submit(tasks.resp_stats, x, spec, frame, piece, self.chunk_rows)
+                                   for x, piece in zip(parts.futures, pieces)])
+        if init == "random-resp":
+            seeds = spawn(rng, len(parts))
+            return parts.tree_sum([parts.submit(tasks.random_resp_stats, x, spec, frame, seed, self.chunk_rows)
+                                   for x, seed in zip(parts.futures, seeds)])
+        sample = self.sample(rng)
+        if init == "kmeans++":
+            centres = initialisation.kmeanspp_centres(spec, sample, frame, self.workspace, rng)
+            centres = initialisation.lloyd(spec, sample, frame, self.workspace, centres)
+        elif init == "random":
+            rows = np.sort(rng.choice(sample.shape[0], size=spec.k, replace=False))
+            centres = gmm.fill_features(spec, sample[rows], frame, self.workspace.features)[1:1 + spec.d].T.copy()
+        else:
+            raise ValueError(f"unknown init {init!r}")
+        return parts.map_sum(tasks.hard_stats, spec, frame, centres, self.chunk_rows)
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        return sample_rows(self.partitions, rng, self.sample_rows)
+
+
+def sample_rows(parts: Partitions, rng: np.random.Generator, rows: int = SAMPLE_ROWS) -> np.ndarray:
+    """About ``rows`` rows (s, d) drawn uniformly on the workers, in partition order: each partition
+    its share, without replacement, from a seed spawned from rng; every row (rng unused) when n <= rows."""
+    sizes = sample_sizes(parts.lengths, rows)
+    if sizes == parts.lengths:  # every row: no draw, so rng stays as the local fit has it
+        futures = [parts.submit(tasks.sample, x, size, None) for x, size in zip(parts.futures, sizes)]
+    else:
+        futures = [parts.submit(tasks.sample, x, size, seed)
+                   for x, size, seed in zip(parts.futures, sizes, spawn(rng, len(parts)))]
+    return np.ascontiguousarray(np.concatenate(parts.gather(futures), axis=0))
+
+
+def spawn(rng: np.random.Generator, count: int) -> list:
+    """count independent seeds (SeedSequence children) drawn from rng."""
+    return np.random.SeedSequence(int(rng.integers(2**63))).spawn(count)

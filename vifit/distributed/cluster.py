@@ -1,0 +1,86 @@
+"""Connecting to a Dask cluster, or starting a local one: the edge where dask is imported.
+
+``--scheduler ADDRESS`` (tcp://host:port) or ``--scheduler-file PATH`` (the JSON file that
+``dask scheduler --scheduler-file`` and dask-jobqueue write) connect to a running cluster;
+with neither, a ``LocalCluster`` of one single-threaded worker process per usable core
+(``inference.passes.default_workers``) is started for the run and closed after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+
+from vifit.errors import BadInput
+
+CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before giving up (exit 2)
+EXTRA_HINT = "pip install 'vifit[dask]' (dask[dataframe] and distributed)"
+
+
+def require_dask() -> None:
+    """Import dask, dask.dataframe and distributed, or exit 2 naming the extra to install."""
+    try:
+        import dask  # noqa: F401
+        import dask.dataframe  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise BadInput(f"--backend dask needs the optional extra: {EXTRA_HINT}; {exc}") from None
+
+
+def scheduler_address(scheduler: str | None, scheduler_file: str | None) -> str | None:
+    """The address to connect to, from --scheduler or the file of --scheduler-file (None: start a local cluster)."""
+    if scheduler and scheduler_file:
+        raise BadInput("give --scheduler or --scheduler-file, not both")
+    if not scheduler_file:
+        return scheduler or None
+    if not os.path.isfile(scheduler_file):
+        raise BadInput(f"--scheduler-file {scheduler_file}: no such file (is the scheduler started, "
+                       f"and the path on a shared file system?)")
+    try:
+        with open(scheduler_file, encoding="utf-8") as handle:
+            address = json.load(handle)["address"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise BadInput(f"--scheduler-file {scheduler_file}: not a Dask scheduler file (JSON with an "
+                       f"\"address\")") from None
+    return str(address)
+
+
+@contextlib.contextmanager
+def connect(scheduler: str | None = None, scheduler_file: str | None = None, note=lambda message: None,
+            workers: int | None = None):
+    """A ``distributed.Client`` for the run; an unreachable scheduler is BadInput naming its address.
+
+    workers: local cluster size when no scheduler is given (default: the usable cores)."""
+    require_dask()
+    from distributed import Client, LocalCluster
+
+    address = scheduler_address(scheduler, scheduler_file)
+    cluster = None
+    if address is None:
+        from vifit.inference.passes import default_workers
+
+        n = workers or default_workers()
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        client = Client(cluster)
+        note(f"started a local Dask cluster of {n} worker process(es); give --scheduler to use a running one")
+    else:
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise BadInput(f"cannot reach the Dask scheduler at {address} within {CONNECT_TIMEOUT:g} s "
+                           f"({reason}); is it running, and is the address right?") from None
+        workers_now = len(client.scheduler_info().get("workers", {}))
+        note(f"connected to the Dask scheduler at {address} ({workers_now} worker(s))")
+        if workers_now == 0:  # batch jobs of workers may still be queued
+            note("the scheduler has no workers yet; waiting for the first (Ctrl-C to give up)")
+            client.wait_for_workers(1)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,159 @@
+"""Rows as partitions persisted on a Dask cluster: read once, map per partition, tree-sum.
+
+:func:`read_partitions` reads DATA (a file or a glob such as ``data/part-*.csv.gz``) with
+``dask.dataframe.read_csv`` under the rules of ``vifit/data.py``: the columns are chosen from
+the first file's head (``--columns``, or every numeric column with a note for text ones), the
+values must be numbers, and NaN/inf is BadInput unless ``--dropna``. The float64 partitions
+stay on the workers (futures) for the whole fit; a lost worker's partitions are recomputed
+from their read tasks, and every task is retried (``RETRIES``) before the fit fails.
+
+:meth:`Partitions.tree_sum` adds per-partition results pairwise, (0+1), (2+3), ..., then the
+pairs the same way, so the order of additions is fixed by the number of partitions alone
+and a fit is reproducible whatever the scheduling.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import math
+
+import numpy as np
+
+from vifit.data import (ReadOptions, check_header, csv_options, display_name, name_columns, open_bytes,
+                        select_columns)
+from vifit.distributed import tasks
+from vifit.errors import BadInput, VifitError
+
+RETRIES = 3
+HEAD_ROWS = 1000
+COMPRESSED = (".gz", ".bz2", ".xz", ".zip")
+
+
+class Partitions:
+    """Futures of float64 arrays (n_i, d) on the cluster; shape (n, d) like an array's."""
+
+    repeatable = True  # an SVI source that can be passed over again
+
+    def __init__(self, client, futures: list, lengths: list, d: int):
+        self.client, self.futures = client, list(futures)
+        self.lengths = [int(n) for n in lengths]
+        self.shape = (sum(self.lengths), int(d))
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.futures)
+
+    @property
+    def workers(self) -> int:
+        """Workers connected to the scheduler now."""
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def map(self, fn, *args) -> list:
+        """Futures of fn(x_i, *args) for each partition i."""
+        return [self.client.submit(fn, x, *args, retries=RETRIES) for x in self.futures]
+
+    def submit(self, fn, *args):
+        return self.client.submit(fn, *args, retries=RETRIES)
+
+    def tree_sum(self, futures: list):
+        """The sum of the futures' results, added pairwise in a fixed tree on the workers."""
+        futures = list(futures)
+        while len(futures) > 1:
+            paired = [self.client.submit(tasks.add, futures[i], futures[i + 1], retries=RETRIES)
+                      for i in range(0, len(futures) - 1, 2)]
+            futures = paired + (futures[-1:] if len(futures) % 2 else [])
+        return futures[0].result()
+
+    def map_sum(self, fn, *args):
+        """sum over partitions of fn(x_i, *args), by :meth:`tree_sum`."""
+        return self.tree_sum(self.map(fn, *args))
+
+    def gather(self, futures: list) -> list:
+        return self.client.gather(futures)
+
+    def close(self) -> None:
+        """Release the partitions on the cluster."""
+        self.client.cancel(self.futures)
+        self.futures = []
+
+
+def resolve_files(source: str) -> list[str]:
+    """The files DATA names, sorted (a glob), or BadInput."""
+    if "://" in source:
+        return [source]
+    if glob.has_magic(source):
+        files = sorted(glob.glob(source))
+        if not files:
+            raise BadInput(f"{source}: no files match")
+        return files
+    open_bytes(source).close()  # existence, permissions: the messages of data.py
+    return [source]
+
+
+def choose_columns(first_file: str, opts: ReadOptions, name: str, note) -> tuple[list, list | None]:
+    """(columns to use, all column names when there is no header) from the first file's head."""
+    import pandas as pd
+
+    stream = open_bytes(first_file)
+    try:
+        text = stream.read(1 << 20).decode("utf-8-sig", errors="replace")
+    finally:
+        stream.close()
+    if not text.strip():
+        raise BadInput(f"{display_name(first_file)}: file is empty")
+    lines = text.splitlines()[:HEAD_ROWS + 1]
+    if len(text) >= (1 << 20):
+        lines = lines[:-1]  # the last line may be cut
+    options = csv_options(opts)
+    if opts.header:
+        check_header(lines[0], display_name(first_file), options["sep"])
+    head = pd.read_csv(io.StringIO("\n".join(lines)), low_memory=False, **options)
+    name_columns(head, opts.header)
+    if len(head) == 0:
+        raise BadInput(f"{display_name(first_file)}: no data rows (header only)")
+    columns = select_columns(head, opts.columns, name, note)
+    return columns, None if opts.header else list(head.columns)
+
+
+def read_partitions(client, source: str, opts: ReadOptions, note) -> tuple[Partitions, list, int]:
+    """(partitions, column names, rows dropped) of DATA, persisted on the cluster."""
+    import dask
+    import dask.dataframe as dd
+
+    name = display_name(source)
+    files = resolve_files(source)
+    columns, names = choose_columns(files[0], opts, name, note)
+    options = csv_options(opts)
+    kwargs = dict(sep=options["sep"], header=options["header"], skipinitialspace=True, usecols=columns,
+                  dtype={c: "float64" for c in columns})
+    if names is not None:
+        kwargs["names"] = names
+    if any(f.lower().endswith(COMPRESSED) for f in files):
+        kwargs["blocksize"] = None  # a compressed file cannot be split: one partition per file
+    try:
+        frame = dd.read_csv(files if len(files) > 1 else files[0], **kwargs)
+        parts = frame.to_delayed()
+        pairs = client.compute([dask.delayed(tasks.partition_array)(p, columns, f"{name} (partition {i + 1})",
+                                                                    opts.header, opts.dropna)
+                                for i, p in enumerate(parts)])
+        arrays = [client.submit(tasks.first, pair, retries=RETRIES) for pair in pairs]
+        lengths = client.gather([client.submit(tasks.n_rows, a, retries=RETRIES) for a in arrays])
+        dropped = sum(client.gather([client.submit(tasks.second, pair) for pair in pairs]))
+    except VifitError:
+        raise
+    except (ValueError, TypeError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInput(f"{name}: cannot read as numbers ({reason}); choose numeric columns with --columns") from None
+    del pairs  # the arrays keep what they need; releasing the pairs frees their copies
+    return Partitions(client, arrays, lengths, len(columns)), columns, int(dropped)
+
+
+def sample_sizes(lengths: list, rows: int) -> list:
+    """Rows to sample from each partition for a sample of about ``rows`` (every row when n <= rows):
+    proportional to the partition's size, rounded up."""
+    n = sum(lengths)
+    if n <= rows:
+        return list(lengths)
+    return [min(length, math.ceil(rows * length / n)) for length in lengths]
+

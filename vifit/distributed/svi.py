@@ -1,0 +1,100 @@
+"""SVI and memoized VB over partitions: each partition is one minibatch.
+
+:class:`DaskSviProblem` is an ``svi.Problem`` whose source is :class:`Partitions`; it overrides
+the three hooks that touch rows, so ``svi.run`` (steps, step sizes, the plateau test, the
+exact ELBO once per epoch, checkpoints) runs on the client unchanged. A step sends the
+coefficients to the worker holding the step's partition and receives its statistics; an epoch
+visits the partitions in an order permuted by the run's generator (memoized: the same order
+every epoch, so each partition keeps its memo slot); the exact ELBO is a tree sum over all
+partitions. ``--batch-size`` is replaced by the partition size (a note says so): to take
+smaller steps, write smaller files or, for plain CSV, let them be split in more blocks.
+The prior, frame and initial sample come from the workers as for CAVI (``distributed.cavi``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from vifit.distributed import tasks
+from vifit.distributed.cavi import SAMPLE_ROWS, sample_rows
+from vifit.errors import BadInput
+from vifit.inference import svi
+from vifit.inference.init import initial_stats
+from vifit.models import gmm
+
+
+class PartitionBatch:
+    """A minibatch that stays on its worker: the partition's future and its row count."""
+
+    def __init__(self, future, rows: int):
+        self.future, self.shape = future, (int(rows),)
+
+
+@dataclass
+class DaskSviProblem(svi.Problem):
+    """An SVI problem whose source is :class:`Partitions` on a cluster."""
+
+    def batches(self, batch_size: int, rng: np.random.Generator):
+        parts = self.source
+        return [PartitionBatch(parts.futures[i], parts.lengths[i])
+                for i in rng.permutation(len(parts)) if parts.lengths[i]]
+
+    def batch_statistics(self, theta: np.ndarray, batch) -> gmm.Stats:
+        return self.source.submit(tasks.local_stats, batch.future, self.spec, theta, self.frame,
+                                  self.chunk_rows).result()
+
+    def pass_statistics(self, theta: np.ndarray) -> gmm.Stats:
+        return self.source.map_sum(tasks.local_stats, self.spec, theta, self.frame, self.chunk_rows)
+
+
+def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
+        weights: str = "dirichlet", init: str = "kmeans++", restarts: int = 1, chunk_rows: int | None = None,
+        **prior_options):
+    """``runners.gmm_svi.fit`` with the partitions as minibatches; the same output document."""
+    from vifit.runners import gmm as runner
+    from vifit.runners.gmm_svi import _result
+
+    parts = table.partitions
+    n, d = parts.shape
+    if init in ("kmeans++", "random") and k > n:
+        raise BadInput(f"--k {k} is more than the {n} rows; --init {init} needs a row per component "
+                       f"(use --init random-resp, or a smaller --k)")
+    spec = gmm.Spec(k, d, covariance, weights)
+    batch = math.ceil(n / len(parts))
+    reporter.note(f"--backend dask: each of the {len(parts)} partitions is a minibatch (about {batch} rows); "
+                  f"--batch-size is not used")
+    settings = replace(settings, batch_size=batch)
+    moments = table.accumulator.moments(spec)
+    prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note)
+    frame = moments.frame
+    problem = DaskSviProblem(spec, gmm.to_frame(prior, spec, frame), frame, parts,
+                             chunk_rows=chunk_rows or svi.CHUNK_ROWS)
+    children = np.random.SeedSequence(int(seed)).spawn(restarts + 1)
+    sample = sample_rows(parts, np.random.default_rng(children[0]), SAMPLE_ROWS)
+    sample_ws = gmm.Workspace(spec, max(1, min(problem.chunk_rows, sample.shape[0])))
+    method = "memoized" if settings.memoized else "svi"
+    best, best_index, elbos = None, 0, []
+    for index, child in enumerate(children[1:]):
+        rng = np.random.default_rng(child)
+        stats0 = initial_stats(spec, sample, frame, sample_ws, init, rng)
+        lam0 = gmm.global_step(problem.prior, stats0.t, n / sample.shape[0])
+        total = len(parts) * settings.epochs
+        if settings.max_iter is not None:
+            total = min(total, settings.max_iter)
+        reporter.start(f"gmm {method}" if restarts == 1 else f"gmm {method} {index + 1}/{restarts}",
+                       total=total, metric="elbo")
+        result = svi.run(problem, svi.State(lam=lam0), settings, rng, n_rows=n, reporter=reporter)
+        reporter.finish(result.status)
+        elbos.append(result.elbo)
+        if best is None or result.elbo > best.elbo:
+            best, best_index = result, index
+        if result.status == "interrupted":
+            best.status = "interrupted"
+            break
+    document = _result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
+                       elbos, table)
+    document.fit_extra.update(backend="dask", partitions=len(parts), workers=parts.workers)
+    return document

@@ -1,0 +1,117 @@
+"""What the workers run: pure functions of one partition x (n, d) float64, numpy only.
+
+Each returns something small and additive (``gmm.Stats``, a moment accumulator, a sample),
+so the client only ever receives O(k p) numbers per partition. Chunks within a partition
+are visited in order and summed in order, so a partition's result is reproducible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from vifit.data import check_finite
+from vifit.errors import BadInput
+from vifit.inference import init
+from vifit.models import gmm
+from vifit.models.gmm_moments import MomentAccumulator
+
+
+def add(a, b):
+    """a + b: one node of the tree sum."""
+    return a + b
+
+
+def partition_array(frame: pd.DataFrame, columns: list, name: str, header: bool, dropna: bool):
+    """(values (n, d) float64 with finite entries, rows dropped) from one parsed partition.
+
+    NaN/inf raise BadInput (rows counted within the partition) unless dropna."""
+    try:
+        block = frame[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (ValueError, TypeError) as exc:
+        raise BadInput(f"{name}: a value is not a number ({exc}); choose numeric columns with --columns") from None
+    block, dropped = check_finite(np.ascontiguousarray(block), columns, name, header, dropna)
+    return np.ascontiguousarray(block), dropped
+
+
+def first(pair):
+    return pair[0]
+
+
+def second(pair):
+    return pair[1]
+
+
+def n_rows(x: np.ndarray) -> int:
+    return int(x.shape[0])
+
+
+def standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return (x - mean) / scale
+
+
+def moments(x: np.ndarray) -> MomentAccumulator:
+    """n, mean, scatter, min and max of a partition (merged on the client in partition order)."""
+    accumulator = MomentAccumulator(x.shape[1])
+    accumulator.add(x)
+    return accumulator
+
+
+def _chunks(x: np.ndarray, chunk_rows: int):
+    for start in range(0, x.shape[0], chunk_rows):
+        yield start, min(start + chunk_rows, x.shape[0])
+
+
+def local_stats(x: np.ndarray, spec: gmm.Spec, theta: np.ndarray, frame: gmm.Frame, chunk_rows: int) -> gmm.Stats:
+    """sum over the partition's chunks of ``gmm.local_step`` under theta (k, p)."""
+    ws = gmm.Workspace(spec, max(1, min(chunk_rows, x.shape[0])))
+    total = gmm.Stats.zeros(spec)
+    for start, stop in _chunks(x, ws.chunk_rows):
+        total = total + gmm.local_step(spec, theta, x[start:stop], frame, ws)
+    return total
+
+
+def hard_stats(x: np.ndarray, spec: gmm.Spec, frame: gmm.Frame, centres: np.ndarray, chunk_rows: int) -> gmm.Stats:
+    """Statistics of one-hot responsibilities to the nearest of centres (k, d) (working frame)."""
+    ws = gmm.Workspace(spec, max(1, min(chunk_rows, x.shape[0])))
+    return init.hard_assignment_stats(spec, x, frame, ws, centres)
+
+
+def resp_stats(x: np.ndarray, spec: gmm.Spec, frame: gmm.Frame, resp0: np.ndarray, chunk_rows: int) -> gmm.Stats:
+    """Statistics of given responsibilities: (n, k), or (n,) labels, for this partition's rows."""
+    ws = gmm.Workspace(spec, max(1, min(chunk_rows, x.shape[0])))
+    return init.initial_stats(spec, x, frame, ws, "given", None, resp0)
+
+
+def random_resp_stats(x: np.ndarray, spec: gmm.Spec, frame: gmm.Frame, seed, chunk_rows: int) -> gmm.Stats:
+    """Statistics of uniform(0, 1) responsibilities normalised per row, from this partition's seed."""
+    ws = gmm.Workspace(spec, max(1, min(chunk_rows, x.shape[0])))
+    return init.initial_stats(spec, x, frame, ws, "random-resp", np.random.default_rng(seed))
+
+
+def sample(x: np.ndarray, size: int, seed) -> np.ndarray:
+    """A uniform sample of ``size`` rows without replacement, in row order; every row when size >= n."""
+    if size >= x.shape[0]:
+        return x.copy()
+    rows = np.sort(np.random.default_rng(seed).choice(x.shape[0], size=size, replace=False))
+    return x[rows]
+
+
+def responsibilities(x: np.ndarray, spec: gmm.Spec, theta: np.ndarray, frame: gmm.Frame,
+                     chunk_rows: int) -> np.ndarray:
+    """resp (n, k) of the partition's rows under theta (k, p)."""
+    ws = gmm.Workspace(spec, max(1, min(chunk_rows, x.shape[0])))
+    if x.shape[0] == 0:
+        return np.zeros((0, spec.k))
+    return np.vstack([gmm.responsibilities(spec, theta, x[s:e], frame, ws)[0] for s, e in _chunks(x, ws.chunk_rows)])
+
+
+def predict_to_file(x: np.ndarray, document: dict, path: str, columns: list, output: str) -> int:
+    """``vifit predict`` of one partition (``runners.gmm.predict``), written atomically to output; rows written."""
+    from vifit.data import Table
+    from vifit.output import render_table, write_text
+    from vifit.runners import gmm as runner
+
+    names, rows = runner.predict(document, path, Table(values=x, columns=list(columns), source=path))
+    write_text(render_table(names, rows), output)
+    return int(x.shape[0])
