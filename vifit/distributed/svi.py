@@ -22,7 +22,6 @@ from vifit.distributed import tasks
 from vifit.distributed.cavi import SAMPLE_ROWS, sample_rows
 from vifit.errors import BadInput
 from vifit.inference import svi
-from vifit.inference.init import initial_stats
 from vifit.models import gmm
 
 
@@ -55,7 +54,7 @@ def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covarianc
         **prior_options):
     """``runners.gmm_svi.fit`` with the partitions as minibatches; the same output document."""
     from vifit.runners import gmm as runner
-    from vifit.runners.gmm_svi import _result
+    from vifit.runners.gmm_svi import _result, run_restarts
 
     parts = table.partitions
     n, d = parts.shape
@@ -76,24 +75,12 @@ def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covarianc
     sample = sample_rows(parts, np.random.default_rng(children[0]), SAMPLE_ROWS)
     sample_ws = gmm.Workspace(spec, max(1, min(problem.chunk_rows, sample.shape[0])))
     method = "memoized" if settings.memoized else "svi"
-    best, best_index, elbos = None, 0, []
-    for index, child in enumerate(children[1:]):
-        rng = np.random.default_rng(child)
-        stats0 = initial_stats(spec, sample, frame, sample_ws, init, rng)
-        lam0 = gmm.global_step(problem.prior, stats0.t, n / sample.shape[0])
-        total = len(parts) * settings.epochs
-        if settings.max_iter is not None:
-            total = min(total, settings.max_iter)
-        reporter.start(f"gmm {method}" if restarts == 1 else f"gmm {method} {index + 1}/{restarts}",
-                       total=total, metric="elbo")
-        result = svi.run(problem, svi.State(lam=lam0), settings, rng, n_rows=n, reporter=reporter)
-        reporter.finish(result.status)
-        elbos.append(result.elbo)
-        if best is None or result.elbo > best.elbo:
-            best, best_index = result, index
-        if result.status == "interrupted":
-            best.status = "interrupted"
-            break
+    total = len(parts) * settings.epochs
+    if settings.max_iter is not None:
+        total = min(total, settings.max_iter)
+    best, best_index, elbos = run_restarts(problem, settings, reporter, sample=sample, sample_ws=sample_ws,
+                                           init=init, seeds=children[1:], scale=n / sample.shape[0],
+                                           n_rows=n, total=total, method=method)
     document = _result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
                        elbos, table)
     document.fit_extra.update(backend="dask", partitions=len(parts), workers=parts.workers)

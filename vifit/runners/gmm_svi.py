@@ -143,18 +143,30 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     problem = svi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, source, chunk_rows=chunk_rows)
     sample_ws = gmm.Workspace(spec, max(1, min(chunk_rows, sample.shape[0])))
     method = "memoized" if settings.memoized else "svi"
+    per_epoch = max(1, n // batch) if n is not None else None
+    total = per_epoch * settings.epochs if per_epoch else None
+    if settings.max_iter is not None:
+        total = min(total, settings.max_iter) if total else settings.max_iter
+    best, best_index, elbos = run_restarts(problem, settings, reporter, sample=sample, sample_ws=sample_ws,
+                                           init=init, seeds=children[1:], scale=rows_known / sample.shape[0],
+                                           n_rows=n, total=total, method=method)
+    return _result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
+                   elbos, loaded)
+
+
+def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds, scale, n_rows, total, method):
+    """One SVI run per seed, each started from ``init`` on the row sample; returns
+    (best result, its index, every run's final ELBO). lam0 scales the sample's statistics
+    by ``scale`` (rows represented / rows sampled)."""
+    restarts = len(seeds)
     best, best_index, elbos = None, 0, []
-    for index, child in enumerate(children[1:]):
+    for index, child in enumerate(seeds):
         rng = np.random.default_rng(child)
-        stats0 = initial_stats(spec, sample, frame, sample_ws, init, rng)
-        lam0 = gmm.global_step(problem.prior, stats0.t, rows_known / sample.shape[0])
-        task = f"gmm {method}" if restarts == 1 else f"gmm {method} {index + 1}/{restarts}"
-        per_epoch = max(1, n // batch) if n is not None else None
-        total = per_epoch * settings.epochs if per_epoch else None
-        if settings.max_iter is not None:
-            total = min(total, settings.max_iter) if total else settings.max_iter
-        reporter.start(task, total=total, metric="elbo")
-        result = svi.run(problem, svi.State(lam=lam0), settings, rng, n_rows=n, reporter=reporter)
+        stats0 = initial_stats(problem.spec, sample, problem.frame, sample_ws, init, rng)
+        lam0 = gmm.global_step(problem.prior, stats0.t, scale)
+        reporter.start(f"gmm {method}" if restarts == 1 else f"gmm {method} {index + 1}/{restarts}",
+                       total=total, metric="elbo")
+        result = svi.run(problem, svi.State(lam=lam0), settings, rng, n_rows=n_rows, reporter=reporter)
         reporter.finish(result.status)
         elbos.append(result.elbo)
         if best is None or result.elbo > best.elbo:
@@ -162,8 +174,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
         if result.status == "interrupted":
             best.status = "interrupted"
             break
-    return _result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
-                   elbos, loaded)
+    return best, best_index, elbos
 
 
 def _result(spec, prior, prior_document, problem, result, settings, method, init, restarts, best_index, elbos,
