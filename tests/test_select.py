@@ -63,3 +63,8 @@ def test_dp_single_fit_prunes_to_the_effective_k(three_clusters):
     document = json.loads(result.stdout)
     assert document["fit"]["effective_components"] == 3
     assert "selection" not in document["fit"]
+
+
+def test_k_range_refuses_checkpoints(three_clusters, tmp_path):
+    result = invoke(["gmm", three_clusters, "--k", "2-4", "--checkpoint", tmp_path / "c.ckpt"])
+    assert result.exit_code == 2 and "--checkpoint" in result.stderr

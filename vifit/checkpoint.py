@@ -61,6 +61,11 @@ def enabled() -> bool:
     return _settings.path is not None
 
 
+def resuming() -> bool:
+    """True when ``--resume`` was given for this fit."""
+    return _settings.resume_path is not None
+
+
 def due() -> bool:
     """True when a checkpoint path is set and ``every`` seconds have passed since the last save."""
     return enabled() and _settings.clock() - _settings.last_saved >= _settings.every

@@ -116,9 +116,11 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
 
     if len(ks) > 1:
         options["k"] = k_spec
-        if svi["method"] == "svi" or backend["backend"] == "dask":
-            from vifit.errors import BadInput
+        from vifit.errors import BadInput
 
+        if run["checkpoint"] or run["resume"]:
+            raise BadInput("--checkpoint/--resume hold one fit's state; give a single --k (not a range) to use them")
+        if svi["method"] == "svi" or backend["backend"] == "dask":
             raise BadInput("--k with several values selects K by local CAVI; drop --method svi / "
                            "--backend dask (or fit each K)")
     if backend["backend"] == "dask":

@@ -113,7 +113,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     source = loaded.source
     if restarts > 1 and not source.repeatable:
         raise BadInput("--restarts needs a file: stdin can be read only once")
-    if checkpoint.enabled() or checkpoint.resume_state(svi.CHECKPOINT_KIND) is not None:
+    if checkpoint.enabled() or checkpoint.resuming():
         # SVI checkpoints hold one run's epoch boundary, not a set of restarts, and a
         # stream read once cannot be replayed from a checkpoint
         if restarts > 1:
