@@ -34,6 +34,7 @@ between frames exactly (the model is equivariant under these affine maps).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,6 +89,11 @@ class Prior:
     scale_inv: np.ndarray = field(default_factory=lambda: np.zeros(()))
     noise_var: float = 1.0
 
+    @functools.cached_property
+    def natural(self) -> np.ndarray:
+        """lam0 (p,), :func:`prior_natural` computed once (every SVI step adds to it)."""
+        return prior_natural(self)
+
 
 @dataclass
 class Variational:
@@ -96,6 +102,9 @@ class Variational:
     counts: N_k (k,); weight_concentration: alpha (k,) | [a, b] sticks (k, 2) | None (uniform);
     mean_precision: beta (k,) (known: q(mu_k) = N(means_k, noise_var / beta_k I));
     means: m (k, d); dof: nu (k,) (known: unused); scale_inv: W^-1 (k, d, d) | psi (k, d) | psi (k,).
+
+    Treat as immutable: :func:`expected_precision` is computed once per q and kept in
+    ``_precision`` (the local step's coefficients and the ELBO's KL both need it, once per SVI step).
     """
 
     counts: np.ndarray
@@ -104,9 +113,18 @@ class Variational:
     means: np.ndarray
     dof: np.ndarray
     scale_inv: np.ndarray | None
+    _precision: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
 
 # ---------------------------------------------------------------- global step
+
+
+@functools.lru_cache(maxsize=None)
+def triu(d: int) -> tuple:
+    """np.triu_indices(d), read-only and cached: the vech layout of every d x d statistic."""
+    rows, cols = np.triu_indices(d)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
 
 
 def prior_natural(prior: Prior) -> np.ndarray:
@@ -114,7 +132,7 @@ def prior_natural(prior: Prior) -> np.ndarray:
     or d psi0 + beta0 |m0|^2 (known: beta0 |m0|^2)."""
     spec, m0, b0 = prior.spec, prior.mean, prior.mean_precision
     if spec.covariance == "full":
-        iu = np.triu_indices(spec.d)
+        iu = triu(spec.d)
         quad = (prior.scale_inv + b0 * np.outer(m0, m0))[iu]
     elif spec.covariance == "diag":
         quad = prior.scale_inv + b0 * m0**2
@@ -127,7 +145,7 @@ def prior_natural(prior: Prior) -> np.ndarray:
 
 def global_step(prior: Prior, stats: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """lam (p, k) = lam0 + scale * stats; scale = N/M turns minibatch statistics into SVI's lam-hat."""
-    return prior_natural(prior)[:, None] + scale * stats
+    return prior.natural[:, None] + scale * stats
 
 
 def variational(prior: Prior, lam: np.ndarray) -> Variational:
@@ -140,7 +158,7 @@ def variational(prior: Prior, lam: np.ndarray) -> Variational:
     dof = prior.dof + counts
     if spec.covariance == "full":
         q = np.zeros((spec.k, d, d))
-        iu = np.triu_indices(d)
+        iu = triu(d)
         q[:, iu[0], iu[1]] = quad.T
         q = q + np.triu(q, 1).transpose(0, 2, 1)
         scale_inv = q - beta[:, None, None] * means[:, :, None] * means[:, None, :]
@@ -172,7 +190,7 @@ def natural(prior: Prior, q: Variational) -> np.ndarray:
     beta, m = q.mean_precision, q.means
     counts = beta - prior.mean_precision
     if spec.covariance == "full":
-        iu = np.triu_indices(d)
+        iu = triu(d)
         quad = (q.scale_inv + beta[:, None, None] * m[:, :, None] * m[:, None, :])[:, iu[0], iu[1]].T
     elif spec.covariance == "diag":
         quad = (q.scale_inv + beta[:, None] * m**2).T
@@ -214,7 +232,14 @@ def expected_weights(prior: Prior, q: Variational) -> np.ndarray:
 def expected_precision(prior: Prior, q: Variational):
     """(E[Lambda_k], E[log |Lambda_k|], log |W_k^-1| or None).
 
-    E[Lambda]: (k, d, d) full, (k, d) diag, (k,) spherical/known (times the identity)."""
+    E[Lambda]: (k, d, d) full, (k, d) diag, (k,) spherical/known (times the identity).
+    Computed once per q (kept in ``q._precision``)."""
+    if q._precision is None:
+        q._precision = _expected_precision(prior, q)
+    return q._precision
+
+
+def _expected_precision(prior: Prior, q: Variational):
     spec, d, nu = prior.spec, prior.spec.d, q.dof
     if spec.covariance == "full":
         chol = np.linalg.cholesky(q.scale_inv)
@@ -254,7 +279,7 @@ def log_resp_coefficients(prior: Prior, q: Variational) -> np.ndarray:
                    - 0.5 * quadratic_form(spec, e_lambda, m) - 0.5 * d * LOG_2PI)
     if spec.covariance == "full":
         theta[:, 1:1 + d] = np.einsum("kde,ke->kd", e_lambda, m)
-        iu = np.triu_indices(d)
+        iu = triu(d)
         double = np.where(iu[0] == iu[1], 1.0, 2.0)
         theta[:, 1 + d:] = -0.5 * e_lambda[:, iu[0], iu[1]] * double
     elif spec.covariance == "diag":
