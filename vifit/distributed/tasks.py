@@ -8,10 +8,7 @@ are visited in order and summed in order, so a partition's result is reproducibl
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from vifit.data import check_finite
-from vifit.errors import BadInput
 from vifit.inference import init
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator
@@ -20,18 +17,6 @@ from vifit.models.gmm_moments import MomentAccumulator
 def add(a, b):
     """a + b: one node of the tree sum."""
     return a + b
-
-
-def partition_array(frame: pd.DataFrame, columns: list, name: str, header: bool, dropna: bool):
-    """(values (n, d) float64 with finite entries, rows dropped) from one parsed partition.
-
-    NaN/inf raise BadInput (rows counted within the partition) unless dropna."""
-    try:
-        block = frame[columns].to_numpy(dtype=np.float64, na_value=np.nan)
-    except (ValueError, TypeError) as exc:
-        raise BadInput(f"{name}: a value is not a number ({exc}); choose numeric columns with --columns") from None
-    block, dropped = check_finite(np.ascontiguousarray(block), columns, name, header, dropna)
-    return np.ascontiguousarray(block), dropped
 
 
 def first(pair):
