@@ -94,6 +94,43 @@ def test_same_posterior_and_elbo_as_local_from_the_same_responsibilities(client,
     assert remote.fit_extra["partitions"] == PARTS and remote.fit_extra["workers"] == 2
 
 
+def test_a_plain_file_cut_in_blocks_gives_the_local_fit(client, parts, monkeypatch):
+    """all.csv in ~20 KB blocks: about 9 partitions that split lines at their byte edges; every
+    row is read once, in order, and the fit is the local one."""
+    from vifit.distributed import reading
+
+    folder, x = parts
+    monkeypatch.setattr(reading, "BLOCKSIZE", 20000)  # plan() runs on the client
+    labels = np.random.default_rng(2).integers(3, size=x.shape[0])
+    options = dict(k=3, tol=1e-9, max_iter=200, resp0=labels)
+    quiet = Reporter("none")
+    local = local_runner.fit(load_table(str(folder / "all.csv"), ReadOptions(), min_rows=2), seed=0,
+                             reporter=quiet, **options)
+    table = dask_runner.load_table(client, str(folder / "all.csv"), ReadOptions(), quiet.note)
+    size = (folder / "all.csv").stat().st_size
+    assert len(table.partitions) == -(-size // 20000) and sum(table.partitions.lengths) == 3000
+    rows = np.concatenate(table.partitions.gather(table.partitions.futures))
+    np.testing.assert_array_equal(rows, np.loadtxt(folder / "all.csv", delimiter=",", skiprows=1))
+    remote = dask_runner.fit(table, seed=0, reporter=quiet, **options)
+    assert remote.n_iter == local.n_iter
+    _close(remote.elbo, local.elbo, "elbo")
+    for key, value in local.params["variational"].items():
+        _close(remote.params["variational"][key], value, key)
+
+
+def test_no_header_delimiter_and_columns_by_index(address, parts, tmp_path):
+    folder, x = parts
+    text = "".join(";".join(repr(float(v)) for v in row) + "\n" for row in x)
+    (tmp_path / "p.csv").write_text(text)
+    common = ["--no-header", "--delimiter", ";", "--columns", "3,1", "--k", "2", "--seed", "3", "--tol", "1e-9", "-q"]
+    local = invoke(["gmm", tmp_path / "p.csv", *common])
+    remote = invoke(["gmm", tmp_path / "p.csv", *common, "--backend", "dask", "--scheduler", address])
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.stderr
+    a, b = json.loads(local.stdout), json.loads(remote.stdout)
+    assert b["data"]["columns"] == a["data"]["columns"] == ["x3", "x1"]
+    _same_fit(a["fit"], a["params"], b["fit"], b["params"])
+
+
 @pytest.mark.parametrize("extra", [[], ["--standardize", "--init", "random", "--restarts", "2"]],
                          ids=["kmeans++", "standardize-random-restarts"])
 def test_cli_same_answer_with_the_same_seed(address, parts, extra):

@@ -50,17 +50,19 @@ class Piece:
     length: int | None
     index: int  # partition number, from 0
 
-    @property
     def name(self) -> str:
         """How messages name the piece; rows in them count from the piece's first line."""
         where = f"partition {self.index + 1}"
-        if self.offset or (self.length is not None and self.length < os.path.getsize(self.path)):
-            where += f": bytes {self.offset}-{self.offset + self.length} of the file, rows counted from there"
+        if self.length is not None and self.length < os.path.getsize(self.path):
+            start, stop = _bounds(self)
+            where += f": bytes {start}-{stop} of the file, rows counted from there"
         return f"{display_name(self.path)} ({where})"
 
 
-def plan(files: list[str], blocksize: int = BLOCKSIZE) -> list[Piece]:
-    """The pieces of the files, in file order then byte order (the partitions' fixed order)."""
+def plan(files: list[str], blocksize: int | None = None) -> list[Piece]:
+    """The pieces of the files, in file order then byte order (the partitions' fixed order);
+    blocksize: bytes of a plain file per piece (default ``BLOCKSIZE``)."""
+    blocksize = blocksize or BLOCKSIZE
     pieces = []
     for path in files:
         size = os.path.getsize(path)
@@ -81,19 +83,19 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     header: the first file's header line (stripped names joined by sep), None without one."""
     import pandas as pd
 
-    name = piece.name
+    name = piece.name()
     header_line = header is not None and piece.offset == 0  # the piece starts with the header line
     block = None
     try:
         rows = count_rows(piece, header is not None)
         out = np.empty((rows, len(columns)), dtype=np.float64)
         filled = dropped = 0
+        if header_line:
+            _check_header(piece, header, sep)
         with _open(piece) as stream:
-            if piece.offset == 0 and header is not None:
-                _check_header(stream.readline(), header, sep, piece.path)
-            for frame in _frames(stream, sep, names, columns) if rows else ():
+            for frame in _frames(stream, sep, names, columns, header_line) if rows else ():
                 m = len(frame)
-                if filled + m > rows:  # only with lines ended by a lone \r, which count_rows does not see
+                if filled + m > rows:  # only with line ends mixing \n and a lone \r (count_rows' bound fails)
                     rows = max(2 * rows, filled + m)
                     out.resize((rows, len(columns)), refcheck=False)
                 block = out[filled:filled + m]
@@ -107,7 +109,7 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     except UnicodeDecodeError:
         raise BadInput(f"{name}: bytes are not valid UTF-8 text; convert the file to UTF-8") from None
     except pd.errors.ParserError as exc:
-        raise BadInput(f"{name}: {_ragged_message(str(exc), header_line, int(header_line))}") from None
+        raise BadInput(f"{name}: {_ragged_message(str(exc), header_line)}") from None
     except ValueError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInput(f"{name}: a value is not a number ({reason}); choose numeric columns with --columns") from None
@@ -118,14 +120,16 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     return out, dropped
 
 
-def _frames(stream, sep: str, names: list, columns: list):
-    """DataFrames of up to CHUNK_ROWS rows of the columns (float64, in file order); none when
-    the stream holds no line (a header-only file, a block inside one long line)."""
+def _frames(stream, sep: str, names: list, columns: list, header_line: bool):
+    """DataFrames of up to CHUNK_ROWS rows of the columns (float64, in file order; the header
+    line skipped); none when the stream holds no row (a header-only file, a block inside one
+    long line)."""
     import pandas as pd
 
     try:
-        yield from pd.read_csv(stream, sep=sep, header=None, names=names, usecols=columns, dtype=np.float64,
-                               skipinitialspace=True, index_col=False, encoding="utf-8-sig", chunksize=CHUNK_ROWS)
+        yield from pd.read_csv(stream, sep=sep, header=0 if header_line else None, names=names, usecols=columns,
+                               dtype=np.float64, skipinitialspace=True, index_col=False, encoding="utf-8-sig",
+                               chunksize=CHUNK_ROWS)
     except pd.errors.EmptyDataError:
         return
 
@@ -148,28 +152,33 @@ def _drop_nonfinite(block: np.ndarray, columns: list, name: str, header: bool, d
     return block.shape[0] - kept
 
 
-def _check_header(line: bytes, header: str, sep: str, path: str) -> None:
+def _check_header(piece: Piece, header: str, sep: str) -> None:
+    """BadInput unless the file's first line names the columns as the first file's does."""
     import csv
+    import re
 
-    text = line.decode("utf-8-sig").rstrip("\r\n")
+    with _open(piece) as stream:
+        line = stream.readline(1 << 20)
+    text = re.split(r"[\r\n]", line.decode("utf-8-sig", errors="replace"), maxsplit=1)[0]
     names = [n.strip() for n in next(csv.reader([text], delimiter=sep), [])]
     if sep.join(names) != header:
-        raise BadInput(f"{display_name(path)}: header {text!r} differs from the first file's "
+        raise BadInput(f"{display_name(piece.path)}: header {text!r} differs from the first file's "
                        f"({header!r}); the files of DATA must have the same columns")
 
 
 def count_rows(piece: Piece, header: bool) -> int:
     """Lines of the piece (a last line without a newline counts), less the header line:
     an upper bound on its rows (blank lines are not rows)."""
-    lines, last = 0, b"\n"
+    newlines = returns = 0
+    last = b"\n"
     with _open(piece) as stream:
         while True:
             data = stream.read(COUNT_BYTES)
             if not data:
                 break
-            lines += data.count(b"\n")
+            newlines, returns = newlines + data.count(b"\n"), returns + data.count(b"\r")
             last = data[-1:]
-    lines += last != b"\n"
+    lines = max(newlines, returns) + (last not in b"\r\n")  # \n, \r\n or a lone \r ends a line
     return max(0, lines - (header and piece.offset == 0))
 
 
@@ -177,11 +186,16 @@ def _open(piece: Piece) -> io.BufferedIOBase:
     """A binary stream of the piece's whole lines (decompressed for a compressed file)."""
     if piece.length is None:
         return open_bytes(piece.path)
+    start, stop = _bounds(piece)
     handle = open(piece.path, "rb")
-    start = _line_start(handle, piece.offset)
-    stop = _line_start(handle, piece.offset + piece.length)
     handle.seek(start)
     return io.BufferedReader(_Range(handle, stop - start), buffer_size=1 << 20)
+
+
+def _bounds(piece: Piece) -> tuple[int, int]:
+    """[start, stop): the bytes of the whole lines a block of a plain file owns."""
+    with open(piece.path, "rb") as handle:
+        return _line_start(handle, piece.offset), _line_start(handle, piece.offset + piece.length)
 
 
 def _line_start(handle, offset: int) -> int:
