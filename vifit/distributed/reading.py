@@ -13,7 +13,7 @@ used (issue 9: a worker may hold its partitions plus 200 MB at most). Through da
 60 MB partition was parsed whole: its text, pandas' tokenizer buffers, the DataFrame, the
 column selection and the C-ordered copy were alive at once, about 200 MB over the partitions
 already held, and importing dask.dataframe cost each worker another 25 MB. Here the piece is
-read twice: once to count its lines (8 MiB at a time) so the result is allocated once at its
+read twice: once to count its lines (1 MiB at a time) so the result is allocated once at its
 final size, then parsed ``CHUNK_ROWS`` rows at a time with ``pandas.read_csv(chunksize=...)``,
 each chunk written into its rows of the result. At any time the worker holds the partitions,
 the result and one chunk of about 20 MB.
@@ -37,7 +37,7 @@ from vifit.errors import BadInput
 
 BLOCKSIZE = 64 * 2**20  # bytes of a plain file per partition
 CHUNK_ROWS = 65536  # rows parsed at a time on a worker: the parse transient is about 20 MB at d = 10
-COUNT_BYTES = 8 * 2**20  # bytes read at a time to count lines
+COUNT_BYTES = 2**20  # bytes read at a time to count lines
 COMPRESSED = (".gz", ".bz2", ".xz", ".zip")
 
 

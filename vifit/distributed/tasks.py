@@ -13,6 +13,8 @@ from vifit.inference import init
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator
 
+CHUNK_ROWS = 65536  # rows per chunk of the tasks that would otherwise make a copy of the whole partition
+
 
 def add(a, b):
     """a + b: one node of the tree sum."""
@@ -32,13 +34,20 @@ def n_rows(x: np.ndarray) -> int:
 
 
 def standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    return (x - mean) / scale
+    """(x - mean) / scale as a new (n, d) array, written chunk by chunk: no temporary the size of x."""
+    out = np.empty_like(x)
+    for start, stop in _chunks(x, CHUNK_ROWS):
+        np.subtract(x[start:stop], mean, out=out[start:stop])
+        out[start:stop] /= scale
+    return out
 
 
 def moments(x: np.ndarray) -> MomentAccumulator:
-    """n, mean, scatter, min and max of a partition (merged on the client in partition order)."""
+    """n, mean, scatter, min and max of a partition (merged on the client in partition order),
+    added CHUNK_ROWS rows at a time: ``MomentAccumulator.add`` centres a copy of its block."""
     accumulator = MomentAccumulator(x.shape[1])
-    accumulator.add(x)
+    for start, stop in _chunks(x, CHUNK_ROWS):
+        accumulator.add(x[start:stop])
     return accumulator
 
 
