@@ -17,7 +17,7 @@ from conftest import ROOT, invoke
 from gmm_helpers import blobs
 
 distributed = pytest.importorskip("distributed")
-pytest.importorskip("dask.dataframe")
+pytest.importorskip("dask")
 
 from vifit.data import ReadOptions, load_table  # noqa: E402
 from vifit.distributed import cluster, runner as dask_runner  # noqa: E402

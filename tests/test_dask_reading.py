@@ -130,3 +130,11 @@ def test_lines_ended_by_a_lone_carriage_return_still_read(tmp_path):
     path = _write(tmp_path / "t.csv", "a,b\r1,2\r3,4\r5,6\r")
     got, _, _ = _read_all([path], ["a", "b"], ["a", "b"], "a,b")
     np.testing.assert_array_equal(got, [[1, 2], [3, 4], [5, 6]])
+
+
+def test_truncated_compressed_file_is_bad_input(tmp_path, table):
+    _, _, text = table
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(gzip.compress(text.encode())[:-200])
+    with pytest.raises(BadInput, match=r"t\.csv\.gz \(partition 1\): compressed data is damaged or truncated"):
+        _read_all([str(path)], ["a", "b", "c"], ["a", "b", "c"], "a,b,c")

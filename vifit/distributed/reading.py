@@ -16,7 +16,8 @@ already held, and importing dask.dataframe cost each worker another 25 MB. Here 
 read twice: once to count its lines (1 MiB at a time) so the result is allocated once at its
 final size, then parsed ``CHUNK_ROWS`` rows at a time with ``pandas.read_csv(chunksize=...)``,
 each chunk written into its rows of the result. At any time the worker holds the partitions,
-the result and one chunk of about 20 MB.
+the result and one chunk's text, tokens and columns (a few MB at d = 10). The tasks that
+follow walk the partition in chunks too (``tasks.moments``, ``tasks.local_stats``).
 
 Rules are those of ``vifit/data.py``: the first file's header names the columns (a later
 file with another header is BadInput), values must be numbers, NaN/inf is BadInput unless
@@ -36,7 +37,7 @@ from vifit.data import DECOMPRESSION_ERRORS, _line_of, _ragged_message, display_
 from vifit.errors import BadInput
 
 BLOCKSIZE = 64 * 2**20  # bytes of a plain file per partition
-CHUNK_ROWS = 65536  # rows parsed at a time on a worker: the parse transient is about 20 MB at d = 10
+CHUNK_ROWS = 65536  # rows parsed at a time on a worker: about 8 MB of text at d = 10
 COUNT_BYTES = 2**20  # bytes read at a time to count lines
 COMPRESSED = (".gz", ".bz2", ".xz", ".zip")
 
@@ -114,7 +115,7 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInput(f"{name}: a value is not a number ({reason}); choose numeric columns with --columns") from None
     except DECOMPRESSION_ERRORS as exc:
-        raise BadInput(f"{name}: cannot read: {exc}") from None
+        raise BadInput(f"{name}: compressed data is damaged or truncated ({exc})") from None
     if filled < rows:  # blank lines or dropped rows: shrink in place (realloc), no copy of the rows kept
         out.resize((filled, len(columns)), refcheck=False)
     return out, dropped
