@@ -13,7 +13,7 @@ from vifit.inference import init
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator
 
-CHUNK_ROWS = 65536  # rows per chunk of the tasks that would otherwise make a copy of the whole partition
+CHUNK_ROWS = 16384  # rows per chunk of the tasks that would otherwise make a copy of the whole partition
 
 
 def add(a, b):
