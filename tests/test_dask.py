@@ -147,6 +147,26 @@ def test_cli_same_answer_with_the_same_seed(address, parts, extra):
     assert b["data"]["preprocessing"].keys() == a["data"]["preprocessing"].keys()
 
 
+@pytest.mark.parametrize("extra", [[], ["--standardize"]], ids=["raw", "standardize"])
+def test_float32_partitions_give_the_local_float32_fit(client, address, parts, extra):
+    folder, x = parts
+    base = ["--k", "3", "--seed", "7", "--tol", "1e-9", "-q", *extra]
+    common = [*base, "--dtype", "float32"]
+    local = invoke(["gmm", folder / "all.csv", *common])
+    remote = invoke(["gmm", str(folder / "part-*.csv.gz"), *common, "--backend", "dask", "--scheduler", address])
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.stderr
+    a, b = json.loads(local.stdout), json.loads(remote.stdout)
+    assert b["config"]["dtype"] == "float32"
+    _same_fit(a["fit"], a["params"], b["fit"], b["params"])
+    float64 = json.loads(invoke(["gmm", folder / "all.csv", *base]).stdout)
+    # float64 partitions would miss the local float32 fit by more than the tolerance
+    assert abs(float64["fit"]["elbo"] - a["fit"]["elbo"]) > 3 * RTOL * abs(a["fit"]["elbo"])
+    table = dask_runner.load_table(client, str(folder / "part-*.csv.gz"), ReadOptions(dtype="float32",
+                                   standardize=bool(extra)), lambda m: None)
+    rows = np.concatenate(table.partitions.gather(table.partitions.futures))
+    assert rows.dtype == np.float32 and rows.shape == x.shape
+
+
 def test_scheduler_file_and_progress(address, parts, tmp_path):
     folder, _ = parts
     scheduler_file = tmp_path / "scheduler.json"
@@ -191,7 +211,6 @@ def test_unreachable_scheduler_is_exit_2_naming_the_address(monkeypatch, parts):
     (["--scheduler-file", "/nonexistent/scheduler.json"], "no such file"),
     (["--scheduler", "tcp://127.0.0.1:1", "--scheduler-file", "x.json"], "not both"),
     (["--method", "svi", "--no-stream"], "--no-stream"),
-    (["--dtype", "float32", "--scheduler", "{address}"], "float64"),
 ])
 def test_option_errors_are_exit_2(address, parts, args, message):
     args = [a.format(address=address) for a in args]

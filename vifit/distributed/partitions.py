@@ -7,9 +7,9 @@ numbers, and NaN/inf is BadInput unless ``--dropna``. The files are cut into pie
 64 MiB block of a plain file, a compressed file whole) and each piece is read by a task on a
 worker (``reading.read_piece``), not by ``dask.dataframe.read_csv``: that parsed a partition
 whole and left a worker above the memory target of issue 9 (``reading`` says by how much).
-The float64 partitions stay on the workers (futures) for the whole fit; a lost worker's
-partitions are read again from their pieces, and every task is retried (``RETRIES``) before
-the fit fails.
+The partitions (float64 arrays; float32 with ``--dtype float32``) stay on the workers
+(futures) for the whole fit; a lost worker's partitions are read again from their pieces,
+and every task is retried (``RETRIES``) before the fit fails.
 
 :meth:`Partitions.tree_sum` adds per-partition results pairwise, (0+1), (2+3), ..., then the
 pairs the same way, so the order of additions is fixed by the number of partitions alone
@@ -34,7 +34,8 @@ HEAD_ROWS = 1000
 
 
 class Partitions:
-    """Futures of float64 arrays (n_i, d) on the cluster; shape (n, d) like an array's."""
+    """Futures of arrays (n_i, d) (float64, or float32 for --dtype float32) on the cluster;
+    shape (n, d) like an array's."""
 
     repeatable = True  # an SVI source that can be passed over again
 
@@ -119,16 +120,18 @@ def choose_columns(first_file: str, opts: ReadOptions, name: str, note) -> tuple
     return columns, list(head.columns)
 
 
-def read_partitions(client, source: str, opts: ReadOptions, note) -> tuple[Partitions, list, int]:
-    """(partitions, column names, rows dropped) of DATA, persisted on the cluster: one read
-    task per piece of ``reading.plan`` (a 64 MiB block of a plain file, a compressed file whole)."""
+def read_partitions(client, source: str, opts: ReadOptions, note,
+                    dtype: str = "float64") -> tuple[Partitions, list, int]:
+    """(partitions of dtype, column names, rows dropped) of DATA, persisted on the cluster: one
+    read task per piece of ``reading.plan`` (a 64 MiB block of a plain file, a compressed file whole)."""
     name = display_name(source)
     files = resolve_files(source)
     columns, names = choose_columns(files[0], opts, name, note)
     sep = csv_options(opts)["sep"]
     header = sep.join(names) if opts.header else None
     pieces = reading.plan(files)
-    pairs = [client.submit(reading.read_piece, piece, names, columns, header, sep, opts.dropna, retries=RETRIES)
+    pairs = [client.submit(reading.read_piece, piece, names, columns, header, sep, opts.dropna, dtype,
+                           retries=RETRIES)
              for piece in pieces]
     arrays = [client.submit(tasks.first, pair, retries=RETRIES) for pair in pairs]
     lengths = client.gather([client.submit(tasks.n_rows, a, retries=RETRIES) for a in arrays])

@@ -7,7 +7,8 @@ entered in the middle. A block owns the lines that start after the first newline
 its first byte (the file's first block: from byte 0) up to the first newline at or after its
 last byte, so every line belongs to exactly one block, as with ``dask.bytes.read_block``.
 
-:func:`read_piece` runs on a worker and returns (x (n, d) float64 C-ordered, rows dropped).
+:func:`read_piece` runs on a worker and returns (x (n, d) C-ordered, rows dropped); x is
+float64, or float32 for ``--dtype float32``.
 It is written for the worker's peak memory, the reason ``dask.dataframe.read_csv`` is not
 used (issue 9: a worker may hold its partitions plus 200 MB at most). Through dask.dataframe a
 60 MB partition was parsed whole: its text, pandas' tokenizer buffers, the DataFrame, the
@@ -77,11 +78,13 @@ def plan(files: list[str], blocksize: int | None = None) -> list[Piece]:
     return pieces
 
 
-def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep: str, dropna: bool):
-    """(x (n, d) float64 C-ordered with finite entries, rows dropped) of the piece's lines.
+def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep: str, dropna: bool,
+               dtype: str = "float64"):
+    """(x (n, d) C-ordered with finite entries, rows dropped) of the piece's lines.
 
     names: every column of the files, in order; columns: the d to keep, in the order wanted;
-    header: the first file's header line (stripped names joined by sep), None without one."""
+    header: the first file's header line (stripped names joined by sep), None without one;
+    dtype: of x, float64 or float32 (parsed as float64, then rounded as ``data.load_table`` does)."""
     import pandas as pd
 
     name = piece.name()
@@ -89,7 +92,7 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     block = None
     try:
         rows = count_rows(piece, header is not None)
-        out = np.empty((rows, len(columns)), dtype=np.float64)
+        out = np.empty((rows, len(columns)), dtype=dtype)
         filled = dropped = 0
         if header_line:
             _check_header(piece, header, sep)
@@ -139,7 +142,7 @@ def _drop_nonfinite(block: np.ndarray, columns: list, name: str, header: bool, d
                     row_offset: int) -> int:
     """Rows of block (m, d) holding NaN/inf: BadInput naming the first, or (dropna) moved out
     by shifting the finite rows up in place; the rows dropped."""
-    finite = np.isfinite(block).all(axis=1)
+    finite = np.isfinite(block).all(axis=1)  # float32: a value beyond its range became inf
     if finite.all():
         return 0
     if not dropna:

@@ -1,4 +1,4 @@
-"""What the workers run: pure functions of one partition x (n, d) float64, numpy only.
+"""What the workers run: pure functions of one partition x (n, d) (float64 or float32), numpy only.
 
 Each returns something small and additive (``gmm.Stats``, a moment accumulator, a sample),
 so the client only ever receives O(k p) numbers per partition. Chunks within a partition
@@ -33,12 +33,12 @@ def n_rows(x: np.ndarray) -> int:
     return int(x.shape[0])
 
 
-def standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(x - mean) / scale as a new (n, d) array, written chunk by chunk: no temporary the size of x."""
-    out = np.empty_like(x)
+def standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: str = "float64") -> np.ndarray:
+    """(x - mean) / scale as a new (n, d) array of dtype, written chunk by chunk: no temporary
+    the size of x. Computed in float64 and then rounded, as ``data.load_table`` does."""
+    out = np.empty(x.shape, dtype=dtype)
     for start, stop in _chunks(x, CHUNK_ROWS):
-        np.subtract(x[start:stop], mean, out=out[start:stop])
-        out[start:stop] /= scale
+        out[start:stop] = (x[start:stop] - mean) / scale
     return out
 
 
