@@ -118,6 +118,14 @@ def test_a_plain_file_cut_in_blocks_gives_the_local_fit(client, parts, monkeypat
         _close(remote.params["variational"][key], value, key)
 
 
+def test_workers_read_without_importing_dask_dataframe(client, parts):
+    """dask.dataframe costs each worker about 25 MB; the reader does not need it."""
+    folder, _ = parts
+    dask_runner.load_table(client, str(folder / "part-*.csv.gz"), ReadOptions(), lambda m: None)
+    imported = client.run(lambda: ["dask.dataframe" in sys.modules, "pandas" in sys.modules])
+    assert len(imported) == 2 and all(flags == [False, True] for flags in imported.values())
+
+
 def test_no_header_delimiter_and_columns_by_index(address, parts, tmp_path):
     folder, x = parts
     text = "".join(";".join(repr(float(v)) for v in row) + "\n" for row in x)
