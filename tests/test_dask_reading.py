@@ -158,3 +158,13 @@ def test_a_piece_is_read_without_a_copy_of_its_rows(tmp_path, monkeypatch):
         tracemalloc.stop()
     np.testing.assert_array_equal(got, x)
     assert peak <= got.nbytes + 3 * 2**20, f"peak {peak / 2**20:.1f} MB for {got.nbytes / 2**20:.1f} MB of rows"
+
+
+def test_a_file_the_worker_cannot_see_is_bad_input(tmp_path):
+    path = _write(tmp_path / "t.csv", "a,b\n1,2\n3,4\n")
+    pieces = reading.plan([path], 4)
+    (tmp_path / "t.csv").unlink()  # as on a worker without the client's file system
+    for piece in pieces:
+        with pytest.raises(BadInput, match=r"t\.csv: cannot open on a worker \(No such file or directory\); "
+                                           r"DATA must be on a file system every worker sees"):
+            reading.read_piece(piece, ["a", "b"], ["a", "b"], "a,b", ",", False)

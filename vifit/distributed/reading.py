@@ -87,10 +87,11 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     dtype: of x, float64 or float32 (parsed as float64, then rounded as ``data.load_table`` does)."""
     import pandas as pd
 
-    name = piece.name()
     header_line = header is not None and piece.offset == 0  # the piece starts with the header line
     block = None
+    name = display_name(piece.path)
     try:
+        name = piece.name()
         rows = count_rows(piece, header is not None)
         out = np.empty((rows, len(columns)), dtype=dtype)
         filled = dropped = 0
@@ -117,6 +118,9 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     except ValueError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInput(f"{name}: a value is not a number ({reason}); choose numeric columns with --columns") from None
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        raise BadInput(f"{display_name(piece.path)}: cannot open on a worker ({exc.strerror}); DATA must be on a "
+                       f"file system every worker sees") from None
     except DECOMPRESSION_ERRORS as exc:
         raise BadInput(f"{name}: compressed data is damaged or truncated ({exc})") from None
     if filled < rows:  # blank lines or dropped rows: shrink in place (realloc), no copy of the rows kept
