@@ -127,7 +127,7 @@ def test_workers_read_without_importing_dask_dataframe(client, parts):
 
 
 def test_no_header_delimiter_and_columns_by_index(address, parts, tmp_path):
-    folder, x = parts
+    _, x = parts
     text = "".join(";".join(repr(float(v)) for v in row) + "\n" for row in x)
     (tmp_path / "p.csv").write_text(text)
     common = ["--no-header", "--delimiter", ";", "--columns", "3,1", "--k", "2", "--seed", "3", "--tol", "1e-9", "-q"]

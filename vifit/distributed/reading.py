@@ -1,4 +1,4 @@
-"""CSV files cut into partitions, and one partition read into a float64 array on a worker.
+"""CSV files cut into partitions, and one partition read into an array on a worker.
 
 :func:`plan` cuts DATA's files into :class:`Piece` s on the client without reading them: a
 plain file into blocks of ``BLOCKSIZE`` bytes (64 MiB, as ``dask.dataframe.read_csv`` cuts
@@ -7,13 +7,14 @@ entered in the middle. A block owns the lines that start after the first newline
 its first byte (the file's first block: from byte 0) up to the first newline at or after its
 last byte, so every line belongs to exactly one block, as with ``dask.bytes.read_block``.
 
-:func:`read_piece` runs on a worker and returns (x (n, d) C-ordered, rows dropped); x is
-float64, or float32 for ``--dtype float32``.
-It is written for the worker's peak memory, the reason ``dask.dataframe.read_csv`` is not
-used (issue 9: a worker may hold its partitions plus 200 MB at most). Through dask.dataframe a
-60 MB partition was parsed whole: its text, pandas' tokenizer buffers, the DataFrame, the
-column selection and the C-ordered copy were alive at once, about 200 MB over the partitions
-already held, and importing dask.dataframe cost each worker another 25 MB. Here the piece is
+:func:`read_piece` runs on a worker and returns (x (n, d) C-ordered float64, or float32 for
+``--dtype float32``; rows dropped). It is written for the worker's peak memory, the reason
+``dask.dataframe.read_csv`` is not used (issue 9: a worker may hold its partitions plus
+200 MB at most). Through dask.dataframe a 60 MB partition was parsed whole: its text,
+pandas' tokenizer buffers, the DataFrame, the column selection and the C-ordered copy were
+alive at once, about 200 MB over the partitions already held, and importing dask.dataframe
+cost each worker another 25 MB; the benchmark's worker peaked at its partitions + 298 MB
+(``benchmarks/README.md``, "GMM on Dask"; + 155 MB with this reader). Here the piece is
 read twice: once to count its lines (1 MiB at a time) so the result is allocated once at its
 final size, then parsed ``CHUNK_ROWS`` rows at a time with ``pandas.read_csv(chunksize=...)``,
 each chunk written into its rows of the result. At any time the worker holds the partitions,
