@@ -7,8 +7,9 @@ The data (a K = 8, D = 10 Gaussian mixture, as in bench_gmm.py) are written once
 files (``--data-dir``, reused when present). Each side runs in its own child process with
 BLAS on one thread, as ``vifit gmm`` runs:
 
-- dask: a LocalCluster of 2 single-threaded worker processes reads the 20 files with
-  ``dask.dataframe.read_csv`` (the ``--backend dask`` loader), then ``iters`` CAVI sweeps
+- dask: a LocalCluster of 2 single-threaded worker processes reads the 20 files with the
+  ``--backend dask`` loader (``runner.load_table``: ``partitions.read_partitions``, each file
+  parsed on a worker in chunks by ``distributed.reading``), then ``iters`` CAVI sweeps
   (``DaskProblem``); peak RSS per worker (``getrusage`` on each worker) against the bytes of the
   partitions it holds, and the client's peak RSS;
 - vifit: the same rows drawn in memory (no CSV parse), ``iters`` sweeps of the local backend

@@ -17,7 +17,7 @@ from conftest import ROOT, invoke
 from gmm_helpers import blobs
 
 distributed = pytest.importorskip("distributed")
-pytest.importorskip("dask.dataframe")
+pytest.importorskip("dask")
 
 from vifit.data import ReadOptions, load_table  # noqa: E402
 from vifit.distributed import cluster, runner as dask_runner  # noqa: E402
@@ -94,6 +94,51 @@ def test_same_posterior_and_elbo_as_local_from_the_same_responsibilities(client,
     assert remote.fit_extra["partitions"] == PARTS and remote.fit_extra["workers"] == 2
 
 
+def test_a_plain_file_cut_in_blocks_gives_the_local_fit(client, parts, monkeypatch):
+    """all.csv in ~20 KB blocks: about 9 partitions that split lines at their byte edges; every
+    row is read once, in order, and the fit is the local one."""
+    from vifit.distributed import reading
+
+    folder, x = parts
+    monkeypatch.setattr(reading, "BLOCKSIZE", 20000)  # plan() runs on the client
+    labels = np.random.default_rng(2).integers(3, size=x.shape[0])
+    options = dict(k=3, tol=1e-9, max_iter=200, resp0=labels)
+    quiet = Reporter("none")
+    local = local_runner.fit(load_table(str(folder / "all.csv"), ReadOptions(), min_rows=2), seed=0,
+                             reporter=quiet, **options)
+    table = dask_runner.load_table(client, str(folder / "all.csv"), ReadOptions(), quiet.note)
+    size = (folder / "all.csv").stat().st_size
+    assert len(table.partitions) == -(-size // 20000) and sum(table.partitions.lengths) == 3000
+    rows = np.concatenate(table.partitions.gather(table.partitions.futures))
+    np.testing.assert_array_equal(rows, np.loadtxt(folder / "all.csv", delimiter=",", skiprows=1))
+    remote = dask_runner.fit(table, seed=0, reporter=quiet, **options)
+    assert remote.n_iter == local.n_iter
+    _close(remote.elbo, local.elbo, "elbo")
+    for key, value in local.params["variational"].items():
+        _close(remote.params["variational"][key], value, key)
+
+
+def test_workers_read_without_importing_dask_dataframe(client, parts):
+    """dask.dataframe costs each worker about 25 MB; the reader does not need it."""
+    folder, _ = parts
+    dask_runner.load_table(client, str(folder / "part-*.csv.gz"), ReadOptions(), lambda m: None)
+    imported = client.run(lambda: ["dask.dataframe" in sys.modules, "pandas" in sys.modules])
+    assert len(imported) == 2 and all(flags == [False, True] for flags in imported.values())
+
+
+def test_no_header_delimiter_and_columns_by_index(address, parts, tmp_path):
+    _, x = parts
+    text = "".join(";".join(repr(float(v)) for v in row) + "\n" for row in x)
+    (tmp_path / "p.csv").write_text(text)
+    common = ["--no-header", "--delimiter", ";", "--columns", "3,1", "--k", "2", "--seed", "3", "--tol", "1e-9", "-q"]
+    local = invoke(["gmm", tmp_path / "p.csv", *common])
+    remote = invoke(["gmm", tmp_path / "p.csv", *common, "--backend", "dask", "--scheduler", address])
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.stderr
+    a, b = json.loads(local.stdout), json.loads(remote.stdout)
+    assert b["data"]["columns"] == a["data"]["columns"] == ["x3", "x1"]
+    _same_fit(a["fit"], a["params"], b["fit"], b["params"])
+
+
 @pytest.mark.parametrize("extra", [[], ["--standardize", "--init", "random", "--restarts", "2"]],
                          ids=["kmeans++", "standardize-random-restarts"])
 def test_cli_same_answer_with_the_same_seed(address, parts, extra):
@@ -108,6 +153,26 @@ def test_cli_same_answer_with_the_same_seed(address, parts, extra):
     _same_fit(a["fit"], a["params"], b["fit"], b["params"])
     assert b["fit"]["backend"] == "dask" and b["data"]["n_rows"] == 3000
     assert b["data"]["preprocessing"].keys() == a["data"]["preprocessing"].keys()
+
+
+@pytest.mark.parametrize("extra", [[], ["--standardize"]], ids=["raw", "standardize"])
+def test_float32_partitions_give_the_local_float32_fit(client, address, parts, extra):
+    folder, x = parts
+    base = ["--k", "3", "--seed", "7", "--tol", "1e-9", "-q", *extra]
+    common = [*base, "--dtype", "float32"]
+    local = invoke(["gmm", folder / "all.csv", *common])
+    remote = invoke(["gmm", str(folder / "part-*.csv.gz"), *common, "--backend", "dask", "--scheduler", address])
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.stderr
+    a, b = json.loads(local.stdout), json.loads(remote.stdout)
+    assert b["config"]["dtype"] == "float32"
+    _same_fit(a["fit"], a["params"], b["fit"], b["params"])
+    float64 = json.loads(invoke(["gmm", folder / "all.csv", *base]).stdout)
+    # float64 partitions would miss the local float32 fit by more than the tolerance
+    assert abs(float64["fit"]["elbo"] - a["fit"]["elbo"]) > 3 * RTOL * abs(a["fit"]["elbo"])
+    table = dask_runner.load_table(client, str(folder / "part-*.csv.gz"), ReadOptions(dtype="float32",
+                                   standardize=bool(extra)), lambda m: None)
+    rows = np.concatenate(table.partitions.gather(table.partitions.futures))
+    assert rows.dtype == np.float32 and rows.shape == x.shape
 
 
 def test_scheduler_file_and_progress(address, parts, tmp_path):
@@ -154,7 +219,6 @@ def test_unreachable_scheduler_is_exit_2_naming_the_address(monkeypatch, parts):
     (["--scheduler-file", "/nonexistent/scheduler.json"], "no such file"),
     (["--scheduler", "tcp://127.0.0.1:1", "--scheduler-file", "x.json"], "not both"),
     (["--method", "svi", "--no-stream"], "--no-stream"),
-    (["--dtype", "float32", "--scheduler", "{address}"], "float64"),
 ])
 def test_option_errors_are_exit_2(address, parts, args, message):
     args = [a.format(address=address) for a in args]

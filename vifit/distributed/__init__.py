@@ -5,7 +5,8 @@ reduces their additive statistics with a tree sum in a fixed pairing, so the cli
 same CAVI loop, global step and ELBO as the single-machine fit (``inference/cavi.py``).
 
 Modules: ``cluster`` (connect or start a cluster; the only place dask is imported at the
-edge), ``tasks`` (functions the workers run; numpy only), ``partitions`` (persisted row
+edge), ``reading`` (files cut into pieces, each parsed in chunks on a worker), ``tasks``
+(functions the workers run on a partition; numpy only), ``partitions`` (persisted row
 partitions, map and tree sum), ``cavi`` (the CAVI problem over partitions), ``runner``
 (the ``vifit gmm --backend dask`` flow). Nothing in this package is imported unless
 ``--backend dask`` is given, so dask stays an optional extra (``vifit[dask]``).

@@ -1,11 +1,15 @@
 """Rows as partitions persisted on a Dask cluster: read once, map per partition, tree-sum.
 
-:func:`read_partitions` reads DATA (a file or a glob such as ``data/part-*.csv.gz``) with
-``dask.dataframe.read_csv`` under the rules of ``vifit/data.py``: the columns are chosen from
-the first file's head (``--columns``, or every numeric column with a note for text ones), the
-values must be numbers, and NaN/inf is BadInput unless ``--dropna``. The float64 partitions
-stay on the workers (futures) for the whole fit; a lost worker's partitions are recomputed
-from their read tasks, and every task is retried (``RETRIES``) before the fit fails.
+:func:`read_partitions` reads DATA (a file or a glob such as ``data/part-*.csv.gz``) under
+the rules of ``vifit/data.py``: the columns are chosen from the first file's head
+(``--columns``, or every numeric column with a note for text ones), the values must be
+numbers, and NaN/inf is BadInput unless ``--dropna``. The files are cut into pieces (a
+64 MiB block of a plain file, a compressed file whole) and each piece is read by a task on a
+worker (``reading.read_piece``), not by ``dask.dataframe.read_csv``: that parsed a partition
+whole and left a worker above the memory target of issue 9 (``reading`` says by how much).
+The partitions (float64 arrays; float32 with ``--dtype float32``) stay on the workers
+(futures) for the whole fit; a lost worker's partitions are read again from their pieces,
+and every task is retried (``RETRIES``) before the fit fails.
 
 :meth:`Partitions.tree_sum` adds per-partition results pairwise, (0+1), (2+3), ..., then the
 pairs the same way, so the order of additions is fixed by the number of partitions alone
@@ -22,16 +26,16 @@ import numpy as np
 
 from vifit.data import (ReadOptions, check_header, csv_options, display_name, name_columns, open_bytes,
                         select_columns)
-from vifit.distributed import tasks
-from vifit.errors import BadInput, VifitError
+from vifit.distributed import reading, tasks
+from vifit.errors import BadInput
 
 RETRIES = 3
 HEAD_ROWS = 1000
-COMPRESSED = (".gz", ".bz2", ".xz", ".zip")
 
 
 class Partitions:
-    """Futures of float64 arrays (n_i, d) on the cluster; shape (n, d) like an array's."""
+    """Futures of arrays (n_i, d) (float64, or float32 for --dtype float32) on the cluster;
+    shape (n, d) like an array's."""
 
     repeatable = True  # an SVI source that can be passed over again
 
@@ -91,8 +95,8 @@ def resolve_files(source: str) -> list[str]:
     return [source]
 
 
-def choose_columns(first_file: str, opts: ReadOptions, name: str, note) -> tuple[list, list | None]:
-    """(columns to use, all column names when there is no header) from the first file's head."""
+def choose_columns(first_file: str, opts: ReadOptions, name: str, note) -> tuple[list, list]:
+    """(columns to use, every column's name in file order) from the first file's head."""
     import pandas as pd
 
     stream = open_bytes(first_file)
@@ -113,39 +117,26 @@ def choose_columns(first_file: str, opts: ReadOptions, name: str, note) -> tuple
     if len(head) == 0:
         raise BadInput(f"{display_name(first_file)}: no data rows (header only)")
     columns = select_columns(head, opts.columns, name, note)
-    return columns, None if opts.header else list(head.columns)
+    return columns, list(head.columns)
 
 
-def read_partitions(client, source: str, opts: ReadOptions, note) -> tuple[Partitions, list, int]:
-    """(partitions, column names, rows dropped) of DATA, persisted on the cluster."""
-    import dask
-    import dask.dataframe as dd
-
+def read_partitions(client, source: str, opts: ReadOptions, note,
+                    dtype: str = "float64") -> tuple[Partitions, list, int]:
+    """(partitions of dtype, column names, rows dropped) of DATA, persisted on the cluster: one
+    read task per piece of ``reading.plan`` (a 64 MiB block of a plain file, a compressed file whole)."""
     name = display_name(source)
     files = resolve_files(source)
     columns, names = choose_columns(files[0], opts, name, note)
-    options = csv_options(opts)
-    kwargs = dict(sep=options["sep"], header=options["header"], skipinitialspace=True, usecols=columns,
-                  dtype={c: "float64" for c in columns})
-    if names is not None:
-        kwargs["names"] = names
-    if any(f.lower().endswith(COMPRESSED) for f in files):
-        kwargs["blocksize"] = None  # a compressed file cannot be split: one partition per file
-    try:
-        frame = dd.read_csv(files if len(files) > 1 else files[0], **kwargs)
-        parts = frame.to_delayed()
-        pairs = client.compute([dask.delayed(tasks.partition_array)(p, columns, f"{name} (partition {i + 1})",
-                                                                    opts.header, opts.dropna)
-                                for i, p in enumerate(parts)])
-        arrays = [client.submit(tasks.first, pair, retries=RETRIES) for pair in pairs]
-        lengths = client.gather([client.submit(tasks.n_rows, a, retries=RETRIES) for a in arrays])
-        dropped = sum(client.gather([client.submit(tasks.second, pair) for pair in pairs]))
-    except VifitError:
-        raise
-    except (ValueError, TypeError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BadInput(f"{name}: cannot read as numbers ({reason}); choose numeric columns with --columns") from None
-    del pairs  # the arrays keep what they need; releasing the pairs frees their copies
+    sep = csv_options(opts)["sep"]
+    header = sep.join(names) if opts.header else None
+    pieces = reading.plan(files)
+    pairs = [client.submit(reading.read_piece, piece, names, columns, header, sep, opts.dropna, dtype,
+                           retries=RETRIES)
+             for piece in pieces]
+    arrays = [client.submit(tasks.first, pair, retries=RETRIES) for pair in pairs]
+    lengths = client.gather([client.submit(tasks.n_rows, a, retries=RETRIES) for a in arrays])
+    dropped = sum(client.gather([client.submit(tasks.second, pair) for pair in pairs]))
+    del pairs  # the arrays keep what they need; a lost array is read again from its piece
     return Partitions(client, arrays, lengths, len(columns)), columns, int(dropped)
 
 

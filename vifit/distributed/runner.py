@@ -49,9 +49,9 @@ def load_table(client, source: str, opts, note) -> DaskTable:
     from vifit.distributed.partitions import read_partitions
 
     name = display_name(source)
-    if opts.dtype == "float32":
-        raise BadInput("--backend dask computes in float64; drop --dtype float32")
-    partitions, columns, dropped = read_partitions(client, source, opts, note)
+    # --standardize is computed on the float64 values and then rounded to --dtype, as locally
+    partitions, columns, dropped = read_partitions(client, source, opts, note,
+                                                   "float64" if opts.standardize else opts.dtype)
     if dropped:
         note(f"dropped {dropped} row(s) with missing or infinite values (--dropna)")
     n = partitions.shape[0]
@@ -68,7 +68,7 @@ def load_table(client, source: str, opts, note) -> DaskTable:
             note(f"column {columns[j]!r} is constant; --standardize leaves its scale at 1")
         scale = np.where(scale > 0, scale, 1.0)
         preprocessing = {"standardize": {"mean": moments.mean.tolist(), "scale": scale.tolist()}}
-        standardized = partitions.map(tasks.standardize, moments.mean, scale)
+        standardized = partitions.map(tasks.standardize, moments.mean, scale, opts.dtype)
         partitions.futures = standardized
         accumulator = merged_moments(partitions)
     return DaskTable(partitions, columns, name, dropped, preprocessing, accumulator)

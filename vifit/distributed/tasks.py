@@ -1,4 +1,4 @@
-"""What the workers run: pure functions of one partition x (n, d) float64, numpy only.
+"""What the workers run: pure functions of one partition x (n, d) (float64 or float32), numpy only.
 
 Each returns something small and additive (``gmm.Stats``, a moment accumulator, a sample),
 so the client only ever receives O(k p) numbers per partition. Chunks within a partition
@@ -8,30 +8,17 @@ are visited in order and summed in order, so a partition's result is reproducibl
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from vifit.data import check_finite
-from vifit.errors import BadInput
 from vifit.inference import init
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator
+
+CHUNK_ROWS = 16384  # rows per chunk of the tasks that would otherwise make a copy of the whole partition
 
 
 def add(a, b):
     """a + b: one node of the tree sum."""
     return a + b
-
-
-def partition_array(frame: pd.DataFrame, columns: list, name: str, header: bool, dropna: bool):
-    """(values (n, d) float64 with finite entries, rows dropped) from one parsed partition.
-
-    NaN/inf raise BadInput (rows counted within the partition) unless dropna."""
-    try:
-        block = frame[columns].to_numpy(dtype=np.float64, na_value=np.nan)
-    except (ValueError, TypeError) as exc:
-        raise BadInput(f"{name}: a value is not a number ({exc}); choose numeric columns with --columns") from None
-    block, dropped = check_finite(np.ascontiguousarray(block), columns, name, header, dropna)
-    return np.ascontiguousarray(block), dropped
 
 
 def first(pair):
@@ -46,14 +33,21 @@ def n_rows(x: np.ndarray) -> int:
     return int(x.shape[0])
 
 
-def standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    return (x - mean) / scale
+def standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: str = "float64") -> np.ndarray:
+    """(x - mean) / scale as a new (n, d) array of dtype, written chunk by chunk: no temporary
+    the size of x. Computed in float64 and then rounded, as ``data.load_table`` does."""
+    out = np.empty(x.shape, dtype=dtype)
+    for start, stop in _chunks(x, CHUNK_ROWS):
+        out[start:stop] = (x[start:stop] - mean) / scale
+    return out
 
 
 def moments(x: np.ndarray) -> MomentAccumulator:
-    """n, mean, scatter, min and max of a partition (merged on the client in partition order)."""
+    """n, mean, scatter, min and max of a partition (merged on the client in partition order),
+    added CHUNK_ROWS rows at a time: ``MomentAccumulator.add`` centres a copy of its block."""
     accumulator = MomentAccumulator(x.shape[1])
-    accumulator.add(x)
+    for start, stop in _chunks(x, CHUNK_ROWS):
+        accumulator.add(x[start:stop])
     return accumulator
 
 

@@ -1,0 +1,170 @@
+"""``distributed.reading``: files cut into pieces, each read in chunks into one float64 array.
+
+No cluster is needed: the functions the workers run are called here directly, with small
+blocks and chunks so every boundary case (a line across a block edge, a header, a chunk
+edge, blank lines, a last line without a newline) is met."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+from vifit.distributed import reading
+from vifit.errors import BadInput
+
+
+def _write(path, text: str):
+    path.write_bytes(text.encode())
+    return str(path)
+
+
+def _read_all(files, names, columns, header, sep=",", dropna=False, blocksize=None):
+    """The pieces of the files read and stacked in order; (x, dropped, piece count)."""
+    pieces = reading.plan(files, blocksize)
+    parts = [reading.read_piece(p, names, columns, header, sep, dropna) for p in pieces]
+    for x, _ in parts:
+        assert x.dtype == np.float64 and x.flags.c_contiguous and x.shape[1] == len(columns)
+    return np.concatenate([x for x, _ in parts]), sum(d for _, d in parts), len(pieces)
+
+
+@pytest.fixture
+def table(tmp_path):
+    """250 rows of 3 columns with values of varied width, as CSV with a header."""
+    x = np.round(np.random.default_rng(0).normal(size=(250, 3)) * 10 ** np.arange(3), 4)
+    text = "a,b,c\n" + "".join(",".join(repr(float(v)) for v in r) + "\n" for r in x)
+    return tmp_path, x, text
+
+
+@pytest.mark.parametrize("blocksize", [None, 1, 7, 64, 1000])
+@pytest.mark.parametrize("chunk_rows", [1, 16, 65536])
+def test_every_row_once_in_order_for_any_block_and_chunk_size(table, monkeypatch, blocksize, chunk_rows):
+    folder, x, text = table
+    monkeypatch.setattr(reading, "CHUNK_ROWS", chunk_rows)
+    path = _write(folder / "t.csv", text)
+    got, dropped, count = _read_all([path], ["a", "b", "c"], ["a", "b", "c"], "a,b,c", blocksize=blocksize)
+    np.testing.assert_array_equal(got, x)
+    assert dropped == 0
+    assert count == (1 if blocksize is None else -(-len(text) // blocksize))
+
+
+def test_columns_reordered_and_subset_crlf_blank_lines_and_no_final_newline(tmp_path, monkeypatch):
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 2)
+    path = _write(tmp_path / "t.csv", "a, b ,c\r\n1,2,3\r\n\r\n4, 5,6\r\n7,8,9")
+    for blocksize in (None, 5):
+        got, _, _ = _read_all([path], ["a", "b", "c"], ["c", "a"], "a,b,c", blocksize=blocksize)
+        np.testing.assert_array_equal(got, [[3, 1], [6, 4], [9, 7]])
+
+
+def test_no_header_other_delimiter_and_several_files_in_order(tmp_path):
+    first = _write(tmp_path / "p0.csv", "1;2\n3;4\n")
+    second = _write(tmp_path / "p1.csv", "5;6\n")
+    got, _, count = _read_all([first, second], ["x1", "x2"], ["x2"], None, sep=";", blocksize=3)
+    np.testing.assert_array_equal(got, [[2], [4], [6]])
+    assert count == 5  # p0.csv in 3-byte blocks 0-3, 3-6, 6-8 (the last owns no line), p1.csv 0-3, 3-4
+
+
+def test_compressed_file_is_one_piece_read_in_chunks(tmp_path, monkeypatch, table):
+    _, x, text = table
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 16)
+    path = tmp_path / "t.csv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write(text)
+    got, _, count = _read_all([str(path)], ["a", "b", "c"], ["a", "b", "c"], "a,b,c", blocksize=10)
+    np.testing.assert_array_equal(got, x)
+    assert count == 1
+
+
+def test_dropna_drops_rows_across_chunks_and_counts_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 2)
+    path = _write(tmp_path / "t.csv", "a,b\n1,2\n3,\nnan,4\n5,6\n7,inf\n8,9\n")
+    got, dropped, _ = _read_all([path], ["a", "b"], ["a", "b"], "a,b", dropna=True)
+    np.testing.assert_array_equal(got, [[1, 2], [5, 6], [8, 9]])
+    assert dropped == 3
+
+
+def test_missing_value_names_the_partition_row_and_column(tmp_path, monkeypatch):
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 2)
+    path = _write(tmp_path / "t.csv", "a,b\n1,2\n3,4\n5,inf\n")
+    with pytest.raises(BadInput) as error:
+        _read_all([path], ["a", "b"], ["a", "b"], "a,b")
+    assert str(error.value).endswith("t.csv (partition 1): row 3 (line 4), column 'b': infinite value; "
+                                     "use --dropna to skip such rows")
+
+
+def test_a_block_names_its_byte_range(tmp_path):
+    path = _write(tmp_path / "t.csv", "a,b\n1,2\n3,4\n7,8\n5,\n")  # block 2 owns the lines after byte 8's
+    with pytest.raises(BadInput, match=r"t\.csv \(partition 2: bytes 12-19 of the file, rows counted from there\): "
+                                       r"row 2 \(line 2\), column 'b': missing value"):
+        _read_all([path], ["a", "b"], ["a", "b"], "a,b", blocksize=8)
+
+
+def test_text_value_is_bad_input_naming_the_value(tmp_path):
+    path = _write(tmp_path / "t.csv", "a,b\n1,2\n3,x7\n")
+    with pytest.raises(BadInput, match=r"t\.csv \(partition 1\): a value is not a number \(.*'x7'.*\); "
+                                       r"choose numeric columns with --columns"):
+        _read_all([path], ["a", "b"], ["a", "b"], "a,b")
+
+
+def test_other_header_in_a_later_file_and_empty_file_are_bad_input(tmp_path):
+    first = _write(tmp_path / "p0.csv", "a,b\n1,2\n")
+    other = _write(tmp_path / "p1.csv", "b,a\n3,4\n")
+    with pytest.raises(BadInput, match=r"p1\.csv: header 'b,a' differs from the first file's \('a,b'\)"):
+        _read_all([first, other], ["a", "b"], ["a", "b"], "a,b")
+    empty = _write(tmp_path / "p2.csv", "")
+    with pytest.raises(BadInput, match=r"p2\.csv: file is empty"):
+        reading.plan([first, empty])
+
+
+def test_header_only_file_and_a_block_inside_one_line_hold_no_rows(tmp_path):
+    only = _write(tmp_path / "h.csv", "a,b\n")
+    x, dropped = reading.read_piece(reading.plan([only])[0], ["a", "b"], ["a", "b"], "a,b", ",", False)
+    assert x.shape == (0, 2) and dropped == 0
+    wide = _write(tmp_path / "w.csv", "a,b\n" + "1" * 50 + ",2\n")
+    got, _, count = _read_all([wide], ["a", "b"], ["a", "b"], "a,b", blocksize=10)
+    assert count == 6 and got.shape == (1, 2) and got[0, 1] == 2
+
+
+def test_lines_ended_by_a_lone_carriage_return_still_read(tmp_path):
+    path = _write(tmp_path / "t.csv", "a,b\r1,2\r3,4\r5,6\r")
+    got, _, _ = _read_all([path], ["a", "b"], ["a", "b"], "a,b")
+    np.testing.assert_array_equal(got, [[1, 2], [3, 4], [5, 6]])
+
+
+def test_truncated_compressed_file_is_bad_input(tmp_path, table):
+    _, _, text = table
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(gzip.compress(text.encode())[:-200])
+    with pytest.raises(BadInput, match=r"t\.csv\.gz \(partition 1\): compressed data is damaged or truncated"):
+        _read_all([str(path)], ["a", "b", "c"], ["a", "b", "c"], "a,b,c")
+
+
+def test_a_piece_is_read_without_a_copy_of_its_rows(tmp_path, monkeypatch):
+    """numpy reports its allocations to tracemalloc: reading a 6.4 MB partition peaks at the
+    partition plus the count and read buffers (1 MiB each) and one chunk, not at twice it."""
+    import tracemalloc
+
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 4096)
+    x = np.random.default_rng(1).normal(size=(200_000, 4))
+    path = tmp_path / "big.csv"
+    np.savetxt(path, x, delimiter=",", header="a,b,c,d", comments="", fmt="%.17g")
+    piece = reading.plan([str(path)])[0]
+    tracemalloc.start()
+    try:
+        got, _ = reading.read_piece(piece, list("abcd"), list("abcd"), "a,b,c,d", ",", False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(got, x)
+    assert peak <= got.nbytes + 3 * 2**20, f"peak {peak / 2**20:.1f} MB for {got.nbytes / 2**20:.1f} MB of rows"
+
+
+def test_a_file_the_worker_cannot_see_is_bad_input(tmp_path):
+    path = _write(tmp_path / "t.csv", "a,b\n1,2\n3,4\n")
+    pieces = reading.plan([path], 4)
+    (tmp_path / "t.csv").unlink()  # as on a worker without the client's file system
+    for piece in pieces:
+        with pytest.raises(BadInput, match=r"t\.csv: cannot open on a worker \(No such file or directory\); "
+                                           r"DATA must be on a file system every worker sees"):
+            reading.read_piece(piece, ["a", "b"], ["a", "b"], "a,b", ",", False)

@@ -1,0 +1,246 @@
+"""CSV files cut into partitions, and one partition read into an array on a worker.
+
+:func:`plan` cuts DATA's files into :class:`Piece` s on the client without reading them: a
+plain file into blocks of ``BLOCKSIZE`` bytes (64 MiB, as ``dask.dataframe.read_csv`` cuts
+them), a compressed file (``.gz``, ``.bz2``, ``.xz``, ``.zip``) whole, since it cannot be
+entered in the middle. A block owns the lines that start after the first newline at or after
+its first byte (the file's first block: from byte 0) up to the first newline at or after its
+last byte, so every line belongs to exactly one block, as with ``dask.bytes.read_block``.
+
+:func:`read_piece` runs on a worker and returns (x (n, d) C-ordered float64, or float32 for
+``--dtype float32``; rows dropped). It is written for the worker's peak memory, the reason
+``dask.dataframe.read_csv`` is not used (issue 9: a worker may hold its partitions plus
+200 MB at most). Through dask.dataframe a 60 MB partition was parsed whole: its text,
+pandas' tokenizer buffers, the DataFrame, the column selection and the C-ordered copy were
+alive at once, about 200 MB over the partitions already held, and importing dask.dataframe
+cost each worker another 25 MB; the benchmark's worker peaked at its partitions + 298 MB
+(``benchmarks/README.md``, "GMM on Dask"; + 155 MB with this reader). Here the piece is
+read twice: once to count its lines (1 MiB at a time) so the result is allocated once at its
+final size, then parsed ``CHUNK_ROWS`` rows at a time with ``pandas.read_csv(chunksize=...)``,
+each chunk written into its rows of the result. At any time the worker holds the partitions,
+the result and one chunk's text, tokens and columns (a few MB at d = 10). The tasks that
+follow walk the partition in chunks too (``tasks.moments``, ``tasks.local_stats``).
+
+Rules are those of ``vifit/data.py``: the first file's header names the columns (a later
+file with another header is BadInput), values must be numbers, NaN/inf is BadInput unless
+``dropna`` (rows dropped). Messages name the piece (``part-3.csv (partition 4)``, or the
+byte range of a block of a larger file) and the row within it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from vifit.data import DECOMPRESSION_ERRORS, _line_of, _ragged_message, display_name, open_bytes
+from vifit.errors import BadInput
+
+BLOCKSIZE = 64 * 2**20  # bytes of a plain file per partition
+CHUNK_ROWS = 16384  # rows parsed at a time on a worker: about 2 MB of text at d = 10 (as fast as more)
+COUNT_BYTES = 2**20  # bytes read at a time to count lines
+COMPRESSED = (".gz", ".bz2", ".xz", ".zip")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Bytes [offset, offset + length) of path, widened to whole lines; length None: the whole file."""
+
+    path: str
+    offset: int
+    length: int | None
+    index: int  # partition number, from 0
+
+    def name(self) -> str:
+        """How messages name the piece; rows in them count from the piece's first line."""
+        where = f"partition {self.index + 1}"
+        if self.length is not None and self.length < os.path.getsize(self.path):
+            start, stop = _bounds(self)
+            where += f": bytes {start}-{stop} of the file, rows counted from there"
+        return f"{display_name(self.path)} ({where})"
+
+
+def plan(files: list[str], blocksize: int | None = None) -> list[Piece]:
+    """The pieces of the files, in file order then byte order (the partitions' fixed order);
+    blocksize: bytes of a plain file per piece (default ``BLOCKSIZE``)."""
+    blocksize = blocksize or BLOCKSIZE
+    pieces = []
+    for path in files:
+        size = os.path.getsize(path)
+        if size == 0:
+            raise BadInput(f"{display_name(path)}: file is empty")
+        if path.lower().endswith(COMPRESSED):
+            pieces.append(Piece(path, 0, None, len(pieces)))
+            continue
+        for offset in range(0, size, blocksize):
+            pieces.append(Piece(path, offset, min(blocksize, size - offset), len(pieces)))
+    return pieces
+
+
+def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep: str, dropna: bool,
+               dtype: str = "float64"):
+    """(x (n, d) C-ordered with finite entries, rows dropped) of the piece's lines.
+
+    names: every column of the files, in order; columns: the d to keep, in the order wanted;
+    header: the first file's header line (stripped names joined by sep), None without one;
+    dtype: of x, float64 or float32 (parsed as float64, then rounded as ``data.load_table`` does)."""
+    import pandas as pd
+
+    header_line = header is not None and piece.offset == 0  # the piece starts with the header line
+    block = None
+    name = display_name(piece.path)
+    try:
+        name = piece.name()
+        rows = count_rows(piece, header is not None)
+        out = np.empty((rows, len(columns)), dtype=dtype)
+        filled = dropped = 0
+        if header_line:
+            _check_header(piece, header, sep)
+        with _open(piece) as stream:
+            for frame in _frames(stream, sep, names, columns, header_line) if rows else ():
+                m = len(frame)
+                if filled + m > rows:  # only with line ends mixing \n and a lone \r (count_rows' bound fails)
+                    rows = max(2 * rows, filled + m)
+                    out.resize((rows, len(columns)), refcheck=False)
+                block = out[filled:filled + m]
+                for j, column in enumerate(columns):  # frame's columns are in file order, not in columns'
+                    block[:, j] = frame[column].to_numpy()
+                lost = _drop_nonfinite(block, columns, name, header_line, dropna, filled + dropped)
+                filled, dropped = filled + m - lost, dropped + lost
+        del block
+    except BadInput:
+        raise
+    except UnicodeDecodeError:
+        raise BadInput(f"{name}: bytes are not valid UTF-8 text; convert the file to UTF-8") from None
+    except pd.errors.ParserError as exc:
+        raise BadInput(f"{name}: {_ragged_message(str(exc), header_line)}") from None
+    except ValueError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInput(f"{name}: a value is not a number ({reason}); choose numeric columns with --columns") from None
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        raise BadInput(f"{display_name(piece.path)}: cannot open on a worker ({exc.strerror}); DATA must be on a "
+                       f"file system every worker sees") from None
+    except DECOMPRESSION_ERRORS as exc:
+        raise BadInput(f"{name}: compressed data is damaged or truncated ({exc})") from None
+    if filled < rows:  # blank lines or dropped rows: shrink in place (realloc), no copy of the rows kept
+        out.resize((filled, len(columns)), refcheck=False)
+    return out, dropped
+
+
+def _frames(stream, sep: str, names: list, columns: list, header_line: bool):
+    """DataFrames of up to CHUNK_ROWS rows of the columns (float64, in file order; the header
+    line skipped); none when the stream holds no row (a header-only file, a block inside one
+    long line)."""
+    import pandas as pd
+
+    try:
+        yield from pd.read_csv(stream, sep=sep, header=0 if header_line else None, names=names, usecols=columns,
+                               dtype=np.float64, skipinitialspace=True, index_col=False, encoding="utf-8-sig",
+                               chunksize=CHUNK_ROWS)
+    except pd.errors.EmptyDataError:
+        return
+
+
+def _drop_nonfinite(block: np.ndarray, columns: list, name: str, header: bool, dropna: bool,
+                    row_offset: int) -> int:
+    """Rows of block (m, d) holding NaN/inf: BadInput naming the first, or (dropna) moved out
+    by shifting the finite rows up in place; the rows dropped."""
+    finite = np.isfinite(block).all(axis=1)  # float32: a value beyond its range became inf
+    if finite.all():
+        return 0
+    if not dropna:
+        i = int(np.flatnonzero(~finite)[0])
+        j = int(np.flatnonzero(~np.isfinite(block[i]))[0])
+        what = "missing value (empty, NaN or a short row)" if np.isnan(block[i, j]) else "infinite value"
+        raise BadInput(f"{name}: {_line_of(row_offset + i, header)}, column {columns[j]!r}: {what}; "
+                       f"use --dropna to skip such rows")
+    kept = int(finite.sum())
+    block[:kept] = block[finite]
+    return block.shape[0] - kept
+
+
+def _check_header(piece: Piece, header: str, sep: str) -> None:
+    """BadInput unless the file's first line names the columns as the first file's does."""
+    import csv
+    import re
+
+    with _open(piece) as stream:
+        line = stream.readline(1 << 20)
+    text = re.split(r"[\r\n]", line.decode("utf-8-sig", errors="replace"), maxsplit=1)[0]
+    names = [n.strip() for n in next(csv.reader([text], delimiter=sep), [])]
+    if sep.join(names) != header:
+        raise BadInput(f"{display_name(piece.path)}: header {text!r} differs from the first file's "
+                       f"({header!r}); the files of DATA must have the same columns")
+
+
+def count_rows(piece: Piece, header: bool) -> int:
+    """Lines of the piece (a last line without a newline counts), less the header line:
+    an upper bound on its rows (blank lines are not rows)."""
+    newlines = returns = 0
+    last = b"\n"
+    with _open(piece) as stream:
+        while True:
+            data = stream.read(COUNT_BYTES)
+            if not data:
+                break
+            newlines, returns = newlines + data.count(b"\n"), returns + data.count(b"\r")
+            last = data[-1:]
+    lines = max(newlines, returns) + (last not in b"\r\n")  # \n, \r\n or a lone \r ends a line
+    return max(0, lines - (header and piece.offset == 0))
+
+
+def _open(piece: Piece) -> io.BufferedIOBase:
+    """A binary stream of the piece's whole lines (decompressed for a compressed file)."""
+    if piece.length is None:
+        return open_bytes(piece.path)
+    start, stop = _bounds(piece)
+    handle = open(piece.path, "rb")
+    handle.seek(start)
+    return io.BufferedReader(_Range(handle, stop - start), buffer_size=1 << 20)
+
+
+def _bounds(piece: Piece) -> tuple[int, int]:
+    """[start, stop): the bytes of the whole lines a block of a plain file owns."""
+    with open(piece.path, "rb") as handle:
+        return _line_start(handle, piece.offset), _line_start(handle, piece.offset + piece.length)
+
+
+def _line_start(handle, offset: int) -> int:
+    """The first line start at or after offset as dask.bytes.read_block finds it: 0 at 0, else
+    just past the first newline at or after offset (the file's end when there is none)."""
+    if offset == 0:
+        return 0
+    handle.seek(offset)
+    position = offset
+    while True:
+        data = handle.read(1 << 16)
+        if not data:
+            return position
+        found = data.find(b"\n")
+        if found >= 0:
+            return position + found + 1
+        position += len(data)
+
+
+class _Range(io.RawIOBase):
+    """The next ``length`` bytes of an open binary file; closing it closes the file."""
+
+    def __init__(self, handle, length: int):
+        self._handle, self._left = handle, length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._left <= 0:
+            return 0
+        view = memoryview(buffer)[:self._left]
+        n = self._handle.readinto(view)
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
