@@ -21,9 +21,9 @@ def chunks(n: int, chunk_rows: int):
 
 
 def _frame_rows(spec, x, frame, ws):
-    """z (d, n) of a chunk in the working frame (a view into the workspace)."""
-    features = gmm.fill_features(spec, x, frame, ws.features)
-    return features[1:1 + spec.d]
+    """z (d, n) of a chunk in the working frame (a view into the workspace): the rows of T(z)
+    that hold z, without the quadratic rows the distances do not need."""
+    return gmm.fill_frame_rows(x, frame, ws.features[1:1 + spec.d])
 
 
 def squared_distances(z: np.ndarray, centres: np.ndarray) -> np.ndarray:

@@ -304,14 +304,20 @@ class Workspace:
         self.lse = np.empty(self.chunk_rows)
 
 
+def fill_frame_rows(x: np.ndarray, frame: Frame, out: np.ndarray) -> np.ndarray:
+    """z = (x - shift)/scale in (d, n) layout, written into out (d, >= n). x: (n, d)."""
+    z = out[:, :x.shape[0]]
+    np.subtract(x.T, frame.shift[:, None], out=z)
+    z *= (1.0 / frame.scale)[:, None]
+    return z
+
+
 def fill_features(spec: Spec, x: np.ndarray, frame: Frame, out: np.ndarray) -> np.ndarray:
     """T(z) for z = (x - shift)/scale in (p, n) layout, written into out[:, :n]. x: (n, d)."""
     n, d = x.shape
     t = out[:, :n]
     t[0] = 1.0
-    z = t[1:1 + d]
-    np.subtract(x.T, frame.shift[:, None], out=z)
-    z *= (1.0 / frame.scale)[:, None]
+    z = fill_frame_rows(x, frame, t[1:1 + d])
     quad = t[1 + d:]
     if spec.covariance == "full":
         row = 0
