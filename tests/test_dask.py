@@ -314,3 +314,39 @@ def test_a_lost_worker_costs_a_recomputation_not_a_different_answer(client, part
     after = table.partitions.map_sum(tasks.local_stats, spec, theta, frame, 256)
     np.testing.assert_array_equal(after.t, before.t)
     assert after.neg_entropy == before.neg_entropy and after.rows == before.rows == 3000
+
+
+def test_a_worker_lost_during_a_sweep_is_retried_with_the_same_answer(client, parts):
+    """A worker killed while the sweep's tasks run: its running tasks and the partitions it held
+    are recomputed elsewhere (Dask retries), and the sweep's statistics are unchanged, bit for bit."""
+    import threading
+    import time
+
+    from vifit.distributed import tasks
+    from vifit.models import gmm
+
+    folder, _ = parts
+    table = dask_runner.load_table(client, str(folder / "part-*.csv.gz"), ReadOptions(), lambda m: None)
+    spec = gmm.Spec(3, 3)
+    frame = table.accumulator.moments(spec).frame
+    theta = np.random.default_rng(1).normal(size=(spec.k, spec.n_stats)) * 0.1
+    before = table.partitions.map_sum(tasks.local_stats, spec, theta, frame, 256)
+
+    def slow_local_stats(x, *args):  # a nested function: pickled by value for the workers
+        time.sleep(1.0)
+        return tasks.local_stats(x, *args)
+
+    results = []
+    sweep = threading.Thread(target=lambda: results.append(
+        table.partitions.map_sum(slow_local_stats, spec, theta, frame, 256)))
+    sweep.start()
+    deadline = time.monotonic() + 10
+    while not any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    busy = [worker for worker, keys in client.processing().items() if keys]
+    assert busy, "no task started within 10 s"
+    client.restart_workers(busy[:1])  # kills the process mid-task
+    sweep.join(timeout=60)
+    assert not sweep.is_alive() and results
+    np.testing.assert_array_equal(results[0].t, before.t)
+    assert results[0].neg_entropy == before.neg_entropy and results[0].rows == before.rows == 3000
