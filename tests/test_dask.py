@@ -294,9 +294,9 @@ def test_svi_over_partitions_is_reproducible_and_near_cavi(address, parts, memo)
     assert abs(first["fit"]["elbo"] - cavi["fit"]["elbo"]) <= 2e-3 * abs(cavi["fit"]["elbo"])
 
 
-def test_a_lost_worker_costs_a_recomputation_not_a_different_answer(client, parts):
-    """Restarting a worker loses the partitions it held; the next sweep reads them again and
-    gives the same statistics, bit for bit (the tree sum's order does not depend on placement)."""
+def _a_sweep(client, parts, seed):
+    """(partitions, the arguments of tasks.local_stats after x, their summed statistics now)
+    for the gzip parts and random coefficients."""
     from vifit.distributed import tasks
     from vifit.models import gmm
 
@@ -304,14 +304,23 @@ def test_a_lost_worker_costs_a_recomputation_not_a_different_answer(client, part
     table = dask_runner.load_table(client, str(folder / "part-*.csv.gz"), ReadOptions(), lambda m: None)
     spec = gmm.Spec(3, 3)
     frame = table.accumulator.moments(spec).frame
-    theta = np.random.default_rng(0).normal(size=(spec.k, spec.n_stats)) * 0.1
-    before = table.partitions.map_sum(tasks.local_stats, spec, theta, frame, 256)
-    holders = client.who_has(table.partitions.futures)
-    victim = next(iter(holders[table.partitions.futures[0].key]))
+    theta = np.random.default_rng(seed).normal(size=(spec.k, spec.n_stats)) * 0.1
+    args = (spec, theta, frame, 256)
+    return table.partitions, args, table.partitions.map_sum(tasks.local_stats, *args)
+
+
+def test_a_lost_worker_costs_a_recomputation_not_a_different_answer(client, parts):
+    """Restarting a worker loses the partitions it held; the next sweep reads them again and
+    gives the same statistics, bit for bit (the tree sum's order does not depend on placement)."""
+    from vifit.distributed import tasks
+
+    partitions, args, before = _a_sweep(client, parts, 0)
+    holders = client.who_has(partitions.futures)
+    victim = next(iter(holders[partitions.futures[0].key]))
     client.restart_workers([victim])
-    lost = [f for f in table.partitions.futures if victim in holders[f.key]]
+    lost = [f for f in partitions.futures if victim in holders[f.key]]
     assert lost and all(victim not in client.who_has([f])[f.key] for f in lost)
-    after = table.partitions.map_sum(tasks.local_stats, spec, theta, frame, 256)
+    after = partitions.map_sum(tasks.local_stats, *args)
     np.testing.assert_array_equal(after.t, before.t)
     assert after.neg_entropy == before.neg_entropy and after.rows == before.rows == 3000
 
@@ -323,14 +332,8 @@ def test_a_worker_lost_during_a_sweep_is_retried_with_the_same_answer(client, pa
     import time
 
     from vifit.distributed import tasks
-    from vifit.models import gmm
 
-    folder, _ = parts
-    table = dask_runner.load_table(client, str(folder / "part-*.csv.gz"), ReadOptions(), lambda m: None)
-    spec = gmm.Spec(3, 3)
-    frame = table.accumulator.moments(spec).frame
-    theta = np.random.default_rng(1).normal(size=(spec.k, spec.n_stats)) * 0.1
-    before = table.partitions.map_sum(tasks.local_stats, spec, theta, frame, 256)
+    partitions, args, before = _a_sweep(client, parts, 1)
 
     def slow_local_stats(x, *args):  # a nested function: pickled by value for the workers
         time.sleep(1.0)
@@ -338,7 +341,7 @@ def test_a_worker_lost_during_a_sweep_is_retried_with_the_same_answer(client, pa
 
     results = []
     sweep = threading.Thread(target=lambda: results.append(
-        table.partitions.map_sum(slow_local_stats, spec, theta, frame, 256)))
+        partitions.map_sum(slow_local_stats, *args)))
     sweep.start()
     deadline = time.monotonic() + 10
     while not any(client.processing().values()) and time.monotonic() < deadline:
