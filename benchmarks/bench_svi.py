@@ -3,6 +3,7 @@
     python benchmarks/bench_svi.py                  # N = 2,000,000, D = 10, K = 8 (bench_gmm's data)
     python benchmarks/bench_svi.py --n 200000       # a quicker look
     python benchmarks/bench_svi.py --init random --no-disk
+    python benchmarks/bench_svi.py --init shared     # one start for every side, the methods timed alone
 
 Every side runs in its own child process, so its peak RSS is its own.
 
@@ -77,6 +78,52 @@ def child_memory(which: str, n: int, init: str, cavi_elbo: float | None = None) 
     return side
 
 
+SHARED_START_SEED = 7
+
+
+def child_shared(which: str, n: int, cavi_elbo: float | None = None) -> dict:
+    """CAVI, SVI or memoized VB from one shared start: the global factors of the hard assignment
+    of every row to the nearest of K random rows (``init.initial_stats(..., "random", ...)`` with
+    a fixed seed, in the working frame of the data's moments, as ``vifit gmm`` uses). The clock
+    starts once those factors exist, so it times the methods, not their initialisations."""
+    from vifit.data import Table
+    from vifit.inference import cavi, svi
+    from vifit.models import gmm
+    from vifit.runners import gmm as runner
+
+    x = make_data(n)
+    problem, _, _ = runner.prepare(Table(x, [f"x{j + 1}" for j in range(D)], "bench"), k=K)
+    stats0 = problem.initial_stats("random", np.random.default_rng(SHARED_START_SEED))
+    lam0 = gmm.global_step(problem.prior, stats0.t)
+    started = time.perf_counter()
+    if which == "cavi":
+        stamps = []
+        stats, value = cavi.local_pass(problem, lam0)
+        state = cavi.State(lam=lam0, stats=stats, elbo=value, trace=[(0, problem.data_units(value))])
+        stamps.append(time.perf_counter() - started)
+        state, status = cavi.run(problem, state, tol=1e-6, max_iter=500,
+                                 after_sweep=lambda s: stamps.append(time.perf_counter() - started))
+        seconds = time.perf_counter() - started
+        final = state.trace[-1][1]
+        reach = next((stamps[i] for i, (_, e) in enumerate(state.trace) if (final - e) / abs(final) <= TARGET_GAP),
+                     None)
+        return {"side": which, "seconds": seconds, "elbo": final, "status": status, "iterations": state.iteration,
+                "reach_seconds": reach, "sweep_seconds": (seconds - stamps[0]) / max(1, state.iteration)}
+    settings = svi.Settings(memoized=which == "memoized")
+    svi_problem = svi.Problem(problem.spec, problem.prior, problem.frame, svi.ArraySource(x))
+    snapshots = record_steps(settings.memoized, started)
+    rng = np.random.default_rng(SHARED_START_SEED + 1)
+    if settings.memoized:  # as gmm_svi.fit: at most MAX_MEMO_BATCHES per-batch statistics
+        from vifit.runners.gmm_svi import MAX_MEMO_BATCHES
+        settings = svi.Settings(memoized=True, batch_size=max(settings.batch_size, -(-n // MAX_MEMO_BATCHES)))
+    result = svi.run(svi_problem, svi.State(lam=lam0), settings, rng, n_rows=n)
+    seconds = time.perf_counter() - started
+    side = {"side": which, "seconds": seconds, "elbo": result.elbo, "status": result.status,
+            "iterations": result.state.step, "epochs": result.state.step * settings.batch_size / n}
+    side["reach"] = first_within(snapshots, cavi_elbo, n, settings.batch_size)
+    return side
+
+
 RECORD_EVERY = 4  # steps between snapshots of the global factors (and one of the initial factors)
 TARGET_GAP = 0.005  # the issue's 99.5% of CAVI's final ELBO
 
@@ -140,6 +187,26 @@ def child_cli(which: str, path: str, output: str) -> dict:
             "iterations": fit["n_iter"], "epochs": fit["epochs"], "peak_mb": peak_rss_mb()}
 
 
+def shared_start(n: int) -> None:
+    """Print CAVI vs SVI vs memoized from one shared start (see child_shared)."""
+    cavi = run_child("cavi", n, "shared")
+    print(f"\none shared start (hard assignment to {K} random rows, seed {SHARED_START_SEED}); clocks start at "
+          f"the shared factors")
+    print(f"  cavi      {cavi['seconds']:6.2f} s to convergence ({cavi['iterations']} sweeps, "
+          f"{cavi['sweep_seconds']:.3f} s each), ELBO {cavi['elbo']:.10g}; within {100 * TARGET_GAP:g}% of its "
+          f"final ELBO after {cavi['reach_seconds']:.2f} s")
+    for which in ("svi", "memoized"):
+        side = run_child(which, n, "shared", repr(cavi["elbo"]))
+        gap = (cavi["elbo"] - side["elbo"]) / abs(cavi["elbo"])
+        reach = side["reach"]
+        reached = ("never within the target" if reach is None else
+                   f"within {100 * TARGET_GAP:g}% of CAVI's final ELBO after {reach['seconds']:.2f} s = "
+                   f"{reach['seconds'] / cavi['seconds']:.3f} x CAVI's time ({reach['steps']} steps, "
+                   f"{reach['epochs']:.3f} epochs)")
+        print(f"  {which:9s} {side['seconds']:6.2f} s ({side['epochs']:.2f} epochs, {side['status']}), final gap "
+              f"{100 * gap:.4f}%; {reached}")
+
+
 def run_child(*args) -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True)
     if out.returncode:
@@ -157,8 +224,9 @@ def write_csv(x: np.ndarray, path: str) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=2_000_000)
-    parser.add_argument("--init", default="kmeans++", choices=["kmeans++", "random", "random-resp"],
-                        help="every side's initialisation (the CLI default is kmeans++)")
+    parser.add_argument("--init", default="kmeans++", choices=["kmeans++", "random", "random-resp", "shared"],
+                        help="every side's initialisation (the CLI default is kmeans++); shared: one start "
+                             "(hard assignment to K random rows) given to every side, clocks starting there")
     parser.add_argument("--no-disk", action="store_true", help="skip the CSV-on-disk runs")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -166,6 +234,9 @@ def main():
         which = args.child[0]
         if which in ("stream", "no-stream"):
             print(json.dumps(child_cli(which, args.child[1], args.child[2])))
+        elif args.child[2] == "shared":
+            reference = float(args.child[3]) if len(args.child) > 3 else None
+            print(json.dumps(child_shared(which, int(args.child[1]), reference)))
         else:
             reference = float(args.child[3]) if len(args.child) > 3 else None
             print(json.dumps(child_memory(which, int(args.child[1]), args.child[2], reference)))
@@ -174,6 +245,9 @@ def main():
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
     print(f"N = {n:,}, D = {D}, K = {K}, full covariance, Dirichlet weights; each side in its own process; "
           f"BLAS threads: {threads}; numpy {np.__version__}; --init {args.init} on every side")
+    if args.init == "shared":
+        shared_start(n)
+        return
     cavi = run_child("cavi", n, args.init)
     sides = {"cavi": cavi, **{which: run_child(which, n, args.init, repr(cavi["elbo"]))
                               for which in ("svi-1", "svi", "memoized")}}
