@@ -12,6 +12,7 @@ from vifit.models import gmm
 
 INITS = ("kmeans++", "random", "random-resp")
 LLOYD_SWEEPS = 20
+DISTANCE_CHUNK_VALUES = 1 << 17  # float64 values of z per chunk of the distance passes: 1 MB
 
 
 def chunks(n: int, chunk_rows: int):
@@ -24,6 +25,24 @@ def _frame_rows(spec, x, frame, ws):
     """z (d, n) of a chunk in the working frame (a view into the workspace): the rows of T(z)
     that hold z, without the quadratic rows the distances do not need."""
     return gmm.fill_frame_rows(x, frame, ws.features[1:1 + spec.d])
+
+
+def _distance_chunks(spec, x, frame, ws):
+    """(start, stop, z (d, rows)) over x for k-means++ and Lloyd. Their chunks are larger than the
+    local step's (z has d rows, T(z) has p), so that per-chunk work dominates per-chunk overhead:
+    2,000,000 x 10 rows are 150 chunks, not 2,000. z is valid until the next chunk."""
+    n = x.shape[0]
+    rows = int(np.clip(DISTANCE_CHUNK_VALUES // spec.d, ws.chunk_rows, n))
+    buffer = np.empty((spec.d, max(rows, 1)))
+    for start, stop in chunks(n, rows):
+        yield start, stop, gmm.fill_frame_rows(x[start:stop], frame, buffer)
+
+
+def _largest(keys: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` largest keys, in index order (all of them when there are fewer)."""
+    if keys.size <= count:
+        return np.arange(keys.size)
+    return np.sort(np.argpartition(-keys, count - 1)[:count])
 
 
 def squared_distances(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -45,21 +64,21 @@ def kmeanspp_centres(spec, x, frame, ws, rng: np.random.Generator) -> np.ndarray
     centres[0] = _frame_rows(spec, x[rng.integers(n)][None, :], frame, ws)[:, 0]
     for j in range(1, k):
         keys, rows, total = np.full(trials, -np.inf), np.zeros(trials, dtype=np.int64), 0.0
-        for start, stop in chunks(n, ws.chunk_rows):
-            nearest = squared_distances(_frame_rows(spec, x[start:stop], frame, ws), centres[:j]).min(axis=0)
+        for start, stop, z in _distance_chunks(spec, x, frame, ws):
+            nearest = squared_distances(z, centres[:j]).min(axis=0)
             total += nearest.sum()
             with np.errstate(divide="ignore"):
                 chunk_keys = np.log(rng.random(stop - start)) / nearest  # larger is likelier; 0 -> -inf
-            merged = np.concatenate([keys, chunk_keys])
+            best = _largest(chunk_keys, trials)  # only these can enter the running top
+            merged = np.concatenate([keys, chunk_keys[best]])
             top = np.argsort(-merged, kind="stable")[:trials]
-            rows = np.concatenate([rows, np.arange(start, stop)])[top]
+            rows = np.concatenate([rows, start + best])[top]
             keys = merged[top]
         if not total > 0 or not np.isfinite(keys).all():  # rows sit on the centres (duplicates)
             rows = rng.integers(n, size=trials)
         candidates = _frame_rows(spec, x[np.sort(rows)], frame, ws).T.copy()
         potential = np.zeros(trials)
-        for start, stop in chunks(n, ws.chunk_rows):
-            z = _frame_rows(spec, x[start:stop], frame, ws)
+        for _, _, z in _distance_chunks(spec, x, frame, ws):
             nearest = squared_distances(z, centres[:j]).min(axis=0)
             potential += np.minimum(squared_distances(z, candidates), nearest).sum(axis=1)
         centres[j] = candidates[int(np.argmin(potential))]
@@ -72,8 +91,7 @@ def lloyd(spec, x, frame, ws, centres: np.ndarray, sweeps: int = LLOYD_SWEEPS) -
     centres = centres.copy()
     for _ in range(sweeps):
         sums, counts = np.zeros_like(centres), np.zeros(spec.k)
-        for start, stop in chunks(x.shape[0], ws.chunk_rows):
-            z = _frame_rows(spec, x[start:stop], frame, ws)
+        for _, _, z in _distance_chunks(spec, x, frame, ws):
             labels = np.argmin(squared_distances(z, centres), axis=0)
             counts += np.bincount(labels, minlength=spec.k)
             for j in range(spec.d):
