@@ -83,3 +83,16 @@ def test_corpus_errors_are_bad_input(name):
 
     with pytest.raises(BadInput):
         _all(TableStream(str(CORPUS / name), chunk_rows=16))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_bad_utf8_far_into_a_streamed_file_names_its_line(tmp_path, suffix):
+    """The decoder reads blocks; the message must still count lines from the file's start."""
+    import gzip
+
+    bad_line = 123_457  # far past the first block the reader peeks at, and many decoder blocks in
+    body = b"a,b\n" + b"".join(b"1,caf\xe9\n" if i == bad_line else b"%d,%d\n" % (i, i) for i in range(2, 200_000))
+    path = tmp_path / f"data{suffix}"
+    path.write_bytes(gzip.compress(body) if suffix.endswith(".gz") else body)
+    with pytest.raises(BadInput, match=f"line {bad_line}: bytes are not valid UTF-8"):
+        _all(TableStream(str(path), chunk_rows=4096))

@@ -152,7 +152,8 @@ class TableStream:
                 raise BadInput(f"{self.name}: compressed data is damaged or truncated ({exc})") from None
             if b"\x00" in head:
                 raise BadInput(f"{self.name}: looks like binary data (NUL bytes), not a CSV text file")
-            text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
+            counted = _LineCounter(buffered)
+            text = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")
             delimiter = resolve_delimiter(self.opts.delimiter)
             try:
                 first_line = text.readline()
@@ -170,8 +171,9 @@ class TableStream:
                                      chunksize=self.chunk_rows, index_col=False)
                 for frame in reader:
                     yield frame
-            except UnicodeDecodeError:
-                raise BadInput(f"{self.name}: bytes are not valid UTF-8 text; convert the file to UTF-8") from None
+            except UnicodeDecodeError as exc:
+                raise BadInput(f"{self.name}: line {counted.line_of(exc)}: bytes are not valid UTF-8 text; "
+                               f"convert the file to UTF-8 (for example with iconv -f latin1 -t utf-8)") from None
             except DECOMPRESSION_ERRORS as exc:
                 if isinstance(exc, BadInput):
                     raise
@@ -184,6 +186,37 @@ class TableStream:
         finally:
             if raw is not sys.stdin.buffer:
                 raw.close()
+
+
+class _LineCounter(io.BufferedIOBase):
+    """The byte stream under the text decoder, counting the newlines it has handed over, so that a
+    decoding error can name its line (the decoder works block by block, and its error only
+    knows the offset within the block it was decoding)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._newlines_before = 0  # newlines in the blocks before the latest one
+        self._latest = b""
+
+    def readable(self):
+        return True
+
+    def _handed(self, block: bytes) -> bytes:
+        self._newlines_before += self._latest.count(b"\n")
+        self._latest = block
+        return block
+
+    def read(self, size=-1):
+        return self._handed(self._stream.read(size))
+
+    def read1(self, size=-1):
+        return self._handed(self._stream.read1(size))
+
+    def line_of(self, error: UnicodeDecodeError) -> int:
+        """The 1-based line of the byte the decoder rejected. The decoder's input is the latest
+        block, after at most a few bytes of an unfinished character carried from the one before
+        (never a newline), so the newlines before error.start in it are the latest block's."""
+        return self._newlines_before + error.object[: error.start].count(b"\n") + 1
 
 
 class _Prepend(io.TextIOBase):
