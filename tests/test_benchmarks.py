@@ -1,0 +1,66 @@
+"""The benchmark scripts still run against the current code, on tiny sizes.
+
+They are not timed here (these machines are shared and noisy); this only keeps them from
+rotting silently: bench_vae.py once called a method the VAE had renamed and nobody noticed
+until the next measurement. PyTorch is not a test dependency, so for the network benchmarks
+only vifit's side runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+BENCH = ROOT / "benchmarks"
+
+
+def _run(script: str, *args: str, tmp_path=None) -> str:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), BENCH_TMP=str(tmp_path) if tmp_path else "")
+    if not env["BENCH_TMP"]:
+        env.pop("BENCH_TMP")
+    done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_bench_pca_compares_with_scikit_learn():
+    out = _run("bench_pca.py", "--cases", "3000x8x2", "--repeats", "1")
+    assert "sklearn" in out.lower() and "3000" in out.replace(",", "")
+
+
+def test_bench_gmm_compares_with_scikit_learn():
+    out = _run("bench_gmm.py", "--n", "3000", "--iters", "2")
+    assert "sklearn" in out.lower() or "scikit" in out.lower()
+
+
+def test_bench_svi_in_memory_from_disk_and_from_a_shared_start(tmp_path):
+    out = _run("bench_svi.py", "--n", "20000", tmp_path=tmp_path)
+    assert "time to reach 99.5%" in out and "from a CSV on disk" in out
+    assert out.count("gap to CAVI") >= 4  # the in-memory header and the three runs from disk
+    shared = _run("bench_svi.py", "--n", "20000", "--init", "shared")
+    assert "one shared start" in shared and "svi" in shared and "memoized" in shared
+
+
+def test_bench_autoencoder_vifit_side():
+    out = _run("bench_autoencoder.py", "--side", "vifit", "--rows", "512", "--epochs", "2")
+    result = json.loads(out.strip().splitlines()[-1])
+    assert len(result["epoch_seconds"]) == 2 and result["final_loss"] > 0
+
+
+def test_bench_vae_vifit_side():
+    out = _run("bench_vae.py", "--side", "vifit", "--case", "digits", "--epochs", "2")
+    result = json.loads(out.strip().splitlines()[-1])
+    assert len(result["epoch_seconds"]) == 2 and result["train_neg_elbo"] > 0 and result["final_neg_elbo"] > 0
+
+
+def test_bench_dask_runs_every_side(tmp_path):
+    pytest.importorskip("distributed")
+    out = _run("bench_dask.py", "--n", "20000", "--iters", "1", "--no-sklearn", "--data-dir", str(tmp_path))
+    assert "dask worker 1" in out and "vifit, 1 process" in out
