@@ -167,7 +167,7 @@ def parse_frame(text: str, name: str, opts: ReadOptions) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise BadInput(f"{name}: file is empty") from None
     except pd.errors.ParserError as exc:
-        raise BadInput(f"{name}: {_ragged_message(str(exc), opts.header)}") from None
+        raise BadInput(f"{name}: {ragged_message(str(exc), opts.header)}") from None
     name_columns(frame, opts.header)
     if len(frame) == 0:
         raise BadInput(f"{name}: no data rows (header only)")
@@ -207,7 +207,7 @@ def name_columns(frame: pd.DataFrame, header: bool) -> None:
         frame.columns = [f"x{i + 1}" for i in range(frame.shape[1])]
 
 
-def _ragged_message(parser_message: str, header: bool, lines_before: int = 0) -> str:
+def ragged_message(parser_message: str, header: bool, lines_before: int = 0) -> str:
     """Reword pandas' field-count error; lines_before: file lines not shown to the parser."""
     match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", parser_message)
     if not match:
@@ -218,7 +218,7 @@ def _ragged_message(parser_message: str, header: bool, lines_before: int = 0) ->
     return f"row {row} (line {line}): has {saw} fields, expected {expected} (ragged rows)"
 
 
-def _line_of(row_index: int, header: bool) -> str:
+def line_of(row_index: int, header: bool) -> str:
     """'row r (line l)' for a 0-based data row index (counted over the whole file)."""
     row = row_index + 1
     return f"row {row} (line {row + 1 if header else row})"
@@ -297,7 +297,7 @@ def to_numeric_block(frame: pd.DataFrame, columns: list[str], name: str, header:
             if bad.any():
                 i = int(np.flatnonzero(bad.to_numpy())[0])
                 raise BadInput(
-                    f"{name}: {_line_of(row_offset + i, header)}, column {col!r}: {text.iloc[i]!r} is not a number"
+                    f"{name}: {line_of(row_offset + i, header)}, column {col!r}: {text.iloc[i]!r} is not a number"
                 )
             series = parsed
         block[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -317,7 +317,7 @@ def check_finite(block: np.ndarray, columns: list[str], name: str, header: bool,
     j = int(np.flatnonzero(~finite[i])[0])
     what = "missing value (empty, NaN or a short row)" if np.isnan(block[i, j]) else "infinite value"
     raise BadInput(
-        f"{name}: {_line_of(row_offset + i, header)}, column {columns[j]!r}: {what}; "
+        f"{name}: {line_of(row_offset + i, header)}, column {columns[j]!r}: {what}; "
         f"use --dropna to skip such rows"
     )
 

@@ -20,7 +20,7 @@ from vifit.data import (
     DECOMPRESSION_ERRORS,
     DTYPES,
     ReadOptions,
-    _ragged_message,
+    ragged_message,
     check_finite,
     check_header,
     display_name,
@@ -182,7 +182,7 @@ class TableStream:
                 raise BadInput(f"{self.name}: no data rows (header only)") from None
             except pd.errors.ParserError as exc:
                 header = self.opts.header
-                raise BadInput(f"{self.name}: {_ragged_message(str(exc), header, 1 if header else 0)}") from None
+                raise BadInput(f"{self.name}: {ragged_message(str(exc), header, 1 if header else 0)}") from None
         finally:
             if raw is not sys.stdin.buffer:
                 raw.close()

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vifit.data import DECOMPRESSION_ERRORS, _line_of, _ragged_message, display_name, open_bytes
+from vifit.data import DECOMPRESSION_ERRORS, line_of, ragged_message, display_name, open_bytes
 from vifit.errors import BadInput
 
 BLOCKSIZE = 64 * 2**20  # bytes of a plain file per partition
@@ -115,7 +115,7 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     except UnicodeDecodeError:
         raise BadInput(f"{name}: bytes are not valid UTF-8 text; convert the file to UTF-8") from None
     except pd.errors.ParserError as exc:
-        raise BadInput(f"{name}: {_ragged_message(str(exc), header_line)}") from None
+        raise BadInput(f"{name}: {ragged_message(str(exc), header_line)}") from None
     except ValueError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInput(f"{name}: a value is not a number ({reason}); choose numeric columns with --columns") from None
@@ -154,7 +154,7 @@ def _drop_nonfinite(block: np.ndarray, columns: list, name: str, header: bool, d
         i = int(np.flatnonzero(~finite)[0])
         j = int(np.flatnonzero(~np.isfinite(block[i]))[0])
         what = "missing value (empty, NaN or a short row)" if np.isnan(block[i, j]) else "infinite value"
-        raise BadInput(f"{name}: {_line_of(row_offset + i, header)}, column {columns[j]!r}: {what}; "
+        raise BadInput(f"{name}: {line_of(row_offset + i, header)}, column {columns[j]!r}: {what}; "
                        f"use --dropna to skip such rows")
     kept = int(finite.sum())
     block[:kept] = block[finite]
