@@ -35,7 +35,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vifit.data import DECOMPRESSION_ERRORS, line_of, ragged_message, display_name, open_bytes
+from vifit.data import (
+    DECOMPRESSION_ERRORS,
+    display_name,
+    line_of,
+    open_bytes,
+    ragged_message,
+)
 from vifit.errors import BadInput
 
 BLOCKSIZE = 64 * 2**20  # bytes of a plain file per partition
