@@ -37,8 +37,8 @@ import numpy as np
 
 from vifit.data import (
     DECOMPRESSION_ERRORS,
+    check_finite,
     display_name,
-    line_of,
     open_bytes,
     ragged_message,
 )
@@ -151,20 +151,13 @@ def _frames(stream, sep: str, names: list, columns: list, header_line: bool):
 
 def _drop_nonfinite(block: np.ndarray, columns: list, name: str, header: bool, dropna: bool,
                     row_offset: int) -> int:
-    """Rows of block (m, d) holding NaN/inf: BadInput naming the first, or (dropna) moved out
-    by shifting the finite rows up in place; the rows dropped."""
-    finite = np.isfinite(block).all(axis=1)  # float32: a value beyond its range became inf
-    if finite.all():
-        return 0
-    if not dropna:
-        i = int(np.flatnonzero(~finite)[0])
-        j = int(np.flatnonzero(~np.isfinite(block[i]))[0])
-        what = "missing value (empty, NaN or a short row)" if np.isnan(block[i, j]) else "infinite value"
-        raise BadInput(f"{name}: {line_of(row_offset + i, header)}, column {columns[j]!r}: {what}; "
-                       f"use --dropna to skip such rows")
-    kept = int(finite.sum())
-    block[:kept] = block[finite]
-    return block.shape[0] - kept
+    """Rows of block (m, d) holding NaN/inf: BadInput naming the first (``data.check_finite``),
+    or (dropna) moved out by shifting the finite rows up in place; the rows dropped.
+    (float32: a value beyond its range became inf.)"""
+    kept, dropped = check_finite(block, columns, name, header, dropna, row_offset)
+    if dropped:
+        block[:kept.shape[0]] = kept
+    return dropped
 
 
 def _check_header(piece: Piece, header: str, sep: str) -> None:
