@@ -71,14 +71,21 @@ def test_loss_gradient(name):
     assert np.isclose(loss.value_and_grad(out0, target)[0], loss.per_row(out0, target).mean())
 
 
-def test_bce_from_logits_is_stable_and_exact():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("z_row", [[-1000.0, 1000.0, 0.0, 30.0],   # exp(-z) overflows: the stable path
+                                   [-20.0, 15.0, 0.0, 3.0]])       # no overflow: the fast path
+def test_bce_from_logits_is_stable_and_exact(dtype, z_row):
     loss = LOSSES["bce"]()
-    z = np.array([[-1000.0, 1000.0, 0.0, 30.0]])
-    x = np.array([[0.0, 1.0, 0.5, 0.25]])
-    value, grad = loss.value_and_grad(z, x)
-    expected = float((np.logaddexp(0, z) - x * z).sum())  # -[x log p + (1 - x) log(1 - p)]
+    z = np.array([z_row], dtype=dtype)
+    x = np.array([[0.0, 1.0, 0.5, 0.25]], dtype=dtype)
+    value, grad = loss.value_and_grad(z.copy(), x)
+    z64, x64 = z.astype(np.float64), x.astype(np.float64)
+    expected = float((np.logaddexp(0, z64) - x64 * z64).sum())  # -[x log p + (1 - x) log(1 - p)]
+    expected_grad = np.exp(-np.logaddexp(0, -z64)) - x64             # sigmoid, overflow-free
     assert np.isfinite(value) and np.isfinite(grad).all()
-    assert np.isclose(value, expected)
+    # float32: log(1 + exp(-z)) + z carries ~1e-6 absolute rounding per entry
+    assert np.isclose(value, expected, rtol=1e-12 if dtype == np.float64 else 1e-6, atol=1e-5)
+    assert np.allclose(grad, expected_grad, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("activation,loss", [("tanh", "mse"), ("softplus", "bce"), ("sigmoid", "mse"),

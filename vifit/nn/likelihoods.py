@@ -20,6 +20,8 @@ import math
 
 import numpy as np
 
+from vifit.nn.losses import softplus_total_and_sigmoid
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -36,21 +38,13 @@ class Bernoulli:
     def nll_and_grad(self, eta: np.ndarray, x: np.ndarray, scale: float):
         """eta: (L*n, d), x: (n, d). Returns (sum over all L*n rows of -log p, scale * d(-log p)/d eta).
 
-        Fast path, five passes: t = 1 + exp(-eta); -log p = log t + eta - x eta; grad = 1/t - x.
-        If exp(-eta) overflows (eta below about -88 in float32) the value is recomputed stably.
+        Shares the autoencoder's cross-entropy pass (softplus_total_and_sigmoid):
+        -log p = sum softplus(eta) - <x, eta>, grad = sigmoid(eta) - x.
         """
         n = x.shape[0]
         e3 = _stacked(eta, n)
-        t = np.negative(eta)
-        with np.errstate(over="ignore"):
-            np.exp(t, out=t)
-        t += 1
-        value = float(np.log(t).sum(dtype=np.float64))
-        if not np.isfinite(value):
-            value = float(np.logaddexp(0, -eta).sum(dtype=np.float64))
-        value += float(eta.sum(dtype=np.float64))
-        value -= float(sum(np.vdot(x, e3[l]) for l in range(e3.shape[0])))
-        np.reciprocal(t, out=t)                           # sigmoid(eta)
+        softplus_total, t = softplus_total_and_sigmoid(eta)
+        value = softplus_total - float(sum(np.vdot(x, e3[l]) for l in range(e3.shape[0])))
         _stacked(t, n)[...] -= x
         t *= t.dtype.type(scale)
         return value, t

@@ -7,10 +7,12 @@ negative log-likelihood of a row up to constants, the unit the VAE's ELBO uses.
 - squared error:  c_i = sum_j (a_ij - x_ij)^2,         dC/da = 2 (a - x) / rows
 - binary cross-entropy from logits z (a = sigmoid(z)), for targets in [0, 1]:
   c_i = sum_j softplus(z_ij) - x_ij z_ij,             dC/dz = (sigmoid(z) - x) / rows
-  with softplus(z) = max(z, 0) + log1p(exp(-|z|)): never overflows, never log(0).
+  with softplus(z) = log(1 + exp(-z)) + z (see softplus_total_and_sigmoid).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -49,25 +51,10 @@ class BinaryCrossEntropyLogits:
         return t
 
     def value_and_grad(self, z: np.ndarray, x: np.ndarray):
-        """Fourteen in-place passes over (rows, d), no temporaries beyond two buffers.
-
-        sum softplus(z) = sum log1p(exp(-|z|)) + sum max(z, 0), and
-        sum max(z, 0) = (sum z + sum |z|) / 2; sigmoid(z) = 1 / (1 + exp(-z)), where an
-        overflow of exp(-z) to inf (z < -88 in float32) correctly gives 0. (Deriving the
-        sigmoid from exp(-|z|) instead of a second exp takes more passes than it saves.)
-        """
+        """value = (sum softplus(z) - <x, z>) / rows, grad = (sigmoid(z) - x) / rows."""
         rows = z.shape[0]
-        e = np.abs(z)
-        sum_abs = _total(e)
-        np.negative(e, out=e)
-        np.exp(e, out=e)                  # exp(-|z|) in (0, 1]: never overflows
-        grad = np.log1p(e)
-        value = _total(grad) + 0.5 * (_total(z) + sum_abs) - float(np.vdot(x, z))
-        with np.errstate(over="ignore"):
-            np.negative(z, out=grad)
-            np.exp(grad, out=grad)
-        grad += 1
-        np.reciprocal(grad, out=grad)     # sigmoid(z)
+        softplus_total, grad = softplus_total_and_sigmoid(z)
+        value = softplus_total - float(np.vdot(x, z))
         grad -= x
         grad *= z.dtype.type(1.0 / rows)
         return value / rows, grad
@@ -77,10 +64,33 @@ class BinaryCrossEntropyLogits:
 
 
 
+def softplus_total_and_sigmoid(z: np.ndarray) -> tuple[float, np.ndarray]:
+    """(sum of softplus(z), sigmoid(z) in a new array) for logits z: (rows, d).
+
+    One exp serves both: t = 1 + exp(-z) gives sigmoid(z) = 1 / t and
+    softplus(z) = log t + z. Six passes over z. Where exp(-z) overflows to inf
+    (z < -88 in float32) 1 / t is correctly 0 but log t is not, so the sum is then
+    recomputed stably (np.logaddexp), a slower path that fitted logits rarely need.
+    (log(1 + exp(-|z|)) never overflows but needs a second exp and numpy's
+    scalar-speed log1p: 30% slower for 128 x 784 float32.)
+    """
+    t = np.negative(z)
+    with np.errstate(over="ignore"):
+        np.exp(t, out=t)
+    t += 1
+    log_total = _total(np.log(t))
+    if not math.isfinite(log_total):
+        log_total = _total(np.logaddexp(0, -z))
+    np.reciprocal(t, out=t)
+    return log_total + _total(z), t
+
+
 def _total(a: np.ndarray) -> float:
     """Sum of a (rows, cols) array: column sums first (whole rows added, which numpy
-    vectorises better than one long float32 reduction: 11 vs 17 us for 128 x 784), then theirs."""
-    return float(a.sum(axis=0).sum()) if a.ndim == 2 else float(a.sum())
+    vectorises better than one long float32 reduction: 11 vs 17 us for 128 x 784), then
+    theirs in float64, which keeps totals that later cancel (sum log t against sum z)
+    accurate to ~1e-6 of the larger."""
+    return float(a.sum(axis=0).sum(dtype=np.float64)) if a.ndim == 2 else float(a.sum(dtype=np.float64))
 
 
 LOSSES = {"mse": SquaredError, "bce": BinaryCrossEntropyLogits}
