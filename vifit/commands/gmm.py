@@ -93,7 +93,7 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
     """
     from vifit.commands.common import run_fit
     from vifit.runners import gmm as runner
-    from vifit.runners.gmm_select import parse_k, select
+    from vifit.runners.gmm_select import parse_k, select, unconverged
 
     k_spec, ks = k, parse_k(k)
     k = ks[0]
@@ -105,12 +105,16 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
         "max_iter": max_iter, "restarts": restarts, "chunk_rows": chunk_rows,
     }
 
+    selected = []  # the result of a K range, checked for unconverged candidates after writing
+
     def fit(table, *, seed, reporter):
         if len(ks) == 1:
             result = runner.fit(table, seed=seed, reporter=reporter, **options)
         else:
+            runner.check_k(ks, table.values.shape[0], init, spec=k_spec)  # before fitting any K
             result = select(ks, lambda k: runner.fit(table, seed=seed, reporter=reporter, **{**options, "k": k}),
-                            reporter)
+                            reporter, spec=k_spec, strict=run["strict"])
+            selected.append(result)
         config.update(resolved=result.params["prior"])
         return result
 
@@ -137,3 +141,9 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
         return gmm_svi.run_command(data, read, out, run, options, svi, max_iter_given=given)
     config = dict(options)
     run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit, min_rows=runner.MIN_ROWS)
+    stopped_early = unconverged(selected[0]) if selected else []
+    if run["strict"] and stopped_early:  # run_fit checked only the chosen K; --strict covers every candidate
+        from vifit.errors import NotConverged
+        from vifit.runners.gmm_select import NOT_CONVERGED_HINT, unconverged_message
+
+        raise NotConverged(unconverged_message(k_spec, stopped_early) + f" (--strict); {NOT_CONVERGED_HINT}")
