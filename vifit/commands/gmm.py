@@ -56,9 +56,11 @@ if "numpy" not in sys.modules and not any(v in os.environ for v in _BLAS_VARIABL
               help="Initial responsibilities: nearest of K k-means centres (k-means++ seeds, then Lloyd "
                    "sweeps), nearest of K random rows, or random soft responsibilities.")
 @click.option("--tol", type=float, default=1e-6, show_default=True,
-              help="Stop when the relative change of the ELBO between sweeps is below this.")
-@click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True,
-              help="Most CAVI sweeps per restart.")
+              help="Stop when the relative ELBO change is at most this: cavi, between sweeps; svi, of the "
+                   "minibatch ELBO estimate averaged over a window (or of the exact ELBO between epochs).")
+@click.option("--max-iter", type=click.IntRange(min=1), default=500,
+              help="cavi: most sweeps per restart; svi: most minibatch steps.  "
+                   "[default: 500 for cavi; no limit for svi, where --epochs bounds the run]")
 @click.option("--restarts", type=click.IntRange(min=1), default=1, show_default=True,
               help="Initialisations to run (seeds spawned from --seed); the best ELBO is kept.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
@@ -85,7 +87,7 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
     Example:
       vifit gmm sample_data/iris.csv --k 3 -o gmm.json
       vifit gmm sample_data/mixture_1d.csv --k 3 --covariance known --weights uniform
-      vifit gmm sample_data/wine.csv --k 10 --weights dp --standardize --restarts 4
+      vifit gmm sample_data/mixture_1d.csv --k 10 --weights dp --restarts 4
       vifit gmm sample_data/wine.csv --k 1-6 --standardize --restarts 3
       vifit predict gmm.json sample_data/iris.csv | head
       vifit gmm big.csv.gz --k 8 --method svi --batch-size 1024 -o gmm.json
