@@ -10,6 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+# An ELBO that decreases between sweeps is a bug: in the whole suite it raises instead of
+# warning. Set in os.environ at import, so in-process runs, subprocesses (run_subprocess copies
+# the environment) and Dask clusters started by tests all see it; a test may still delenv it.
+os.environ["VIFIT_STRICT_ELBO"] = "1"
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 

@@ -103,7 +103,7 @@ def models(tmp_path_factory):
     return paths
 
 
-def _figure(kind, path, **options):
+def _figure(kind, path, data=SAMPLE / "iris.csv", **options):
     from vifit.data import ReadOptions, load_table
     from vifit.output import read_document
     from vifit.plot import require_matplotlib
@@ -111,7 +111,7 @@ def _figure(kind, path, **options):
 
     plt = require_matplotlib()
     document = read_document(str(path))
-    table = load_table(str(SAMPLE / "iris.csv"), ReadOptions(), required_columns=document["data"]["columns"])
+    table = load_table(str(data), ReadOptions(), required_columns=document["data"]["columns"])
     return plt, DRAW[kind](plt, document, str(path), table, options), document
 
 
@@ -138,8 +138,33 @@ def test_network_plots_have_curves_and_latent_means(tmp_path, models, kind):
     result = invoke(["plot", models[kind], SAMPLE / "iris.csv", "--color-by", "species", "-o", out])
     assert result.exit_code == 0, result.stderr
     assert out.stat().st_size > 10_000
+    assert _png_size(out) == (1000, 400)  # two 5 x 4 inch panels at 100 dpi, as for pca and gmm
     plt, figure, _ = _figure(kind, models[kind])
     curves, latent = figure.axes
     assert len(curves.lines) == 2  # training and validation
     assert latent.collections[0].get_offsets().shape == (150, 2)
+    plt.close(figure)
+
+
+@pytest.fixture(scope="module")
+def digits_vae(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plot-digits") / "vae.json"
+    result = invoke(["vae", SAMPLE / "digits.csv", "--likelihood", "bernoulli", "--scale", "minmax", "--hidden",
+                     "16", "--latent", "2", "--epochs", "3", "--seed", "3", "-q", "-o", path])
+    assert result.exit_code == 0, result.stderr
+    return path
+
+
+def test_vae_image_grid_is_an_image_of_four_by_four_decoded_digits(tmp_path, digits_vae):
+    from matplotlib.image import AxesImage
+
+    out = tmp_path / "digits.png"
+    result = invoke(["plot", digits_vae, SAMPLE / "digits.csv", "--image-shape", "8x8", "-o", out])
+    assert result.exit_code == 0, result.stderr
+    assert _png_size(out) == (1500, 400)  # curves, latent means and the grid: three 5 x 4 inch panels
+    plt, figure, _ = _figure("vae", digits_vae, data=SAMPLE / "digits.csv", image_shape=(8, 8))
+    curves, latent, grid = figure.axes
+    assert len(curves.lines) == 2 and latent.collections[0].get_offsets().shape[1] == 2
+    images = [artist for artist in grid.get_children() if isinstance(artist, AxesImage)]
+    assert len(images) == 1 and images[0].get_array().shape == (4 * 8, 4 * 8)  # 16 draws of 8 x 8 pixels
     plt.close(figure)

@@ -68,3 +68,31 @@ def test_dp_single_fit_prunes_to_the_effective_k(three_clusters):
 def test_k_range_refuses_checkpoints(three_clusters, tmp_path):
     result = invoke(["gmm", three_clusters, "--k", "2-4", "--checkpoint", tmp_path / "c.ckpt"])
     assert result.exit_code == 2 and "--checkpoint" in result.stderr
+
+
+def test_k_range_above_the_rows_fails_before_fitting(tmp_path):
+    data = tmp_path / "four_rows.csv"
+    data.write_text("a,b\n1,2\n3,1\n5,7\n2,2\n")
+    result = invoke(["gmm", data, "--k", "2-6"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "--k 2-6" in result.stderr and "4 rows" in result.stderr
+    assert "K = 5, 6" in result.stderr
+    assert "vifit: gmm" not in result.stderr  # no candidate was fitted (its progress would show)
+
+
+def test_unconverged_candidates_warn_and_exit_3_with_strict(tmp_path):
+    args = ["gmm", SAMPLE / "iris.csv", "--k", "2-4", "--max-iter", "2", "--seed", "0", "-q"]
+    lenient = invoke(args)
+    assert lenient.exit_code == 0
+    fit = json.loads(lenient.stdout)["fit"]
+    assert fit["converged"]  # the chosen K converged: only the other candidates can make --strict fail
+    candidates = fit["selection"]["candidates"]
+    stopped = [c["k"] for c in candidates if not c["converged"]]
+    assert stopped and not all(c["converged"] is False for c in candidates)  # some stop early, not all
+    warning = [line for line in lenient.stderr.splitlines() if "did not converge" in line]
+    assert len(warning) == 1 and "--max-iter" in warning[0]
+    assert f"K = {', '.join(map(str, stopped))} " in warning[0]
+    out = tmp_path / "fit.json"
+    strict = invoke(args + ["--strict", "-o", out])
+    assert strict.exit_code == 3 and out.exists()  # written, then exit 3
+    assert "--strict" in strict.stderr and "--max-iter" in strict.stderr

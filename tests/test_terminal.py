@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 
+from conftest import SAMPLE, invoke
 from vifit.progress import Reporter
 from vifit.result import FitResult
 from vifit.terminal import BARS, sparkline
@@ -50,3 +52,56 @@ def test_nothing_extra_without_a_terminal_or_with_quiet():
     plain = _run(io.StringIO())
     assert BARS[0] not in plain and "weight" not in plain
     assert _run(_Terminal(), quiet=True) == ""
+
+
+class _Clock:
+    """A clock the test moves by hand, so elapsed times are known."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_rich_progress_shows_step_value_change_and_elapsed_time():
+    stream, clock = _Terminal(), _Clock()
+    reporter = Reporter("rich", stream=stream, clock=clock)
+    reporter.start("gmm", total=50, metric="loss")
+    reporter.update(1, -12.0)
+    clock.now += 65.0
+    reporter.update(2, -10.0)
+    reporter.finish("converged")
+    text = stream.getvalue()
+    change = (-10.0 - -12.0) / 12.0
+    assert "2/50" in text  # iteration of total
+    assert "loss -10" in text and f"change {change:.6g}" in text
+    assert "0:01:05" in text  # elapsed, from the reporter's clock
+
+
+def _elbo_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.startswith("elbo ")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def _fit_with_rich_progress(tmp_path, *args):
+    out = tmp_path / "fit.json"
+    result = invoke(["gmm", *args, "--seed", "0", "--progress", "rich", "-o", out])
+    assert result.exit_code == 0, result.stderr
+    return json.loads(out.read_text())["fit"], result.stderr
+
+
+def test_sparkline_draws_the_kept_restart(tmp_path):
+    fit, stderr = _fit_with_rich_progress(tmp_path, SAMPLE / "wine.csv", "--k", "4", "--restarts", "3")
+    assert fit["best_restart"] != 2 and f"{fit['restart_elbos'][-1]:.6g}" != f"{fit['elbo']:.6g}"  # test bites
+    values = [value for _, value in fit["trace"]]
+    assert _elbo_line(stderr) == f"elbo {sparkline(values)} {fit['elbo']:.6g}"
+
+
+def test_sparkline_draws_the_chosen_k(tmp_path):
+    fit, stderr = _fit_with_rich_progress(tmp_path, SAMPLE / "iris.csv", "--k", "2-4")
+    candidates = fit["selection"]["candidates"]
+    assert fit["selection"]["chosen_k"] != candidates[-1]["k"]  # the last K fitted is not the one kept
+    values = [value for _, value in fit["trace"]]
+    assert _elbo_line(stderr) == f"elbo {sparkline(values)} {fit['elbo']:.6g}"

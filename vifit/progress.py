@@ -142,13 +142,18 @@ class Reporter:
         self._last_line = None
 
     def summarise(self, result) -> None:
-        """At a terminal (rich mode) only: ELBO sparkline and per-component table."""
+        """At a terminal (rich mode) only: ELBO sparkline and per-component table.
+
+        The sparkline draws the kept fit's trace: ``history`` holds only the last loop
+        started (the last restart, the last K of a range), not necessarily the one kept."""
         if self.mode != "rich":
             return
         from vifit.terminal import show
 
+        trace = list(result.trace) or self.history
+        metric = "elbo" if result.elbo is not None else self._metric
         try:
-            show(self.stream, result, self.history)
+            show(self.stream, result, trace, metric)
         except (BrokenPipeError, ValueError):
             pass
 
@@ -173,6 +178,7 @@ class Reporter:
             TimeElapsedColumn(),
             console=console,
             transient=False,
+            get_time=self.clock,  # elapsed time from the reporter's clock, as in plain and json modes
         )
         self._live.start()
         self._live_task = self._live.add_task(self._task, total=self._total, fields="")

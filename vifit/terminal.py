@@ -50,15 +50,15 @@ def _vector(values, limit: int = 4) -> str:
     return text + (", …" if len(values) > limit else "")
 
 
-def show(stream, result, history) -> None:
-    """Print the sparkline and the table to ``stream`` (a terminal) with rich."""
+def show(stream, result, trace, metric: str = "elbo") -> None:
+    """Print the sparkline of ``trace`` [(step, value), ...] and the table to ``stream`` (a terminal)."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(file=stream, stderr=True)
-    line = sparkline([value for _, value in history])
-    if line and len(history) > 1:
-        console.print(f"elbo {line} {history[-1][1]:.6g}", markup=False, highlight=False)
+    line = sparkline([value for _, value in trace])
+    if line and len(trace) > 1:
+        console.print(f"{metric} {line} {trace[-1][1]:.6g}", markup=False, highlight=False)
     rows = summary_rows(result)
     if rows:
         header, body = rows

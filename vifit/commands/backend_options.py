@@ -20,7 +20,8 @@ backend_options = _packed(
         ,
         click.option("--scheduler", metavar="ADDRESS", default=None,
                      help="dask: address of a running scheduler (tcp://host:8786).  "
-                          "[default: start a local cluster, one worker process per core]")
+                          "[default: start a local cluster of one single-threaded worker process per usable core, "
+                          "at most 8; OMP_NUM_THREADS or MKL_NUM_THREADS, when set, gives the number]")
         ,
         click.option("--scheduler-file", metavar="PATH", default=None,
                      help="dask: the scheduler file written by 'dask scheduler --scheduler-file' or dask-jobqueue.")

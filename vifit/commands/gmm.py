@@ -56,9 +56,11 @@ if "numpy" not in sys.modules and not any(v in os.environ for v in _BLAS_VARIABL
               help="Initial responsibilities: nearest of K k-means centres (k-means++ seeds, then Lloyd "
                    "sweeps), nearest of K random rows, or random soft responsibilities.")
 @click.option("--tol", type=float, default=1e-6, show_default=True,
-              help="Stop when the relative change of the ELBO between sweeps is below this.")
-@click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True,
-              help="Most CAVI sweeps per restart.")
+              help="Stop when the relative ELBO change is at most this: cavi, between sweeps; svi, of the "
+                   "minibatch ELBO estimate averaged over a window (or of the exact ELBO between epochs).")
+@click.option("--max-iter", type=click.IntRange(min=1), default=500,
+              help="cavi: most sweeps per restart; svi: most minibatch steps.  "
+                   "[default: 500 for cavi; no limit for svi, where --epochs bounds the run]")
 @click.option("--restarts", type=click.IntRange(min=1), default=1, show_default=True,
               help="Initialisations to run (seeds spawned from --seed); the best ELBO is kept.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
@@ -85,7 +87,7 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
     Example:
       vifit gmm sample_data/iris.csv --k 3 -o gmm.json
       vifit gmm sample_data/mixture_1d.csv --k 3 --covariance known --weights uniform
-      vifit gmm sample_data/wine.csv --k 10 --weights dp --standardize --restarts 4
+      vifit gmm sample_data/mixture_1d.csv --k 10 --weights dp --restarts 4
       vifit gmm sample_data/wine.csv --k 1-6 --standardize --restarts 3
       vifit predict gmm.json sample_data/iris.csv | head
       vifit gmm big.csv.gz --k 8 --method svi --batch-size 1024 -o gmm.json
@@ -93,7 +95,7 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
     """
     from vifit.commands.common import run_fit
     from vifit.runners import gmm as runner
-    from vifit.runners.gmm_select import parse_k, select
+    from vifit.runners.gmm_select import parse_k, select, unconverged
 
     k_spec, ks = k, parse_k(k)
     k = ks[0]
@@ -105,12 +107,16 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
         "max_iter": max_iter, "restarts": restarts, "chunk_rows": chunk_rows,
     }
 
+    selected = []  # the result of a K range, checked for unconverged candidates after writing
+
     def fit(table, *, seed, reporter):
         if len(ks) == 1:
             result = runner.fit(table, seed=seed, reporter=reporter, **options)
         else:
+            runner.check_k(ks, table.values.shape[0], init, spec=k_spec)  # before fitting any K
             result = select(ks, lambda k: runner.fit(table, seed=seed, reporter=reporter, **{**options, "k": k}),
-                            reporter)
+                            reporter, spec=k_spec, strict=run["strict"])
+            selected.append(result)
         config.update(resolved=result.params["prior"])
         return result
 
@@ -137,3 +143,9 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
         return gmm_svi.run_command(data, read, out, run, options, svi, max_iter_given=given)
     config = dict(options)
     run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit, min_rows=runner.MIN_ROWS)
+    stopped_early = unconverged(selected[0]) if selected else []
+    if run["strict"] and stopped_early:  # run_fit checked only the chosen K; --strict covers every candidate
+        from vifit.errors import NotConverged
+        from vifit.runners.gmm_select import NOT_CONVERGED_HINT, unconverged_message
+
+        raise NotConverged(unconverged_message(k_spec, stopped_early) + f" (--strict); {NOT_CONVERGED_HINT}")

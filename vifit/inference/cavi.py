@@ -130,7 +130,8 @@ def run(problem: Problem, state: State, *, tol: float, max_iter: int, reporter=N
             drop = state.elbo - new.elbo
             if drop > decrease_allowance(problem, new.elbo):
                 message = (f"ELBO decreased by {drop:.6g} at sweep {new.iteration} "
-                           f"({state.elbo:.17g} -> {new.elbo:.17g}); this is a bug in vifit")
+                           f"({state.elbo:.17g} -> {new.elbo:.17g}); this is a bug in vifit: please report it "
+                           f"with the command line and its --seed (config.seed in the output) to reproduce it")
                 if on_decrease == "raise":
                     raise ElboDecreased(message)
                 if reporter is not None and not warned:

@@ -99,6 +99,22 @@ def resolve_prior(spec: gmm.Spec, moments, options: dict, note) -> tuple[gmm.Pri
     return prior, document
 
 
+def check_k(ks: list[int], n_rows: int, init: str, spec: str | None = None) -> None:
+    """BadInput when a K in ``ks`` exceeds the rows and ``init`` needs a row per component.
+
+    spec: the --k text as given (a range or list), named in the message."""
+    too_many = [k for k in ks if k > n_rows]
+    if init not in ("kmeans++", "random") or not too_many:
+        return
+    if spec is None or len(ks) == 1:
+        raise BadInput(f"--k {too_many[0]} is more than the {n_rows} rows; --init {init} needs a row per "
+                       f"component (use --init random-resp, or a smaller --k)")
+    listed = ", ".join(str(k) for k in too_many)
+    raise BadInput(f"--k {spec}: K = {listed} {'is' if len(too_many) == 1 else 'are'} more than the {n_rows} "
+                   f"rows; --init {init} needs a row per component (keep --k at most {n_rows}, "
+                   f"or use --init random-resp)")
+
+
 def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "dirichlet",
             chunk_rows: int | None = None, note=lambda message: None, **prior_options):
     """The CAVI problem for a table (prior in the working frame) and the prior's JSON form."""
@@ -119,9 +135,7 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
     from vifit.inference import cavi
 
     n, d = table.values.shape
-    if init in ("kmeans++", "random") and k > n:
-        raise BadInput(f"--k {k} is more than the {n} rows; --init {init} needs a row per component "
-                       f"(use --init random-resp, or a smaller --k)")
+    check_k([k], n, init)
     if not tol >= 0:
         raise BadInput(f"--tol must be non-negative, got {tol}")
     problem, prior, prior_document = prepare(table, k=k, covariance=covariance, weights=weights,

@@ -36,8 +36,27 @@ def parse_k(spec: str) -> list[int]:
     return sorted(set(values))
 
 
-def select(ks: list[int], fit_one: Callable[[int], FitResult], reporter) -> FitResult:
-    """Fit every K in ``ks`` with ``fit_one(k)``; return the best, with ``fit.selection``."""
+NOT_CONVERGED_HINT = "raise --max-iter or loosen --tol"
+
+
+def unconverged(result: FitResult) -> list[int]:
+    """The candidate Ks of a selection (``fit.selection``) that stopped before converging."""
+    selection = result.fit_extra.get("selection", {})
+    return [c["k"] for c in selection.get("candidates", []) if not c["converged"]]
+
+
+def unconverged_message(spec: str, ks: list[int]) -> str:
+    listed = ", ".join(str(k) for k in ks)
+    return (f"--k {spec}: candidate{'s' if len(ks) > 1 else ''} K = {listed} did not converge, so the "
+            f"choice among them may change with more sweeps")
+
+
+def select(ks: list[int], fit_one: Callable[[int], FitResult], reporter, *, spec: str = "",
+           strict: bool = False) -> FitResult:
+    """Fit every K in ``ks`` with ``fit_one(k)``; return the best, with ``fit.selection``.
+
+    spec: the --k text, for messages. Candidates that did not converge get a warning naming
+    them, unless ``strict`` (the caller then exits 3 after writing, see ``unconverged``)."""
     results = []
     for k in ks:
         results.append(fit_one(k))
@@ -64,4 +83,8 @@ def select(ks: list[int], fit_one: Callable[[int], FitResult], reporter) -> FitR
         best.status = "interrupted"
     reporter.note(f"chose K = {chosen}: " + ", ".join(
         f"K={c['k']} elbo {c['elbo']:.6g}" for c in candidates))
+    stopped_early = unconverged(best)
+    if stopped_early and not strict and best.status != "interrupted":
+        reporter.warn(unconverged_message(spec or ",".join(map(str, ks)), stopped_early)
+                      + f"; {NOT_CONVERGED_HINT} (\"converged\": false in fit.selection)")
     return best
