@@ -129,6 +129,72 @@ def test_kl_warmup_changes_the_training_objective(tmp_path):
     assert warm["fit"]["trace"] != plain["fit"]["trace"]
 
 
+WINE_GAUSSIAN = [SAMPLE / "wine.csv", "--standardize", "--hidden", "4", "--latent", "2", "--epochs", "2",
+                 "--seed", "3", "-q"]
+
+
+def test_output_elbo_uses_beta_one_whatever_beta(monkeypatch):
+    """With the optimiser frozen the weights stay at their (seeded) start, so fits with
+    different --beta must report the same ELBOs; the training losses show beta was used."""
+    from vifit.models import vae as model
+    from vifit.nn import optim
+
+    monkeypatch.setattr(optim.Adam, "step", lambda self, data, grad: None)
+    losses = []
+    train = model.VAE.loss_and_grad
+
+    def recording_loss(self, *args, **kw):
+        losses.append(train(self, *args, **kw))
+        return losses[-1]
+
+    monkeypatch.setattr(model.VAE, "loss_and_grad", recording_loss)
+    fits, first_losses = {}, {}
+    for beta in ("1", "4"):
+        losses.clear()
+        result = invoke(["vae", *WINE_GAUSSIAN, "--beta", beta])
+        assert result.exit_code == 0, result.stderr
+        document = json.loads(result.stdout)
+        assert document["config"]["beta"] == float(beta)
+        fits[beta], first_losses[beta] = document["fit"], losses[0]
+    assert first_losses["4"] > first_losses["1"]  # same weights and draws: beta = 4 adds 3 x KL > 0
+    reported = ("elbo", "elbo_per_row", "trace", "validation_trace", "train_elbo_per_row",
+                "validation_elbo_per_row", "log_likelihood_iwae", "iwae_elbo_per_row", "kl_per_row")
+    assert {key: fits["4"][key] for key in reported} == {key: fits["1"][key] for key in reported}
+
+
+def test_samples_option_reaches_the_training_loss(monkeypatch):
+    """--samples 3: recorded in config, and every training step draws 3 z per row."""
+    from vifit.models import vae as model
+
+    draws = []
+    train = model.VAE.loss_and_grad
+
+    def counting_draws(self, *args, **kw):
+        forward = self.sampler.forward
+
+        def forward_counting(mu, sigma, eps):
+            draws.append(eps.shape[0])
+            return forward(mu, sigma, eps)
+
+        self.sampler.forward = forward_counting
+        try:
+            return train(self, *args, **kw)
+        finally:
+            del self.sampler.forward
+
+    monkeypatch.setattr(model.VAE, "loss_and_grad", counting_draws)
+    documents = {}
+    for samples in ("1", "3"):
+        draws.clear()
+        result = invoke(["vae", *WINE_GAUSSIAN, "--samples", samples])
+        assert result.exit_code == 0, result.stderr
+        documents[samples] = json.loads(result.stdout)
+        assert draws and set(draws) == {int(samples)}
+    assert documents["3"]["config"]["samples"] == 3
+    assert documents["3"]["fit"]["elbo_estimator"].startswith("3 reparameterised draw(s)")
+    assert documents["3"]["fit"]["trace"] != documents["1"]["fit"]["trace"]
+
+
 def test_same_seed_same_document_other_seed_other(tmp_path):
     def run(seed):
         text = invoke(["vae", DIGITS, *BERNOULLI, "--epochs", "2", "-q", "--seed", seed]).stdout
