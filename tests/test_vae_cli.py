@@ -224,6 +224,47 @@ def test_bad_options_exit_2_with_one_line_and_no_file(tmp_path, args, words):
     assert not out.exists()
 
 
+def _one_error_line(result):
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert line and "\n" not in line and "Traceback" not in line
+    return line
+
+
+def test_predict_outside_the_fitted_range_names_it_without_a_scale_hint(tmp_path, digits_model):
+    """predict has no --scale: it redoes the fit's minmax, so data beyond the fit's range cannot be
+    mended by an option; the message says where the data left the range and what the model needs."""
+    header, *rows = DIGITS.read_text().splitlines()
+    columns = header.split(",")
+    values = [row.split(",") for row in rows[:5]]
+    values[3][2] = "40"                                   # p2 spans [0, 16] in digits: 40 maps to 2.5
+    data = tmp_path / "wider.csv"
+    data.write_text("\n".join([header] + [",".join(v) for v in values]) + "\n")
+    out = tmp_path / "predicted.csv"
+    out.write_text("keep me\n")
+    line = _one_error_line(invoke(["predict", digits_model, data, "-o", out]))
+    assert "--scale" not in line
+    for words in ("wider.csv", "row 4", repr(columns[2]), "holds 40", str(digits_model), "after the model's scaling",
+                  "span [0, 2.5]", "[0, 1]"):
+        assert words in line, (words, line)
+    assert out.read_text() == "keep me\n"
+
+
+def test_predict_outside_unit_range_without_scaling(tmp_path):
+    data = tmp_path / "unit.csv"
+    rng = np.random.default_rng(0)
+    np.savetxt(data, rng.random((40, 3)), delimiter=",", header="a,b,c", comments="")
+    model = tmp_path / "m.json"
+    fit = invoke(["vae", data, "--likelihood", "bernoulli", "--hidden", "4", "--latent", "1", *QUICK, "-o", model])
+    assert fit.exit_code == 0, fit.stderr
+    np.savetxt(data, [[0.5, -0.25, 0.5], [0.1, 0.2, 0.3]], delimiter=",", header="a,b,c", comments="")
+    line = _one_error_line(invoke(["predict", model, data]))
+    assert "--scale" not in line
+    for words in ("row 1", "column 'b'", "holds -0.25", "as given (the model applies no scaling)",
+                  "span [-0.25, 0.5]", "[0, 1]"):
+        assert words in line, (words, line)
+
+
 def test_sample_mean_is_refused_for_other_models(tmp_path):
     pca = tmp_path / "pca.json"
     assert invoke(["pca", SAMPLE / "iris.csv", "-q", "-o", pca]).exit_code == 0
