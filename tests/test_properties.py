@@ -4,6 +4,7 @@ well-formed results for finite inputs at any scale from 1e-8 to 1e8."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -90,3 +91,146 @@ def test_pca_is_finite_orthonormal_and_scale_equivariant(seed, n, d, scale, offs
     unit = pca.fit(x / scale, k)
     np.testing.assert_allclose(fitted.explained_variance / scale**2, unit.explained_variance,
                                rtol=1e-6, atol=1e-9 * unit.total_variance)
+
+
+# ---------------------------------------------------------------- SVI's global step
+
+
+def _svi_problem(x, spec):
+    """The GMM problem as the SVI runner builds it: data-scaled default prior, in the working frame."""
+    from vifit.inference import svi
+    from vifit.models import gmm
+    from vifit.models.gmm_moments import MomentAccumulator
+    from vifit.runners import gmm as runner
+
+    accumulator = MomentAccumulator(spec.d)
+    accumulator.add(x)
+    moments = accumulator.moments(spec)
+    prior, _ = runner.resolve_prior(spec, moments, {}, QUIET.note)
+    return svi.Problem(spec, gmm.to_frame(prior, spec, moments.frame), moments.frame, svi.ArraySource(x))
+
+
+def _assert_valid_factors(problem, lam):
+    """lam gives a proper q: finite, positive-definite E[Lambda], a Wishart/Gamma with enough
+    degrees of freedom, positive mean precisions and valid Dirichlet / Beta parameters."""
+    from vifit.models import gmm
+
+    spec = problem.spec
+    q = gmm.variational(problem.prior, lam)
+    assert np.isfinite(lam).all()
+    assert (q.counts >= 0).all() and (q.mean_precision > 0).all() and np.isfinite(q.means).all()
+    if spec.weights == "dirichlet":
+        assert (q.weight_concentration > 0).all()
+    elif spec.weights == "dp":
+        assert q.weight_concentration.shape == (spec.k, 2) and (q.weight_concentration > 0).all()
+    e_lambda, e_log_det, _ = gmm.expected_precision(problem.prior, q)
+    assert np.isfinite(e_lambda).all() and np.isfinite(e_log_det).all()
+    if spec.covariance == "full":
+        assert (q.dof > spec.d - 1).all()
+        assert all(np.linalg.eigvalsh(e_k).min() > 0 for e_k in e_lambda)
+    else:
+        assert (e_lambda > 0).all()
+        if spec.covariance != "known":
+            assert (q.dof > 0).all() and (np.asarray(q.scale_inv) > 0).all()
+    return q
+
+
+@PROPERTY
+@given(seed=st.integers(0, 2**16), n=st.integers(4, 60), d=st.integers(1, 4), k=st.integers(1, 4),
+       scale=SCALES, offset=st.sampled_from([0.0, 1.0, 1e3]), rho=st.floats(0.0, 1.0, exclude_min=True),
+       batch_fraction=st.floats(0.05, 1.0),
+       covariance=st.sampled_from(["full", "diag", "spherical", "known"]),
+       weights=st.sampled_from(["uniform", "dirichlet", "dp"]))
+def test_svi_global_step_blends_into_valid_factors(seed, n, d, k, scale, offset, rho, batch_fraction,
+                                                   covariance, weights):
+    from vifit.inference import svi
+    from vifit.inference.init import initial_stats
+    from vifit.models import gmm
+
+    rng = np.random.default_rng(seed)
+    x = _data(seed, n, d, scale, offset)
+    spec = gmm.Spec(k, d, covariance, weights)
+    problem = _svi_problem(x, spec)
+    start = initial_stats(spec, x, problem.frame, gmm.Workspace(spec, n), "random-resp", rng)
+    state = svi.State(lam=gmm.global_step(problem.prior, start.t))
+    # forgetting 1 and delay 1/rho make the first step size rho_0 = (0 + 1/rho)^-1 = rho
+    settings = svi.Settings(batch_size=1, forgetting=1.0, delay=1.0 / rho)
+    assert svi.step_size(0, settings.delay, settings.forgetting) == pytest.approx(rho, rel=1e-12)
+    m = max(1, int(batch_fraction * n))
+    batch = x[rng.choice(n, size=m, replace=False)]
+    theta = gmm.log_resp_coefficients(problem.prior, gmm.variational(problem.prior, state.lam))
+    lam_hat = gmm.global_step(problem.prior, svi.batch_statistics(problem, theta, batch).t, n / m)
+    _assert_valid_factors(problem, lam_hat)  # rho = 1: the step lands on lam-hat itself
+    stepped, estimate = svi.step(problem, state, batch, n, settings)
+    assert np.isfinite(estimate)
+    np.testing.assert_allclose(stepped.lam, (1 - rho) * state.lam + rho * lam_hat,
+                               rtol=1e-9, atol=1e-9 * np.abs(lam_hat).max())
+    q = _assert_valid_factors(problem, stepped.lam)
+    resp, lse = gmm.responsibilities(spec, gmm.log_resp_coefficients(problem.prior, q), x,
+                                     problem.frame, gmm.Workspace(spec, n))
+    assert np.isfinite(resp).all() and np.isfinite(lse).all()
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, atol=1e-12)
+
+
+# ---------------------------------------------------------------- neural models
+
+
+def _standardised(x, dtype):
+    """x as ``--standardize`` hands it to a model: standardised in float64, then cast."""
+    from vifit.preprocess import apply_preprocessing, standardization
+
+    spec = standardization(x, QUIET.note, [f"c{j}" for j in range(x.shape[1])])
+    return np.ascontiguousarray(apply_preprocessing(x, spec), dtype=dtype)
+
+
+def _unit_range(x, dtype):
+    """x as ``--scale minmax`` hands it to a model: each column onto [0, 1]."""
+    from vifit.preprocess import apply_preprocessing, minmax_scaling
+
+    spec = minmax_scaling(x, QUIET.note, [f"c{j}" for j in range(x.shape[1])])
+    return np.ascontiguousarray(apply_preprocessing(x, spec), dtype=dtype)
+
+
+def _assert_finite_loss_and_grad(net, value):
+    assert np.isfinite(value)
+    assert np.isfinite(net.params.grad).all()
+
+
+# data for the networks: raw rows at any scale and offset, then scaled as the CLI scales them
+NN = {"seed": st.integers(0, 2**16), "n": st.integers(2, 24), "d": st.integers(1, 5), "scale": SCALES,
+      "offset": st.sampled_from([0.0, 1.0, 1e4]), "dtype": st.sampled_from(["float32", "float64"])}
+
+
+@PROPERTY
+@given(**NN, activation=st.sampled_from(["relu", "tanh", "sigmoid", "softplus"]), loss=st.sampled_from(["mse", "bce"]),
+       denoise=st.sampled_from([0.0, 0.3]))
+def test_autoencoder_loss_and_gradients_are_finite_after_scaling(seed, n, d, scale, offset, dtype, activation,
+                                                                  loss, denoise):
+    from vifit.models import autoencoder as model
+
+    raw = _data(seed, n, d, scale, offset)
+    x = _standardised(raw, dtype) if loss == "mse" else _unit_range(raw, dtype)
+    arch = model.architecture(d, [4, 2], None, activation, "sigmoid" if loss == "bce" else "identity", loss)
+    rng = np.random.default_rng(seed)
+    net = model.Autoencoder(arch, dtype=dtype, rng=rng, denoise=denoise)
+    _assert_finite_loss_and_grad(net, net.loss_and_grad(x, rng))
+    assert np.isfinite(net.per_row_loss(x)).all() and np.isfinite(net.reconstruct(x)).all()
+
+
+@PROPERTY
+@given(**NN, likelihood=st.sampled_from(["gaussian", "bernoulli"]), fixed=st.sampled_from([None, 0.5]),
+       samples=st.integers(1, 3), beta=st.sampled_from([0.0, 0.5, 1.0, 4.0]))
+def test_vae_loss_and_gradients_are_finite_after_scaling(seed, n, d, scale, offset, dtype, likelihood, fixed,
+                                                         samples, beta):
+    from vifit.models import vae as model
+
+    raw = _data(seed, n, d, scale, offset)
+    x = _standardised(raw, dtype) if likelihood == "gaussian" else _unit_range(raw, dtype)
+    arch = model.architecture(d, [6], None, 2, "relu", likelihood, fixed if likelihood == "gaussian" else None)
+    rng = np.random.default_rng(seed)
+    net = model.VAE(arch, dtype=dtype, rng=rng, samples=samples, beta=beta)
+    _assert_finite_loss_and_grad(net, net.loss_and_grad(x, rng))
+    elbo, iwae = net.scores(x, rng, 5)
+    assert np.isfinite(elbo).all() and np.isfinite(iwae).all() and np.isfinite(net.elbo_rows(x, rng)).all()
+    mu, sigma = net.encode(x)
+    assert np.isfinite(mu).all() and (sigma > 0).all()

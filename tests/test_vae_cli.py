@@ -129,6 +129,72 @@ def test_kl_warmup_changes_the_training_objective(tmp_path):
     assert warm["fit"]["trace"] != plain["fit"]["trace"]
 
 
+WINE_GAUSSIAN = [SAMPLE / "wine.csv", "--standardize", "--hidden", "4", "--latent", "2", "--epochs", "2",
+                 "--seed", "3", "-q"]
+
+
+def test_output_elbo_uses_beta_one_whatever_beta(monkeypatch):
+    """With the optimiser frozen the weights stay at their (seeded) start, so fits with
+    different --beta must report the same ELBOs; the training losses show beta was used."""
+    from vifit.models import vae as model
+    from vifit.nn import optim
+
+    monkeypatch.setattr(optim.Adam, "step", lambda self, data, grad: None)
+    losses = []
+    train = model.VAE.loss_and_grad
+
+    def recording_loss(self, *args, **kw):
+        losses.append(train(self, *args, **kw))
+        return losses[-1]
+
+    monkeypatch.setattr(model.VAE, "loss_and_grad", recording_loss)
+    fits, first_losses = {}, {}
+    for beta in ("1", "4"):
+        losses.clear()
+        result = invoke(["vae", *WINE_GAUSSIAN, "--beta", beta])
+        assert result.exit_code == 0, result.stderr
+        document = json.loads(result.stdout)
+        assert document["config"]["beta"] == float(beta)
+        fits[beta], first_losses[beta] = document["fit"], losses[0]
+    assert first_losses["4"] > first_losses["1"]  # same weights and draws: beta = 4 adds 3 x KL > 0
+    reported = ("elbo", "elbo_per_row", "trace", "validation_trace", "train_elbo_per_row",
+                "validation_elbo_per_row", "log_likelihood_iwae", "iwae_elbo_per_row", "kl_per_row")
+    assert {key: fits["4"][key] for key in reported} == {key: fits["1"][key] for key in reported}
+
+
+def test_samples_option_reaches_the_training_loss(monkeypatch):
+    """--samples 3: recorded in config, and every training step draws 3 z per row."""
+    from vifit.models import vae as model
+
+    draws = []
+    train = model.VAE.loss_and_grad
+
+    def counting_draws(self, *args, **kw):
+        forward = self.sampler.forward
+
+        def forward_counting(mu, sigma, eps):
+            draws.append(eps.shape[0])
+            return forward(mu, sigma, eps)
+
+        self.sampler.forward = forward_counting
+        try:
+            return train(self, *args, **kw)
+        finally:
+            del self.sampler.forward
+
+    monkeypatch.setattr(model.VAE, "loss_and_grad", counting_draws)
+    documents = {}
+    for samples in ("1", "3"):
+        draws.clear()
+        result = invoke(["vae", *WINE_GAUSSIAN, "--samples", samples])
+        assert result.exit_code == 0, result.stderr
+        documents[samples] = json.loads(result.stdout)
+        assert draws and set(draws) == {int(samples)}
+    assert documents["3"]["config"]["samples"] == 3
+    assert documents["3"]["fit"]["elbo_estimator"].startswith("3 reparameterised draw(s)")
+    assert documents["3"]["fit"]["trace"] != documents["1"]["fit"]["trace"]
+
+
 def test_same_seed_same_document_other_seed_other(tmp_path):
     def run(seed):
         text = invoke(["vae", DIGITS, *BERNOULLI, "--epochs", "2", "-q", "--seed", seed]).stdout
@@ -156,6 +222,47 @@ def test_bad_options_exit_2_with_one_line_and_no_file(tmp_path, args, words):
     assert "\n" not in line and "Traceback" not in line
     assert all(w in line for w in words), line
     assert not out.exists()
+
+
+def _one_error_line(result):
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert line and "\n" not in line and "Traceback" not in line
+    return line
+
+
+def test_predict_outside_the_fitted_range_names_it_without_a_scale_hint(tmp_path, digits_model):
+    """predict has no --scale: it redoes the fit's minmax, so data beyond the fit's range cannot be
+    mended by an option; the message says where the data left the range and what the model needs."""
+    header, *rows = DIGITS.read_text().splitlines()
+    columns = header.split(",")
+    values = [row.split(",") for row in rows[:5]]
+    values[3][2] = "40"                                   # p2 spans [0, 16] in digits: 40 maps to 2.5
+    data = tmp_path / "wider.csv"
+    data.write_text("\n".join([header] + [",".join(v) for v in values]) + "\n")
+    out = tmp_path / "predicted.csv"
+    out.write_text("keep me\n")
+    line = _one_error_line(invoke(["predict", digits_model, data, "-o", out]))
+    assert "--scale" not in line
+    for words in ("wider.csv", "row 4", repr(columns[2]), "holds 40", str(digits_model), "after the model's scaling",
+                  "span [0, 2.5]", "[0, 1]"):
+        assert words in line, (words, line)
+    assert out.read_text() == "keep me\n"
+
+
+def test_predict_outside_unit_range_without_scaling(tmp_path):
+    data = tmp_path / "unit.csv"
+    rng = np.random.default_rng(0)
+    np.savetxt(data, rng.random((40, 3)), delimiter=",", header="a,b,c", comments="")
+    model = tmp_path / "m.json"
+    fit = invoke(["vae", data, "--likelihood", "bernoulli", "--hidden", "4", "--latent", "1", *QUICK, "-o", model])
+    assert fit.exit_code == 0, fit.stderr
+    np.savetxt(data, [[0.5, -0.25, 0.5], [0.1, 0.2, 0.3]], delimiter=",", header="a,b,c", comments="")
+    line = _one_error_line(invoke(["predict", model, data]))
+    assert "--scale" not in line
+    for words in ("row 1", "column 'b'", "holds -0.25", "as given (the model applies no scaling)",
+                  "span [-0.25, 0.5]", "[0, 1]"):
+        assert words in line, (words, line)
 
 
 def test_sample_mean_is_refused_for_other_models(tmp_path):

@@ -62,6 +62,61 @@ def test_loss_with_beta_one_is_minus_the_elbo_of_those_draws():
     assert loss == pytest.approx(-(loglik - kl).mean(), rel=1e-12)
 
 
+def _terms_from_scratch(net, x, eps):
+    """(reconstruction, KL) per row for the draws z = mu + sigma * eps, from the definitions:
+    -(1/L) sum_l log p(x|z_l) and KL(N(mu, sigma^2) || N(0, I)) in closed form."""
+    mu, sigma = net.encode(x)
+    z = mu + sigma * eps                                                    # (L, n, k)
+    out = np.stack([net.decode(z_l) for z_l in z])                          # (L, n, d)
+    if net.arch.likelihood == "bernoulli":                                  # out: logits
+        loglik = (x * out - np.logaddexp(0, out)).sum(axis=2)
+    else:
+        var = net.arch.fixed_variance or np.exp(net.params["decoder.logvar"])
+        loglik = -0.5 * (np.log(2 * np.pi * var) + (x - out) ** 2 / var).sum(axis=2)
+    kl = 0.5 * (mu ** 2 + sigma ** 2 - 1 - np.log(sigma ** 2)).sum(axis=1)
+    return -loglik.mean(axis=0), kl
+
+
+@pytest.mark.parametrize("likelihood,fixed,beta,warmup", [
+    ("gaussian", None, 0.25, 0), ("gaussian", 0.3, 3.0, 0), ("bernoulli", None, 0.5, 0),
+    ("bernoulli", None, 2.0, 4),                            # warm-up: epoch 1 of 4 weighs KL by beta / 4
+])
+def test_loss_with_beta_is_reconstruction_plus_beta_times_kl(likelihood, fixed, beta, warmup):
+    arch = model.architecture(5, [4], None, 3, "tanh", likelihood, fixed)
+    net = model.VAE(arch, np.float64, np.random.default_rng(0), samples=3, beta=beta, kl_warmup=warmup)
+    net.start_epoch(1)
+    x = _data(likelihood)
+    eps = np.random.default_rng(3).standard_normal((3, x.shape[0], 3))
+    loss = net.loss_and_grad(x, None, eps=eps)
+    recon, kl = _terms_from_scratch(net, x, eps)
+    weight = beta / warmup if warmup else beta
+    assert loss == pytest.approx(recon.mean() + weight * kl.mean(), rel=1e-12)
+    assert abs(loss - (recon + kl).mean()) > 1e-3 * kl.mean()   # so beta did change the loss
+
+
+def test_reported_elbo_uses_beta_one_whatever_beta():
+    """Same weights, several betas: the training metric, the validation loss and the per-row
+    ELBO and IWAE scores are the beta = 1 values, while the training loss follows beta."""
+    x = _data("gaussian", n=9)
+    eps = np.random.default_rng(3).standard_normal((2, x.shape[0], 3))
+    reported, losses = {}, {}
+    for beta in (1.0, 0.3, 5.0):
+        net = _net("gaussian", samples=2, beta=beta, seed=0)       # the seed alone sets the weights
+        net.start_epoch(1)
+        losses[beta] = net.loss_and_grad(x, None, eps=eps)
+        elbo, iwae = net.scores(x, np.random.default_rng(5), 4)
+        reported[beta] = (net.epoch_metric(), net.loss(x, np.random.default_rng(4)),
+                          net.elbo_rows(x, np.random.default_rng(4)), elbo, iwae)
+    recon, kl = _terms_from_scratch(net, x, eps)
+    assert reported[1.0][0] == pytest.approx(-(recon + kl).mean(), rel=1e-12)
+    assert reported[1.0][0] == pytest.approx(-losses[1.0], rel=1e-12)
+    for beta in (0.3, 5.0):
+        assert losses[beta] == pytest.approx(recon.mean() + beta * kl.mean(), rel=1e-12)
+        assert reported[beta][:2] == reported[1.0][:2]
+        for mine, plain in zip(reported[beta][2:], reported[1.0][2:]):
+            np.testing.assert_array_equal(mine, plain)
+
+
 def test_closed_form_kl_equals_monte_carlo():
     rng = np.random.default_rng(4)
     mu = rng.normal(size=(3, 4))

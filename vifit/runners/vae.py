@@ -18,11 +18,30 @@ MIN_ROWS = 2
 STOP_REASONS = {"converged": "early stopping", "max_iter": "epochs exhausted", "interrupted": "interrupted"}
 
 
-def check_range(values: np.ndarray, likelihood: str, source: str, where: str = "the data") -> None:
-    """A Bernoulli likelihood needs every value in [0, 1]."""
+def check_range(values: np.ndarray, likelihood: str, source: str) -> None:
+    """fit: a Bernoulli likelihood needs every value in [0, 1]."""
     if likelihood == "bernoulli" and values.size and (values.min() < 0 or values.max() > 1):
-        raise BadInput(f"{source}: --likelihood bernoulli needs data in [0, 1], but {where} spans "
+        raise BadInput(f"{source}: --likelihood bernoulli needs data in [0, 1], but the data spans "
                        f"[{values.min():g}, {values.max():g}]; add --scale minmax (or use --likelihood gaussian)")
+
+
+def check_predict_range(x: np.ndarray, likelihood: str, table: Table, path: str, scaled: bool) -> None:
+    """predict: a Bernoulli model needs x (the data after the fit's own scaling) in [0, 1].
+
+    predict has no scaling option of its own (it redoes the fit's), so the only remedy is data
+    inside the range the model was fitted on; the message names the first value outside it."""
+    if likelihood != "bernoulli":
+        return
+    outside = np.argwhere((x < 0) | (x > 1))
+    if not outside.size:
+        return
+    row, column = outside[0]
+    where = f"row {row + 1}, " if not table.rows_dropped else ""  # row numbers shift when rows were dropped
+    scaling = "after the model's scaling" if scaled else "as given (the model applies no scaling)"
+    value = table.values[row, column]
+    raise BadInput(f"{table.source}: {where}column {table.columns[column]!r} holds {value:g}, outside the range "
+                   f"{path} was fitted on: the data {scaling} span [{x.min():g}, {x.max():g}], but a Bernoulli "
+                   f"model needs values in [0, 1]")
 
 
 class _ElboReporter:
@@ -155,7 +174,7 @@ def predict(document: dict, path: str, table: Table, reconstruct: bool = False):
         raise BadInput(f"{path}: the model expects {net.arch.n_features} columns, the data has {x.shape[1]}")
     if reconstruct:
         return list(table.columns), undo_preprocessing(net.reconstruct(x), preprocessing)
-    check_range(x, net.arch.likelihood, table.source, "the data (after the model's scaling)")
+    check_predict_range(x, net.arch.likelihood, table, path, scaled=bool(preprocessing))
     rng = np.random.default_rng(_config(document, "seed", 0))
     mu, sigma = net.encode(x)
     elbo, iwae = net.scores(x, rng, max(1, _config(document, "iwae_samples", 100)))
