@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SAMPLE, invoke
+from conftest import SAMPLE, invoke, run_subprocess
 from gmm_helpers import blobs
 from test_bad_input_corpus import CORPUS, EXPECTED, FILES, _check, _target
 from vifit.inference import sources
@@ -86,6 +86,25 @@ def test_stdin_runs_one_online_pass_with_an_exact_final_elbo(tmp_path, small_poo
     assert len(exact) == 1 and exact[0]["exact_elbo"] == document["fit"]["elbo"]
     refused = invoke(["gmm", "-", *args, "--restarts", "2"], input=path.read_bytes())
     assert refused.exit_code == 2 and "--restarts" in refused.stderr
+
+
+def test_a_single_online_pass_that_runs_out_is_not_converged(tmp_path):
+    """stdin through a real pipe: one pass of one step (M = N) cannot show convergence, so
+    --strict exits 3 naming the fix; without --strict it is "max_iter" with a warning."""
+    iris = (SAMPLE / "iris.csv").read_bytes()
+    out = tmp_path / "fit.json"
+    args = ["gmm", "-", "--k", "3", "--method", "svi", "--seed", "1", "-o", out]
+    for memo in ([], ["--memoized"]):
+        strict = run_subprocess([*args, *memo, "--strict"], input=iris)
+        stderr = strict.stderr.decode()
+        assert strict.returncode == 3, stderr
+        assert "did not converge" in stderr and "read from a file so that more epochs can run" in stderr
+        document = json.loads(out.read_text())
+        assert document["fit"]["status"] == "max_iter" and document["fit"]["converged"] is False
+        assert document["fit"]["epochs"] == 1.0
+        lenient = run_subprocess([*args, *memo], input=iris)
+        assert lenient.returncode == 0 and b"warning" in lenient.stderr
+        assert json.loads(out.read_text())["fit"]["status"] == "max_iter"
 
 
 def test_exact_elbo_once_per_epoch_and_estimate_each_step(tmp_path):

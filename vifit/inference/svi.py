@@ -21,7 +21,9 @@ exact full-data ELBO (``full_pass``); the result's ELBO is the exact value for
 the final factors. Early stop: when the windowed estimate has not improved on
 the previous window by more than ``tol`` (relative) and its standard error for
 ``PATIENCE`` windows in a row, that error being small (see :class:`Plateau`);
-or at an epoch's end, when the exact ELBO changed by at most ``tol`` (relative).
+or at an epoch's end, when the exact ELBO changed by at most ``tol`` (relative). A run that
+ends otherwise reports "max_iter": a bound on steps or epochs, and also a single online pass
+(stdin) that runs out of rows before the estimate's test fires (one pass has no epoch-end test).
 ``--memoized`` (``inference/memoized.py``) replaces the step and keeps all else.
 """
 
@@ -278,8 +280,8 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
                     checkpoint.save(CHECKPOINT_KIND, boundary)
     if status == "interrupted" and boundary is not None:
         checkpoint.save(CHECKPOINT_KIND, boundary)
-    if status is None:  # a bound on epochs; a single online pass ends with its stream
-        status = "max_iter" if problem.source.repeatable else "converged"
+    if status is None:  # a bound on epochs, or a single online pass that ran out of rows before
+        status = "max_iter"  # the stopping test fired: neither shows convergence
     order = np.argsort(-state.lam[0], kind="stable")
     state.lam = state.lam[:, order]
     if trace and trace[-1][0] == state.step and (problem.spec.weights != "dp" or

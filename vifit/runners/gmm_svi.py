@@ -228,6 +228,9 @@ def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_
     from vifit.data import display_name
 
     settings = check_settings(svi_options, options["tol"], options["max_iter"] if max_iter_given else None)
+    hint = "raise --epochs (or --max-iter when given) or loosen --tol"
+    if data == "-" and svi_options["stream"]:  # one online pass, whatever --epochs says
+        hint = "stdin can be read only once: read from a file so that more epochs can run, or loosen --tol"
     fit_options = {key: value for key, value in options.items() if key not in ("tol", "max_iter")}
     config = dict(options, max_iter=options["max_iter"] if max_iter_given else None, **svi_options)
 
@@ -239,4 +242,4 @@ def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_
 
     run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit_loaded,
             min_rows=runner.MIN_ROWS, load=loader(svi_options["stream"]),
-            not_converged_hint="raise --epochs (or --max-iter when given) or loosen --tol")
+            not_converged_hint=hint)
