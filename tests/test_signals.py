@@ -100,21 +100,26 @@ def test_first_signal_writes_best_result_marked_interrupted(tmp_path, overlappin
 
 
 @pytest.mark.parametrize("name", ["gmm", "autoencoder"])
-def test_second_signal_exits_at_once_without_a_file(tmp_path, overlapping, name):
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"])
+def test_second_signal_exits_at_once_without_a_file(tmp_path, overlapping, name, signum, code):
     out = tmp_path / "fit.json"
+    previous = b"an earlier result, to be left alone\n"
+    out.write_bytes(previous)
     proc = _start([_command(name), overlapping, *LONG_FIT[name], "--seed", "1", "-o", out], tmp_path)
     _wait_for_progress(proc, 2)
-    proc.send_signal(signal.SIGTERM)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 143, stderr.decode()
+    assert proc.returncode == code, stderr.decode()
     assert b"Traceback" not in stderr
+    # no temporary file left beside the output
+    assert [p.name for p in tmp_path.iterdir()] == ["fit.json"]
     # the two signals may straddle the end of an iteration: then the complete result was
-    # written before the second arrived; never a partial file or a temporary one
-    leftovers = [p.name for p in tmp_path.iterdir()]
-    assert leftovers in ([], ["fit.json"])
-    if leftovers:
+    # written before the second arrived; otherwise the existing file is untouched. Never partial.
+    if out.read_bytes() != previous:
         assert json.loads(out.read_text())["fit"]["status"] == "interrupted"
+    else:
+        assert b"second signal" in stderr
 
 
 @pytest.mark.parametrize("name", sorted(RESUMABLE))
