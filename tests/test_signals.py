@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
 from vifit import checkpoint
 
 # command -> options for a fit long enough to be interrupted (but bounded)
