@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,8 +18,9 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
+from vifit import checkpoint
 
 # command -> options for a fit long enough to be interrupted (but bounded)
 LONG_FIT = {
@@ -27,12 +29,14 @@ LONG_FIT = {
     "autoencoder": ["--hidden", "16,4", "--epochs", "400", "--batch-size", "64"],
     "vae": ["--hidden", "16", "--latent", "2", "--epochs", "400", "--batch-size", "64"],
 }
-# command -> options for a resumable run that finishes in a few seconds
+# command -> options for a resumable run that finishes in a few seconds (SVI: its own test below)
 RESUMABLE = {
     "gmm": ["--k", "12", "--tol", "0", "--max-iter", "60"],
-    "gmm-svi": ["--k", "12", "--method", "svi", "--batch-size", "512", "--epochs", "6", "--tol", "0"],
     "vae": ["--hidden", "16", "--latent", "2", "--epochs", "12", "--batch-size", "64"],
 }
+# 40,000 rows in batches of 512: 78 steps an epoch, a checkpoint at each epoch's end
+SVI_RESUMABLE = ["--k", "12", "--method", "svi", "--batch-size", "512", "--epochs", "6", "--tol", "0"]
+SVI_STEPS_PER_EPOCH = 40_000 // 512
 
 
 def _command(name):
@@ -96,21 +100,26 @@ def test_first_signal_writes_best_result_marked_interrupted(tmp_path, overlappin
 
 
 @pytest.mark.parametrize("name", ["gmm", "autoencoder"])
-def test_second_signal_exits_at_once_without_a_file(tmp_path, overlapping, name):
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"])
+def test_second_signal_exits_at_once_without_a_file(tmp_path, overlapping, name, signum, code):
     out = tmp_path / "fit.json"
+    previous = b"an earlier result, to be left alone\n"
+    out.write_bytes(previous)
     proc = _start([_command(name), overlapping, *LONG_FIT[name], "--seed", "1", "-o", out], tmp_path)
     _wait_for_progress(proc, 2)
-    proc.send_signal(signal.SIGTERM)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 143, stderr.decode()
+    assert proc.returncode == code, stderr.decode()
     assert b"Traceback" not in stderr
+    # no temporary file left beside the output
+    assert [p.name for p in tmp_path.iterdir()] == ["fit.json"]
     # the two signals may straddle the end of an iteration: then the complete result was
-    # written before the second arrived; never a partial file or a temporary one
-    leftovers = [p.name for p in tmp_path.iterdir()]
-    assert leftovers in ([], ["fit.json"])
-    if leftovers:
+    # written before the second arrived; otherwise the existing file is untouched. Never partial.
+    if out.read_bytes() != previous:
         assert json.loads(out.read_text())["fit"]["status"] == "interrupted"
+    else:
+        assert b"second signal" in stderr
 
 
 @pytest.mark.parametrize("name", sorted(RESUMABLE))
@@ -135,6 +144,40 @@ def test_resume_gives_the_uninterrupted_result(tmp_path, overlapping, name):
     first, second = json.loads(reference.stdout), json.loads(resumed.stdout)
     first.pop("run"), second.pop("run")
     assert first == second
+
+
+def _outside_run_block(text: bytes) -> bytes:
+    """The output document without its "run" block (start time, seconds: differ between runs)."""
+    cut, count = re.subn(rb'\n  "run": \{\n(?:    .*\n)*  \}', b"", text)
+    assert count == 1, text[-400:]
+    return cut
+
+
+def test_svi_resume_continues_from_a_later_epoch_to_the_uninterrupted_result(tmp_path, overlapping):
+    """SVI checkpoints at epoch ends: interrupt after one, so the resumed run starts later."""
+    args = ["gmm", overlapping, *SVI_RESUMABLE, "--seed", "4"]
+    reference = subprocess.run([sys.executable, "-m", "vifit", *map(str, args), "-q"], capture_output=True,
+                               cwd=ROOT, timeout=300)
+    assert reference.returncode == 0, reference.stderr.decode()
+
+    ckpt, partial = tmp_path / "fit.ckpt", tmp_path / "partial.json"
+    proc = _start([*args, "-o", partial, "--checkpoint", ckpt, "--checkpoint-every", "0.000001"], tmp_path)
+    lines = []
+    while not any(b'"exact_elbo"' in line for line in lines):  # the first epoch's end
+        lines += _wait_for_progress(proc, 1)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 143 and ckpt.exists()
+    saved = checkpoint.load(str(ckpt), "gmm-svi")["state"]
+    assert saved["epoch"] >= 1 and saved["step"] == saved["epoch"] * SVI_STEPS_PER_EPOCH
+
+    resumed = subprocess.run([sys.executable, "-m", "vifit", *map(str, args), "--progress", "json",
+                              "--resume", ckpt], capture_output=True, cwd=ROOT, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    progress = [json.loads(line) for line in resumed.stderr.splitlines() if line.startswith(b"{")]
+    steps = [event["step"] for event in progress if event.get("event") == "progress"]
+    assert steps[0] == saved["step"] + 1  # not a fresh run from step 1
+    assert _outside_run_block(resumed.stdout) == _outside_run_block(reference.stdout)
 
 
 def test_resume_refuses_a_checkpoint_of_another_command_line(tmp_path, overlapping):

@@ -11,7 +11,7 @@ from scipy.optimize import linear_sum_assignment
 
 from gmm_helpers import blobs, problem_for
 from vifit import interrupt
-from vifit.inference import cavi, memoized, svi
+from vifit.inference import cavi, memoized, sources, svi
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator, RowSample
 from vifit.models.gmm_prior import build_prior, data_moments
@@ -35,7 +35,7 @@ def test_full_batch_step_with_rho_one_is_one_cavi_sweep_exactly(covariance, weig
     state0 = cavi.initial_state(problem, "kmeans++", np.random.default_rng(0))
     state1 = cavi.step(problem, state0)
     sproblem = _svi_problem(problem)
-    batches = list(svi.minibatches(sproblem.source.blocks(), x.shape[0], np.random.default_rng(0)))
+    batches = list(sproblem.batches(x.shape[0], np.random.default_rng(0)))
     assert len(batches) == 1 and np.array_equal(batches[0], x)  # M = N: the data as they are
     settings = svi.Settings(batch_size=x.shape[0], delay=1.0)
     assert svi.step_size(0, settings.delay, settings.forgetting) == 1.0
@@ -103,6 +103,60 @@ def test_minibatches_visit_every_row_once_whatever_the_blocks(n, m, pool, block)
     assert all(s == m for s in sizes[:-1]) and m <= sizes[-1] < 2 * m if n >= m else sizes == [n]
 
 
+@pytest.mark.parametrize("n,m", [(1000, 64), (1000, 1000), (999, 100), (50, 7), (50, 60)])
+def test_in_memory_batches_are_one_permutation_like_a_single_window(n, m):
+    x = np.arange(n, dtype=float)[:, None]
+    mine = list(svi.ArraySource(x, 7).minibatches(m, np.random.default_rng(5)))
+    rows = np.concatenate(mine)[:, 0]
+    assert np.array_equal(np.sort(rows), x[:, 0])  # without replacement, all of them
+    sizes = [b.shape[0] for b in mine]
+    assert all(s == m for s in sizes[:-1]) and m <= sizes[-1] < 2 * m if n >= m else sizes == [n]
+    # a stream of up to one window draws the same batches with the same generator
+    # (so streamed and in-memory runs agree), whatever its read blocks
+    window = list(svi.minibatches(svi.ArraySource(x, 7).blocks(), m, np.random.default_rng(5), n))
+    assert len(window) == len(mine) and all(np.array_equal(a, b) for a, b in zip(window, mine))
+
+
+def _sorted_clusters(per_cluster, seed):
+    """Rows of three well separated clusters, all of the first, then the second, then the third."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])
+    labels = np.repeat(np.arange(3), per_cluster)
+    return centres[labels] + rng.normal(size=(labels.size, 2)), labels
+
+
+def test_in_memory_batches_are_uniform_over_rows_sorted_by_cluster(monkeypatch):
+    """A window smaller than a cluster must not matter in memory: every batch mixes all clusters."""
+    monkeypatch.setattr(sources, "POOL_ROWS", 1000)
+    x, labels = _sorted_clusters(3000, seed=11)
+    source = svi.ArraySource(np.column_stack([x, labels]))
+    batches = list(source.minibatches(300, np.random.default_rng(2)))
+    counts = np.array([np.bincount(b[:, 2].astype(int), minlength=3) for b in batches])
+    # 100 expected of each cluster per batch (sd about 8 for a uniform draw); a batch from
+    # one window would hold one cluster only
+    assert counts.min() >= 60 and counts.max() <= 140
+
+
+@pytest.mark.parametrize("memo", [False, True], ids=["svi", "memoized"])
+def test_one_epoch_on_rows_sorted_by_cluster_reaches_the_cavi_elbo(monkeypatch, memo):
+    monkeypatch.setattr(sources, "POOL_ROWS", 1000)  # the in-memory path must not use windows
+    x, _ = _sorted_clusters(3000, seed=12)
+    exact, stochastic = _cavi_and_svi(x, 3, batch_size=100, epochs=1, tol=0.0, memoized=memo)
+    assert stochastic.fit_extra["epochs"] <= 1.0  # memoized: its stopping test may fire before the end
+    assert abs(stochastic.elbo - exact.elbo) <= 0.005 * abs(exact.elbo)
+    # the stream's sampler (the old in-memory one) on the same rows, shuffled within windows of
+    # 1000 rows, takes each window's steps from one cluster: far from CAVI, hence the stream's note
+    _, windowed = _cavi_and_svi(x, 3, batch_size=100, epochs=1, tol=0.0, memoized=memo, source=_Windowed(x))
+    assert abs(windowed.elbo - exact.elbo) > 0.05 * abs(exact.elbo)
+
+
+class _Windowed(svi.ArraySource):
+    """Rows in memory served with a stream's sampler (shuffled within windows)."""
+
+    def minibatches(self, batch_size, rng):
+        return svi.minibatches(self.blocks(), batch_size, rng)
+
+
 def test_moments_and_sample_from_blocks():
     x = blobs(5000, 4, 3, seed=2) + 1e4
     spec = gmm.Spec(3, 4)
@@ -121,11 +175,11 @@ def test_moments_and_sample_from_blocks():
     assert not acc.constant
 
 
-def _cavi_and_svi(x, k, **settings):
+def _cavi_and_svi(x, k, source=None, **settings):
     columns = [f"c{j}" for j in range(x.shape[1])]
     reporter = Reporter("none")
     exact = runner.fit(Table(x, columns, "x"), seed=1, reporter=reporter, k=k)
-    loaded = gmm_svi.Loaded(svi.ArraySource(x), lambda: {"columns": columns})
+    loaded = gmm_svi.Loaded(source or svi.ArraySource(x), lambda: {"columns": columns})
     stochastic = gmm_svi.fit(loaded, seed=1, reporter=reporter, settings=svi.Settings(**settings), k=k)
     return exact, stochastic
 

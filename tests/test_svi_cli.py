@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SAMPLE, invoke
+from conftest import SAMPLE, invoke, run_subprocess
 from gmm_helpers import blobs
 from test_bad_input_corpus import CORPUS, EXPECTED, FILES, _check, _target
 from vifit.inference import sources
@@ -32,13 +32,23 @@ def _doc(result):
 
 @pytest.fixture
 def small_pools(monkeypatch):
-    """Several read blocks and pools even on a small file."""
+    """Several read blocks and shuffling windows even on a small file."""
     monkeypatch.setattr(sources, "POOL_ROWS", 700)
+    monkeypatch.setattr(sources, "READ_ROWS", 700)
+
+
+@pytest.fixture
+def small_reads(monkeypatch):
+    """Several read blocks even on a small file, one shuffling window."""
+    monkeypatch.setattr(sources, "READ_ROWS", 700)
 
 
 @pytest.mark.parametrize("memo", [[], ["--memoized"]], ids=["svi", "memoized"])
-def test_streaming_gz_equals_in_memory_with_the_same_seed(tmp_path, small_pools, memo):
+def test_streaming_gz_equals_in_memory_with_the_same_seed(tmp_path, small_reads, memo):
+    """Exact agreement holds for up to one shuffling window of rows: beyond it a stream is
+    shuffled within windows while memory draws from one permutation of all rows."""
     x = blobs(3000, 3, 3, seed=7)
+    assert x.shape[0] <= sources.POOL_ROWS  # one window (read in several blocks)
     gz = _write(tmp_path / "d.csv.gz", x, gz=True, extra="1.0,,2.0\n")
     plain = _write(tmp_path / "d.csv", x, extra="1.0,,2.0\n")
     args = ["--k", "3", "--method", "svi", "--batch-size", "128", "--seed", "3", "--dropna", "-q", *memo]
@@ -52,6 +62,16 @@ def test_streaming_gz_equals_in_memory_with_the_same_seed(tmp_path, small_pools,
     assert streamed["config"]["stream"] is True and loaded["config"]["stream"] is False
 
 
+def test_a_stream_longer_than_a_window_says_it_is_shuffled_within_windows(tmp_path, small_pools):
+    path = _write(tmp_path / "d.csv", blobs(1500, 3, 3, seed=7))
+    args = ["--k", "3", "--method", "svi", "--batch-size", "100", "--seed", "3", "--epochs", "1"]
+    streamed = invoke(["gmm", path, *args])
+    assert streamed.exit_code == 0, streamed.stderr
+    assert "shuffled only within windows of 700 rows" in streamed.stderr and "shuf" in streamed.stderr
+    loaded = invoke(["gmm", path, *args, "--no-stream"])
+    assert loaded.exit_code == 0 and "within windows" not in loaded.stderr
+
+
 def test_stdin_runs_one_online_pass_with_an_exact_final_elbo(tmp_path, small_pools):
     x = blobs(2500, 3, 3, seed=8)
     path = _write(tmp_path / "d.csv", x)
@@ -61,10 +81,30 @@ def test_stdin_runs_one_online_pass_with_an_exact_final_elbo(tmp_path, small_poo
     assert document["fit"]["epochs"] == 1.0 and document["fit"]["n_iter"] == 25
     assert document["data"]["n_rows"] == 2500 and document["data"]["source"] in ("-", "<stdin>", "stdin")
     assert "one online pass" in result.stderr
+    assert "shuffled only within windows of 700 rows (2500 rows here)" in result.stderr
     exact = [json.loads(line) for line in result.stderr.splitlines() if '"exact_elbo"' in line]
     assert len(exact) == 1 and exact[0]["exact_elbo"] == document["fit"]["elbo"]
     refused = invoke(["gmm", "-", *args, "--restarts", "2"], input=path.read_bytes())
     assert refused.exit_code == 2 and "--restarts" in refused.stderr
+
+
+def test_a_single_online_pass_that_runs_out_is_not_converged(tmp_path):
+    """stdin through a real pipe: one pass of one step (M = N) cannot show convergence, so
+    --strict exits 3 naming the fix; without --strict it is "max_iter" with a warning."""
+    iris = (SAMPLE / "iris.csv").read_bytes()
+    out = tmp_path / "fit.json"
+    args = ["gmm", "-", "--k", "3", "--method", "svi", "--seed", "1", "-o", out]
+    for memo in ([], ["--memoized"]):
+        strict = run_subprocess([*args, *memo, "--strict"], input=iris)
+        stderr = strict.stderr.decode()
+        assert strict.returncode == 3, stderr
+        assert "did not converge" in stderr and "read from a file so that more epochs can run" in stderr
+        document = json.loads(out.read_text())
+        assert document["fit"]["status"] == "max_iter" and document["fit"]["converged"] is False
+        assert document["fit"]["epochs"] == 1.0
+        lenient = run_subprocess([*args, *memo], input=iris)
+        assert lenient.returncode == 0 and b"warning" in lenient.stderr
+        assert json.loads(out.read_text())["fit"]["status"] == "max_iter"
 
 
 def test_exact_elbo_once_per_epoch_and_estimate_each_step(tmp_path):

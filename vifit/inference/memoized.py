@@ -5,6 +5,9 @@ partition every epoch). For each batch b the statistics S_b of its last visit
 are kept; visiting b replaces them: S <- S - S_b(old) + S_b(new), and the
 global factors are the exact global step lam = prior + S (no step size, no
 decay, nothing to tune). During the first lap S holds the batches seen so far.
+The partition (inference/sources.py) comes from a permutation of all rows in memory but is
+cut within windows on a stream, so a stream sorted by group biases the first lap, which is
+the whole of a single online pass; later laps replace every batch's statistics.
 The estimate ELBO(q, r_memo) is exact for the remembered responsibilities (a
 valid bound for any responsibilities), scaled by N / rows-in-S in the first lap.
 Memory: one (p, k) matrix per batch (none on a single online pass, e.g. stdin).

@@ -7,13 +7,12 @@ uses) under the current global factors, forms lam-hat = prior + (N/M) stats with
 ``gmm.global_step`` and moves lam <- (1 - rho_t) lam + rho_t lam-hat in natural
 parameters, rho_t = (t + tau0)^-kappa, t = 0, 1, ...
 
-Minibatches: rows are gathered into pools of ``POOL_ROWS`` of inference/sources.py (the stream's read
-blocks, re-cut to a fixed size so in-memory and streamed runs agree exactly);
-each pool is permuted with the run's ``np.random.Generator`` and cut into
-batches of M, the rest carried to the next pool, the last batch of an epoch
-absorbing any remainder; so every row is used exactly once per epoch (sampling
-without replacement) and one pass over a file is one epoch. A pool that forms a
-single batch is not permuted (the order of rows within a batch is immaterial).
+Minibatches (inference/sources.py): every row is used exactly once per epoch (sampling
+without replacement), in batches of M, the last absorbing any remainder, so one pass over a
+file is one epoch. Rows in memory are drawn from one permutation of all N rows per epoch;
+a stream (a file read in chunks, stdin) is shuffled only within windows of ``POOL_ROWS``
+rows, so beyond one window its batches are not uniform over all rows and a streamed run
+differs from an in-memory one (up to one window they agree exactly for the same seed).
 
 ELBO: each step gives an unbiased estimate of the ELBO of the current factors,
 ``elbo_of`` on the minibatch statistics scaled by N/M; the running estimate is
@@ -22,8 +21,10 @@ exact full-data ELBO (``full_pass``); the result's ELBO is the exact value for
 the final factors. Early stop: when the windowed estimate has not improved on
 the previous window by more than ``tol`` (relative) and its standard error for
 ``PATIENCE`` windows in a row, that error being small (see :class:`Plateau`);
-or at an epoch's end, when the exact ELBO changed by at most ``tol`` (relative). ``--memoized`` (``inference/memoized.py``) replaces the step and keeps all
-else.
+or at an epoch's end, when the exact ELBO changed by at most ``tol`` (relative). A run that
+ends otherwise reports "max_iter": a bound on steps or epochs, and also a single online pass
+(stdin) that runs out of rows before the estimate's test fires (one pass has no epoch-end test).
+``--memoized`` (``inference/memoized.py``) replaces the step and keeps all else.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ class Problem:
     # Hooks that touch rows; a problem whose rows live elsewhere (vifit.distributed) overrides them.
 
     def batches(self, batch_size: int, rng: np.random.Generator):
-        """One epoch of minibatches, each with a ``shape[0]`` (rows)."""
-        return minibatches(self.source.blocks(), batch_size, rng)
+        """One epoch of minibatches, each with a ``shape[0]`` (rows): the source's sampler."""
+        return self.source.minibatches(batch_size, rng)
 
     def batch_statistics(self, theta: np.ndarray, batch) -> gmm.Stats:
         """The model's local step over a minibatch (see :func:`batch_statistics`)."""
@@ -279,8 +280,8 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
                     checkpoint.save(CHECKPOINT_KIND, boundary)
     if status == "interrupted" and boundary is not None:
         checkpoint.save(CHECKPOINT_KIND, boundary)
-    if status is None:  # a bound on epochs; a single online pass ends with its stream
-        status = "max_iter" if problem.source.repeatable else "converged"
+    if status is None:  # a bound on epochs, or a single online pass that ran out of rows before
+        status = "max_iter"  # the stopping test fired: neither shows convergence
     order = np.argsort(-state.lam[0], kind="stable")
     state.lam = state.lam[:, order]
     if trace and trace[-1][0] == state.step and (problem.spec.weights != "dp" or

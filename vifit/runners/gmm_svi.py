@@ -7,8 +7,10 @@ prior's data-scaled defaults, the working frame and a uniform sample of
 pass for the exact ELBO. stdin is read once: its first block sets the prior, frame
 and initialisation, one online pass follows (N = rows seen so far), and the exact
 ELBO of the final factors is computed from a temporary copy of the parsed rows.
-``--no-stream`` loads the table into memory and runs the same loop on it, with the
-same blocks, so the two give the same result for the same seed.
+``--no-stream`` loads the table into memory and runs the same loop on it, each epoch's
+batches drawn from one permutation of all rows; a stream is shuffled only within windows of
+``sources.POOL_ROWS`` rows (a note says so when it has more), so the two give the same
+result for the same seed up to one window of rows, and differ beyond it.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def loader(stream: bool):
         if stream:
             from vifit.stream import TableStream
 
-            table_stream = TableStream(path, opts, chunk_rows=sources.POOL_ROWS, note=note)
+            table_stream = TableStream(path, opts, chunk_rows=sources.READ_ROWS, note=note)
             if opts.standardize:
                 table_stream.fit_standardization()
             source = svi.StreamSource(table_stream)
@@ -124,6 +126,8 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     spec = gmm.Spec(k, d, covariance, weights)
     children = np.random.SeedSequence(int(seed)).spawn(restarts + 1)
     accumulator, sample, n = scan(source, d, np.random.default_rng(children[0]), name, reporter.note)
+    if n is not None:
+        note_stream_windows(source, n, reporter.note)
     rows_known = n if n is not None else sample.shape[0]
     if init in ("kmeans++", "random") and k > rows_known:
         raise BadInput(f"--k {k} is more than the {rows_known} rows; --init {init} needs a row per component "
@@ -150,8 +154,18 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     best, best_index, elbos = run_restarts(problem, settings, reporter, sample=sample, sample_ws=sample_ws,
                                            init=init, seeds=children[1:], scale=rows_known / sample.shape[0],
                                            n_rows=n, total=total, method=method)
+    if n is None:  # stdin: its rows are counted by the pass
+        note_stream_windows(source, best.n_rows, reporter.note)
     return _result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
                    elbos, loaded)
+
+
+def note_stream_windows(source, n_rows: int, note) -> None:
+    """Say so when a stream has more rows than one shuffling window (see inference/sources.py)."""
+    if isinstance(source, svi.StreamSource) and n_rows > sources.POOL_ROWS:
+        note(f"a stream is shuffled only within windows of {sources.POOL_ROWS:,} rows ({n_rows} rows here): "
+             f"if the rows are sorted by group, shuffle them first (e.g. shuf) or load them in memory "
+             f"(--no-stream)")
 
 
 def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds, scale, n_rows, total, method):
@@ -214,6 +228,9 @@ def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_
     from vifit.data import display_name
 
     settings = check_settings(svi_options, options["tol"], options["max_iter"] if max_iter_given else None)
+    hint = "raise --epochs (or --max-iter when given) or loosen --tol"
+    if data == "-" and svi_options["stream"]:  # one online pass, whatever --epochs says
+        hint = "stdin can be read only once: read from a file so that more epochs can run, or loosen --tol"
     fit_options = {key: value for key, value in options.items() if key not in ("tol", "max_iter")}
     config = dict(options, max_iter=options["max_iter"] if max_iter_given else None, **svi_options)
 
@@ -225,4 +242,4 @@ def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_
 
     run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit_loaded,
             min_rows=runner.MIN_ROWS, load=loader(svi_options["stream"]),
-            not_converged_hint="raise --epochs (or --max-iter when given) or loosen --tol")
+            not_converged_hint=hint)
