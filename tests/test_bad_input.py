@@ -34,7 +34,8 @@ CASES = {
     "blank lines only": (lambda t: ["pca", _write(t, "blank.csv", "\n\n  \n")], ["empty"]),
     "header only": (lambda t: ["pca", _write(t, "head.csv", "a,b,c\n")], ["no data rows"]),
     "ragged long row": (lambda t: ["pca", _write(t, "rag.csv", "a,b\n1,2\n3,4,5\n6,7\n")], ["row 2", "fields"]),
-    "ragged short row": (lambda t: ["pca", _write(t, "short.csv", "a,b,c\n1,2,3\n4,5\n6,7,8\n")], ["row 2", "'c'"]),
+    "ragged short row": (lambda t: ["pca", _write(t, "short.csv", "a,b,c\n1,2,3\n4,5\n6,7,8\n")],
+                         ["row 2", "line 3", "2 fields, expected 3", "ragged"]),
     "text in numeric column": (
         lambda t: ["pca", _write(t, "text.csv", "a,b\n1,2\n3,x7\n5,6\n7,9\n")], ["row 2", "line 3", "'b'", "x7"]),
     "text in chosen text column": (
@@ -44,6 +45,8 @@ CASES = {
     "inf": (lambda t: ["pca", _write(t, "inf.csv", "a,b\n1,2\n3,inf\n5,6\n7,1\n")], ["row 2", "infinite"]),
     "overflow": (lambda t: ["pca", _write(t, "big.csv", "a,b\n1,2\n3,1e999\n5,6\n7,1\n")], ["infinite"]),
     "too few rows": (lambda t: ["pca", _write(t, "one.csv", "a,b\n1,2\n")], ["1 usable row", "at least 2"]),
+    "ragged short row with dropna": (
+        lambda t: ["pca", _write(t, "short2.csv", "a,b,c\n1,2,3\n4,5\n6,7,8\n9,9,1\n"), "--dropna"], ["row 2", "ragged"]),
     "too few rows after dropna": (
         lambda t: ["pca", _write(t, "nan2.csv", "a,b\n1,2\nnan,4\n"), "--dropna"], ["at least 2"]),
     "unknown column": (lambda t: ["pca", SAMPLE / "iris.csv", "--columns", "petal_area"], ["petal_area"]),

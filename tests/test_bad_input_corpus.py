@@ -46,7 +46,7 @@ EXPECTED = {
     "overflow_1e999.csv": ["row 2", "infinite"],
     "quoted_comma.csv": ["row 2", "'a'", "'3,5' is not a number"],
     "ragged_long_row.csv": ["row 2", "4 fields, expected 3"],
-    "ragged_short_row.csv": ["row 2", "'c'", "missing"],
+    "ragged_short_row.csv": ["row 2", "2 fields, expected 3", "ragged"],
     "tab_separated.csv": ["no numeric columns", "--delimiter"],
     "text_in_numeric.csv": ["row 2", "'b'", "'five' is not a number"],
     "truncated.csv.bz2": ["damaged or truncated"],

@@ -171,6 +171,7 @@ def parse_frame(text: str, name: str, opts: ReadOptions) -> pd.DataFrame:
     name_columns(frame, opts.header)
     if len(frame) == 0:
         raise BadInput(f"{name}: no data rows (header only)")
+    check_short_rows(frame, lambda: RowFields(io.StringIO(text), delimiter, opts.header), name)
     return frame
 
 
@@ -216,6 +217,58 @@ def ragged_message(parser_message: str, header: bool, lines_before: int = 0) -> 
     line += lines_before
     row = line - 1 if header else line
     return f"row {row} (line {line}): has {saw} fields, expected {expected} (ragged rows)"
+
+
+class RowFields:
+    """Field counts of chosen data rows, re-read with the csv module.
+
+    pandas fills a short row with NaN, exactly as it reads empty fields; only the
+    raw line tells the two apart. Rows are asked for in increasing order and the
+    reader only moves forward, so one instance costs at most one pass, stopped at
+    the last row asked for. Blank lines are skipped, as pandas skips them.
+    lines: the file's text lines, header included when ``header``; any iterable of
+    lines, so stdin's recorded text can be used (see vifit.stream).
+    """
+
+    def __init__(self, lines: Iterable[str], delimiter: str, header: bool, lines_before: int = 0):
+        self._reader = csv.reader(lines, delimiter=delimiter, skipinitialspace=True)
+        self._lines_before = lines_before  # file lines not in ``lines``
+        self._row = -1  # 0-based data row of self._fields
+        self._fields: list[str] = []
+        if header:
+            next(self._reader, None)
+
+    def first_short(self, rows: Iterable[int], expected: int) -> tuple[int, int, int] | None:
+        """(row, line, fields) of the first of ``rows`` (0-based data rows, increasing)
+        with fewer than ``expected`` fields, else None. line: the file line it ends on."""
+        for target in rows:
+            while self._row < target:
+                fields = next(self._reader, None)
+                if fields is None:
+                    return None
+                if len(fields) > 1 or (fields and fields[0].strip()):
+                    self._row, self._fields = self._row + 1, fields
+            if len(self._fields) < expected:
+                return target, self._lines_before + self._reader.line_num, len(self._fields)
+        return None
+
+
+def check_short_rows(frame: pd.DataFrame, row_fields: Callable[[], RowFields], name: str,
+                     row_offset: int = 0) -> None:
+    """Reject a data row with fewer fields than the header (a ragged row).
+
+    Missing trailing fields come out of pandas as NaN in the last column, so only
+    rows with NaN there are re-read; row_fields makes the reader on first need.
+    row_offset: rows of the file before this frame (for chunked reads).
+    """
+    suspects = np.flatnonzero(frame.iloc[:, -1].isna().to_numpy())
+    if len(suspects) == 0:
+        return
+    short = row_fields().first_short((row_offset + i for i in suspects), frame.shape[1])
+    if short is not None:
+        row, line, fields = short
+        raise BadInput(f"{name}: row {row + 1} (line {line}): has {fields} fields, "
+                       f"expected {frame.shape[1]} (ragged rows)")
 
 
 def line_of(row_index: int, header: bool) -> str:
@@ -315,7 +368,7 @@ def check_finite(block: np.ndarray, columns: list[str], name: str, header: bool,
         return block[~bad_rows], int(bad_rows.sum())
     i = int(np.flatnonzero(bad_rows)[0])
     j = int(np.flatnonzero(~finite[i])[0])
-    what = "missing value (empty, NaN or a short row)" if np.isnan(block[i, j]) else "infinite value"
+    what = "missing value (empty or NaN)" if np.isnan(block[i, j]) else "infinite value"
     raise BadInput(
         f"{name}: {line_of(row_offset + i, header)}, column {columns[j]!r}: {what}; "
         f"use --dropna to skip such rows"
