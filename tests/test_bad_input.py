@@ -83,6 +83,19 @@ def _pca_model(tmp_path):
     return path
 
 
+def _plain_progress(command: str) -> list[str]:
+    """--progress plain for commands that report progress (sample has no such option)."""
+    from vifit.cli import cli
+
+    offered = {opt for p in cli.get_command(None, command).params for opt in getattr(p, "opts", [])}
+    return ["--progress", "plain"] if "--progress" in offered else []
+
+
+def _target_for(tmp_path, command: str):
+    """An output path with the extension the command writes (predict and sample: CSV only)."""
+    return tmp_path / ("result.csv" if command in ("predict", "sample") else "result.json")
+
+
 def _check(code, stderr, words, target, before):
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert code == 2, stderr
@@ -105,12 +118,12 @@ def test_bad_input_in_process(tmp_path, case, existing):
     args = build(tmp_path)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    target = out_dir / ("result.csv" if args[0] in ("predict", "sample") else "result.json")
+    target = _target_for(out_dir, args[0])
     before = None
     if existing:
         before = b'{"precious": true}\n'
         target.write_bytes(before)
-    result = invoke([*args, "-o", target, "--progress", "plain"])
+    result = invoke([*args, "-o", target, *_plain_progress(args[0])])
     _check(result.exit_code, result.stderr, words, target, before)
     assert result.stdout == ""
 
@@ -120,7 +133,8 @@ def test_bad_input_in_process(tmp_path, case, existing):
 def test_bad_input_real_process(tmp_path, case):
     build, words = CASES[case]
     args = build(tmp_path)
-    target = tmp_path / "kept.json"
+    target = _target_for(tmp_path / "out", args[0])
+    target.parent.mkdir()
     before = b"old result\n"
     target.write_bytes(before)
     proc = run_subprocess([*args, "-o", target])
