@@ -160,3 +160,53 @@ def test_debug_shows_traceback_only_for_internal_errors(monkeypatch):
     assert "Traceback" not in quiet.stderr and "boom" in quiet.stderr and "--debug" in quiet.stderr
     loud = invoke(["pca", SAMPLE / "iris.csv", "-q", "--debug"])
     assert loud.exit_code == 1 and "Traceback" in loud.stderr
+
+
+def _data_commands():
+    """Every command that reads a DATA file (found from the CLI, so new ones are covered)."""
+    from vifit.cli import cli
+
+    return [name for name in cli.list_commands(None)
+            if any(p.name == "data" for p in cli.get_command(None, name).params)]
+
+
+def _reading_runs(command, data, model):
+    """Argument lists that make ``command`` read ``data`` (several where it has several readers)."""
+    from test_bad_input_corpus import QUICK_FIT
+
+    if command == "predict":
+        return [["predict", model, data]]
+    if command == "plot":
+        return [["plot", model, data]]
+    runs = [[command, data, *QUICK_FIT[command]]]
+    if command == "gmm":
+        runs.append(["gmm", data, "--k", "2", "--method", "svi", "--epochs", "1"])  # the chunked reader
+    return runs
+
+
+@pytest.mark.parametrize("command", _data_commands())
+def test_unreadable_data_file(tmp_path, monkeypatch, command):
+    """Tests run as root, where chmod 000 does not stop reading: the open itself is made to fail."""
+    import builtins
+    import os
+
+    model = _pca_model(tmp_path)
+    data = tmp_path / "locked.csv"
+    data.write_bytes((SAMPLE / "iris.csv").read_bytes())
+    real_open = builtins.open
+
+    def refusing_open(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and os.fspath(file) == str(data):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+    runs = _reading_runs(command, data, model)
+    assert runs, command
+    for args in runs:
+        out_dir = tmp_path / "out"
+        out_dir.mkdir(exist_ok=True)
+        target = out_dir / ("figure.png" if command == "plot" else _target_for(out_dir, command).name)
+        result = invoke([*args, "-o", target])
+        _check(result.exit_code, result.stderr, [str(data), "permission"], target, None)
+        assert result.stdout == ""

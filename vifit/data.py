@@ -118,6 +118,9 @@ def open_bytes(source: str) -> io.BufferedIOBase:
                 raise BadInput(f"{name}: a .zip input must hold exactly one file, found {len(members)}")
             return archive.open(members[0])
         return open(source, "rb")
+    except PermissionError:
+        # os.access above says yes to root, and access can change between the two calls
+        raise BadInput(f"{name}: permission denied; cannot read the file") from None
     except (OSError, zipfile.BadZipFile, EOFError, lzma.LZMAError) as exc:
         raise BadInput(f"{name}: cannot open: {exc}") from None
 
