@@ -128,8 +128,17 @@ def test_bad_input_in_process(tmp_path, case, existing):
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("case", ["missing file", "text in numeric column", "binary garbage", "truncated gzip",
-                                  "k zero", "model not json", "latin-1 bytes"])
+# run as a real `python -m vifit` process too: every bad input issue 3 lists, plus a few more
+# (one process each, on files of a few rows)
+REAL_PROCESS_CASES = [
+    "missing file", "empty file", "header only", "ragged long row", "ragged short row",
+    "ragged short row with dropna", "text in numeric column", "nan", "empty cell", "inf", "overflow",
+    "too few rows", "too few rows after dropna", "unknown column", "binary garbage", "truncated gzip",
+    "k zero", "model not json", "latin-1 bytes",
+]
+
+
+@pytest.mark.parametrize("case", REAL_PROCESS_CASES)
 def test_bad_input_real_process(tmp_path, case):
     build, words = CASES[case]
     args = build(tmp_path)
