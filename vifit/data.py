@@ -299,10 +299,7 @@ def select_columns(
         for col in dropped:
             note(f"ignoring non-numeric column {col!r} (choose columns with --columns)")
         if not chosen:
-            hint = ""
-            if any(sep in col for col in names for sep in ("\t", ";", "|")):
-                hint = "; the header looks delimited by another character: try --delimiter"
-            raise BadInput(f"{name}: no numeric columns found{hint}")
+            raise BadInput(f"{name}: no numeric columns found{delimiter_hint(names)}")
         return chosen
     chosen = []
     for token in (t.strip() for t in spec.split(",")):
@@ -325,6 +322,21 @@ def select_columns(
     if duplicates:
         raise BadInput(f"--columns: column {duplicates[0]!r} chosen more than once")
     return chosen
+
+
+def delimiter_hint(names: list[str]) -> str:
+    """A hint to add to a column error when the header looks split on the wrong character."""
+    if any(sep in col for col in names for sep in ("\t", ";", "|")):
+        return "; the header looks delimited by another character: try --delimiter"
+    return ""
+
+
+def check_required_columns(names: list[str], required: list[str], name: str) -> None:
+    """predict and plot: the data must hold every column the model was fitted on."""
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise BadInput(f"{name}: the model needs column {missing[0]!r}, which the data lacks"
+                       f"{delimiter_hint(names)}")
 
 
 def _is_text_column(series: pd.Series) -> bool:
@@ -405,9 +417,7 @@ def load_table(
     if required_columns is not None:
         required = list(required_columns)
         if opts.header:
-            missing = [c for c in required if c not in frame.columns]
-            if missing:
-                raise BadInput(f"{name}: the model needs column {missing[0]!r}, which the data lacks")
+            check_required_columns(list(frame.columns), required, name)
             columns = required
         else:
             if frame.shape[1] != len(required):

@@ -24,6 +24,7 @@ from vifit.data import (
     RowFields,
     check_finite,
     check_header,
+    check_required_columns,
     check_short_rows,
     display_name,
     open_bytes,
@@ -162,9 +163,7 @@ class TableStream:
     def _resolve_columns(self, frame: pd.DataFrame) -> list[str]:
         if self._required is None:
             return select_columns(frame, self.opts.columns, self.name, self._note)
-        missing = [c for c in self._required if c not in frame.columns]
-        if missing:
-            raise BadInput(f"{self.name}: the model needs column {missing[0]!r}, which the data lacks")
+        check_required_columns(list(frame.columns), self._required, self.name)
         return self._required
 
     def _frames(self) -> Iterator[pd.DataFrame]:
