@@ -34,7 +34,8 @@ CASES = {
     "blank lines only": (lambda t: ["pca", _write(t, "blank.csv", "\n\n  \n")], ["empty"]),
     "header only": (lambda t: ["pca", _write(t, "head.csv", "a,b,c\n")], ["no data rows"]),
     "ragged long row": (lambda t: ["pca", _write(t, "rag.csv", "a,b\n1,2\n3,4,5\n6,7\n")], ["row 2", "fields"]),
-    "ragged short row": (lambda t: ["pca", _write(t, "short.csv", "a,b,c\n1,2,3\n4,5\n6,7,8\n")], ["row 2", "'c'"]),
+    "ragged short row": (lambda t: ["pca", _write(t, "short.csv", "a,b,c\n1,2,3\n4,5\n6,7,8\n")],
+                         ["row 2", "line 3", "2 fields, expected 3", "ragged"]),
     "text in numeric column": (
         lambda t: ["pca", _write(t, "text.csv", "a,b\n1,2\n3,x7\n5,6\n7,9\n")], ["row 2", "line 3", "'b'", "x7"]),
     "text in chosen text column": (
@@ -44,6 +45,8 @@ CASES = {
     "inf": (lambda t: ["pca", _write(t, "inf.csv", "a,b\n1,2\n3,inf\n5,6\n7,1\n")], ["row 2", "infinite"]),
     "overflow": (lambda t: ["pca", _write(t, "big.csv", "a,b\n1,2\n3,1e999\n5,6\n7,1\n")], ["infinite"]),
     "too few rows": (lambda t: ["pca", _write(t, "one.csv", "a,b\n1,2\n")], ["1 usable row", "at least 2"]),
+    "ragged short row with dropna": (
+        lambda t: ["pca", _write(t, "short2.csv", "a,b,c\n1,2,3\n4,5\n6,7,8\n9,9,1\n"), "--dropna"], ["row 2", "ragged"]),
     "too few rows after dropna": (
         lambda t: ["pca", _write(t, "nan2.csv", "a,b\n1,2\nnan,4\n"), "--dropna"], ["at least 2"]),
     "unknown column": (lambda t: ["pca", SAMPLE / "iris.csv", "--columns", "petal_area"], ["petal_area"]),
@@ -80,6 +83,19 @@ def _pca_model(tmp_path):
     return path
 
 
+def _plain_progress(command: str) -> list[str]:
+    """--progress plain for commands that report progress (sample has no such option)."""
+    from vifit.cli import cli
+
+    offered = {opt for p in cli.get_command(None, command).params for opt in getattr(p, "opts", [])}
+    return ["--progress", "plain"] if "--progress" in offered else []
+
+
+def _target_for(tmp_path, command: str):
+    """An output path with the extension the command writes (predict and sample: CSV only)."""
+    return tmp_path / ("result.csv" if command in ("predict", "sample") else "result.json")
+
+
 def _check(code, stderr, words, target, before):
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert code == 2, stderr
@@ -102,22 +118,32 @@ def test_bad_input_in_process(tmp_path, case, existing):
     args = build(tmp_path)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    target = out_dir / ("result.csv" if args[0] in ("predict", "sample") else "result.json")
+    target = _target_for(out_dir, args[0])
     before = None
     if existing:
         before = b'{"precious": true}\n'
         target.write_bytes(before)
-    result = invoke([*args, "-o", target, "--progress", "plain"])
+    result = invoke([*args, "-o", target, *_plain_progress(args[0])])
     _check(result.exit_code, result.stderr, words, target, before)
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("case", ["missing file", "text in numeric column", "binary garbage", "truncated gzip",
-                                  "k zero", "model not json", "latin-1 bytes"])
+# run as a real `python -m vifit` process too: every bad input issue 3 lists, plus a few more
+# (one process each, on files of a few rows)
+REAL_PROCESS_CASES = [
+    "missing file", "empty file", "header only", "ragged long row", "ragged short row",
+    "ragged short row with dropna", "text in numeric column", "nan", "empty cell", "inf", "overflow",
+    "too few rows", "too few rows after dropna", "unknown column", "binary garbage", "truncated gzip",
+    "k zero", "model not json", "latin-1 bytes",
+]
+
+
+@pytest.mark.parametrize("case", REAL_PROCESS_CASES)
 def test_bad_input_real_process(tmp_path, case):
     build, words = CASES[case]
     args = build(tmp_path)
-    target = tmp_path / "kept.json"
+    target = _target_for(tmp_path / "out", args[0])
+    target.parent.mkdir()
     before = b"old result\n"
     target.write_bytes(before)
     proc = run_subprocess([*args, "-o", target])
@@ -143,3 +169,53 @@ def test_debug_shows_traceback_only_for_internal_errors(monkeypatch):
     assert "Traceback" not in quiet.stderr and "boom" in quiet.stderr and "--debug" in quiet.stderr
     loud = invoke(["pca", SAMPLE / "iris.csv", "-q", "--debug"])
     assert loud.exit_code == 1 and "Traceback" in loud.stderr
+
+
+def _data_commands():
+    """Every command that reads a DATA file (found from the CLI, so new ones are covered)."""
+    from vifit.cli import cli
+
+    return [name for name in cli.list_commands(None)
+            if any(p.name == "data" for p in cli.get_command(None, name).params)]
+
+
+def _reading_runs(command, data, model):
+    """Argument lists that make ``command`` read ``data`` (several where it has several readers)."""
+    from test_bad_input_corpus import QUICK_FIT
+
+    if command == "predict":
+        return [["predict", model, data]]
+    if command == "plot":
+        return [["plot", model, data]]
+    runs = [[command, data, *QUICK_FIT[command]]]
+    if command == "gmm":
+        runs.append(["gmm", data, "--k", "2", "--method", "svi", "--epochs", "1"])  # the chunked reader
+    return runs
+
+
+@pytest.mark.parametrize("command", _data_commands())
+def test_unreadable_data_file(tmp_path, monkeypatch, command):
+    """Tests run as root, where chmod 000 does not stop reading: the open itself is made to fail."""
+    import builtins
+    import os
+
+    model = _pca_model(tmp_path)
+    data = tmp_path / "locked.csv"
+    data.write_bytes((SAMPLE / "iris.csv").read_bytes())
+    real_open = builtins.open
+
+    def refusing_open(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and os.fspath(file) == str(data):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+    runs = _reading_runs(command, data, model)
+    assert runs, command
+    for args in runs:
+        out_dir = tmp_path / "out"
+        out_dir.mkdir(exist_ok=True)
+        target = out_dir / ("figure.png" if command == "plot" else _target_for(out_dir, command).name)
+        result = invoke([*args, "-o", target])
+        _check(result.exit_code, result.stderr, [str(data), "permission"], target, None)
+        assert result.stdout == ""

@@ -1,4 +1,6 @@
 """Every command on every file of tests/bad_inputs/ (and every bad option value):
+the fitting commands, predict and plot (with a model fitted on the files' columns) on each
+file as DATA, sample and the rest on bad model files:
 exit 2, exactly one stderr line naming the problem, no traceback, no output file,
 and a pre-existing output file byte-identical afterwards.
 
@@ -46,7 +48,7 @@ EXPECTED = {
     "overflow_1e999.csv": ["row 2", "infinite"],
     "quoted_comma.csv": ["row 2", "'a'", "'3,5' is not a number"],
     "ragged_long_row.csv": ["row 2", "4 fields, expected 3"],
-    "ragged_short_row.csv": ["row 2", "'c'", "missing"],
+    "ragged_short_row.csv": ["row 2", "2 fields, expected 3", "ragged"],
     "tab_separated.csv": ["no numeric columns", "--delimiter"],
     "text_in_numeric.csv": ["row 2", "'b'", "'five' is not a number"],
     "truncated.csv.bz2": ["damaged or truncated"],
@@ -127,34 +129,76 @@ def test_fit_commands_refuse_bad_files(tmp_path, name, command, existing):
     _check(result, EXPECTED[name], target, before)
 
 
+# commands run as `COMMAND MODEL.json DATA -o NAME` -> NAME; sample reads no DATA and meets
+# the corpus as bad model files (test_bad_model_files_are_refused)
+MODEL_COMMANDS = {"predict": "predicted.csv", "plot": "figure.png"}
+MODEL_ONLY_COMMANDS = {"sample": "sampled.csv"}
+
+
+def _all_commands():
+    from vifit.cli import cli
+
+    return set(cli.list_commands(click.Context(cli)))
+
+
+def test_every_command_is_run_on_the_corpus():
+    covered = set(FIT_COMMANDS) | set(MODEL_COMMANDS) | set(MODEL_ONLY_COMMANDS)
+    assert _all_commands() <= covered, "say how the new command meets the corpus"
+
+
+# The models for predict and plot are fitted on columns a and b, the columns the corpus files
+# have, so that predict and plot reach each file's real problem rather than stopping at a
+# missing column.
+MODEL_COLUMNS = ["a", "b"]
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """One small fitted model file per fitting command."""
+    """One small fitted model file per fitting command, on columns a and b."""
+    import pandas as pd
+
     folder = tmp_path_factory.mktemp("models")
+    train = folder / "train.csv"
+    iris = pd.read_csv(SAMPLE / "iris.csv")
+    iris.iloc[:, :2].set_axis(MODEL_COLUMNS, axis=1).to_csv(train, index=False)
     paths = {}
     for command in FIT_COMMANDS:
         path = folder / f"{command}.json"
-        result = invoke([command, SAMPLE / "iris.csv", *QUICK_FIT[command], "--seed", "1", "-q", "-o", path])
+        result = invoke([command, train, *QUICK_FIT[command], "--seed", "1", "-q", "-o", path])
         assert result.exit_code == 0, result.stderr
         paths[command] = path
     return paths
 
 
-# files whose problem is the columns the fit chose: predict reads the model's columns instead
-PREDICT_EXPECTED = dict(EXPECTED)
-for _name in ("all_constant.csv", "one_row.csv", "no_numeric_columns.csv", "tab_separated.csv",
-              "empty_cell.csv", "na_value.csv", "nan_value.csv", "inf_value.csv", "minus_inf_value.csv",
-              "overflow_1e999.csv", "quoted_comma.csv", "ragged_short_row.csv", "text_in_numeric.csv"
-              ):
-    PREDICT_EXPECTED[_name] = ["sepal_length"]
+# What predict and plot must say about each file: the fit's problem, except where it was the
+# columns the fit would choose (these read the model's columns, a and b, instead).
+# None: not bad input for them (one row, or constant rows, can be predicted and drawn).
+MODEL_EXPECTED = dict(EXPECTED)
+MODEL_EXPECTED.update({
+    "all_constant.csv": None,
+    "one_row.csv": None,
+    "no_numeric_columns.csv": ["'a'", "lacks"],
+    "tab_separated.csv": ["'a'", "lacks", "--delimiter"],
+})
 
 
-@pytest.mark.parametrize("command", FIT_COMMANDS)
+def test_model_commands_meet_each_files_real_problem():
+    """Only the files whose problem is column choice may differ from what the fit reports."""
+    differing = {name for name in FILES if MODEL_EXPECTED[name] != EXPECTED[name]}
+    assert differing == {"all_constant.csv", "one_row.csv", "no_numeric_columns.csv", "tab_separated.csv"}
+
+
+@pytest.mark.parametrize("command", sorted(MODEL_COMMANDS))
+@pytest.mark.parametrize("model_of", FIT_COMMANDS)
 @pytest.mark.parametrize("name", FILES)
-def test_predict_refuses_bad_files(tmp_path, models, name, command):
-    target, before = _target(tmp_path, True, "predicted.csv")
-    result = invoke(["predict", models[command], CORPUS / name, "-o", target])
-    words = PREDICT_EXPECTED[name]
+def test_model_commands_refuse_bad_files(tmp_path, models, name, model_of, command):
+    target, before = _target(tmp_path, True, MODEL_COMMANDS[command])
+    result = invoke([command, models[model_of], CORPUS / name, "-o", target])
+    words = MODEL_EXPECTED[name]
+    if words is None:
+        assert result.exit_code == 0, result.stderr
+        assert target.read_bytes() != before
+        return
     _check(result, words, target, before)
 
 
@@ -167,10 +211,11 @@ def test_bad_option_values(tmp_path, command, options, existing):
     _check(result, [options[0]] if options[0].startswith("--") else [], target, before)
 
 
+@pytest.mark.parametrize("command", sorted({**MODEL_COMMANDS, **MODEL_ONLY_COMMANDS}))
 @pytest.mark.parametrize("name", ["empty.csv", "binary_garbage.csv", "header_only.csv", "a_directory.csv",
                                   "latin1_bytes.csv", "dangling_link.csv"])
-def test_sample_and_predict_refuse_bad_model_files(tmp_path, name):
-    target, before = _target(tmp_path, True, "out.csv")
-    for args in (["sample", CORPUS / name], ["predict", CORPUS / name, SAMPLE / "iris.csv"]):
-        result = invoke([*args, "-o", target])
-        _check(result, [], target, before)
+def test_bad_model_files_are_refused(tmp_path, name, command):
+    target, before = _target(tmp_path, True, {**MODEL_COMMANDS, **MODEL_ONLY_COMMANDS}[command])
+    args = [command, CORPUS / name] + ([SAMPLE / "iris.csv"] if command in MODEL_COMMANDS else [])
+    result = invoke([*args, "-o", target])
+    _check(result, [name], target, before)

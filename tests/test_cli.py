@@ -177,3 +177,91 @@ def test_activation_names_offered_by_commands_are_the_kits():
     from vifit.nn.activations import ACTIVATIONS
 
     assert set(ACTIVATION_NAMES) == set(ACTIVATIONS)
+
+
+# ---------------------------------------------------------------- option sets of predict, sample, pca
+
+
+@pytest.fixture(scope="module")
+def quick_models(tmp_path_factory):
+    """A small model file per fitting command (the corpus test's cheapest settings)."""
+    from test_bad_input_corpus import FIT_COMMANDS, QUICK_FIT
+
+    folder = tmp_path_factory.mktemp("models")
+    paths = {}
+    for command in FIT_COMMANDS:
+        paths[command] = folder / f"{command}.json"
+        fitted = invoke([command, SAMPLE / "iris.csv", *QUICK_FIT[command], "--seed", "1", "-q", "-o",
+                         paths[command]])
+        assert fitted.exit_code == 0, fitted.stderr
+    return paths
+
+
+@pytest.mark.parametrize("how", [["-o", "{dir}/out.json"], ["--format", "json"], ["-o", "{dir}/out.JSON"]],
+                         ids=["json-extension", "format-flag", "upper-case-extension"])
+@pytest.mark.parametrize("command", ["predict", "sample"])
+def test_predict_and_sample_refuse_json_output_however_asked(tmp_path, quick_models, command, how):
+    args = [command, quick_models["pca"]] + ([SAMPLE / "iris.csv"] if command == "predict" else [])
+    result = invoke([*args, *(word.format(dir=tmp_path) for word in how)])
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{command} writes CSV only" in lines[0]
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["predict", "sample"])
+def test_predict_and_sample_still_write_csv_to_csv_and_other_names(tmp_path, quick_models, command):
+    args = [command, quick_models["pca"]] + ([SAMPLE / "iris.csv"] if command == "predict" else [])
+    for name in ("out.csv", "out.txt"):
+        result = invoke([*args, "-o", tmp_path / name])
+        assert result.exit_code == 0, result.stderr
+        assert (tmp_path / name).read_text().splitlines()[0] == invoke(args).stdout.splitlines()[0]
+
+
+# command -> run options it does not honour (each must be a usage error, not silently ignored)
+UNHONOURED = {
+    "predict": [["--seed", "1"], ["--strict"], ["--checkpoint", "ck.npz"], ["--checkpoint-every", "5"],
+                ["--resume", "ck.npz"]],
+    "sample": [["--strict"], ["--checkpoint", "ck.npz"], ["--checkpoint-every", "5"], ["--resume", "ck.npz"],
+               ["--progress", "plain"], ["-q"]],
+    "pca": [["--checkpoint", "ck.npz"], ["--checkpoint-every", "5"], ["--resume", "ck.npz"]],
+}
+
+
+@pytest.mark.parametrize("command,option", [(c, o) for c in UNHONOURED for o in UNHONOURED[c]],
+                         ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_options_a_command_ignores_are_usage_errors(tmp_path, quick_models, command, option):
+    first = {"predict": [quick_models["pca"], SAMPLE / "iris.csv"], "sample": [quick_models["pca"]],
+             "pca": [SAMPLE / "iris.csv"]}[command]
+    result = invoke([command, *first, *option, "-o", tmp_path / "out.csv"], )
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no such option" in lines[0].lower() and option[0] in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_options_a_command_honours_are_still_offered(tmp_path, quick_models):
+    """The split option groups: each command keeps the run options it uses."""
+    offered = {name: {opt for p in command.params for opt in getattr(p, "opts", [])} for name, command in _commands()}
+    assert {"--progress", "-q", "--debug"} <= offered["predict"]
+    assert {"--seed", "--debug"} <= offered["sample"]
+    assert {"--seed", "--progress", "-q", "--strict", "--debug"} <= offered["pca"]
+    assert {"--checkpoint", "--checkpoint-every", "--resume", "--strict"} <= offered["gmm"]
+    assert "--debug" in offered["plot"]
+    result = invoke(["predict", quick_models["pca"], SAMPLE / "iris.csv", "--progress", "json", "-q", "--debug"])
+    assert result.exit_code == 0, result.stderr
+    draws = [invoke(["sample", quick_models["pca"], "-n", "5", "--seed", "4", "--debug"]).stdout for _ in range(2)]
+    assert draws[0] == draws[1] and draws[0]
+
+
+def test_predict_help_names_every_output_column_and_the_reapplied_scaling(quick_models):
+    """The help is checked against what predict really writes for each kind of model."""
+    import re
+
+    text = " ".join(invoke(["predict", "--help"]).stdout.split())
+    assert "--standardize" in text and "--scale minmax" in text and "reapplied" in text
+    for command, model in quick_models.items():
+        header = invoke(["predict", model, SAMPLE / "iris.csv"]).stdout.splitlines()[0].split(",")
+        for column in header:
+            stem = re.sub(r"\d+$", "", column)  # mu1, mu2 -> mu (the help writes mu1..muk)
+            assert stem in text, (command, column)

@@ -117,3 +117,74 @@ def test_mostly_numeric_column_with_a_typo_is_an_error_not_dropped(tmp_path):
     path.write_text("a,b\n1,2\n3,4\n5,six\n")
     with pytest.raises(BadInput, match=r"row 3 \(line 4\), column 'b': 'six' is not a number"):
         load_table(str(path))
+
+
+# ---------------------------------------------------------------- short (ragged) rows
+
+# row 33 is short; row 2's empty last field and the quoted fields (a delimiter and a newline
+# inside quotes) are not; the blank line is skipped like pandas skips it
+SHORT_ROW = ("a,b,c\n1,2,3\n4,5,\n\n" + "1,2,3\n" * 29 + '"x\ny",2,3\n' + '"1,5",2\n' + "7,8,9\n")
+SHORT_ROW_MESSAGE = r"row 33 \(line 36\): has 2 fields, expected 3 \(ragged rows\)"
+
+
+def _read_whole(path, opts, monkeypatch):
+    return load_table(str(path), opts).values
+
+
+def _read_streamed(path, opts, monkeypatch):
+    from vifit.stream import TableStream
+
+    return np.vstack(list(TableStream(str(path), opts, chunk_rows=7).chunks()))
+
+
+def _read_streamed_stdin(path, opts, monkeypatch):
+    import io
+    import sys
+
+    from vifit.stream import TableStream
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes())))
+    return np.vstack(list(TableStream("-", opts, chunk_rows=7).chunks()))
+
+
+READERS = {"whole": _read_whole, "streamed": _read_streamed, "streamed-stdin": _read_streamed_stdin}
+
+
+@pytest.mark.parametrize("dropna", [False, True], ids=["plain", "dropna"])
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_short_row_is_ragged_with_or_without_dropna(tmp_path, monkeypatch, reader, dropna):
+    path = tmp_path / "short.csv"
+    path.write_text(SHORT_ROW)
+    # columns a,b: the short row lacks only column c, which is not even chosen
+    opts = ReadOptions(columns="b,c" if dropna else "b", dropna=dropna)
+    with pytest.raises(BadInput, match=SHORT_ROW_MESSAGE) as error:
+        READERS[reader](path, opts, monkeypatch)
+    assert str(error.value).startswith(f"{path}:" if reader != "streamed-stdin" else "<stdin>:")
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_empty_last_field_is_missing_not_ragged(tmp_path, monkeypatch, reader):
+    """The same file without its short row: empty values stay missing values (--dropna drops them)."""
+    path = tmp_path / "holes.csv"
+    path.write_text(SHORT_ROW.replace('"1,5",2\n', ""))
+    with pytest.raises(BadInput, match=r"row 2 \(line 3\), column 'c': missing value"):
+        READERS[reader](path, ReadOptions(columns="b,c"), monkeypatch)
+    values = READERS[reader](path, ReadOptions(columns="b,c", dropna=True), monkeypatch)
+    expected = pd.read_csv(path)[["b", "c"]].dropna().to_numpy()
+    np.testing.assert_array_equal(values, expected)
+
+
+def test_short_row_without_header(tmp_path):
+    path = tmp_path / "bare.csv"
+    path.write_text("1,2,3\n4,5,6\n7,8\n")
+    with pytest.raises(BadInput, match=r"row 3 \(line 3\): has 2 fields, expected 3"):
+        load_table(str(path), ReadOptions(header=False, dropna=True))
+
+
+def test_short_row_through_the_cli_with_dropna(tmp_path):
+    path = tmp_path / "short.csv"
+    path.write_text(SHORT_ROW)
+    target = tmp_path / "out.json"
+    result = invoke(["pca", path, "--k", "1", "--dropna", "-q", "-o", target])
+    assert result.exit_code == 2
+    assert "ragged" in result.stderr and not target.exists()

@@ -118,6 +118,9 @@ def open_bytes(source: str) -> io.BufferedIOBase:
                 raise BadInput(f"{name}: a .zip input must hold exactly one file, found {len(members)}")
             return archive.open(members[0])
         return open(source, "rb")
+    except PermissionError:
+        # os.access above says yes to root, and access can change between the two calls
+        raise BadInput(f"{name}: permission denied; cannot read the file") from None
     except (OSError, zipfile.BadZipFile, EOFError, lzma.LZMAError) as exc:
         raise BadInput(f"{name}: cannot open: {exc}") from None
 
@@ -171,6 +174,7 @@ def parse_frame(text: str, name: str, opts: ReadOptions) -> pd.DataFrame:
     name_columns(frame, opts.header)
     if len(frame) == 0:
         raise BadInput(f"{name}: no data rows (header only)")
+    check_short_rows(frame, lambda: RowFields(io.StringIO(text), delimiter, opts.header), name)
     return frame
 
 
@@ -218,6 +222,58 @@ def ragged_message(parser_message: str, header: bool, lines_before: int = 0) -> 
     return f"row {row} (line {line}): has {saw} fields, expected {expected} (ragged rows)"
 
 
+class RowFields:
+    """Field counts of chosen data rows, re-read with the csv module.
+
+    pandas fills a short row with NaN, exactly as it reads empty fields; only the
+    raw line tells the two apart. Rows are asked for in increasing order and the
+    reader only moves forward, so one instance costs at most one pass, stopped at
+    the last row asked for. Blank lines are skipped, as pandas skips them.
+    lines: the file's text lines, header included when ``header``; any iterable of
+    lines, so stdin's recorded text can be used (see vifit.stream).
+    """
+
+    def __init__(self, lines: Iterable[str], delimiter: str, header: bool, lines_before: int = 0):
+        self._reader = csv.reader(lines, delimiter=delimiter, skipinitialspace=True)
+        self._lines_before = lines_before  # file lines not in ``lines``
+        self._row = -1  # 0-based data row of self._fields
+        self._fields: list[str] = []
+        if header:
+            next(self._reader, None)
+
+    def first_short(self, rows: Iterable[int], expected: int) -> tuple[int, int, int] | None:
+        """(row, line, fields) of the first of ``rows`` (0-based data rows, increasing)
+        with fewer than ``expected`` fields, else None. line: the file line it ends on."""
+        for target in rows:
+            while self._row < target:
+                fields = next(self._reader, None)
+                if fields is None:
+                    return None
+                if len(fields) > 1 or (fields and fields[0].strip()):
+                    self._row, self._fields = self._row + 1, fields
+            if len(self._fields) < expected:
+                return target, self._lines_before + self._reader.line_num, len(self._fields)
+        return None
+
+
+def check_short_rows(frame: pd.DataFrame, row_fields: Callable[[], RowFields], name: str,
+                     row_offset: int = 0) -> None:
+    """Reject a data row with fewer fields than the header (a ragged row).
+
+    Missing trailing fields come out of pandas as NaN in the last column, so only
+    rows with NaN there are re-read; row_fields makes the reader on first need.
+    row_offset: rows of the file before this frame (for chunked reads).
+    """
+    suspects = np.flatnonzero(frame.iloc[:, -1].isna().to_numpy())
+    if len(suspects) == 0:
+        return
+    short = row_fields().first_short((row_offset + i for i in suspects), frame.shape[1])
+    if short is not None:
+        row, line, fields = short
+        raise BadInput(f"{name}: row {row + 1} (line {line}): has {fields} fields, "
+                       f"expected {frame.shape[1]} (ragged rows)")
+
+
 def line_of(row_index: int, header: bool) -> str:
     """'row r (line l)' for a 0-based data row index (counted over the whole file)."""
     row = row_index + 1
@@ -243,10 +299,7 @@ def select_columns(
         for col in dropped:
             note(f"ignoring non-numeric column {col!r} (choose columns with --columns)")
         if not chosen:
-            hint = ""
-            if any(sep in col for col in names for sep in ("\t", ";", "|")):
-                hint = "; the header looks delimited by another character: try --delimiter"
-            raise BadInput(f"{name}: no numeric columns found{hint}")
+            raise BadInput(f"{name}: no numeric columns found{delimiter_hint(names)}")
         return chosen
     chosen = []
     for token in (t.strip() for t in spec.split(",")):
@@ -269,6 +322,21 @@ def select_columns(
     if duplicates:
         raise BadInput(f"--columns: column {duplicates[0]!r} chosen more than once")
     return chosen
+
+
+def delimiter_hint(names: list[str]) -> str:
+    """A hint to add to a column error when the header looks split on the wrong character."""
+    if any(sep in col for col in names for sep in ("\t", ";", "|")):
+        return "; the header looks delimited by another character: try --delimiter"
+    return ""
+
+
+def check_required_columns(names: list[str], required: list[str], name: str) -> None:
+    """predict and plot: the data must hold every column the model was fitted on."""
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise BadInput(f"{name}: the model needs column {missing[0]!r}, which the data lacks"
+                       f"{delimiter_hint(names)}")
 
 
 def _is_text_column(series: pd.Series) -> bool:
@@ -315,7 +383,7 @@ def check_finite(block: np.ndarray, columns: list[str], name: str, header: bool,
         return block[~bad_rows], int(bad_rows.sum())
     i = int(np.flatnonzero(bad_rows)[0])
     j = int(np.flatnonzero(~finite[i])[0])
-    what = "missing value (empty, NaN or a short row)" if np.isnan(block[i, j]) else "infinite value"
+    what = "missing value (empty or NaN)" if np.isnan(block[i, j]) else "infinite value"
     raise BadInput(
         f"{name}: {line_of(row_offset + i, header)}, column {columns[j]!r}: {what}; "
         f"use --dropna to skip such rows"
@@ -349,9 +417,7 @@ def load_table(
     if required_columns is not None:
         required = list(required_columns)
         if opts.header:
-            missing = [c for c in required if c not in frame.columns]
-            if missing:
-                raise BadInput(f"{name}: the model needs column {missing[0]!r}, which the data lacks")
+            check_required_columns(list(frame.columns), required, name)
             columns = required
         else:
             if frame.shape[1] != len(required):

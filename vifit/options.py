@@ -4,6 +4,12 @@
 and pack the values into one dict argument (``read``, ``out``, ``run``) so
 command functions stay short. Nothing here imports numpy, scipy or pandas:
 ``vifit --help`` must stay fast.
+
+``run_options`` is the whole set an iterative fit honours. It is built from
+smaller groups (``seed_option``, ``report_options``, ``strict_option``,
+``debug_option``, ``checkpoint_options``), all packed into the same ``run``
+dict, so a command that honours only some of them takes only those and any
+other is click's usual usage error (exit 2), not a silently ignored flag.
 """
 
 from __future__ import annotations
@@ -23,7 +29,11 @@ def _packed(name: str, keys: tuple[str, ...], options: list):
     def decorator(f):
         @functools.wraps(f)
         def wrapper(*args, **kwargs):
-            kwargs[name] = {key: kwargs.pop(key) for key in keys}
+            packed = {key: kwargs.pop(key) for key in keys}
+            # merged with what an outer group put there, so that several groups fill one
+            # argument (see run_options); a group may name its argument after one of its keys
+            earlier = kwargs.get(name, {}) if name not in keys else {}
+            kwargs[name] = {**earlier, **packed}
             return f(*args, **kwargs)
 
         for option in reversed(options):
@@ -69,25 +79,44 @@ def _set_debug(ctx, param, value):
     return value
 
 
-run_options = _packed(
-    "run",
-    ("seed", "progress", "quiet", "strict", "debug", "checkpoint", "checkpoint_every", "resume"),
-    [
-        click.option("--seed", type=click.IntRange(min=0), default=None,
-                     help="Random seed; drawn and recorded in the output when not given."),
-        click.option("--progress", type=click.Choice(PROGRESS_MODES), default="auto", show_default=True,
-                     help="Progress on stderr: rich bar on a terminal, plain lines every 2 s otherwise, "
-                          "json lines, or none."),
-        click.option("-q", "--quiet", is_flag=True, help="No progress and no notes (warnings still shown)."),
-        click.option("--strict", is_flag=True, help="Exit with status 3 when the fit does not converge."),
-        click.option("--debug", is_flag=True, is_eager=True, expose_value=True, callback=_set_debug,
-                     help="Show a traceback for internal errors."),
-        click.option("--checkpoint", metavar="PATH", default=None,
-                     help="Iterative fits: save the full state here (atomically) every --checkpoint-every seconds."),
-        click.option("--checkpoint-every", metavar="SECONDS", type=float, default=600.0, show_default=True,
-                     help="Seconds between checkpoints."),
-        click.option("--resume", metavar="PATH", default=None,
-                     help="Continue from a checkpoint written by the same command; the result equals an "
-                          "uninterrupted run's."),
-    ],
-)
+seed_option = _packed("run", ("seed",), [
+    click.option("--seed", type=click.IntRange(min=0), default=None,
+                 help="Random seed; drawn and recorded in the output when not given."),
+])
+
+report_options = _packed("run", ("progress", "quiet"), [
+    click.option("--progress", type=click.Choice(PROGRESS_MODES), default="auto", show_default=True,
+                 help="Progress on stderr: rich bar on a terminal, plain lines every 2 s otherwise, "
+                      "json lines, or none."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress and no notes (warnings still shown)."),
+])
+
+strict_option = _packed("run", ("strict",), [
+    click.option("--strict", is_flag=True, help="Exit with status 3 when the fit does not converge."),
+])
+
+debug_option = _packed("run", ("debug",), [
+    click.option("--debug", is_flag=True, is_eager=True, expose_value=True, callback=_set_debug,
+                 help="Show a traceback for internal errors."),
+])
+
+checkpoint_options = _packed("run", ("checkpoint", "checkpoint_every", "resume"), [
+    click.option("--checkpoint", metavar="PATH", default=None,
+                 help="Save the full state here (atomically) every --checkpoint-every seconds."),
+    click.option("--checkpoint-every", metavar="SECONDS", type=float, default=600.0, show_default=True,
+                 help="Seconds between checkpoints."),
+    click.option("--resume", metavar="PATH", default=None,
+                 help="Continue from a checkpoint written by the same command; the result equals an "
+                      "uninterrupted run's."),
+])
+
+
+def fit_options(f):
+    """What every fit honours: seed, progress, quiet, strict, debug (an exact fit such as
+    pca takes these; iterative fits add checkpoint_options, see run_options)."""
+    return seed_option(report_options(strict_option(debug_option(f))))
+
+
+def run_options(f):
+    """Everything an iterative fit honours: fit_options and checkpoint_options."""
+    return fit_options(checkpoint_options(f))

@@ -8,6 +8,7 @@ be read any number of times (one pass per epoch); stdin (``-``) only once.
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import sys
@@ -20,8 +21,11 @@ from vifit.data import (
     DECOMPRESSION_ERRORS,
     DTYPES,
     ReadOptions,
+    RowFields,
     check_finite,
     check_header,
+    check_required_columns,
+    check_short_rows,
     display_name,
     open_bytes,
     ragged_message,
@@ -83,18 +87,41 @@ class TableStream:
             first = next(frames, None)
         offset, dropped = 0, 0
         dtype = DTYPES[self.opts.dtype]
-        while first is not None:
-            block = to_numeric_block(first, self.columns, self.name, self.opts.header, row_offset=offset)
-            block, lost = check_finite(block, self.columns, self.name, self.opts.header, self.opts.dropna,
-                                       row_offset=offset)
-            offset += len(first)
-            dropped += lost
-            if block.shape[0]:
-                yield np.ascontiguousarray(apply_preprocessing(block, self.preprocessing), dtype=dtype)
-            first = next(frames, None)
+        row_fields = _Lazy(self._row_fields)
+        try:
+            while first is not None:
+                check_short_rows(first, row_fields.get, self.name, row_offset=offset)
+                if not self.repeatable:
+                    # stdin's text is kept until read again; reading to the chunk's end lets it go
+                    row_fields.get().first_short([offset + len(first) - 1], expected=0)
+                block, lost = self._finite_block(first, offset)
+                offset += len(first)
+                dropped += lost
+                if block.shape[0]:
+                    yield np.ascontiguousarray(apply_preprocessing(block, self.preprocessing), dtype=dtype)
+                first = next(frames, None)
+        finally:
+            row_fields.close()
         self.n_rows, self.rows_dropped = offset - dropped, dropped
         if offset == 0:
             raise BadInput(f"{self.name}: no data rows (header only)")
+
+    def _finite_block(self, frame: pd.DataFrame, offset: int):
+        """(block, rows dropped) of one chunk: numeric check, then NaN/inf."""
+        block = to_numeric_block(frame, self.columns, self.name, self.opts.header, row_offset=offset)
+        return check_finite(block, self.columns, self.name, self.opts.header, self.opts.dropna, row_offset=offset)
+
+    def _row_fields(self):
+        """(RowFields for the raw lines of this pass, the stream to close): a second reading
+        of a file, made only when a chunk has a suspect row; stdin's recorded text."""
+        delimiter = resolve_delimiter(self.opts.delimiter)
+        if not self.repeatable:
+            header_lines = 1 if self.opts.header else 0
+            return RowFields(self._recorder, delimiter, header=False, lines_before=header_lines), None
+        # Undecodable bytes and damage past the rows asked for are the main reading's to
+        # report; here they must not fail early (the decoder reads ahead by blocks).
+        stream = io.TextIOWrapper(open_bytes(self.source), encoding="utf-8-sig", errors="replace", newline="")
+        return RowFields(_lines_until_damage(stream), delimiter, self.opts.header), stream
 
     def fit_standardization(self) -> dict:
         """One pass for the column means and population standard deviations (files only)."""
@@ -136,9 +163,7 @@ class TableStream:
     def _resolve_columns(self, frame: pd.DataFrame) -> list[str]:
         if self._required is None:
             return select_columns(frame, self.opts.columns, self.name, self._note)
-        missing = [c for c in self._required if c not in frame.columns]
-        if missing:
-            raise BadInput(f"{self.name}: the model needs column {missing[0]!r}, which the data lacks")
+        check_required_columns(list(frame.columns), self._required, self.name)
         return self._required
 
     def _frames(self) -> Iterator[pd.DataFrame]:
@@ -167,6 +192,8 @@ class TableStream:
                 else:
                     lines = _Prepend(first_line, text)
                     names = [f"x{i + 1}" for i in range(len(names))] if self._required is None else self._required
+                if not self.repeatable:
+                    lines = self._recorder = _Recorder(lines)
                 reader = pd.read_csv(lines, sep=delimiter, header=None, names=names, skipinitialspace=True,
                                      chunksize=self.chunk_rows, index_col=False)
                 for frame in reader:
@@ -239,3 +266,63 @@ class _Prepend(io.TextIOBase):
             head, self._first = self._first, ""
             return head
         return self._stream.readline(size)
+
+
+def _lines_until_damage(stream) -> Iterator[str]:
+    """The lines of ``stream``, ending quietly where compressed data is damaged."""
+    try:
+        yield from stream
+    except DECOMPRESSION_ERRORS:
+        return
+
+
+class _Lazy:
+    """make() -> (value, closable or None), called on the first get(); close() closes it."""
+
+    def __init__(self, make):
+        self._make, self._made = make, None
+
+    def get(self):
+        if self._made is None:
+            self._made = self._make()
+        return self._made[0]
+
+    def close(self):
+        if self._made is not None and self._made[1] is not None:
+            self._made[1].close()
+
+
+class _Recorder(io.TextIOBase):
+    """The text stream pandas reads stdin from, keeping what it hands over as lines until
+    they are taken by iterating (for RowFields: stdin cannot be read a second time).
+
+    Iteration stops (for now) at the end of what pandas has read; it resumes after more
+    is read, so only rows pandas has already parsed may be asked for."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._lines: collections.deque[str] = collections.deque()
+        self._partial = ""  # an unfinished last line
+        self._ended = False
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        block = self._stream.read(size)
+        if not block:
+            self._ended = True
+        *complete, self._partial = (self._partial + block).split("\n")
+        self._lines.extend(line + "\n" for line in complete)
+        return block
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._lines:
+            return self._lines.popleft()
+        if self._ended and self._partial:
+            line, self._partial = self._partial, ""
+            return line
+        raise StopIteration

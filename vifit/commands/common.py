@@ -37,6 +37,23 @@ def check_output_target(output: str | None) -> None:
         raise errors.BadInput(f"{output}: folder {folder} is not writable")
 
 
+def require_csv_output(command: str, out: dict) -> None:
+    """predict and sample write CSV tables only: refuse JSON whether it is asked for with
+    --format or by a .json name for -o (exit 2, before anything is read or written)."""
+    from vifit.output import resolve_format
+
+    output, fmt = out["output"], out["format"]
+    if fmt is None and output not in (None, "-"):
+        inferred = resolve_format(output, None)
+        # resolve_format falls back to json for unknown extensions; only a .json name asks for it
+        fmt = inferred if output.lower().endswith("." + inferred) else None
+    if fmt in (None, "csv"):
+        return
+    asked = f"--format {fmt}: " if out["format"] else f"-o {output}: "
+    fix = f"drop --format {fmt}" if out["format"] else "give -o a .csv name, or write to stdout"
+    raise errors.BadInput(f"{asked}{command} writes CSV only; {fix}")
+
+
 def run_info(started: float, wall_start: datetime.datetime) -> dict:
     """The ``run`` block: start time, wall seconds, and the threads the run could use
     (a thread count the user set, else the usable cores; ``vifit gmm``'s own BLAS pin

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vifit.options import data_options, output_options, run_options
+from vifit.options import data_options, fit_options, output_options
 
 
 @click.command()
@@ -14,7 +14,7 @@ from vifit.options import data_options, output_options, run_options
 @click.option("--whiten", is_flag=True, help="Scale coordinates written by predict to unit variance.")
 @data_options
 @output_options
-@run_options
+@fit_options
 def pca(data, k, whiten, read, out, run):
     """Principal components and the probabilistic PCA (Tipping & Bishop) fit.
 

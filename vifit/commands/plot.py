@@ -6,7 +6,7 @@ import re
 
 import click
 
-from vifit.options import _set_debug
+from vifit.options import debug_option
 
 
 def _image_shape(ctx, param, value):
@@ -29,8 +29,8 @@ def _image_shape(ctx, param, value):
               help="vae: draw decoded samples as HxW images, e.g. 8x8.")
 @click.option("--header/--no-header", default=True, show_default=True, help="Whether DATA's first row holds names.")
 @click.option("--delimiter", default=",", show_default=True, help="Field separator of DATA.")
-@click.option("--debug", is_flag=True, is_eager=True, callback=_set_debug, help="Show a traceback for internal errors.")
-def plot(model_file, data, output, dims, color_by, image_shape, header, delimiter, debug):
+@debug_option
+def plot(model_file, data, output, dims, color_by, image_shape, header, delimiter, run):
     """Draw a fitted model: ELBO or training curves, and the data in 2-D.
 
     gmm: the ELBO trace and the data coloured by cluster with 2σ ellipses;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from vifit.commands.backend_options import backend_options
-from vifit.options import output_options, run_options
+from vifit.options import debug_option, output_options, report_options
 
 
 @click.command()
@@ -17,15 +17,29 @@ from vifit.options import output_options, run_options
 @click.option("--reconstruct", is_flag=True, help="Write reconstructions of the rows (pca, autoencoder, vae).")
 @backend_options
 @output_options
-@run_options
+@report_options
+@debug_option
 def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, out, run):
     """Assign, encode or score rows of DATA with a model written by vifit.
 
     DATA must hold the columns the model was fitted on (by name, or in the
-    same order with --no-header); --standardize from the fit is re-applied.
-    Output is CSV, one row per input row: pca writes coordinates pc1..pck and
-    the PPCA log-likelihood loglik; gmm writes the label, responsibilities and
-    log predictive density.
+    same order with --no-header). The fit's --standardize and --scale minmax
+    are reapplied from the values stored in the model. Output is CSV only
+    (stdout or an -o name that is not .json), one row per input row:
+
+    \b
+      pca          pc1..pck (whitened if the fit was) and the PPCA
+                   log-likelihood loglik
+      gmm          label, resp_1..resp_k (responsibilities) and
+                   log_density (log predictive density)
+      autoencoder  code1..codek and reconstruction_error (the row's
+                   training loss)
+      vae          mu1..muk and sigma1..sigmak (the encoder's q(z|x)),
+                   elbo and log_likelihood_iwae (per row, nats; the IWAE
+                   draws are seeded by the fit's seed: reproducible)
+
+    With --reconstruct (pca, autoencoder, vae) the output has the model's
+    columns instead: each row rebuilt by the model, in the data's units.
 
     \b
     Example:
@@ -33,7 +47,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
       vifit predict pca.json sample_data/iris.csv -o coords.csv
       vifit predict gmm.json 'data/part-*.csv.gz' --backend dask -o 'pred/part-*.csv'
     """
-    from vifit.commands.common import check_output_target
+    from vifit.commands.common import check_output_target, require_csv_output
     from vifit.data import ReadOptions, load_table
     from vifit.errors import BadInput
     from vifit.output import read_document, render_table, write_text
@@ -41,8 +55,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
     from vifit.runners import runner_for
 
     reporter = Reporter(run["progress"], quiet=run["quiet"])
-    if out["format"] == "json":
-        raise BadInput("predict writes CSV only; drop --format json")
+    require_csv_output("predict", out)
     check_output_target(out["output"])
     document = read_document(model_file)
     runner = runner_for(document["model"], model_file)

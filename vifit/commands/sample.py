@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vifit.options import output_options, run_options
+from vifit.options import debug_option, output_options, seed_option
 
 
 @click.command()
@@ -14,9 +14,10 @@ from vifit.options import output_options, run_options
               help="vae: decode prior draws to the likelihood's means (--mean) or draw x from p(x|z) "
                    "(--draw, the default).")
 @output_options
-@run_options
+@seed_option
+@debug_option
 def sample(model_file, n, mean, out, run):
-    """Draw N rows from the fitted model's generative distribution (CSV).
+    """Draw N rows from the fitted model's generative distribution (CSV only).
 
     pca draws from the probabilistic PCA model; gmm from the posterior
     predictive, with each row's component. Rows are in the units of the
@@ -31,13 +32,12 @@ def sample(model_file, n, mean, out, run):
     """
     import numpy as np
 
-    from vifit.commands.common import check_output_target, resolve_seed
+    from vifit.commands.common import check_output_target, require_csv_output, resolve_seed
     from vifit.errors import BadInput
     from vifit.output import read_document, render_table, write_text
     from vifit.runners import runner_for
 
-    if out["format"] == "json":
-        raise BadInput("sample writes CSV only; drop --format json")
+    require_csv_output("sample", out)
     check_output_target(out["output"])
     document = read_document(model_file)
     runner = runner_for(document["model"], model_file)
