@@ -142,3 +142,29 @@ def test_check_catches_a_wrong_backward():
         return float((w * a).sum()), w * (1 - a)
 
     assert check(f, z0) > 1e-2
+
+
+def test_widening_layer_stores_its_weight_transposed_with_the_same_values_and_products():
+    """Dense stores W^T for n_out > n_in (a speed choice); readers see the same (n_in, n_out) W."""
+    from vifit.nn import init as initialisers
+
+    params = Parameters(np.float64)
+    wide, narrow = Dense(params, "wide", 3, 5), Dense(params, "narrow", 5, 2)
+    params.allocate(rng())
+    w = params["wide.W"]
+    assert w.shape == (3, 5) and w.flags.f_contiguous and not w.flags.c_contiguous
+    assert params["narrow.W"].flags.c_contiguous
+    # same draws as a plainly stored array: initialisation does not depend on the storage order
+    plain = Parameters(np.float64)
+    plain.declare("wide.W", (3, 5), initialisers.glorot_uniform)
+    plain.declare("wide.b", (5,), initialisers.zeros, decay=False)
+    plain.allocate(rng())
+    np.testing.assert_array_equal(w, plain["wide.W"])
+    # the flat buffer holds W^T row after row
+    np.testing.assert_array_equal(params.data[:15], np.ascontiguousarray(w.T).reshape(-1))
+    r = np.random.default_rng(3)
+    x, dout = r.normal(size=(4, 3)), r.normal(size=(4, 5))
+    np.testing.assert_allclose(wide.forward(x), x @ np.array(w) + params["wide.b"], rtol=1e-13)
+    dx = wide.backward(dout)
+    np.testing.assert_allclose(params.grad_of("wide.W"), x.T @ dout, rtol=1e-13)
+    np.testing.assert_allclose(dx, dout @ np.array(w).T, rtol=1e-13)

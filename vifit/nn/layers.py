@@ -25,7 +25,11 @@ class Dense:
 
     def __init__(self, params: Parameters, name: str, n_in: int, n_out: int, init=initialisers.glorot_uniform):
         self.params, self.n_in, self.n_out = params, int(n_in), int(n_out)
-        self.w = params.declare(f"{name}.W", (n_in, n_out), init, decay=True)
+        # W is stored with its longer side first: W^T for a widening layer. OpenBLAS runs
+        # the layer's three products ~10% faster that way (400 -> 784, batch 128, 2
+        # threads: 844 vs 938 us; 784 -> 400 the other way round: 822 vs 906 us).
+        self.w = params.declare(f"{name}.W", (n_in, n_out), init, decay=True,
+                                transposed=self.n_out > self.n_in)
         self.b = params.declare(f"{name}.b", (n_out,), initialisers.zeros, decay=False)
         self._x = None
         self._out: dict[int, np.ndarray] = {}
@@ -42,7 +46,11 @@ class Dense:
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         """dout = dC/dz: (rows, n_out). Writes dC/dW, dC/db; returns dC/dx (or None) in a
         buffer owned by the layer (valid until the next backward)."""
-        np.matmul(self._x.T, dout, out=self.params.grad_of(self.w))
+        grad_w = self.params.grad_of(self.w)
+        if grad_w.flags.c_contiguous:
+            np.matmul(self._x.T, dout, out=grad_w)
+        else:  # stored transposed: write dC/dW^T = dout^T x into the contiguous storage
+            np.matmul(dout.T, self._x, out=grad_w.T)
         np.sum(dout, axis=0, out=self.params.grad_of(self.b))
         if not need_input_grad:
             return None

@@ -8,6 +8,10 @@ ufuncs, instead of one small update per array.
 
 Arrays subject to weight decay come first, so the L2 penalty is a single slice
 operation: ``grad[:n_decay] += wd * data[:n_decay]``.
+
+A 2-D array declared ``transposed`` is stored as its transpose (C order), so its view
+has the declared shape but Fortran order: layers use this to pick the storage order
+their matrix products run fastest in, while every reader still sees the same shape.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class Spec:
     shape: tuple
     init: Callable  # (rng, shape, dtype) -> array
     decay: bool
+    transposed: bool = False  # stored as the transpose of ``shape`` (2-D only)
 
 
 class Parameters:
@@ -50,12 +55,15 @@ class Parameters:
 
     # ---------------------------------------------------------------- layout
 
-    def declare(self, name: str, shape: tuple, init: Callable, decay: bool = True) -> str:
+    def declare(self, name: str, shape: tuple, init: Callable, decay: bool = True,
+                transposed: bool = False) -> str:
         if self.data is not None:
             raise RuntimeError("declare() after allocate()")
         if any(s.name == name for s in self.specs):
             raise ValueError(f"parameter {name!r} declared twice")
-        self.specs.append(Spec(name, tuple(int(n) for n in shape), init, decay))
+        if transposed and len(shape) != 2:
+            raise ValueError("only a 2-D parameter can be stored transposed")
+        self.specs.append(Spec(name, tuple(int(n) for n in shape), init, decay, transposed))
         return name
 
     def allocate(self, rng: np.random.Generator | None = None) -> "Parameters":
@@ -70,8 +78,8 @@ class Parameters:
             size = int(np.prod(spec.shape))
             where = slice(offset, offset + size)
             self._slices[spec.name] = where
-            self._values[spec.name] = self.data[where].reshape(spec.shape)
-            self._grads[spec.name] = self.grad[where].reshape(spec.shape)
+            self._values[spec.name] = _view(self.data[where], spec)
+            self._grads[spec.name] = _view(self.grad[where], spec)
             offset += size
             if spec.decay:
                 self.n_decay = offset
@@ -119,3 +127,10 @@ class Parameters:
         """0.5 * sum of squares of the decayed arrays (the penalty whose gradient is data)."""
         p = self.data[: self.n_decay]
         return 0.5 * float(np.dot(p, p))
+
+
+def _view(flat: np.ndarray, spec: Spec) -> np.ndarray:
+    """The spec's region of a flat buffer as an array of the declared shape."""
+    if spec.transposed:
+        return flat.reshape(spec.shape[::-1]).T
+    return flat.reshape(spec.shape)
