@@ -74,6 +74,8 @@ def run_torch(args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.torch_flush_denormal:  # vifit's Adam flushes tiny moments itself; this is torch's switch for it
+        torch.set_flush_denormal(True)
     torch.manual_seed(1)
     x = torch.from_numpy(make_data(args.rows))
     d = x.shape[1]
@@ -111,6 +113,8 @@ def side(name: str, args) -> dict:
                MKL_NUM_THREADS=str(args.threads))
     cmd = [sys.executable, __file__, "--side", name, "--rows", str(args.rows), "--epochs", str(args.epochs),
            "--threads", str(args.threads), "--loss", args.loss]
+    if args.torch_flush_denormal:
+        cmd.append("--torch-flush-denormal")
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{name} side failed:\n{done.stderr}")
@@ -125,6 +129,8 @@ def main():
     parser.add_argument("--loss", choices=["bce", "mse"], default="bce")
     parser.add_argument("--repeats", type=int, default=2, help="runs per side, alternating")
     parser.add_argument("--side", choices=["vifit", "torch"], default=None)
+    parser.add_argument("--torch-flush-denormal", action="store_true",
+                        help="torch.set_flush_denormal(True) on the PyTorch side (subnormals to zero)")
     args = parser.parse_args()
     if args.side:
         result = run_vifit(args) if args.side == "vifit" else run_torch(args)
@@ -139,7 +145,7 @@ def main():
     results = {name: min(rs, key=lambda r: statistics.median(r["epoch_seconds"])) for name, rs in runs.items()}
     print(f"autoencoder 784-{HIDDEN}-{CODE}-{HIDDEN}-784, {args.rows} rows, batch 128, Adam 1e-3, float32, "
           f"loss {args.loss}, {args.epochs} epochs, {args.threads} threads, best of {args.repeats} alternating runs "
-          f"(torch {results['torch']['torch']})")
+          f"(torch {results['torch']['torch']}{', flush_denormal' if args.torch_flush_denormal else ''})")
     print(f"{'':8} {'median s/epoch':>14} {'fastest':>8} {'CPU s/epoch':>11} {'final loss':>11} {'peak RSS MB':>12}"
           f"   epochs (s)")
     for name, r in results.items():

@@ -73,10 +73,10 @@ def _label_column(data, column, header, delimiter):
 
     import pandas as pd
 
-    from vifit.data import read_text, resolve_delimiter
+    from vifit.data import read_bytes, resolve_delimiter
     from vifit.errors import BadInput
 
-    frame = pd.read_csv(io.StringIO(read_text(data)), sep=resolve_delimiter(delimiter),
+    frame = pd.read_csv(io.BytesIO(read_bytes(data)), sep=resolve_delimiter(delimiter),
                         header=0 if header else None, dtype=str, keep_default_na=False)
     if not header:
         frame.columns = [f"x{i + 1}" for i in range(frame.shape[1])]
