@@ -10,7 +10,7 @@ BLAS on one thread, as ``vifit gmm`` runs:
 - dask: a LocalCluster of 2 single-threaded worker processes reads the 20 files with the
   ``--backend dask`` loader (``runner.load_table``: ``partitions.read_partitions``, each file
   parsed on a worker in chunks by ``distributed.reading``), then ``iters`` CAVI sweeps
-  (``DaskProblem``); peak RSS per worker (``getrusage`` on each worker) against the bytes of the
+  (``DaskProblem``); peak RSS per worker (VmHWM from /proc on each worker) against the bytes of the
   partitions it holds, and the client's peak RSS;
 - vifit: the same rows drawn in memory (no CSV parse), ``iters`` sweeps of the local backend
   (its own 2 row threads);
