@@ -353,3 +353,20 @@ def test_a_worker_lost_during_a_sweep_is_retried_with_the_same_answer(client, pa
     assert not sweep.is_alive() and results
     np.testing.assert_array_equal(results[0].t, before.t)
     assert results[0].neg_entropy == before.neg_entropy and results[0].rows == before.rows == 3000
+
+
+def test_bad_input_is_one_line_from_a_local_cluster_with_no_worker_traceback(tmp_path):
+    """A short row is ragged (not a missing value, so not dropped by --dropna), and bad input
+    read on a worker comes back as the one error line: no retries, no worker log."""
+    from conftest import run_subprocess
+
+    path = tmp_path / "short.csv"
+    path.write_text("a,b\n1,2\n3\n5,6\n7,8\n")
+    for extra in ([], ["--dropna"]):
+        done = run_subprocess(["gmm", path, "--backend", "dask", "--k", "1", "-q", "-o", tmp_path / "o.json",
+                               *extra])
+        stderr = done.stderr.decode()
+        assert done.returncode == 2, stderr
+        assert stderr.strip().splitlines() == [
+            f"vifit: error: {path} (partition 1): row 2 (line 3): has 1 fields, expected 2 (ragged rows)"], stderr
+        assert not (tmp_path / "o.json").exists()

@@ -168,3 +168,16 @@ def test_a_file_the_worker_cannot_see_is_bad_input(tmp_path):
         with pytest.raises(BadInput, match=r"t\.csv: cannot open on a worker \(No such file or directory\); "
                                            r"DATA must be on a file system every worker sees"):
             reading.read_piece(piece, ["a", "b"], ["a", "b"], "a,b", ",", False)
+
+
+def test_a_short_row_is_ragged_even_with_dropna_but_an_empty_field_is_missing(tmp_path):
+    """Rows with a missing chosen value are re-read (a short row whose missing fields are all
+    in columns not chosen does not change the data and is not looked at)."""
+    path = _write(tmp_path / "s.csv", "a,b,c\n1,2,3\n4,5,\n6,7\n8,9,10\n")
+    piece = reading.plan([path])[0]
+    for dropna in (False, True):
+        with pytest.raises(BadInput, match=r"row 3 \(line 4\): has 2 fields, expected 3 \(ragged rows\)"):
+            reading.read_piece(piece, list("abc"), list("ac"), "a,b,c", ",", dropna)
+    fine = _write(tmp_path / "f.csv", "a,b,c\n1,2,3\n4,5,\n8,9,10\n")
+    x, dropped = reading.read_piece(reading.plan([fine])[0], list("abc"), list("abc"), "a,b,c", ",", True)
+    assert dropped == 1 and x.tolist() == [[1, 2, 3], [8, 9, 10]]

@@ -277,13 +277,21 @@ def check_short_rows(frame: pd.DataFrame, row_fields: Callable[[], RowFields], n
     row_offset: rows of the file before this frame (for chunked reads).
     """
     suspects = np.flatnonzero(frame.iloc[:, -1].isna().to_numpy())
+    reject_short_rows(suspects, row_fields, frame.shape[1], name, row_offset)
+
+
+def reject_short_rows(suspects: np.ndarray, row_fields: Callable[[], RowFields], expected: int, name: str,
+                      row_offset: int = 0) -> None:
+    """BadInput naming the first of the suspect rows (0-based, increasing, counted from
+    row_offset) whose line has fewer than ``expected`` fields; the reader is made only
+    when there is a suspect."""
     if len(suspects) == 0:
         return
-    short = row_fields().first_short((row_offset + i for i in suspects), frame.shape[1])
+    short = row_fields().first_short((row_offset + int(i) for i in suspects), expected)
     if short is not None:
         row, line, fields = short
         raise BadInput(f"{name}: row {row + 1} (line {line}): has {fields} fields, "
-                       f"expected {frame.shape[1]} (ragged rows)")
+                       f"expected {expected} (ragged rows)")
 
 
 def line_of(row_index: int, header: bool) -> str:

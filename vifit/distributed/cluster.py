@@ -62,8 +62,10 @@ def connect(scheduler: str | None = None, scheduler_file: str | None = None, not
         from vifit.inference.passes import default_workers
 
         n = workers or default_workers()
+        # No dashboard; the scheduler's HTTP server (health checks) on a free port, not on 8787,
+        # where a busy port (another cluster, a second vifit run) printed a warning
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+                               scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.ERROR)
         client = Client(cluster)
         note(f"started a local Dask cluster of {n} worker process(es); give --scheduler to use a running one")
     else:

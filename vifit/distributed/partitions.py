@@ -130,9 +130,12 @@ def read_partitions(client, source: str, opts: ReadOptions, note,
     sep = csv_options(opts)["sep"]
     header = sep.join(names) if opts.header else None
     pieces = reading.plan(files)
-    pairs = [client.submit(reading.read_piece, piece, names, columns, header, sep, opts.dropna, dtype,
+    pairs = [client.submit(reading.read_piece_or_problem, piece, names, columns, header, sep, opts.dropna, dtype,
                            retries=RETRIES)
              for piece in pieces]
+    problems = [p for p in client.gather([client.submit(tasks.third, pair) for pair in pairs]) if p is not None]
+    if problems:
+        raise BadInput(problems[0])  # the first piece's, in the partitions' fixed order
     arrays = [client.submit(tasks.first, pair, retries=RETRIES) for pair in pairs]
     lengths = client.gather([client.submit(tasks.n_rows, a, retries=RETRIES) for a in arrays])
     dropped = sum(client.gather([client.submit(tasks.second, pair) for pair in pairs]))

@@ -23,7 +23,9 @@ follow walk the partition in chunks too (``tasks.moments``, ``tasks.local_stats`
 
 Rules are those of ``vifit/data.py``: the first file's header names the columns (a later
 file with another header is BadInput), values must be numbers, NaN/inf is BadInput unless
-``dropna`` (rows dropped). Messages name the piece (``part-3.csv (partition 4)``, or the
+``dropna`` (rows dropped). A row with fewer fields than the header is BadInput (ragged) even with
+``dropna``; it is found by re-reading the lines of rows whose chosen values came out NaN, so a
+short row missing only columns that were not chosen goes unnoticed (it changes nothing read). Messages name the piece (``part-3.csv (partition 4)``, or the
 byte range of a block of a larger file) and the row within it.
 """
 
@@ -37,10 +39,12 @@ import numpy as np
 
 from vifit.data import (
     DECOMPRESSION_ERRORS,
+    RowFields,
     check_finite,
     display_name,
     open_bytes,
     ragged_message,
+    reject_short_rows,
 )
 from vifit.errors import BadInput
 
@@ -104,7 +108,7 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
         filled = dropped = 0
         if header_line:
             _check_header(piece, header, sep)
-        with _open(piece) as stream:
+        with _open(piece) as stream, _RawLines(piece, sep, header_line) as raw_lines:
             for frame in _frames(stream, sep, names, columns, header_line) if rows else ():
                 m = len(frame)
                 if filled + m > rows:  # only with line ends mixing \n and a lone \r (count_rows' bound fails)
@@ -113,6 +117,9 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
                 block = out[filled:filled + m]
                 for j, column in enumerate(columns):  # frame's columns are in file order, not in columns'
                     block[:, j] = frame[column].to_numpy()
+                # pandas reads a short row's missing fields as NaN: such rows are re-read to tell
+                reject_short_rows(np.flatnonzero(np.isnan(block).any(axis=1)), raw_lines.fields, len(names),
+                                  name, filled + dropped)
                 lost = _drop_nonfinite(block, columns, name, header_line, dropna, filled + dropped)
                 filled, dropped = filled + m - lost, dropped + lost
         del block
@@ -135,6 +142,20 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     return out, dropped
 
 
+def read_piece_or_problem(piece: Piece, names: list, columns: list, header: str | None, sep: str, dropna: bool,
+                          dtype: str = "float64"):
+    """read_piece's (x, rows dropped, None), or (empty x, 0, message) for bad input.
+
+    The task that reads on a worker: bad input comes back as a value, so the scheduler
+    neither retries the task nor has the worker log a traceback for what is the user's
+    one-line error, which the client raises."""
+    try:
+        x, dropped = read_piece(piece, names, columns, header, sep, dropna, dtype)
+    except BadInput as exc:
+        return np.empty((0, len(columns)), dtype=dtype), 0, str(exc)
+    return x, dropped, None
+
+
 def _frames(stream, sep: str, names: list, columns: list, header_line: bool):
     """DataFrames of up to CHUNK_ROWS rows of the columns (float64, in file order; the header
     line skipped); none when the stream holds no row (a header-only file, a block inside one
@@ -147,6 +168,28 @@ def _frames(stream, sep: str, names: list, columns: list, header_line: bool):
                                chunksize=CHUNK_ROWS)
     except pd.errors.EmptyDataError:
         return
+
+
+class _RawLines:
+    """The piece's lines for ``data.RowFields``, opened on first need (a second reading of
+    the piece, made only when a chunk has a row with NaN) and closed on exit."""
+
+    def __init__(self, piece: Piece, sep: str, header_line: bool):
+        self.piece, self.sep, self.header_line = piece, sep, header_line
+        self._stream = self._row_fields = None
+
+    def fields(self) -> RowFields:
+        if self._row_fields is None:
+            self._stream = io.TextIOWrapper(_open(self.piece), encoding="utf-8-sig", errors="replace", newline="")
+            self._row_fields = RowFields(self._stream, self.sep, self.header_line)
+        return self._row_fields
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._stream is not None:
+            self._stream.close()
 
 
 def _drop_nonfinite(block: np.ndarray, columns: list, name: str, header: bool, dropna: bool,

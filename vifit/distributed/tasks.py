@@ -29,6 +29,10 @@ def second(pair):
     return pair[1]
 
 
+def third(triple):
+    return triple[2]
+
+
 def n_rows(x: np.ndarray) -> int:
     return int(x.shape[0])
 
