@@ -21,20 +21,18 @@ from vifit.data import (
     DECOMPRESSION_ERRORS,
     DTYPES,
     ReadOptions,
-    RowFields,
     check_finite,
     check_header,
     check_required_columns,
-    check_short_rows,
     display_name,
     open_bytes,
-    ragged_message,
     resolve_delimiter,
     select_columns,
     to_numeric_block,
 )
 from vifit.errors import BadInput
 from vifit.preprocess import apply_preprocessing
+from vifit.ragged import RowFields, check_short_rows, ragged_message
 
 CHUNK_ROWS = 65536
 

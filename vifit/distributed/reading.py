@@ -39,14 +39,12 @@ import numpy as np
 
 from vifit.data import (
     DECOMPRESSION_ERRORS,
-    RowFields,
     check_finite,
     display_name,
     open_bytes,
-    ragged_message,
-    reject_short_rows,
 )
 from vifit.errors import BadInput
+from vifit.ragged import RowFields, ragged_message, reject_short_rows
 
 BLOCKSIZE = 64 * 2**20  # bytes of a plain file per partition
 CHUNK_ROWS = 16384  # rows parsed at a time on a worker: about 2 MB of text at d = 10 (as fast as more)
@@ -171,7 +169,7 @@ def _frames(stream, sep: str, names: list, columns: list, header_line: bool):
 
 
 class _RawLines:
-    """The piece's lines for ``data.RowFields``, opened on first need (a second reading of
+    """The piece's lines for ``ragged.RowFields``, opened on first need (a second reading of
     the piece, made only when a chunk has a row with NaN) and closed on exit."""
 
     def __init__(self, piece: Piece, sep: str, header_line: bool):
