@@ -87,3 +87,27 @@ def reject_short_rows(suspects: np.ndarray, row_fields: Callable[[], RowFields],
         row, line, fields = short
         raise BadInput(f"{name}: row {row + 1} (line {line}): has {fields} fields, "
                        f"expected {expected} (ragged rows)")
+
+
+class LazyRowFields:
+    """A RowFields made on the first ``get()`` by ``make() -> (RowFields, closable or None)``
+    (a second reading of the lines, paid only when a chunk has a suspect row); closed on
+    ``close()`` or on leaving a ``with`` block."""
+
+    def __init__(self, make: Callable[[], tuple]):
+        self._make, self._made = make, None
+
+    def get(self) -> RowFields:
+        if self._made is None:
+            self._made = self._make()
+        return self._made[0]
+
+    def close(self) -> None:
+        if self._made is not None and self._made[1] is not None:
+            self._made[1].close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

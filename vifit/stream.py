@@ -32,7 +32,7 @@ from vifit.data import (
 )
 from vifit.errors import BadInput
 from vifit.preprocess import apply_preprocessing
-from vifit.ragged import RowFields, check_short_rows, ragged_message
+from vifit.ragged import LazyRowFields, RowFields, check_short_rows, ragged_message
 
 CHUNK_ROWS = 65536
 
@@ -85,7 +85,7 @@ class TableStream:
             first = next(frames, None)
         offset, dropped = 0, 0
         dtype = DTYPES[self.opts.dtype]
-        row_fields = _Lazy(self._row_fields)
+        row_fields = LazyRowFields(self._row_fields)
         try:
             while first is not None:
                 check_short_rows(first, row_fields.get, self.name, row_offset=offset)
@@ -272,22 +272,6 @@ def _lines_until_damage(stream) -> Iterator[str]:
         yield from stream
     except DECOMPRESSION_ERRORS:
         return
-
-
-class _Lazy:
-    """make() -> (value, closable or None), called on the first get(); close() closes it."""
-
-    def __init__(self, make):
-        self._make, self._made = make, None
-
-    def get(self):
-        if self._made is None:
-            self._made = self._make()
-        return self._made[0]
-
-    def close(self):
-        if self._made is not None and self._made[1] is not None:
-            self._made[1].close()
 
 
 class _Recorder(io.TextIOBase):

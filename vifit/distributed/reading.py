@@ -44,7 +44,7 @@ from vifit.data import (
     open_bytes,
 )
 from vifit.errors import BadInput
-from vifit.ragged import RowFields, ragged_message, reject_short_rows
+from vifit.ragged import LazyRowFields, RowFields, ragged_message, reject_short_rows
 
 BLOCKSIZE = 64 * 2**20  # bytes of a plain file per partition
 CHUNK_ROWS = 16384  # rows parsed at a time on a worker: about 2 MB of text at d = 10 (as fast as more)
@@ -106,7 +106,7 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
         filled = dropped = 0
         if header_line:
             _check_header(piece, header, sep)
-        with _open(piece) as stream, _RawLines(piece, sep, header_line) as raw_lines:
+        with _open(piece) as stream, LazyRowFields(lambda: _raw_lines(piece, sep, header_line)) as raw_lines:
             for frame in _frames(stream, sep, names, columns, header_line) if rows else ():
                 m = len(frame)
                 if filled + m > rows:  # only with line ends mixing \n and a lone \r (count_rows' bound fails)
@@ -116,7 +116,7 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
                 for j, column in enumerate(columns):  # frame's columns are in file order, not in columns'
                     block[:, j] = frame[column].to_numpy()
                 # pandas reads a short row's missing fields as NaN: such rows are re-read to tell
-                reject_short_rows(np.flatnonzero(np.isnan(block).any(axis=1)), raw_lines.fields, len(names),
+                reject_short_rows(np.flatnonzero(np.isnan(block).any(axis=1)), raw_lines.get, len(names),
                                   name, filled + dropped)
                 lost = _drop_nonfinite(block, columns, name, header_line, dropna, filled + dropped)
                 filled, dropped = filled + m - lost, dropped + lost
@@ -168,26 +168,10 @@ def _frames(stream, sep: str, names: list, columns: list, header_line: bool):
         return
 
 
-class _RawLines:
-    """The piece's lines for ``ragged.RowFields``, opened on first need (a second reading of
-    the piece, made only when a chunk has a row with NaN) and closed on exit."""
-
-    def __init__(self, piece: Piece, sep: str, header_line: bool):
-        self.piece, self.sep, self.header_line = piece, sep, header_line
-        self._stream = self._row_fields = None
-
-    def fields(self) -> RowFields:
-        if self._row_fields is None:
-            self._stream = io.TextIOWrapper(_open(self.piece), encoding="utf-8-sig", errors="replace", newline="")
-            self._row_fields = RowFields(self._stream, self.sep, self.header_line)
-        return self._row_fields
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self._stream is not None:
-            self._stream.close()
+def _raw_lines(piece: Piece, sep: str, header_line: bool):
+    """(RowFields over the piece's lines, the stream to close): a second reading of the piece."""
+    stream = io.TextIOWrapper(_open(piece), encoding="utf-8-sig", errors="replace", newline="")
+    return RowFields(stream, sep, header_line), stream
 
 
 def _drop_nonfinite(block: np.ndarray, columns: list, name: str, header: bool, dropna: bool,
