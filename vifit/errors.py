@@ -40,6 +40,16 @@ class BadInput(VifitError):
     exit_code = EXIT_BAD_INPUT
 
 
+class SystemFailure(VifitError):
+    """The operating system refused an operation (disk full, file too large, read-only folder).
+
+    Exit 1 like an internal error, but reported as the system's reason naming the file, never
+    as "a bug in vifit": nothing in the data or in vifit is wrong.
+    """
+
+    exit_code = EXIT_INTERNAL
+
+
 class NotConverged(VifitError):
     """The fit stopped before converging and ``--strict`` was given (exit 3)."""
 
