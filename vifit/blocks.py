@@ -164,8 +164,7 @@ class GrowingRows:
 
     def append(self, block) -> None:
         need = self.n + block.shape[0]
-        if need > self.array.shape[0]:
-            self._grow(need)
+        self._check_or_grow(need)
         self.array[self.n : need] = block
         self.n = need
 
@@ -174,7 +173,10 @@ class GrowingRows:
         self.array.resize((self.n, self.d), refcheck=False)
         return self.array
 
-    def _grow(self, need: int) -> None:
+    def _check_or_grow(self, need: int) -> None:
+        """Refuse when the rows so far, or the whole table extrapolated from them, cannot be
+        held (checked at every block: the estimate sharpens as the reading goes on, and a
+        decompressor's read-ahead makes the first ones low); grow the array when it is full."""
         from vifit.resources import available_memory
 
         row_bytes = 8 * max(self.d, 1)
@@ -186,6 +188,8 @@ class GrowingRows:
         room = None if available is None else capacity + max(available - RESERVE_BYTES, 0) // row_bytes
         if room is not None and (need > room or (estimate is not None and estimate > room)):
             self._refuse(need, max(need, estimate or 0), room, row_bytes)
+        if need <= capacity:
+            return
         # growing by half (or to the estimate) keeps the reallocations few; never past the room
         target = max(need, int(capacity * 1.5), 1024, int((estimate or 0) * 1.02))
         if room is not None:
