@@ -52,10 +52,10 @@ class FiniteFloat(click.FloatRange):
     name = "float"
 
     def convert(self, value, param, ctx):
-        number = super().convert(value, param, ctx)  # a range test is silent about nan
-        if not math.isfinite(number):
+        number = click.types.FloatParamType.convert(self, value, param, ctx)
+        if not math.isfinite(number):  # before the range, which is silent about nan
             self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return number
+        return super().convert(number, param, ctx)
 
     def __repr__(self) -> str:
         return "FLOAT" if self.min is None and self.max is None else super().__repr__()
