@@ -57,8 +57,8 @@ class FiniteFloat(click.FloatRange):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return super().convert(number, param, ctx)
 
-    def __repr__(self) -> str:
-        return "FLOAT" if self.min is None and self.max is None else super().__repr__()
+    def _describe_range(self) -> str:
+        return "" if self.min is None and self.max is None else super()._describe_range()  # no "x<=None" in --help
 
 
 def delimiter_problem(value: str) -> str | None:
