@@ -90,7 +90,8 @@ class CheckedReader(io.RawIOBase):
 
 class Progress:
     """The fraction of a file on disk read so far, through the file object that a decompressor
-    (or the parser) reads from; None when it cannot be told (stdin, a zip member)."""
+    (or the parser) reads from: stdin's spool, a zip archive, a plain or compressed file. None
+    when its size is unknown."""
 
     def __init__(self, raw_file=None, size: int | None = None):
         self._raw, self._size = raw_file, size
