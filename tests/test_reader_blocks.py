@@ -163,3 +163,31 @@ def test_plot_draws_dollar_column_names_as_text(tmp_path):
         result = run_subprocess(["plot", model, data, "--dims", dims, "-o", figure])
         assert result.returncode == 0, result.stderr.decode()
         assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_many_chunks_read_like_one(tmp_path, monkeypatch):
+    """Rows split over many parsed chunks and array growths come out as pandas reads them,
+    and errors deep in the file name the file's own row and line."""
+    import pandas as pd
+
+    from vifit import data
+    from vifit.errors import BadInput
+
+    monkeypatch.setattr(data, "CHUNK_VALUES", 3 * 64)  # 64 rows a chunk
+    x = np.random.default_rng(2).normal(size=(2000, 3))
+    text = "a,b,c\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in x)
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    np.testing.assert_array_equal(data.load_table(str(path)).values, pd.read_csv(path).to_numpy())
+    lines = text.splitlines(keepends=True)
+    lines[1501] = "1,,3\n"  # data row 1501
+    path.write_bytes(gzip.compress("".join(lines).encode()))
+    with pytest.raises(BadInput, match=r"row 1501 \(line 1502\), column 'b'"):
+        data.load_table(str(path))
+    table = data.load_table(str(path), data.ReadOptions(dropna=True))
+    assert table.rows_dropped == 1
+    np.testing.assert_array_equal(table.values, np.delete(x, 1500, axis=0))
+    lines[1501] = "1,3\n"
+    path.write_bytes(gzip.compress("".join(lines).encode()))
+    with pytest.raises(BadInput, match=r"row 1501 \(line 1502\): has 2 fields, expected 3"):
+        data.load_table(str(path))
