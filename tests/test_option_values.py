@@ -51,7 +51,8 @@ def test_non_finite_float_option_is_a_usage_error(tmp_path, command, option, val
 
 
 @pytest.mark.parametrize("delimiter,words", [("\n", ["line break"]), ("\r", ["line break"]),
-                                             ('"', ["quote"]), (";;", ["one character"])])
+                                             ('"', ["quote"]), (";;", ["one character"]),
+                                             ("\u00e9", ["ASCII"])])
 @pytest.mark.parametrize("command", ["gmm", "pca"])
 def test_delimiter_that_cannot_separate_fields(command, delimiter, words):
     _one_usage_line(run_subprocess([command, SAMPLE / "iris.csv", "--delimiter", delimiter]), "--delimiter", *words)

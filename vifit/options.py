@@ -62,11 +62,13 @@ class FiniteFloat(click.FloatRange):
 
 
 def delimiter_problem(value: str) -> str | None:
-    """Why ``value`` cannot separate fields (None when it can): one character, and not a line
-    break, a quote or NUL, which would change how every line is split. 'tab' or '\\t' is TAB."""
+    """Why ``value`` cannot separate fields (None when it can): one ASCII character, and not a
+    line break, a quote or NUL, which would change how every line is split. 'tab' or '\\t' is TAB."""
     value = "\t" if value in ("\\t", "tab") else value
     if len(value) != 1:
         return f"must be one character ('tab' for TAB), got {value!r}"
+    if not value.isascii():  # pandas' fast parser splits on one byte; it would fall back to a slow one, noisily
+        return f"must be an ASCII character, got {value!r}"
     why = {"\n": "a line break", "\r": "a line break", '"': "the quote character", "\x00": "NUL"}.get(value)
     return f"{value!r} is {why} and cannot separate fields" if why else None
 
@@ -87,7 +89,7 @@ data_options = _packed(
                           "'a,b' or '1-4'. Default: every numeric column (text columns are dropped with a note)."),
         click.option("--header/--no-header", default=True, show_default=True,
                      help="Whether the first row holds column names."),
-        click.option("--delimiter", default=",", show_default=True, callback=_check_delimiter, help="Field separator (one character; 'tab' for TAB)."),
+        click.option("--delimiter", default=",", show_default=True, callback=_check_delimiter, help="Field separator (one ASCII character; 'tab' for TAB)."),
         click.option("--dropna", is_flag=True, help="Drop rows with empty, NaN or infinite values instead of failing."),
         click.option("--standardize", is_flag=True,
                      help="Centre and scale each column; the mean and scale are stored in the model."),
