@@ -10,28 +10,23 @@ file line is given too, since that is what an editor shows.
 
 from __future__ import annotations
 
-import bz2
 import csv
-import gzip
 import io
-import lzma
-import os
 import re
-import sys
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
+from vifit.blocks import (DECOMPRESSION_ERRORS, NON_SPACE, Chain, GrowingRows, display_name, first_line,  # noqa: F401
+                          open_bytes, open_checked, read_bytes, read_head)
 from vifit.errors import BadInput
+from vifit.options import delimiter_problem  # the check the --delimiter option itself makes
 from vifit.preprocess import apply_preprocessing, standardization
-from vifit.ragged import RowFields, check_short_rows, ragged_message
+from vifit.ragged import LazyRowFields, RowFields, check_short_rows, ragged_message
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
-_SNIFF_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -82,120 +77,14 @@ class Table:
         }
 
 
-def display_name(source: str) -> str:
-    return "<stdin>" if source == "-" else source
-
-
-# ---------------------------------------------------------------- raw bytes
-
-
-def open_bytes(source: str) -> io.BufferedIOBase:
-    """A binary stream of the (decompressed) contents of ``source``.
-
-    Compression is chosen by extension. Stdin is read whole into memory
-    because it cannot be rewound; callers that stream use their own reader.
-    """
-    name = display_name(source)
-    if source == "-":
-        return io.BytesIO(sys.stdin.buffer.read())
-    if os.path.isdir(source):
-        raise BadInput(f"{name}: is a directory, not a data file")
-    if not os.path.exists(source):
-        raise BadInput(f"{name}: no such file")
-    if not os.access(source, os.R_OK):
-        raise BadInput(f"{name}: permission denied")
-    lower = source.lower()
-    try:
-        if lower.endswith(".gz"):
-            return gzip.open(source, "rb")
-        if lower.endswith(".bz2"):
-            return bz2.open(source, "rb")
-        if lower.endswith(".xz"):
-            return lzma.open(source, "rb")
-        if lower.endswith(".zip"):
-            archive = zipfile.ZipFile(source)
-            members = [m for m in archive.namelist() if not m.endswith("/")]
-            if len(members) != 1:
-                raise BadInput(f"{name}: a .zip input must hold exactly one file, found {len(members)}")
-            return archive.open(members[0])
-        return open(source, "rb")
-    except PermissionError:
-        # os.access above says yes to root, and access can change between the two calls
-        raise BadInput(f"{name}: permission denied; cannot read the file") from None
-    except (OSError, zipfile.BadZipFile, EOFError, lzma.LZMAError) as exc:
-        raise BadInput(f"{name}: cannot open: {exc}") from None
-
-
-def read_bytes(source: str) -> bytes:
-    """The whole (decompressed) input, checked to be UTF-8 text (a BOM is accepted).
-
-    Kept as bytes, never decoded whole: a decoded copy of a large ASCII file costs as much
-    again, and a text stream over it four times as much (pandas parses the bytes
-    directly). Raises BadInput for binary data, broken compression and non-UTF-8 bytes.
-    """
-    name = display_name(source)
-    stream = open_bytes(source)
-    try:
-        raw = stream.read()
-    except DECOMPRESSION_ERRORS as exc:
-        raise BadInput(f"{name}: compressed data is damaged or truncated ({exc})") from None
-    finally:
-        stream.close()
-    if b"\x00" in raw[:_SNIFF_BYTES]:
-        raise BadInput(f"{name}: looks like binary data (NUL bytes), not a CSV text file")
-    if not raw.isascii():  # ASCII is UTF-8; anything else is checked by decoding once
-        try:
-            raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            raise BadInput(
-                f"{name}: line {line}: bytes are not valid UTF-8 text; convert the file to UTF-8 "
-                f"(for example with iconv -f latin1 -t utf-8)"
-            ) from None
-    return raw
-
-
-def text_lines(raw: bytes) -> io.TextIOWrapper:
-    """The lines of UTF-8 bytes as a text stream for the csv module (decoded as read)."""
-    return io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline="")
-
-
-# what a damaged compressed stream raises while being read
-DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, zlib.error)
-
-
 # ---------------------------------------------------------------- parsing
 
 
-def parse_frame(raw: bytes, name: str, opts: ReadOptions) -> pd.DataFrame:
-    """Parse CSV bytes (UTF-8, checked by read_bytes) into a DataFrame with string column names."""
-    if _NON_SPACE.search(raw) is None:
-        raise BadInput(f"{name}: file is empty")
-    delimiter = resolve_delimiter(opts.delimiter)
-    if opts.header:
-        end = raw.find(b"\n")
-        check_header(raw[: end if end >= 0 else len(raw)].decode("utf-8-sig"), name, delimiter)
-    try:
-        frame = pd.read_csv(io.BytesIO(raw), encoding="utf-8", low_memory=False, **csv_options(opts))
-    except pd.errors.EmptyDataError:
-        raise BadInput(f"{name}: file is empty") from None
-    except pd.errors.ParserError as exc:
-        raise BadInput(f"{name}: {ragged_message(str(exc), opts.header)}") from None
-    name_columns(frame, opts.header)
-    if len(frame) == 0:
-        raise BadInput(f"{name}: no data rows (header only)")
-    check_short_rows(frame, lambda: RowFields(text_lines(raw), delimiter, opts.header), name)
-    return frame
-
-
-_NON_SPACE = re.compile(rb"\S")  # finds the first non-blank byte without copying the input
-
-
 def resolve_delimiter(delimiter: str) -> str:
-    delimiter = "\t" if delimiter in ("\\t", "tab") else delimiter
-    if len(delimiter) != 1:
-        raise BadInput(f"--delimiter must be one character, got {delimiter!r}")
-    return delimiter
+    problem = delimiter_problem(delimiter)
+    if problem:
+        raise BadInput(f"--delimiter {problem}")
+    return "\t" if delimiter in ("\\t", "tab") else delimiter
 
 
 def csv_options(opts: ReadOptions) -> dict:
@@ -343,6 +232,87 @@ def check_finite(block: np.ndarray, columns: list[str], name: str, header: bool,
 # ---------------------------------------------------------------- entry points
 
 
+CHUNK_VALUES = 1 << 21  # values per parsed chunk (16 MiB as float64), whatever the width
+
+
+def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
+                required_columns: list[str] | None) -> tuple[np.ndarray, list[str], int]:
+    """(values (n, d) float64 of the chosen columns, the column names, rows dropped by --dropna).
+
+    The input is parsed in chunks as its bytes arrive (checked block by block), each chunk
+    converted and checked, and appended to one array that is refused, with the estimate of
+    the whole table, before it outgrows the memory left; the columns are chosen from the
+    header and the first chunk."""
+    name = display_name(source)
+    delimiter = resolve_delimiter(opts.delimiter)
+    reader, progress, reopen = open_checked(source)
+
+    def row_fields():  # a second reading of the text, made only for a chunk with a suspect row
+        stream = io.TextIOWrapper(reopen(), encoding="utf-8-sig", errors="replace", newline="")
+        return RowFields(_lines_until_damage(stream), delimiter, opts.header), stream
+
+    with reader, LazyRowFields(row_fields) as fields:
+        head = read_head(reader, name)
+        if NON_SPACE.search(head) is None:
+            raise BadInput(f"{name}: file is empty")
+        line = first_line(head)
+        if opts.header:
+            check_header(line, name, delimiter)
+        width = max(len(next(csv.reader([line], delimiter=delimiter), [])), 1)
+        try:
+            chunks = pd.read_csv(Chain(head, reader), encoding="utf-8", chunksize=max(CHUNK_VALUES // width, 64),
+                                 **csv_options(opts))
+            columns, rows, offset, dropped = None, None, 0, 0
+            for frame in chunks:
+                if columns is None:
+                    if len(frame) == 0:
+                        raise BadInput(f"{name}: no data rows (header only)")
+                    columns = _chosen_columns(frame, opts, name, note, required_columns)
+                    rows = GrowingRows(len(columns), name, progress)
+                elif required_columns is not None and not opts.header:
+                    frame.columns = required_columns
+                else:
+                    name_columns(frame, opts.header)
+                check_short_rows(frame, fields.get, name, row_offset=offset)
+                block = to_numeric_block(frame, columns, name, opts.header, row_offset=offset)
+                block, lost = check_finite(block, columns, name, opts.header, opts.dropna, row_offset=offset)
+                del frame
+                rows.append(block)
+                offset, dropped = offset + block.shape[0] + lost, dropped + lost
+        except pd.errors.EmptyDataError:
+            raise BadInput(f"{name}: file is empty") from None
+        except pd.errors.ParserError as exc:
+            raise BadInput(f"{name}: {ragged_message(str(exc), opts.header)}") from None
+    if offset == 0:
+        raise BadInput(f"{name}: no data rows (header only)")
+    return rows.finish(), columns, dropped
+
+
+def _chosen_columns(frame: pd.DataFrame, opts: ReadOptions, name: str, note, required: list[str] | None):
+    """The columns to read, from the first chunk: --columns (or every numeric one), or the
+    model's (predict, plot)."""
+    if required is None:
+        name_columns(frame, opts.header)
+        return select_columns(frame, opts.columns, name, note)
+    if opts.header:
+        name_columns(frame, opts.header)
+        check_required_columns(list(frame.columns), required, name)
+    elif frame.shape[1] != len(required):
+        raise BadInput(f"{name}: the model needs {len(required)} columns, the data has {frame.shape[1]}")
+    else:
+        frame.columns = required
+    return list(required)
+
+
+def _lines_until_damage(stream):
+    """The lines of ``stream``, ending quietly where compressed data is damaged (the main
+    reading reports it)."""
+    try:
+        yield from stream
+    except DECOMPRESSION_ERRORS:
+        return
+
+
 def load_table(
     source: str,
     opts: ReadOptions = ReadOptions(),
@@ -363,23 +333,8 @@ def load_table(
     name = display_name(source)
     if opts.dtype not in DTYPES:
         raise BadInput(f"--dtype must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
-    frame = parse_frame(read_bytes(source), name, opts)
-    if required_columns is not None:
-        required = list(required_columns)
-        if opts.header:
-            check_required_columns(list(frame.columns), required, name)
-            columns = required
-        else:
-            if frame.shape[1] != len(required):
-                raise BadInput(
-                    f"{name}: the model needs {len(required)} columns, the data has {frame.shape[1]}"
-                )
-            frame.columns = required
-            columns = required
-    else:
-        columns = select_columns(frame, opts.columns, name, note)
-    block = to_numeric_block(frame, columns, name, opts.header)
-    block, dropped = check_finite(block, columns, name, opts.header, opts.dropna)
+    block, columns, dropped = read_values(source, opts, note,
+                                          None if required_columns is None else list(required_columns))
     if dropped:
         note(f"dropped {dropped} row(s) with missing or infinite values (--dropna)")
     if block.shape[0] < min_rows:

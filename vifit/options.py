@@ -15,6 +15,7 @@ other is click's usual usage error (exit 2), not a silently ignored flag.
 from __future__ import annotations
 
 import functools
+import math
 
 import click
 
@@ -43,6 +44,42 @@ def _packed(name: str, keys: tuple[str, ...], options: list):
     return decorator
 
 
+class FiniteFloat(click.FloatRange):
+    """A float option that must be a finite number, optionally within a range: ``nan``, ``inf``
+    and ``-inf`` are usage errors naming the option (exit 2), as a value out of range is. Every
+    float option uses it (or FiniteFloat() for no range), so no non-number reaches a fit."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        number = click.types.FloatParamType.convert(self, value, param, ctx)
+        if not math.isfinite(number):  # before the range, which is silent about nan
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+    def _describe_range(self) -> str:
+        return "" if self.min is None and self.max is None else super()._describe_range()  # no "x<=None" in --help
+
+
+def delimiter_problem(value: str) -> str | None:
+    """Why ``value`` cannot separate fields (None when it can): one ASCII character, and not a
+    line break, a quote or NUL, which would change how every line is split. 'tab' or '\\t' is TAB."""
+    value = "\t" if value in ("\\t", "tab") else value
+    if len(value) != 1:
+        return f"must be one character ('tab' for TAB), got {value!r}"
+    if not value.isascii():  # pandas' fast parser splits on one byte; it would fall back to a slow one, noisily
+        return f"must be an ASCII character, got {value!r}"
+    why = {"\n": "a line break", "\r": "a line break", '"': "the quote character", "\x00": "NUL"}.get(value)
+    return f"{value!r} is {why} and cannot separate fields" if why else None
+
+
+def _check_delimiter(ctx, param, value):
+    problem = None if value is None else delimiter_problem(value)
+    if problem:
+        raise click.BadParameter(problem, ctx=ctx, param=param)
+    return value
+
+
 data_options = _packed(
     "read",
     ("columns", "header", "delimiter", "dropna", "standardize", "dtype"),
@@ -52,7 +89,8 @@ data_options = _packed(
                           "'a,b' or '1-4'. Default: every numeric column (text columns are dropped with a note)."),
         click.option("--header/--no-header", default=True, show_default=True,
                      help="Whether the first row holds column names."),
-        click.option("--delimiter", default=",", show_default=True, help="Field separator (one character; 'tab' for TAB)."),
+        click.option("--delimiter", default=",", show_default=True, callback=_check_delimiter,
+                     help="Field separator (one ASCII character; 'tab' for TAB)."),
         click.option("--dropna", is_flag=True, help="Drop rows with empty, NaN or infinite values instead of failing."),
         click.option("--standardize", is_flag=True,
                      help="Centre and scale each column; the mean and scale are stored in the model."),
@@ -103,7 +141,7 @@ debug_option = _packed("run", ("debug",), [
 checkpoint_options = _packed("run", ("checkpoint", "checkpoint_every", "resume"), [
     click.option("--checkpoint", metavar="PATH", default=None,
                  help="Save the full state here (atomically) every --checkpoint-every seconds."),
-    click.option("--checkpoint-every", metavar="SECONDS", type=float, default=600.0, show_default=True,
+    click.option("--checkpoint-every", metavar="SECONDS", type=FiniteFloat(), default=600.0, show_default=True,
                  help="Seconds between checkpoints."),
     click.option("--resume", metavar="PATH", default=None,
                  help="Continue from a checkpoint written by the same command; the result equals an "

@@ -175,7 +175,7 @@ class TableStream:
                 raise BadInput(f"{self.name}: compressed data is damaged or truncated ({exc})") from None
             if b"\x00" in head:
                 raise BadInput(f"{self.name}: looks like binary data (NUL bytes), not a CSV text file")
-            counted = _LineCounter(buffered)
+            counted = _LineCounter(buffered, self.name)
             text = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")
             delimiter = resolve_delimiter(self.opts.delimiter)
             try:
@@ -218,8 +218,8 @@ class _LineCounter(io.BufferedIOBase):
     decoding error can name its line (the decoder works block by block, and its error only
     knows the offset within the block it was decoding)."""
 
-    def __init__(self, stream):
-        self._stream = stream
+    def __init__(self, stream, name: str):
+        self._stream, self._name = stream, name
         self._newlines_before = 0  # newlines in the blocks before the latest one
         self._latest = b""
 
@@ -227,6 +227,8 @@ class _LineCounter(io.BufferedIOBase):
         return True
 
     def _handed(self, block: bytes) -> bytes:
+        if b"\x00" in block:  # in every block, not only the first: NULs after a few rows are a bomb too
+            raise BadInput(f"{self._name}: looks like binary data (NUL bytes), not a CSV text file")
         self._newlines_before += self._latest.count(b"\n")
         self._latest = block
         return block

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from vifit.commands.training import ACTIVATION_NAMES, training_options
-from vifit.options import data_options, output_options, run_options
+from vifit.options import FiniteFloat, data_options, output_options, run_options
 
 
 @click.command()
@@ -22,7 +22,7 @@ from vifit.options import data_options, output_options, run_options
 @click.option("--loss", type=click.Choice(["mse", "bce"]), default="mse", show_default=True,
               help="Reconstruction loss per row: squared error summed over columns, or binary "
                    "cross-entropy (data in [0, 1], sigmoid output).")
-@click.option("--denoise", type=click.FloatRange(min=0, max=1, max_open=True), default=0.0, show_default=True,
+@click.option("--denoise", type=FiniteFloat(min=0, max=1, max_open=True), default=0.0, show_default=True,
               metavar="P", help="Masking noise: zero each input entry with probability P while training.")
 @training_options
 @data_options

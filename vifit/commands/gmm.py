@@ -8,8 +8,8 @@ import sys
 import click
 
 from vifit.commands.backend_options import backend_options
-from vifit.commands.gmm_svi_options import svi_options
-from vifit.options import data_options, output_options, run_options
+from vifit.commands.gmm_svi_options import reject_unused, svi_options
+from vifit.options import FiniteFloat, data_options, output_options, run_options
 
 # The local step's GEMMs are small (K x |T| by |T| x chunk); OpenBLAS threads that spin-wait on
 # them made sweeps 5-10x slower on a busy machine, so vifit runs blocks of rows on its own
@@ -34,28 +34,28 @@ if "numpy" not in sys.modules and not any(v in os.environ for v in _BLAS_VARIABL
 @click.option("--weights", type=click.Choice(["uniform", "dirichlet", "dp"]), default="dirichlet",
               show_default=True,
               help="Mixing weights: fixed 1/K, symmetric Dirichlet, or truncated stick-breaking Dirichlet process.")
-@click.option("--weight-concentration", type=float, default=None, metavar="ALPHA0",
+@click.option("--weight-concentration", type=FiniteFloat(), default=None, metavar="ALPHA0",
               help="Dirichlet concentration per component, or the DP concentration.  [default: 1/K]")
 @click.option("--mean-prior", default=None, metavar="M0",
               help="Prior mean of the component means: one number or one per column.  "
                    "[default: the column means; 0 for --covariance known]")
-@click.option("--mean-precision-prior", type=float, default=None, metavar="BETA0",
+@click.option("--mean-precision-prior", type=FiniteFloat(), default=None, metavar="BETA0",
               help="beta0: prior precision of a mean, relative to its component's precision.  [default: 1]")
-@click.option("--dof-prior", type=float, default=None, metavar="NU0",
+@click.option("--dof-prior", type=FiniteFloat(), default=None, metavar="NU0",
               help="nu0: Wishart degrees of freedom (> D-1 for full; > 0 otherwise).  [default: D]")
 @click.option("--covariance-prior", default=None, metavar="PSI0",
               help="W0^-1, the prior scale (E[Sigma] ~ W0^-1/nu0): one number (times I) or one per column.  "
                    "[default: the sample covariance (full), column variances (diag) or their mean (spherical)]")
-@click.option("--sigma", type=float, default=None,
+@click.option("--sigma", type=FiniteFloat(), default=None,
               help="Known component standard deviation (--covariance known).  [default: 1]")
-@click.option("--tau", type=float, default=None,
+@click.option("--tau", type=FiniteFloat(), default=None,
               help="Prior standard deviation of the means (--covariance known).  "
                    "[default: root mean square of the data about --mean-prior]")
 @click.option("--init", type=click.Choice(["kmeans++", "random", "random-resp"]), default="kmeans++",
               show_default=True,
               help="Initial responsibilities: nearest of K k-means centres (k-means++ seeds, then Lloyd "
                    "sweeps), nearest of K random rows, or random soft responsibilities.")
-@click.option("--tol", type=float, default=1e-6, show_default=True,
+@click.option("--tol", type=FiniteFloat(), default=1e-6, show_default=True,
               help="Stop when the relative ELBO change is at most this: cavi, between sweeps; svi, of the "
                    "minibatch ELBO estimate averaged over a window (or of the exact ELBO between epochs).")
 @click.option("--max-iter", type=click.IntRange(min=1), default=500,
@@ -93,6 +93,7 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
       vifit gmm big.csv.gz --k 8 --method svi --batch-size 1024 -o gmm.json
       vifit gmm 'data/part-*.csv.gz' --k 8 --backend dask --scheduler tcp://127.0.0.1:8786
     """
+    reject_unused(click.get_current_context(), svi)  # before the heavy imports: a usage error is quick
     from vifit.commands.common import run_fit
     from vifit.runners import gmm as runner
     from vifit.runners.gmm_select import parse_k, select, unconverged

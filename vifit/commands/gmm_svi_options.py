@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from vifit.options import _packed
+from vifit.options import FiniteFloat, _packed
 
 svi_options = _packed(
     "svi",
@@ -22,10 +22,10 @@ svi_options = _packed(
         click.option("--batch-size", type=int, default=1024, show_default=True, metavar="M",
                      help="svi: rows per minibatch (more than the rows: all of them, with a note).")
         ,
-        click.option("--forgetting", type=float, default=0.7, show_default=True, metavar="KAPPA",
+        click.option("--forgetting", type=FiniteFloat(), default=0.7, show_default=True, metavar="KAPPA",
                      help="svi: step size rho_t = (t + tau0)^-kappa, kappa in (0.5, 1].")
         ,
-        click.option("--delay", type=float, default=1.0, show_default=True, metavar="TAU0",
+        click.option("--delay", type=FiniteFloat(), default=1.0, show_default=True, metavar="TAU0",
                      help="svi: tau0 >= 0 in the step size; larger damps the early steps.")
         ,
         click.option("--epochs", type=int, default=10, show_default=True,
@@ -41,3 +41,19 @@ svi_options = _packed(
         ,
     ],
 )
+
+
+def reject_unused(ctx: click.Context, svi: dict) -> None:
+    """--method cavi ignores every SVI option: one given on the command line is an error naming
+    it (exit 2), as --sigma is with --covariance full, never a silently ignored flag."""
+    from click.core import ParameterSource
+
+    from vifit.errors import BadInput
+
+    if svi["method"] == "svi":
+        return
+    for param in ctx.command.params:
+        if param.name in svi and param.name != "method" and ctx.get_parameter_source(param.name) not in (
+                ParameterSource.DEFAULT, None):
+            given = param.opts[0] if svi[param.name] or not param.secondary_opts else param.secondary_opts[0]
+            raise BadInput(f"{given} applies to --method svi only; add --method svi or drop {given}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from vifit.options import _packed
+from vifit.options import FiniteFloat, _packed
 
 # the activations of vifit.nn.activations, named here so commands need not import numpy
 ACTIVATION_NAMES = ["relu", "tanh", "sigmoid", "softplus", "identity"]
@@ -21,15 +21,15 @@ training_options = _packed(
                      help="Most passes over the training rows."),
         click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
                      help="Rows per minibatch."),
-        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+        click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True,
                      help="Learning rate."),
         click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True,
                      help="Adam, or SGD with --momentum."),
-        click.option("--momentum", type=click.FloatRange(min=0, max=1, max_open=True), default=0.9,
+        click.option("--momentum", type=FiniteFloat(min=0, max=1, max_open=True), default=0.9,
                      show_default=True, help="Momentum of --optimizer sgd."),
-        click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True,
+        click.option("--weight-decay", type=FiniteFloat(min=0), default=0.0, show_default=True,
                      help="L2 penalty on the weights (not the biases), added to the gradient."),
-        click.option("--validation-fraction", type=click.FloatRange(min=0, max=1, max_open=True), default=0.1,
+        click.option("--validation-fraction", type=FiniteFloat(min=0, max=1, max_open=True), default=0.1,
                      show_default=True,
                      help="Rows held out to watch for overfitting; 0 watches the training loss instead."),
         click.option("--patience", type=click.IntRange(min=1), default=10, show_default=True,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from vifit.commands.training import ACTIVATION_NAMES, training_options
-from vifit.options import data_options, output_options, run_options
+from vifit.options import FiniteFloat, data_options, output_options, run_options
 
 
 @click.command()
@@ -23,11 +23,11 @@ from vifit.options import data_options, output_options, run_options
 @click.option("--likelihood", type=click.Choice(["gaussian", "bernoulli"]), default="gaussian", show_default=True,
               help="p(x|z): Gaussian (learned per-column variance, or --fixed-variance) or Bernoulli "
                    "(data in [0, 1]; see --scale minmax).")
-@click.option("--fixed-variance", type=click.FloatRange(min=0, min_open=True), default=None, metavar="V",
+@click.option("--fixed-variance", type=FiniteFloat(min=0, min_open=True), default=None, metavar="V",
               help="Gaussian likelihood with variance V for every column instead of a learned one.")
 @click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True, metavar="L",
               help="Reparameterised draws of z per row and step.")
-@click.option("--beta", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--beta", type=FiniteFloat(min=0), default=1.0, show_default=True,
               help="Weight of the KL term in the training objective (the reported ELBO always uses 1).")
 @click.option("--kl-warmup", type=click.IntRange(min=0), default=0, show_default=True, metavar="EPOCHS",
               help="Raise the KL weight linearly from beta/EPOCHS to beta over the first EPOCHS epochs.")

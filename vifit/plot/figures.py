@@ -12,6 +12,14 @@ from vifit.errors import BadInput
 from vifit.output import array_of, field_of
 
 
+def _labels(ax, xlabel=None, ylabel=None, title=None):
+    """Axis labels and title drawn as plain text: a column name such as '$x$' or '$\\frac{a$'
+    is the user's text, not mathtext to typeset (which fails or recurses on it)."""
+    for setter, text in ((ax.set_xlabel, xlabel), (ax.set_ylabel, ylabel), (ax.set_title, title)):
+        if text is not None:
+            setter(str(text), parse_math=False, usetex=False)
+
+
 def _trace(ax, document, title):
     trace = np.asarray(document["fit"].get("trace") or [], dtype=float)
     if trace.size:
@@ -20,8 +28,7 @@ def _trace(ax, document, title):
         extra = np.asarray(document["fit"].get(key) or [], dtype=float)
         if extra.size:
             ax.plot(extra[:, 0], extra[:, 1], marker=".", label=label)
-    ax.set_title(title)
-    ax.set_xlabel("iteration" if document["model"] in ("gmm",) else "epoch")
+    _labels(ax, xlabel="iteration" if document["model"] in ("gmm",) else "epoch", title=title)
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
 
@@ -69,8 +76,7 @@ def draw_pca(plt, document, path, table, options):
     ax.bar(positions, explained, label="explained variance ratio")
     ax.plot(positions, np.cumsum(explained), color="black", marker="o", label="cumulative")
     ax.set_xticks(positions)
-    ax.set_xlabel("component")
-    ax.set_title("scree plot")
+    _labels(ax, xlabel="component", title="scree plot")
     ax.legend()
     if table is not None:
         from vifit.runners import pca as runner
@@ -81,9 +87,7 @@ def draw_pca(plt, document, path, table, options):
             raise BadInput(f"{path}: the projection needs at least 2 components (the model has 1)")
         ax = axes[0, 1]
         _scatter(ax, rows[:, 0], rows[:, 1], _colour_values(table, options.get("color_by")))
-        ax.set_xlabel("pc1")
-        ax.set_ylabel("pc2")
-        ax.set_title("projection")
+        _labels(ax, "pc1", "pc2", "projection")
     figure.tight_layout()
     return figure
 
@@ -135,9 +139,7 @@ def draw_gmm(plt, document, path, table, options):
         ax.scatter(xy[:, 0], xy[:, 1], c=[colours(l % 10) for l in labels], s=8)
         for j in range(means.shape[0]):
             _ellipse(ax, means[j] @ basis, basis.T @ covariances[j] @ basis, colours(j % 10))
-        ax.set_xlabel(labels_xy[0])
-        ax.set_ylabel(labels_xy[1])
-        ax.set_title("clusters with 2σ ellipses")
+        _labels(ax, labels_xy[0], labels_xy[1], "clusters with 2σ ellipses")
     figure.tight_layout()
     return figure
 
@@ -158,9 +160,7 @@ def draw_network(plt, document, path, table, options):
             raise BadInput(f"{path}: the latent space has {len(latent)} dimension(s); a 2-D view needs 2")
         ax = axes[0, panel]
         _scatter(ax, rows[:, latent[0]], rows[:, latent[1]], _colour_values(table, options.get("color_by")))
-        ax.set_xlabel(names[latent[0]])
-        ax.set_ylabel(names[latent[1]])
-        ax.set_title("latent means")
+        _labels(ax, names[latent[0]], names[latent[1]], "latent means")
         panel += 1
     if options.get("image_shape") and document["model"] == "vae":
         from vifit.runners import vae as runner
@@ -173,7 +173,7 @@ def draw_network(plt, document, path, table, options):
         ax = axes[0, panel]
         ax.imshow(grid, cmap="gray_r")
         ax.set_axis_off()
-        ax.set_title("decoded draws from the prior")
+        _labels(ax, title="decoded draws from the prior")
     figure.tight_layout()
     return figure
 
