@@ -49,6 +49,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
     """
     from vifit.commands.common import check_output_target, require_csv_output
     from vifit.data import ReadOptions, load_table
+    from vifit.documents.outputs import computed, require_finite
     from vifit.errors import BadInput
     from vifit.output import read_document, render_table, write_text
     from vifit.progress import Reporter
@@ -72,6 +73,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
         reporter.release()
         return
     table = load_table(data, opts, note=reporter.note, required_columns=columns)
-    names, rows = runner.predict(document, model_file, table, reconstruct=reconstruct)
+    names, rows = computed(runner.predict, document, model_file, table, reconstruct=reconstruct)
+    require_finite(document, model_file, names, rows, "predict")
     write_text(render_table(names, rows), out["output"])
     reporter.release()
