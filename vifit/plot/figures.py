@@ -22,11 +22,11 @@ def _predicted(runner, document, path, table):
 
 
 def _trace(ax, document, title):
-    trace = np.asarray(document["fit"].get("trace") or [], dtype=float)
+    trace = np.asarray(document["fit"].get("trace", np.empty((0, 2))), dtype=float)  # validated: (n, 2)
     if trace.size:
         ax.plot(trace[:, 0], trace[:, 1], marker=".", label="training")
     for key, label in (("validation_trace", "validation"),):
-        extra = np.asarray(document["fit"].get(key) or [], dtype=float)
+        extra = np.asarray(document["fit"].get(key, np.empty((0, 2))), dtype=float)
         if extra.size:
             ax.plot(extra[:, 0], extra[:, 1], marker=".", label=label)
     ax.set_title(title)
