@@ -5,10 +5,10 @@ from __future__ import annotations
 from vifit.documents.schema import Array, Bool, Context, Num, Obj, validate
 
 SUMMARY = Obj({
+    "mean": Array("d"),
     "components": Array(("k", "d")),
     "explained_variance": Array("k", ge=0),
     "explained_variance_ratio": Array("k", ge=0),
-    "mean": Array("d"),
     "noise_variance": Num(ge=0),
     "whiten": Bool(),
 })
