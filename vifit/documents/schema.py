@@ -82,6 +82,7 @@ class Num(Spec):
     nonzero: bool = False
     optional: bool = False
     integer: bool = False
+    allow_inf: bool = False  # a loop's "no best yet" (checkpoints); never NaN
 
     def check(self, value, ctx):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -89,6 +90,8 @@ class Num(Spec):
         if self.integer and not isinstance(value, int):
             raise ctx.fail(f"must be a whole number, got {quote(value)}")
         if not math.isfinite(value):
+            if self.allow_inf and not math.isnan(value):
+                return value
             raise ctx.fail(f"must be finite, got {quote(value)}")
         _domain(float(value), ctx, self.gt, self.ge, self.nonzero)
         return value
@@ -153,7 +156,7 @@ class Array(Spec):
         if self.allow_empty and value == []:
             return np.empty((0,) + tuple(self.shape[1:]))
         shape = (self.shape,) if isinstance(self.shape, str) else tuple(self.shape)
-        if not isinstance(value, list) and shape:
+        if not isinstance(value, (list, np.ndarray)) and shape:
             raise ctx.fail(f"must be a list of {len(shape)} dimension(s), got {_kind(value)} {quote(value)}")
         try:
             array = np.array(value)
