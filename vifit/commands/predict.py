@@ -60,9 +60,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
     check_output_target(out["output"])
     document = read_document(model_file)
     runner = runner_for(document["model"], model_file)
-    columns = document["data"].get("columns")
-    if not isinstance(columns, list) or not columns:
-        raise BadInput(f"{model_file}: model file lacks the field 'data.columns'")
+    columns = document["data"]["columns"]  # validated: a non-empty list of distinct names
     opts = ReadOptions(header=header, delimiter=delimiter, dropna=dropna)
     if backend["backend"] == "dask":
         from vifit.distributed import predict as dask_predict
