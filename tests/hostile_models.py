@@ -15,6 +15,7 @@ import json
 # field (dotted path, "*" = every member) -> the domain violations that apply beyond the
 # generic ones (wrong type, null, missing, wrong shape, a list for an object, a string number)
 POSITIVE, NONNEG, PD, DOF, BOOL, NAMES, SIZES, ANY = "positive", "nonneg", "pd", "dof", "bool", "names", "sizes", "any"
+COUNT = "count"  # a number of draws: beyond any memory
 
 FIELDS = {
     "gmm": {
@@ -54,6 +55,8 @@ FIELDS = {
         "params.architecture.latent": [POSITIVE],
         "params.architecture.decoder": [SIZES],
         "params.weights.*": [ANY],
+        "config.iwae_samples": [POSITIVE, COUNT],
+        "config.seed": [NONNEG],
     },
 }
 COMMON = {"data.columns": [NAMES], "data.preprocessing.standardize.scale": [POSITIVE],
@@ -119,6 +122,8 @@ def _violations(value, domains, d: int, matrices: bool):
                 ("huge_layer", [value[0], 10**9] + value[1:]) if len(value) > 1 else ("one", [value[0]])]
     if POSITIVE in domains:
         out += [("zero", _fill(value, 0.0)), ("negative", _scaled(_fill(value, 1.0), -1.0))]
+    if COUNT in domains:
+        out += [("huge_count", 10**15), ("fraction", 2.5)]
     if NONNEG in domains:
         out += [("negative", _scaled(_fill(value, 1.0), -1.0))]
     if DOF in domains:
@@ -151,7 +156,9 @@ def mutations(document: dict):
             variant = copy.deepcopy(document)
             _get(variant, parent_keys)[last] = replacement
             yield f"{'.'.join(keys)}:{suffix}", json.dumps(variant)
-        variant = copy.deepcopy(document)  # every field is required once its block is there
+        if keys[0] == "config":
+            continue  # config values are optional: predict falls back to the fit's defaults
+        variant = copy.deepcopy(document)  # every parameter is required once its block is there
         del _get(variant, parent_keys)[last]
         yield f"{'.'.join(keys)}:missing", json.dumps(variant)
     yield from _whole(document)
@@ -163,6 +170,10 @@ def _whole(document: dict):
         variant = copy.deepcopy(document)
         variant[block] = [1, 2]
         yield f"{block}:list", json.dumps(variant)
+    if "weights" in document["params"]:  # a weight this architecture lacks, with a long name
+        variant = copy.deepcopy(document)
+        variant["params"]["weights"]["w" * 100_000] = [1.0]
+        yield "long_member_name", json.dumps(variant)
     variant = copy.deepcopy(document)
     variant["model"] = ["gmm"]
     yield "model:list", json.dumps(variant)

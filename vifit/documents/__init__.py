@@ -47,4 +47,6 @@ def validate_model(document, path: str, models: tuple[str, ...] | None = None) -
     common.check_n_features(document, ctx)
     kind = importlib.import_module(f"vifit.documents.{model}")
     document["params"] = kind.validate_params(document["params"], ctx.at("params"))
+    if hasattr(kind, "check_resources"):
+        kind.check_resources(document, path)
     return document

@@ -33,6 +33,8 @@ class Context:
     dims: dict = field(default_factory=dict)  # name -> (size, where it was bound)
 
     def at(self, key) -> "Context":
+        if isinstance(key, str) and len(key) > 60:  # a member name from the file: keep messages short
+            key = key[:60] + "..."
         where = f"{self.where}[{key}]" if isinstance(key, int) else (f"{self.where}.{key}" if self.where else key)
         return Context(self.path, where, self.dims)
 

@@ -28,3 +28,15 @@ def validate_params(params, ctx: Context) -> dict:
         shapes["decoder.logvar"] = (ctx.dims["d"][0],)
     params["weights"] = validate_weights(params["weights"], shapes, ctx.at("weights"))
     return params
+
+
+def check_resources(document: dict, path: str) -> None:
+    """predict draws config.iwae_samples latent vectors per row and decodes each: refuse a count
+    whose draws for a single row would not fit in memory."""
+    from vifit.resources import require_memory
+
+    arch = document["params"]["architecture"]
+    draws = document["config"].get("iwae_samples") or 1
+    floats_per_draw = 4 * arch["latent"] + sum(arch["encoder"]) + sum(arch["decoder"])
+    require_memory(8.0 * draws * floats_per_draw, f"{path}: config.iwae_samples {draws:,}",
+                   "the model file asks for more importance samples than predict can draw")
