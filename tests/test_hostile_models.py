@@ -171,3 +171,19 @@ def test_the_valid_models_still_work(fitted, tmp_path):
         result = invoke(["plot", path, data, "-o", tmp_path / f"{name}.png"])
         assert result.exit_code == 0, (name, result.stderr)
         assert (tmp_path / f"{name}.png").stat().st_size > 0
+
+
+def test_a_model_file_beyond_the_size_limit_is_refused_unread(fitted, tmp_path):
+    """A (sparse) file one byte over the limit: refused from its size, before any of it is read."""
+    from vifit.documents.parse import MAX_BYTES
+
+    _, data, _ = fitted
+    path = tmp_path / "big.json"
+    with open(path, "wb") as stream:
+        stream.truncate(MAX_BYTES + 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    for args in (["predict", path, data, "-o", out / "p.csv"], ["sample", path, "-o", out / "s.csv"]):
+        done = run_subprocess(args)
+        _refused(done.returncode, done.stderr.decode(), out, "over the size limit")
+        assert "at most 1.0 GiB" in done.stderr.decode()
