@@ -218,7 +218,7 @@ def _split(value, arrays: dict, prefix: str):
     if isinstance(value, (list, tuple)):
         return [_split(v, arrays, f"{prefix}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()  # then as a Python number: a numpy infinity must not become bare JSON Infinity
     if isinstance(value, float) and not np.isfinite(value):
         return {"__float__": repr(value)}
     return value
