@@ -78,3 +78,12 @@ def test_cli_rejects_bad_checkpoint_options(tmp_path):
     assert result.exit_code == 2 and "--checkpoint" in result.stderr
     result = invoke(["pca", SAMPLE / "iris.csv", "--checkpoint-every", "0"])
     assert result.exit_code == 2 and "--checkpoint-every" in result.stderr
+
+
+def test_numpy_infinities_round_trip(tmp_path):
+    """A numpy scalar infinity is stored like a Python one (the reader refuses bare JSON Infinity)."""
+    path = tmp_path / "fit.ckpt"
+    with checkpoint.active(str(path), 0.0, None, {}):
+        checkpoint.save("sgd", {"best_loss": np.float64(np.inf), "low": np.float32(-np.inf)})
+    loaded = checkpoint.load(str(path), "sgd")
+    assert loaded["best_loss"] == np.inf and loaded["low"] == -np.inf

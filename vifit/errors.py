@@ -73,6 +73,15 @@ class _DebugState:
 debug = _DebugState()
 
 
+def quote(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages that show a value from a file:
+    a 50 MB column name must not make a 50 MB error line."""
+    if isinstance(value, (str, bytes)) and len(value) > limit:
+        return repr(value[:limit]) + f"... ({len(value):,} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def one_line(message: str) -> str:
     """Collapse a message to a single line so stderr carries exactly one error line."""
     return " ".join(str(message).split())

@@ -193,30 +193,11 @@ def silence_stdout() -> None:
 
 
 def read_document(path: str, models: tuple[str, ...] | None = None) -> dict:
-    """Load and validate a model file written by vifit (data, never code)."""
-    try:
-        with open(path, "rb") as stream:
-            raw = stream.read()
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such model file") from None
-    except IsADirectoryError:
-        raise BadInput(f"{path}: is a directory, not a model file") from None
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read model file: {exc.strerror}") from None
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadInput(f"{path}: not a vifit model file (not JSON); write one with -o model.json") from None
-    if not isinstance(document, dict) or "schema" not in document:
-        raise BadInput(f"{path}: not a vifit model file (no 'schema' field)")
-    if document["schema"] != SCHEMA:
-        raise BadInput(f"{path}: schema {document['schema']!r} is not supported (this vifit reads {SCHEMA})")
-    for key in ("model", "config", "data", "params", "fit"):
-        if key not in document:
-            raise BadInput(f"{path}: model file lacks the {key!r} field")
-    if models is not None and document["model"] not in models:
-        raise BadInput(f"{path}: model {document['model']!r} is not supported here (expected {', '.join(models)})")
-    return document
+    """Load a model file written by vifit (data, never code), validated completely against
+    the schema of its model kind (:func:`vifit.documents.read_model`)."""
+    from vifit.documents import read_model
+
+    return read_model(path, models)
 
 
 def field_of(document: dict, path: str, *keys: str):

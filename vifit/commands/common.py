@@ -96,7 +96,7 @@ def run_fit(
     reporter = Reporter(run["progress"], quiet=run["quiet"])
     fmt = resolve_format(out["output"], out["format"])
     check_output_target(out["output"])
-    checkpoint.check_paths(run.get("checkpoint"), run.get("resume"), run.get("checkpoint_every"))
+    checkpoint.check_paths(run.get("checkpoint"), run.get("resume"), run.get("checkpoint_every"), data=source)
     read = dict(read, dtype=read.get("dtype") or default_dtype)
     if load is None:
         table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note,
@@ -108,7 +108,7 @@ def run_fit(
     # and the atomic writer removes its temporary file on the way out.
     identity = {"config": {**config, **read, "seed": seed}, "data": table.describe()}
     with interrupt.handling_signals(), checkpoint.active(run.get("checkpoint"), run.get("checkpoint_every") or 600.0,
-                                                         run.get("resume"), identity):
+                                                         run.get("resume"), identity, data=(source, table)):
         result = fit(table, seed=seed, reporter=reporter)
         # config is read again after the fit: a command may add what the fit resolved (priors)
         document = build_document(result, {**config, **read, "seed": seed}, table.describe(),

@@ -55,7 +55,7 @@ def plot(model_file, data, output, dims, color_by, image_shape, header, delimite
     plt = require_matplotlib()
     table = None
     if data is not None:
-        columns = list(document["data"].get("columns") or [])
+        columns = list(document["data"]["columns"])  # validated by read_document
         table = load_table(data, ReadOptions(header=header, delimiter=delimiter), required_columns=columns)
         if color_by is not None:
             table.extra["color_by"] = _label_column(data, color_by, header, delimiter)

@@ -49,6 +49,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
     """
     from vifit.commands.common import check_output_target, require_csv_output
     from vifit.data import ReadOptions, load_table
+    from vifit.documents.outputs import computed, require_finite
     from vifit.errors import BadInput
     from vifit.output import read_document, render_table, write_text
     from vifit.progress import Reporter
@@ -59,9 +60,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
     check_output_target(out["output"])
     document = read_document(model_file)
     runner = runner_for(document["model"], model_file)
-    columns = document["data"].get("columns")
-    if not isinstance(columns, list) or not columns:
-        raise BadInput(f"{model_file}: model file lacks the field 'data.columns'")
+    columns = document["data"]["columns"]  # validated: a non-empty list of distinct names
     opts = ReadOptions(header=header, delimiter=delimiter, dropna=dropna)
     if backend["backend"] == "dask":
         from vifit.distributed import predict as dask_predict
@@ -72,6 +71,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
         reporter.release()
         return
     table = load_table(data, opts, note=reporter.note, required_columns=columns)
-    names, rows = runner.predict(document, model_file, table, reconstruct=reconstruct)
+    names, rows = computed(runner.predict, document, model_file, table, reconstruct=reconstruct)
+    require_finite(document, model_file, names, rows, "predict")
     write_text(render_table(names, rows), out["output"])
     reporter.release()

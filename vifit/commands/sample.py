@@ -33,6 +33,7 @@ def sample(model_file, n, mean, out, run):
     import numpy as np
 
     from vifit.commands.common import check_output_target, require_csv_output, resolve_seed
+    from vifit.documents.outputs import computed, require_finite
     from vifit.errors import BadInput
     from vifit.output import read_document, render_table, write_text
     from vifit.runners import runner_for
@@ -49,5 +50,6 @@ def sample(model_file, n, mean, out, run):
         if "mean" not in inspect.signature(runner.sample).parameters:
             raise BadInput(f"--mean/--draw applies to vae models only, not {document['model']}")
         options["mean"] = mean
-    names, rows = runner.sample(document, model_file, n, rng, **options)
+    names, rows = computed(runner.sample, document, model_file, n, rng, **options)
+    require_finite(document, model_file, names, rows, "sample")
     write_text(render_table(names, rows), out["output"])

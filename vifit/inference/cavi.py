@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vifit import checkpoint, interrupt
+from vifit.documents import checkpoints
 from vifit.inference.init import initial_stats
 from vifit.inference.passes import RowPass, auto_chunk_rows, default_workers
 from vifit.models import gmm
@@ -195,7 +196,8 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
     children = sequence.spawn(restarts)
     best, best_status, best_index, elbos = None, "max_iter", 0, []
-    saved = checkpoint.resume_state(CHECKPOINT_KIND)
+    saved = checkpoint.resume_state(CHECKPOINT_KIND, lambda: checkpoints.gmm_cavi(
+        restarts, (problem.prior.natural.shape[0], problem.spec.k), max_iter))
     if saved is not None:
         best = _state_from(saved["best"]) if saved["best"] is not None else None
         best_status, best_index, elbos = saved["best_status"], saved["best_index"], list(saved["elbos"])

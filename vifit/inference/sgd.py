@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vifit import checkpoint, interrupt
+from vifit.documents import checkpoints
 from vifit.errors import BadInput
 from vifit.nn.optim import make_optimizer
 
@@ -119,7 +120,7 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
     state = state or TrainState()
     optimizer = make_optimizer(config.optimizer, params.size, params.dtype, lr=config.lr,
                                momentum=config.momentum, threads=config.threads)
-    saved = checkpoint.resume_state(CHECKPOINT_KIND)
+    saved = checkpoint.resume_state(CHECKPOINT_KIND, lambda: checkpoints.sgd(params.size, optimizer.state(), config.epochs))
     if saved is not None:
         state = _restore(saved, params, rng)
     if state.optimizer is not None:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from vifit import checkpoint, interrupt
+from vifit.documents import checkpoints
 from vifit.inference.init import chunks
 from vifit.inference.sources import ArraySource, StreamSource, minibatches  # noqa: F401 (the API)
 from vifit.models import gmm
@@ -226,7 +227,8 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
     partition_seed = int(rng.integers(2**63)) if settings.memoized else None
     trace, estimates = [], []
     status = None
-    saved = checkpoint.resume_state(CHECKPOINT_KIND)
+    saved = checkpoint.resume_state(CHECKPOINT_KIND, lambda: checkpoints.gmm_svi(
+        (problem.prior.natural.shape[0], problem.spec.k)))
     if saved is not None:  # continue from the end of a completed epoch
         state, partition_seed, n_rows = _state_from(saved, problem), saved["partition_seed"], saved["n_rows"]
         trace = [tuple(p) for p in saved["trace"]]

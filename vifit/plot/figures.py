@@ -20,12 +20,21 @@ def _labels(ax, xlabel=None, ylabel=None, title=None):
             setter(str(text), parse_math=False, usetex=False)
 
 
+def _predicted(runner, document, path, table):
+    """The runner's predict, refused when it overflows (a figure of NaN would be no figure)."""
+    from vifit.documents.outputs import computed, require_finite
+
+    names, rows = computed(runner.predict, document, path, table)
+    require_finite(document, path, names, rows, "plot")
+    return names, rows
+
+
 def _trace(ax, document, title):
-    trace = np.asarray(document["fit"].get("trace") or [], dtype=float)
+    trace = np.asarray(document["fit"].get("trace", np.empty((0, 2))), dtype=float)  # validated: (n, 2)
     if trace.size:
         ax.plot(trace[:, 0], trace[:, 1], marker=".", label="training")
     for key, label in (("validation_trace", "validation"),):
-        extra = np.asarray(document["fit"].get(key) or [], dtype=float)
+        extra = np.asarray(document["fit"].get(key, np.empty((0, 2))), dtype=float)
         if extra.size:
             ax.plot(extra[:, 0], extra[:, 1], marker=".", label=label)
     _labels(ax, xlabel="iteration" if document["model"] in ("gmm",) else "epoch", title=title)
@@ -81,7 +90,7 @@ def draw_pca(plt, document, path, table, options):
     if table is not None:
         from vifit.runners import pca as runner
 
-        names, rows = runner.predict(document, path, table)
+        names, rows = _predicted(runner, document, path, table)
         rows = np.asarray(rows, dtype=float)
         if rows.shape[1] < 3:
             raise BadInput(f"{path}: the projection needs at least 2 components (the model has 1)")
@@ -114,7 +123,7 @@ def draw_gmm(plt, document, path, table, options):
         covariances = np.asarray(field_of(document, path, "params", "summary", "covariances"), dtype=float)
         if covariances.ndim == 2:  # diagonal or spherical summaries: one row per component
             covariances = np.stack([np.diag(np.broadcast_to(c, (means.shape[1],))) for c in covariances])
-        names, rows = runner.predict(document, path, table)
+        names, rows = _predicted(runner, document, path, table)
         labels = np.asarray(rows, dtype=float)[:, names.index("label")].astype(int) - 1  # 1-based in output
         x = table.values.astype(float)
         from vifit.preprocess import apply_preprocessing
@@ -153,7 +162,7 @@ def draw_network(plt, document, path, table, options):
     if table is not None:
         from vifit.runners import runner_for
 
-        names, rows = runner_for(document["model"], path).predict(document, path, table)
+        names, rows = _predicted(runner_for(document["model"], path), document, path, table)
         rows = np.asarray(rows, dtype=float)
         latent = [i for i, n in enumerate(names) if n.startswith(("z", "code", "mu"))]
         if len(latent) < 2:
@@ -166,7 +175,10 @@ def draw_network(plt, document, path, table, options):
         from vifit.runners import vae as runner
 
         height, width = options["image_shape"]
-        columns, images = runner.sample(document, path, 16, np.random.default_rng(0), mean=True)
+        from vifit.documents.outputs import computed, require_finite
+
+        columns, images = computed(runner.sample, document, path, 16, np.random.default_rng(0), mean=True)
+        require_finite(document, path, columns, images, "plot")
         if height * width != images.shape[1]:
             raise BadInput(f"--image-shape {height}x{width} does not match the model's {images.shape[1]} columns")
         grid = np.block([[images[4 * r + c].reshape(height, width) for c in range(4)] for r in range(4)])
