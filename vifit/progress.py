@@ -22,6 +22,7 @@ import time
 
 MODES = ("auto", "rich", "plain", "json", "none")
 PLAIN_INTERVAL = 2.0
+FROM_PREVIOUS = object()  # Reporter.update's default: the change from the previous value
 
 
 def _fmt(value: float | None) -> str:
@@ -100,13 +101,18 @@ class Reporter:
         if self.mode == "rich":
             self._start_rich()
 
-    def update(self, step: int, value: float | None, **extra: float) -> None:
+    def update(self, step: int, value: float | None, *, change=FROM_PREVIOUS, **extra: float) -> None:
+        """Report ``value`` at ``step`` with its relative change from the previous value, or
+        with ``change`` as given (None: unknown) when the loop knows a truer one: SVI at an
+        epoch's end shows the exact ELBO's change between epochs, ``value`` there repeating
+        the last minibatch estimate."""
         previous = self.history[-1][1] if self.history else None
         if value is not None:
             self.history.append((step, float(value)))
-        change = None
-        if previous is not None and value is not None and previous != 0:
-            change = (value - previous) / abs(previous)
+        if change is FROM_PREVIOUS:
+            change = None
+            if previous is not None and value is not None and previous != 0:
+                change = (value - previous) / abs(previous)
         now = self.clock()
         elapsed = now - self._started
         if self.mode == "json":
