@@ -5,7 +5,7 @@ import json
 import numpy as np
 from scipy.linalg import subspace_angles
 
-from conftest import SAMPLE, invoke
+from conftest import SAMPLE, invoke, run_subprocess
 
 
 def fit_json(args):
@@ -37,6 +37,39 @@ def test_linear_autoencoder_spans_the_pca_subspace(tmp_path):
     components = np.array(pca["params"]["summary"]["components"])
     angles = np.degrees(subspace_angles(decoder.T, components.T))
     assert angles.max() < 1.0, angles
+
+
+def test_default_stopping_calls_a_linear_autoencoder_converged_only_at_pca():
+    """The default stopping rule (--patience/--tol windows) on standardised iris.
+
+    Oracle: PCA by numpy's SVD of the same standardised rows. Trained on every row
+    (--validation-fraction 0), the optimum of the mean squared reconstruction error over
+    rank-k linear maps plus a bias is PCA's residual variance opt = sum_{i>k} lambda_i. For
+    the projection P onto the decoder's column space (the best reconstruction from it, so
+    loss >= its error), loss - opt >= (lambda_k - lambda_{k+1}) * sum_i sin^2(theta_i),
+    theta_i the principal angles to the PCA subspace. So a loss within 0.5% of opt bounds
+    every angle by asin(sqrt(0.005 opt / gap)): 1.9 degrees here. With a patience of 10
+    epochs on the noisy epoch loss this run stopped "converged" 1.1% above opt."""
+    raw = np.loadtxt(SAMPLE / "iris.csv", delimiter=",", skiprows=1, usecols=range(4))
+    k = 2
+    result = run_subprocess(["autoencoder", SAMPLE / "iris.csv", "--columns", "1-4", "--standardize",
+                             "--hidden", k, "--activation", "identity", "--loss", "mse",
+                             "--validation-fraction", "0", "--epochs", "3000", "--lr", "0.003",
+                             "--batch-size", "32", "--seed", "2", "-q"])
+    assert result.returncode == 0, result.stderr
+    ae = json.loads(result.stdout)
+    assert ae["fit"]["status"] == "converged"
+    scaling = ae["data"]["preprocessing"]["standardize"]
+    z = (raw - scaling["mean"]) / np.asarray(scaling["scale"])
+    _, singular, vt = np.linalg.svd(z - z.mean(axis=0), full_matrices=False)
+    eigenvalues = singular**2 / len(z)
+    optimum, gap = eigenvalues[k:].sum(), eigenvalues[k - 1] - eigenvalues[k]
+    excess = ae["fit"]["loss"] - optimum
+    assert 0 <= excess <= 0.005 * optimum, ae["fit"]["loss"] / optimum
+    decoder = np.array(ae["params"]["weights"]["decoder.0.W"])  # (k, d)
+    angles = subspace_angles(decoder.T, vt[:k].T)
+    assert np.sum(np.sin(angles) ** 2) <= excess / gap + 1e-9  # the bound above, as measured
+    assert np.degrees(angles.max()) < np.degrees(np.arcsin(np.sqrt(0.005 * optimum / gap))) < 2.0
 
 
 def test_nonlinear_autoencoder_beats_pca_on_digits(tmp_path):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vifit.inference.sgd import NonFiniteLoss, SGDConfig, split_validation, train
+from vifit.inference.sgd import NonFiniteLoss, SGDConfig, relative_improvement, split_validation, train
 from vifit.nn import Parameters
 from vifit.nn.init import zeros
 from vifit.progress import Reporter
@@ -58,9 +58,25 @@ def test_early_stopping_restores_the_best_weights():
                 SGDConfig(epochs=500, batch_size=20, lr=0.01, patience=5), np.random.default_rng(0), quiet())
     assert out.status == "converged"
     state = out.state
-    assert state.epoch == state.best_epoch + 5
+    # the window rule: the last 5 validation losses' mean fell less than tol below the 5 before's
+    assert relative_improvement(state.validation_trace, 5) < SGDConfig.tol
+    assert relative_improvement(state.validation_trace[:-1], 5) >= SGDConfig.tol
     best = min(v for _, v in state.validation_trace)
     assert obj.loss(x[val_rows] + 0.5, None) == pytest.approx(best)
+
+
+def test_the_window_rule_ignores_one_noisy_epoch_and_stops_on_a_plateau():
+    falling = [(e, 10.0 * 0.99**e) for e in range(1, 41)]
+    assert relative_improvement(falling[:39], 20) is None  # not two windows yet
+    assert relative_improvement(falling, 20) == pytest.approx(1 - 0.99**20)
+    spiked = falling[:-1] + [(40, 12.0)]  # one bad epoch (above the start): still a clear fall on average
+    assert relative_improvement(spiked, 20) > 0.01
+    flat = [(e, 5.0 + 0.01 * (-1) ** e) for e in range(1, 41)]  # noise around a level
+    assert abs(relative_improvement(flat, 20)) < 1e-4
+    rising = [(e, 5.0 + 0.1 * e) for e in range(1, 41)]
+    assert relative_improvement(rising, 20) < 0
+    negative = [(e, -100.0 - e) for e in range(1, 41)]  # a VAE's loss can be below zero
+    assert relative_improvement(negative, 20) == pytest.approx(20 / 110.5)
 
 
 def test_max_iter_when_still_improving():

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import SAMPLE, invoke
+from conftest import SAMPLE, invoke, run_subprocess
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -168,3 +168,34 @@ def test_vae_image_grid_is_an_image_of_four_by_four_decoded_digits(tmp_path, dig
     images = [artist for artist in grid.get_children() if isinstance(artist, AxesImage)]
     assert len(images) == 1 and images[0].get_array().shape == (4 * 8, 4 * 8)  # 16 draws of 8 x 8 pixels
     plt.close(figure)
+
+
+OPTIONS_THAT_DRAW_NOTHING = [  # (model kind, options with DATA given or not, the flag named)
+    ("gmm", ["--color-by", "species"], "--color-by"),
+    ("gmm", ["--image-shape", "2x2"], "--image-shape"),
+    ("pca", ["--image-shape", "2x2"], "--image-shape"),
+    ("autoencoder", ["--image-shape", "2x2"], "--image-shape"),
+    ("pca", ["--dims", "1,2"], "--dims"),
+    ("autoencoder", ["--dims", "1,2"], "--dims"),
+    ("vae", ["--dims", "1,2"], "--dims"),
+]
+WITHOUT_DATA = [  # options about DATA, given without it
+    ("gmm", ["--dims", "1,2"], "--dims"),
+    ("pca", ["--color-by", "species"], "--color-by"),
+    ("vae", ["--color-by", "species"], "--color-by"),
+    ("gmm", ["--no-header"], "--no-header"),
+    ("pca", ["--delimiter", ";"], "--delimiter"),
+]
+
+
+@pytest.mark.parametrize("kind,args,flag", OPTIONS_THAT_DRAW_NOTHING + WITHOUT_DATA)
+def test_plot_refuses_an_option_that_draws_nothing_for_the_model(tmp_path, models, pca_model, kind, args, flag):
+    model = pca_model if kind == "pca" else models[kind]
+    data = [SAMPLE / "iris.csv"] if (kind, args, flag) in OPTIONS_THAT_DRAW_NOTHING else []
+    out = tmp_path / "figure.png"
+    result = run_subprocess(["plot", model, *data, *args, "-o", out])
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, stderr
+    assert len(stderr.splitlines()) == 1 and stderr.startswith("vifit: error: ") and flag in stderr
+    assert (kind in stderr) if data else ("no DATA" in stderr)
+    assert not out.exists()

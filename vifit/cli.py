@@ -82,9 +82,11 @@ class VifitGroup(click.Group):
         sys.exit(code)
 
 
-@click.group(cls=VifitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=VifitGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             invoke_without_command=True, subcommand_metavar="COMMAND [ARGS]...")
 @click.version_option(__version__, "--version", prog_name="vifit", message="%(prog)s %(version)s")
-def cli():
+@click.pass_context
+def cli(ctx):
     """Fit variational models to a table of numbers.
 
     Reads a CSV (a path, a compressed path or - for stdin), fits one model,
@@ -96,6 +98,8 @@ def cli():
       vifit pca sample_data/iris.csv --k 2 -o pca.json
       vifit predict pca.json sample_data/iris.csv | head
     """
+    if ctx.invoked_subcommand is None:  # bare `vifit`: the help, as --help prints it
+        click.echo(ctx.get_help())
 
 
 def main(argv=None):

@@ -152,7 +152,9 @@ def select_columns(
             raise BadInput(f"{name}: --columns: no column named {token!r} (columns: {', '.join(names)})")
         lo = int(span.group(1))
         hi = int(span.group(2)) if span.group(2) else lo
-        if lo < 1 or hi < lo or hi > len(names):
+        if hi < lo:
+            raise BadInput(f"{name}: --columns: range {token!r} is empty (it counts up: write {hi}-{lo})")
+        if lo < 1 or hi > len(names):
             raise BadInput(
                 f"{name}: --columns: {token!r} is outside columns 1-{len(names)} (indices count from 1)"
             )

@@ -22,6 +22,7 @@ import time
 
 MODES = ("auto", "rich", "plain", "json", "none")
 PLAIN_INTERVAL = 2.0
+FROM_PREVIOUS = object()  # Reporter.update's default: the change from the previous value
 
 
 def _fmt(value: float | None) -> str:
@@ -100,13 +101,18 @@ class Reporter:
         if self.mode == "rich":
             self._start_rich()
 
-    def update(self, step: int, value: float | None, **extra: float) -> None:
+    def update(self, step: int, value: float | None, *, change=FROM_PREVIOUS, **extra: float) -> None:
+        """Report ``value`` at ``step`` with its relative change from the previous value, or
+        with ``change`` as given (None: unknown) when the loop knows a truer one: SVI at an
+        epoch's end shows the exact ELBO's change between epochs, ``value`` there repeating
+        the last minibatch estimate."""
         previous = self.history[-1][1] if self.history else None
         if value is not None:
             self.history.append((step, float(value)))
-        change = None
-        if previous is not None and value is not None and previous != 0:
-            change = (value - previous) / abs(previous)
+        if change is FROM_PREVIOUS:
+            change = None
+            if previous is not None and value is not None and previous != 0:
+                change = (value - previous) / abs(previous)
         now = self.clock()
         elapsed = now - self._started
         if self.mode == "json":
@@ -136,10 +142,21 @@ class Reporter:
         elif self.mode == "json" and status:
             self._write(json.dumps({"event": "finish", "task": self._task, "status": status,
                                     "elapsed": round(elapsed, 3)}) + "\n")
-        elif self.mode == "rich" and self._live is not None:
-            self._live.stop()
-            self._live = None
+        elif self.mode == "rich":
+            self._stop_live()
         self._last_line = None
+
+    def _stop_live(self) -> None:
+        """Draw the bar's last state once, end its line and show the cursor again."""
+        import atexit
+
+        live, self._live = self._live, None
+        if live is not None:
+            atexit.unregister(self._stop_live)
+            try:
+                live.stop()
+            except (BrokenPipeError, ValueError):
+                pass
 
     def summarise(self, result) -> None:
         """At a terminal (rich mode) only: ELBO sparkline and per-component table.
@@ -166,10 +183,9 @@ class Reporter:
         return text + f"  {elapsed:.1f}s"
 
     def _start_rich(self) -> None:
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        console = Console(file=self.stream, stderr=True)
+        console = _margin_console(self.stream)
         self._live = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -182,6 +198,11 @@ class Reporter:
         )
         self._live.start()
         self._live_task = self._live.add_task(self._task, total=self._total, fields="")
+        # A second Ctrl-C leaves at once (SystemExit from vifit.interrupt): stop the bar on the
+        # way out too, or its line is left unfinished and the terminal's cursor hidden.
+        import atexit
+
+        atexit.register(self._stop_live)
 
     def _write(self, text: str) -> None:
         try:
@@ -189,6 +210,32 @@ class Reporter:
             self.stream.flush()
         except (BrokenPipeError, ValueError):  # stderr gone; progress is optional
             pass
+
+
+ECHO_MARGIN = 2  # columns the live bar leaves free on the right: room for the terminal's "^C"
+
+
+def _margin_console(stream):
+    """A rich Console on ``stream`` whose lines stop ``ECHO_MARGIN`` columns short of its width.
+
+    Ctrl-C makes the terminal echo "^C" at the cursor, which sits at the end of the live bar's
+    line. A bar as wide as the terminal (rich truncates it to the width) then wraps the echo onto
+    a new line, and every redraw after it (the last one included) rewrites that new line only,
+    leaving a stale copy of the bar above. With the margin the echo stays on the bar's line,
+    which the next redraw erases."""
+    from rich.console import Console, ConsoleDimensions
+
+    class MarginConsole(Console):
+        @property
+        def size(self):
+            width, height = super().size
+            return ConsoleDimensions(max(1, width - ECHO_MARGIN), height)
+
+        @size.setter
+        def size(self, new_size):
+            Console.size.fset(self, new_size)
+
+    return MarginConsole(file=stream, stderr=True)
 
 
 def _is_terminal(stream) -> bool:

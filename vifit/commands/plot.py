@@ -18,25 +18,64 @@ def _image_shape(ctx, param, value):
     return int(match.group(1)), int(match.group(2))
 
 
+# Which model kinds each figure option draws something for; an option given for another
+# kind is refused (exit 2) rather than silently ignored.
+APPLIES_TO = {"--dims": ("gmm",), "--color-by": ("pca", "autoencoder", "vae"), "--image-shape": ("vae",)}
+# Options about DATA's points or its parsing: meaningless without DATA.
+NEEDS_DATA = ("--dims", "--color-by", "--header", "--no-header", "--delimiter")
+
+
+def _given(ctx, dims, color_by, image_shape, header) -> list[str]:
+    """The figure options given on the command line, by their flag."""
+    from click.core import ParameterSource
+
+    given = [flag for flag, value in (("--dims", dims), ("--color-by", color_by), ("--image-shape", image_shape))
+             if value is not None]
+    if ctx.get_parameter_source("header") not in (ParameterSource.DEFAULT, None):
+        given.append("--header" if header else "--no-header")
+    if ctx.get_parameter_source("delimiter") not in (ParameterSource.DEFAULT, None):
+        given.append("--delimiter")
+    return given
+
+
+def check_applicable(model: str, given: list[str], has_data: bool) -> None:
+    """BadInput for the first option in ``given`` that does nothing for this model or without DATA."""
+    from vifit.errors import BadInput
+
+    for flag in given:
+        kinds = APPLIES_TO.get(flag)
+        if kinds is not None and model not in kinds:
+            listed = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]
+            why = " (a gmm plot colours the points by cluster)" if flag == "--color-by" and model == "gmm" else ""
+            raise BadInput(f"{flag} applies to {listed} models only, not {model}{why}")
+    for flag in given:
+        if flag in NEEDS_DATA and not has_data:
+            raise BadInput(f"{flag} applies to DATA, and no DATA was given: vifit plot MODEL.json DATA {flag} ...")
+
+
 @click.command()
 @click.argument("model_file", metavar="MODEL.json")
 @click.argument("data", metavar="[DATA]", required=False)
 @click.option("-o", "--output", metavar="PATH", required=True, help="Figure file: .png, .svg or .pdf.")
 @click.option("--dims", metavar="A,B", default=None, help="gmm: the two columns to show (default: the first two "
               "principal directions, or the two columns of 2-D data).")
-@click.option("--color-by", metavar="COLUMN", default=None, help="Colour points by this column of DATA (e.g. a label).")
+@click.option("--color-by", metavar="COLUMN", default=None, help="pca, autoencoder, vae: colour points by this column of DATA (e.g. a label).")
 @click.option("--image-shape", metavar="HxW", default=None, callback=_image_shape,
               help="vae: draw decoded samples as HxW images, e.g. 8x8.")
 @click.option("--header/--no-header", default=True, show_default=True, help="Whether DATA's first row holds names.")
 @click.option("--delimiter", default=",", show_default=True, help="Field separator of DATA.")
 @debug_option
-def plot(model_file, data, output, dims, color_by, image_shape, header, delimiter, run):
+@click.pass_context
+def plot(ctx, model_file, data, output, dims, color_by, image_shape, header, delimiter, run):
     """Draw a fitted model: ELBO or training curves, and the data in 2-D.
 
     gmm: the ELBO trace and the data coloured by cluster with 2σ ellipses;
     pca: the scree plot and the 2-D projection; autoencoder and vae: training
     and validation curves and the 2-D latent means, plus (vae, --image-shape)
-    a grid of decoded samples. Needs matplotlib: pip install 'vifit[plot]'.
+    a grid of decoded samples. An option that draws nothing for the model
+    (--color-by on a gmm, --image-shape on anything but a vae, --dims on
+    anything but a gmm, DATA's options without DATA) is an error (exit 2).
+    Needs matplotlib: pip install 'vifit[plot]'.
 
     \b
     Example:
@@ -52,6 +91,7 @@ def plot(model_file, data, output, dims, color_by, image_shape, header, delimite
     fmt = figure_format(output)
     check_output_target(output)
     document = read_document(model_file)
+    check_applicable(document["model"], _given(ctx, dims, color_by, image_shape, header), data is not None)
     plt = require_matplotlib()
     table = None
     if data is not None:

@@ -23,7 +23,8 @@ def sample(model_file, n, mean, out, run):
     predictive, with each row's component. Rows are in the units of the
     original data (a --standardize used in the fit is undone). vae decodes
     draws z ~ N(0, I): Bernoulli or Gaussian means with --mean, draws from
-    p(x|z) with --draw (the default).
+    p(x|z) with --draw (the default). Without --seed, the seed drawn is
+    printed on stderr, since the CSV cannot hold it.
 
     \b
     Example:
@@ -42,7 +43,8 @@ def sample(model_file, n, mean, out, run):
     check_output_target(out["output"])
     document = read_document(model_file)
     runner = runner_for(document["model"], model_file)
-    rng = np.random.default_rng(resolve_seed(run["seed"]))
+    seed = resolve_seed(run["seed"])
+    rng = np.random.default_rng(seed)
     import inspect
 
     options = {}
@@ -53,3 +55,7 @@ def sample(model_file, n, mean, out, run):
     names, rows = computed(runner.sample, document, model_file, n, rng, **options)
     require_finite(document, model_file, names, rows, "sample")
     write_text(render_table(names, rows), out["output"])
+    if run["seed"] is None:  # a CSV has nowhere to record the seed, so say it
+        from vifit.errors import report
+
+        report(f"drew seed {seed}; pass --seed {seed} to repeat these draws", prefix="note")

@@ -1,6 +1,6 @@
 """The training options every network command shares (autoencoder, vae), defined once.
 
-Packs ``--epochs`` … ``--patience`` into one dict argument ``train`` whose keys are
+Packs ``--epochs`` … ``--patience``, ``--tol`` into one dict argument ``train`` whose keys are
 the fields of :class:`vifit.inference.sgd.SGDConfig`. Imports only click.
 """
 
@@ -15,7 +15,8 @@ ACTIVATION_NAMES = ["relu", "tanh", "sigmoid", "softplus", "identity"]
 
 training_options = _packed(
     "train",
-    ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "validation_fraction", "patience"),
+    ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "validation_fraction", "patience",
+     "tol"),
     [
         click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True,
                      help="Most passes over the training rows."),
@@ -32,7 +33,12 @@ training_options = _packed(
         click.option("--validation-fraction", type=FiniteFloat(min=0, max=1, max_open=True), default=0.1,
                      show_default=True,
                      help="Rows held out to watch for overfitting; 0 watches the training loss instead."),
-        click.option("--patience", type=click.IntRange(min=1), default=10, show_default=True,
-                     help="Stop after this many epochs without improvement; the best weights are kept."),
+        click.option("--patience", type=click.IntRange(min=1), default=30, show_default=True, metavar="W",
+                     help="Stopping window: stop (\"converged\") when the mean validation loss (training "
+                          "loss with --validation-fraction 0) of the last W epochs is less than --tol below "
+                          "the mean of the W epochs before. The best epoch's weights are kept."),
+        click.option("--tol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+                     help="Relative improvement between the two --patience windows below which "
+                          "training stops."),
     ],
 )

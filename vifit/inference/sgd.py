@@ -14,8 +14,8 @@ The loop knows nothing about the model. It takes an *objective* with
 
 and owns everything else: shuffling per epoch with the passed generator, minibatches,
 weight decay (L2 on weights, added to the gradient), the optimiser step, validation
-loss and early stopping with patience, keeping the best weights, reporting per epoch,
-non-finite losses and interruption.
+loss, the stopping rule (:func:`relative_improvement` over a window), keeping the best
+weights, reporting per epoch, non-finite losses and interruption.
 
 State in, state out: :func:`train` takes an optional :class:`TrainState` (weights,
 optimiser state, epoch counter, best weights, history) and returns the new one in
@@ -50,7 +50,13 @@ class SGDConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     validation_fraction: float = 0.1
-    patience: int = 10
+    # The stopping window W and tolerance: stop when the mean monitored loss of the last W
+    # epochs is less than tol (relative) below the mean of the W epochs before. Chosen on
+    # linear autoencoders (wine, iris, breast cancer, digits; seeds 0-7) against PCA's
+    # optimum: W = 30, tol = 1e-4 stopped every run within ~0.3% of it when trained on all
+    # rows, where a patience of 10 epochs on the noisy epoch loss stopped runs 1-3% above it.
+    patience: int = 30
+    tol: float = 1e-4
     # Optimiser threads. 1 by default: on the 2-core test machine splitting Adam's
     # cache-sized blocks over 2 threads was slower (1.2 ms vs 0.87 ms per step, 643k
     # parameters), the update being memory-bound and the BLAS already using the cores.
@@ -69,7 +75,6 @@ class TrainState:
     best: np.ndarray | None = None          # flat copy of the best weights
     best_loss: float = math.inf
     best_epoch: int = 0
-    since_best: int = 0
     train_trace: list = field(default_factory=list)        # [(epoch, mean train loss)]
     validation_trace: list = field(default_factory=list)   # [(epoch, validation loss)]
     metric_trace: list = field(default_factory=list)       # [(epoch, objective.epoch_metric())]
@@ -77,7 +82,7 @@ class TrainState:
 
 @dataclass
 class TrainOutcome:
-    """status: converged (early stopping), max_iter (epochs ran out) or interrupted.
+    """status: converged (the stopping rule held), max_iter (epochs ran out) or interrupted.
     The objective's parameters hold the best weights on return."""
 
     status: str
@@ -104,14 +109,30 @@ def _check_finite(value: float, epoch: int, what: str) -> None:
                             f"add --weight-decay, or rescale the data (--standardize)")
 
 
+def relative_improvement(trace: list, window: int) -> float | None:
+    """How much the loss fell between the last two windows of ``window`` epochs, relative.
+
+    trace: [(epoch, loss)]. (mean of the W losses before the last W - mean of the last W)
+    / |mean of the W before|; None until there are 2W epochs. Means over windows, not a
+    single best epoch, so the noise of one epoch's minibatch loss neither stops nor
+    prolongs a run; a rising loss gives a negative improvement."""
+    if len(trace) < 2 * window:
+        return None
+    earlier = math.fsum(v for _, v in trace[-2 * window:-window]) / window
+    later = math.fsum(v for _, v in trace[-window:]) / window
+    return (earlier - later) / max(abs(earlier), np.finfo(float).tiny)
+
+
 def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDConfig,
           rng: np.random.Generator, reporter, *, task: str = "train", metric: str = "loss",
           state: TrainState | None = None) -> TrainOutcome:
     """Minibatch training of ``objective`` on rows x_train: (n, d).
 
-    Early stopping monitors the validation loss on x_val (or, without validation rows,
-    the epoch's mean training loss): after ``patience`` epochs without improvement the
-    run stops as "converged"; the best weights are restored in every case.
+    The stopping rule watches the validation loss on x_val (or, without validation rows,
+    the epoch's mean training loss): when its mean over the last ``patience`` epochs is
+    less than ``tol`` (relative) below its mean over the ``patience`` epochs before, the
+    run stops as "converged". The weights of the epoch with the lowest watched loss are
+    restored in every case.
     Raises NonFiniteLoss naming the epoch; Ctrl-C ends the run as "interrupted".
     """
     params = objective.params
@@ -159,15 +180,15 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
                     extra["val_loss"] = watched
                 state.epoch = epoch
                 if watched < state.best_loss:
-                    state.best_loss, state.best_epoch, state.since_best = watched, epoch, 0
+                    state.best_loss, state.best_epoch = watched, epoch
                     np.copyto(state.best, params.data)
-                else:
-                    state.since_best += 1
                 if epoch_metric is not None:
                     extra["metric"] = epoch_metric()
                     state.metric_trace.append((epoch, extra["metric"]))
                 reporter.update(epoch, train_loss, **extra)
-                if state.since_best >= config.patience:
+                improvement = relative_improvement(
+                    state.validation_trace if has_val else state.train_trace, config.patience)
+                if improvement is not None and improvement < config.tol:
                     status = "converged"
                     break
                 if checkpoint.due() or (checkpoint.enabled() and interrupt.requested()):
@@ -187,7 +208,20 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
     if state.best_epoch > 0:
         np.copyto(params.data, state.best)
     reporter.finish(status)
+    if status == "converged" and has_val:
+        _note_training_still_improving(state, config, reporter)
     return TrainOutcome(status=status, state=state, monitor=monitor)
+
+
+def _note_training_still_improving(state: TrainState, config: SGDConfig, reporter) -> None:
+    """Say so when the held-out rows stopped the run while the training loss still fell:
+    the weights kept are the held-out rows' choice, not the training optimum."""
+    improvement = relative_improvement(state.train_trace, config.patience)
+    if improvement is not None and improvement >= config.tol:
+        reporter.note(f"the validation loss stopped improving at epoch {state.epoch} while the training loss "
+                      f"still fell {improvement:.2%} over its last {config.patience} epochs: the weights kept "
+                      f"(epoch {state.best_epoch}) are the validation rows' choice, not the training loss's "
+                      f"minimum (--validation-fraction 0 watches the training loss)")
 
 
 CHECKPOINT_KIND = "sgd"
@@ -197,7 +231,7 @@ def _snapshot(state: TrainState, params, rng: np.random.Generator) -> dict:
     """Everything :func:`train` needs to continue exactly: weights, optimiser, counters, rng."""
     return {"weights": params.data.copy(), "optimizer": state.optimizer, "epoch": state.epoch,
             "best": state.best, "best_loss": state.best_loss, "best_epoch": state.best_epoch,
-            "since_best": state.since_best, "train_trace": [list(p) for p in state.train_trace],
+            "train_trace": [list(p) for p in state.train_trace],
             "validation_trace": [list(p) for p in state.validation_trace],
             "metric_trace": [list(p) for p in state.metric_trace], "rng": rng.bit_generator.state}
 
@@ -207,7 +241,6 @@ def _restore(saved: dict, params, rng: np.random.Generator) -> TrainState:
     rng.bit_generator.state = saved["rng"]
     return TrainState(epoch=int(saved["epoch"]), optimizer=saved["optimizer"], best=np.array(saved["best"]),
                       best_loss=float(saved["best_loss"]), best_epoch=int(saved["best_epoch"]),
-                      since_best=int(saved["since_best"]),
                       train_trace=[(int(e), float(v)) for e, v in saved["train_trace"]],
                       validation_trace=[(int(e), float(v)) for e, v in saved["validation_trace"]],
                       metric_trace=[(int(e), None if v is None else float(v)) for e, v in saved["metric_trace"]])

@@ -274,8 +274,12 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
             trace.append((state.step, problem.data_units(value, rows_total)))
             if len(trace) > 1 and abs(trace[-1][1] - trace[-2][1]) <= settings.tol * abs(trace[-1][1]):
                 status = "converged"
-            if reporter is not None:
-                reporter.update(state.step, estimate, exact_elbo=trace[-1][1], epoch=state.epoch)
+            if reporter is not None:  # the change shown is the exact ELBO's since the last epoch
+                exact_change = None
+                if len(trace) > 1 and trace[-2][1] != 0:
+                    exact_change = (trace[-1][1] - trace[-2][1]) / abs(trace[-2][1])
+                reporter.update(state.step, estimate, change=exact_change, exact_elbo=trace[-1][1],
+                                epoch=state.epoch)
             if status is None and checkpoint.enabled():
                 boundary = snapshot()
                 if checkpoint.due():

@@ -51,6 +51,14 @@ def unconverged_message(spec: str, ks: list[int]) -> str:
             f"choice among them may change with more sweeps")
 
 
+def _carrying(candidate: dict) -> str:
+    """' (2 components carry weight)' when fewer of the K components hold data than K, else ''."""
+    effective = candidate.get("effective_components")
+    if effective is None or effective == candidate["k"]:
+        return ""
+    return f" ({effective} component{'s' if effective != 1 else ''} carr{'y' if effective != 1 else 'ies'} weight)"
+
+
 def select(ks: list[int], fit_one: Callable[[int], FitResult], reporter, *, spec: str = "",
            strict: bool = False) -> FitResult:
     """Fit every K in ``ks`` with ``fit_one(k)``; return the best, with ``fit.selection``.
@@ -81,7 +89,7 @@ def select(ks: list[int], fit_one: Callable[[int], FitResult], reporter, *, spec
     }
     if any(r.status == "interrupted" for r in results):
         best.status = "interrupted"
-    reporter.note(f"chose K = {chosen}: " + ", ".join(
+    reporter.note(f"chose K = {chosen}{_carrying(candidates[best_index])}: " + ", ".join(
         f"K={c['k']} elbo {c['elbo']:.6g}" for c in candidates))
     stopped_early = unconverged(best)
     if stopped_early and not strict and best.status != "interrupted":
