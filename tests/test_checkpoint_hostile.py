@@ -96,7 +96,7 @@ CRAFTED = [
     ("sgd", "rng", {"bit_generator": "MT19937"}),
     ("sgd", "train_trace", []),
     ("sgd", "metric_trace", [[1, "x"]]),
-    ("sgd", "since_best", None),
+    ("sgd", "best_loss", None),
 ]
 
 

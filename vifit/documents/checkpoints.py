@@ -111,7 +111,7 @@ def sgd(n_weights: int, optimizer_state: dict, epochs: int) -> Spec:
     optimizer = Exact({name: Array(np.shape(v)) if isinstance(v, np.ndarray) else Int(ge=0)
                        for name, v in optimizer_state.items()})
     spec = Exact({"weights": Array((n_weights,)), "optimizer": optimizer, "epoch": Int(ge=0), "best": Array((n_weights,)),
-                  "best_loss": Num(allow_inf=True), "best_epoch": Int(ge=0), "since_best": Int(ge=0),
+                  "best_loss": Num(allow_inf=True), "best_epoch": Int(ge=0),
                   "train_trace": PAIRS, "validation_trace": PAIRS, "metric_trace": MaybePairs(), "rng": RNG})
     checks = [
         ("epoch", lambda s: s["epoch"] <= epochs, f"must not exceed --epochs {epochs}"),
