@@ -215,7 +215,7 @@ def _result(spec, prior, prior_document, problem, result, settings, method, init
     columns = loaded.describe()["columns"]
     header = ["component", "weight", "count"] + [f"mean_{c}" for c in columns] + [f"var_{c}" for c in columns]
     rows = [[j + 1, summary["weights"][j], summary["counts"][j], *summary["means"][j],
-             *np.diag(summary["covariances"][j])] for j in range(spec.k)]
+             *runner.variances(summary, j)] for j in range(spec.k)]
     return FitResult(model="gmm", method=method, params=params, status=result.status, elbo=result.elbo, n_rows=n,
                      n_iter=state.step, trace=result.trace, fit_extra=extra,
                      table={"columns": header, "rows": rows})
