@@ -18,6 +18,7 @@ from vifit.models import gmm_predictive as predictive
 from vifit.models.gmm_prior import build_prior, data_moments, default_scale_inv, default_tau
 from vifit.output import array_of, field_of
 from vifit.result import FitResult
+from vifit.runners import memory
 
 MIN_ROWS = 2  # one row cannot show a mixture; it is bad input, not a fit
 NW_OPTIONS = ("mean_precision_prior", "dof_prior", "covariance_prior")
@@ -134,10 +135,17 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
     """Fit the Bayesian GMM to table.values (n, d) by CAVI; components sorted by weight."""
     from vifit.inference import cavi
 
+    from vifit.inference.passes import auto_chunk_rows, default_workers
+
     n, d = table.values.shape
     check_k([k], n, init)
     if not tol >= 0:
         raise BadInput(f"--tol must be non-negative, got {tol}")
+    spec = gmm.Spec(k, d, covariance, weights)
+    memory.check_gmm(spec, n, auto_chunk_rows(spec) if chunk_rows is None else chunk_rows, default_workers(),
+                     restarts)
+    if chunk_rows is not None and chunk_rows > n:
+        reporter.note(f"--chunk-rows {chunk_rows} is more than the {n} rows; using {n}")
     problem, prior, prior_document = prepare(table, k=k, covariance=covariance, weights=weights,
                                              chunk_rows=chunk_rows, note=reporter.note, **prior_options)
     on_decrease = "raise" if os.environ.get("VIFIT_STRICT_ELBO") else "warn"
@@ -147,7 +155,7 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
     finally:
         problem.rows.close()
     return cavi_result(problem, prior, prior_document, result, table.columns, init=init, restarts=restarts,
-                       extra={"row_threads": problem.rows.workers})
+                       extra={"row_threads": problem.rows.workers, "chunk_rows": problem.chunk_rows})
 
 
 def cavi_result(problem, prior: gmm.Prior, prior_document: dict, result, columns: list, *, init: str,

@@ -23,11 +23,12 @@ import numpy as np
 from vifit import checkpoint
 from vifit.errors import BadInput
 from vifit.inference import sources, svi
-from vifit.inference.init import initial_stats
+from vifit.inference.init import SpawnedSeeds, initial_stats
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator, RowSample
 from vifit.result import FitResult
 from vifit.runners import gmm as runner
+from vifit.runners import memory
 
 INIT_ROWS = 65536
 MAX_MEMO_BATCHES = 1024
@@ -111,7 +112,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     """Fit the Bayesian GMM by SVI (or memoized VB) to the rows of ``loaded.source``.
 
     chunk_rows: rows per local-step chunk (None: 4096)."""
-    chunk_rows = chunk_rows or 4096
+    given_chunk, chunk_rows = chunk_rows is not None, chunk_rows or 4096
     source = loaded.source
     if restarts > 1 and not source.repeatable:
         raise BadInput("--restarts needs a file: stdin can be read only once")
@@ -124,8 +125,16 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
             raise BadInput("--method svi: --checkpoint/--resume need a file; stdin can be read only once")
     d = len(loaded.describe()["columns"])
     spec = gmm.Spec(k, d, covariance, weights)
-    children = np.random.SeedSequence(int(seed)).spawn(restarts + 1)
-    accumulator, sample, n = scan(source, d, np.random.default_rng(children[0]), name, reporter.note)
+    memory.check_gmm(spec, None, min(chunk_rows, settings.batch_size), 1, restarts)  # before the first pass
+    sequence = np.random.SeedSequence(int(seed))  # child 0 for the scan, 1.. for the restarts
+    accumulator, sample, n = scan(source, d, np.random.default_rng(sequence.spawn(1)[0]), name, reporter.note)
+    # no block is longer than the rows (nor, from stdin, than a read block or a batch): a larger chunk
+    # only allocated more (4096 rows of T(x) for 5,000 columns asked for 382 GiB)
+    limit = n if n is not None else max(sources.READ_ROWS, settings.batch_size)
+    if chunk_rows > limit:
+        if given_chunk and n is not None:
+            reporter.note(f"--chunk-rows {chunk_rows} is more than the {limit} rows; using {limit}")
+        chunk_rows = limit
     if n is not None:
         note_stream_windows(source, n, reporter.note)
     rows_known = n if n is not None else sample.shape[0]
@@ -152,7 +161,8 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     if settings.max_iter is not None:
         total = min(total, settings.max_iter) if total else settings.max_iter
     best, best_index, elbos = run_restarts(problem, settings, reporter, sample=sample, sample_ws=sample_ws,
-                                           init=init, seeds=children[1:], scale=rows_known / sample.shape[0],
+                                           init=init, seeds=SpawnedSeeds(sequence, restarts),
+                                           scale=rows_known / sample.shape[0],
                                            n_rows=n, total=total, method=method)
     if n is None:  # stdin: its rows are counted by the pass
         note_stream_windows(source, best.n_rows, reporter.note)
@@ -203,6 +213,7 @@ def _result(spec, prior, prior_document, problem, result, settings, method, init
         "restart_elbos": elbos,
         "effective_components": int(np.sum(summary["weights"] > 1.0 / (2.0 * n))),
         "batch_size": settings.batch_size,
+        "chunk_rows": problem.chunk_rows,
         "steps": state.step,
         "epochs": state.rows_seen / n if n else 0.0,
         "rows_visited": state.rows_seen,
