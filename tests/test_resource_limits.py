@@ -104,11 +104,12 @@ def test_chunk_rows_above_the_rows_is_clamped_and_recorded(tables, tmp_path, met
     assert fit_big["params"] == fit_exact["params"]
 
 
-def test_wide_diag_fits_in_memory_linear_in_the_columns(tables, tmp_path):
+@pytest.mark.parametrize("method", ["cavi", "svi"])
+def test_wide_diag_fits_in_memory_linear_in_the_columns(tables, tmp_path, method):
     output = tmp_path / "wide.json"
     # a d x d float64 matrix alone is 200 MB; the old diag fit peaked at 3.2 GB
-    done = run_limited(["gmm", tables["wide"], "--covariance", "diag", "--seed", 1, "-q", "-o", output],
-                       limit=1 << 30)
+    done = run_limited(["gmm", tables["wide"], "--covariance", "diag", "--method", method, "--seed", 1, "-q",
+                        "-o", output], limit=1 << 30)
     assert done.returncode == 0, done.stderr
     summary = json.loads(output.read_text())["params"]["summary"]
     assert np.asarray(summary["covariances"]).shape == (2, 5000)
@@ -172,3 +173,27 @@ def test_sample_to_a_device_writes_in_place(tables, tmp_path):
     done = run_limited(["sample", model, "-n", 200000, "--seed", 1, "-o", os.devnull], limit=1 << 30)
     assert done.returncode == 0, done.stderr
     assert not os.path.isfile(os.devnull)  # still the device, not a file renamed over it
+
+
+def test_diagonal_moments_are_the_full_moments_diagonal():
+    from vifit.models.gmm import Spec
+    from vifit.models.gmm_moments import MomentAccumulator
+
+    rng = np.random.default_rng(3)
+    blocks = [rng.normal(size=(m, 6)) * np.arange(1, 7) + 5.0 for m in (7, 1, 30)]
+    full, diagonal = MomentAccumulator(6), MomentAccumulator(6, full=False)
+    for block in blocks:
+        full.add(block)
+        diagonal.add(block)
+    other = MomentAccumulator(6, full=False)
+    other.add(blocks[0])
+    merged = MomentAccumulator(6, full=False)
+    for block in blocks[1:]:
+        merged.add(block)
+    other.merge(merged)
+    expected = full.moments(Spec(2, 6, "full"))
+    for accumulator in (diagonal, other):
+        got = accumulator.moments(Spec(2, 6, "diag"))
+        np.testing.assert_allclose(got.cov, np.diag(expected.cov), rtol=1e-12)
+        np.testing.assert_allclose(got.std, expected.std, rtol=1e-12)
+        np.testing.assert_allclose(got.mean, expected.mean, rtol=1e-12)

@@ -81,9 +81,10 @@ def loader(stream: bool):
     return load
 
 
-def scan(source, spec_d: int, rng: np.random.Generator, name: str, note):
-    """(moments accumulator, initial sample rows, N or None) from one pass (or stdin's first block)."""
-    accumulator = MomentAccumulator(spec_d)
+def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: bool = True):
+    """(moments accumulator, initial sample rows, N or None) from one pass (or stdin's first block);
+    full: accumulate the d x d scatter (else only the variances)."""
+    accumulator = MomentAccumulator(spec_d, full)
     sample = RowSample(INIT_ROWS, rng)
     if source.repeatable:
         for block in source.blocks():
@@ -127,7 +128,8 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     spec = gmm.Spec(k, d, covariance, weights)
     memory.check_gmm(spec, None, min(chunk_rows, settings.batch_size), 1, restarts)  # before the first pass
     sequence = np.random.SeedSequence(int(seed))  # child 0 for the scan, 1.. for the restarts
-    accumulator, sample, n = scan(source, d, np.random.default_rng(sequence.spawn(1)[0]), name, reporter.note)
+    accumulator, sample, n = scan(source, d, np.random.default_rng(sequence.spawn(1)[0]), name, reporter.note,
+                                   full=covariance == "full")
     # no block is longer than the rows (nor, from stdin, than a read block or a batch): a larger chunk
     # only allocated more (4096 rows of T(x) for 5,000 columns asked for 382 GiB)
     limit = n if n is not None else max(sources.READ_ROWS, settings.batch_size)
