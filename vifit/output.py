@@ -113,6 +113,15 @@ def render_table(columns: list[str], rows) -> str:
     return buffer.getvalue()
 
 
+def render_rows(rows) -> str:
+    """CSV text of rows without a header: the chunks after the first of a streamed table."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
+    return buffer.getvalue()
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         value = float(value)
@@ -151,6 +160,50 @@ def write_text(text: str | bytes, output: str | None) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(text if isinstance(text, bytes) else text.encode("utf-8"))
+            stream.flush()
+            os.fsync(stream.fileno())
+        mode = os.stat(target).st_mode & 0o777 if os.path.exists(target) else 0o666 & ~_umask()
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def write_chunks(chunks, output: str | None) -> None:
+    """Write an iterable of text chunks to ``output`` as they are produced, so the whole text is
+    never held: to stdout when None or ``-`` (a closed pipe ends quietly, and no more chunks
+    are drawn); to a regular file (new or existing) through a temporary file in its folder,
+    renamed over it after the last chunk; to anything else that exists (a device such as
+    /dev/null, a FIFO) in place, since renaming over it would replace the device itself."""
+    if output is None or output == "-":
+        try:
+            for chunk in chunks:
+                sys.stdout.write(chunk)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            silence_stdout()
+        return
+    target = os.path.realpath(output)  # a symbolic link keeps pointing at the new file
+    if os.path.exists(target) and not os.path.isfile(target) and not os.path.isdir(target):
+        with open(target, "w", encoding="utf-8") as stream:
+            for chunk in chunks:
+                stream.write(chunk)
+        return
+    folder = os.path.dirname(target)
+    if os.path.isdir(target):
+        raise BadInput(f"{output}: is a directory; give a file name for -o")
+    if not os.path.isdir(folder):
+        raise BadInput(f"{output}: folder {folder} does not exist")
+    try:
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+    except OSError as exc:
+        raise BadInput(f"{output}: cannot write here: {exc.strerror}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            for chunk in chunks:
+                stream.write(chunk)
             stream.flush()
             os.fsync(stream.fileno())
         mode = os.stat(target).st_mode & 0o777 if os.path.exists(target) else 0o666 & ~_umask()

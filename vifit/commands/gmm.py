@@ -65,7 +65,8 @@ if "numpy" not in sys.modules and not any(v in os.environ for v in _BLAS_VARIABL
               help="Initialisations to run (seeds spawned from --seed); the best ELBO is kept.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
               help="Rows per chunk in the local step (memory: data + O(chunk x (K + D^2)) per thread).  "
-                   "[default: auto, so a chunk's features T(x) take about 512 KB; 512-4096 rows]")
+                   "At most the rows; the value used is recorded as fit.chunk_rows.  "
+                   "[default: auto, so a chunk's features T(x) take about 512 KB; 512-4096 rows, fewer for a large K]")
 @svi_options
 @backend_options
 @data_options

@@ -6,6 +6,9 @@ import click
 
 from vifit.options import debug_option, output_options, seed_option
 
+CHUNK_ROWS = 16384  # rows drawn and written at a time
+CHUNK_VALUES = 1 << 18  # at most this many cells per chunk (wide models get fewer rows)
+
 
 @click.command()
 @click.argument("model_file", metavar="MODEL.json")
@@ -36,7 +39,7 @@ def sample(model_file, n, mean, out, run):
     from vifit.commands.common import check_output_target, require_csv_output, resolve_seed
     from vifit.documents.outputs import computed, require_finite
     from vifit.errors import BadInput
-    from vifit.output import read_document, render_table, write_text
+    from vifit.output import field_of, read_document, render_rows, render_table, write_chunks
     from vifit.runners import runner_for
 
     require_csv_output("sample", out)
@@ -52,9 +55,18 @@ def sample(model_file, n, mean, out, run):
         if "mean" not in inspect.signature(runner.sample).parameters:
             raise BadInput(f"--mean/--draw applies to vae models only, not {document['model']}")
         options["mean"] = mean
-    names, rows = computed(runner.sample, document, model_file, n, rng, **options)
-    require_finite(document, model_file, names, rows, "sample")
-    write_text(render_table(names, rows), out["output"])
+    columns = field_of(document, model_file, "data", "columns")
+    chunk_rows = max(1, min(CHUNK_ROWS, CHUNK_VALUES // max(1, len(columns) if isinstance(columns, list) else 1)))
+
+    def chunks():
+        """The CSV text in chunks of chunk_rows rows, drawn one after another from rng: memory
+        does not grow with -n (the chunk size depends on the model only, so output is reproducible)."""
+        for start in range(0, n, chunk_rows):
+            names, rows = computed(runner.sample, document, model_file, min(chunk_rows, n - start), rng, **options)
+            require_finite(document, model_file, names, rows, "sample")
+            yield render_table(names, rows) if start == 0 else render_rows(rows)
+
+    write_chunks(chunks(), out["output"])
     if run["seed"] is None:  # a CSV has nowhere to record the seed, so say it
         from vifit.errors import report
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from vifit import checkpoint, interrupt
 from vifit.documents import checkpoints
-from vifit.inference.init import initial_stats
+from vifit.inference.init import SpawnedSeeds, initial_stats
 from vifit.inference.passes import RowPass, auto_chunk_rows, default_workers
 from vifit.models import gmm
 from vifit.models.gmm_elbo import elbo as elbo_of
@@ -194,7 +194,7 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
     from them). An interrupt returns the best complete state so far, status "interrupted";
     components are then sorted unless that would need a local pass (dp)."""
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
-    children = sequence.spawn(restarts)
+    children = SpawnedSeeds(sequence, restarts)
     best, best_status, best_index, elbos = None, "max_iter", 0, []
     saved = checkpoint.resume_state(CHECKPOINT_KIND, lambda: checkpoints.gmm_cavi(
         restarts, (problem.prior.natural.shape[0], problem.spec.k), max_iter))

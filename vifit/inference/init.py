@@ -15,6 +15,22 @@ LLOYD_SWEEPS = 20
 DISTANCE_CHUNK_VALUES = 1 << 17  # float64 values of z per chunk of the distance passes: 1 MB
 
 
+class SpawnedSeeds:
+    """``count`` children of a SeedSequence, spawned one at a time as they are iterated: the
+    same children as ``sequence.spawn(count)``, without a list of them (--restarts 1000000000
+    made that list grow to GBs before the first fit)."""
+
+    def __init__(self, sequence: np.random.SeedSequence, count: int):
+        self.sequence, self.count = sequence, int(count)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        for _ in range(self.count):
+            yield self.sequence.spawn(1)[0]
+
+
 def chunks(n: int, chunk_rows: int):
     """(start, stop) pairs covering range(n)."""
     for start in range(0, n, chunk_rows):

@@ -19,13 +19,16 @@ from typing import Callable
 import numpy as np
 
 CHUNK_VALUES = 65536  # float64 values of T per chunk: 512 KB
+RESP_VALUES = 1 << 22  # float64 responsibilities per chunk for large K (k x rows): 32 MB
 CHUNKS_PER_BLOCK = 16
 MAX_WORKERS = 8
 
 
 def auto_chunk_rows(spec) -> int:
-    """Rows per chunk so that T(x) for the chunk (p x rows float64) is about 512 KB: 512..4096."""
-    return int(np.clip(CHUNK_VALUES // spec.n_stats, 512, 4096))
+    """Rows per chunk so that T(x) for the chunk (p x rows float64) is about 512 KB: 512..4096;
+    fewer when K is so large that the chunk's (k x rows) responsibilities would pass 32 MB."""
+    rows = int(np.clip(CHUNK_VALUES // spec.n_stats, 512, 4096))
+    return max(1, min(rows, RESP_VALUES // spec.k))
 
 
 def default_workers() -> int:

@@ -21,8 +21,10 @@ RIDGE = 1e-6
 
 @dataclass
 class Moments:
-    """Column mean (d,), population std (d,), and the sample covariance (d, d) with divisor
-    n - 1 (zeros when n = 1), computed in chunks; the working frame chosen from them."""
+    """Column mean (d,), population std (d,), and the sample covariance with divisor n - 1
+    (zeros when n = 1): (d, d) for a full-covariance model, only its diagonal (d,) otherwise
+    (a d x d matrix of 5,000 columns is 200 MB that a diag fit never uses); computed in
+    chunks; the working frame chosen from them."""
 
     n: int
     mean: np.ndarray
@@ -44,6 +46,8 @@ def data_moments(spec: Spec, x: np.ndarray, chunk_rows: int = 8192) -> Moments:
         squares += np.einsum("nd,nd->d", centred, centred)
     std = np.sqrt(squares / n)
     frame = frame_for(spec, mean, std)
+    if spec.covariance != "full":
+        return Moments(n=n, mean=mean, std=std, cov=squares / (n - 1) if n > 1 else np.zeros(d), frame=frame)
     scatter = np.zeros((d, d))
     for start in range(0, n, chunk_rows):
         z = (np.asarray(x[start:start + chunk_rows], dtype=np.float64) - mean) / frame.scale
@@ -54,25 +58,29 @@ def data_moments(spec: Spec, x: np.ndarray, chunk_rows: int = 8192) -> Moments:
 
 
 def ridge_if_singular(cov_frame: np.ndarray) -> tuple[np.ndarray, bool]:
-    """cov (d, d) in the working frame, plus a ridge when it is not safely positive definite."""
+    """cov (d, d) in the working frame, or its diagonal (d,), plus a ridge when it is not
+    safely positive definite."""
     d = cov_frame.shape[0]
-    level = float(np.trace(cov_frame)) / d
-    eigen = np.linalg.eigvalsh(cov_frame) if d else np.ones(1)
+    variances = np.diag(cov_frame) if cov_frame.ndim == 2 else cov_frame
+    level = float(np.sum(variances)) / d
+    eigen = (np.linalg.eigvalsh(cov_frame) if cov_frame.ndim == 2 else variances) if d else np.ones(1)
     if level > 0 and eigen.min() > 1e-10 * level:
         return cov_frame, False
-    return cov_frame + RIDGE * (level if level > 0 else 1.0) * np.eye(d), True
+    ridge = RIDGE * (level if level > 0 else 1.0)
+    return (cov_frame + ridge * np.eye(d) if cov_frame.ndim == 2 else cov_frame + ridge), True
 
 
 def default_scale_inv(spec: Spec, moments: Moments) -> tuple[np.ndarray, bool]:
     """W0^-1 default (data units) and whether a ridge was needed."""
     s = moments.frame.scale
+    if spec.covariance != "full":  # only the variances matter: never form a d x d matrix
+        variances = np.diag(moments.cov) if moments.cov.ndim == 2 else moments.cov
+        scaled, ridged = ridge_if_singular(variances / s**2)
+        variances = scaled * s**2
+        return (variances.copy() if spec.covariance == "diag" else np.asarray(float(np.mean(variances)))), ridged
     cov_frame, ridged = ridge_if_singular(moments.cov / np.multiply.outer(s, s))
     cov = cov_frame * np.multiply.outer(s, s)
-    if spec.covariance == "full":
-        return 0.5 * (cov + cov.T), ridged
-    if spec.covariance == "diag":
-        return np.diag(cov).copy(), ridged
-    return np.asarray(float(np.mean(np.diag(cov)))), ridged
+    return 0.5 * (cov + cov.T), ridged
 
 
 def default_tau(moments: Moments, mean_prior: np.ndarray) -> float:

@@ -14,6 +14,7 @@ from vifit.inference import sgd
 from vifit.models import autoencoder as model
 from vifit.output import field_of
 from vifit.result import FitResult
+from vifit.runners import memory
 from vifit.runners.weights import load_weights
 
 MIN_ROWS = 2
@@ -32,6 +33,11 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, denoise:
     x = table.values
     n, d = x.shape
     check_range(x, arch.loss)
+    layers = [list(arch.encoder), list(arch.decoder)]
+    hidden = ",".join(map(str, arch.encoder[1:]))
+    base = memory.check_network(layers, x.dtype.itemsize, f"--hidden {hidden} on {d:,} columns")
+    memory.check_rows(base, min(config.batch_size, n), sum(map(sum, layers)), x.dtype.itemsize,
+                      f"--batch-size {config.batch_size}", "use a smaller --batch-size")
     rng = np.random.default_rng(seed)
     net = model.Autoencoder(arch, dtype=x.dtype, rng=rng, denoise=denoise)
     train_rows, val_rows = sgd.split_validation(n, config.validation_fraction, rng)

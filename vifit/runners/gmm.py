@@ -18,6 +18,7 @@ from vifit.models import gmm_predictive as predictive
 from vifit.models.gmm_prior import build_prior, data_moments, default_scale_inv, default_tau
 from vifit.output import array_of, field_of
 from vifit.result import FitResult
+from vifit.runners import memory
 
 MIN_ROWS = 2  # one row cannot show a mixture; it is bad input, not a fit
 NW_OPTIONS = ("mean_precision_prior", "dof_prior", "covariance_prior")
@@ -134,10 +135,17 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
     """Fit the Bayesian GMM to table.values (n, d) by CAVI; components sorted by weight."""
     from vifit.inference import cavi
 
+    from vifit.inference.passes import auto_chunk_rows, default_workers
+
     n, d = table.values.shape
     check_k([k], n, init)
     if not tol >= 0:
         raise BadInput(f"--tol must be non-negative, got {tol}")
+    spec = gmm.Spec(k, d, covariance, weights)
+    memory.check_gmm(spec, n, auto_chunk_rows(spec) if chunk_rows is None else chunk_rows, default_workers(),
+                     restarts)
+    if chunk_rows is not None and chunk_rows > n:
+        reporter.note(f"--chunk-rows {chunk_rows} is more than the {n} rows; using {n}")
     problem, prior, prior_document = prepare(table, k=k, covariance=covariance, weights=weights,
                                              chunk_rows=chunk_rows, note=reporter.note, **prior_options)
     on_decrease = "raise" if os.environ.get("VIFIT_STRICT_ELBO") else "warn"
@@ -147,7 +155,7 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
     finally:
         problem.rows.close()
     return cavi_result(problem, prior, prior_document, result, table.columns, init=init, restarts=restarts,
-                       extra={"row_threads": problem.rows.workers})
+                       extra={"row_threads": problem.rows.workers, "chunk_rows": problem.chunk_rows})
 
 
 def cavi_result(problem, prior: gmm.Prior, prior_document: dict, result, columns: list, *, init: str,
@@ -170,25 +178,33 @@ def cavi_result(problem, prior: gmm.Prior, prior_document: dict, result, columns
               "summary": summary, "frame": {"shift": frame.shift, "scale": frame.scale}}
     header = ["component", "weight", "count"] + [f"mean_{c}" for c in columns] + [f"var_{c}" for c in columns]
     rows = [[j + 1, summary["weights"][j], summary["counts"][j], *summary["means"][j],
-             *np.diag(summary["covariances"][j])] for j in range(k)]
+             *variances(summary, j)] for j in range(k)]
     return FitResult(model="gmm", method="cavi", params=params, status=result.status, elbo=elbo, n_rows=n,
                      n_iter=state.iteration, trace=state.trace, fit_extra=extra,
                      table={"columns": header, "rows": rows})
 
 
 def summarise(prior: gmm.Prior, q: gmm.Variational) -> dict:
-    """Posterior means: weights E[pi], means E[mu], covariances E[Lambda]^-1 (k, d, d), counts N_k."""
+    """Posterior means: weights E[pi], means E[mu], counts N_k, and covariances E[Lambda]^-1:
+    (k, d, d) for full; the per-feature variances (k, d) otherwise, whose matrices are diagonal
+    (writing k d x d matrices of zeros made a diag fit of 5,000 columns take minutes and GBs)."""
     spec, d = prior.spec, prior.spec.d
     e_lambda, _, _ = gmm.expected_precision(prior, q)
     if spec.covariance == "full":
         covariances = np.linalg.inv(e_lambda)
         covariances = 0.5 * (covariances + covariances.transpose(0, 2, 1))
     elif spec.covariance == "diag":
-        covariances = np.stack([np.diag(1.0 / e) for e in e_lambda])
+        covariances = 1.0 / e_lambda
     else:
-        covariances = np.stack([np.eye(d) / e for e in e_lambda])
+        covariances = np.repeat((1.0 / e_lambda)[:, None], d, axis=1)
     return {"covariance": spec.covariance, "weights": gmm.expected_weights(prior, q), "means": q.means,
             "covariances": covariances, "counts": q.counts}
+
+
+def variances(summary: dict, j: int) -> np.ndarray:
+    """Component j's per-feature variances (d,) from a summary."""
+    covariance = np.asarray(summary["covariances"][j])
+    return np.diag(covariance) if covariance.ndim == 2 else covariance
 
 
 def variational_document(spec: gmm.Spec, q: gmm.Variational) -> dict:

@@ -23,11 +23,12 @@ import numpy as np
 from vifit import checkpoint
 from vifit.errors import BadInput
 from vifit.inference import sources, svi
-from vifit.inference.init import initial_stats
+from vifit.inference.init import SpawnedSeeds, initial_stats
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator, RowSample
 from vifit.result import FitResult
 from vifit.runners import gmm as runner
+from vifit.runners import memory
 
 INIT_ROWS = 65536
 MAX_MEMO_BATCHES = 1024
@@ -80,9 +81,10 @@ def loader(stream: bool):
     return load
 
 
-def scan(source, spec_d: int, rng: np.random.Generator, name: str, note):
-    """(moments accumulator, initial sample rows, N or None) from one pass (or stdin's first block)."""
-    accumulator = MomentAccumulator(spec_d)
+def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: bool = True):
+    """(moments accumulator, initial sample rows, N or None) from one pass (or stdin's first block);
+    full: accumulate the d x d scatter (else only the variances)."""
+    accumulator = MomentAccumulator(spec_d, full)
     sample = RowSample(INIT_ROWS, rng)
     if source.repeatable:
         for block in source.blocks():
@@ -111,7 +113,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     """Fit the Bayesian GMM by SVI (or memoized VB) to the rows of ``loaded.source``.
 
     chunk_rows: rows per local-step chunk (None: 4096)."""
-    chunk_rows = chunk_rows or 4096
+    given_chunk, chunk_rows = chunk_rows is not None, chunk_rows or 4096
     source = loaded.source
     if restarts > 1 and not source.repeatable:
         raise BadInput("--restarts needs a file: stdin can be read only once")
@@ -124,8 +126,17 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
             raise BadInput("--method svi: --checkpoint/--resume need a file; stdin can be read only once")
     d = len(loaded.describe()["columns"])
     spec = gmm.Spec(k, d, covariance, weights)
-    children = np.random.SeedSequence(int(seed)).spawn(restarts + 1)
-    accumulator, sample, n = scan(source, d, np.random.default_rng(children[0]), name, reporter.note)
+    memory.check_gmm(spec, None, min(chunk_rows, settings.batch_size), 1, restarts)  # before the first pass
+    sequence = np.random.SeedSequence(int(seed))  # child 0 for the scan, 1.. for the restarts
+    accumulator, sample, n = scan(source, d, np.random.default_rng(sequence.spawn(1)[0]), name, reporter.note,
+                                   full=covariance == "full")
+    # no block is longer than the rows (nor, from stdin, than a read block or a batch): a larger chunk
+    # only allocated more (4096 rows of T(x) for 5,000 columns asked for 382 GiB)
+    limit = n if n is not None else max(sources.READ_ROWS, settings.batch_size)
+    if chunk_rows > limit:
+        if given_chunk and n is not None:
+            reporter.note(f"--chunk-rows {chunk_rows} is more than the {limit} rows; using {limit}")
+        chunk_rows = limit
     if n is not None:
         note_stream_windows(source, n, reporter.note)
     rows_known = n if n is not None else sample.shape[0]
@@ -152,7 +163,8 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     if settings.max_iter is not None:
         total = min(total, settings.max_iter) if total else settings.max_iter
     best, best_index, elbos = run_restarts(problem, settings, reporter, sample=sample, sample_ws=sample_ws,
-                                           init=init, seeds=children[1:], scale=rows_known / sample.shape[0],
+                                           init=init, seeds=SpawnedSeeds(sequence, restarts),
+                                           scale=rows_known / sample.shape[0],
                                            n_rows=n, total=total, method=method)
     if n is None:  # stdin: its rows are counted by the pass
         note_stream_windows(source, best.n_rows, reporter.note)
@@ -203,6 +215,7 @@ def _result(spec, prior, prior_document, problem, result, settings, method, init
         "restart_elbos": elbos,
         "effective_components": int(np.sum(summary["weights"] > 1.0 / (2.0 * n))),
         "batch_size": settings.batch_size,
+        "chunk_rows": problem.chunk_rows,
         "steps": state.step,
         "epochs": state.rows_seen / n if n else 0.0,
         "rows_visited": state.rows_seen,
@@ -215,7 +228,7 @@ def _result(spec, prior, prior_document, problem, result, settings, method, init
     columns = loaded.describe()["columns"]
     header = ["component", "weight", "count"] + [f"mean_{c}" for c in columns] + [f"var_{c}" for c in columns]
     rows = [[j + 1, summary["weights"][j], summary["counts"][j], *summary["means"][j],
-             *np.diag(summary["covariances"][j])] for j in range(spec.k)]
+             *runner.variances(summary, j)] for j in range(spec.k)]
     return FitResult(model="gmm", method=method, params=params, status=result.status, elbo=result.elbo, n_rows=n,
                      n_iter=state.step, trace=result.trace, fit_extra=extra,
                      table={"columns": header, "rows": rows})

@@ -12,6 +12,7 @@ from vifit.inference import sgd
 from vifit.models import vae as model
 from vifit.output import field_of
 from vifit.result import FitResult
+from vifit.runners import memory
 from vifit.runners.weights import load_weights
 
 MIN_ROWS = 2
@@ -77,6 +78,7 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples:
     x = table.values
     n, d = x.shape
     check_range(x, arch.likelihood, table.source)
+    check_memory(arch, x.dtype.itemsize, min(config.batch_size, n), samples, iwae_samples)
     rng = np.random.default_rng(seed)
     net = model.VAE(arch, dtype=x.dtype, rng=rng, samples=samples, beta=beta, kl_warmup=kl_warmup)
     train_rows, val_rows = sgd.split_validation(n, config.validation_fraction, rng)
@@ -127,6 +129,22 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples:
     return FitResult(model="vae", method=config.optimizer, params=params, status=outcome.status, elbo=elbo,
                      n_rows=n, n_iter=state.epoch, trace=trace, fit_extra=extra,
                      table=_long_table(arch, weights, trace, extra["validation_trace"]))
+
+
+def check_memory(arch: model.Architecture, itemsize: int, batch: int, samples: int, iwae_samples: int) -> None:
+    """Refuse, naming the option, a network, a training step or an IWAE score that cannot fit.
+
+    The decoder sees samples x batch rows per step; scoring holds iwae_samples draws of at least one
+    row at a time (float64)."""
+    encoder, decoder = [*arch.encoder, 2 * arch.latent], list(arch.decoder)
+    hidden = ",".join(map(str, arch.encoder[1:])) or "none"
+    base = memory.check_network([encoder, decoder], itemsize,
+                                f"--hidden {hidden} with --latent {arch.latent} on {arch.n_features:,} columns")
+    memory.check_rows(base + memory.activations_bytes(batch, sum(encoder), itemsize), samples * batch,
+                      sum(decoder), itemsize, f"--samples {samples} with --batch-size {batch}",
+                      "use fewer --samples or a smaller --batch-size")
+    memory.check_rows(base, max(iwae_samples, 8192), sum(decoder) + 4 * arch.latent, memory.FLOAT,
+                      f"--iwae-samples {iwae_samples}", "use fewer --iwae-samples")
 
 
 def _long_table(arch, weights, trace, validation_trace) -> dict:
