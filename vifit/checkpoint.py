@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from vifit.errors import BadInput
+from vifit.errors import BadInput, SystemFailure
 
 FORMAT = "vifit.checkpoint/1"
 
@@ -34,6 +34,8 @@ class _Settings:
     resume_path: str | None = None
     config_key: str = ""
     last_saved: float = 0.0
+    warn = None  # the run's reporter.warn: a checkpoint that cannot be written is a warning
+    failed: bool = False
     clock = staticmethod(time.monotonic)
 
 
@@ -46,9 +48,11 @@ def config_key(config: dict) -> str:
 
 
 @contextlib.contextmanager
-def active(path: str | None, every: float, resume_path: str | None, config: dict):
-    """Configure checkpointing for the duration of one fit."""
+def active(path: str | None, every: float, resume_path: str | None, config: dict, warn=None):
+    """Configure checkpointing for the duration of one fit; ``warn(message)`` hears (once)
+    that a checkpoint could not be written."""
     _settings.path, _settings.every, _settings.resume_path = path, float(every), resume_path
+    _settings.warn, _settings.failed = warn, False
     _settings.config_key = config_key(config)
     _settings.last_saved = _settings.clock()
     try:
@@ -72,7 +76,12 @@ def due() -> bool:
 
 
 def save(kind: str, state: dict) -> None:
-    """Write ``state`` of a loop of type ``kind`` atomically to the checkpoint path."""
+    """Write ``state`` of a loop of type ``kind`` atomically to the checkpoint path.
+
+    A checkpoint the OS will not write (full disk, read-only folder) is a warning, given
+    once, and the fit goes on: losing the checkpoint must not lose the result. Each later
+    save tries again, in case space was freed.
+    """
     if not enabled():
         return
     arrays: dict[str, np.ndarray] = {}
@@ -81,9 +90,14 @@ def save(kind: str, state: dict) -> None:
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    from vifit.output import write_text
+    from vifit.writing import write_text
 
-    write_text(buffer.getvalue(), _settings.path)
+    try:
+        write_text(buffer.getvalue(), _settings.path, compress=False)
+    except (SystemFailure, BadInput) as exc:
+        if not _settings.failed and _settings.warn is not None:
+            _settings.warn(f"checkpoint not written ({exc}); the fit goes on")
+        _settings.failed = True
     _settings.last_saved = _settings.clock()
 
 

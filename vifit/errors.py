@@ -18,6 +18,7 @@ code   meaning
 
 from __future__ import annotations
 
+import errno
 import sys
 
 EXIT_OK = 0
@@ -50,6 +51,17 @@ class SystemFailure(VifitError):
     exit_code = EXIT_INTERNAL
 
 
+# Errors of the OS that are never vifit's fault, whatever operation met them.
+SYSTEM_ERRNOS = frozenset(getattr(errno, name) for name in ("ENOSPC", "EFBIG", "EDQUOT", "EROFS", "EIO")
+                          if hasattr(errno, name))
+
+
+def system_failure(exc: OSError) -> SystemFailure:
+    """An OSError with one of SYSTEM_ERRNOS as a SystemFailure naming the file and the reason."""
+    reason = exc.strerror or str(exc)
+    return SystemFailure(f"{exc.filename}: {reason}" if exc.filename else reason)
+
+
 class NotConverged(VifitError):
     """The fit stopped before converging and ``--strict`` was given (exit 3)."""
 
@@ -80,8 +92,11 @@ def one_line(message: str) -> str:
 
 def report(message: str, *, prefix: str = "error") -> None:
     """Write one ``vifit: <prefix>: message`` line to stderr."""
+    stream = sys.stderr
+    if stream is None:  # stderr closed before we started (2>&-): nowhere to say it
+        return
     try:
-        sys.stderr.write(f"vifit: {prefix}: {one_line(message)}\n")
-        sys.stderr.flush()
-    except (BrokenPipeError, ValueError):  # stderr closed: nothing more we can do
+        stream.write(f"vifit: {prefix}: {one_line(message)}\n")
+        stream.flush()
+    except (OSError, ValueError):  # stderr closed, or refusing writes (2>/dev/full): nothing more we can do
         pass

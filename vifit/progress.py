@@ -42,6 +42,8 @@ class Reporter:
         self.stream = stream if stream is not None else sys.stderr
         if mode not in MODES:
             raise ValueError(f"unknown progress mode {mode!r}")
+        if self.stream is None:  # stderr closed before we started (2>&-): say nothing, fit on
+            self.stream, mode = _Nowhere(), "none"
         if quiet:
             mode = "none"
         elif mode == "auto":
@@ -154,7 +156,7 @@ class Reporter:
         metric = "elbo" if result.elbo is not None else self._metric
         try:
             show(self.stream, result, trace, metric)
-        except (BrokenPipeError, ValueError):
+        except (OSError, ValueError):
             pass
 
     # ------------------------------------------------------------ helpers
@@ -169,7 +171,7 @@ class Reporter:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        console = Console(file=self.stream, stderr=True)
+        console = Console(file=_Forgiving(self.stream), stderr=True)
         self._live = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -187,8 +189,43 @@ class Reporter:
         try:
             self.stream.write(text)
             self.stream.flush()
-        except (BrokenPipeError, ValueError):  # stderr gone; progress is optional
+        except (OSError, ValueError):  # stderr gone or refusing writes (2>/dev/full); progress is optional
             pass
+
+
+class _Forgiving:
+    """A stream whose writes never raise: a stderr refusing writes must not stop the fit."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):  # isatty, fileno, encoding: as the stream's
+        return getattr(self._stream, name)
+
+
+class _Nowhere:
+    """A stderr that was never there."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
 
 
 def _is_terminal(stream) -> bool:

@@ -50,7 +50,7 @@ def plot(model_file, data, output, dims, color_by, image_shape, header, delimite
     from vifit.plot.figures import DRAW
 
     fmt = figure_format(output)
-    check_output_target(output)
+    check_output_target(output, {"DATA": data, "MODEL": model_file})
     document = read_document(model_file)
     plt = require_matplotlib()
     table = None
