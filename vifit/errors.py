@@ -8,7 +8,8 @@ stderr and an exit status.
 code   meaning
 =====  ==========================================================
 0      success
-1      unexpected internal error (traceback only with ``--debug``)
+1      unexpected internal error (traceback only with ``--debug``), or the
+       OS refused a write (SystemFailure: the file and the reason, no "bug")
 2      bad usage or bad input: one line naming file, row/column, problem
 3      did not converge and ``--strict`` was given
 130    interrupted by SIGINT (best result so far written)
