@@ -152,13 +152,32 @@ def test_unix_socket_is_connected_and_written(tmp_path, pca_model):
     assert stat.S_ISSOCK(os.lstat(path).st_mode)
 
 
+# iris with K = 3 takes several sweeps, so a checkpoint is due after each of them
+CHECKPOINTED_FIT = ["gmm", IRIS, "--k", "3", "--max-iter", "20", "--seed", "1", "--progress", "none",
+                    "--checkpoint-every", "1e-9"]
+
+
 def test_checkpoint_into_a_device_is_written_in_place(tmp_path):
     node = tmp_path / "null"
     os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
-    proc = run_subprocess(["gmm", IRIS, "--k", "2", "--max-iter", "5", "-q", "--checkpoint", node,
-                           "--checkpoint-every", "1e-9", "-o", tmp_path / "g.json"])
+    proc = run_subprocess([*CHECKPOINTED_FIT, "--checkpoint", node, "-o", tmp_path / "g.json"])
     assert proc.returncode == 0, proc.stderr
     assert stat.S_ISCHR(os.lstat(node).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json", "null"]
+
+
+def test_checkpoint_through_a_symlink_replaces_its_target(tmp_path):
+    import numpy as np
+
+    target = tmp_path / "real.npz"
+    target.write_text("old")
+    link = tmp_path / "ck.npz"
+    link.symlink_to(target.name)
+    proc = run_subprocess([*CHECKPOINTED_FIT, "--checkpoint", link, "-o", tmp_path / "g.json"])
+    assert proc.returncode == 0, proc.stderr
+    assert link.is_symlink()
+    with np.load(target, allow_pickle=False) as archive:
+        assert "__meta__" in archive.files
 
 
 # ---------------------------------------------------------------- -o naming an input
@@ -207,6 +226,15 @@ def test_predict_sample_plot_refuse_output_naming_their_inputs(tmp_path, pca_mod
     line = _one_error_line(run_subprocess([command, *args, "-o", victim]), 2)
     assert f"is the input {target}" in line
     assert victim.read_bytes() == before
+
+
+def test_dask_predict_parts_naming_the_data_are_refused_before_connecting(tmp_path, pca_model):
+    (tmp_path / "part-00.csv").write_bytes(IRIS.read_bytes())
+    before = (tmp_path / "part-00.csv").read_bytes()
+    pattern = str(tmp_path / "part-*.csv")
+    proc = run_subprocess(["predict", pca_model, pattern, "--backend", "dask", "-o", pattern])
+    assert "is the input DATA" in _one_error_line(proc, 2)
+    assert (tmp_path / "part-00.csv").read_bytes() == before
 
 
 # ---------------------------------------------------------------- format and compression
@@ -328,8 +356,7 @@ def test_checkpoint_that_cannot_be_written_warns_once_and_the_fit_goes_on(tmp_pa
         if folder is None:
             pytest.skip("mounting a read-only tmpfs is not permitted here")
         out = tmp_path / "gmm.json"
-        proc = run_subprocess(["gmm", IRIS, "--k", "3", "--max-iter", "20", "--seed", "1", "--progress", "none",
-                               "--checkpoint", folder / "ck.npz", "--checkpoint-every", "1e-9", "-o", out])
+        proc = run_subprocess([*CHECKPOINTED_FIT, "--checkpoint", folder / "ck.npz", "-o", out])
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.decode().splitlines() if "checkpoint not written" in line]
     assert len(warnings) == 1 and "Read-only file system" in warnings[0]
