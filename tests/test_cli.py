@@ -106,9 +106,14 @@ def test_format_inferred_from_extension(tmp_path):
     forced = tmp_path / "pca.txt"
     assert invoke(["pca", SAMPLE / "iris.csv", "-q", "-o", forced, "--format", "csv"]).exit_code == 0
     assert forced.read_text().startswith("component,")
-    default = tmp_path / "pca.out"
+    # a name without an extension gets the default (JSON); one naming no format is refused
+    # (contract change, issue 15: `-o pca.out` used to be silently JSON)
+    default = tmp_path / "pca"
     assert invoke(["pca", SAMPLE / "iris.csv", "-q", "-o", default]).exit_code == 0
     assert json.loads(default.read_text())["model"] == "pca"
+    unknown = invoke(["pca", SAMPLE / "iris.csv", "-q", "-o", tmp_path / "pca.out"])
+    assert unknown.exit_code == 2 and "cannot tell the format from '.out'" in unknown.stderr
+    assert not (tmp_path / "pca.out").exists()
 
 
 def test_same_seed_same_bytes_apart_from_run_block():
@@ -212,8 +217,9 @@ def test_predict_and_sample_refuse_json_output_however_asked(tmp_path, quick_mod
 @pytest.mark.parametrize("command", ["predict", "sample"])
 def test_predict_and_sample_still_write_csv_to_csv_and_other_names(tmp_path, quick_models, command):
     args = [command, quick_models["pca"]] + ([SAMPLE / "iris.csv"] if command == "predict" else [])
-    for name in ("out.csv", "out.txt"):
-        result = invoke([*args, "-o", tmp_path / name])
+    # out.txt needs --format csv since issue 15 (an extension naming no format is refused)
+    for name, format_option in (("out.csv", []), ("out", []), ("out.txt", ["--format", "csv"])):
+        result = invoke([*args, "-o", tmp_path / name, *format_option])
         assert result.exit_code == 0, result.stderr
         assert (tmp_path / name).read_text().splitlines()[0] == invoke(args).stdout.splitlines()[0]
 

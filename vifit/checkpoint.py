@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from vifit.errors import BadInput, quote
+from vifit.errors import BadInput, SystemFailure, quote
 
 FORMAT = "vifit.checkpoint/1"
 
@@ -42,6 +42,8 @@ class _Settings:
     last_saved: float = 0.0
     data: dict | None = None  # fingerprint of the data this fit runs on
     source: str = "DATA"
+    warn = None  # the run's reporter.warn: a checkpoint that cannot be written is a warning
+    failed: bool = False
     clock = staticmethod(time.monotonic)
 
 
@@ -54,11 +56,14 @@ def config_key(config: dict) -> str:
 
 
 @contextlib.contextmanager
-def active(path: str | None, every: float, resume_path: str | None, config: dict, data: tuple | None = None):
+def active(path: str | None, every: float, resume_path: str | None, config: dict, data: tuple | None = None,
+           warn=None):
     """Configure checkpointing for the duration of one fit.
 
-    data: (source, table) the fit runs on, fingerprinted when checkpointing or resuming."""
+    data: (source, table) the fit runs on, fingerprinted when checkpointing or resuming.
+    warn(message): hears (once) that a checkpoint could not be written."""
     _settings.path, _settings.every, _settings.resume_path = path, float(every), resume_path
+    _settings.warn, _settings.failed = warn, False
     _settings.config_key = config_key(config)
     _settings.last_saved = _settings.clock()
     _settings.data, _settings.source = None, "DATA"
@@ -86,7 +91,12 @@ def due() -> bool:
 
 
 def save(kind: str, state: dict) -> None:
-    """Write ``state`` of a loop of type ``kind`` atomically to the checkpoint path."""
+    """Write ``state`` of a loop of type ``kind`` atomically to the checkpoint path.
+
+    A checkpoint the OS will not write (full disk, read-only folder) is a warning, given
+    once, and the fit goes on: losing the checkpoint must not lose the result. Each later
+    save tries again, in case space was freed.
+    """
     if not enabled():
         return
     arrays: dict[str, np.ndarray] = {}
@@ -97,9 +107,14 @@ def save(kind: str, state: dict) -> None:
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    from vifit.output import write_text
+    from vifit.writing import write_text
 
-    write_text(buffer.getvalue(), _settings.path)
+    try:
+        write_text(buffer.getvalue(), _settings.path, compress=False)
+    except (SystemFailure, BadInput) as exc:
+        if not _settings.failed and _settings.warn is not None:
+            _settings.warn(f"checkpoint not written ({exc}); the fit goes on")
+        _settings.failed = True
     _settings.last_saved = _settings.clock()
 
 

@@ -48,6 +48,9 @@ class VifitGroup(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Run a command; turn every failure into one stderr line and an exit code."""
         errors.debug.enabled = False
+        from vifit.writing import protect_standard_streams
+
+        protect_standard_streams()  # before any file is opened: a closed fd 1 or 2 must not be reused
         try:
             code = super().main(args=args, prog_name=prog_name or "vifit", complete_var=complete_var,
                                 standalone_mode=False, **extra)
@@ -73,13 +76,23 @@ class VifitGroup(click.Group):
 
             silence_stdout()
             code = errors.EXIT_OK
+        except OSError as exc:
+            if exc.errno not in errors.SYSTEM_ERRNOS:
+                code = _internal_error(exc)
+            else:  # a full disk or a file-size limit met outside the writers: the system's reason, no "bug"
+                errors.report(str(errors.system_failure(exc)))
+                code = errors.EXIT_INTERNAL
         except Exception as exc:  # the last resort: a bug in vifit
-            if errors.debug.enabled:
-                traceback.print_exc()
-            errors.report(f"{type(exc).__name__}: {exc} (this is a bug in vifit; rerun with --debug "
-                          f"for a traceback)", prefix="internal error")
-            code = errors.EXIT_INTERNAL
+            code = _internal_error(exc)
         sys.exit(code)
+
+
+def _internal_error(exc: Exception) -> int:
+    if errors.debug.enabled and sys.stderr is not None:
+        traceback.print_exc()
+    errors.report(f"{type(exc).__name__}: {exc} (this is a bug in vifit; rerun with --debug "
+                  f"for a traceback)", prefix="internal error")
+    return errors.EXIT_INTERNAL
 
 
 @click.group(cls=VifitGroup, context_settings={"help_option_names": ["-h", "--help"]},

@@ -8,7 +8,8 @@ stderr and an exit status.
 code   meaning
 =====  ==========================================================
 0      success
-1      unexpected internal error (traceback only with ``--debug``)
+1      unexpected internal error (traceback only with ``--debug``), or the
+       OS refused a write (SystemFailure: the file and the reason, no "bug")
 2      bad usage or bad input: one line naming file, row/column, problem
 3      did not converge and ``--strict`` was given
 130    interrupted by SIGINT (best result so far written)
@@ -18,6 +19,7 @@ code   meaning
 
 from __future__ import annotations
 
+import errno
 import sys
 
 EXIT_OK = 0
@@ -48,6 +50,17 @@ class SystemFailure(VifitError):
     """
 
     exit_code = EXIT_INTERNAL
+
+
+# Errors of the OS that are never vifit's fault, whatever operation met them.
+SYSTEM_ERRNOS = frozenset(getattr(errno, name) for name in ("ENOSPC", "EFBIG", "EDQUOT", "EROFS", "EIO")
+                          if hasattr(errno, name))
+
+
+def system_failure(exc: OSError) -> SystemFailure:
+    """An OSError with one of SYSTEM_ERRNOS as a SystemFailure naming the file and the reason."""
+    reason = exc.strerror or str(exc)
+    return SystemFailure(f"{exc.filename}: {reason}" if exc.filename else reason)
 
 
 class NotConverged(VifitError):
@@ -89,8 +102,11 @@ def one_line(message: str) -> str:
 
 def report(message: str, *, prefix: str = "error") -> None:
     """Write one ``vifit: <prefix>: message`` line to stderr."""
+    stream = sys.stderr
+    if stream is None:  # stderr closed before we started (2>&-): nowhere to say it
+        return
     try:
-        sys.stderr.write(f"vifit: {prefix}: {one_line(message)}\n")
-        sys.stderr.flush()
-    except (BrokenPipeError, ValueError):  # stderr closed: nothing more we can do
+        stream.write(f"vifit: {prefix}: {one_line(message)}\n")
+        stream.flush()
+    except (OSError, ValueError):  # stderr closed, or refusing writes (2>/dev/full): nothing more we can do
         pass

@@ -104,9 +104,34 @@ output_options = _packed(
     ("output", "format"),
     [
         click.option("-o", "--output", metavar="PATH", default=None,
-                     help="Write the result here (atomically) instead of stdout."),
+                     help="Write the result here (atomically; .gz/.bz2/.xz compress) instead of stdout."),
         click.option("--format", "format", type=click.Choice(["json", "csv"]), default=None,
-                     help="Output format; default from the -o extension, else json."),
+                     help="Output format; default from the -o extension (.json, .csv), else json."),
+    ],
+)
+
+
+class _CsvOnly(click.Choice):
+    """``--format csv`` for commands that write tables: --help offers csv alone, and asking
+    for json says why instead of click's bare "not one of"."""
+
+    def __init__(self):
+        super().__init__(["csv"])
+
+    def convert(self, value, param, ctx):
+        if str(value).lower() == "json":
+            self.fail(f"{ctx.info_name if ctx else 'this command'} writes CSV only; drop --format json", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+table_output_options = _packed(
+    "out",
+    ("output", "format"),
+    [
+        click.option("-o", "--output", metavar="PATH", default=None,
+                     help="Write the table here (atomically; .gz/.bz2/.xz compress) instead of stdout."),
+        click.option("--format", "format", type=_CsvOnly(), default=None,
+                     help="Output format: csv only (needed only for an -o name such as out.txt)."),
     ],
 )
 

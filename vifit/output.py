@@ -1,9 +1,8 @@
-"""The ``vifit.fit/1`` document: build it, write it (JSON or CSV), read it back.
+"""The ``vifit.fit/1`` document: build it, render it (JSON or CSV), read it back.
 
-Writes are atomic: the text is fully rendered first, written to a temporary
-file in the destination folder and renamed over the target, so a failed or
-interrupted run never leaves a half-written file nor truncates an old one.
-Stdout gets the rendered text in one write; a closed pipe ends quietly.
+The text is fully rendered first and then handed to :func:`vifit.writing.write_text`, which
+writes it atomically (or in place, for a device or FIFO), compressed when the name ends in
+.gz/.bz2/.xz. A model file is read back the same way, so ``-o model.json.gz`` is a model.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ import io
 import json
 import math
 import os
-import sys
-import tempfile
 from typing import Any
 
 import numpy as np
@@ -22,20 +19,30 @@ import numpy as np
 from vifit import __version__
 from vifit.errors import BadInput
 from vifit.result import FitResult
+from vifit.writing import strip_compression
 
 SCHEMA = "vifit.fit/1"
 FORMATS = ("json", "csv")
 
 
-def resolve_format(output: str | None, fmt: str | None) -> str:
-    """``--format`` if given, else inferred from the output extension, else JSON."""
+def resolve_format(output: str | None, fmt: str | None, offered: tuple[str, ...] = FORMATS,
+                   default: str = "json") -> str:
+    """``--format`` if given, else the -o extension (under any .gz/.bz2/.xz), else ``default``.
+
+    A name with no extension (stdout, /dev/null, a FIFO called ``out``) gets ``default``; an
+    extension that names no format (.xlsx, .txt) is BadInput rather than a silent guess. The
+    result may be any of FORMATS: a command that writes fewer (``offered``) says so itself.
+    """
     if fmt:
         return fmt
-    if output and output != "-":
-        ext = os.path.splitext(output)[1].lower().lstrip(".")
-        if ext in FORMATS:
-            return ext
-    return "json"
+    if output is None or output == "-":
+        return default
+    ext = os.path.splitext(strip_compression(os.path.basename(output)))[1].lower()
+    if not ext:
+        return default
+    if ext.lstrip(".") in FORMATS:
+        return ext.lstrip(".")
+    raise BadInput(f"-o {output}: cannot tell the format from {ext!r}: give --format {'|'.join(offered)}")
 
 
 def build_document(result: FitResult, config: dict, data: dict, run: dict) -> dict:
@@ -141,105 +148,11 @@ def render(document: dict, table: dict | None, fmt: str) -> str:
 
 # ---------------------------------------------------------------- writing
 
+# The one writer lives in vifit.writing (what -o names, atomicity, compression, stdout); it takes
+# text or an iterable of pieces, so a long output (sample -n) is written as it is produced.
+from vifit.writing import silence_stdout, write_stdout, write_text  # noqa: E402,F401
 
-def write_text(text: str | bytes, output: str | None) -> None:
-    """Write text (or bytes) to ``output`` atomically, or to stdout when it is None or ``-``."""
-    if output is None or output == "-":
-        write_stdout(text)
-        return
-    target = os.path.abspath(output)
-    folder = os.path.dirname(target)
-    if os.path.isdir(target):
-        raise BadInput(f"{output}: is a directory; give a file name for -o")
-    if not os.path.isdir(folder):
-        raise BadInput(f"{output}: folder {folder} does not exist")
-    try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
-    except OSError as exc:
-        raise BadInput(f"{output}: cannot write here: {exc.strerror}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(text if isinstance(text, bytes) else text.encode("utf-8"))
-            stream.flush()
-            os.fsync(stream.fileno())
-        mode = os.stat(target).st_mode & 0o777 if os.path.exists(target) else 0o666 & ~_umask()
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def write_chunks(chunks, output: str | None) -> None:
-    """Write an iterable of text chunks to ``output`` as they are produced, so the whole text is
-    never held: to stdout when None or ``-`` (a closed pipe ends quietly, and no more chunks
-    are drawn); to a regular file (new or existing) through a temporary file in its folder,
-    renamed over it after the last chunk; to anything else that exists (a device such as
-    /dev/null, a FIFO) in place, since renaming over it would replace the device itself."""
-    if output is None or output == "-":
-        try:
-            for chunk in chunks:
-                sys.stdout.write(chunk)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            silence_stdout()
-        return
-    target = os.path.realpath(output)  # a symbolic link keeps pointing at the new file
-    if os.path.exists(target) and not os.path.isfile(target) and not os.path.isdir(target):
-        with open(target, "w", encoding="utf-8") as stream:
-            for chunk in chunks:
-                stream.write(chunk)
-        return
-    folder = os.path.dirname(target)
-    if os.path.isdir(target):
-        raise BadInput(f"{output}: is a directory; give a file name for -o")
-    if not os.path.isdir(folder):
-        raise BadInput(f"{output}: folder {folder} does not exist")
-    try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
-    except OSError as exc:
-        raise BadInput(f"{output}: cannot write here: {exc.strerror}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            for chunk in chunks:
-                stream.write(chunk)
-            stream.flush()
-            os.fsync(stream.fileno())
-        mode = os.stat(target).st_mode & 0o777 if os.path.exists(target) else 0o666 & ~_umask()
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_stdout(text: str | bytes) -> None:
-    """One write to stdout; a reader that closed the pipe (``| head``) ends us quietly."""
-    try:
-        if isinstance(text, bytes):
-            sys.stdout.buffer.write(text)
-        else:
-            sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        silence_stdout()
-
-
-def silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush does not complain."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, io.UnsupportedOperation):
-        pass
+write_chunks = write_text
 
 
 # ---------------------------------------------------------------- reading

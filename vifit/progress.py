@@ -43,6 +43,8 @@ class Reporter:
         self.stream = stream if stream is not None else sys.stderr
         if mode not in MODES:
             raise ValueError(f"unknown progress mode {mode!r}")
+        if self.stream is None:  # stderr closed before we started (2>&-): say nothing, fit on
+            self.stream, mode = _Nowhere(), "none"
         if quiet:
             mode = "none"
         elif mode == "auto":
@@ -171,7 +173,7 @@ class Reporter:
         metric = "elbo" if result.elbo is not None else self._metric
         try:
             show(self.stream, result, trace, metric)
-        except (BrokenPipeError, ValueError):
+        except (OSError, ValueError):
             pass
 
     # ------------------------------------------------------------ helpers
@@ -185,7 +187,7 @@ class Reporter:
     def _start_rich(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        console = _margin_console(self.stream)
+        console = _margin_console(_Forgiving(self.stream))
         self._live = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -208,7 +210,7 @@ class Reporter:
         try:
             self.stream.write(text)
             self.stream.flush()
-        except (BrokenPipeError, ValueError):  # stderr gone; progress is optional
+        except (OSError, ValueError):  # stderr gone or refusing writes (2>/dev/full); progress is optional
             pass
 
 
@@ -236,6 +238,41 @@ def _margin_console(stream):
             Console.size.fset(self, new_size)
 
     return MarginConsole(file=stream, stderr=True)
+
+
+class _Forgiving:
+    """A stream whose writes never raise: a stderr refusing writes must not stop the fit."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):  # isatty, fileno, encoding: as the stream's
+        return getattr(self._stream, name)
+
+
+class _Nowhere:
+    """A stderr that was never there."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
 
 
 def _is_terminal(stream) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import stat
 import time
 from typing import Callable
 
@@ -23,34 +24,60 @@ def resolve_seed(seed: int | None) -> int:
     return int(np.random.SeedSequence().entropy % (2**63))
 
 
-def check_output_target(output: str | None) -> None:
-    """Fail before fitting when ``-o`` cannot be written (exit 2, nothing written)."""
+def check_output_target(output: str | None, inputs: dict[str, str] | None = None) -> None:
+    """Fail before reading anything when ``-o`` cannot or must not be written.
+
+    inputs: what the command reads, e.g. {"DATA": path, "MODEL": path}: ``-o`` naming one of
+    them (the same file, also through a symlink or a hard link) is BadInput (exit 2), since
+    the result would destroy it. A folder the OS will not write in is a SystemFailure.
+    """
     if output is None or output == "-":
         return
-    target = os.path.abspath(output)
-    if os.path.isdir(target):
-        raise errors.BadInput(f"{output}: is a directory; give a file name for -o")
-    folder = os.path.dirname(target)
-    if not os.path.isdir(folder):
-        raise errors.BadInput(f"{output}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise errors.BadInput(f"{output}: folder {folder} is not writable")
+    from vifit.writing import check_writable
+
+    check_writable(output)
+    for label, path in (inputs or {}).items():
+        if path is not None and _same_file(output, path):
+            shown = "<stdin>" if path == "-" else path
+            raise errors.BadInput(f"-o {output}: is the input {label} {shown}; writing there would destroy it: "
+                                  f"give -o another name")
 
 
-def require_csv_output(command: str, out: dict) -> None:
-    """predict and sample write CSV tables only: refuse JSON whether it is asked for with
-    --format or by a .json name for -o (exit 2, before anything is read or written)."""
+def _same_file(output: str, source: str) -> bool:
+    """Whether the regular file ``output`` (or a file matching an output pattern with '*') is
+    ``source``: a path, a glob pattern of paths, or "-" (stdin)."""
+    import glob
+
+    outputs = glob.glob(output) if "*" in output else [output]
+    sources = [None] if source == "-" else (glob.glob(source) if glob.has_magic(source) else [source])
+    for out_path in outputs:
+        try:
+            written = os.stat(out_path)
+        except OSError:
+            continue
+        if not stat.S_ISREG(written.st_mode):
+            continue  # a device or FIFO is written in place; /dev/stdin and /dev/stdout may be one tty
+        for path in sources:
+            try:
+                read = os.fstat(0) if path is None else os.stat(path)
+            except (OSError, ValueError):
+                continue
+            if (read.st_dev, read.st_ino) == (written.st_dev, written.st_ino):
+                return True
+    return False
+
+
+def require_csv_output(command: str, out: dict) -> str:
+    """predict and sample write CSV tables only: "csv", or BadInput when a .json name for -o
+    asks for JSON or an extension names no format (exit 2, before anything is read)."""
     from vifit.output import resolve_format
 
     output, fmt = out["output"], out["format"]
-    if fmt is None and output not in (None, "-"):
-        inferred = resolve_format(output, None)
-        # resolve_format falls back to json for unknown extensions; only a .json name asks for it
-        fmt = inferred if output.lower().endswith("." + inferred) else None
-    if fmt in (None, "csv"):
-        return
-    asked = f"--format {fmt}: " if out["format"] else f"-o {output}: "
-    fix = f"drop --format {fmt}" if out["format"] else "give -o a .csv name, or write to stdout"
+    resolved = resolve_format(output, fmt, offered=("csv",), default="csv")
+    if resolved == "csv":
+        return resolved
+    asked = f"--format {fmt}: " if fmt else f"-o {output}: "
+    fix = f"drop --format {fmt}" if fmt else "give -o a .csv name, or write to stdout"
     raise errors.BadInput(f"{asked}{command} writes CSV only; {fix}")
 
 
@@ -95,7 +122,7 @@ def run_fit(
     started, wall_start = time.perf_counter(), datetime.datetime.now(datetime.timezone.utc)
     reporter = Reporter(run["progress"], quiet=run["quiet"])
     fmt = resolve_format(out["output"], out["format"])
-    check_output_target(out["output"])
+    check_output_target(out["output"], {"DATA": source})
     checkpoint.check_paths(run.get("checkpoint"), run.get("resume"), run.get("checkpoint_every"), data=source)
     read = dict(read, dtype=read.get("dtype") or default_dtype)
     if load is None:
@@ -108,7 +135,8 @@ def run_fit(
     # and the atomic writer removes its temporary file on the way out.
     identity = {"config": {**config, **read, "seed": seed}, "data": table.describe()}
     with interrupt.handling_signals(), checkpoint.active(run.get("checkpoint"), run.get("checkpoint_every") or 600.0,
-                                                         run.get("resume"), identity, data=(source, table)):
+                                                         run.get("resume"), identity, data=(source, table),
+                                                         warn=reporter.warn):
         result = fit(table, seed=seed, reporter=reporter)
         # config is read again after the fit: a command may add what the fit resolved (priors)
         document = build_document(result, {**config, **read, "seed": seed}, table.describe(),

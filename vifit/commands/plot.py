@@ -89,7 +89,7 @@ def plot(ctx, model_file, data, output, dims, color_by, image_shape, header, del
     from vifit.plot.figures import DRAW
 
     fmt = figure_format(output)
-    check_output_target(output)
+    check_output_target(output, {"DATA": data, "MODEL": model_file})
     document = read_document(model_file)
     check_applicable(document["model"], _given(ctx, dims, color_by, image_shape, header), data is not None)
     plt = require_matplotlib()

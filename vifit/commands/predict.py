@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from vifit.commands.backend_options import backend_options
-from vifit.options import debug_option, output_options, report_options
+from vifit.options import debug_option, table_output_options, report_options
 
 
 @click.command()
@@ -16,7 +16,7 @@ from vifit.options import debug_option, output_options, report_options
 @click.option("--dropna", is_flag=True, help="Skip rows with missing or infinite values instead of failing.")
 @click.option("--reconstruct", is_flag=True, help="Write reconstructions of the rows (pca, autoencoder, vae).")
 @backend_options
-@output_options
+@table_output_options
 @report_options
 @debug_option
 def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, out, run):
@@ -25,7 +25,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
     DATA must hold the columns the model was fitted on (by name, or in the
     same order with --no-header). The fit's --standardize and --scale minmax
     are reapplied from the values stored in the model. Output is CSV only
-    (stdout or an -o name that is not .json), one row per input row:
+    (stdout, or -o a .csv name; .csv.gz compresses), one row per input row:
 
     \b
       pca          pc1..pck (whitened if the fit was) and the PPCA
@@ -57,7 +57,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
 
     reporter = Reporter(run["progress"], quiet=run["quiet"])
     require_csv_output("predict", out)
-    check_output_target(out["output"])
+    check_output_target(out["output"], {"DATA": data, "MODEL": model_file})
     document = read_document(model_file)
     runner = runner_for(document["model"], model_file)
     columns = document["data"]["columns"]  # validated: a non-empty list of distinct names

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vifit.options import debug_option, output_options, seed_option
+from vifit.options import debug_option, table_output_options, seed_option
 
 CHUNK_ROWS = 16384  # rows drawn and written at a time
 CHUNK_VALUES = 1 << 18  # at most this many cells per chunk (wide models get fewer rows)
@@ -16,7 +16,7 @@ CHUNK_VALUES = 1 << 18  # at most this many cells per chunk (wide models get few
 @click.option("--mean/--draw", "mean", default=None,
               help="vae: decode prior draws to the likelihood's means (--mean) or draw x from p(x|z) "
                    "(--draw, the default).")
-@output_options
+@table_output_options
 @seed_option
 @debug_option
 def sample(model_file, n, mean, out, run):
@@ -43,7 +43,7 @@ def sample(model_file, n, mean, out, run):
     from vifit.runners import runner_for
 
     require_csv_output("sample", out)
-    check_output_target(out["output"])
+    check_output_target(out["output"], {"MODEL": model_file})
     document = read_document(model_file)
     runner = runner_for(document["model"], model_file)
     seed = resolve_seed(run["seed"])

@@ -14,7 +14,10 @@ exhaust memory, overflow the parser's recursion or take quadratic time:
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
 import os
 import re
 
@@ -35,22 +38,39 @@ def read_bytes(path: str, what: str) -> bytes:
     from vifit.resources import format_bytes, require_memory
 
     try:
-        with open(path, "rb") as stream:
+        with open_model(path) as stream:
             size = os.fstat(stream.fileno()).st_size
             if size > MAX_BYTES:
                 raise BadInput(f"{path}: {what} is {format_bytes(size)}; vifit reads at most "
                                f"{format_bytes(MAX_BYTES)}")
             require_memory(PARSE_FACTOR * size, f"{path}: reading this {format_bytes(size)} {what}")
-            raw = stream.read(MAX_BYTES + 1)
+            raw = stream.read(MAX_BYTES + 1)  # decompressed bytes: a bomb stops at the limit
     except FileNotFoundError:
         raise BadInput(f"{path}: no such {what}") from None
     except IsADirectoryError:
         raise BadInput(f"{path}: is a directory, not a {what}") from None
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read {what}: {exc.strerror}") from None
+    except (OSError, EOFError, lzma.LZMAError) as exc:  # a corrupt .gz is an OSError without strerror
+        raise BadInput(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
     if len(raw) > MAX_BYTES:  # a pipe or a file that grew: its size said nothing
         raise BadInput(f"{path}: {what} is larger than {format_bytes(MAX_BYTES)}, the most vifit reads")
+    if len(raw) > size:  # decompressed: the parse's memory follows the text, not the file
+        require_memory(PARSE_FACTOR * len(raw), f"{path}: reading this {format_bytes(len(raw))} {what}")
     return raw
+
+
+def open_model(path: str):
+    """A binary stream of the file's bytes, decompressed when its name ends in .gz, .bz2 or .xz
+    (vifit writes -o model.json.gz compressed). ``fileno()`` is the file's own descriptor."""
+    from vifit.writing import compression_of
+
+    compression = compression_of(path)
+    if compression == "gzip":
+        return gzip.open(path, "rb")
+    if compression == "bz2":
+        return bz2.open(path, "rb")
+    if compression == "xz":
+        return lzma.open(path, "rb")
+    return open(path, "rb")
 
 
 def nesting_depth(raw: bytes) -> int:
