@@ -44,7 +44,7 @@ def read_bytes(path: str, what: str) -> bytes:
                 raise BadInput(f"{path}: {what} is {format_bytes(size)}; vifit reads at most "
                                f"{format_bytes(MAX_BYTES)}")
             require_memory(PARSE_FACTOR * size, f"{path}: reading this {format_bytes(size)} {what}")
-            raw = stream.read(MAX_BYTES + 1)  # decompressed bytes: a bomb stops at the limit
+            raw = _read_at_most(stream, MAX_BYTES + 1)  # decompressed bytes: a bomb stops at the limit
     except FileNotFoundError:
         raise BadInput(f"{path}: no such {what}") from None
     except IsADirectoryError:
@@ -56,6 +56,19 @@ def read_bytes(path: str, what: str) -> bytes:
     if len(raw) > size:  # decompressed: the parse's memory follows the text, not the file
         require_memory(PARSE_FACTOR * len(raw), f"{path}: reading this {format_bytes(len(raw))} {what}")
     return raw
+
+
+def _read_at_most(stream, limit: int) -> bytes:
+    """Up to ``limit`` bytes, read in blocks: ``read(limit)`` would allocate all of ``limit``
+    at once (1 GiB for every model file, refused under a modest ``ulimit -v``)."""
+    blocks, count = [], 0
+    while count < limit:
+        block = stream.read(min(_SCAN_CHUNK, limit - count))
+        if not block:
+            break
+        blocks.append(block)
+        count += len(block)
+    return b"".join(blocks)
 
 
 def open_model(path: str):
