@@ -236,9 +236,43 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
         if status == "interrupted":
             best_status = "interrupted"
             break
-    if sort and (best_status != "interrupted" or problem.spec.weights != "dp"):
+    if sort and best_status != "interrupted" and problem.spec.weights == "dp":
+        best, best_status = settle_dp_order(problem, best, best_status, tol=tol, max_iter=max_iter,
+                                            reporter=reporter, on_decrease=on_decrease)
+        elbos[best_index] = problem.data_units(best.elbo)
+    elif sort and (best_status != "interrupted" or problem.spec.weights != "dp"):
         best = sort_components(problem, best)
     return CaviResult(best, best_status, best_index, elbos)
+
+
+MAX_REORDERS = 20
+
+
+def settle_dp_order(problem: Problem, state: State, status: str, *, tol: float, max_iter: int,
+                    reporter=None, on_decrease: str = "warn") -> tuple[State, str]:
+    """Sort a dp fit's sticks by size and sweep again until the order is stable.
+
+    Reordering the sticks changes the model's factors (the refreshed responsibilities raise the
+    bound), so the sorted state is no longer a fixed point: the sweeps resume from it until the
+    tolerance holds again, and the order is checked again. A run that was converged ends
+    converged only at a fixed point whose order is sorted; if the order still changes after
+    MAX_REORDERS rounds, the last converged state is kept in its fitted order."""
+    for _ in range(MAX_REORDERS):
+        reordered = sort_components(problem, state)
+        if reordered is state:
+            return state, status
+        if status != "converged" or reordered.iteration >= max_iter:
+            return reordered, "max_iter" if status == "converged" else status
+        if reporter is not None:
+            reporter.start("gmm, sticks sorted", total=max_iter, metric="elbo")
+        resumed, status = run(problem, reordered, tol=tol, max_iter=max_iter, reporter=reporter,
+                              on_decrease=on_decrease)
+        if reporter is not None:
+            reporter.finish(status)
+        state = resumed
+        if status != "converged":
+            return state, status
+    return state, status
 
 
 CHECKPOINT_KIND = "gmm-cavi"
