@@ -11,14 +11,21 @@ from typing import Callable
 
 import numpy as np
 
+from vifit.errors import BadInput
+from vifit.models.spread import SPREAD_LIMITS, Spread, column_spread, out_of_range
+
 
 def standardization(values: np.ndarray, note: Callable[[str], None], columns: list[str]) -> dict:
     """Mean and scale (population standard deviation) per column.
 
     A constant column gets scale 1 so it maps to zeros instead of NaN.
     """
-    mean = values.mean(axis=0)
-    scale = values.std(axis=0)
+    spread = column_spread(values)
+    wide = np.flatnonzero(~np.isfinite(spread.std))
+    if wide.size:
+        raise BadInput(f"column {columns[wide[0]]!r}: {describe_range(spread, wide[0])}; its standard deviation "
+                       f"is beyond float64, so --standardize cannot scale it")
+    mean, scale = spread.mean, spread.std
     constant = ~(scale > 0)
     for j in np.flatnonzero(constant):
         note(f"column {columns[j]!r} is constant; --standardize leaves its scale at 1")
@@ -60,3 +67,27 @@ def undo_preprocessing(values: np.ndarray, preprocessing: dict) -> np.ndarray:
     if spec:
         values = values * np.asarray(spec["scale"]) + np.asarray(spec["mean"])
     return values
+
+
+def describe_range(spread: Spread, j: int) -> str:
+    """'values -3e+300 to 4e+300, spread about 1e+300' for column j."""
+    exponent = float(spread.log2_std[j]) * np.log10(2.0)
+    return (f"values {spread.low[j]:.3g} to {spread.high[j]:.3g}, spread (standard deviation) "
+            f"about 1e{exponent:+.0f}")
+
+
+def require_representable(values: np.ndarray, columns: list[str], source: str, model: str,
+                          per_column: bool) -> Spread:
+    """Column spreads of values (n, d), or BadInput naming a column whose spread puts the fit's
+    variances outside float64 (see ``models.spread.SPREAD_LIMITS``).
+
+    per_column: the model has a variance per column (gmm full/diag), so every varying column must
+    be in range; otherwise only the largest spread, which sets the scale of the fit."""
+    spread = column_spread(values)
+    j = out_of_range(spread, per_column)
+    if j is not None:
+        low, high = SPREAD_LIMITS
+        raise BadInput(f"{source}: column {columns[j]!r}: {describe_range(spread, j)}; {model} needs spreads "
+                       f"between {low:g} and {high:g} so that its variances fit in float64: rescale the "
+                       f"column (for example --standardize)")
+    return spread

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vifit.models.gmm import Frame, Prior, Spec, frame_for
+from vifit.models.spread import Spread, column_spread
 
 RIDGE = 1e-6
 
@@ -31,18 +32,13 @@ class Moments:
     frame: Frame
 
 
-def data_moments(spec: Spec, x: np.ndarray, chunk_rows: int = 8192) -> Moments:
-    """Two passes over x (n, d) in chunks; the covariance is accumulated in the working frame."""
+def data_moments(spec: Spec, x: np.ndarray, chunk_rows: int = 8192, spread: Spread | None = None) -> Moments:
+    """Passes over x (n, d) in chunks: mean and std without overflow (``spread.column_spread``,
+    unless given), then the covariance accumulated in the working frame."""
     n, d = x.shape
-    total = np.zeros(d)
-    for start in range(0, n, chunk_rows):
-        total += x[start:start + chunk_rows].sum(axis=0, dtype=np.float64)
-    mean = total / n
-    squares = np.zeros(d)
-    for start in range(0, n, chunk_rows):
-        centred = np.asarray(x[start:start + chunk_rows], dtype=np.float64) - mean
-        squares += np.einsum("nd,nd->d", centred, centred)
-    std = np.sqrt(squares / n)
+    if spread is None:
+        spread = column_spread(x, chunk_rows)
+    mean, std = spread.mean, spread.std
     frame = frame_for(spec, mean, std)
     scatter = np.zeros((d, d))
     for start in range(0, n, chunk_rows):
@@ -77,8 +73,11 @@ def default_scale_inv(spec: Spec, moments: Moments) -> tuple[np.ndarray, bool]:
 
 def default_tau(moments: Moments, mean_prior: np.ndarray) -> float:
     """Root mean square of the data about m0 (1 when that is 0)."""
-    value = float(np.sqrt(np.mean(moments.std**2 + (moments.mean - mean_prior) ** 2)))
-    return value if value > 0 else 1.0
+    terms = np.concatenate([moments.std, moments.mean - mean_prior])
+    big = float(np.max(np.abs(terms))) if terms.size else 0.0
+    if not (big > 0 and np.isfinite(big)):
+        return 1.0
+    return big * float(np.sqrt(np.mean((terms / big) ** 2) * 2.0))  # scaled by its largest term: no overflow
 
 
 def build_prior(spec: Spec, *, weight_concentration: float, mean: np.ndarray, mean_precision: float = 1.0,

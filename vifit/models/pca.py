@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import eigh, svd
 
+from vifit.models.spread import Spread, column_spread, power_of_two_scale
+
 CHUNK_ROWS = 4096
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -53,21 +55,26 @@ def choose_solver(n: int, d: int) -> str:
 SHIFT_RATIO = 1e3
 
 
-def mean_and_scatter(x: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (d,) and centred scatter S = sum_i (x_i - mean)(x_i - mean)^T (d, d), one pass.
+def mean_and_scatter(x: np.ndarray, chunk_rows: int = CHUNK_ROWS, centre: np.ndarray | None = None,
+                     unit: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of x (d,) and centred scatter S = sum_i (z_i - zbar)(z_i - zbar)^T (d, d) of the rows
+    z_i = (x_i - centre) / unit, one pass (centre None: 0, or a rough centre when needed).
 
-    The rows are shifted by a centre c (zero when a strided probe of rows shows the
-    mean is within SHIFT_RATIO standard deviations, else the probe's mean), then
-    G = sum (x - c)(x - c)^T and t = sum (x - c) are accumulated chunk by chunk with
-    GEMMs, and S = G - t t^T / n. Memory: O(chunk * d) beyond the data.
+    Without a centre, the rows are shifted by one (zero when a strided probe of rows shows the
+    mean is within SHIFT_RATIO standard deviations, else the probe's mean). Then
+    G = sum z z^T and t = sum z are accumulated chunk by chunk with GEMMs, and S = G - t t^T / n.
+    Memory: O(chunk * d) beyond the data.
     """
     n, d = x.shape
-    probe = np.asarray(x[:: max(1, n // 1024)], dtype=np.float64)
-    centre, spread = probe.mean(axis=0), probe.std(axis=0)
-    shift = bool(np.any(np.abs(centre) > SHIFT_RATIO * spread))
+    if centre is None:
+        probe = np.asarray(x[:: max(1, n // 1024)], dtype=np.float64)
+        probe_centre, spread = probe.mean(axis=0), probe.std(axis=0)
+        centre = probe_centre if np.any(np.abs(probe_centre) > SHIFT_RATIO * spread) else None
+    shift = centre is not None
     gram, block_gram = np.zeros((d, d)), np.empty((d, d))
     total = np.zeros(d)
-    buffer = np.empty((min(chunk_rows, n), d)) if shift or x.dtype != np.float64 else None
+    copy = shift or unit != 1.0 or x.dtype != np.float64
+    buffer = np.empty((min(chunk_rows, n), d)) if copy else None
     if buffer is None:  # no copy is needed, so one large GEMM is the most efficient
         chunk_rows = n
     for start in range(0, n, chunk_rows):
@@ -77,12 +84,14 @@ def mean_and_scatter(x: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> tuple[np.nd
         else:
             block = buffer[: stop - start]
             np.subtract(x[start:stop], centre if shift else 0.0, out=block)
+            if unit != 1.0:
+                block *= 1.0 / unit  # unit is a power of two: exact
         np.dot(block.T, block, out=block_gram)
         gram += block_gram
         total += block.sum(axis=0)
     delta = total / n
     scatter = gram - n * np.outer(delta, delta)
-    return (centre if shift else 0.0) + delta, scatter
+    return (centre if shift else 0.0) + unit * delta, scatter
 
 
 def sign_normalise(components: np.ndarray) -> np.ndarray:
@@ -93,20 +102,31 @@ def sign_normalise(components: np.ndarray) -> np.ndarray:
     return components * signs[:, None]
 
 
-def fit(x: np.ndarray, k: int) -> PCAFit:
-    """Exact PCA of x: (n, d) with n >= 2 and 1 <= k <= min(n, d)."""
+def fit(x: np.ndarray, k: int, spread: Spread | None = None) -> PCAFit:
+    """Exact PCA of x: (n, d) with n >= 2 and 1 <= k <= min(n, d).
+
+    Computed on z = (x - mean) / g, g the power of two nearest the largest column spread
+    (``spread.column_spread`` unless given), so no square overflows or underflows; the
+    results are mapped back (variances times g^2), exactly equivariant under scaling by 2^j."""
     n, d = x.shape
+    if spread is None:
+        spread = column_spread(x)
+    varying = np.isfinite(spread.log2_std)
+    unit = power_of_two_scale(float(spread.log2_std[varying].max())) if varying.any() else 1.0
+    centre = spread.mean
     solver = choose_solver(n, d)
     if solver == "covariance_eigh":
-        mean, scatter = mean_and_scatter(x)
+        mean, scatter = mean_and_scatter(x, centre=centre, unit=unit)
         eigenvalues, vectors = eigh(scatter, subset_by_index=None, check_finite=False)
         order = np.argsort(eigenvalues)[::-1]
         eigenvalues = np.clip(eigenvalues[order], 0.0, None)
         components = vectors[:, order[:k]].T
         total_scatter = float(np.trace(scatter))
     else:
-        mean = x.mean(axis=0, dtype=np.float64)
-        centred = np.asarray(x, dtype=np.float64) - mean
+        centred = (np.asarray(x, dtype=np.float64) - centre) * (1.0 / unit)
+        mean_z = centred.mean(axis=0)
+        centred -= mean_z
+        mean = centre + unit * mean_z
         _, singular, vt = svd(centred, full_matrices=False, check_finite=False, lapack_driver="gesdd")
         eigenvalues = singular**2
         components = vt[:k]
@@ -118,10 +138,10 @@ def fit(x: np.ndarray, k: int) -> PCAFit:
     return PCAFit(
         mean=mean,
         components=components,
-        explained_variance=explained,
-        total_variance=total_variance,
-        noise_variance=max(float(noise), 0.0),
-        singular_values=np.sqrt(eigenvalues[:k]),
+        explained_variance=explained * unit**2,
+        total_variance=total_variance * unit**2,
+        noise_variance=max(float(noise), 0.0) * unit**2,
+        singular_values=np.sqrt(eigenvalues[:k]) * unit,
         n_rows=n,
         solver=solver,
     )
@@ -149,11 +169,14 @@ def log_likelihood(x: np.ndarray, mean: np.ndarray, components: np.ndarray,
         raise ValueError("PPCA log-likelihood needs a positive noise variance (k < rank)")
     n, d = x.shape
     k = components.shape[0]
+    # residuals are divided by a power of two near sigma, so their squares neither overflow nor underflow
+    unit = power_of_two_scale(0.5 * float(np.log2(noise_variance)))
     shrink = 1.0 - noise_variance / explained_variance
     log_det = float(np.sum(np.log(explained_variance))) + (d - k) * np.log(noise_variance)
+    noise_variance = noise_variance / unit / unit  # about 1; unit * unit may underflow
     out = np.empty(n)
     for start in range(0, n, chunk_rows):
-        r = np.asarray(x[start:start + chunk_rows], dtype=np.float64) - mean
+        r = (np.asarray(x[start:start + chunk_rows], dtype=np.float64) - mean) * (1.0 / unit)
         p = r @ components.T
         quad = (np.einsum("ij,ij->i", r, r) - (p * p) @ shrink) / noise_variance
         out[start:start + chunk_rows] = -0.5 * (d * LOG_2PI + log_det + quad)

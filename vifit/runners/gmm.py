@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from vifit.data import Table
-from vifit.preprocess import apply_preprocessing, undo_preprocessing
+from vifit.preprocess import apply_preprocessing, require_representable, undo_preprocessing
 from vifit.errors import BadInput
 from vifit.models import gmm
 from vifit.models import gmm_predictive as predictive
@@ -121,7 +121,9 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
     from vifit.inference import cavi
 
     spec = gmm.Spec(k, table.values.shape[1], covariance, weights)
-    moments = data_moments(spec, table.values)
+    spread = require_representable(table.values, table.columns, table.source, f"gmm --covariance {covariance}",
+                                   per_column=covariance in ("full", "diag"))
+    moments = data_moments(spec, table.values, spread=spread)
     prior, prior_document = resolve_prior(spec, moments, prior_options, note)
     frame = moments.frame
     problem = cavi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, table.values, chunk_rows=chunk_rows)
