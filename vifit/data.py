@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from vifit.errors import BadInput
-from vifit.preprocess import apply_preprocessing, standardization
+from vifit.preprocess import apply_preprocessing, check_dtype_range, standardization
 from vifit.ragged import RowFields, check_short_rows, ragged_message
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -392,5 +392,6 @@ def load_table(
     if opts.standardize:
         preprocessing = standardization(block, note, columns)
         block = apply_preprocessing(block, preprocessing)
+    check_dtype_range(block, columns, name, DTYPES[opts.dtype])
     values = np.ascontiguousarray(block, dtype=DTYPES[opts.dtype])
     return Table(values=values, columns=columns, source=name, rows_dropped=dropped, preprocessing=preprocessing)

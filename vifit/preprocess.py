@@ -91,3 +91,18 @@ def require_representable(values: np.ndarray, columns: list[str], source: str, m
                        f"between {low:g} and {high:g} so that its variances fit in float64: rescale the "
                        f"column (for example --standardize)")
     return spread
+
+
+def check_dtype_range(values: np.ndarray, columns: list[str], source: str, dtype) -> None:
+    """BadInput naming the first column of values (n, d) with a value beyond the largest finite
+    number of ``dtype`` (float32: 3.4e38), instead of a cast to infinity."""
+    limit = float(np.finfo(dtype).max)
+    if values.size == 0 or np.finfo(values.dtype).max <= limit:
+        return
+    beyond = np.flatnonzero(np.abs(values).max(axis=0) > limit)
+    if beyond.size:
+        j = beyond[0]
+        column = values[:, j]
+        raise BadInput(f"{source}: column {columns[j]!r} has values {column.min():.3g} to {column.max():.3g}, beyond "
+                       f"{np.dtype(dtype).name} (largest {limit:.3g}): use --dtype float64, or rescale the data "
+                       f"(--standardize)")

@@ -72,6 +72,25 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
         reporter.release()
         return
     table = load_table(data, opts, note=reporter.note, required_columns=columns)
-    names, rows = runner.predict(document, model_file, table, reconstruct=reconstruct)
+    import numpy as np
+
+    with np.errstate(all="ignore"):  # values beyond float64 become empty cells, named in a note
+        names, rows = runner.predict(document, model_file, table, reconstruct=reconstruct)
+    note_empty_cells(names, rows, reporter.note)
     write_text(render_table(names, rows), out["output"])
     reporter.release()
+
+
+def note_empty_cells(names: list[str], rows, note) -> None:
+    """One note naming the rows (1-based, as read) and columns of cells that will be written
+    empty because their value is not a finite number (undefined, or beyond float64)."""
+    import numpy as np
+
+    cells = ~np.isfinite(np.asarray(rows, dtype=np.float64).reshape(len(rows), len(names)))
+    bad_rows = np.flatnonzero(cells.any(axis=1))
+    if not bad_rows.size:
+        return
+    listed = ", ".join(str(i + 1) for i in bad_rows[:10]) + (f" and {bad_rows.size - 10} more" if bad_rows.size > 10 else "")
+    columns = ", ".join(name for name, bad in zip(names, cells.any(axis=0)) if bad)
+    note(f"{bad_rows.size} row(s) have empty cells ({columns}): the value is undefined for this model or "
+         f"beyond float64 for these rows; rows {listed}")
