@@ -129,8 +129,9 @@ def run(problem: Problem, state: State, *, tol: float, max_iter: int, reporter=N
             new = step(problem, state)
             drop = state.elbo - new.elbo
             if drop > decrease_allowance(problem, new.elbo):
+                before, after = problem.data_units(state.elbo), problem.data_units(new.elbo)  # fit.trace's units
                 message = (f"ELBO decreased by {drop:.6g} at sweep {new.iteration} "
-                           f"({state.elbo:.17g} -> {new.elbo:.17g}); this is a bug in vifit: please report it "
+                           f"({before:.17g} -> {after:.17g}); this is a bug in vifit: please report it "
                            f"with the command line and its --seed (config.seed in the output) to reproduce it")
                 if on_decrease == "raise":
                     raise ElboDecreased(message)

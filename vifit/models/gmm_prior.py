@@ -10,7 +10,7 @@ frame when every column is constant) so the prior stays proper.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,17 +45,51 @@ def data_moments(spec: Spec, x: np.ndarray, chunk_rows: int = 8192, spread: Spre
         z = (np.asarray(x[start:start + chunk_rows], dtype=np.float64) - mean) / frame.scale
         scatter += z.T @ z
     cov_frame = scatter / (n - 1) if n > 1 else np.zeros((d, d))
+    cov_frame = 0.5 * (cov_frame + cov_frame.T)
+    if spec.covariance == "full" and d > 1 and is_singular(cov_frame):
+        frame = replace(frame, rotation=principal_axes(cov_frame))
     cov = cov_frame * np.multiply.outer(frame.scale, frame.scale)
     return Moments(n=n, mean=mean, std=std, cov=0.5 * (cov + cov.T), frame=frame)
+
+
+def is_singular(cov_frame: np.ndarray) -> bool:
+    """The covariance (d, d) in the working frame is not safely positive definite (it gets a ridge)."""
+    d = cov_frame.shape[0]
+    level = float(np.trace(cov_frame)) / d if d else 0.0
+    eigen = np.linalg.eigvalsh(cov_frame) if d else np.ones(1)
+    return not (level > 0 and eigen.min() > 1e-10 * level)
+
+
+def principal_axes(cov_frame: np.ndarray) -> np.ndarray:
+    """Eigenvectors (d, d) of cov_frame as columns, by decreasing eigenvalue."""
+    _, vectors = np.linalg.eigh(cov_frame)
+    return np.ascontiguousarray(vectors[:, ::-1])
+
+
+def dependent_columns(moments: Moments) -> tuple[list[int], int]:
+    """(indices of the columns that take part in an exact linear dependence, rank of the data).
+
+    Exact to round-off: directions whose variance is below 1e-12 of the mean variance in the
+    working frame; empty when there is none (or when every column is constant)."""
+    s = moments.frame.scale
+    cov_frame = moments.cov / np.multiply.outer(s, s)
+    d = cov_frame.shape[0]
+    level = float(np.trace(cov_frame)) / d if d else 0.0
+    if not level > 0:
+        return [], 0
+    eigen, vectors = np.linalg.eigh(cov_frame)
+    null = vectors[:, eigen <= 1e-12 * level]
+    varying = np.diag(cov_frame) > 1e-12 * level
+    involved = np.flatnonzero(varying & (np.abs(null) > 1e-6).any(axis=1)) if null.size else np.zeros(0, int)
+    return involved.tolist(), int(d - null.shape[1])
 
 
 def ridge_if_singular(cov_frame: np.ndarray) -> tuple[np.ndarray, bool]:
     """cov (d, d) in the working frame, plus a ridge when it is not safely positive definite."""
     d = cov_frame.shape[0]
-    level = float(np.trace(cov_frame)) / d
-    eigen = np.linalg.eigvalsh(cov_frame) if d else np.ones(1)
-    if level > 0 and eigen.min() > 1e-10 * level:
+    if not is_singular(cov_frame):
         return cov_frame, False
+    level = float(np.trace(cov_frame)) / d
     return cov_frame + RIDGE * (level if level > 0 else 1.0) * np.eye(d), True
 
 
