@@ -139,12 +139,14 @@ def test_scaled_subprocess_fit_matches_and_standardize_rescues_extreme_scales(tm
     _write(huge, X * 1e300)
     fits = []
     for path in (base, scaled):
-        proc = run_subprocess(["gmm", path, "--k", 3, "--seed", 2, "--tol", 0, "--max-iter", 150, "-q"])
+        proc = run_subprocess(["gmm", path, "--k", 3, "--seed", 2, "-q"])  # the default --tol
         assert proc.returncode == 0, proc.stderr.decode()
         fits.append(json.loads(proc.stdout))
     np.testing.assert_allclose(fits[1]["params"]["summary"]["weights"], fits[0]["params"]["summary"]["weights"],
                                rtol=1e-6)
     assert fits[1]["fit"]["elbo"] == pytest.approx(fits[0]["fit"]["elbo"] + X.size * np.log(1e120), rel=1e-9)
+    # the stopping rule is relative to the working frame's ELBO, so it stops at the same sweep
+    assert fits[1]["fit"]["n_iter"] == fits[0]["fit"]["n_iter"]
     refused = run_subprocess(["gmm", huge, "--k", 3, "--seed", 2, "-q"])
     assert refused.returncode == 2 and b"--standardize" in refused.stderr and refused.stdout == b""
     rescued = run_subprocess(["gmm", huge, "--k", 3, "--seed", 2, "-q", "--standardize"])
@@ -166,3 +168,38 @@ def test_predict_notes_rows_whose_cells_are_empty(tmp_path):
             assert "rows " + ", ".join(map(str, empty_rows)) in stderr, stderr
         for line in lines[1:]:
             assert "nan" not in line.lower() and "inf" not in line.lower()
+
+
+def test_streamed_moments_hold_extreme_columns_across_blocks():
+    """MomentAccumulator (SVI, Dask) merges blocks whose magnitudes grow from 1e-300 to 1e300."""
+    from vifit.models.gmm_moments import MomentAccumulator
+
+    rng = np.random.default_rng(1)
+    x = np.column_stack([rng.normal(0, 1, 300) * np.repeat([1e-300, 1e-10, 1e100], 100),
+                         rng.normal(1e150, 1e146, 300)])
+    whole, merged = MomentAccumulator(2), MomentAccumulator(2)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow of negligible parts is fine
+        for start in range(0, 300, 50):
+            whole.add(x[start:start + 50])
+            part = MomentAccumulator(2)
+            part.add(x[start:start + 50][::-1])
+            merged.merge(part)
+        expected = column_spread(x)
+        for acc in (whole, merged):
+            spread = acc.spread()
+            np.testing.assert_allclose(spread.std, expected.std, rtol=1e-10)
+            np.testing.assert_allclose(spread.mean, expected.mean, rtol=1e-10, atol=1e-300)
+            np.testing.assert_allclose(spread.log2_std, expected.log2_std, rtol=1e-12)
+
+
+@pytest.mark.parametrize("factor, code", [(1e300, 2), (1e-300, 2), (1e-100, 0)])
+def test_svi_refuses_or_fits_extreme_scales(tmp_path, factor, code):
+    data = tmp_path / "x.csv"
+    _write(data, X * factor)
+    proc = run_subprocess(["gmm", data, "--k", 2, "--method", "svi", "--seed", 1, "-q", "--epochs", 3])
+    stderr = proc.stderr.decode()
+    assert proc.returncode == code and "Warning" not in stderr, stderr
+    if code == 2:
+        assert len(stderr.strip().splitlines()) == 1 and "column 'a'" in stderr
+    else:
+        assert np.isfinite(json.loads(proc.stdout)["fit"]["elbo"])

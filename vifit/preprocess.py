@@ -84,13 +84,18 @@ def require_representable(values: np.ndarray, columns: list[str], source: str, m
     per_column: the model has a variance per column (gmm full/diag), so every varying column must
     be in range; otherwise only the largest spread, which sets the scale of the fit."""
     spread = column_spread(values)
+    check_spread(spread, columns, source, model, per_column)
+    return spread
+
+
+def check_spread(spread: Spread, columns: list[str], source: str, model: str, per_column: bool) -> None:
+    """BadInput naming a column whose spread is outside SPREAD_LIMITS (see require_representable)."""
     j = out_of_range(spread, per_column)
     if j is not None:
         low, high = SPREAD_LIMITS
         raise BadInput(f"{source}: column {columns[j]!r}: {describe_range(spread, j)}; {model} needs spreads "
                        f"between {low:g} and {high:g} so that its variances fit in float64: rescale the "
                        f"column (for example --standardize)")
-    return spread
 
 
 def check_dtype_range(values: np.ndarray, columns: list[str], source: str, dtype) -> None:

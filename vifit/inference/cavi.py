@@ -140,7 +140,9 @@ def run(problem: Problem, state: State, *, tol: float, max_iter: int, reporter=N
                     warned = True
             if reporter is not None:
                 reporter.update(new.iteration, problem.data_units(new.elbo))
-            converged = abs(new.elbo - state.elbo) <= tol * abs(problem.data_units(new.elbo))
+            # relative to the ELBO in the working frame, which does not depend on the data's units
+            # (in data units it shifts by -N D log s when the data are scaled by s, and can be ~0)
+            converged = abs(new.elbo - state.elbo) <= tol * abs(new.elbo)
             state = new
             if converged:
                 return state, "converged"

@@ -13,17 +13,51 @@ import numpy as np
 
 from vifit.models.gmm import Spec, frame_for
 from vifit.models.gmm_prior import Moments
+from vifit.models.spread import Spread
 
 
 class MomentAccumulator:
-    """Running n, mean (d,), scatter (d, d) about the mean, column min and max."""
+    """Running n, mean (d,), scatter (d, d) about the mean, column min and max.
+
+    Kept in units of a power of two per column (``exponent``, raised as larger values arrive;
+    exact rescaling), so neither sums nor squares overflow or underflow for any finite data;
+    ``mean`` and ``scatter`` give them in data units, ``spread`` the column spreads."""
 
     def __init__(self, d: int):
         self.n = 0
-        self.mean = np.zeros(d)
-        self.scatter = np.zeros((d, d))
+        self.exponent = np.zeros(d, dtype=np.int64)
+        self.mean_unit = np.zeros(d)
+        self.scatter_unit = np.zeros((d, d))
         self.low = np.full(d, np.inf)
         self.high = np.full(d, -np.inf)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.ldexp(self.mean_unit, self.exponent)
+
+    @property
+    def scatter(self) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return self.scatter_unit * np.multiply.outer(*(2 * [np.ldexp(1.0, self.exponent)]))
+
+    def _raise_exponent(self, exponent: np.ndarray) -> None:
+        """Express the running moments in units 2**max(self.exponent, exponent)."""
+        if not self.n:  # nothing to rescale yet
+            self.exponent = np.asarray(exponent, dtype=np.int64).copy()
+            return
+        new = np.maximum(self.exponent, exponent)
+        factor = np.ldexp(1.0, self.exponent - new)  # <= 1, exact unless it underflows (negligible then)
+        self.mean_unit = self.mean_unit * factor
+        self.scatter_unit = self.scatter_unit * np.multiply.outer(factor, factor)
+        self.exponent = new
+
+    def _merge_unit(self, m: int, mean_b: np.ndarray, scatter_b: np.ndarray) -> None:
+        """Chan et al.'s pairwise update with a block's moments in the current units."""
+        delta = mean_b - self.mean_unit
+        total = self.n + m
+        self.scatter_unit = self.scatter_unit + scatter_b + np.outer(delta, delta) * (self.n * m / total)
+        self.mean_unit = self.mean_unit + delta * (m / total)
+        self.n = total
 
     def add(self, block: np.ndarray) -> None:
         """Merge a block (m, d) of rows."""
@@ -31,26 +65,23 @@ class MomentAccumulator:
         m = block.shape[0]
         if m == 0:
             return
-        mean_b = block.mean(axis=0)
-        centred = block - mean_b
-        scatter_b = centred.T @ centred
-        delta = mean_b - self.mean
-        total = self.n + m
-        self.scatter += scatter_b + np.outer(delta, delta) * (self.n * m / total)
-        self.mean = self.mean + delta * (m / total)
-        self.n = total
-        np.minimum(self.low, block.min(axis=0), out=self.low)
-        np.maximum(self.high, block.max(axis=0), out=self.high)
+        low, high = block.min(axis=0), block.max(axis=0)
+        biggest = np.maximum(np.abs(low), np.abs(high))
+        self._raise_exponent(np.frexp(np.where(biggest > 0, biggest, 1.0))[1].astype(np.int64))
+        scaled = block * np.ldexp(1.0, -self.exponent)
+        mean_b = scaled.mean(axis=0)
+        centred = scaled - mean_b
+        self._merge_unit(m, mean_b, centred.T @ centred)
+        np.minimum(self.low, low, out=self.low)
+        np.maximum(self.high, high, out=self.high)
 
     def merge(self, other: "MomentAccumulator") -> None:
         """Merge another accumulator's rows (Chan et al.'s pairwise update)."""
         if other.n == 0:
             return
-        delta = other.mean - self.mean
-        total = self.n + other.n
-        self.scatter += other.scatter + np.outer(delta, delta) * (self.n * other.n / total)
-        self.mean = self.mean + delta * (other.n / total)
-        self.n = total
+        self._raise_exponent(other.exponent)
+        factor = np.ldexp(1.0, other.exponent - self.exponent)
+        self._merge_unit(other.n, other.mean_unit * factor, other.scatter_unit * np.multiply.outer(factor, factor))
         np.minimum(self.low, other.low, out=self.low)
         np.maximum(self.high, other.high, out=self.high)
 
@@ -59,12 +90,25 @@ class MomentAccumulator:
         """Every column takes a single value."""
         return bool((self.low == self.high).all())
 
+    def spread(self) -> Spread:
+        """Column mean, population std, its log2 and range (see ``models.spread``)."""
+        std_unit = np.sqrt(np.maximum(np.diag(self.scatter_unit), 0.0) / max(self.n, 1))
+        constant = ~(self.high > self.low)
+        std_unit = np.where(constant, 0.0, std_unit)
+        with np.errstate(divide="ignore"):
+            log2_std = np.where(constant, -np.inf, np.log2(np.where(constant, 1.0, std_unit)) + self.exponent)
+        return Spread(mean=np.where(constant, self.low, self.mean), std=np.ldexp(std_unit, self.exponent),
+                      log2_std=log2_std, low=self.low.copy(), high=self.high.copy())
+
     def moments(self, spec: Spec) -> Moments:
         """The :class:`Moments` the default prior is built from (population std, cov with n - 1)."""
-        scatter = 0.5 * (self.scatter + self.scatter.T)
-        std = np.sqrt(np.maximum(np.diag(scatter), 0.0) / self.n)
-        cov = scatter / (self.n - 1) if self.n > 1 else np.zeros_like(scatter)
-        return Moments(n=self.n, mean=self.mean.copy(), std=std, cov=cov, frame=frame_for(spec, self.mean, std))
+        scatter = self.scatter
+        scatter = 0.5 * (scatter + scatter.T)
+        std = np.ldexp(np.sqrt(np.maximum(np.diag(self.scatter_unit), 0.0) / self.n), self.exponent)
+        with np.errstate(over="ignore", invalid="ignore"):
+            cov = scatter / (self.n - 1) if self.n > 1 else np.zeros_like(scatter)
+        mean = self.mean
+        return Moments(n=self.n, mean=mean, std=std, cov=cov, frame=frame_for(spec, mean, std))
 
 
 class RowSample:
