@@ -9,10 +9,12 @@ initialising a streamed fit from the whole data rather than its first rows.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from vifit.models.gmm import Spec, frame_for
-from vifit.models.gmm_prior import Moments
+from vifit.models.gmm_prior import Moments, is_singular, principal_axes
 from vifit.models.spread import Spread
 
 
@@ -108,7 +110,15 @@ class MomentAccumulator:
         with np.errstate(over="ignore", invalid="ignore"):
             cov = scatter / (self.n - 1) if self.n > 1 else np.zeros_like(scatter)
         mean = self.mean
-        return Moments(n=self.n, mean=mean, std=std, cov=cov, frame=frame_for(spec, mean, std))
+        frame = frame_for(spec, mean, std)
+        if spec.covariance == "full" and spec.d > 1 and self.n > 1:
+            # the covariance in the working frame, from the scaled statistics (no overflow)
+            relative = frame.scale / np.ldexp(1.0, self.exponent)
+            cov_frame = self.scatter_unit / (self.n - 1) / np.multiply.outer(relative, relative)
+            cov_frame = 0.5 * (cov_frame + cov_frame.T)
+            if is_singular(cov_frame):
+                frame = replace(frame, rotation=principal_axes(cov_frame))
+        return Moments(n=self.n, mean=mean, std=std, cov=cov, frame=frame)
 
 
 class RowSample:

@@ -145,7 +145,8 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     check_spread(accumulator.spread(), loaded.describe()["columns"], name, f"gmm --covariance {covariance}",
                  per_column=covariance in ("full", "diag"))
     moments = accumulator.moments(spec)
-    prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note)
+    prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note,
+                                                 loaded.describe()["columns"])
     frame = moments.frame
     problem = svi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, source, chunk_rows=chunk_rows)
     sample_ws = gmm.Workspace(spec, max(1, min(chunk_rows, sample.shape[0])))
@@ -214,7 +215,7 @@ def _result(spec, prior, prior_document, problem, result, settings, method, init
     if method == "svi":
         extra.update(forgetting=settings.forgetting, delay=settings.delay)
     params = {"prior": prior_document, "variational": runner.variational_document(spec, q),
-              "summary": summary, "frame": {"shift": frame.shift, "scale": frame.scale}}
+              "summary": summary, "frame": runner.frame_document(frame)}
     columns = loaded.describe()["columns"]
     header = ["component", "weight", "count"] + [f"mean_{c}" for c in columns] + [f"var_{c}" for c in columns]
     rows = [[j + 1, summary["weights"][j], summary["counts"][j], *summary["means"][j],
