@@ -72,8 +72,17 @@ def undo_preprocessing(values: np.ndarray, preprocessing: dict) -> np.ndarray:
 def describe_range(spread: Spread, j: int) -> str:
     """'values -3e+300 to 4e+300, spread about 1e+300' for column j."""
     exponent = float(spread.log2_std[j]) * np.log10(2.0)
-    return (f"values {spread.low[j]:.3g} to {spread.high[j]:.3g}, spread (standard deviation) "
-            f"about 1e{exponent:+.0f}")
+    low, high = distinct_pair(float(spread.low[j]), float(spread.high[j]))
+    return f"values {low} to {high}, spread (standard deviation) about 1e{exponent:+.0f}"
+
+
+def distinct_pair(low: float, high: float) -> tuple[str, str]:
+    """low and high with the fewest significant digits (3 or more) that tell them apart."""
+    for digits in range(3, 18):
+        a, b = f"{low:.{digits}g}", f"{high:.{digits}g}"
+        if a != b:
+            return a, b
+    return a, b
 
 
 def require_representable(values: np.ndarray, columns: list[str], source: str, model: str,
@@ -101,13 +110,18 @@ def check_spread(spread: Spread, columns: list[str], source: str, model: str, pe
 def check_dtype_range(values: np.ndarray, columns: list[str], source: str, dtype) -> None:
     """BadInput naming the first column of values (n, d) with a value beyond the largest finite
     number of ``dtype`` (float32: 3.4e38), instead of a cast to infinity."""
-    limit = float(np.finfo(dtype).max)
-    if values.size == 0 or np.finfo(values.dtype).max <= limit:
+    info = np.finfo(dtype)
+    if values.size == 0 or np.finfo(values.dtype).max <= info.max:
         return
-    beyond = np.flatnonzero(np.abs(values).max(axis=0) > limit)
-    if beyond.size:
-        j = beyond[0]
-        column = values[:, j]
-        raise BadInput(f"{source}: column {columns[j]!r} has values {column.min():.3g} to {column.max():.3g}, beyond "
-                       f"{np.dtype(dtype).name} (largest {limit:.3g}): use --dtype float64, or rescale the data "
-                       f"(--standardize)")
+    magnitude = np.abs(values).max(axis=0)
+    beyond = np.flatnonzero(magnitude > info.max)
+    # a varying column whose every value is below the smallest normal number would be rounded to
+    # (a few) subnormal steps or to zero: a different data set
+    tiny = np.flatnonzero((magnitude > 0) & (magnitude < info.tiny) & (values.max(axis=0) > values.min(axis=0)))
+    for found, what in ((beyond, f"beyond {np.dtype(dtype).name} (largest {float(info.max):.3g})"),
+                        (tiny, f"below {np.dtype(dtype).name}'s smallest normal number {float(info.tiny):.3g}")):
+        if found.size:
+            j = found[0]
+            column = values[:, j]
+            raise BadInput(f"{source}: column {columns[j]!r} has values {column.min():.3g} to {column.max():.3g}, "
+                           f"{what}: use --dtype float64, or rescale the data (--standardize)")

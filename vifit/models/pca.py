@@ -161,24 +161,25 @@ def log_likelihood(x: np.ndarray, mean: np.ndarray, components: np.ndarray,
                    chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
     """Per-row log N(x_i | mean, C), C = U diag(lambda) U^T + sigma^2 (I - U U^T): (n,).
 
-    Uses the Woodbury form, so no d x d inverse: with r = x - mean and
-    p = U r, r^T C^-1 r = (|r|^2 - sum_j (1 - sigma^2/lambda_j) p_j^2) / sigma^2 and
-    log|C| = sum_j log lambda_j + (d - k) log sigma^2. Requires sigma^2 > 0.
+    No d x d inverse: with r = x - mean, p = U r and the residual e = r - U^T p,
+    r^T C^-1 r = sum_j p_j^2 / lambda_j + |e|^2 / sigma^2 and
+    log|C| = sum_j log lambda_j + (d - k) log sigma^2. Each term is a square of a number
+    already divided by its own scale (sqrt(lambda_j), sigma), so nothing overflows or cancels
+    when the components' variances differ by many orders of magnitude. Requires sigma^2 > 0.
     """
     if not noise_variance > 0:
         raise ValueError("PPCA log-likelihood needs a positive noise variance (k < rank)")
     n, d = x.shape
     k = components.shape[0]
-    # residuals are divided by a power of two near sigma, so their squares neither overflow nor underflow
-    unit = power_of_two_scale(0.5 * float(np.log2(noise_variance)))
-    shrink = 1.0 - noise_variance / explained_variance
     log_det = float(np.sum(np.log(explained_variance))) + (d - k) * np.log(noise_variance)
-    noise_variance = noise_variance / unit / unit  # about 1; unit * unit may underflow
+    root_explained, sigma = np.sqrt(explained_variance), np.sqrt(noise_variance)
     out = np.empty(n)
     for start in range(0, n, chunk_rows):
-        r = (np.asarray(x[start:start + chunk_rows], dtype=np.float64) - mean) * (1.0 / unit)
+        r = np.asarray(x[start:start + chunk_rows], dtype=np.float64) - mean
         p = r @ components.T
-        quad = (np.einsum("ij,ij->i", r, r) - (p * p) @ shrink) / noise_variance
+        e = (r - p @ components) / sigma
+        w = p / root_explained
+        quad = np.einsum("ij,ij->i", w, w) + np.einsum("ij,ij->i", e, e)
         out[start:start + chunk_rows] = -0.5 * (d * LOG_2PI + log_det + quad)
     return out
 

@@ -311,13 +311,14 @@ def predict(document: dict, path: str, table: Table, reconstruct: bool = False):
     spec_std = (preprocessing or {}).get("standardize")
     if spec_std:
         log_density = log_density - float(np.sum(np.log(np.asarray(spec_std["scale"]))))
-    labels = np.argmax(resp, axis=1) + 1
+    labels = np.where(np.isfinite(resp).all(axis=1), np.argmax(resp, axis=1) + 1.0, np.nan)  # nan: written empty
     columns = ["label"] + [f"resp_{j + 1}" for j in range(spec.k)] + ["log_density"]
     return columns, _rows(labels, resp, log_density)
 
 
 def _rows(labels, resp, log_density):
-    return [[int(label), *r, float(ld)] for label, r, ld in zip(labels, resp.tolist(), log_density.tolist())]
+    return [[int(label) if label == label else float(label), *r, float(ld)]
+            for label, r, ld in zip(labels.tolist(), resp.tolist(), log_density.tolist())]
 
 
 def sample(document: dict, path: str, n: int, rng: np.random.Generator):
