@@ -203,3 +203,28 @@ def test_svi_refuses_or_fits_extreme_scales(tmp_path, factor, code):
         assert len(stderr.strip().splitlines()) == 1 and "column 'a'" in stderr
     else:
         assert np.isfinite(json.loads(proc.stdout)["fit"]["elbo"])
+
+
+@pytest.mark.parametrize("command", ["autoencoder", "vae"])
+def test_networks_in_float64_refuse_values_whose_squares_overflow(tmp_path, command):
+    data = tmp_path / "x.csv"
+    x = X.copy()
+    x[:, 1] *= 1e160
+    _write(data, x)
+    proc = run_subprocess([command, data, "--dtype", "float64", "--seed", 1, "-q", "--epochs", 2])
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert "column 'b'" in stderr and "--standardize" in stderr and proc.stdout == b""
+
+
+def test_standardize_and_minmax_near_the_float64_limit(tmp_path):
+    data, model = tmp_path / "x.csv", tmp_path / "m.json"
+    data.write_text("a,b\n-1.5e308,1\n1.5e308,2\n1.5e308,3\n1.4e308,3\n1e308,2.5\n")
+    proc = run_subprocess(["gmm", data, "--k", 2, "--standardize", "--seed", 1, "-q", "-o", model])
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr.decode()
+    predicted = run_subprocess(["predict", model, data])
+    assert predicted.returncode == 0 and predicted.stderr == b"", predicted.stderr.decode()
+    assert ",," not in predicted.stdout.decode()
+    refused = run_subprocess(["vae", data, "--scale", "minmax", "--dtype", "float64", "-q", "--epochs", 2])
+    stderr = refused.stderr.decode()
+    assert refused.returncode == 2 and str(data) in stderr and "column 'a'" in stderr, stderr

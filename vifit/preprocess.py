@@ -15,7 +15,7 @@ from vifit.errors import BadInput
 from vifit.models.spread import SPREAD_LIMITS, Spread, column_spread, out_of_range
 
 
-def standardization(values: np.ndarray, note: Callable[[str], None], columns: list[str]) -> dict:
+def standardization(values: np.ndarray, note: Callable[[str], None], columns: list[str], source: str = "") -> dict:
     """Mean and scale (population standard deviation) per column.
 
     A constant column gets scale 1 so it maps to zeros instead of NaN.
@@ -23,7 +23,7 @@ def standardization(values: np.ndarray, note: Callable[[str], None], columns: li
     spread = column_spread(values)
     wide = np.flatnonzero(~np.isfinite(spread.std))
     if wide.size:
-        raise BadInput(f"column {columns[wide[0]]!r}: {describe_range(spread, wide[0])}; its standard deviation "
+        raise BadInput(f"{source}{': ' if source else ''}column {columns[wide[0]]!r}: {describe_range(spread, wide[0])}; its standard deviation "
                        f"is beyond float64, so --standardize cannot scale it")
     mean, scale = spread.mean, spread.std
     constant = ~(scale > 0)
@@ -33,13 +33,20 @@ def standardization(values: np.ndarray, note: Callable[[str], None], columns: li
     return {"standardize": {"mean": mean.tolist(), "scale": scale.tolist()}}
 
 
-def minmax_scaling(values: np.ndarray, note: Callable[[str], None], columns: list[str]) -> dict:
+def minmax_scaling(values: np.ndarray, note: Callable[[str], None], columns: list[str], source: str = "") -> dict:
     """Minimum and range per column, mapping the data onto [0, 1] (``--scale minmax``).
 
     A constant column gets range 1 (it maps to zeros).
     """
     low = values.min(axis=0).astype(np.float64)
-    span = values.max(axis=0).astype(np.float64) - low
+    with np.errstate(over="ignore"):
+        span = values.max(axis=0).astype(np.float64) - low
+    wide = np.flatnonzero(~np.isfinite(span))
+    if wide.size:
+        j = wide[0]
+        raise BadInput(f"{source}{': ' if source else ''}column {columns[j]!r}: values {low[j]:.3g} to "
+                       f"{values[:, j].max():.3g}; their range is "
+                       f"beyond float64, so --scale minmax cannot map it onto [0, 1]")
     constant = ~(span > 0)
     for j in np.flatnonzero(constant):
         note(f"column {columns[j]!r} is constant; --scale minmax leaves its range at 1")
@@ -51,11 +58,24 @@ def apply_preprocessing(values: np.ndarray, preprocessing: dict) -> np.ndarray:
     """Redo a stored preprocessing on new raw values (n, d): standardize, then minmax."""
     spec = preprocessing.get("standardize") if preprocessing else None
     if spec:
-        values = (values - np.asarray(spec["mean"])) / np.asarray(spec["scale"])
+        values = _shift_and_divide(values, np.asarray(spec["mean"]), np.asarray(spec["scale"]))
     spec = preprocessing.get("minmax") if preprocessing else None
     if spec:
-        values = (values - np.asarray(spec["min"])) / np.asarray(spec["range"])
+        values = _shift_and_divide(values, np.asarray(spec["min"]), np.asarray(spec["range"]))
     return values
+
+
+def _shift_and_divide(values: np.ndarray, shift: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(values - shift) / scale; where values - shift overflows (values near +-1.8e308),
+    values / scale - shift / scale instead (one more rounding, no overflow)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = (values - shift) / scale
+    bad = ~np.isfinite(out)
+    if bad.any():
+        columns = np.nonzero(bad.any(axis=0))[0] if out.ndim == 2 else None
+        if columns is not None:
+            out[:, columns] = values[:, columns] / scale[columns] - shift[columns] / scale[columns]
+    return out
 
 
 def undo_preprocessing(values: np.ndarray, preprocessing: dict) -> np.ndarray:
@@ -125,3 +145,19 @@ def check_dtype_range(values: np.ndarray, columns: list[str], source: str, dtype
             column = values[:, j]
             raise BadInput(f"{source}: column {columns[j]!r} has values {column.min():.3g} to {column.max():.3g}, "
                            f"{what}: use --dtype float64, or rescale the data (--standardize)")
+
+
+def check_square_range(values: np.ndarray, columns: list[str], source: str, model: str) -> None:
+    """BadInput naming the first column of values (n, d) whose squares (in a network's loss and
+    gradients) would overflow values.dtype: magnitudes above sqrt(largest) / 1000."""
+    if values.size == 0:
+        return
+    limit = float(np.sqrt(np.finfo(values.dtype).max)) / 1e3
+    magnitude = np.abs(values).max(axis=0)
+    beyond = np.flatnonzero(magnitude > limit)
+    if beyond.size:
+        j = beyond[0]
+        low, high = distinct_pair(float(values[:, j].min()), float(values[:, j].max()))
+        raise BadInput(f"{source}: column {columns[j]!r} has values {low} to {high}; {model} needs magnitudes "
+                       f"below {limit:.3g} in {values.dtype.name} so that its loss does not overflow: "
+                       f"rescale the data (--standardize)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from vifit.data import Table
-from vifit.preprocess import apply_preprocessing, undo_preprocessing
+from vifit.preprocess import apply_preprocessing, check_square_range, undo_preprocessing
 from vifit.errors import BadInput
 from vifit.inference import sgd
 from vifit.models import autoencoder as model
@@ -32,6 +32,7 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, denoise:
     x = table.values
     n, d = x.shape
     check_range(x, arch.loss)
+    check_square_range(x, table.columns, table.source, "autoencoder")
     rng = np.random.default_rng(seed)
     net = model.Autoencoder(arch, dtype=x.dtype, rng=rng, denoise=denoise)
     train_rows, val_rows = sgd.split_validation(n, config.validation_fraction, rng)
