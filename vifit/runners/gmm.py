@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from vifit.data import Table
-from vifit.preprocess import apply_preprocessing, require_representable, undo_preprocessing
+from vifit.preprocess import apply_preprocessing, check_spread, require_representable, undo_preprocessing
 from vifit.errors import BadInput
 from vifit.models import gmm
 from vifit.models import gmm_predictive as predictive
@@ -112,6 +112,14 @@ def resolve_prior(spec: gmm.Spec, moments, options: dict, note, columns: list[st
     prior = build_prior(spec, weight_concentration=alpha0, mean=mean, mean_precision=beta0, dof=nu0,
                         scale_inv=scale_inv)
     return prior, document
+
+
+def accumulated_moments(spec: gmm.Spec, accumulator, columns: list[str], source: str):
+    """Moments of streamed or distributed rows (``gmm_moments.MomentAccumulator``), after the same
+    range check as an in-memory fit (BadInput naming a column whose spread float64 cannot hold)."""
+    check_spread(accumulator.spread(), columns, source, f"gmm --covariance {spec.covariance}",
+                 per_column=spec.covariance in ("full", "diag"))
+    return accumulator.moments(spec)
 
 
 def check_k(ks: list[int], n_rows: int, init: str, spec: str | None = None) -> None:

@@ -26,7 +26,6 @@ from vifit.inference import sources, svi
 from vifit.inference.init import initial_stats
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator, RowSample
-from vifit.preprocess import check_spread
 from vifit.result import FitResult
 from vifit.runners import gmm as runner
 
@@ -142,9 +141,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
         reporter.note(f"--memoized keeps statistics per batch: using batches of {batch} rows "
                       f"({MAX_MEMO_BATCHES} batches) instead of --batch-size {settings.batch_size}")
     settings = replace(settings, batch_size=batch)
-    check_spread(accumulator.spread(), loaded.describe()["columns"], name, f"gmm --covariance {covariance}",
-                 per_column=covariance in ("full", "diag"))
-    moments = accumulator.moments(spec)
+    moments = runner.accumulated_moments(spec, accumulator, loaded.describe()["columns"], name)
     prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note,
                                                  loaded.describe()["columns"])
     frame = moments.frame
