@@ -390,7 +390,7 @@ def load_table(
         raise BadInput(f"{name}: every column is constant ({block.shape[0]} identical rows); there is nothing to fit")
     preprocessing: dict = {}
     if opts.standardize:
-        preprocessing = standardization(block, note, columns, name)
+        preprocessing = standardization(block, note, columns)
         block = apply_preprocessing(block, preprocessing)
     check_dtype_range(block, columns, name, DTYPES[opts.dtype])
     values = np.ascontiguousarray(block, dtype=DTYPES[opts.dtype])

@@ -1,9 +1,11 @@
-"""Working coordinates for the GMM: z = (x - shift) / scale, and moving parameters between frames.
+"""Working coordinates for the GMM: z = R^T (x - shift) / scale, and moving parameters between frames.
 
-Centring and scaling once keeps the quadratic expansion T(x) = (1, x, q(x)) well conditioned
-for data far from the origin or at scales of 1e+-8. The model is equivariant under these maps
-(per-feature scaling for full and diag, one common scale for spherical and known), so a fit in
-the frame, mapped back, is the fit in data units; ELBOs differ by n * log_jacobian.
+Centring and scaling once (by the data's own spread, computed without overflow: models.spread)
+keeps the quadratic expansion T(x) = (1, x, q(x)) well conditioned for data far from the origin
+or at any scale float64 can hold; the rotation R (full covariance, singular data only) isolates
+exactly collinear directions. The model is equivariant under these maps (per-feature scaling and
+rotations for full, per-feature scaling for diag, one common scale for spherical and known), so
+a fit in the frame, mapped back, is the fit in data units; ELBOs differ by n * log_jacobian.
 """
 
 from __future__ import annotations

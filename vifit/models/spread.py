@@ -3,8 +3,7 @@
 Each column is first divided by the power of two just above its largest magnitude (an exact
 operation), so its values lie in [-1, 1]: their sums over any number of rows cannot overflow and
 their squares do not underflow however tiny the data. The spread is returned as a float and as
-its base-2 logarithm, which stays finite when the spread itself is beyond float64 (values
-spanning -1e308 .. 1e308).
+its base-2 logarithm, which stays finite when the spread underflows.
 
 The models' working frames divide by these spreads, so a fit of s * X computes the same numbers
 as a fit of X; what cannot be represented for every s are the results in data units (variances
@@ -26,8 +25,8 @@ SPREAD_LIMITS = (1e-140, 1e140)
 
 @dataclass(frozen=True)
 class Spread:
-    """Per column (d,): mean, population std (inf if beyond float64), log2 of the std (-inf when
-    constant), minimum and maximum."""
+    """Per column (d,): mean, population std (at most max |x|, so always finite), log2 of the std
+    (-inf when constant), minimum and maximum."""
 
     mean: np.ndarray
     std: np.ndarray
@@ -58,8 +57,7 @@ def column_spread(x: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> Spread:
     mean = np.where(constant, low, np.ldexp(mean_unit, exponent))
     with np.errstate(divide="ignore"):
         log2_std = np.where(constant, -np.inf, np.log2(np.where(constant, 1.0, std_unit)) + exponent)
-    with np.errstate(over="ignore"):
-        std = np.ldexp(std_unit, exponent)
+    std = np.ldexp(std_unit, exponent)  # std_unit <= 1: no overflow
     return Spread(mean=mean, std=std, log2_std=log2_std, low=low, high=high)
 
 
