@@ -115,7 +115,7 @@ def require_representable(values: np.ndarray, columns: list[str], source: str, m
 
 def check_spread(spread: Spread, columns: list[str], source: str, model: str, per_column: bool) -> None:
     """BadInput naming a column whose spread is outside SPREAD_LIMITS (see require_representable)."""
-    j = out_of_range(spread, per_column)
+    j = out_of_range(spread.log2_std, per_column)
     if j is not None:
         low, high = SPREAD_LIMITS
         raise BadInput(f"{source}: column {columns[j]!r}: {describe_range(spread, j)}; {model} needs spreads "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import eigh, svd
 
-from vifit.models.spread import Spread, column_spread, power_of_two_scale
+from vifit.models.spread import column_spread, power_of_two_scale
 
 CHUNK_ROWS = 4096
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -24,7 +24,8 @@ LOG_2PI = float(np.log(2.0 * np.pi))
 class PCAFit:
     """mean: (d,); components: (k, d) orthonormal rows; explained_variance: (k,);
     total_variance: trace of the sample covariance; noise_variance: PPCA sigma^2;
-    singular_values: (k,) of the centred data; solver: "covariance_eigh" or "svd"."""
+    singular_values: (k,) of the centred data; solver: "covariance_eigh" or "svd";
+    log2_spread: (d,) log2 of each column's population std (-inf when constant)."""
 
     mean: np.ndarray
     components: np.ndarray
@@ -34,6 +35,7 @@ class PCAFit:
     singular_values: np.ndarray
     n_rows: int
     solver: str
+    log2_spread: np.ndarray | None = None  # (d,) log2 of each column's population std
 
     @property
     def explained_variance_ratio(self) -> np.ndarray:
@@ -102,26 +104,46 @@ def sign_normalise(components: np.ndarray) -> np.ndarray:
     return components * signs[:, None]
 
 
-def fit(x: np.ndarray, k: int, spread: Spread | None = None) -> PCAFit:
+# While the largest column variance is in this range, the plain one-GEMM scatter (``mean_and_scatter``
+# without a scale) is exact enough and fastest; outside it the rows are scaled first.
+PLAIN_VARIANCES = (1e-200, 1e200)
+
+
+def _plain_is_safe(mean: np.ndarray, scatter: np.ndarray, n: int) -> bool:
+    if not (np.isfinite(mean).all() and np.isfinite(scatter).all()):
+        return False
+    largest = float(np.max(np.diag(scatter))) / n if scatter.size else 0.0
+    return PLAIN_VARIANCES[0] < largest < PLAIN_VARIANCES[1]  # 0: constant, or squares that underflowed
+
+
+def fit(x: np.ndarray, k: int) -> PCAFit:
     """Exact PCA of x: (n, d) with n >= 2 and 1 <= k <= min(n, d).
 
-    Computed on z = (x - mean) / g, g the power of two nearest the largest column spread
-    (``spread.column_spread`` unless given), so no square overflows or underflows; the
-    results are mapped back (variances times g^2), exactly equivariant under scaling by 2^j."""
+    At extreme scales (and for the SVD solver) computed on z = (x - mean) / g, g the power of
+    two nearest the largest column spread (``spread.column_spread``), so no square overflows or
+    underflows; the results are mapped back (variances times g^2, which may overflow: see
+    ``log2_spread``)."""
     n, d = x.shape
-    if spread is None:
-        spread = column_spread(x)
-    varying = np.isfinite(spread.log2_std)
-    unit = power_of_two_scale(float(spread.log2_std[varying].max())) if varying.any() else 1.0
-    centre = spread.mean
     solver = choose_solver(n, d)
+    unit, plain = 1.0, False
     if solver == "covariance_eigh":
-        mean, scatter = mean_and_scatter(x, centre=centre, unit=unit)
+        with np.errstate(all="ignore"):
+            mean, scatter = mean_and_scatter(x)
+        plain = _plain_is_safe(mean, scatter, n)
+    if not plain:
+        spread = column_spread(x)
+        varying = np.isfinite(spread.log2_std)
+        unit = power_of_two_scale(float(spread.log2_std[varying].max())) if varying.any() else 1.0
+        centre = spread.mean
+    if solver == "covariance_eigh":
+        if not plain:
+            mean, scatter = mean_and_scatter(x, centre=centre, unit=unit)
         eigenvalues, vectors = eigh(scatter, subset_by_index=None, check_finite=False)
         order = np.argsort(eigenvalues)[::-1]
         eigenvalues = np.clip(eigenvalues[order], 0.0, None)
         components = vectors[:, order[:k]].T
         total_scatter = float(np.trace(scatter))
+        squares = np.diag(scatter).copy()
     else:
         centred = (np.asarray(x, dtype=np.float64) - centre) * (1.0 / unit)
         mean_z = centred.mean(axis=0)
@@ -130,21 +152,27 @@ def fit(x: np.ndarray, k: int, spread: Spread | None = None) -> PCAFit:
         _, singular, vt = svd(centred, full_matrices=False, check_finite=False, lapack_driver="gesdd")
         eigenvalues = singular**2
         components = vt[:k]
-        total_scatter = float(np.einsum("ij,ij->", centred, centred))
+        squares = np.einsum("ij,ij->j", centred, centred)
+        total_scatter = float(squares.sum())
     components = sign_normalise(np.ascontiguousarray(components))
     explained = eigenvalues[:k] / (n - 1)
     total_variance = total_scatter / (n - 1)
     noise = (total_variance - explained.sum()) / (d - k) if k < d else 0.0
-    return PCAFit(
-        mean=mean,
-        components=components,
-        explained_variance=explained * unit**2,
-        total_variance=total_variance * unit**2,
-        noise_variance=max(float(noise), 0.0) * unit**2,
-        singular_values=np.sqrt(eigenvalues[:k]) * unit,
-        n_rows=n,
-        solver=solver,
-    )
+    with np.errstate(divide="ignore"):
+        log2_spread = 0.5 * np.log2(np.maximum(squares, 0.0) / n) + np.log2(unit)
+    with np.errstate(over="ignore"):  # beyond float64 when log2_spread is out of range (the caller refuses)
+        variance_unit = unit * unit
+        return PCAFit(
+            mean=mean,
+            components=components,
+            explained_variance=explained * variance_unit,
+            total_variance=total_variance * variance_unit,
+            noise_variance=max(float(noise), 0.0) * variance_unit,
+            singular_values=np.sqrt(eigenvalues[:k]) * unit,
+            n_rows=n,
+            solver=solver,
+            log2_spread=log2_spread,
+        )
 
 
 def transform(x: np.ndarray, mean: np.ndarray, components: np.ndarray,

@@ -61,23 +61,25 @@ def column_spread(x: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> Spread:
     return Spread(mean=mean, std=std, log2_std=log2_std, low=low, high=high)
 
 
-def out_of_range(spread: Spread, per_column: bool) -> int | None:
-    """Index of a column whose spread is outside SPREAD_LIMITS, or None.
+def out_of_range(log2_std: np.ndarray, per_column: bool) -> int | None:
+    """Index of a column whose spread (given by its log2, -inf when constant) is outside
+    SPREAD_LIMITS, or None.
 
     per_column: every varying column must be in range (a model with one variance per column);
     otherwise only the largest spread, which sets the common scale."""
     lo, hi = np.log2(SPREAD_LIMITS[0]), np.log2(SPREAD_LIMITS[1])
-    varying = np.isfinite(spread.log2_std)
+    log2_std = np.asarray(log2_std, dtype=np.float64)
+    varying = np.isfinite(log2_std)
     if not varying.any():
         return None
-    too_big = np.flatnonzero(varying & (spread.log2_std > hi))
+    too_big = np.flatnonzero(varying & (log2_std > hi))
     if too_big.size:
         return int(too_big[0])
     if per_column:
-        too_small = np.flatnonzero(varying & (spread.log2_std < lo))
+        too_small = np.flatnonzero(varying & (log2_std < lo))
         return int(too_small[0]) if too_small.size else None
-    widest = int(np.argmax(np.where(varying, spread.log2_std, -np.inf)))
-    return widest if spread.log2_std[widest] < lo else None
+    widest = int(np.argmax(np.where(varying, log2_std, -np.inf)))
+    return widest if log2_std[widest] < lo else None
 
 
 def power_of_two_scale(log2_std: float) -> float:
