@@ -23,7 +23,7 @@ from vifit.blocks import (DECOMPRESSION_ERRORS, NON_SPACE, Chain, GrowingRows, d
                           open_bytes, open_checked, read_bytes, read_head)
 from vifit.errors import BadInput
 from vifit.options import delimiter_problem  # the check the --delimiter option itself makes
-from vifit.preprocess import apply_preprocessing, standardization
+from vifit.preprocess import apply_preprocessing, check_dtype_range, standardization
 from vifit.ragged import LazyRowFields, RowFields, check_short_rows, ragged_message
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -349,5 +349,6 @@ def load_table(
     if opts.standardize:
         preprocessing = standardization(block, note, columns)
         block = apply_preprocessing(block, preprocessing)
+    check_dtype_range(block, columns, name, DTYPES[opts.dtype])
     values = np.ascontiguousarray(block, dtype=DTYPES[opts.dtype])
     return Table(values=values, columns=columns, source=name, rows_dropped=dropped, preprocessing=preprocessing)

@@ -49,7 +49,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
     """
     from vifit.commands.common import check_output_target, require_csv_output
     from vifit.data import ReadOptions, load_table
-    from vifit.documents.outputs import computed, require_finite
+    from vifit.documents.outputs import computed, require_finite_somewhere
     from vifit.errors import BadInput
     from vifit.output import read_document, render_table, write_text
     from vifit.progress import Reporter
@@ -72,6 +72,24 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
         return
     table = load_table(data, opts, note=reporter.note, required_columns=columns)
     names, rows = computed(runner.predict, document, model_file, table, reconstruct=reconstruct)
-    require_finite(document, model_file, names, rows, "predict")
+    # A column that overflows on every row says the model is unusable (refused, exit 2); cells
+    # beyond float64 on some rows are the data's extreme values: written empty, named in a note.
+    require_finite_somewhere(document, model_file, names, rows, "predict")
+    note_empty_cells(names, rows, reporter.note)
     write_text(render_table(names, rows), out["output"])
     reporter.release()
+
+
+def note_empty_cells(names: list[str], rows, note) -> None:
+    """One note naming the rows (1-based, as read) and columns of cells that will be written
+    empty because their value is not a finite number (undefined, or beyond float64)."""
+    import numpy as np
+
+    cells = ~np.isfinite(np.asarray(rows, dtype=np.float64).reshape(len(rows), len(names)))
+    bad_rows = np.flatnonzero(cells.any(axis=1))
+    if not bad_rows.size:
+        return
+    listed = ", ".join(str(i + 1) for i in bad_rows[:10]) + (f" and {bad_rows.size - 10} more" if bad_rows.size > 10 else "")
+    columns = ", ".join(name for name, bad in zip(names, cells.any(axis=0)) if bad)
+    note(f"{bad_rows.size} row(s) have empty cells ({columns}): the value is undefined for this model or "
+         f"beyond float64 for these rows; rows {listed}")

@@ -89,8 +89,8 @@ def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "ful
     if not tol >= 0:
         raise BadInput(f"--tol must be non-negative, got {tol}")
     spec = gmm.Spec(k, d, covariance, weights)
-    moments = table.accumulator.moments(spec)
-    prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note)
+    moments = runner.accumulated_moments(spec, table.accumulator, table.columns, table.source)
+    prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note, table.columns)
     frame = moments.frame
     problem = DaskProblem(spec, gmm.to_frame(prior, spec, frame), frame, partitions, chunk_rows=chunk_rows,
                           rows=partitions)

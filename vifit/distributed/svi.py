@@ -66,8 +66,8 @@ def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covarianc
     reporter.note(f"--backend dask: each of the {len(parts)} partitions is a minibatch (about {batch} rows); "
                   f"--batch-size is not used")
     settings = replace(settings, batch_size=batch)
-    moments = table.accumulator.moments(spec)
-    prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note)
+    moments = runner.accumulated_moments(spec, table.accumulator, table.columns, table.source)
+    prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note, table.columns)
     frame = moments.frame
     problem = DaskSviProblem(spec, gmm.to_frame(prior, spec, frame), frame, parts,
                              chunk_rows=chunk_rows or svi.CHUNK_ROWS)

@@ -39,3 +39,17 @@ def require_finite(document: dict, path: str, names: list, rows, what: str) -> N
         raise BadInput(f"{path}: {what} overflows 64-bit floats at row {row + 1}, column "
                        f"{quote(names[keep[column]])} (the model's parameters or the data's values are too large); "
                        f"refusing to write non-finite values")
+
+
+def require_finite_somewhere(document: dict, path: str, names: list, rows, what: str) -> None:
+    """BadInput when a column of ``rows`` (n, len(names)) outside undefined_columns has no
+    finite cell at all: the model's parameters, not a few extreme rows, are the cause."""
+    values = np.asarray(rows, dtype=np.float64)
+    if values.size == 0:
+        return
+    keep = [j for j, name in enumerate(names) if name not in undefined_columns(document)]
+    dead = ~np.isfinite(values[:, keep]).any(axis=0)
+    if dead.any():
+        column = int(np.flatnonzero(dead)[0])
+        raise BadInput(f"{path}: {what} overflows 64-bit floats in column {quote(names[keep[column]])} on every "
+                       f"row (the model's parameters are too large); refusing to write non-finite values")

@@ -130,8 +130,9 @@ def run(problem: Problem, state: State, *, tol: float, max_iter: int, reporter=N
             new = step(problem, state)
             drop = state.elbo - new.elbo
             if drop > decrease_allowance(problem, new.elbo):
+                before, after = problem.data_units(state.elbo), problem.data_units(new.elbo)  # fit.trace's units
                 message = (f"ELBO decreased by {drop:.6g} at sweep {new.iteration} "
-                           f"({state.elbo:.17g} -> {new.elbo:.17g}); this is a bug in vifit: please report it "
+                           f"({before:.17g} -> {after:.17g}); this is a bug in vifit: please report it "
                            f"with the command line and its --seed (config.seed in the output) to reproduce it")
                 if on_decrease == "raise":
                     raise ElboDecreased(message)
@@ -140,7 +141,9 @@ def run(problem: Problem, state: State, *, tol: float, max_iter: int, reporter=N
                     warned = True
             if reporter is not None:
                 reporter.update(new.iteration, problem.data_units(new.elbo))
-            converged = abs(new.elbo - state.elbo) <= tol * abs(problem.data_units(new.elbo))
+            # relative to the ELBO in the working frame, which does not depend on the data's units
+            # (in data units it shifts by -N D log s when the data are scaled by s, and can be ~0)
+            converged = abs(new.elbo - state.elbo) <= tol * abs(new.elbo)
             state = new
             if converged:
                 return state, "converged"
@@ -238,9 +241,43 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
         if status == "interrupted":
             best_status = "interrupted"
             break
-    if sort and (best_status != "interrupted" or problem.spec.weights != "dp"):
+    if sort and best_status != "interrupted" and problem.spec.weights == "dp":
+        best, best_status = settle_dp_order(problem, best, best_status, tol=tol, max_iter=max_iter,
+                                            reporter=reporter, on_decrease=on_decrease)
+        elbos[best_index] = problem.data_units(best.elbo)
+    elif sort and (best_status != "interrupted" or problem.spec.weights != "dp"):
         best = sort_components(problem, best)
     return CaviResult(best, best_status, best_index, elbos)
+
+
+MAX_REORDERS = 20
+
+
+def settle_dp_order(problem: Problem, state: State, status: str, *, tol: float, max_iter: int,
+                    reporter=None, on_decrease: str = "warn") -> tuple[State, str]:
+    """Sort a dp fit's sticks by size and sweep again until the order is stable.
+
+    Reordering the sticks changes the model's factors (the refreshed responsibilities raise the
+    bound), so the sorted state is no longer a fixed point: the sweeps resume from it until the
+    tolerance holds again, and the order is checked again. A run that was converged ends
+    converged only at a fixed point whose order is sorted; if the order still changes after
+    MAX_REORDERS rounds, the last converged state is kept in its fitted order."""
+    for _ in range(MAX_REORDERS):
+        reordered = sort_components(problem, state)
+        if reordered is state:
+            return state, status
+        if status != "converged" or reordered.iteration >= max_iter:
+            return reordered, "max_iter" if status == "converged" else status
+        if reporter is not None:
+            reporter.start("gmm, sticks sorted", total=max_iter, metric="elbo")
+        resumed, status = run(problem, reordered, tol=tol, max_iter=max_iter, reporter=reporter,
+                              on_decrease=on_decrease)
+        if reporter is not None:
+            reporter.finish(status)
+        state = resumed
+        if status != "converged":
+            return state, status
+    return state, status
 
 
 CHECKPOINT_KIND = "gmm-cavi"

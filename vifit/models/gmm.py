@@ -305,10 +305,12 @@ class Workspace:
 
 
 def fill_frame_rows(x: np.ndarray, frame: Frame, out: np.ndarray) -> np.ndarray:
-    """z = (x - shift)/scale in (d, n) layout, written into out (d, >= n). x: (n, d)."""
+    """z = R^T (x - shift)/scale in (d, n) layout, written into out (d, >= n). x: (n, d)."""
     z = out[:, :x.shape[0]]
     np.subtract(x.T, frame.shift[:, None], out=z)
     z *= (1.0 / frame.scale)[:, None]
+    if frame.rotation is not None:
+        np.matmul(frame.rotation.T, z.copy(), out=z)
     return z
 
 

@@ -1,9 +1,11 @@
-"""Working coordinates for the GMM: z = (x - shift) / scale, and moving parameters between frames.
+"""Working coordinates for the GMM: z = R^T (x - shift) / scale, and moving parameters between frames.
 
-Centring and scaling once keeps the quadratic expansion T(x) = (1, x, q(x)) well conditioned
-for data far from the origin or at scales of 1e+-8. The model is equivariant under these maps
-(per-feature scaling for full and diag, one common scale for spherical and known), so a fit in
-the frame, mapped back, is the fit in data units; ELBOs differ by n * log_jacobian.
+Centring and scaling once (by the data's own spread, computed without overflow: models.spread)
+keeps the quadratic expansion T(x) = (1, x, q(x)) well conditioned for data far from the origin
+or at any scale float64 can hold; the rotation R (full covariance, singular data only) isolates
+exactly collinear directions. The model is equivariant under these maps (per-feature scaling and
+rotations for full, per-feature scaling for diag, one common scale for spherical and known), so
+a fit in the frame, mapped back, is the fit in data units; ELBOs differ by n * log_jacobian.
 """
 
 from __future__ import annotations
@@ -15,10 +17,19 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Frame:
-    """Working coordinates z = (x - shift) / scale; shift, scale: (d,)."""
+    """Working coordinates z = R^T (x - shift) / scale; shift, scale: (d,); rotation R: (d, d)
+    orthogonal or None (the identity).
+
+    The rotation (full covariance only, which is equivariant under it) is the eigenbasis of the
+    data's correlation matrix when that is singular: exactly collinear columns then put their
+    degenerate direction in coordinates of their own, where it is a round-off-sized number
+    instead of the cancellation of O(1) numbers; the posterior precision along that direction
+    is bounded only by the prior's ridge (~1e6 times the others), so this is where the quadratic
+    expansion T(z) would otherwise lose the ELBO's precision."""
 
     shift: np.ndarray
     scale: np.ndarray
+    rotation: np.ndarray | None = None
 
     @staticmethod
     def identity(d: int) -> "Frame":
@@ -67,9 +78,24 @@ def _rescale_scale_inv(spec, scale_inv, s):
     return scale_inv / s[0] ** 2
 
 
+def rotate(params, spec, rotation: np.ndarray):
+    """The same Prior or Variational (full covariance) in coordinates z' = R^T z."""
+    if spec.covariance != "full":
+        raise ValueError("only the full-covariance model is rotation-equivariant")
+    r = np.asarray(rotation, dtype=np.float64)
+    scale_inv = r.T @ params.scale_inv @ r
+    scale_inv = 0.5 * (scale_inv + np.swapaxes(scale_inv, -1, -2))
+    if hasattr(params, "noise_var"):  # a Prior
+        return replace(params, mean=params.mean @ r, scale_inv=scale_inv)
+    return replace(params, means=params.means @ r, scale_inv=scale_inv)
+
+
 def to_frame(params, spec, frame: Frame):
-    return rescale(params, spec, frame.shift, frame.scale)
+    params = rescale(params, spec, frame.shift, frame.scale)
+    return params if frame.rotation is None else rotate(params, spec, frame.rotation)
 
 
 def from_frame(params, spec, frame: Frame):
+    if frame.rotation is not None:
+        params = rotate(params, spec, frame.rotation.T)
     return rescale(params, spec, -frame.shift / frame.scale, 1.0 / frame.scale)

@@ -9,14 +9,21 @@ initialising a streamed fit from the whole data rather than its first rows.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from vifit.models.gmm import Spec, frame_for
-from vifit.models.gmm_prior import Moments
+from vifit.models.gmm_prior import Moments, is_singular, principal_axes
+from vifit.models.spread import Spread
 
 
 class MomentAccumulator:
     """Running n, mean (d,), scatter about the mean, column min and max.
+
+    Kept in units of a power of two per column (``exponent``, raised as larger values arrive;
+    exact rescaling), so neither sums nor squares overflow or underflow for any finite data;
+    ``mean`` and ``scatter`` give them in data units, ``spread`` the column spreads.
 
     full: scatter (d, d); otherwise only its diagonal (d,), which is all a diag, spherical or
     known model uses (5,000 columns: 200 MB and d^2 work per row saved)."""
@@ -24,10 +31,42 @@ class MomentAccumulator:
     def __init__(self, d: int, full: bool = True):
         self.n = 0
         self.full = bool(full)
-        self.mean = np.zeros(d)
-        self.scatter = np.zeros((d, d) if self.full else d)
+        self.exponent = np.zeros(d, dtype=np.int64)
+        self.mean_unit = np.zeros(d)
+        self.scatter_unit = np.zeros((d, d) if self.full else d)
         self.low = np.full(d, np.inf)
         self.high = np.full(d, -np.inf)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.ldexp(self.mean_unit, self.exponent)
+
+    @property
+    def scatter(self) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return self.scatter_unit * self._outer(np.ldexp(1.0, self.exponent))
+
+    def _scatter_diagonal_unit(self) -> np.ndarray:
+        return np.diag(self.scatter_unit) if self.full else self.scatter_unit
+
+    def _raise_exponent(self, exponent: np.ndarray) -> None:
+        """Express the running moments in units 2**max(self.exponent, exponent)."""
+        if not self.n:  # nothing to rescale yet
+            self.exponent = np.asarray(exponent, dtype=np.int64).copy()
+            return
+        new = np.maximum(self.exponent, exponent)
+        factor = np.ldexp(1.0, self.exponent - new)  # <= 1, exact unless it underflows (negligible then)
+        self.mean_unit = self.mean_unit * factor
+        self.scatter_unit = self.scatter_unit * self._outer(factor)
+        self.exponent = new
+
+    def _merge_unit(self, m: int, mean_b: np.ndarray, scatter_b: np.ndarray) -> None:
+        """Chan et al.'s pairwise update with a block's moments in the current units."""
+        delta = mean_b - self.mean_unit
+        total = self.n + m
+        self.scatter_unit = self.scatter_unit + scatter_b + self._outer(delta) * (self.n * m / total)
+        self.mean_unit = self.mean_unit + delta * (m / total)
+        self.n = total
 
     def add(self, block: np.ndarray) -> None:
         """Merge a block (m, d) of rows."""
@@ -35,43 +74,64 @@ class MomentAccumulator:
         m = block.shape[0]
         if m == 0:
             return
-        mean_b = block.mean(axis=0)
-        centred = block - mean_b
+        low, high = block.min(axis=0), block.max(axis=0)
+        biggest = np.maximum(np.abs(low), np.abs(high))
+        self._raise_exponent(np.frexp(np.where(biggest > 0, biggest, 1.0))[1].astype(np.int64))
+        scaled = block * np.ldexp(1.0, -self.exponent)
+        mean_b = scaled.mean(axis=0)
+        centred = scaled - mean_b
         scatter_b = centred.T @ centred if self.full else np.einsum("nd,nd->d", centred, centred)
-        delta = mean_b - self.mean
-        total = self.n + m
-        self.scatter += scatter_b + self._outer(delta) * (self.n * m / total)
-        self.mean = self.mean + delta * (m / total)
-        self.n = total
-        np.minimum(self.low, block.min(axis=0), out=self.low)
-        np.maximum(self.high, block.max(axis=0), out=self.high)
+        self._merge_unit(m, mean_b, scatter_b)
+        np.minimum(self.low, low, out=self.low)
+        np.maximum(self.high, high, out=self.high)
 
     def merge(self, other: "MomentAccumulator") -> None:
         """Merge another accumulator's rows (Chan et al.'s pairwise update)."""
         if other.n == 0:
             return
-        delta = other.mean - self.mean
-        total = self.n + other.n
-        self.scatter += other.scatter + self._outer(delta) * (self.n * other.n / total)
-        self.mean = self.mean + delta * (other.n / total)
-        self.n = total
+        self._raise_exponent(other.exponent)
+        factor = np.ldexp(1.0, other.exponent - self.exponent)
+        self._merge_unit(other.n, other.mean_unit * factor, other.scatter_unit * self._outer(factor))
         np.minimum(self.low, other.low, out=self.low)
         np.maximum(self.high, other.high, out=self.high)
 
-    def _outer(self, delta: np.ndarray) -> np.ndarray:
-        return np.outer(delta, delta) if self.full else delta * delta
+    def _outer(self, vector: np.ndarray) -> np.ndarray:
+        return np.multiply.outer(vector, vector) if self.full else vector * vector
 
     @property
     def constant(self) -> bool:
         """Every column takes a single value."""
         return bool((self.low == self.high).all())
 
+    def spread(self) -> Spread:
+        """Column mean, population std, its log2 and range (see ``models.spread``)."""
+        std_unit = np.sqrt(np.maximum(self._scatter_diagonal_unit(), 0.0) / max(self.n, 1))
+        constant = ~(self.high > self.low)
+        std_unit = np.where(constant, 0.0, std_unit)
+        with np.errstate(divide="ignore"):
+            log2_std = np.where(constant, -np.inf, np.log2(np.where(constant, 1.0, std_unit)) + self.exponent)
+        return Spread(mean=np.where(constant, self.low, self.mean), std=np.ldexp(std_unit, self.exponent),
+                      log2_std=log2_std, low=self.low.copy(), high=self.high.copy())
+
     def moments(self, spec: Spec) -> Moments:
-        """The :class:`Moments` the default prior is built from (population std, cov with n - 1)."""
-        scatter = 0.5 * (self.scatter + self.scatter.T) if self.full else self.scatter
-        std = np.sqrt(np.maximum(np.diag(scatter) if self.full else scatter, 0.0) / self.n)
-        cov = scatter / (self.n - 1) if self.n > 1 else np.zeros_like(scatter)
-        return Moments(n=self.n, mean=self.mean.copy(), std=std, cov=cov, frame=frame_for(spec, self.mean, std))
+        """The :class:`Moments` the default prior is built from (population std, cov with n - 1;
+        cov is (d, d) when ``full``, else the (d,) variances)."""
+        scatter = self.scatter
+        if self.full:
+            scatter = 0.5 * (scatter + scatter.T)
+        std = np.ldexp(np.sqrt(np.maximum(self._scatter_diagonal_unit(), 0.0) / self.n), self.exponent)
+        with np.errstate(over="ignore", invalid="ignore"):
+            cov = scatter / (self.n - 1) if self.n > 1 else np.zeros_like(scatter)
+        mean = self.mean
+        frame = frame_for(spec, mean, std)
+        if self.full and spec.covariance == "full" and spec.d > 1 and self.n > 1:
+            # the covariance in the working frame, from the scaled statistics (no overflow)
+            relative = frame.scale / np.ldexp(1.0, self.exponent)
+            cov_frame = self.scatter_unit / (self.n - 1) / np.multiply.outer(relative, relative)
+            cov_frame = 0.5 * (cov_frame + cov_frame.T)
+            if is_singular(cov_frame):
+                frame = replace(frame, rotation=principal_axes(cov_frame))
+        return Moments(n=self.n, mean=mean, std=std, cov=cov, frame=frame)
 
 
 class RowSample:

@@ -10,11 +10,12 @@ frame when every column is constant) so the prior stays proper.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from vifit.models.gmm import Frame, Prior, Spec, frame_for
+from vifit.models.spread import Spread, column_spread
 
 RIDGE = 1e-6
 
@@ -33,41 +34,75 @@ class Moments:
     frame: Frame
 
 
-def data_moments(spec: Spec, x: np.ndarray, chunk_rows: int = 8192) -> Moments:
-    """Two passes over x (n, d) in chunks; the covariance is accumulated in the working frame."""
+def data_moments(spec: Spec, x: np.ndarray, chunk_rows: int = 8192, spread: Spread | None = None) -> Moments:
+    """Passes over x (n, d) in chunks: mean and std without overflow (``spread.column_spread``,
+    unless given), then the covariance accumulated in the working frame."""
     n, d = x.shape
-    total = np.zeros(d)
-    for start in range(0, n, chunk_rows):
-        total += x[start:start + chunk_rows].sum(axis=0, dtype=np.float64)
-    mean = total / n
-    squares = np.zeros(d)
-    for start in range(0, n, chunk_rows):
-        centred = np.asarray(x[start:start + chunk_rows], dtype=np.float64) - mean
-        squares += np.einsum("nd,nd->d", centred, centred)
-    std = np.sqrt(squares / n)
+    if spread is None:
+        spread = column_spread(x, chunk_rows)
+    mean, std = spread.mean, spread.std
     frame = frame_for(spec, mean, std)
-    if spec.covariance != "full":
-        return Moments(n=n, mean=mean, std=std, cov=squares / (n - 1) if n > 1 else np.zeros(d), frame=frame)
+    if spec.covariance != "full":  # only the variances are used: no d x d work for wide data
+        with np.errstate(over="ignore"):
+            cov = std * std * (n / (n - 1)) if n > 1 else np.zeros(d)
+        return Moments(n=n, mean=mean, std=std, cov=cov, frame=frame)
     scatter = np.zeros((d, d))
     for start in range(0, n, chunk_rows):
         z = (np.asarray(x[start:start + chunk_rows], dtype=np.float64) - mean) / frame.scale
         scatter += z.T @ z
     cov_frame = scatter / (n - 1) if n > 1 else np.zeros((d, d))
+    cov_frame = 0.5 * (cov_frame + cov_frame.T)
+    if spec.covariance == "full" and d > 1 and is_singular(cov_frame):
+        frame = replace(frame, rotation=principal_axes(cov_frame))
     cov = cov_frame * np.multiply.outer(frame.scale, frame.scale)
     return Moments(n=n, mean=mean, std=std, cov=0.5 * (cov + cov.T), frame=frame)
+
+
+def is_singular(cov_frame: np.ndarray) -> bool:
+    """The covariance (d, d) in the working frame is not safely positive definite (it gets a ridge)."""
+    d = cov_frame.shape[0]
+    level = float(np.trace(cov_frame)) / d if d else 0.0
+    eigen = np.linalg.eigvalsh(cov_frame) if d else np.ones(1)
+    return not (level > 0 and eigen.min() > 1e-10 * level)
+
+
+def principal_axes(cov_frame: np.ndarray) -> np.ndarray:
+    """Eigenvectors (d, d) of cov_frame as columns, by decreasing eigenvalue."""
+    _, vectors = np.linalg.eigh(cov_frame)
+    return np.ascontiguousarray(vectors[:, ::-1])
+
+
+def dependent_columns(moments: Moments) -> tuple[list[int], int]:
+    """(indices of the columns that take part in an exact linear dependence, rank of the data).
+
+    Exact to round-off: directions whose variance is below 1e-12 of the mean variance in the
+    working frame; empty when there is none (or when every column is constant)."""
+    s = moments.frame.scale
+    cov_frame = moments.cov / np.multiply.outer(s, s)
+    d = cov_frame.shape[0]
+    level = float(np.trace(cov_frame)) / d if d else 0.0
+    if not level > 0:
+        return [], 0
+    eigen, vectors = np.linalg.eigh(cov_frame)
+    null = vectors[:, eigen <= 1e-12 * level]
+    varying = np.diag(cov_frame) > 1e-12 * level
+    involved = np.flatnonzero(varying & (np.abs(null) > 1e-6).any(axis=1)) if null.size else np.zeros(0, int)
+    return involved.tolist(), int(d - null.shape[1])
 
 
 def ridge_if_singular(cov_frame: np.ndarray) -> tuple[np.ndarray, bool]:
     """cov (d, d) in the working frame, or its diagonal (d,), plus a ridge when it is not
     safely positive definite."""
     d = cov_frame.shape[0]
-    variances = np.diag(cov_frame) if cov_frame.ndim == 2 else cov_frame
-    level = float(np.sum(variances)) / d
-    eigen = (np.linalg.eigvalsh(cov_frame) if cov_frame.ndim == 2 else variances) if d else np.ones(1)
-    if level > 0 and eigen.min() > 1e-10 * level:
+    if cov_frame.ndim == 1:  # the variances of a diag/spherical/known model
+        level = float(np.sum(cov_frame)) / d if d else 0.0
+        if level > 0 and cov_frame.min() > 1e-10 * level:
+            return cov_frame, False
+        return cov_frame + RIDGE * (level if level > 0 else 1.0), True
+    if not is_singular(cov_frame):
         return cov_frame, False
-    ridge = RIDGE * (level if level > 0 else 1.0)
-    return (cov_frame + ridge * np.eye(d) if cov_frame.ndim == 2 else cov_frame + ridge), True
+    level = float(np.trace(cov_frame)) / d
+    return cov_frame + RIDGE * (level if level > 0 else 1.0) * np.eye(d), True
 
 
 def default_scale_inv(spec: Spec, moments: Moments) -> tuple[np.ndarray, bool]:
@@ -85,8 +120,11 @@ def default_scale_inv(spec: Spec, moments: Moments) -> tuple[np.ndarray, bool]:
 
 def default_tau(moments: Moments, mean_prior: np.ndarray) -> float:
     """Root mean square of the data about m0 (1 when that is 0)."""
-    value = float(np.sqrt(np.mean(moments.std**2 + (moments.mean - mean_prior) ** 2)))
-    return value if value > 0 else 1.0
+    terms = np.concatenate([moments.std, moments.mean - mean_prior])
+    big = float(np.max(np.abs(terms))) if terms.size else 0.0
+    if not (big > 0 and np.isfinite(big)):
+        return 1.0
+    return big * float(np.sqrt(np.mean((terms / big) ** 2) * 2.0))  # scaled by its largest term: no overflow
 
 
 def build_prior(spec: Spec, *, weight_concentration: float, mean: np.ndarray, mean_precision: float = 1.0,

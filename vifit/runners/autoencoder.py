@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from vifit.data import Table
-from vifit.preprocess import apply_preprocessing, undo_preprocessing
+from vifit.preprocess import apply_preprocessing, check_square_range, undo_preprocessing
 from vifit.errors import BadInput
 from vifit.inference import sgd
 from vifit.models import autoencoder as model
@@ -33,6 +33,7 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, denoise:
     x = table.values
     n, d = x.shape
     check_range(x, arch.loss)
+    check_square_range(x, table.columns, table.source, "autoencoder")
     layers = [list(arch.encoder), list(arch.decoder)]
     hidden = ",".join(map(str, arch.encoder[1:]))
     base = memory.check_network(layers, x.dtype.itemsize, f"--hidden {hidden} on {d:,} columns")

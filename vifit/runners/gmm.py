@@ -11,11 +11,11 @@ import os
 import numpy as np
 
 from vifit.data import Table
-from vifit.preprocess import apply_preprocessing, undo_preprocessing
+from vifit.preprocess import apply_preprocessing, check_spread, require_representable, undo_preprocessing
 from vifit.errors import BadInput
 from vifit.models import gmm
 from vifit.models import gmm_predictive as predictive
-from vifit.models.gmm_prior import build_prior, data_moments, default_scale_inv, default_tau
+from vifit.models.gmm_prior import build_prior, data_moments, default_scale_inv, default_tau, dependent_columns
 from vifit.output import array_of, field_of
 from vifit.result import FitResult
 from vifit.runners import memory
@@ -50,8 +50,24 @@ def parse_vector(value, d: int, name: str, positive: bool = False) -> np.ndarray
     return vector
 
 
-def resolve_prior(spec: gmm.Spec, moments, options: dict, note) -> tuple[gmm.Prior, dict]:
-    """The prior in data units from the options and data-scaled defaults; and its JSON form."""
+def singular_note(moments, columns: list[str] | None) -> str:
+    """The one note for a singular data covariance: the columns of an exact linear dependence
+    when there is one (and more rows than columns), else the possible causes."""
+    involved, rank = dependent_columns(moments)
+    d = moments.cov.shape[0]
+    if involved and columns is not None and moments.n > d:
+        names = ", ".join(repr(columns[j]) for j in involved)
+        return (f"columns {names} are exactly linearly dependent (the data have rank {rank} in {d} columns); "
+                f"the default --covariance-prior adds a small ridge along the dependence")
+    return ("the data's covariance is singular (constant columns, duplicate rows or more columns than "
+            "rows); the default --covariance-prior adds a small ridge")
+
+
+def resolve_prior(spec: gmm.Spec, moments, options: dict, note, columns: list[str] | None = None
+                  ) -> tuple[gmm.Prior, dict]:
+    """The prior in data units from the options and data-scaled defaults; and its JSON form.
+
+    columns: the data's column names, named in the note on exactly dependent columns."""
     d, cov = spec.d, spec.covariance
     given = {k: options.get(k) for k in NW_OPTIONS + KNOWN_OPTIONS}
     wrong = NW_OPTIONS if cov == "known" else KNOWN_OPTIONS
@@ -87,8 +103,7 @@ def resolve_prior(spec: gmm.Spec, moments, options: dict, note) -> tuple[gmm.Pri
     if given["covariance_prior"] is None:
         scale_inv, ridged = default_scale_inv(spec, moments)
         if ridged:
-            note("the data's covariance is singular (constant columns, duplicate rows or more columns than "
-                 "rows); the default --covariance-prior adds a small ridge")
+            note(singular_note(moments, columns))
     else:
         if cov == "spherical" and "," in str(given["covariance_prior"]):
             raise BadInput("--covariance-prior takes one number for --covariance spherical")
@@ -98,6 +113,14 @@ def resolve_prior(spec: gmm.Spec, moments, options: dict, note) -> tuple[gmm.Pri
     prior = build_prior(spec, weight_concentration=alpha0, mean=mean, mean_precision=beta0, dof=nu0,
                         scale_inv=scale_inv)
     return prior, document
+
+
+def accumulated_moments(spec: gmm.Spec, accumulator, columns: list[str], source: str):
+    """Moments of streamed or distributed rows (``gmm_moments.MomentAccumulator``), after the same
+    range check as an in-memory fit (BadInput naming a column whose spread float64 cannot hold)."""
+    check_spread(accumulator.spread(), columns, source, f"gmm --covariance {spec.covariance}",
+                 per_column=spec.covariance in ("full", "diag"))
+    return accumulator.moments(spec)
 
 
 def check_k(ks: list[int], n_rows: int, init: str, spec: str | None = None) -> None:
@@ -122,8 +145,10 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
     from vifit.inference import cavi
 
     spec = gmm.Spec(k, table.values.shape[1], covariance, weights)
-    moments = data_moments(spec, table.values)
-    prior, prior_document = resolve_prior(spec, moments, prior_options, note)
+    spread = require_representable(table.values, table.columns, table.source, f"gmm --covariance {covariance}",
+                                   per_column=covariance in ("full", "diag"))
+    moments = data_moments(spec, table.values, spread=spread)
+    prior, prior_document = resolve_prior(spec, moments, prior_options, note, table.columns)
     frame = moments.frame
     problem = cavi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, table.values, chunk_rows=chunk_rows)
     return problem, prior, prior_document
@@ -175,13 +200,21 @@ def cavi_result(problem, prior: gmm.Prior, prior_document: dict, result, columns
         **extra,
     }
     params = {"prior": prior_document, "variational": variational_document(spec, q),
-              "summary": summary, "frame": {"shift": frame.shift, "scale": frame.scale}}
+              "summary": summary, "frame": frame_document(frame)}
     header = ["component", "weight", "count"] + [f"mean_{c}" for c in columns] + [f"var_{c}" for c in columns]
     rows = [[j + 1, summary["weights"][j], summary["counts"][j], *summary["means"][j],
              *variances(summary, j)] for j in range(k)]
     return FitResult(model="gmm", method="cavi", params=params, status=result.status, elbo=elbo, n_rows=n,
                      n_iter=state.iteration, trace=state.trace, fit_extra=extra,
                      table={"columns": header, "rows": rows})
+
+
+def frame_document(frame: gmm.Frame) -> dict:
+    """params.frame: shift and scale, and the rotation when the fit used one."""
+    document = {"shift": frame.shift, "scale": frame.scale}
+    if frame.rotation is not None:
+        document["rotation"] = frame.rotation
+    return document
 
 
 def summarise(prior: gmm.Prior, q: gmm.Variational) -> dict:
@@ -273,7 +306,13 @@ def _frame(document: dict, path: str, d: int) -> gmm.Frame:
     scale = array_of(document, path, "params", "frame", "scale", ndim=1)
     if shift.shape != (d,) or scale.shape != (d,) or not (scale > 0).all():
         raise BadInput(f"{path}: params.frame is malformed")
-    return gmm.Frame(shift, scale)
+    rotation = None
+    if frame.get("rotation") is not None:
+        rotation = array_of(document, path, "params", "frame", "rotation", ndim=2)
+        if (rotation.shape != (d, d) or document["params"]["prior"].get("covariance") != "full"
+                or not np.allclose(rotation.T @ rotation, np.eye(d), atol=1e-9)):
+            raise BadInput(f"{path}: params.frame.rotation is not an orthogonal {d} x {d} matrix of a full-covariance fit")
+    return gmm.Frame(shift, scale, rotation)
 
 
 def predict(document: dict, path: str, table: Table, reconstruct: bool = False):
@@ -296,13 +335,14 @@ def predict(document: dict, path: str, table: Table, reconstruct: bool = False):
     spec_std = (preprocessing or {}).get("standardize")
     if spec_std:
         log_density = log_density - float(np.sum(np.log(np.asarray(spec_std["scale"]))))
-    labels = np.argmax(resp, axis=1) + 1
+    labels = np.where(np.isfinite(resp).all(axis=1), np.argmax(resp, axis=1) + 1.0, np.nan)  # nan: written empty
     columns = ["label"] + [f"resp_{j + 1}" for j in range(spec.k)] + ["log_density"]
     return columns, _rows(labels, resp, log_density)
 
 
 def _rows(labels, resp, log_density):
-    return [[int(label), *r, float(ld)] for label, r, ld in zip(labels, resp.tolist(), log_density.tolist())]
+    return [[int(label) if label == label else float(label), *r, float(ld)]
+            for label, r, ld in zip(labels.tolist(), resp.tolist(), log_density.tolist())]
 
 
 def sample(document: dict, path: str, n: int, rng: np.random.Generator):

@@ -152,8 +152,9 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
         reporter.note(f"--memoized keeps statistics per batch: using batches of {batch} rows "
                       f"({MAX_MEMO_BATCHES} batches) instead of --batch-size {settings.batch_size}")
     settings = replace(settings, batch_size=batch)
-    moments = accumulator.moments(spec)
-    prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note)
+    moments = runner.accumulated_moments(spec, accumulator, loaded.describe()["columns"], name)
+    prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note,
+                                                 loaded.describe()["columns"])
     frame = moments.frame
     problem = svi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, source, chunk_rows=chunk_rows)
     sample_ws = gmm.Workspace(spec, max(1, min(chunk_rows, sample.shape[0])))
@@ -224,7 +225,7 @@ def _result(spec, prior, prior_document, problem, result, settings, method, init
     if method == "svi":
         extra.update(forgetting=settings.forgetting, delay=settings.delay)
     params = {"prior": prior_document, "variational": runner.variational_document(spec, q),
-              "summary": summary, "frame": {"shift": frame.shift, "scale": frame.scale}}
+              "summary": summary, "frame": runner.frame_document(frame)}
     columns = loaded.describe()["columns"]
     header = ["component", "weight", "count"] + [f"mean_{c}" for c in columns] + [f"var_{c}" for c in columns]
     rows = [[j + 1, summary["weights"][j], summary["counts"][j], *summary["means"][j],

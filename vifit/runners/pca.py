@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from vifit.data import Table
-from vifit.preprocess import apply_preprocessing, undo_preprocessing
+from vifit.preprocess import apply_preprocessing, require_representable, undo_preprocessing
 from vifit.errors import BadInput
 from vifit.models import pca as model
+from vifit.models.spread import out_of_range
 from vifit.output import array_of, field_of
 from vifit.result import FitResult
 
@@ -19,8 +20,10 @@ def fit(table: Table, *, seed: int, reporter, k: int, whiten: bool) -> FitResult
     n, d = table.values.shape
     if k > min(n, d):
         raise BadInput(f"--k {k} is larger than min(rows, columns) = {min(n, d)}")
-    reporter.start("pca", total=1, metric="loglik")
     pca = model.fit(table.values, k)
+    if out_of_range(pca.log2_spread, per_column=False) is not None:  # the message needs the exact spreads
+        require_representable(table.values, table.columns, table.source, "pca", per_column=False)
+    reporter.start("pca", total=1, metric="loglik")
     loglik = None
     if pca.noise_variance > 0:
         loglik = float(model.log_likelihood(table.values, pca.mean, pca.components,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from vifit.data import Table
-from vifit.preprocess import apply_preprocessing, minmax_scaling, undo_preprocessing
+from vifit.preprocess import apply_preprocessing, check_square_range, minmax_scaling, undo_preprocessing
 from vifit.errors import BadInput
 from vifit.inference import sgd
 from vifit.models import vae as model
@@ -71,13 +71,14 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples:
     if scale == "minmax":
         if table.preprocessing.get("standardize"):
             raise BadInput("--scale minmax and --standardize do not combine; choose one")
-        spec = minmax_scaling(table.values, reporter.note, table.columns)
+        spec = minmax_scaling(table.values, reporter.note, table.columns, table.source)
         table.values = np.ascontiguousarray(apply_preprocessing(table.values.astype(np.float64), spec),
                                             dtype=table.values.dtype)
         table.preprocessing = {**table.preprocessing, **spec}
     x = table.values
     n, d = x.shape
     check_range(x, arch.likelihood, table.source)
+    check_square_range(x, table.columns, table.source, "vae")
     check_memory(arch, x.dtype.itemsize, min(config.batch_size, n), samples, iwae_samples)
     rng = np.random.default_rng(seed)
     net = model.VAE(arch, dtype=x.dtype, rng=rng, samples=samples, beta=beta, kl_warmup=kl_warmup)
