@@ -151,7 +151,9 @@ def mutations(document: dict):
         value = _get(document, keys)
         parent_keys, last = keys[:-1], keys[-1]
         full = document["params"].get("prior", {}).get("covariance") == "full"
-        matrices = full or keys[-1] == "covariances"
+        # only a full-covariance fit holds D x D matrices; the diagonal kinds' summary.covariances
+        # are K x D per-feature variances
+        matrices = full
         for suffix, replacement in _violations(value, domains, d, matrices):
             variant = copy.deepcopy(document)
             _get(variant, parent_keys)[last] = replacement

@@ -74,9 +74,14 @@ def test_collinear_columns_get_one_note_naming_them_and_no_decrease(tmp_path):
         stderr = proc.stderr.decode()
         assert proc.returncode == 0, stderr
         notes = [line for line in stderr.splitlines() if "linearly dependent" in line]
-        assert len(notes) == 1, stderr
-        assert "'hour', 'minute', 'sched_dep_time'" in notes[0] and "dep_delay" not in notes[0]
-        assert "rank 3 in 4 columns" in notes[0]
+        if covariance == "full":
+            assert len(notes) == 1, stderr
+            assert "'hour', 'minute', 'sched_dep_time'" in notes[0] and "dep_delay" not in notes[0]
+            assert "rank 3 in 4 columns" in notes[0]
+        else:
+            # diag uses only the per-column variances, which are all positive here: no ridge is
+            # added and no D x D covariance is formed (wide tables), so there is nothing to note
+            assert notes == [], stderr
         assert "singular" not in stderr and "decreased" not in stderr
     document = json.loads(model.read_text())
     assert document["fit"]["status"] == "converged"

@@ -51,9 +51,21 @@ def params_schema(covariance: str, weights: str) -> Obj:
         "variational": Obj(variational),
         "prior": Obj(prior),
         "summary": Obj({"weights": Array("k", ge=0), "means": Array(("k", "d")),
-                        "covariances": Check(Array(("k", "d", "d")), positive_definite)}),
-        "frame": Obj({"shift": Array("d"), "scale": Array("d", gt=0)}, optional=True),
+                        # full: D x D matrices; the diagonal kinds: K x D per-feature variances
+                        "covariances": (Check(Array(("k", "d", "d")), positive_definite) if covariance == "full"
+                                        else Array(("k", "d"), gt=0))}),
+        "frame": Obj({"shift": Array("d"), "scale": Array("d", gt=0),
+                      **({"rotation": Check(Array(("d", "d")), _orthogonal, optional=True)}
+                         if covariance == "full" else {})}, optional=True),
     })
+
+
+def _orthogonal(value, ctx: Context) -> None:
+    """params.frame.rotation (d, d): the eigenbasis a singular full fit ran in, RᵀR = I."""
+    import numpy as np
+
+    if not np.allclose(value.T @ value, np.eye(value.shape[0]), atol=1e-9):
+        raise ctx.fail("must be an orthogonal matrix (the eigenbasis the fit ran in)")
 
 
 def validate_params(params, ctx: Context) -> dict:
