@@ -37,7 +37,7 @@ training_options = _packed(
                      help="Stopping window: stop (\"converged\") when the mean validation loss (training "
                           "loss with --validation-fraction 0) of the last W epochs is less than --tol below "
                           "the mean of the W epochs before. The best epoch's weights are kept."),
-        click.option("--tol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+        click.option("--tol", type=FiniteFloat(min=0), default=1e-4, show_default=True,
                      help="Relative improvement between the two --patience windows below which "
                           "training stops."),
     ],
