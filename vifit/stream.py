@@ -2,15 +2,19 @@
 
 :class:`TableStream` applies the same rules as :func:`vifit.data.load_table`
 (column choice, numeric check naming row and column, NaN/inf, ``--dropna``,
-compression, UTF-8) but holds only ``chunk_rows`` rows at a time. A file can
-be read any number of times (one pass per epoch); stdin (``-``) only once.
+compression, UTF-8) but holds only ``chunk_rows`` rows at a time. A regular file can
+be read any number of times (one pass per epoch); stdin (``-``) and any other input that is
+not a regular file (a named pipe, process substitution's ``/dev/fd/63``) only once: they are
+read exactly as stdin is (see :func:`read_once`).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import io
+import os
 import sys
 from typing import Callable, Iterator
 
@@ -37,6 +41,53 @@ from vifit.ragged import LazyRowFields, RowFields, check_short_rows, ragged_mess
 CHUNK_ROWS = 65536
 
 
+def read_once(source: str) -> bool:
+    """True for stdin and for any DATA that is not a regular file (a FIFO, a pipe's
+    ``/dev/fd/N``, a character device): opening it again would block for a writer that
+    never comes, or find it empty, so it is read once, as stdin is. A missing path is
+    a regular file's to report (``data.open_bytes``)."""
+    if source == "-":
+        return True
+    try:
+        return not os.path.isfile(source) and os.path.exists(source)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def spooled(source: str):
+    """A path DATA can be read from any number of times: DATA itself when it is a regular file,
+    else a temporary copy of its bytes (compressed as they came: the name keeps DATA's
+    ending), removed on leaving. For commands that read DATA twice; BadInput naming the
+    copy is reworded to name DATA."""
+    if not read_once(source):
+        yield source
+        return
+    import shutil
+    import tempfile
+
+    name = display_name(source)
+    ending = os.path.basename(source)[-8:] if source != "-" else ".csv"
+    with tempfile.TemporaryDirectory(prefix="vifit-spool-") as folder:
+        path = os.path.join(folder, "data" + ending)
+        raw = sys.stdin.buffer if source == "-" else open(source, "rb")
+        try:
+            with open(path, "wb") as copy:
+                shutil.copyfileobj(raw, copy, 1 << 20)
+        finally:
+            if raw is not sys.stdin.buffer:
+                raw.close()
+        try:
+            yield path
+        except BadInput as exc:
+            raise BadInput(str(exc).replace(path, name)) from None
+
+
+def once_name(name: str) -> str:
+    """How messages say what can be read only once: stdin, or the pipe's name."""
+    return "stdin" if name == "<stdin>" else f"{name} (not a regular file)"
+
+
 class TableStream:
     """Chunks (m, d) of finite floats from ``source``.
 
@@ -52,7 +103,7 @@ class TableStream:
             raise BadInput(f"--dtype must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
         self.source, self.name, self.opts = source, display_name(source), opts
         self.chunk_rows = int(chunk_rows)
-        self.repeatable = source != "-"
+        self.repeatable = not read_once(source)
         self.passes = 0
         self.n_rows: int | None = None
         self.rows_dropped = 0
@@ -75,7 +126,7 @@ class TableStream:
     def chunks(self) -> Iterator[np.ndarray]:
         """One pass over the data: arrays (m, d) in the requested dtype."""
         if self.passes > 0 and not self.repeatable:
-            raise BadInput(f"{self.name}: stdin can be read only once")
+            raise BadInput(f"{once_name(self.name)} can be read only once")
         self.passes += 1
         if self._pending is not None:
             frames, first = self._pending, self._first
@@ -124,8 +175,8 @@ class TableStream:
     def fit_standardization(self) -> dict:
         """One pass for the column means and population standard deviations (files only)."""
         if not self.repeatable:
-            raise BadInput("--standardize needs an extra pass over the data, which stdin cannot give; "
-                           "save the data to a file first")
+            raise BadInput(f"--standardize needs an extra pass over the data, which {once_name(self.name)} "
+                           f"cannot give; save the data to a file first")
         self.preprocessing = {}
         count, total, squares = 0, 0.0, 0.0
         shift = None

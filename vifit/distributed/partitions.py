@@ -82,6 +82,16 @@ class Partitions:
         self.futures = []
 
 
+def refuse_read_once(source: str) -> None:
+    """BadInput for stdin or a pipe as DATA: workers open DATA by its path (checked before
+    a cluster is started or reached)."""
+    from vifit.stream import read_once
+
+    if read_once(source):
+        raise BadInput(f"{display_name(source)}: --backend dask reads DATA on the workers by its path, so it must "
+                       f"be a regular file (or a glob of them), not stdin or a pipe; save it to a file first")
+
+
 def resolve_files(source: str) -> list[str]:
     """The files DATA names, sorted (a glob), or BadInput."""
     if "://" in source:
@@ -91,6 +101,7 @@ def resolve_files(source: str) -> list[str]:
         if not files:
             raise BadInput(f"{source}: no files match")
         return files
+    refuse_read_once(source)
     open_bytes(source).close()  # existence, permissions: the messages of data.py
     return [source]
 

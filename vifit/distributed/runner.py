@@ -127,6 +127,9 @@ def run_command(data: str, read: dict, out: dict, run: dict, options: dict, back
 
     with contextlib.ExitStack() as stack:
         def load(source, opts, note):
+            from vifit.distributed.partitions import refuse_read_once
+
+            refuse_read_once(source)
             client = stack.enter_context(cluster.connect(backend["scheduler"], backend["scheduler_file"], note))
             return load_table(client, source, opts, note)
 

@@ -94,8 +94,10 @@ def scan(source, spec_d: int, rng: np.random.Generator, name: str, note):
         accumulator.add(head)
         sample.add(head)
         n = None
-        note(f"stdin is read once: the prior's data-scaled defaults and the initialisation come from its "
-             f"first {accumulator.n} rows, then one online pass (N = rows seen so far)")
+        from vifit.stream import once_name
+
+        note(f"{once_name(name)} is read once: the prior's data-scaled defaults and the initialisation come "
+             f"from its first {accumulator.n} rows, then one online pass (N = rows seen so far)")
     if source.__class__ is svi.StreamSource and source.stream.rows_dropped:
         note(f"dropped {source.stream.rows_dropped} row(s) with missing or infinite values (--dropna)")
     if accumulator.n > 1 and accumulator.constant:
@@ -113,15 +115,18 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     chunk_rows: rows per local-step chunk (None: 4096)."""
     chunk_rows = chunk_rows or 4096
     source = loaded.source
+    from vifit.stream import once_name
+
     if restarts > 1 and not source.repeatable:
-        raise BadInput("--restarts needs a file: stdin can be read only once")
+        raise BadInput(f"--restarts needs a regular file: {once_name(name)} can be read only once")
     if checkpoint.enabled() or checkpoint.resuming():
         # SVI checkpoints hold one run's epoch boundary, not a set of restarts, and a
         # stream read once cannot be replayed from a checkpoint
         if restarts > 1:
             raise BadInput("--method svi: --checkpoint/--resume work with --restarts 1 only")
         if not source.repeatable:
-            raise BadInput("--method svi: --checkpoint/--resume need a file; stdin can be read only once")
+            raise BadInput(f"--method svi: --checkpoint/--resume need a regular file; {once_name(name)} can be "
+                           f"read only once")
     d = len(loaded.describe()["columns"])
     spec = gmm.Spec(k, d, covariance, weights)
     children = np.random.SeedSequence(int(seed)).spawn(restarts + 1)
@@ -226,11 +231,13 @@ def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_
     """``vifit gmm --method svi``: validate, then the shared run_fit flow with a streaming loader."""
     from vifit.commands.common import run_fit
     from vifit.data import display_name
+    from vifit.stream import once_name, read_once
 
     settings = check_settings(svi_options, options["tol"], options["max_iter"] if max_iter_given else None)
     hint = "raise --epochs (or --max-iter when given) or loosen --tol"
-    if data == "-" and svi_options["stream"]:  # one online pass, whatever --epochs says
-        hint = "stdin can be read only once: read from a file so that more epochs can run, or loosen --tol"
+    if read_once(data) and svi_options["stream"]:  # one online pass, whatever --epochs says
+        hint = (f"{once_name(display_name(data))} can be read only once: read from a file so that more epochs "
+                f"can run, or loosen --tol")
     fit_options = {key: value for key, value in options.items() if key not in ("tol", "max_iter")}
     config = dict(options, max_iter=options["max_iter"] if max_iter_given else None, **svi_options)
 
