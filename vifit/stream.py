@@ -34,7 +34,7 @@ from vifit.data import (
     select_columns,
     to_numeric_block,
 )
-from vifit.errors import BadInput
+from vifit.errors import BadInput, DataChanged
 from vifit.preprocess import apply_preprocessing
 from vifit.ragged import LazyRowFields, RowFields, check_short_rows, ragged_message
 
@@ -112,6 +112,8 @@ class TableStream:
         self._required = list(required_columns) if required_columns is not None else None
         self.columns: list[str] | None = self._required if not opts.header and self._required else None
         self._pending: Iterator | None = None
+        # A file is read once per epoch: it must be the same file, with the same rows, each time
+        self._unchanged = Unchanged(source, self.name) if self.repeatable else None
         if self.columns is None or opts.header:
             # Resolve the columns now, from the header and the first chunk, keeping the
             # open reader so stdin's first pass is not lost.
@@ -127,6 +129,8 @@ class TableStream:
         """One pass over the data: arrays (m, d) in the requested dtype."""
         if self.passes > 0 and not self.repeatable:
             raise BadInput(f"{once_name(self.name)} can be read only once")
+        if self.passes > 0:
+            self.check_unchanged()
         self.passes += 1
         if self._pending is not None:
             frames, first = self._pending, self._first
@@ -139,6 +143,7 @@ class TableStream:
         row_fields = LazyRowFields(self._row_fields)
         try:
             while first is not None:
+                self.check_unchanged()
                 check_short_rows(first, row_fields.get, self.name, row_offset=offset)
                 if not self.repeatable:
                     # stdin's text is kept until read again; reading to the chunk's end lets it go
@@ -149,11 +154,23 @@ class TableStream:
                 if block.shape[0]:
                     yield np.ascontiguousarray(apply_preprocessing(block, self.preprocessing), dtype=dtype)
                 first = next(frames, None)
+            if self._unchanged is not None:
+                self._unchanged.check(rows=offset)
+        except DataChanged:
+            raise
+        except BadInput:
+            self.check_unchanged()  # a file cut short mid-line reads as damage: report the change instead
+            raise
         finally:
             row_fields.close()
         self.n_rows, self.rows_dropped = offset - dropped, dropped
         if offset == 0:
             raise BadInput(f"{self.name}: no data rows (header only)")
+
+    def check_unchanged(self) -> None:
+        """DataChanged when the file is no longer the one the first pass read (files only)."""
+        if self._unchanged is not None:
+            self._unchanged.check()
 
     def _finite_block(self, frame: pd.DataFrame, offset: int):
         """(block, rows dropped) of one chunk: numeric check, then NaN/inf."""
@@ -262,6 +279,47 @@ class TableStream:
         finally:
             if raw is not sys.stdin.buffer:
                 raw.close()
+
+
+class Unchanged:
+    """A file's identity when first read — device, inode, size, modification time — and the
+    rows of its first complete pass; :meth:`check` raises DataChanged naming what differs.
+
+    A streamed fit reads DATA once per epoch: rows appended, a file cut short or replaced
+    under it would mix two data sets in one fit (and shift N under the prior)."""
+
+    def __init__(self, source: str, name: str):
+        self.source, self.name = source, name
+        self.stamp = self._stamp()
+        self.rows: int | None = None
+
+    def _stamp(self):
+        try:
+            found = os.stat(self.source)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+
+    def check(self, rows: int | None = None) -> None:
+        """rows: the rows (dropped ones included) of a pass just completed; the first sets them."""
+        now = self._stamp()
+        what = None
+        if now is None:
+            what = "it was removed or renamed"
+        elif now[:2] != self.stamp[:2]:
+            what = "it was replaced by another file"
+        elif now[2] != self.stamp[2]:
+            what = f"its size went from {self.stamp[2]} to {now[2]} bytes"
+        elif now[3] != self.stamp[3]:
+            what = "it was modified"
+        elif rows is not None and self.rows is not None and rows != self.rows:
+            what = f"a pass read {rows} rows, the first {self.rows}"
+        if what is not None:
+            raise DataChanged(f"{self.name}: the file changed while the fit was reading it ({what}); a streamed "
+                              f"fit reads it once per epoch, so it must not change until the fit ends (fit a "
+                              f"copy, or load it in memory with --no-stream)")
+        if rows is not None and self.rows is None:
+            self.rows = rows
 
 
 class _LineCounter(io.BufferedIOBase):

@@ -191,7 +191,7 @@ def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds,
         if best is None or result.elbo > best.elbo:
             best, best_index = result, index
         if result.status == "interrupted":
-            best.status = "interrupted"
+            best.status, best.stopped_by = "interrupted", result.stopped_by
             break
     return best, best_index, elbos
 
@@ -223,7 +223,7 @@ def _result(spec, prior, prior_document, problem, result, settings, method, init
              *np.diag(summary["covariances"][j])] for j in range(spec.k)]
     return FitResult(model="gmm", method=method, params=params, status=result.status, elbo=result.elbo, n_rows=n,
                      n_iter=state.step, trace=result.trace, fit_extra=extra,
-                     table={"columns": header, "rows": rows})
+                     table={"columns": header, "rows": rows}, stopped_by=result.stopped_by)
 
 
 def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_options: dict,
