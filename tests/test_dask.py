@@ -370,3 +370,33 @@ def test_bad_input_is_one_line_from_a_local_cluster_with_no_worker_traceback(tmp
         assert stderr.strip().splitlines() == [
             f"vifit: error: {path} (partition 1): row 2 (line 3): has 1 fields, expected 2 (ragged rows)"], stderr
         assert not (tmp_path / "o.json").exists()
+
+
+def test_a_long_row_is_exit_2_on_a_local_cluster_as_locally(tmp_path):
+    """A row with more fields than the header: the workers read only the chosen columns, and
+    this row must not pass for a good one there (the local readers reject it). Row 1500 is
+    past the head the client reads to choose the columns, so a worker finds it."""
+    from conftest import run_subprocess
+
+    path = tmp_path / "long.csv"
+    rows = [f"{i},{i % 7},{i % 5}" for i in range(2000)]
+    rows[1499] += ",9"
+    path.write_text("a,b,c\n" + "\n".join(rows) + "\n")
+    local = run_subprocess(["gmm", path, "--k", "1", "-q", "-o", tmp_path / "o.json"])
+    done = run_subprocess(["gmm", path, "--backend", "dask", "--columns", "a,c", "--k", "1", "-q",
+                           "-o", tmp_path / "o.json"])
+    assert local.returncode == done.returncode == 2, done.stderr.decode()
+    message = "row 1500 (line 1501): has 4 fields, expected 3 (ragged rows)"
+    assert local.stderr.decode().strip() == f"vifit: error: {path}: {message}"
+    assert done.stderr.decode().strip().splitlines() == [f"vifit: error: {path} (partition 1): {message}"]
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_a_long_row_in_the_head_read_to_choose_columns_is_bad_input(tmp_path):
+    from vifit.distributed.partitions import choose_columns
+    from vifit.errors import BadInput
+
+    path = tmp_path / "long.csv"
+    path.write_text("a,b,c\n1,2,3\n4,5,6,7\n8,9,10\n")
+    with pytest.raises(BadInput, match=r"long\.csv: row 2 \(line 3\): has 4 fields, expected 3 \(ragged rows\)$"):
+        choose_columns(str(path), ReadOptions(), str(path), lambda message: None)

@@ -28,6 +28,7 @@ from vifit.data import (ReadOptions, check_header, csv_options, display_name, na
                         select_columns)
 from vifit.distributed import reading, tasks
 from vifit.errors import BadInput
+from vifit.ragged import ragged_message
 
 RETRIES = 3
 HEAD_ROWS = 1000
@@ -123,7 +124,10 @@ def choose_columns(first_file: str, opts: ReadOptions, name: str, note) -> tuple
     options = csv_options(opts)
     if opts.header:
         check_header(lines[0], display_name(first_file), options["sep"])
-    head = pd.read_csv(io.StringIO("\n".join(lines)), low_memory=False, **options)
+    try:
+        head = pd.read_csv(io.StringIO("\n".join(lines)), low_memory=False, **options)
+    except pd.errors.ParserError as exc:  # a long row in the head: the words of the local readers
+        raise BadInput(f"{display_name(first_file)}: {ragged_message(str(exc), opts.header)}") from None
     name_columns(head, opts.header)
     if len(head) == 0:
         raise BadInput(f"{display_name(first_file)}: no data rows (header only)")
