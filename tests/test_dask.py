@@ -400,3 +400,33 @@ def test_a_long_row_in_the_head_read_to_choose_columns_is_bad_input(tmp_path):
     path.write_text("a,b,c\n1,2,3\n4,5,6,7\n8,9,10\n")
     with pytest.raises(BadInput, match=r"long\.csv: row 2 \(line 3\): has 4 fields, expected 3 \(ragged rows\)$"):
         choose_columns(str(path), ReadOptions(), str(path), lambda message: None)
+
+
+def test_losing_every_worker_ends_the_fit_with_one_line_after_the_wait(parts, tmp_path):
+    """With no worker left nothing can run (the partitions went with them): after --worker-wait
+    seconds without one the fit ends with one line, exit 1 (not a bug, not bad input), nothing
+    written. Before, it waited for ever."""
+    import logging
+    import os
+
+    folder, _ = parts
+    own = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=logging.CRITICAL)
+    try:
+        out = tmp_path / "fit.json"
+        proc = subprocess.Popen([sys.executable, "-m", "vifit", "gmm", str(folder / "part-*.csv.gz"), "--backend",
+                                 "dask", "--scheduler", own.scheduler_address, "--worker-wait", "2", "--k", "3",
+                                 "--tol", "0", "--max-iter", "100000", "--progress", "json", "-o", str(out)],
+                                stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        while b'"event": "progress"' not in proc.stderr.readline():
+            assert proc.poll() is None, "the fit ended before its first progress line"
+        own.scale(0)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        own.close()
+    errors = [line for line in stderr.decode().splitlines() if line.startswith("vifit: error")]
+    assert proc.returncode == 1, stderr.decode()
+    assert errors == [f"vifit: error: the Dask cluster at {own.scheduler_address} has had no worker for 2 s: the "
+                      f"workers were lost, and their partitions with them, so the fit cannot go on (start workers "
+                      f"again and rerun, or give --worker-wait more seconds to wait for them)"], stderr.decode()
+    assert b"bug" not in stderr and b"Traceback" not in stderr and not out.exists()
