@@ -231,6 +231,13 @@ def test_scheduler_without_backend_dask_is_a_usage_error(parts):
     assert result.exit_code == 2 and "--backend dask" in result.stderr
 
 
+@pytest.mark.parametrize("value,message", [("30", "--worker-wait need --backend dask"),
+                                           ("0", "Invalid value for '--worker-wait'")])
+def test_worker_wait_needs_backend_dask_and_a_positive_number(parts, value, message):
+    result = invoke(["gmm", parts[0] / "all.csv", "--worker-wait", value])
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
 def test_missing_values_and_no_files(address, tmp_path):
     path = tmp_path / "gap.csv"
     path.write_text("a,b\n1,2\n3,\n5,7\n8,1\n")
