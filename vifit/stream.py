@@ -15,6 +15,7 @@ import contextlib
 import csv
 import io
 import os
+import stat
 import sys
 from typing import Callable, Iterator
 
@@ -49,9 +50,10 @@ def read_once(source: str) -> bool:
     if source == "-":
         return True
     try:
-        return not os.path.isfile(source) and os.path.exists(source)
-    except OSError:
+        mode = os.stat(source).st_mode
+    except (OSError, ValueError):
         return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))  # a folder is open_bytes' to report
 
 
 @contextlib.contextmanager
