@@ -96,6 +96,10 @@ def test_predict_and_plot_colour_read_process_substitution(tmp_path, csv_file):
     plotted = _bash(_vifit("plot", model_q, f"<(cat {quoted})", "--color-by", "a", "-o", shlex.quote(str(figure))))
     assert plotted.returncode == 0, plotted.stderr.decode()
     assert figure.read_bytes().startswith(b"\x89PNG")
+    figure.unlink()
+    from_stdin = run_subprocess(["plot", model, "-", "--color-by", "a", "-o", figure], input=csv_file.read_bytes())
+    assert from_stdin.returncode == 0, from_stdin.stderr.decode()
+    assert figure.read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize("extra,message", [

@@ -107,6 +107,21 @@ def exiting() -> None:
 
 
 @contextlib.contextmanager
+def deferred():
+    """SIGINT/SIGTERM held pending inside the block and handled on leaving it (main thread
+    only): for a step a signal must not cut in two, such as creating a temporary file and
+    learning its name, after which a cleanup can remove it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, set(_EXIT_CODES))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+@contextlib.contextmanager
 def handling_signals():
     """The two-stage behaviour for the duration of a fit (main thread only). Without
     :func:`install` (vifit called in-process), the handler is installed for the fit only."""

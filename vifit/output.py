@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from vifit import __version__
+from vifit import __version__, interrupt
 from vifit.errors import BadInput
 from vifit.result import FitResult
 
@@ -144,11 +144,14 @@ def write_text(text: str | bytes, output: str | None) -> None:
         raise BadInput(f"{output}: is a directory; give a file name for -o")
     if not os.path.isdir(folder):
         raise BadInput(f"{output}: folder {folder} does not exist")
+    temporary = None
     try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
-    except OSError as exc:
-        raise BadInput(f"{output}: cannot write here: {exc.strerror}") from None
-    try:
+        with interrupt.deferred():  # a second signal must not fall between creating the file and naming it
+            try:
+                handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.",
+                                                     suffix=".tmp")
+            except OSError as exc:
+                raise BadInput(f"{output}: cannot write here: {exc.strerror}") from None
         with os.fdopen(handle, "wb") as stream:
             stream.write(text if isinstance(text, bytes) else text.encode("utf-8"))
             stream.flush()
@@ -157,7 +160,7 @@ def write_text(text: str | bytes, output: str | None) -> None:
         os.chmod(temporary, mode)
         os.replace(temporary, target)
     except BaseException:
-        if os.path.exists(temporary):
+        if temporary is not None and os.path.exists(temporary):
             os.unlink(temporary)
         raise
 
