@@ -62,7 +62,7 @@ def gather(client, futures: list, worker_wait: float = WORKER_WAIT) -> list:
         try:
             wait(futures, timeout=POLL_SECONDS)
         except TimeoutError:
-            if client.scheduler_info().get("workers"):
+            if client.scheduler_info(n_workers=1).get("workers"):  # any worker at all (one is enough to ask for)
                 alone_since = None
                 continue
             alone_since = alone_since if alone_since is not None else time.monotonic()
