@@ -218,7 +218,12 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
 
     n_rows: N when known (files, memory); None for a single online pass (stdin), where N is
     the number of rows seen so far. memoized uses one fixed partition (the same
-    permutations every epoch, from a generator re-seeded from ``rng`` once)."""
+    permutations every epoch, from a generator re-seeded from ``rng`` once).
+
+    A source whose file changes under the fit raises errors.DataChanged: the run returns the
+    last factors with an exact ELBO (the last complete epoch) as "interrupted", with the
+    error in ``stopped_by`` for the caller to raise once the result is written; before the
+    first epoch ends there is no such result, and the error propagates."""
     from vifit.inference import memoized
 
     per_epoch = max(1, n_rows // settings.batch_size) if n_rows else None
