@@ -25,7 +25,9 @@ Rules are those of ``vifit/data.py``: the first file's header names the columns 
 file with another header is BadInput), values must be numbers, NaN/inf is BadInput unless
 ``dropna`` (rows dropped). A row with fewer fields than the header is BadInput (ragged) even with
 ``dropna``; it is found by re-reading the lines of rows whose chosen values came out NaN, so a
-short row missing only columns that were not chosen goes unnoticed (it changes nothing read). Messages name the piece (``part-3.csv (partition 4)``, or the
+short row missing only columns that were not chosen goes unnoticed (it changes nothing read). A row
+with more fields is BadInput too, found while the lines are counted (``count_rows``: pandas,
+reading only the chosen columns, would drop the extra fields silently). Messages name the piece (``part-3.csv (partition 4)``, or the
 byte range of a block of a larger file) and the row within it.
 """
 
