@@ -96,3 +96,22 @@ def test_a_change_in_the_first_epoch_writes_nothing_or_that_epoch(tmp_path, rows
     assert proc.returncode == 2 and f"{path}: the file changed" in stderr.decode(), stderr.decode()
     if out.exists():
         assert json.loads(out.read_text())["fit"]["status"] == "interrupted"
+
+
+def test_a_change_in_a_later_restart_keeps_the_best_earlier_one(tmp_path, rows_text):
+    path, out = tmp_path / "rows.csv", tmp_path / "fit.json"
+    path.write_bytes(rows_text)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "vifit", "gmm", str(path), "--k", "3", "--method", "svi",
+                             "--batch-size", "256", "--epochs", "2", "--restarts", "2", "--tol", "0", "--seed", "1",
+                             "--progress", "json", "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env)
+    while b'"task": "gmm svi 2/2"' not in proc.stderr.readline():
+        assert proc.poll() is None, "the fit ended before its second restart"
+    proc.send_signal(signal.SIGSTOP)
+    _append(path)
+    proc.send_signal(signal.SIGCONT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and f"{path}: the file changed" in stderr.decode(), stderr.decode()
+    fit = json.loads(out.read_text())["fit"]
+    assert fit["status"] == "interrupted" and fit["best_restart"] == 0 and len(fit["restart_elbos"]) == 1

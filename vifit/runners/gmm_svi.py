@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from vifit import checkpoint
-from vifit.errors import BadInput
+from vifit.errors import BadInput, DataChanged
 from vifit.inference import sources, svi
 from vifit.inference.init import initial_stats
 from vifit.models import gmm
@@ -185,7 +185,14 @@ def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds,
         lam0 = gmm.global_step(problem.prior, stats0.t, scale)
         reporter.start(f"gmm {method}" if restarts == 1 else f"gmm {method} {index + 1}/{restarts}",
                        total=total, metric="elbo")
-        result = svi.run(problem, svi.State(lam=lam0), settings, rng, n_rows=n_rows, reporter=reporter)
+        try:
+            result = svi.run(problem, svi.State(lam=lam0), settings, rng, n_rows=n_rows, reporter=reporter)
+        except DataChanged as exc:  # before this restart's first epoch ended: keep the best earlier one
+            reporter.finish("interrupted")
+            if best is None:
+                raise
+            best.status, best.stopped_by = "interrupted", exc
+            break
         reporter.finish(result.status)
         elbos.append(result.elbo)
         if best is None or result.elbo > best.elbo:
