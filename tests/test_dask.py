@@ -231,6 +231,13 @@ def test_scheduler_without_backend_dask_is_a_usage_error(parts):
     assert result.exit_code == 2 and "--backend dask" in result.stderr
 
 
+@pytest.mark.parametrize("value,message", [("30", "--worker-wait need --backend dask"),
+                                           ("0", "Invalid value for '--worker-wait'")])
+def test_worker_wait_needs_backend_dask_and_a_positive_number(parts, value, message):
+    result = invoke(["gmm", parts[0] / "all.csv", "--worker-wait", value])
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
 def test_missing_values_and_no_files(address, tmp_path):
     path = tmp_path / "gap.csv"
     path.write_text("a,b\n1,2\n3,\n5,7\n8,1\n")
@@ -370,3 +377,63 @@ def test_bad_input_is_one_line_from_a_local_cluster_with_no_worker_traceback(tmp
         assert stderr.strip().splitlines() == [
             f"vifit: error: {path} (partition 1): row 2 (line 3): has 1 fields, expected 2 (ragged rows)"], stderr
         assert not (tmp_path / "o.json").exists()
+
+
+def test_a_long_row_is_exit_2_on_a_local_cluster_as_locally(tmp_path):
+    """A row with more fields than the header: the workers read only the chosen columns, and
+    this row must not pass for a good one there (the local readers reject it). Row 1500 is
+    past the head the client reads to choose the columns, so a worker finds it."""
+    from conftest import run_subprocess
+
+    path = tmp_path / "long.csv"
+    rows = [f"{i},{i % 7},{i % 5}" for i in range(2000)]
+    rows[1499] += ",9"
+    path.write_text("a,b,c\n" + "\n".join(rows) + "\n")
+    local = run_subprocess(["gmm", path, "--k", "1", "-q", "-o", tmp_path / "o.json"])
+    done = run_subprocess(["gmm", path, "--backend", "dask", "--columns", "a,c", "--k", "1", "-q",
+                           "-o", tmp_path / "o.json"])
+    assert local.returncode == done.returncode == 2, done.stderr.decode()
+    message = "row 1500 (line 1501): has 4 fields, expected 3 (ragged rows)"
+    assert local.stderr.decode().strip() == f"vifit: error: {path}: {message}"
+    assert done.stderr.decode().strip().splitlines() == [f"vifit: error: {path} (partition 1): {message}"]
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_a_long_row_in_the_head_read_to_choose_columns_is_bad_input(tmp_path):
+    from vifit.distributed.partitions import choose_columns
+    from vifit.errors import BadInput
+
+    path = tmp_path / "long.csv"
+    path.write_text("a,b,c\n1,2,3\n4,5,6,7\n8,9,10\n")
+    with pytest.raises(BadInput, match=r"long\.csv: row 2 \(line 3\): has 4 fields, expected 3 \(ragged rows\)$"):
+        choose_columns(str(path), ReadOptions(), str(path), lambda message: None)
+
+
+def test_losing_every_worker_ends_the_fit_with_one_line_after_the_wait(parts, tmp_path):
+    """With no worker left nothing can run (the partitions went with them): after --worker-wait
+    seconds without one the fit ends with one line, exit 1 (not a bug, not bad input), nothing
+    written. Before, it waited for ever."""
+    import logging
+    import os
+
+    folder, _ = parts
+    own = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=logging.CRITICAL)
+    try:
+        out = tmp_path / "fit.json"
+        proc = subprocess.Popen([sys.executable, "-m", "vifit", "gmm", str(folder / "part-*.csv.gz"), "--backend",
+                                 "dask", "--scheduler", own.scheduler_address, "--worker-wait", "2", "--k", "3",
+                                 "--tol", "0", "--max-iter", "100000", "--progress", "json", "-o", str(out)],
+                                stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        while b'"event": "progress"' not in proc.stderr.readline():
+            assert proc.poll() is None, "the fit ended before its first progress line"
+        own.scale(0)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        own.close()
+    errors = [line for line in stderr.decode().splitlines() if line.startswith("vifit: error")]
+    assert proc.returncode == 1, stderr.decode()
+    assert errors == [f"vifit: error: the Dask cluster at {own.scheduler_address} has had no worker for 2 s: the "
+                      f"workers were lost, and their partitions with them, so the fit cannot go on (start workers "
+                      f"again and rerun, or give --worker-wait more seconds to wait for them)"], stderr.decode()
+    assert b"bug" not in stderr and b"Traceback" not in stderr and not out.exists()

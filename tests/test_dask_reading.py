@@ -7,6 +7,7 @@ edge, blank lines, a last line without a newline) is met."""
 from __future__ import annotations
 
 import gzip
+import re
 
 import numpy as np
 import pytest
@@ -181,3 +182,37 @@ def test_a_short_row_is_ragged_even_with_dropna_but_an_empty_field_is_missing(tm
     fine = _write(tmp_path / "f.csv", "a,b,c\n1,2,3\n4,5,\n8,9,10\n")
     x, dropped = reading.read_piece(reading.plan([fine])[0], list("abc"), list("abc"), "a,b,c", ",", True)
     assert dropped == 1 and x.tolist() == [[1, 2, 3], [8, 9, 10]]
+
+
+@pytest.mark.parametrize("text,where", [
+    ("a,b,c\n1,2,3\n4,5,6,7\n8,9,10\n", "row 2 (line 3)"),
+    ("a,b,c\r\n1,2,3\r\n\r\n4,5,6,\r\n8,9,10\r\n", "row 3 (line 4)"),  # a trailing delimiter is a field
+    ("a,b,c\r1,2,3\r4,5,6\r8,9,10,11", "row 3 (line 4)"),
+    ('"a","b","c"\n1,2,3\n4,5,6,7\n', "row 2 (line 3)"),  # quotes in the header only: still counted
+    ('a,b,c\n1,"2",3\n4,5,6,7\n', "row 2 (line 3)"),  # quoted fields: pandas parses every field
+], ids=["lf", "crlf-trailing-delimiter", "cr", "quoted-header", "quoted-fields"])
+def test_a_long_row_is_ragged_though_only_some_columns_are_read(tmp_path, text, where):
+    """pandas reading only the chosen columns (usecols) drops a row's extra fields silently;
+    the local readers reject such a row, and so do the workers, with the same words."""
+    from vifit.data import load_table
+
+    path = _write(tmp_path / "long.csv", text)
+    local = None
+    if "\r" not in text.replace("\r\n", ""):  # the in-memory reader's CR-only lines: another issue
+        with pytest.raises(BadInput) as local:
+            load_table(path)
+        assert f"{where}: has 4 fields, expected 3 (ragged rows)" in str(local.value)
+    with pytest.raises(BadInput, match=rf"{re.escape(where)}: has 4 fields, expected 3 \(ragged rows\)"):
+        reading.read_piece(reading.plan([path])[0], list("abc"), ["c", "a"], "a,b,c", ",", False)
+
+
+def test_a_long_row_is_found_across_count_blocks_and_in_a_later_block(tmp_path, monkeypatch):
+    monkeypatch.setattr(reading, "COUNT_BYTES", 7)
+    monkeypatch.setattr(reading, "SCAN_BYTES", 3)
+    path = _write(tmp_path / "long.csv", "a,b,c\r\n" + "1,2,3\r\n" * 40 + "4,5,6,7\r\n")
+    # 7-byte lines: the second block of 200 bytes starts at byte 203, its 13th line is the long one
+    for blocksize, where in ((None, "row 41 (line 42)"), (200, "row 13 (line 13)")):
+        pieces = reading.plan([path], blocksize)
+        with pytest.raises(BadInput, match=re.escape(f"{where}: has 4 fields")):
+            for piece in pieces:
+                reading.read_piece(piece, list("abc"), ["a"], "a,b,c", ",", False)

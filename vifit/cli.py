@@ -14,7 +14,7 @@ import traceback
 
 import click
 
-from vifit import __version__, errors
+from vifit import __version__, errors, interrupt
 
 # name -> "module:attribute"; order is the order shown by --help.
 COMMANDS = {
@@ -116,5 +116,9 @@ def cli(ctx):
 
 
 def main(argv=None):
-    """Console-script entry point."""
-    cli.main(args=argv, prog_name="vifit")
+    """Console-script entry point: signal handlers first (see vifit.interrupt), then the command."""
+    interrupt.install()
+    try:
+        cli.main(args=argv, prog_name="vifit")
+    finally:
+        interrupt.exiting()

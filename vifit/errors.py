@@ -42,6 +42,12 @@ class BadInput(VifitError):
     exit_code = EXIT_BAD_INPUT
 
 
+class DataChanged(BadInput):
+    """DATA changed (size, modification time, file or row count) between the passes of a
+    streamed fit, which reads it once per epoch (exit 2); the fit stops at its last complete
+    epoch, written as "interrupted"."""
+
+
 class SystemFailure(VifitError):
     """The operating system refused an operation (disk full, file too large, read-only folder).
 

@@ -1,18 +1,33 @@
-"""SIGINT/SIGTERM handling for long fits.
+"""SIGINT/SIGTERM handling: one handler from start-up to exit, whose effect depends on the phase.
 
-While :func:`handling_signals` is active, the first SIGINT or SIGTERM only
-records a request; loops call :func:`requested` at the end of each
-iteration/epoch and stop there, returning their best result with status
-``"interrupted"``, which is then written atomically (exit 130 / 143). A second
-signal raises SystemExit at once (130 / 143), and the atomic writer
-removes its temporary file, so no partial output is ever left behind.
-Signals are process-wide, so this state is too.
+The command line calls :func:`install` first thing (``python -m vifit`` before it even
+imports click), so no signal finds Python's defaults: a KeyboardInterrupt raised in an import
+or an ``except`` clause, or a SIGTERM's default action, would end the process by the signal
+(status -2 / -15) instead of exit 130 / 143.
+
+- During a fit (:func:`handling_signals`), the first signal only records a request; loops call
+  :func:`requested` at the end of each iteration/epoch and stop there, returning their best
+  result with status ``"interrupted"``, which is then written atomically (exit 130 / 143).
+  A second signal raises SystemExit at once (130 / 143), and the atomic writer removes its
+  temporary file, so no partial output is ever left behind.
+- Outside a fit (start-up, reading the data, after the result is written) there is no partial
+  result worth keeping: a signal raises SystemExit at once with its code.
+- Once the exit status is decided (:func:`exiting`), a signal ends the process at once with
+  its code (``os._exit``): there is nothing left to clean up, and waiting on a shutdown that
+  hangs (a cluster that does not close) must not ignore the user's Ctrl-C.
+
+SystemExit, not KeyboardInterrupt: loops that catch KeyboardInterrupt to return their best
+state must not turn a second signal into one more write. Signals are process-wide, so this
+state is too.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import os
 import signal
+import sys
 import threading
 
 from vifit.errors import EXIT_SIGINT, EXIT_SIGTERM
@@ -21,7 +36,9 @@ _EXIT_CODES = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}
 
 
 class _State:
-    signum: int | None = None
+    signum: int | None = None  # the signal that asked a fit to stop
+    installed = False  # install() has put the handler in place for the whole run
+    phase = "start"  # "start" (no fit yet), in a "fit", "after" it, or "exiting"
 
 
 _state = _State()
@@ -43,28 +60,84 @@ def request(signum: int = signal.SIGINT) -> None:
 
 
 def _handler(signum, frame):
-    if _state.signum is not None:  # second signal: leave now, writing nothing
-        # SystemExit, not KeyboardInterrupt: loops that catch KeyboardInterrupt to
-        # return their best state must not turn this into one more write.
-        from vifit.errors import report
+    code = _EXIT_CODES[signum]
+    if _state.phase == "exiting":
+        os._exit(code)
+    if _state.phase == "fit" and _state.signum is None:
+        request(signum)
+        return
+    from vifit.errors import report
 
-        report("second signal: stopped at once, nothing written", prefix="interrupted")
-        raise SystemExit(_EXIT_CODES[signum])
-    request(signum)
+    if _state.phase == "start":
+        report("stopped by a signal before the fit began; nothing written", prefix="interrupted")
+    elif _state.signum is not None:
+        report("second signal: stopped at once; no partial file is left", prefix="interrupted")
+    else:
+        report("stopped by a signal; no partial file is left", prefix="interrupted")
+    if _state.installed:  # leaving now: a further signal ends the process at once
+        _state.phase = "exiting"
+    raise SystemExit(code)
+
+
+def install() -> None:
+    """Put the handler on SIGINT and SIGTERM for the rest of the process (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in _EXIT_CODES:
+        signal.signal(sig, _handler)
+    _state.installed = True
+    atexit.register(_block_at_exit)  # runs last of the exit callbacks (registered first)
+
+
+def _block_at_exit() -> None:
+    """Hold SIGINT/SIGTERM pending for the last moments of the interpreter's shutdown, where
+    Python puts the default actions back (a signal would end the process by the signal)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, set(_EXIT_CODES))
+
+
+def exiting() -> None:
+    """The exit status is decided: from now on a signal ends the process at once with its code."""
+    if _state.installed:
+        try:  # what is buffered for stdout/stderr must not be lost to os._exit
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        _state.phase = "exiting"
+
+
+@contextlib.contextmanager
+def deferred():
+    """SIGINT/SIGTERM held pending inside the block and handled on leaving it (main thread
+    only): for a step a signal must not cut in two, such as creating a temporary file and
+    learning its name, after which a cleanup can remove it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, set(_EXIT_CODES))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @contextlib.contextmanager
 def handling_signals():
-    """Install the two-stage handlers for the duration of a fit (main thread only)."""
+    """The two-stage behaviour for the duration of a fit (main thread only). Without
+    :func:`install` (vifit called in-process), the handler is installed for the fit only."""
     _state.signum = None
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.getsignal(sig) for sig in _EXIT_CODES}
-    for sig in _EXIT_CODES:
-        signal.signal(sig, _handler)
+    previous = None if _state.installed else {sig: signal.getsignal(sig) for sig in _EXIT_CODES}
+    if previous is not None:
+        for sig in _EXIT_CODES:
+            signal.signal(sig, _handler)
+    _state.phase = "fit"
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        _state.phase = "after"
+        if previous is not None:
+            for sig, old in previous.items():
+                signal.signal(sig, old)

@@ -25,7 +25,11 @@ def ragged_message(parser_message: str, header: bool, lines_before: int = 0) -> 
         return f"cannot parse as CSV: {parser_message.strip()}"
     expected, line, saw = (int(g) for g in match.groups())
     line += lines_before
-    row = line - 1 if header else line
+    return field_count_message(line - 1 if header else line, line, saw, expected)
+
+
+def field_count_message(row: int, line: int, saw: int, expected: int) -> str:
+    """The words for a ragged row, whoever found it."""
     return f"row {row} (line {line}): has {saw} fields, expected {expected} (ragged rows)"
 
 

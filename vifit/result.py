@@ -28,6 +28,9 @@ class FitResult:
     trace: list = field(default_factory=list)
     fit_extra: dict = field(default_factory=dict)
     table: dict | None = None
+    # the error that stopped the fit early (e.g. errors.DataChanged, with status "interrupted"):
+    # raised by the command after the result is written
+    stopped_by: Exception | None = None
 
     def __post_init__(self):
         if self.status not in STATUSES:

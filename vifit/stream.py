@@ -2,15 +2,20 @@
 
 :class:`TableStream` applies the same rules as :func:`vifit.data.load_table`
 (column choice, numeric check naming row and column, NaN/inf, ``--dropna``,
-compression, UTF-8) but holds only ``chunk_rows`` rows at a time. A file can
-be read any number of times (one pass per epoch); stdin (``-``) only once.
+compression, UTF-8) but holds only ``chunk_rows`` rows at a time. A regular file can
+be read any number of times (one pass per epoch); stdin (``-``) and any other input that is
+not a regular file (a named pipe, process substitution's ``/dev/fd/63``) only once: they are
+read exactly as stdin is (see :func:`read_once`).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import io
+import os
+import stat
 import sys
 from typing import Callable, Iterator
 
@@ -30,11 +35,59 @@ from vifit.data import (
     select_columns,
     to_numeric_block,
 )
-from vifit.errors import BadInput
+from vifit.errors import BadInput, DataChanged
 from vifit.preprocess import apply_preprocessing
 from vifit.ragged import LazyRowFields, RowFields, check_short_rows, ragged_message
 
 CHUNK_ROWS = 65536
+
+
+def read_once(source: str) -> bool:
+    """True for stdin and for any DATA that is not a regular file (a FIFO, a pipe's
+    ``/dev/fd/N``, a character device): opening it again would block for a writer that
+    never comes, or find it empty, so it is read once, as stdin is. A missing path is
+    a regular file's to report (``data.open_bytes``)."""
+    if source == "-":
+        return True
+    try:
+        mode = os.stat(source).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))  # a folder is open_bytes' to report
+
+
+@contextlib.contextmanager
+def spooled(source: str):
+    """A path DATA can be read from any number of times: DATA itself when it is a regular file,
+    else a temporary copy of its bytes (compressed as they came: the name keeps DATA's
+    ending), removed on leaving. For commands that read DATA twice; BadInput naming the
+    copy is reworded to name DATA."""
+    if not read_once(source):
+        yield source
+        return
+    import shutil
+    import tempfile
+
+    name = display_name(source)
+    ending = os.path.basename(source)[-8:] if source != "-" else ".csv"
+    with tempfile.TemporaryDirectory(prefix="vifit-spool-") as folder:
+        path = os.path.join(folder, "data" + ending)
+        raw = sys.stdin.buffer if source == "-" else open(source, "rb")
+        try:
+            with open(path, "wb") as copy:
+                shutil.copyfileobj(raw, copy, 1 << 20)
+        finally:
+            if raw is not sys.stdin.buffer:
+                raw.close()
+        try:
+            yield path
+        except BadInput as exc:
+            raise BadInput(str(exc).replace(path, name)) from None
+
+
+def once_name(name: str) -> str:
+    """How messages say what can be read only once: stdin, or the pipe's name."""
+    return "stdin" if name == "<stdin>" else f"{name} (not a regular file)"
 
 
 class TableStream:
@@ -52,7 +105,7 @@ class TableStream:
             raise BadInput(f"--dtype must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
         self.source, self.name, self.opts = source, display_name(source), opts
         self.chunk_rows = int(chunk_rows)
-        self.repeatable = source != "-"
+        self.repeatable = not read_once(source)
         self.passes = 0
         self.n_rows: int | None = None
         self.rows_dropped = 0
@@ -61,6 +114,8 @@ class TableStream:
         self._required = list(required_columns) if required_columns is not None else None
         self.columns: list[str] | None = self._required if not opts.header and self._required else None
         self._pending: Iterator | None = None
+        # A file is read once per epoch: it must be the same file, with the same rows, each time
+        self._unchanged = Unchanged(source, self.name) if self.repeatable else None
         if self.columns is None or opts.header:
             # Resolve the columns now, from the header and the first chunk, keeping the
             # open reader so stdin's first pass is not lost.
@@ -75,7 +130,9 @@ class TableStream:
     def chunks(self) -> Iterator[np.ndarray]:
         """One pass over the data: arrays (m, d) in the requested dtype."""
         if self.passes > 0 and not self.repeatable:
-            raise BadInput(f"{self.name}: stdin can be read only once")
+            raise BadInput(f"{once_name(self.name)} can be read only once")
+        if self.passes > 0:
+            self.check_unchanged()
         self.passes += 1
         if self._pending is not None:
             frames, first = self._pending, self._first
@@ -88,6 +145,7 @@ class TableStream:
         row_fields = LazyRowFields(self._row_fields)
         try:
             while first is not None:
+                self.check_unchanged()
                 check_short_rows(first, row_fields.get, self.name, row_offset=offset)
                 if not self.repeatable:
                     # stdin's text is kept until read again; reading to the chunk's end lets it go
@@ -98,11 +156,23 @@ class TableStream:
                 if block.shape[0]:
                     yield np.ascontiguousarray(apply_preprocessing(block, self.preprocessing), dtype=dtype)
                 first = next(frames, None)
+            if self._unchanged is not None:
+                self._unchanged.check(rows=offset)
+        except DataChanged:
+            raise
+        except BadInput:
+            self.check_unchanged()  # a file cut short mid-line reads as damage: report the change instead
+            raise
         finally:
             row_fields.close()
         self.n_rows, self.rows_dropped = offset - dropped, dropped
         if offset == 0:
             raise BadInput(f"{self.name}: no data rows (header only)")
+
+    def check_unchanged(self) -> None:
+        """DataChanged when the file is no longer the one the first pass read (files only)."""
+        if self._unchanged is not None:
+            self._unchanged.check()
 
     def _finite_block(self, frame: pd.DataFrame, offset: int):
         """(block, rows dropped) of one chunk: numeric check, then NaN/inf."""
@@ -124,8 +194,8 @@ class TableStream:
     def fit_standardization(self) -> dict:
         """One pass for the column means and population standard deviations (files only)."""
         if not self.repeatable:
-            raise BadInput("--standardize needs an extra pass over the data, which stdin cannot give; "
-                           "save the data to a file first")
+            raise BadInput(f"--standardize needs an extra pass over the data, which {once_name(self.name)} "
+                           f"cannot give; save the data to a file first")
         self.preprocessing = {}
         count, total, squares = 0, 0.0, 0.0
         shift = None
@@ -211,6 +281,47 @@ class TableStream:
         finally:
             if raw is not sys.stdin.buffer:
                 raw.close()
+
+
+class Unchanged:
+    """A file's identity when first read — device, inode, size, modification time — and the
+    rows of its first complete pass; :meth:`check` raises DataChanged naming what differs.
+
+    A streamed fit reads DATA once per epoch: rows appended, a file cut short or replaced
+    under it would mix two data sets in one fit (and shift N under the prior)."""
+
+    def __init__(self, source: str, name: str):
+        self.source, self.name = source, name
+        self.stamp = self._stamp()
+        self.rows: int | None = None
+
+    def _stamp(self):
+        try:
+            found = os.stat(self.source)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+
+    def check(self, rows: int | None = None) -> None:
+        """rows: the rows (dropped ones included) of a pass just completed; the first sets them."""
+        now = self._stamp()
+        what = None
+        if now is None:
+            what = "it was removed or renamed"
+        elif now[:2] != self.stamp[:2]:
+            what = "it was replaced by another file"
+        elif now[2] != self.stamp[2]:
+            what = f"its size went from {self.stamp[2]} to {now[2]} bytes"
+        elif now[3] != self.stamp[3]:
+            what = "it was modified"
+        elif rows is not None and self.rows is not None and rows != self.rows:
+            what = f"a pass read {rows} rows, the first {self.rows}"
+        if what is not None:
+            raise DataChanged(f"{self.name}: the file changed while the fit was reading it ({what}); a streamed "
+                              f"fit reads it once per epoch, so it must not change until the fit ends (fit a "
+                              f"copy, or load it in memory with --no-stream)")
+        if rows is not None and self.rows is None:
+            self.rows = rows
 
 
 class _LineCounter(io.BufferedIOBase):

@@ -33,6 +33,7 @@ import sys
 import tempfile
 from typing import Iterable
 
+from vifit import interrupt
 from vifit.errors import BadInput, SystemFailure
 
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}
@@ -151,8 +152,13 @@ def _write_atomically(pieces, output: str, compression: str | None) -> None:
         existing = os.stat(target)
     except FileNotFoundError:
         existing = None
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+    temporary = None
     try:
+        # a signal must not fall between creating the file and learning its name; one held
+        # here is handled on leaving the block, inside the try, so the cleanup below removes it
+        with interrupt.deferred():
+            handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.",
+                                                 suffix=".tmp")
         with os.fdopen(handle, "wb") as raw:
             _copy(pieces, raw, compression)
             raw.flush()
@@ -164,8 +170,9 @@ def _write_atomically(pieces, output: str, compression: str | None) -> None:
             os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, target)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
         raise
     _sync_folder(folder)
 

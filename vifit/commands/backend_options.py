@@ -12,7 +12,7 @@ from vifit.options import _packed
 
 backend_options = _packed(
     "backend",
-    ("backend", "scheduler", "scheduler_file"),
+    ("backend", "scheduler", "scheduler_file", "worker_wait"),
     [
         click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True,
                      help="local: this process; dask: partitions on a Dask cluster (needs vifit[dask]; "
@@ -25,6 +25,12 @@ backend_options = _packed(
         ,
         click.option("--scheduler-file", metavar="PATH", default=None,
                      help="dask: the scheduler file written by 'dask scheduler --scheduler-file' or dask-jobqueue.")
+        ,
+        click.option("--worker-wait", metavar="SECONDS", type=click.FloatRange(0, 86400, min_open=True),
+                     default=None,
+                     help="dask: when every worker is lost during a run, how long to wait for one to join "
+                          "before giving up with an error (a lost worker's partitions are read again).  "
+                          "[default: 60]")
         ,
     ],
 )

@@ -146,6 +146,9 @@ def run_fit(
     reporter.summarise(result)
     if result.status == "interrupted":
         where = out["output"] if out["output"] not in (None, "-") else "stdout"
+        if result.stopped_by is not None:  # not a signal: e.g. the data changed (exit 2)
+            raise type(result.stopped_by)(f"{result.stopped_by}; the best result so far was written to {where} "
+                                          f"with \"status\": \"interrupted\"")
         raise errors.Interrupted(f"stopped by a signal; the best result so far was written to {where} "
                                  f"with \"status\": \"interrupted\"", interrupt.exit_code())
     if not result.converged:

@@ -136,8 +136,8 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
 
         given = click.get_current_context().get_parameter_source("max_iter").name != "DEFAULT"
         return dask_runner.run_command(data, read, out, run, options, backend, svi, max_iter_given=given)
-    if backend["scheduler"] or backend["scheduler_file"]:
-        raise click.UsageError("--scheduler and --scheduler-file need --backend dask")
+    if backend["scheduler"] or backend["scheduler_file"] or backend["worker_wait"] is not None:
+        raise click.UsageError("--scheduler, --scheduler-file and --worker-wait need --backend dask")
     if svi.pop("method") == "svi":
         from vifit.runners import gmm_svi
 

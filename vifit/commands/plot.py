@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import click
@@ -95,10 +96,16 @@ def plot(ctx, model_file, data, output, dims, color_by, image_shape, header, del
     plt = require_matplotlib()
     table = None
     if data is not None:
+        from vifit.data import display_name
+        from vifit.stream import spooled
+
         columns = list(document["data"]["columns"])  # validated by read_document
-        table = load_table(data, ReadOptions(header=header, delimiter=delimiter), required_columns=columns)
-        if color_by is not None:
-            table.extra["color_by"] = _label_column(data, color_by, header, delimiter)
+        # --color-by reads DATA a second time: a pipe or stdin is copied to a file first
+        with spooled(data) if color_by is not None else contextlib.nullcontext(data) as path:
+            table = load_table(path, ReadOptions(header=header, delimiter=delimiter), required_columns=columns)
+            table.source = display_name(data)
+            if color_by is not None:
+                table.extra["color_by"] = _label_column(path, color_by, header, delimiter, data)
     figure = DRAW[document["model"]](plt, document, model_file, table,
                                      {"dims": dims, "color_by": color_by, "image_shape": image_shape})
     try:
@@ -107,8 +114,8 @@ def plot(ctx, model_file, data, output, dims, color_by, image_shape, header, del
         plt.close(figure)
 
 
-def _label_column(data, column, header, delimiter):
-    """The raw values of one column (any type), for colouring."""
+def _label_column(path, column, header, delimiter, data):
+    """The raw values of one column (any type), for colouring; read from path (DATA or its copy)."""
     import io
 
     import pandas as pd
@@ -116,7 +123,7 @@ def _label_column(data, column, header, delimiter):
     from vifit.data import read_bytes, resolve_delimiter
     from vifit.errors import BadInput
 
-    frame = pd.read_csv(io.BytesIO(read_bytes(data)), sep=resolve_delimiter(delimiter),
+    frame = pd.read_csv(io.BytesIO(read_bytes(path)), sep=resolve_delimiter(delimiter),
                         header=0 if header else None, dtype=str, keep_default_na=False)
     if not header:
         frame.columns = [f"x{i + 1}" for i in range(frame.shape[1])]

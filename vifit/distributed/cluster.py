@@ -13,9 +13,11 @@ import json
 import logging
 import os
 
-from vifit.errors import BadInput
+from vifit.errors import BadInput, SystemFailure
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before giving up (exit 2)
+WORKER_WAIT = 60.0  # seconds a fit waits, once every worker is lost, for one to join (--worker-wait)
+POLL_SECONDS = 0.5  # how often a wait for results looks at the cluster's workers
 EXTRA_HINT = "pip install 'vifit[dask]' (dask and distributed)"
 
 
@@ -45,6 +47,33 @@ def scheduler_address(scheduler: str | None, scheduler_file: str | None) -> str 
         raise BadInput(f"--scheduler-file {scheduler_file}: not a Dask scheduler file (JSON with an "
                        f"\"address\")") from None
     return str(address)
+
+
+def gather(client, futures: list, worker_wait: float = WORKER_WAIT) -> list:
+    """The results of futures, like ``client.gather``; but when the cluster has had no worker
+    at all for ``worker_wait`` seconds, SystemFailure: the tasks would wait for ever (a lost
+    worker's partitions are read again by the others, but with none left nothing runs)."""
+    import time
+
+    from distributed import wait
+
+    alone_since = None
+    while True:
+        try:
+            wait(futures, timeout=POLL_SECONDS)
+        except TimeoutError:
+            if client.scheduler_info(n_workers=1).get("workers"):  # any worker at all (one is enough to ask for)
+                alone_since = None
+                continue
+            alone_since = alone_since if alone_since is not None else time.monotonic()
+            if time.monotonic() - alone_since < worker_wait:
+                continue
+            address = getattr(client.scheduler, "address", None)
+            raise SystemFailure(f"the Dask cluster{f' at {address}' if address else ''} has had no worker for "
+                                f"{worker_wait:g} s: the workers were lost, and their partitions with them, so the "
+                                f"fit cannot go on (start workers again and rerun, or give --worker-wait more "
+                                f"seconds to wait for them)") from None
+        return client.gather(futures)
 
 
 @contextlib.contextmanager

@@ -26,8 +26,9 @@ import numpy as np
 
 from vifit.data import (ReadOptions, check_header, csv_options, display_name, name_columns, open_bytes,
                         select_columns)
-from vifit.distributed import reading, tasks
+from vifit.distributed import cluster, reading, tasks
 from vifit.errors import BadInput
+from vifit.ragged import ragged_message
 
 RETRIES = 3
 HEAD_ROWS = 1000
@@ -39,8 +40,9 @@ class Partitions:
 
     repeatable = True  # an SVI source that can be passed over again
 
-    def __init__(self, client, futures: list, lengths: list, d: int):
+    def __init__(self, client, futures: list, lengths: list, d: int, worker_wait: float = cluster.WORKER_WAIT):
         self.client, self.futures = client, list(futures)
+        self.worker_wait = worker_wait  # seconds to wait for a worker once all are lost (cluster.gather)
         self.lengths = [int(n) for n in lengths]
         self.shape = (sum(self.lengths), int(d))
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
@@ -67,19 +69,33 @@ class Partitions:
             paired = [self.client.submit(tasks.add, futures[i], futures[i + 1], retries=RETRIES)
                       for i in range(0, len(futures) - 1, 2)]
             futures = paired + (futures[-1:] if len(futures) % 2 else [])
-        return futures[0].result()
+        return self.gather(futures[:1])[0]
 
     def map_sum(self, fn, *args):
         """sum over partitions of fn(x_i, *args), by :meth:`tree_sum`."""
         return self.tree_sum(self.map(fn, *args))
 
     def gather(self, futures: list) -> list:
-        return self.client.gather(futures)
+        """The futures' results (``cluster.gather``: bounded when every worker is lost)."""
+        return cluster.gather(self.client, futures, self.worker_wait)
+
+    def result(self, future):
+        return self.gather([future])[0]
 
     def close(self) -> None:
         """Release the partitions on the cluster."""
         self.client.cancel(self.futures)
         self.futures = []
+
+
+def refuse_read_once(source: str) -> None:
+    """BadInput for stdin or a pipe as DATA: workers open DATA by its path (checked before
+    a cluster is started or reached)."""
+    from vifit.stream import read_once
+
+    if read_once(source):
+        raise BadInput(f"{display_name(source)}: --backend dask reads DATA on the workers by its path, so it must "
+                       f"be a regular file (or a glob of them), not stdin or a pipe; save it to a file first")
 
 
 def resolve_files(source: str) -> list[str]:
@@ -91,6 +107,7 @@ def resolve_files(source: str) -> list[str]:
         if not files:
             raise BadInput(f"{source}: no files match")
         return files
+    refuse_read_once(source)
     open_bytes(source).close()  # existence, permissions: the messages of data.py
     return [source]
 
@@ -112,7 +129,10 @@ def choose_columns(first_file: str, opts: ReadOptions, name: str, note) -> tuple
     options = csv_options(opts)
     if opts.header:
         check_header(lines[0], display_name(first_file), options["sep"])
-    head = pd.read_csv(io.StringIO("\n".join(lines)), low_memory=False, **options)
+    try:
+        head = pd.read_csv(io.StringIO("\n".join(lines)), low_memory=False, **options)
+    except pd.errors.ParserError as exc:  # a long row in the head: the words of the local readers
+        raise BadInput(f"{display_name(first_file)}: {ragged_message(str(exc), opts.header)}") from None
     name_columns(head, opts.header)
     if len(head) == 0:
         raise BadInput(f"{display_name(first_file)}: no data rows (header only)")
@@ -120,8 +140,8 @@ def choose_columns(first_file: str, opts: ReadOptions, name: str, note) -> tuple
     return columns, list(head.columns)
 
 
-def read_partitions(client, source: str, opts: ReadOptions, note,
-                    dtype: str = "float64") -> tuple[Partitions, list, int]:
+def read_partitions(client, source: str, opts: ReadOptions, note, dtype: str = "float64",
+                    worker_wait: float = cluster.WORKER_WAIT) -> tuple[Partitions, list, int]:
     """(partitions of dtype, column names, rows dropped) of DATA, persisted on the cluster: one
     read task per piece of ``reading.plan`` (a 64 MiB block of a plain file, a compressed file whole)."""
     name = display_name(source)
@@ -133,14 +153,17 @@ def read_partitions(client, source: str, opts: ReadOptions, note,
     pairs = [client.submit(reading.read_piece_or_problem, piece, names, columns, header, sep, opts.dropna, dtype,
                            retries=RETRIES)
              for piece in pieces]
-    problems = [p for p in client.gather([client.submit(tasks.third, pair) for pair in pairs]) if p is not None]
+    def gather(futures):
+        return cluster.gather(client, futures, worker_wait)
+
+    problems = [p for p in gather([client.submit(tasks.third, pair) for pair in pairs]) if p is not None]
     if problems:
         raise BadInput(problems[0])  # the first piece's, in the partitions' fixed order
     arrays = [client.submit(tasks.first, pair, retries=RETRIES) for pair in pairs]
-    lengths = client.gather([client.submit(tasks.n_rows, a, retries=RETRIES) for a in arrays])
-    dropped = sum(client.gather([client.submit(tasks.second, pair) for pair in pairs]))
+    lengths = gather([client.submit(tasks.n_rows, a, retries=RETRIES) for a in arrays])
+    dropped = sum(gather([client.submit(tasks.second, pair) for pair in pairs]))
     del pairs  # the arrays keep what they need; a lost array is read again from its piece
-    return Partitions(client, arrays, lengths, len(columns)), columns, int(dropped)
+    return Partitions(client, arrays, lengths, len(columns), worker_wait), columns, int(dropped)
 
 
 def sample_sizes(lengths: list, rows: int) -> list:

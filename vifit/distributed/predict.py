@@ -40,7 +40,8 @@ def run(document: dict, model_file: str, data: str, opts, output: str | None, ba
     if opts.header:  # the model's columns, by name
         opts = dataclasses.replace(opts, columns=",".join(columns))
     with cluster.connect(backend["scheduler"], backend["scheduler_file"], note) as client:
-        partitions, read_columns, dropped = read_partitions(client, data, opts, note)
+        wait = backend.get("worker_wait") or cluster.WORKER_WAIT
+        partitions, read_columns, dropped = read_partitions(client, data, opts, note, worker_wait=wait)
         if len(read_columns) != len(columns):
             raise BadInput(f"{data}: the model needs {len(columns)} columns, the data has {len(read_columns)}")
         if dropped:

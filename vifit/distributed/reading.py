@@ -25,7 +25,9 @@ Rules are those of ``vifit/data.py``: the first file's header names the columns 
 file with another header is BadInput), values must be numbers, NaN/inf is BadInput unless
 ``dropna`` (rows dropped). A row with fewer fields than the header is BadInput (ragged) even with
 ``dropna``; it is found by re-reading the lines of rows whose chosen values came out NaN, so a
-short row missing only columns that were not chosen goes unnoticed (it changes nothing read). Messages name the piece (``part-3.csv (partition 4)``, or the
+short row missing only columns that were not chosen goes unnoticed (it changes nothing read). A row
+with more fields is BadInput too, found while the lines are counted (``count_rows``: pandas,
+reading only the chosen columns, would drop the extra fields silently). Messages name the piece (``part-3.csv (partition 4)``, or the
 byte range of a block of a larger file) and the row within it.
 """
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,11 +47,12 @@ from vifit.data import (
     open_bytes,
 )
 from vifit.errors import BadInput
-from vifit.ragged import LazyRowFields, RowFields, ragged_message, reject_short_rows
+from vifit.ragged import LazyRowFields, RowFields, field_count_message, ragged_message, reject_short_rows
 
 BLOCKSIZE = 64 * 2**20  # bytes of a plain file per partition
 CHUNK_ROWS = 16384  # rows parsed at a time on a worker: about 2 MB of text at d = 10 (as fast as more)
 COUNT_BYTES = 2**20  # bytes read at a time to count lines
+SCAN_BYTES = 2**16  # bytes whose delimiters are counted at a time (temporaries of 5 bytes per byte)
 COMPRESSED = (".gz", ".bz2", ".xz", ".zip")
 
 
@@ -101,13 +105,13 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     name = display_name(piece.path)
     try:
         name = piece.name()
-        rows = count_rows(piece, header is not None)
+        rows, quoted = count_rows(piece, header is not None, sep, len(names))
         out = np.empty((rows, len(columns)), dtype=dtype)
         filled = dropped = 0
         if header_line:
             _check_header(piece, header, sep)
         with _open(piece) as stream, LazyRowFields(lambda: _raw_lines(piece, sep, header_line)) as raw_lines:
-            for frame in _frames(stream, sep, names, columns, header_line) if rows else ():
+            for frame in _frames(stream, sep, names, columns, header_line, quoted) if rows else ():
                 m = len(frame)
                 if filled + m > rows:  # only with line ends mixing \n and a lone \r (count_rows' bound fails)
                     rows = max(2 * rows, filled + m)
@@ -154,16 +158,17 @@ def read_piece_or_problem(piece: Piece, names: list, columns: list, header: str 
     return x, dropped, None
 
 
-def _frames(stream, sep: str, names: list, columns: list, header_line: bool):
+def _frames(stream, sep: str, names: list, columns: list, header_line: bool, quoted: bool = False):
     """DataFrames of up to CHUNK_ROWS rows of the columns (float64, in file order; the header
     line skipped); none when the stream holds no row (a header-only file, a block inside one
-    long line)."""
+    long line). quoted: every field is parsed (not only the columns'), so that pandas rejects
+    a row with more fields than the header, which ``count_rows`` could not count."""
     import pandas as pd
 
     try:
-        yield from pd.read_csv(stream, sep=sep, header=0 if header_line else None, names=names, usecols=columns,
-                               dtype=np.float64, skipinitialspace=True, index_col=False, encoding="utf-8-sig",
-                               chunksize=CHUNK_ROWS)
+        yield from pd.read_csv(stream, sep=sep, header=0 if header_line else None, names=names,
+                               usecols=None if quoted else columns, dtype={c: np.float64 for c in columns},
+                               skipinitialspace=True, index_col=False, encoding="utf-8-sig", chunksize=CHUNK_ROWS)
     except pd.errors.EmptyDataError:
         return
 
@@ -199,11 +204,19 @@ def _check_header(piece: Piece, header: str, sep: str) -> None:
                        f"({header!r}); the files of DATA must have the same columns")
 
 
-def count_rows(piece: Piece, header: bool) -> int:
-    """Lines of the piece (a last line without a newline counts), less the header line:
-    an upper bound on its rows (blank lines are not rows)."""
+def count_rows(piece: Piece, header: bool, sep: str = ",", fields: int | None = None) -> tuple[int, bool]:
+    """(lines of the piece less the header line: an upper bound on its rows, whether the
+    piece quotes fields). A last line without a newline counts; blank lines are not rows.
+
+    fields (the header's count): a line with more is BadInput (ragged rows), found here by
+    counting delimiters: pandas, reading only the columns chosen (usecols), would drop the
+    extra fields without a word. Counting is exact for lines without quotes; a piece with a
+    quote character after its header line is reported as quoted instead, and its reader
+    parses every field, so that pandas itself rejects a long row."""
     newlines = returns = 0
     last = b"\n"
+    header_line = header and piece.offset == 0
+    lines = _LongLines(sep, fields, header_line) if fields is not None and len(sep.encode()) == 1 else None
     with _open(piece) as stream:
         while True:
             data = stream.read(COUNT_BYTES)
@@ -211,8 +224,75 @@ def count_rows(piece: Piece, header: bool) -> int:
                 break
             newlines, returns = newlines + data.count(b"\n"), returns + data.count(b"\r")
             last = data[-1:]
-    lines = max(newlines, returns) + (last not in b"\r\n")  # \n, \r\n or a lone \r ends a line
-    return max(0, lines - (header and piece.offset == 0))
+            if lines is not None:
+                lines.add(data)
+    if lines is not None:
+        lines.end()
+        if lines.long is not None:
+            line, saw = lines.long
+            raise BadInput(f"{piece.name()}: {field_count_message(line - header_line, line, saw, fields)}")
+    count = max(newlines, returns) + (last not in b"\r\n")  # \n, \r\n or a lone \r ends a line
+    return max(0, count - header_line), lines is None or lines.quoted
+
+
+class _LongLines:
+    """The first line with more than ``fields`` fields, from blocks of bytes in order, by
+    counting delimiters per line with numpy (lines end at \\n, \\r\\n or a lone \\r); stops
+    counting (``quoted``) at a quote character after the header line, where a delimiter may
+    be inside a field. long: (1-based line, fields) or None."""
+
+    def __init__(self, sep: str, fields: int, header_line: bool):
+        self.sep, self.fields = sep.encode()[0], fields
+        self.long: tuple[int, int] | None = None
+        self.quoted = False
+        self._skip_header = header_line
+        self._lines = 0  # lines ended before the current block
+        self._carry = 0  # delimiters on the unfinished line so far
+        self._after_cr = False  # the previous block ended with \r (a \n first here ends no line)
+
+    def add(self, data: bytes) -> None:
+        if self.long is not None or self.quoted:
+            return
+        body = data
+        if self._skip_header:  # the header's own quotes do not make the rows quoted
+            end = re.search(rb"[\r\n]", data)
+            body = data[end.end():] if end else b""
+            self._skip_header = end is None
+        if b'"' in body:
+            self.quoted = True
+            return
+        for start in range(0, len(data), SCAN_BYTES):  # small slices: a few hundred KB of temporaries
+            self._count(np.frombuffer(data, dtype=np.uint8, count=min(SCAN_BYTES, len(data) - start),
+                                      offset=start))
+            if self.long is not None:
+                return
+
+    def _count(self, x: np.ndarray) -> None:
+        newline, ret = x == 10, x == 13
+        ends = newline.copy()
+        ends[:-1] |= ret[:-1] & ~newline[1:]
+        ends[-1] |= ret[-1]
+        if self._after_cr and newline[0]:
+            ends[0] = False
+        self._after_cr = bool(ret[-1])
+        cum = np.cumsum(x == self.sep, dtype=np.int32)
+        where = np.flatnonzero(ends)
+        if where.size:
+            per_line = np.diff(np.concatenate([[0], cum[where]]))
+            per_line[0] += self._carry
+            over = np.flatnonzero(per_line >= self.fields)
+            if over.size:
+                self.long = (self._lines + int(over[0]) + 1, int(per_line[over[0]]) + 1)
+                return
+            self._lines += where.size
+            self._carry = int(cum[-1] - cum[where[-1]])
+        else:
+            self._carry += int(cum[-1])
+
+    def end(self) -> None:
+        """The last line, when it has no line end."""
+        if self.long is None and not self.quoted and self._carry >= self.fields:
+            self.long = (self._lines + 1, self._carry + 1)
 
 
 def _open(piece: Piece) -> io.BufferedIOBase:

@@ -43,7 +43,7 @@ def merged_moments(partitions) -> MomentAccumulator:
     return total
 
 
-def load_table(client, source: str, opts, note) -> DaskTable:
+def load_table(client, source: str, opts, note, worker_wait: float = cluster.WORKER_WAIT) -> DaskTable:
     """Read DATA into partitions on the cluster (``partitions.read_partitions``), check and standardise."""
     from vifit.data import display_name
     from vifit.distributed.partitions import read_partitions
@@ -51,7 +51,7 @@ def load_table(client, source: str, opts, note) -> DaskTable:
     name = display_name(source)
     # --standardize is computed on the float64 values and then rounded to --dtype, as locally
     partitions, columns, dropped = read_partitions(client, source, opts, note,
-                                                   "float64" if opts.standardize else opts.dtype)
+                                                   "float64" if opts.standardize else opts.dtype, worker_wait)
     if dropped:
         note(f"dropped {dropped} row(s) with missing or infinite values (--dropna)")
     n = partitions.shape[0]
@@ -127,8 +127,11 @@ def run_command(data: str, read: dict, out: dict, run: dict, options: dict, back
 
     with contextlib.ExitStack() as stack:
         def load(source, opts, note):
+            from vifit.distributed.partitions import refuse_read_once
+
+            refuse_read_once(source)
             client = stack.enter_context(cluster.connect(backend["scheduler"], backend["scheduler_file"], note))
-            return load_table(client, source, opts, note)
+            return load_table(client, source, opts, note, backend.get("worker_wait") or cluster.WORKER_WAIT)
 
         def fit_table(table, *, seed, reporter):
             if method == "svi":

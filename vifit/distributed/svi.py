@@ -42,8 +42,8 @@ class DaskSviProblem(svi.Problem):
                 for i in rng.permutation(len(parts)) if parts.lengths[i]]
 
     def batch_statistics(self, theta: np.ndarray, batch) -> gmm.Stats:
-        return self.source.submit(tasks.local_stats, batch.future, self.spec, theta, self.frame,
-                                  self.chunk_rows).result()
+        return self.source.result(self.source.submit(tasks.local_stats, batch.future, self.spec, theta, self.frame,
+                                                     self.chunk_rows))
 
     def pass_statistics(self, theta: np.ndarray) -> gmm.Stats:
         return self.source.map_sum(tasks.local_stats, self.spec, theta, self.frame, self.chunk_rows)

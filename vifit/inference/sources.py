@@ -106,8 +106,14 @@ class StreamSource:
             left -= rows
 
     def minibatches(self, batch_size: int, rng: np.random.Generator):
-        """One epoch of minibatches (m, d), shuffled within windows of POOL_ROWS (see module doc)."""
-        return minibatches(self.blocks(), batch_size, rng)
+        """One epoch of minibatches (m, d), shuffled within windows of POOL_ROWS (see module doc).
+
+        Before each batch the file is checked to be the one the first pass read (a stat call,
+        negligible next to a step): a change stops the fit at the next step, not at the
+        epoch's end (``TableStream.check_unchanged``: errors.DataChanged)."""
+        for batch in minibatches(self.blocks(), batch_size, rng):
+            self.stream.check_unchanged()
+            yield batch
 
     def describe(self) -> dict:
         data = self.stream.describe()

@@ -36,6 +36,7 @@ import numpy as np
 
 from vifit import checkpoint, interrupt
 from vifit.documents import checkpoints
+from vifit.errors import DataChanged
 from vifit.inference.init import chunks
 from vifit.inference.sources import ArraySource, StreamSource, minibatches  # noqa: F401 (the API)
 from vifit.models import gmm
@@ -209,6 +210,7 @@ class SviResult:
     n_rows: int
     trace: list
     estimates: list = field(default_factory=list)
+    stopped_by: Exception | None = None  # errors.DataChanged: raised after the result is written
 
 
 def run(problem: Problem, state: State, settings: Settings, rng: np.random.Generator, *,
@@ -217,7 +219,12 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
 
     n_rows: N when known (files, memory); None for a single online pass (stdin), where N is
     the number of rows seen so far. memoized uses one fixed partition (the same
-    permutations every epoch, from a generator re-seeded from ``rng`` once)."""
+    permutations every epoch, from a generator re-seeded from ``rng`` once).
+
+    A source whose file changes under the fit raises errors.DataChanged: the run returns the
+    last factors with an exact ELBO (the last complete epoch) as "interrupted", with the
+    error in ``stopped_by`` for the caller to raise once the result is written; before the
+    first epoch ends there is no such result, and the error propagates."""
     from vifit.inference import memoized
 
     per_epoch = max(1, n_rows // settings.batch_size) if n_rows else None
@@ -242,63 +249,90 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
 
     # the last epoch boundary (or the start): what a checkpoint can resume from exactly
     boundary = snapshot() if checkpoint.enabled() else None
-    while status is None and state.epoch < epochs:
-        batch_rng = np.random.default_rng(partition_seed) if settings.memoized else rng
-        for index, rows in enumerate(problem.batches(settings.batch_size, batch_rng)):
-            seen = state.rows_seen + rows.shape[0]
-            if settings.memoized:
-                state, estimate = memoized.step(problem, state, rows, index, n_rows or seen)
-            else:
-                state, estimate = step(problem, state, rows, n_rows or seen, settings)
-            state.rows_seen = seen
-            estimate = problem.data_units(estimate, n_rows or seen)
-            stop = plateau.add(estimate)
-            if plateau.values == [] and plateau.running is not None:
-                estimates.append((state.step, plateau.running))
-            if reporter is not None:
-                reporter.update(state.step, estimate,
-                                rho=step_size(state.step - 1, settings.delay, settings.forgetting)
-                                if not settings.memoized else 1.0, epoch=state.epoch + 1)
-            if stop:
-                status = "converged"
-            elif settings.max_iter is not None and state.step >= settings.max_iter:
-                status = "max_iter"
-            elif interrupt.requested():
-                status = "interrupted"
-            if status is not None:
-                break
-        if status is None:
-            state.epoch += 1
-            stats, value, rows_total = full_pass(problem, state.lam)
-            n_rows = n_rows or rows_total
-            trace.append((state.step, problem.data_units(value, rows_total)))
-            if len(trace) > 1 and abs(trace[-1][1] - trace[-2][1]) <= settings.tol * abs(trace[-1][1]):
-                status = "converged"
-            if reporter is not None:  # the change shown is the exact ELBO's since the last epoch
-                exact_change = None
-                if len(trace) > 1 and trace[-2][1] != 0:
-                    exact_change = (trace[-1][1] - trace[-2][1]) / abs(trace[-2][1])
-                reporter.update(state.step, estimate, change=exact_change, exact_elbo=trace[-1][1],
-                                epoch=state.epoch)
-            if status is None and checkpoint.enabled():
-                boundary = snapshot()
-                if checkpoint.due():
-                    checkpoint.save(CHECKPOINT_KIND, boundary)
-    if status == "interrupted" and boundary is not None:
+    # the last factors whose exact ELBO is known (trace[-1]): where a fit stops when its data change
+    exact = replace(state, lam=state.lam.copy()) if trace else None
+    changed = None
+    try:
+        while status is None and state.epoch < epochs:
+            batch_rng = np.random.default_rng(partition_seed) if settings.memoized else rng
+            for index, rows in enumerate(problem.batches(settings.batch_size, batch_rng)):
+                seen = state.rows_seen + rows.shape[0]
+                if settings.memoized:
+                    state, estimate = memoized.step(problem, state, rows, index, n_rows or seen)
+                else:
+                    state, estimate = step(problem, state, rows, n_rows or seen, settings)
+                state.rows_seen = seen
+                estimate = problem.data_units(estimate, n_rows or seen)
+                stop = plateau.add(estimate)
+                if plateau.values == [] and plateau.running is not None:
+                    estimates.append((state.step, plateau.running))
+                if reporter is not None:
+                    reporter.update(state.step, estimate,
+                                    rho=step_size(state.step - 1, settings.delay, settings.forgetting)
+                                    if not settings.memoized else 1.0, epoch=state.epoch + 1)
+                if stop:
+                    status = "converged"
+                elif settings.max_iter is not None and state.step >= settings.max_iter:
+                    status = "max_iter"
+                elif interrupt.requested():
+                    status = "interrupted"
+                if status is not None:
+                    break
+            if status is None:
+                state.epoch += 1
+                stats, value, rows_total = full_pass(problem, state.lam)
+                n_rows = n_rows or rows_total
+                trace.append((state.step, problem.data_units(value, rows_total)))
+                exact = replace(state, lam=state.lam.copy())
+                if len(trace) > 1 and abs(trace[-1][1] - trace[-2][1]) <= settings.tol * abs(trace[-1][1]):
+                    status = "converged"
+                if reporter is not None:  # the change shown is the exact ELBO's since the last epoch
+                    exact_change = None
+                    if len(trace) > 1 and trace[-2][1] != 0:
+                        exact_change = (trace[-1][1] - trace[-2][1]) / abs(trace[-2][1])
+                    reporter.update(state.step, estimate, change=exact_change, exact_elbo=trace[-1][1],
+                                    epoch=state.epoch)
+                if status is None and checkpoint.enabled():
+                    boundary = snapshot()
+                    if checkpoint.due():
+                        checkpoint.save(CHECKPOINT_KIND, boundary)
+    except DataChanged as exc:
+        if exact is None:  # not one epoch completed: no result to keep
+            raise
+        state, status, changed = exact, "interrupted", exc
+    if status == "interrupted" and boundary is not None and changed is None:  # not for data that changed
         checkpoint.save(CHECKPOINT_KIND, boundary)
     if status is None:  # a bound on epochs, or a single online pass that ran out of rows before
         status = "max_iter"  # the stopping test fired: neither shows convergence
+    try:
+        elbo, n_rows = _sorted_with_elbo(problem, state, trace, n_rows, changed is not None)
+    except DataChanged as exc:  # in the final pass
+        if exact is None:
+            raise
+        state, status, changed = exact, "interrupted", exc
+        elbo, n_rows = _sorted_with_elbo(problem, state, trace, n_rows, True)
+    if changed is not None:
+        estimates[:] = [point for point in estimates if point[0] <= state.step]
+    return SviResult(state=state, status=status, elbo=elbo, n_rows=n_rows, trace=trace, estimates=estimates,
+                     stopped_by=changed)
+
+
+def _sorted_with_elbo(problem: Problem, state: State, trace: list, n_rows, data_changed: bool):
+    """Sort the components of state.lam by weight (in place) and return (exact ELBO, rows):
+    trace's last value when it is of these factors, else from one more pass. When the data
+    changed there can be no more pass: DP sticks keep their order (re-sorting them changes
+    the ELBO), and trace's last value is of the factors (the last complete epoch's)."""
     order = np.argsort(-state.lam[0], kind="stable")
+    if data_changed and problem.spec.weights == "dp":
+        order = np.arange(order.size)
     state.lam = state.lam[:, order]
     if trace and trace[-1][0] == state.step and (problem.spec.weights != "dp" or
                                                 np.array_equal(order, np.arange(order.size))):
-        elbo = trace[-1][1]
-    else:
-        _, value, rows_total = full_pass(problem, state.lam)
-        n_rows = rows_total
-        elbo = problem.data_units(value, rows_total)
-        trace.append((state.step, elbo))
-    return SviResult(state=state, status=status, elbo=elbo, n_rows=n_rows, trace=trace, estimates=estimates)
+        return trace[-1][1], n_rows
+    _, value, rows_total = full_pass(problem, state.lam)
+    elbo = problem.data_units(value, rows_total)
+    trace.append((state.step, elbo))
+    return elbo, rows_total
 
 
 CHECKPOINT_KIND = "gmm-svi"

@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from vifit import checkpoint
-from vifit.errors import BadInput
+from vifit.errors import BadInput, DataChanged
 from vifit.inference import sources, svi
 from vifit.inference.init import SpawnedSeeds, initial_stats
 from vifit.models import gmm
@@ -96,8 +96,10 @@ def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: b
         accumulator.add(head)
         sample.add(head)
         n = None
-        note(f"stdin is read once: the prior's data-scaled defaults and the initialisation come from its "
-             f"first {accumulator.n} rows, then one online pass (N = rows seen so far)")
+        from vifit.stream import once_name
+
+        note(f"{once_name(name)} is read once: the prior's data-scaled defaults and the initialisation come "
+             f"from its first {accumulator.n} rows, then one online pass (N = rows seen so far)")
     if source.__class__ is svi.StreamSource and source.stream.rows_dropped:
         note(f"dropped {source.stream.rows_dropped} row(s) with missing or infinite values (--dropna)")
     if accumulator.n > 1 and accumulator.constant:
@@ -115,15 +117,18 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     chunk_rows: rows per local-step chunk (None: 4096)."""
     given_chunk, chunk_rows = chunk_rows is not None, chunk_rows or 4096
     source = loaded.source
+    from vifit.stream import once_name
+
     if restarts > 1 and not source.repeatable:
-        raise BadInput("--restarts needs a file: stdin can be read only once")
+        raise BadInput(f"--restarts needs a regular file: {once_name(name)} can be read only once")
     if checkpoint.enabled() or checkpoint.resuming():
         # SVI checkpoints hold one run's epoch boundary, not a set of restarts, and a
         # stream read once cannot be replayed from a checkpoint
         if restarts > 1:
             raise BadInput("--method svi: --checkpoint/--resume work with --restarts 1 only")
         if not source.repeatable:
-            raise BadInput("--method svi: --checkpoint/--resume need a file; stdin can be read only once")
+            raise BadInput(f"--method svi: --checkpoint/--resume need a regular file; {once_name(name)} can be "
+                           f"read only once")
     d = len(loaded.describe()["columns"])
     spec = gmm.Spec(k, d, covariance, weights)
     memory.check_gmm(spec, None, min(chunk_rows, settings.batch_size), 1, restarts)  # before the first pass
@@ -193,13 +198,20 @@ def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds,
         lam0 = gmm.global_step(problem.prior, stats0.t, scale)
         reporter.start(f"gmm {method}" if restarts == 1 else f"gmm {method} {index + 1}/{restarts}",
                        total=total, metric="elbo")
-        result = svi.run(problem, svi.State(lam=lam0), settings, rng, n_rows=n_rows, reporter=reporter)
+        try:
+            result = svi.run(problem, svi.State(lam=lam0), settings, rng, n_rows=n_rows, reporter=reporter)
+        except DataChanged as exc:  # before this restart's first epoch ended: keep the best earlier one
+            reporter.finish("interrupted")
+            if best is None:
+                raise
+            best.status, best.stopped_by = "interrupted", exc
+            break
         reporter.finish(result.status)
         elbos.append(result.elbo)
         if best is None or result.elbo > best.elbo:
             best, best_index = result, index
         if result.status == "interrupted":
-            best.status = "interrupted"
+            best.status, best.stopped_by = "interrupted", result.stopped_by
             break
     return best, best_index, elbos
 
@@ -232,7 +244,7 @@ def _result(spec, prior, prior_document, problem, result, settings, method, init
              *runner.variances(summary, j)] for j in range(spec.k)]
     return FitResult(model="gmm", method=method, params=params, status=result.status, elbo=result.elbo, n_rows=n,
                      n_iter=state.step, trace=result.trace, fit_extra=extra,
-                     table={"columns": header, "rows": rows})
+                     table={"columns": header, "rows": rows}, stopped_by=result.stopped_by)
 
 
 def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_options: dict,
@@ -240,11 +252,13 @@ def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_
     """``vifit gmm --method svi``: validate, then the shared run_fit flow with a streaming loader."""
     from vifit.commands.common import run_fit
     from vifit.data import display_name
+    from vifit.stream import once_name, read_once
 
     settings = check_settings(svi_options, options["tol"], options["max_iter"] if max_iter_given else None)
     hint = "raise --epochs (or --max-iter when given) or loosen --tol"
-    if data == "-" and svi_options["stream"]:  # one online pass, whatever --epochs says
-        hint = "stdin can be read only once: read from a file so that more epochs can run, or loosen --tol"
+    if read_once(data) and svi_options["stream"]:  # one online pass, whatever --epochs says
+        hint = (f"{once_name(display_name(data))} can be read only once: read from a file so that more epochs "
+                f"can run, or loosen --tol")
     fit_options = {key: value for key, value in options.items() if key not in ("tol", "max_iter")}
     config = dict(options, max_iter=options["max_iter"] if max_iter_given else None, **svi_options)
 

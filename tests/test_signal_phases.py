@@ -1,0 +1,108 @@
+"""Two signals 20 ms apart end with 130 (SIGINT) / 143 (SIGTERM) wherever they land: while the
+data is being read (before any fit), during the fit, and while the result is being written.
+
+Each point is reached deterministically, not by timing: the data is a FIFO whose writer's
+open returns only once vifit has opened it (vifit is then reading, its handlers in place);
+the fit has printed progress; the result is written to a stdout pipe shrunk to one page, so
+once its first byte has arrived the writer is blocked with most of the document still to go.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
+IDS = ["INT", "TERM"]
+
+
+def _start(args):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "vifit", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env=env)
+
+
+def _twice(proc, signum):
+    proc.send_signal(signum)
+    time.sleep(0.02)
+    proc.send_signal(signum)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Rows that need many CAVI sweeps at k = 12 (a document of about 20 KB)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1.5, size=(12, 4))[rng.integers(0, 12, size=20_000)] + rng.normal(size=(20_000, 4))
+    path = tmp_path_factory.mktemp("phases") / "d.csv"
+    np.savetxt(path, x, delimiter=",", header="a,b,c,d", comments="", fmt="%.5f")
+    return path
+
+
+def _progress_lines(proc, count):
+    seen = 0
+    while seen < count:
+        line = proc.stderr.readline()
+        assert line, "the fit ended before printing progress"
+        seen += b'"event": "progress"' in line
+
+
+@pytest.mark.parametrize("signum,code", SIGNALS, ids=IDS)
+@pytest.mark.parametrize("method", ["cavi", "svi"])
+def test_while_reading_the_data(tmp_path, signum, code, method):
+    fifo = tmp_path / "rows.csv"
+    os.mkfifo(fifo)
+    out = tmp_path / "fit.json"
+    proc = _start(["gmm", fifo, "--k", "2", "--method", method, "-o", out])
+    opened = []
+    opener = threading.Thread(target=lambda: opened.append(os.open(fifo, os.O_WRONLY)), daemon=True)
+    opener.start()
+    opener.join(timeout=60)  # returns once vifit has opened the FIFO for reading
+    assert opened, "vifit never opened the FIFO"
+    os.write(opened[0], b"a,b\n1,2\n")  # a first row, and the rest never comes
+    _twice(proc, signum)
+    _, stderr = proc.communicate(timeout=60)
+    os.close(opened[0])
+    assert proc.returncode == code, stderr.decode()
+    assert b"Traceback" not in stderr and b"interrupted" in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
+@pytest.mark.parametrize("signum,code", SIGNALS, ids=IDS)
+@pytest.mark.parametrize("method", ["cavi", "svi"])
+def test_during_the_fit(tmp_path, data, signum, code, method):
+    out = tmp_path / "fit.json"
+    extra = ["--max-iter", "100000"] if method == "cavi" else ["--epochs", "1000", "--batch-size", "256"]
+    proc = _start(["gmm", data, "--k", "12", "--tol", "0", "--method", method, *extra, "--seed", "1",
+                   "--progress", "json", "-o", out])
+    _progress_lines(proc, 2)
+    _twice(proc, signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr.decode()
+    assert b"Traceback" not in stderr
+    assert [p.name for p in tmp_path.iterdir()] in ([], ["fit.json"])  # never a temporary file
+    if out.exists():  # the loop stopped and wrote before the second signal came
+        assert json.loads(out.read_text())["fit"]["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("signum,code", SIGNALS, ids=IDS)
+def test_while_writing_the_result(tmp_path, data, signum, code):
+    proc = _start(["gmm", data, "--k", "12", "--tol", "0", "--max-iter", "100000", "--seed", "1",
+                   "--progress", "json"])
+    fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)
+    _progress_lines(proc, 2)
+    proc.send_signal(signum)  # the loop stops and writes the best result to stdout
+    assert proc.stdout.read(1) == b"{"  # writing has begun; about 20 KB of it cannot fit the pipe
+    _twice(proc, signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr.decode()
+    assert b"Traceback" not in stderr and b"second signal" in stderr
