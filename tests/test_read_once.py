@@ -93,6 +93,10 @@ def test_predict_and_plot_colour_read_process_substitution(tmp_path, csv_file):
     assert predicted.returncode == 0, predicted.stderr.decode()
     assert predicted.stdout == run_subprocess(["predict", model, csv_file]).stdout
     figure = tmp_path / "fig.png"
+    # --color-by reads DATA twice; it applies to a pca (a gmm plot colours by cluster)
+    model = tmp_path / "pca.json"
+    assert run_subprocess(["pca", csv_file, "--k", "2", "-q", "-o", model]).returncode == 0
+    model_q = shlex.quote(str(model))
     plotted = _bash(_vifit("plot", model_q, f"<(cat {quoted})", "--color-by", "a", "-o", shlex.quote(str(figure))))
     assert plotted.returncode == 0, plotted.stderr.decode()
     assert figure.read_bytes().startswith(b"\x89PNG")

@@ -98,11 +98,13 @@ def _block_at_exit() -> None:
 def exiting() -> None:
     """The exit status is decided: from now on a signal ends the process at once with its code."""
     if _state.installed:
-        try:  # what is buffered for stdout/stderr must not be lost to os._exit
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
+        for stream in (sys.stdout, sys.stderr):  # what is buffered must not be lost to os._exit
+            if stream is None:  # closed at start (>&-): nothing was buffered there
+                continue
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
         _state.phase = "exiting"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from vifit.options import _packed
+from vifit.options import FiniteFloat, _packed
 
 backend_options = _packed(
     "backend",
@@ -26,7 +26,7 @@ backend_options = _packed(
         click.option("--scheduler-file", metavar="PATH", default=None,
                      help="dask: the scheduler file written by 'dask scheduler --scheduler-file' or dask-jobqueue.")
         ,
-        click.option("--worker-wait", metavar="SECONDS", type=click.FloatRange(0, 86400, min_open=True),
+        click.option("--worker-wait", metavar="SECONDS", type=FiniteFloat(0, 86400, min_open=True),
                      default=None,
                      help="dask: when every worker is lost during a run, how long to wait for one to join "
                           "before giving up with an error (a lost worker's partitions are read again).  "
