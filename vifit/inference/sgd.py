@@ -172,6 +172,7 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
     epoch_metric = getattr(objective, "epoch_metric", None)
     reporter.start(task, total=config.epochs, metric=metric)
     status, stopped_by = "max_iter", "epochs"
+    last = params.data.copy()  # the weights at the end of the last epoch done (Ctrl-C can strike mid-epoch)
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             while state.epoch < config.epochs:
@@ -197,6 +198,7 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
                     state.validation_trace.append((epoch, watched))
                     extra["val_loss"] = watched
                 state.epoch = epoch
+                np.copyto(last, params.data)
                 if watched < state.best_loss:
                     state.best_loss, state.best_epoch = watched, epoch
                     np.copyto(state.best, params.data)
@@ -217,6 +219,7 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
                     break
     except KeyboardInterrupt:
         status, stopped_by = "interrupted", "interrupted"
+        np.copyto(params.data, last)
     except NonFiniteLoss:
         reporter.finish("failed")  # close a live progress bar before the error line
         raise
