@@ -148,8 +148,9 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
        linear autoencoder (breast cancer, k = 3) the held-out loss creeps up ~0.01% per
        window while the training loss still falls 0.5% towards PCA's optimum.
     3. max_iter, stopped_by "epochs": the final weights are kept. The run is not at an
-       optimum, and the validation loss has not been rising for a window (rule 2 would have
-       stopped it), so the best-validation epoch is no better a choice than the last.
+       optimum, and the validation loss was not rising faster than the training loss fell
+       (rule 2 would have stopped it), so the best-validation epoch is no better a choice
+       than the last; over-fitting is rule 2's job.
 
     Ctrl-C ends the run as "interrupted" (stopped_by "interrupted"), keeping the final
     weights as in 3. Raises NonFiniteLoss naming the epoch.
@@ -233,9 +234,10 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
     reporter.finish(status)
     if stopped_by == "validation":
         rise = -relative_improvement(state.validation_trace, config.patience)
+        fall = relative_improvement([p for p in state.train_trace if p[0] > warmup], config.patience)
         reporter.note(f"the validation loss rose {rise:.2%} over the last {config.patience} epochs while the "
-                      f"training loss still fell (over-fitting): stopped at epoch {state.epoch} and kept the "
-                      f"weights of epoch {state.best_epoch}, the lowest validation loss")
+                      f"training loss fell {fall:.2%} (over-fitting): stopped at epoch {state.epoch} and kept "
+                      f"the weights of epoch {state.best_epoch}, the lowest validation loss")
     return TrainOutcome(status=status, state=state, stopped_by=stopped_by, weights_epoch=weights_epoch)
 
 
