@@ -155,3 +155,27 @@ def test_start_epoch_hook_sees_every_epoch_in_order():
     obj.start_epoch = seen.append
     train(obj, data(), None, SGDConfig(epochs=4, validation_fraction=0, patience=10), np.random.default_rng(0), quiet())
     assert seen == [1, 2, 3, 4]
+
+
+class WarmingUp(Quadratic):
+    """A loss with a term whose weight rises over the first ``warmup`` epochs (as a VAE's KL
+    warm-up): the reported loss climbs while the fit improves."""
+
+    def __init__(self, warmup):
+        super().__init__()
+        self.warmup, self.weight = warmup, 0.0
+
+    def start_epoch(self, epoch):
+        self.weight = min(1.0, epoch / self.warmup)
+
+    def loss_and_grad(self, batch, rng):
+        return super().loss_and_grad(batch, rng) + 50.0 * self.weight
+
+
+def test_the_training_rule_ignores_the_warm_up_epochs():
+    x = data()
+    config = SGDConfig(epochs=200, batch_size=50, lr=0.05, validation_fraction=0, patience=5)
+    early = train(WarmingUp(40), x, None, config, np.random.default_rng(0), quiet())
+    assert early.stopped_by == "training" and early.state.epoch == 10  # the climbing loss read as a plateau
+    out = train(WarmingUp(40), x, None, config, np.random.default_rng(0), quiet(), warmup=40)
+    assert out.stopped_by in ("training", "epochs") and out.state.epoch >= 40 + 2 * 5  # 2W epochs after it
