@@ -73,7 +73,8 @@ class TrainState:
 
     epoch: int = 0
     optimizer: dict | None = None
-    best: np.ndarray | None = None          # flat copy of the best weights
+    best: np.ndarray | None = None          # flat copy of the weights with the lowest watched loss
+    #                                         (validation; training without validation rows)
     best_loss: float = math.inf
     best_epoch: int = 0
     train_trace: list = field(default_factory=list)        # [(epoch, mean train loss)]
@@ -152,8 +153,8 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
        (rule 2 would have stopped it), so the best-validation epoch is no better a choice
        than the last; over-fitting is rule 2's job.
 
-    Ctrl-C ends the run as "interrupted" (stopped_by "interrupted"), keeping the final
-    weights as in 3. Raises NonFiniteLoss naming the epoch.
+    Ctrl-C ends the run as "interrupted" (stopped_by "interrupted"), keeping the weights at
+    the end of the last epoch completed, as in 3. Raises NonFiniteLoss naming the epoch.
     """
     params = objective.params
     n = x_train.shape[0]
@@ -234,7 +235,7 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
     reporter.finish(status)
     if stopped_by == "validation":
         rise = -relative_improvement(state.validation_trace, config.patience)
-        fall = relative_improvement([p for p in state.train_trace if p[0] > warmup], config.patience)
+        fall = _training_gain(state, config, warmup)
         reporter.note(f"the validation loss rose {rise:.2%} over the last {config.patience} epochs while the "
                       f"training loss fell {fall:.2%} (over-fitting): stopped at epoch {state.epoch} and kept "
                       f"the weights of epoch {state.best_epoch}, the lowest validation loss")
@@ -244,8 +245,7 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
 def _stop_rule(state: TrainState, config: SGDConfig, has_val: bool, warmup: int) -> str | None:
     """Which stopping rule of :func:`train` holds after the last epoch: "training",
     "validation" or None (keep going)."""
-    settled = [p for p in state.train_trace if p[0] > warmup]
-    train_gain = relative_improvement(settled, config.patience)
+    train_gain = _training_gain(state, config, warmup)
     if train_gain is not None and train_gain < config.tol:
         return "training"
     if has_val and train_gain is not None:
@@ -253,6 +253,14 @@ def _stop_rule(state: TrainState, config: SGDConfig, has_val: bool, warmup: int)
         if val_gain is not None and val_gain < -train_gain:
             return "validation"
     return None
+
+
+def _training_gain(state: TrainState, config: SGDConfig, warmup: int) -> float | None:
+    """relative_improvement of the training loss over epochs after ``warmup`` (the trace holds
+    epochs 1..epoch in order, so those are its entries past index ``warmup``)."""
+    if len(state.train_trace) - warmup < 2 * config.patience:
+        return None
+    return relative_improvement(state.train_trace, config.patience)
 
 
 CHECKPOINT_KIND = "sgd"
