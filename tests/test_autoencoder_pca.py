@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from scipy.linalg import subspace_angles
 
 from conftest import SAMPLE, invoke, run_subprocess
@@ -86,3 +87,91 @@ def test_nonlinear_autoencoder_beats_pca_on_digits(tmp_path):
     # PCA is the best *linear* rank-k reconstruction of these very rows; the autoencoder,
     # which never saw its 10% validation rows, must still do clearly better.
     assert ae_error < 0.85 * pca_error, (ae_error, pca_error)
+
+
+def _held_out_split(architecture: dict, n: int, seed: int):
+    """The fit's rows (train, validation): the runner draws the network's initial weights,
+    then the split, from the seed's generator."""
+    from vifit.inference.sgd import split_validation
+    from vifit.models import autoencoder as model
+
+    rng = np.random.default_rng(seed)
+    fields = ("encoder", "decoder", "activation", "output_activation", "loss")
+    arch = model.Architecture(**{key: tuple(v) if isinstance(v, list) else v
+                                 for key, v in architecture.items() if key in fields})
+    model.Autoencoder(arch, dtype=np.float64, rng=rng)
+    return split_validation(n, 0.1, rng)
+
+
+@pytest.mark.parametrize("epochs", [500, 1000])
+def test_the_default_hold_out_does_not_stop_a_linear_autoencoder_short_of_pca(tmp_path, epochs):
+    """Breast cancer, standardised, k = 3, the default 10% validation rows.
+
+    The held-out rows' loss levels off (and creeps up) long before the training loss
+    reaches its optimum; a plateau of the validation loss stopped this run "converged"
+    19.5 degrees from the PCA subspace at epoch 403. The network trains on the training
+    rows only, so the oracle is their PCA (the held-out rows alone move the all-row
+    optimum by 0.6% here): a run may say converged only within the bound of the test
+    above, and otherwise must say it is not done and write its last weights."""
+    from sklearn.datasets import load_breast_cancer
+
+    raw = load_breast_cancer().data
+    path = tmp_path / "cancer.csv"
+    np.savetxt(path, raw, delimiter=",", header=",".join(f"c{j}" for j in range(raw.shape[1])), comments="")
+    k, seed = 3, 2
+    result = run_subprocess(["autoencoder", path, "--standardize", "--hidden", k, "--activation", "identity",
+                             "--loss", "mse", "--epochs", epochs, "--seed", seed, "--dtype", "float64", "-q"])
+    assert result.returncode == 0, result.stderr
+    ae = json.loads(result.stdout)
+    fit, weights = ae["fit"], {name: np.array(v) for name, v in ae["params"]["weights"].items()}
+    scaling = ae["data"]["preprocessing"]["standardize"]
+    z = (raw - scaling["mean"]) / np.asarray(scaling["scale"])
+
+    def loss(rows):
+        codes = rows @ weights["encoder.0.W"] + weights["encoder.0.b"]
+        return float((((codes @ weights["decoder.0.W"] + weights["decoder.0.b"]) - rows) ** 2).sum(axis=1).mean())
+
+    train_rows, val_rows = _held_out_split(ae["params"]["architecture"], len(z), seed)
+    assert loss(z[val_rows]) == pytest.approx(fit["validation_loss"], rel=1e-12)  # the split reproduced
+    zt = z[train_rows]
+    _, singular, vt = np.linalg.svd(zt - zt.mean(axis=0), full_matrices=False)
+    eigenvalues = singular**2 / len(zt)
+    optimum, gap = eigenvalues[k:].sum(), eigenvalues[k - 1] - eigenvalues[k]
+    angles = subspace_angles(weights["decoder.0.W"].T, vt[:k].T)
+    if fit["status"] == "converged":
+        excess = loss(zt) - optimum
+        assert fit["stopped_by"] == "training" and fit["weights_epoch"] == fit["n_iter"]
+        assert 0 <= excess <= 0.005 * optimum, loss(zt) / optimum
+        assert np.sum(np.sin(angles) ** 2) <= excess / gap + 1e-9
+    else:  # still short of its optimum when the epochs ran out: said so, the last weights written
+        assert fit["status"] == "max_iter" and fit["stopped_by"] == "epochs" and fit["weights_epoch"] == epochs
+    assert fit["status"] == ("max_iter" if epochs == 500 else "converged")  # both branches are exercised
+
+
+def test_a_rising_validation_loss_stops_an_overfitting_autoencoder_at_its_best_epoch(tmp_path):
+    """A wide tanh autoencoder on 30 noisy rows memorises them: the held-out loss rises
+    while the training loss falls. The run stops by the validation rule and writes the
+    weights of the lowest held-out loss, checked through predict on the held-out rows."""
+    rng = np.random.default_rng(0)
+    n, d = 40, 10
+    x = rng.normal(size=(n, 2)) @ rng.normal(size=(2, d)) + 0.5 * rng.normal(size=(n, d))
+    path, model = tmp_path / "noisy.csv", tmp_path / "ae.json"
+    np.savetxt(path, x, delimiter=",", header=",".join(f"x{j}" for j in range(d)), comments="")
+    result = run_subprocess(["autoencoder", path, "--hidden", "64,64,8", "--activation", "tanh",
+                             "--validation-fraction", "0.25", "--epochs", "3000", "--lr", "0.003",
+                             "--batch-size", "10", "--dtype", "float64", "--seed", "0", "-o", model])
+    assert result.returncode == 0, result.stderr
+    fit = json.loads(model.read_text())["fit"]
+    assert fit["status"] == "converged" and fit["stopped_by"] == "validation"
+    assert fit["stopped"] == "validation loss rose"
+    trace = fit["validation_trace"]
+    best_epoch, best = min(trace, key=lambda p: p[1])
+    assert fit["weights_epoch"] == fit["best_epoch"] == best_epoch < fit["n_iter"]
+    assert f"kept the weights of epoch {best_epoch}, the lowest validation loss" in result.stderr.decode()
+    # the written weights: predict's per-row errors average to fit.loss, and the held-out
+    # loss recomputed from them at the end of the fit is the trace's minimum
+    predicted = invoke(["predict", model, path])
+    assert predicted.exit_code == 0, predicted.stderr
+    errors = np.loadtxt(predicted.stdout.splitlines()[1:], delimiter=",")[:, -1]
+    assert errors.mean() == pytest.approx(fit["loss"])
+    assert fit["validation_loss"] == pytest.approx(best, rel=1e-9)

@@ -32,8 +32,8 @@ def autoencoder(data, hidden, decoder, activation, output_activation, loss, deno
     """Classical autoencoder: encoder -> bottleneck -> decoder, hand-written backprop.
 
     Trains by minibatch Adam (or SGD with momentum) on float32 by default,
-    holding out --validation-fraction of the rows for early stopping and keeping
-    the best weights. Writes the architecture, every weight, the per-feature
+    holding out --validation-fraction of the rows to stop over-fitting (see
+    --patience). Writes the architecture, every weight, the per-feature
     reconstruction error and the training curve. With --activation identity
     and --loss mse it recovers the PCA subspace.
 
@@ -71,4 +71,4 @@ def autoencoder(data, hidden, decoder, activation, output_activation, loss, deno
     options.update(config.as_config())
     run_fit(source=data, read=read, out=out, run=run, config=options, fit=fit, min_rows=runner.MIN_ROWS,
             default_dtype="float32",
-            not_converged_hint="raise --epochs (the best weights so far were kept)")
+            not_converged_hint="raise --epochs (the last epoch's weights were kept)")

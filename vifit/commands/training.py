@@ -32,13 +32,15 @@ training_options = _packed(
                      help="L2 penalty on the weights (not the biases), added to the gradient."),
         click.option("--validation-fraction", type=FiniteFloat(min=0, max=1, max_open=True), default=0.1,
                      show_default=True,
-                     help="Rows held out to watch for overfitting; 0 watches the training loss instead."),
+                     help="Rows held out to watch for overfitting; 0 holds out none."),
         click.option("--patience", type=click.IntRange(min=1), default=30, show_default=True, metavar="W",
-                     help="Stopping window: stop (\"converged\") when the mean validation loss (training "
-                          "loss with --validation-fraction 0) of the last W epochs is less than --tol below "
-                          "the mean of the W epochs before. The best epoch's weights are kept."),
+                     help="Stopping window: \"converged\" when the mean training loss of the last W "
+                          "epochs is less than --tol (relative) below the mean of the W epochs before (the "
+                          "last weights are kept), or when the mean validation loss rose over the same "
+                          "windows by more than the training loss fell (over-fitting: the lowest-validation "
+                          "epoch's weights are kept). When the epochs run out the last weights are kept."),
         click.option("--tol", type=FiniteFloat(min=0), default=1e-4, show_default=True,
-                     help="Relative improvement between the two --patience windows below which "
-                          "training stops."),
+                     help="Relative improvement of the training loss between the two --patience windows "
+                          "below which training has converged."),
     ],
 )

@@ -45,7 +45,7 @@ def vae(data, hidden, decoder, latent, activation, likelihood, fixed_variance, s
 
     Minimises -ELBO = -E_q[log p(x|z)] + KL(q(z|x) || N(0, I)) (KL exact) by
     minibatch Adam on float32 by default, holding out --validation-fraction of
-    the rows for early stopping. Reports the training and validation ELBO per
+    the rows to stop over-fitting. Reports the training and validation ELBO per
     row each epoch; writes the full ELBO of the data (nats, every constant),
     and the importance-weighted (IWAE) log-likelihood of the validation rows.
 
@@ -86,4 +86,4 @@ def vae(data, hidden, decoder, latent, activation, likelihood, fixed_variance, s
     options.update(config.as_config())
     run_fit(source=data, read=read, out=out, run=run, config=options, fit=fit, min_rows=runner.MIN_ROWS,
             default_dtype="float32",
-            not_converged_hint="raise --epochs (the best weights so far were kept)")
+            not_converged_hint="raise --epochs (the last epoch's weights were kept)")

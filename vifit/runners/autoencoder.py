@@ -18,7 +18,9 @@ from vifit.runners import memory
 from vifit.runners.weights import load_weights
 
 MIN_ROWS = 2
-STOP_REASONS = {"converged": "early stopping", "max_iter": "epochs exhausted", "interrupted": "interrupted"}
+# fit.stopped, in words, for each sgd stopped_by
+STOP_REASONS = {"training": "training loss plateaued", "validation": "validation loss rose",
+                "epochs": "epochs exhausted", "interrupted": "interrupted"}
 
 
 def check_range(values: np.ndarray, loss: str) -> None:
@@ -59,11 +61,12 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, denoise:
     extra = {
         "loss": loss,
         "loss_name": arch.loss,
-        "train_loss": outcome.final_train_loss,
+        "train_loss": outcome.at_weights(state.train_trace),
         "validation_loss": validation_loss,
-        "best_epoch": state.best_epoch,
-        "monitor": outcome.monitor,
-        "stopped": STOP_REASONS[outcome.status],
+        "weights_epoch": outcome.weights_epoch,
+        "best_epoch": state.best_epoch if val_rows.size else None,
+        "stopped_by": outcome.stopped_by,
+        "stopped": STOP_REASONS[outcome.stopped_by],
         "validation_trace": [[int(e), float(v)] for e, v in state.validation_trace],
         "n_parameters": net.params.size,
         "n_train_rows": int(len(train_rows)),

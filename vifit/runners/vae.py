@@ -16,7 +16,9 @@ from vifit.runners import memory
 from vifit.runners.weights import load_weights
 
 MIN_ROWS = 2
-STOP_REASONS = {"converged": "early stopping", "max_iter": "epochs exhausted", "interrupted": "interrupted"}
+# fit.stopped, in words, for each sgd stopped_by
+STOP_REASONS = {"training": "training loss plateaued", "validation": "validation loss rose",
+                "epochs": "epochs exhausted", "interrupted": "interrupted"}
 
 
 def check_range(values: np.ndarray, likelihood: str, source: str) -> None:
@@ -88,7 +90,7 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples:
                   f"({arch.likelihood}): {net.params.size} parameters, {len(train_rows)} training and "
                   f"{len(val_rows)} validation rows")
     elbo_reporter = _ElboReporter(reporter)
-    outcome = sgd.train(net, x_train, x_val, config, rng, elbo_reporter, task="vae")
+    outcome = sgd.train(net, x_train, x_val, config, rng, elbo_reporter, task="vae", warmup=kl_warmup)
     state = outcome.state
     elbo_rows = net.elbo_rows(x, rng)
     score_rows = x_val if x_val is not None else x
@@ -115,12 +117,14 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples:
         "iwae_samples": int(iwae_samples),
         "iwae_rows": "validation" if x_val is not None else "all",
         "n_iwae_rows": int(score_rows.shape[0]),
-        "train_elbo_per_row": state.metric_trace[-1][1] if state.metric_trace else None,
-        "validation_elbo_per_row": -state.validation_trace[-1][1] if state.validation_trace else None,
+        "train_elbo_per_row": outcome.at_weights(state.metric_trace),
+        "validation_elbo_per_row": (-outcome.at_weights(state.validation_trace) if state.validation_trace
+                                    else None),
         "trace_units": "elbo per row (nats)",
-        "best_epoch": state.best_epoch,
-        "monitor": outcome.monitor,
-        "stopped": STOP_REASONS[outcome.status],
+        "weights_epoch": outcome.weights_epoch,
+        "best_epoch": state.best_epoch if val_rows.size else None,
+        "stopped_by": outcome.stopped_by,
+        "stopped": STOP_REASONS[outcome.stopped_by],
         "validation_trace": [[int(e), -float(v)] for e, v in state.validation_trace],
         "n_parameters": net.params.size,
         "n_train_rows": int(len(train_rows)),
