@@ -65,7 +65,7 @@ def run_vifit(args) -> dict:
     outcome = train(net, x, None, config, rng, reporter, task="bench")
     epochs = [b - a for a, b in zip([start] + times[:-1], times)]
     cpu_epochs = [b - a for a, b in zip([cpu_start] + cpu[:-1], cpu)]
-    return {"epoch_seconds": epochs, "epoch_cpu_seconds": cpu_epochs, "final_loss": outcome.final_train_loss,
+    return {"epoch_seconds": epochs, "epoch_cpu_seconds": cpu_epochs, "final_loss": outcome.at_weights(outcome.state.train_trace),
             "peak_rss_mb": peak_rss_mb()}
 
 
