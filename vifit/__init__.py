@@ -10,7 +10,9 @@ __all__ = ["GMM", "PCA", "Autoencoder", "VAE", "load"]
 
 def __getattr__(name: str):
     if name in __all__:
-        from vifit import api
+        import importlib
 
-        return getattr(api, name)
+        from vifit.api import _NAMES  # the function load lives in the module vifit.api.load
+
+        return getattr(importlib.import_module(_NAMES[name]), name)
     raise AttributeError(f"module 'vifit' has no attribute {name!r}")

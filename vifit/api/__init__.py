@@ -1,6 +1,7 @@
 """The estimators (scikit-learn's conventions, without scikit-learn): ``GMM``, ``PCA``,
-``Autoencoder``, ``VAE`` (one module each, on ``base.Estimator``) and ``load``. Imported lazily:
-``import vifit.api`` loads no numpy."""
+``Autoencoder``, ``VAE`` (one module each, on ``base.Estimator``) and ``load`` (the function of
+the module ``vifit.api.load``; use ``vifit.load``). Imported lazily: ``import vifit.api`` loads no
+numpy."""
 
 from __future__ import annotations
 

@@ -146,7 +146,9 @@ def rows_of(X, *, dropna: bool = False, columns: list[str] | None = None, name: 
     if array.ndim != 2:
         raise BadInput(f"{name}: expected a 2-D array (rows x columns), got {array.ndim}-D; "
                        f"reshape a single column with X.reshape(-1, 1)")
-    block = np.array(array, dtype=np.float64)  # a copy: the caller's array is never changed
+    # a C-ordered copy, as the CSV reader gives: sums over rows (the standardization, the moments)
+    # then add in the same order, to the bit; and the caller's array is never changed
+    block = np.array(array, dtype=np.float64, order="C")
     if not frame:
         names = list(columns) if columns is not None else [f"x{j + 1}" for j in range(block.shape[1])]
     if block.shape[1] == 0:

@@ -17,6 +17,12 @@ def load(path: str):
 
     from vifit.output import read_document
 
+    from vifit.documents.parse import parse, read_bytes
+    from vifit.output import render_json
+
     document = read_document(path)
     module, name = ESTIMATORS[document["model"]]
-    return getattr(importlib.import_module(module), name)._from_document(document, path)
+    estimator = getattr(importlib.import_module(module), name)._from_document(document, path)
+    # save() writes the file's own values: validation turns some (a trace's iterations) into floats
+    estimator._text = render_json(parse(read_bytes(path, "model file"), path, "vifit model file"))
+    return estimator
