@@ -110,7 +110,8 @@ def _is_dataframe(X) -> bool:
     return type(X).__module__.startswith("pandas") and hasattr(X, "columns")
 
 
-def rows_of(X, *, dropna: bool = False, columns: list[str] | None = None, name: str | None = None):
+def rows_of(X, *, dropna: bool = False, columns: list[str] | None = None, name: str | None = None,
+            fitted_by: str = "the model"):
     """(block (n, d) float64, column names, source name, rows dropped) from an array-like or a
     DataFrame, with the CLI's messages for empty, missing and infinite cells.
 
@@ -137,7 +138,7 @@ def rows_of(X, *, dropna: bool = False, columns: list[str] | None = None, name: 
         raise BadInput(f"{name}: sparse input is not supported; pass a dense array")
     array = np.asarray(X)
     if array.dtype.kind == "c":
-        raise BadInput(f"{name}: complex data is not supported")
+        raise BadInput(f"{name}: Complex data not supported")
     if array.dtype.kind not in "biuf":
         try:
             array = array.astype(np.float64)
@@ -145,16 +146,17 @@ def rows_of(X, *, dropna: bool = False, columns: list[str] | None = None, name: 
             raise BadInput(f"{name}: the values are not all numbers") from None
     if array.ndim != 2:
         raise BadInput(f"{name}: expected a 2-D array (rows x columns), got {array.ndim}-D; "
-                       f"reshape a single column with X.reshape(-1, 1)")
+                       f"Reshape your data: X.reshape(-1, 1) for a single column")
     # a C-ordered copy, as the CSV reader gives: sums over rows (the standardization, the moments)
     # then add in the same order, to the bit; and the caller's array is never changed
     block = np.array(array, dtype=np.float64, order="C")
     if not frame:
         names = list(columns) if columns is not None else [f"x{j + 1}" for j in range(block.shape[1])]
     if block.shape[1] == 0:
-        raise BadInput(f"{name}: no columns")
+        raise BadInput(f"{name}: 0 feature(s) (shape={block.shape}) while a minimum of 1 is required.")
     if columns is not None and block.shape[1] != len(columns):
-        raise BadInput(f"{name}: {block.shape[1]} columns, but the model was fitted on {len(columns)}")
+        raise BadInput(f"{name}: X has {block.shape[1]} features, but {fitted_by} is expecting {len(columns)} "
+                       f"features as input (the columns it was fitted on)")
     block, dropped = check_finite(block, names, name, False, dropna)
     return block, names, name, dropped
 
@@ -295,7 +297,7 @@ class Estimator:
 
         document = self._check_fitted()
         columns = list(document["data"]["columns"])
-        block, _, name, _ = rows_of(X, columns=columns)
+        block, _, name, _ = rows_of(X, columns=columns, fitted_by=type(self).__name__)
         table = Table(values=block, columns=columns, source=name)
         runner = runner_for(document["model"])
         names, rows = runner.predict(document, getattr(self, "path_", "model"), table, reconstruct=reconstruct)
