@@ -73,6 +73,13 @@ class Autoencoder(Estimator):
         self.progress = progress
 
     def _options(self) -> dict:
+        from vifit.api.checks import check_choice, check_float
+        from vifit.api.networks import ACTIVATIONS
+
+        check_choice("loss", self.loss, ("mse", "bce"))
+        if self.output_activation is not None:
+            check_choice("output_activation", self.output_activation, ACTIVATIONS)
+        check_float("denoise", self.denoise, low=0, high=1, high_open=True)
         return {"hidden": sizes_text(self.hidden), "decoder": sizes_text(self.decoder),
                 "activation": self.activation, "output_activation": self.output_activation, "loss": self.loss,
                 "denoise": self.denoise, "train": training(self)}

@@ -14,7 +14,8 @@ from vifit.errors import BadInput
 CAVI_OPTIONS = ("k", "covariance", "weights", "weight_concentration", "mean_prior", "mean_precision_prior",
                 "dof_prior", "covariance_prior", "sigma", "tau", "init", "tol", "max_iter", "restarts",
                 "chunk_rows")
-SVI_OPTIONS = ("batch_size", "forgetting", "delay", "epochs", "memoized")
+SVI_DEFAULTS = {"batch_size": 1024, "forgetting": 0.7, "delay": 1.0, "epochs": 10, "memoized": False}
+SVI_OPTIONS = tuple(SVI_DEFAULTS)
 CAVI_MAX_ITER = 500  # --max-iter's default for cavi; svi has no step limit unless one is given
 
 
@@ -125,8 +126,10 @@ class GMM(Estimator):
             svi_options["stream"] = False  # the rows are in memory
             given = options["max_iter"] is not None
             return plan_svi(options, svi_options, max_iter_given=given)
-        if self.memoized or (self.batch_size, self.forgetting, self.delay, self.epochs) != (1024, 0.7, 1.0, 10):
-            raise BadInput("batch_size, forgetting, delay, epochs and memoized apply to method='svi' only")
+        for name, default in SVI_DEFAULTS.items():  # as the CLI's reject_unused: never silently ignored
+            if getattr(self, name) != default:
+                raise BadInput(f"--{name.replace('_', '-')} applies to --method svi only; add --method svi "
+                               f"or drop --{name.replace('_', '-')}")
         options = dict(options, max_iter=CAVI_MAX_ITER if options["max_iter"] is None else options["max_iter"])
         return plan(options)
 

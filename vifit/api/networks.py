@@ -15,6 +15,21 @@ def sizes_text(value) -> str | None:
     return ",".join(str(int(s)) for s in sizes) if sizes else "none"
 
 
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus", "identity")
+
+
 def training(estimator) -> dict:
-    """The SGDConfig fields from an estimator's parameters."""
+    """The SGDConfig fields from an estimator's parameters, with the ranges click checks."""
+    from vifit.api.checks import check_choice, check_float, check_int
+
+    check_int("epochs", estimator.epochs, 1)
+    check_int("batch_size", estimator.batch_size, 1)
+    check_int("patience", estimator.patience, 1)
+    check_float("lr", estimator.lr, low=0, low_open=True)
+    check_choice("optimizer", estimator.optimizer, ("adam", "sgd"))
+    check_float("momentum", estimator.momentum, low=0, high=1, high_open=True)
+    check_float("weight_decay", estimator.weight_decay, low=0)
+    check_float("validation_fraction", estimator.validation_fraction, low=0, high=1, high_open=True)
+    check_float("tol", estimator.tol, low=0)
+    check_choice("activation", estimator.activation, ACTIVATIONS)
     return {name: getattr(estimator, name) for name in TRAINING_OPTIONS}

@@ -82,6 +82,17 @@ class VAE(Estimator):
         self.progress = progress
 
     def _options(self) -> dict:
+        from vifit.api.checks import check_choice, check_float, check_int
+
+        check_int("latent", self.latent, 1)
+        check_choice("likelihood", self.likelihood, ("gaussian", "bernoulli"))
+        if self.fixed_variance is not None:
+            check_float("fixed_variance", self.fixed_variance, low=0, low_open=True)
+        check_int("samples", self.samples, 1)
+        check_float("beta", self.beta, low=0)
+        check_int("kl_warmup", self.kl_warmup, 0)
+        check_int("iwae_samples", self.iwae_samples, 1)
+        check_choice("scale", self.scale, ("none", "minmax"))
         return {"hidden": sizes_text(self.hidden), "decoder": sizes_text(self.decoder), "latent": self.latent,
                 "activation": self.activation, "likelihood": self.likelihood,
                 "fixed_variance": self.fixed_variance, "samples": self.samples, "beta": self.beta,
