@@ -135,6 +135,39 @@ def test_fitted_attributes_and_column_names(fitted, iris):
     assert np.array_equal(gmm.sample(7, seed=0)[0], draws)
 
 
+# Parameters whose default differs from the option's on purpose, and why.
+DIFFERENT_DEFAULTS = {
+    ("gmm", "k"): 2,  # --k is text (it takes ranges); the estimator fits one K
+    ("gmm", "max_iter"): None,  # the CLI's default depends on --method: 500 for cavi, no limit for svi
+    ("gmm", "method"): "cavi",  # an option packed with the SVI options: compared below by name
+}
+API_ONLY = {"progress", "seed", "dropna", "standardize", "dtype", "backend", "scheduler"}  # from shared decorators
+
+
+@pytest.mark.parametrize("command, estimator", [("gmm", vifit.GMM), ("pca", vifit.PCA),
+                                                ("autoencoder", vifit.Autoencoder), ("vae", vifit.VAE)])
+def test_parameters_are_the_commands_options_with_their_defaults(command, estimator):
+    import importlib
+    import inspect
+
+    command_object = getattr(importlib.import_module(f"vifit.commands.{command}"), command)
+    options = {p.name: (False if getattr(p, "is_flag", False) and not isinstance(p.default, bool) else p.default)
+               for p in command_object.params if p.name != "data"}  # a flag's unset default is off
+    defaults = {p.name: p.default for p in inspect.signature(estimator.__init__).parameters.values()
+                if p.name != "self"}
+    for name, default in defaults.items():
+        if (command, name) in DIFFERENT_DEFAULTS:
+            assert default == DIFFERENT_DEFAULTS[command, name]
+        elif name in API_ONLY:
+            assert name in options or name in ("progress", "seed", "backend", "scheduler")
+        else:
+            assert name in options and options[name] == default, name
+    unused = set(options) - set(defaults) - {"columns", "header", "delimiter", "output", "format", "quiet",
+                                             "strict", "debug", "checkpoint", "checkpoint_every", "resume",
+                                             "stream", "scheduler_file", "worker_wait"}
+    assert not unused  # every fitting option of the command is a parameter
+
+
 def test_get_set_params_follow_the_constructor():
     model = vifit.GMM(k=3, covariance="diag")
     assert model.get_params()["k"] == 3 and model.get_params()["max_iter"] is None
@@ -183,9 +216,15 @@ def test_import_vifit_loads_no_numpy():
     import subprocess
     import sys
 
-    code = "import sys, vifit; vifit.GMM; print(sorted(m for m in ('numpy', 'scipy', 'pandas') if m in sys.modules))"
+    heavy = "print(sorted(m for m in ('numpy', 'scipy', 'pandas', 'vifit.api.gmm') if m in sys.modules))"
+    code = "import sys, vifit; vifit.GMM; vifit.PCA; " + heavy.replace("'vifit.api.gmm'", "")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+    # nor does `vifit --help` import the estimators
+    code = ("import runpy, sys\nsys.argv = ['vifit', '--help']\ntry:\n    runpy.run_module('vifit', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n" + heavy)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 # ---------------------------------------------------------------- scikit-learn as a user
