@@ -241,13 +241,16 @@ class Estimator:
         self._text = render_json(document)
         self.document_ = json.loads(self._text)
         self._after_fit(result)
+        if not result.converged and result.status != "interrupted":
+            warnings.warn(f"{result.model}: did not converge in {result.n_iter} iterations "
+                          f"(\"converged\": false)", ConvergenceWarning, stacklevel=3)  # at the caller's fit
         return result
 
     def _min_rows(self) -> int:
         return 2
 
     def _after_fit(self, result) -> None:
-        """Set the fitted attributes from document_ (and the result of a fresh fit, or None)."""
+        """Set the fitted attributes from document_ (result: the FitResult of a fresh fit, or None)."""
         document = self.document_
         self.n_features_in_ = int(document["data"]["n_features"])
         if self._named:
@@ -261,9 +264,6 @@ class Estimator:
         self.converged_ = bool(fit_block["converged"])
         self.elbo_ = fit_block.get("elbo")
         self.elbo_trace_ = [tuple(pair) for pair in fit_block.get("trace", [])]
-        if result is not None and not result.converged and result.status != "interrupted":
-            warnings.warn(f"{result.model}: did not converge in {result.n_iter} iterations "
-                          f"(\"converged\": false)", ConvergenceWarning, stacklevel=3)
 
     def fit(self, X, y=None):
         """Fit to X (n, d): a numpy array or a pandas DataFrame (its column names are kept)."""
