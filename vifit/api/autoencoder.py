@@ -3,7 +3,7 @@ option checks and fit that ``vifit autoencoder`` and ``Autoencoder.fit`` both ru
 
 from __future__ import annotations
 
-from vifit.api.base import Estimator
+from vifit.api.base import Transformer
 from vifit.api.networks import TRAINING_OPTIONS, sizes_text, training
 from vifit.errors import BadInput
 
@@ -39,7 +39,7 @@ def plan(*, hidden: str, decoder: str | None, activation: str, output_activation
     return options, fit
 
 
-class Autoencoder(Estimator):
+class Autoencoder(Transformer):
     """Classical autoencoder (``vifit autoencoder``'s options; float32 by default). Fitted:
     loss_ (the summed reconstruction loss of the rows), loss_trace_, n_iter_ (epochs),
     converged_, n_features_in_, document_."""
@@ -51,26 +51,7 @@ class Autoencoder(Estimator):
                  denoise=0.0, epochs=100, batch_size=128, lr=1e-3, optimizer="adam", momentum=0.9,
                  weight_decay=0.0, validation_fraction=0.1, patience=30, tol=1e-4, standardize=False,
                  dropna=False, dtype=None, seed=None, progress="none"):
-        self.hidden = hidden
-        self.decoder = decoder
-        self.activation = activation
-        self.output_activation = output_activation
-        self.loss = loss
-        self.denoise = denoise
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.tol = tol
-        self.standardize = standardize
-        self.dropna = dropna
-        self.dtype = dtype
-        self.seed = seed
-        self.progress = progress
+        self._store(locals())
 
     def _options(self) -> dict:
         from vifit.api.checks import check_choice, check_float
@@ -103,9 +84,6 @@ class Autoencoder(Estimator):
         """Codes (n, k): the bottleneck of each row."""
         names, rows = self._predict_rows(X)
         return rows[:, :names.index("reconstruction_error")]
-
-    def fit_transform(self, X, y=None):
-        return self.fit(X).transform(X)
 
     def reconstruct(self, X):
         """The rows (n, D) rebuilt by the network, in the data's units."""

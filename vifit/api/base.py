@@ -178,6 +178,11 @@ class Estimator:
         return sorted(p.name for p in parameters
                       if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
+    def _store(self, arguments: dict) -> None:
+        """``__init__``'s arguments (its ``locals()``) as attributes of the same names, unchanged."""
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
+
     def get_params(self, deep: bool = True) -> dict:
         return {name: getattr(self, name) for name in self._get_param_names()}
 
@@ -322,3 +327,10 @@ class Estimator:
         config = document.get("config") or {}
         names = cls._get_param_names()
         return {name: config[name] for name in names if name in config}
+
+
+class Transformer(Estimator):
+    """An estimator with ``transform``: adds ``fit_transform``."""
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X).transform(X)

@@ -70,34 +70,7 @@ class GMM(Estimator):
                  init="kmeans++", tol=1e-6, max_iter=None, restarts=1, chunk_rows=None, method="cavi",
                  batch_size=1024, forgetting=0.7, delay=1.0, epochs=10, memoized=False, backend="local",
                  scheduler=None, standardize=False, dropna=False, dtype=None, seed=None, progress="none"):
-        self.k = k
-        self.covariance = covariance
-        self.weights = weights
-        self.weight_concentration = weight_concentration
-        self.mean_prior = mean_prior
-        self.mean_precision_prior = mean_precision_prior
-        self.dof_prior = dof_prior
-        self.covariance_prior = covariance_prior
-        self.sigma = sigma
-        self.tau = tau
-        self.init = init
-        self.tol = tol
-        self.max_iter = max_iter
-        self.restarts = restarts
-        self.chunk_rows = chunk_rows
-        self.method = method
-        self.batch_size = batch_size
-        self.forgetting = forgetting
-        self.delay = delay
-        self.epochs = epochs
-        self.memoized = memoized
-        self.backend = backend
-        self.scheduler = scheduler
-        self.standardize = standardize
-        self.dropna = dropna
-        self.dtype = dtype
-        self.seed = seed
-        self.progress = progress
+        self._store(locals())
 
     def _options(self) -> dict:
         from vifit.api.checks import check_choice, check_int

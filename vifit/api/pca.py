@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from vifit.api.base import Estimator
+from vifit.api.base import Transformer
 
 
 def plan(options: dict):
@@ -18,7 +18,7 @@ def plan(options: dict):
     return config, fit
 
 
-class PCA(Estimator):
+class PCA(Transformer):
     """Principal components (``vifit pca``'s options). Fitted: components_ (k, D),
     explained_variance_ (k,), explained_variance_ratio_ (k,), singular_values_ (k,), mean_ (D,),
     noise_variance_ (the PPCA sigma^2), elbo_ (the PPCA log-likelihood, None when it is not
@@ -29,13 +29,7 @@ class PCA(Estimator):
 
     def __init__(self, k=2, whiten=False, standardize=False, dropna=False, dtype=None, seed=None,
                  progress="none"):
-        self.k = k
-        self.whiten = whiten
-        self.standardize = standardize
-        self.dropna = dropna
-        self.dtype = dtype
-        self.seed = seed
-        self.progress = progress
+        self._store(locals())
 
     def _options(self) -> dict:
         from vifit.api.checks import check_int
@@ -66,9 +60,6 @@ class PCA(Estimator):
         """Coordinates (n, k) of the rows (whitened when ``whiten``)."""
         names, rows = self._predict_rows(X)
         return rows[:, :names.index("loglik")]
-
-    def fit_transform(self, X, y=None):
-        return self.fit(X).transform(X)
 
     def inverse_transform(self, Z):
         """Rows (n, D) in the data's units from coordinates Z (n, k)."""

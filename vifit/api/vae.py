@@ -3,7 +3,7 @@ checks and fit that ``vifit vae`` and ``VAE.fit`` both run."""
 
 from __future__ import annotations
 
-from vifit.api.base import Estimator
+from vifit.api.base import Transformer
 from vifit.api.networks import sizes_text, training
 from vifit.errors import BadInput
 
@@ -42,7 +42,7 @@ def plan(*, hidden: str, decoder: str | None, latent: int, activation: str, like
     return options, fit
 
 
-class VAE(Estimator):
+class VAE(Transformer):
     """Variational autoencoder (``vifit vae``'s options; float32 by default). Fitted: elbo_ (the
     summed ELBO of the rows, nats), elbo_trace_ (per-row training ELBO by epoch), n_iter_
     (epochs), converged_, n_features_in_, document_."""
@@ -55,31 +55,7 @@ class VAE(Estimator):
                  epochs=100, batch_size=128, lr=1e-3, optimizer="adam", momentum=0.9, weight_decay=0.0,
                  validation_fraction=0.1, patience=30, tol=1e-4, standardize=False, dropna=False, dtype=None,
                  seed=None, progress="none"):
-        self.hidden = hidden
-        self.decoder = decoder
-        self.latent = latent
-        self.activation = activation
-        self.likelihood = likelihood
-        self.fixed_variance = fixed_variance
-        self.samples = samples
-        self.beta = beta
-        self.kl_warmup = kl_warmup
-        self.iwae_samples = iwae_samples
-        self.scale = scale
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.tol = tol
-        self.standardize = standardize
-        self.dropna = dropna
-        self.dtype = dtype
-        self.seed = seed
-        self.progress = progress
+        self._store(locals())
 
     def _options(self) -> dict:
         from vifit.api.checks import check_choice, check_float, check_int
@@ -118,9 +94,6 @@ class VAE(Estimator):
         """Latent means mu(x) (n, latent): the encoder's q(z|x) means."""
         _, rows, k = self._predicted(X)
         return rows[:, :k]
-
-    def fit_transform(self, X, y=None):
-        return self.fit(X).transform(X)
 
     def transform_sd(self, X):
         """Latent standard deviations sigma(x) (n, latent)."""
