@@ -127,6 +127,10 @@ def test_fitted_attributes_and_column_names(fitted, iris):
     array_fit = vifit.PCA(k=2, seed=0).fit(iris.to_numpy())
     assert array_fit.document_["data"]["columns"] == ["x1", "x2", "x3", "x4"]
     assert not hasattr(array_fit, "feature_names_in_")
+    # a model fitted to an array reads a DataFrame's columns by position
+    np.testing.assert_array_equal(array_fit.transform(iris), array_fit.transform(iris.to_numpy()))
+    with pytest.raises(ValueError, match="lacks the column 'petal_width' the model was fitted on"):
+        gmm.predict(iris.drop(columns="petal_width"))
     pca = fitted["pca"][0]
     rebuilt = pca.inverse_transform(pca.transform(iris))
     assert np.abs(rebuilt - iris.to_numpy()).max() < 1.0

@@ -111,11 +111,12 @@ def _is_dataframe(X) -> bool:
 
 
 def rows_of(X, *, dropna: bool = False, columns: list[str] | None = None, name: str | None = None,
-            fitted_by: str = "the model"):
+            fitted_by: str = "the model", by_name: bool = True):
     """(block (n, d) float64, column names, source name, rows dropped) from an array-like or a
     DataFrame, with the CLI's messages for empty, missing and infinite cells.
 
-    columns: the fitted columns (predict): a DataFrame gives them by name, an array in order."""
+    columns: the fitted columns (predict): a DataFrame gives them by name (by position when
+    ``by_name`` is false: a model fitted to an array), an array in order."""
     import numpy as np
 
     from vifit.data import check_finite
@@ -124,7 +125,7 @@ def rows_of(X, *, dropna: bool = False, columns: list[str] | None = None, name: 
     name = name or ARRAY_SOURCE
     if frame:
         names = [str(c).strip() for c in X.columns]
-        if columns is not None:
+        if columns is not None and by_name:
             missing = [c for c in columns if c not in names]
             if missing:
                 raise BadInput(f"{name}: lacks the column {missing[0]!r} the model was fitted on")
@@ -133,7 +134,9 @@ def rows_of(X, *, dropna: bool = False, columns: list[str] | None = None, name: 
         for column, dtype in zip(names, X.dtypes):
             if dtype.kind not in "biuf":
                 raise BadInput(f"{name}: column {column!r} is not numeric ({dtype})")
-        X = X.to_numpy(dtype=np.float64)
+        X = X.to_numpy(dtype=np.float64, na_value=np.nan)  # pandas' NA, in nullable columns, is missing
+        if columns is not None and not by_name:
+            names = list(columns)
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise BadInput(f"{name}: sparse input is not supported; pass a dense array")
     array = np.asarray(X)
@@ -302,7 +305,8 @@ class Estimator:
 
         document = self._check_fitted()
         columns = list(document["data"]["columns"])
-        block, _, name, _ = rows_of(X, columns=columns, fitted_by=type(self).__name__)
+        block, _, name, _ = rows_of(X, columns=columns, fitted_by=type(self).__name__,
+                                    by_name=getattr(self, "_named", True))
         table = Table(values=block, columns=columns, source=name)
         runner = runner_for(document["model"])
         names, rows = runner.predict(document, getattr(self, "path_", "model"), table, reconstruct=reconstruct)
