@@ -115,6 +115,21 @@ def test_per_row_methods_agree_with_vifit_predict(name, fitted, iris):
                                        rows[:, columns.index("log_likelihood_iwae")], rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["gmm-cavi", "gmm-svi", "pca", "vae"])
+def test_sample_draws_what_vifit_sample_draws(name, fitted):
+    _, cli_path, _ = fitted[name]
+    result = invoke(["sample", cli_path, "-n", "6", "--seed", "3"])
+    assert result.exit_code == 0, result.stderr
+    rows = np.array([[float(c) for c in row] for row in list(csv.reader(io.StringIO(result.stdout)))[1:]])
+    drawn = vifit.load(str(cli_path)).sample(6, seed=3)
+    if name.startswith("gmm"):
+        draws, labels = drawn
+        np.testing.assert_array_equal(labels, rows[:, -1] - 1)
+        np.testing.assert_allclose(draws, rows[:, :-1], rtol=1e-12)
+    else:
+        np.testing.assert_allclose(drawn, rows, rtol=1e-12)
+
+
 def test_fitted_attributes_and_column_names(fitted, iris):
     gmm = fitted["gmm-cavi"][0]
     assert gmm.weights_.shape == (3,) and gmm.means_.shape == (3, 4) and gmm.covariances_.shape == (3, 4, 4)
