@@ -240,8 +240,8 @@ def test_import_vifit_loads_no_numpy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     # nor does `vifit --help` import the estimators
-    code = ("import runpy, sys\nsys.argv = ['vifit', '--help']\ntry:\n    runpy.run_module('vifit', run_name='__main__')\n"
-            "except SystemExit:\n    pass\n" + heavy)
+    code = ("import runpy, sys\nsys.argv = ['vifit', '--help']\ntry:\n"
+            "    runpy.run_module('vifit', run_name='__main__')\nexcept SystemExit:\n    pass\n" + heavy)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
 
