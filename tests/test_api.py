@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import vifit
 from conftest import SAMPLE, invoke
@@ -246,9 +247,7 @@ def test_import_vifit_loads_no_numpy():
     assert out.strip().splitlines()[-1] == "[]"
 
 
-# ---------------------------------------------------------------- scikit-learn as a user
-
-sklearn = pytest.importorskip("sklearn")
+# ---------------------------------------------------------------- scikit-learn as a user (a test dependency)
 
 
 def test_clone_pipeline_and_grid_search(iris):
@@ -268,7 +267,6 @@ def test_clone_pipeline_and_grid_search(iris):
     assert search.best_params_["k"] in (2, 3)  # held-out log density prefers more than one component
 
 
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 # Checks that cannot apply to vifit's estimators, each with its reason.
 COMMON_EXPECTED_FAILURES = {
