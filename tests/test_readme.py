@@ -108,3 +108,34 @@ def test_choosing_k_transcript_is_what_the_command_prints(in_readme_folder):
     # ELBOs to round-off, not to the bit: see _assert_same_to_round_off (BLAS kernels by processor).
     assert [json.loads(line) for line in shown] == [[c["k"], pytest.approx(c["elbo"], rel=1e-12),
                                                       c["effective_components"]] for c in candidates]
+
+
+def _python_transcript() -> list[tuple[str, list[str]]]:
+    """The "From Python" section's (statement, lines shown after it) pairs."""
+    section = _readme().split("## From Python", 1)[1].split("\n## ", 1)[0]
+    pairs: list[tuple[str, list[str]]] = []
+    for line in section.splitlines():
+        if line.startswith("    >>> "):
+            pairs.append((line[8:], []))
+        elif line.startswith("    ") and pairs:
+            pairs[-1][1].append(line[4:])
+        elif pairs and line.strip():
+            break
+    return pairs
+
+
+def test_python_transcript_is_what_python_prints(in_readme_folder):
+    import contextlib
+    import io
+    import warnings
+
+    pairs = _python_transcript()
+    assert any("vifit.load" in statement for statement, _ in pairs)
+    namespace: dict = {}
+    for statement, shown in pairs:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed), warnings.catch_warnings():
+            warnings.simplefilter("error")  # the transcript shows no warning, so none may be raised
+            exec(compile(statement, "<README>", "single"), namespace)
+        _assert_same_to_round_off(printed.getvalue().splitlines(), shown)
+    assert (in_readme_folder / "gmm.json").exists()

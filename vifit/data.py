@@ -337,6 +337,16 @@ def load_table(
         raise BadInput(f"--dtype must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
     block, columns, dropped = read_values(source, opts, note,
                                           None if required_columns is None else list(required_columns))
+    return table_of(block, columns, name, opts, rows_dropped=dropped, min_rows=min_rows, note=note,
+                    require_variation=require_variation)
+
+
+def table_of(block: np.ndarray, columns: list[str], name: str, opts: ReadOptions = ReadOptions(), *,
+             rows_dropped: int = 0, min_rows: int = 1, note: Callable[[str], None] = lambda message: None,
+             require_variation: bool = False) -> Table:
+    """A :class:`Table` of finite float64 values (n, d) as read: the row count checked, then
+    ``opts.standardize`` and ``opts.dtype`` applied, for a file and a caller's array alike."""
+    dropped = rows_dropped
     if dropped:
         note(f"dropped {dropped} row(s) with missing or infinite values (--dropna)")
     if block.shape[0] < min_rows:

@@ -36,8 +36,9 @@ class VifitError(Exception):
     exit_code = EXIT_INTERNAL
 
 
-class BadInput(VifitError):
-    """The data, a model file or an option value cannot be used (exit 2)."""
+class BadInput(VifitError, ValueError):
+    """The data, a model file or an option value cannot be used (exit 2). A ValueError too, so
+    that Python callers of the estimators (and scikit-learn's checks) catch it as one."""
 
     exit_code = EXIT_BAD_INPUT
 

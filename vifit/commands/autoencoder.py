@@ -43,32 +43,12 @@ def autoencoder(data, hidden, decoder, activation, output_activation, loss, deno
       vifit predict ae.json sample_data/digits.csv > codes.csv
       vifit predict ae.json sample_data/digits.csv --reconstruct > rebuilt.csv
     """
+    from vifit.api.autoencoder import plan
     from vifit.commands.common import run_fit
-    from vifit.errors import BadInput
-    from vifit.inference.sgd import SGDConfig
-    from vifit.models import autoencoder as model
     from vifit.runners import autoencoder as runner
 
-    try:
-        hidden_sizes = model.parse_sizes(hidden, "--hidden")
-        decoder_sizes = None if decoder is None else model.parse_sizes(decoder, "--decoder", allow_empty=True)
-    except ValueError as exc:
-        raise BadInput(str(exc)) from None
-    if output_activation is None:
-        output_activation = "sigmoid" if loss == "bce" else "identity"
-    if loss == "bce" and output_activation != "sigmoid":
-        raise BadInput(f"--loss bce works on sigmoid outputs; drop --output-activation {output_activation} "
-                       f"or use --loss mse")
-    config = SGDConfig(**train)
-
-    def fit(table, *, seed, reporter):
-        arch = model.architecture(table.n_features, hidden_sizes, decoder_sizes, activation,
-                                  output_activation, loss)
-        return runner.fit(table, seed=seed, reporter=reporter, arch=arch, denoise=denoise, config=config)
-
-    options = {"hidden": hidden_sizes, "decoder": decoder_sizes, "activation": activation,
-               "output_activation": output_activation, "loss": loss, "denoise": denoise}
-    options.update(config.as_config())
+    options, fit = plan(hidden=hidden, decoder=decoder, activation=activation, output_activation=output_activation,
+                        loss=loss, denoise=denoise, train=train)
     run_fit(source=data, read=read, out=out, run=run, config=options, fit=fit, min_rows=runner.MIN_ROWS,
             default_dtype="float32",
             not_converged_hint="raise --epochs (the last epoch's weights were kept)")

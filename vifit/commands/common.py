@@ -13,15 +13,7 @@ import time
 from typing import Callable
 
 from vifit import checkpoint, errors, interrupt
-
-
-def resolve_seed(seed: int | None) -> int:
-    """The given seed, or a fresh one drawn from OS entropy (recorded in the output)."""
-    if seed is not None:
-        return int(seed)
-    import numpy as np
-
-    return int(np.random.SeedSequence().entropy % (2**63))
+from vifit.api.base import resolve_seed, run_info  # noqa: F401  (commands import them from here too)
 
 
 def check_output_target(output: str | None, inputs: dict[str, str] | None = None) -> None:
@@ -79,19 +71,6 @@ def require_csv_output(command: str, out: dict) -> str:
     asked = f"--format {fmt}: " if fmt else f"-o {output}: "
     fix = f"drop --format {fmt}" if fmt else "give -o a .csv name, or write to stdout"
     raise errors.BadInput(f"{asked}{command} writes CSV only; {fix}")
-
-
-def run_info(started: float, wall_start: datetime.datetime) -> dict:
-    """The ``run`` block: start time, wall seconds, and the threads the run could use
-    (a thread count the user set, else the usable cores; ``vifit gmm``'s own BLAS pin
-    does not count, since its row threads use the cores instead)."""
-    from vifit.inference.passes import default_workers
-
-    return {
-        "started": wall_start.isoformat(timespec="seconds"),
-        "seconds": round(time.perf_counter() - started, 6),
-        "threads": default_workers(),
-    }
 
 
 def run_fit(

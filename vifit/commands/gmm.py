@@ -111,14 +111,11 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
 
     selected = []  # the result of a K range, checked for unconverged candidates after writing
 
-    def fit(table, *, seed, reporter):
-        if len(ks) == 1:
-            result = runner.fit(table, seed=seed, reporter=reporter, **options)
-        else:
-            runner.check_k(ks, table.values.shape[0], init, spec=k_spec)  # before fitting any K
-            result = select(ks, lambda k: runner.fit(table, seed=seed, reporter=reporter, **{**options, "k": k}),
-                            reporter, spec=k_spec, strict=run["strict"])
-            selected.append(result)
+    def fit(table, *, seed, reporter):  # a K range: each K fitted, the highest ELBO kept
+        runner.check_k(ks, table.values.shape[0], init, spec=k_spec)  # before fitting any K
+        result = select(ks, lambda k: runner.fit(table, seed=seed, reporter=reporter, **{**options, "k": k}),
+                        reporter, spec=k_spec, strict=run["strict"])
+        selected.append(result)
         config.update(resolved=result.params["prior"])
         return result
 
@@ -143,7 +140,12 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
 
         given = click.get_current_context().get_parameter_source("max_iter").name != "DEFAULT"
         return gmm_svi.run_command(data, read, out, run, options, svi, max_iter_given=given)
-    config = dict(options)
+    if len(ks) == 1:
+        from vifit.api.gmm import plan
+
+        config, fit = plan(options)  # the fit GMM.fit runs
+    else:
+        config = dict(options)
     run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit, min_rows=runner.MIN_ROWS)
     stopped_early = unconverged(selected[0]) if selected else []
     if run["strict"] and stopped_early:  # run_fit checked only the chosen K; --strict covers every candidate

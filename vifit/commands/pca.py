@@ -30,11 +30,9 @@ def pca(data, k, whiten, read, out, run):
       vifit predict pca.json sample_data/iris.csv > coords.csv
       vifit sample pca.json -n 5
     """
+    from vifit.api.pca import plan
     from vifit.commands.common import run_fit
     from vifit.runners import pca as runner
 
-    def fit(table, *, seed, reporter):
-        return runner.fit(table, seed=seed, reporter=reporter, k=k, whiten=whiten)
-
-    run_fit(source=data, read=read, out=out, run=run, config={"k": k, "whiten": whiten},
-            fit=fit, min_rows=runner.MIN_ROWS)
+    config, fit = plan({"k": k, "whiten": whiten})
+    run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit, min_rows=runner.MIN_ROWS)

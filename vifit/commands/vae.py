@@ -56,34 +56,13 @@ def vae(data, hidden, decoder, latent, activation, likelihood, fixed_variance, s
       vifit predict vae.json sample_data/digits.csv > latent.csv
       vifit sample vae.json -n 16 --mean > digits.csv
     """
+    from vifit.api.vae import plan
     from vifit.commands.common import run_fit
-    from vifit.errors import BadInput
-    from vifit.inference.sgd import SGDConfig
-    from vifit.models import vae as model
-    from vifit.models.autoencoder import parse_sizes
     from vifit.runners import vae as runner
 
-    try:
-        hidden_sizes = parse_sizes(hidden, "--hidden", allow_empty=True)
-        decoder_sizes = None if decoder is None else parse_sizes(decoder, "--decoder", allow_empty=True)
-    except ValueError as exc:
-        raise BadInput(str(exc)) from None
-    if fixed_variance is not None and likelihood != "gaussian":
-        raise BadInput("--fixed-variance applies to --likelihood gaussian only")
-    if scale == "minmax" and read["standardize"]:
-        raise BadInput("--scale minmax and --standardize do not combine; choose one")
-    config = SGDConfig(**train)
-
-    def fit(table, *, seed, reporter):
-        arch = model.architecture(table.n_features, hidden_sizes, decoder_sizes, latent, activation,
-                                  likelihood, fixed_variance)
-        return runner.fit(table, seed=seed, reporter=reporter, arch=arch, samples=samples, beta=beta,
-                          kl_warmup=kl_warmup, iwae_samples=iwae_samples, scale=scale, config=config)
-
-    options = {"hidden": hidden_sizes, "decoder": decoder_sizes, "latent": latent, "activation": activation,
-               "likelihood": likelihood, "fixed_variance": fixed_variance, "samples": samples, "beta": beta,
-               "kl_warmup": kl_warmup, "iwae_samples": iwae_samples, "scale": scale}
-    options.update(config.as_config())
+    options, fit = plan(hidden=hidden, decoder=decoder, latent=latent, activation=activation, likelihood=likelihood,
+                        fixed_variance=fixed_variance, samples=samples, beta=beta, kl_warmup=kl_warmup,
+                        iwae_samples=iwae_samples, scale=scale, standardize=read["standardize"], train=train)
     run_fit(source=data, read=read, out=out, run=run, config=options, fit=fit, min_rows=runner.MIN_ROWS,
             default_dtype="float32",
             not_converged_hint="raise --epochs (the last epoch's weights were kept)")

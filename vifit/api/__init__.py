@@ -1,0 +1,19 @@
+"""The estimators (scikit-learn's conventions, without scikit-learn): ``GMM``, ``PCA``,
+``Autoencoder``, ``VAE`` (one module each, on ``base.Estimator``) and ``load`` (the function of
+the module ``vifit.api.load``; use ``vifit.load``). Imported lazily: ``import vifit.api`` loads no
+numpy."""
+
+from __future__ import annotations
+
+import importlib
+
+_NAMES = {"GMM": "vifit.api.gmm", "PCA": "vifit.api.pca", "Autoencoder": "vifit.api.autoencoder",
+          "VAE": "vifit.api.vae", "load": "vifit.api.load"}
+
+__all__ = list(_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'vifit.api' has no attribute {name!r}")

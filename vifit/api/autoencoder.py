@@ -1,0 +1,109 @@
+"""``vifit.Autoencoder``: the classical autoencoder as an estimator, and :func:`plan`, the
+option checks and fit that ``vifit autoencoder`` and ``Autoencoder.fit`` both run."""
+
+from __future__ import annotations
+
+from vifit.api.base import Transformer
+from vifit.api.networks import TRAINING_OPTIONS, sizes_text, training
+from vifit.errors import BadInput
+
+
+def plan(*, hidden: str, decoder: str | None, activation: str, output_activation: str | None, loss: str,
+         denoise: float, train: dict):
+    """(config, fit): the options checked as ``vifit autoencoder`` checks them (BadInput), then
+    ``fit(table, seed=, reporter=) -> FitResult``."""
+    from vifit.inference.sgd import SGDConfig
+    from vifit.models import autoencoder as model
+    from vifit.runners import autoencoder as runner
+
+    try:
+        hidden_sizes = model.parse_sizes(hidden, "--hidden")
+        decoder_sizes = None if decoder is None else model.parse_sizes(decoder, "--decoder", allow_empty=True)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    if output_activation is None:
+        output_activation = "sigmoid" if loss == "bce" else "identity"
+    if loss == "bce" and output_activation != "sigmoid":
+        raise BadInput(f"--loss bce works on sigmoid outputs; drop --output-activation {output_activation} "
+                       f"or use --loss mse")
+    config = SGDConfig(**train)
+
+    def fit(table, *, seed, reporter):
+        arch = model.architecture(table.n_features, hidden_sizes, decoder_sizes, activation,
+                                  output_activation, loss)
+        return runner.fit(table, seed=seed, reporter=reporter, arch=arch, denoise=denoise, config=config)
+
+    options = {"hidden": hidden_sizes, "decoder": decoder_sizes, "activation": activation,
+               "output_activation": output_activation, "loss": loss, "denoise": denoise}
+    options.update(config.as_config())
+    return options, fit
+
+
+class Autoencoder(Transformer):
+    """Classical autoencoder (``vifit autoencoder``'s options; float32 by default). Fitted:
+    loss_ (the summed reconstruction loss of the rows), loss_trace_, n_iter_ (epochs),
+    converged_, n_features_in_, document_."""
+
+    _model = "autoencoder"
+    _dtype = "float32"
+
+    def __init__(self, hidden="32,4", decoder=None, activation="relu", output_activation=None, loss="mse",
+                 denoise=0.0, epochs=100, batch_size=128, lr=1e-3, optimizer="adam", momentum=0.9,
+                 weight_decay=0.0, validation_fraction=0.1, patience=30, tol=1e-4, standardize=False,
+                 dropna=False, dtype=None, seed=None, progress="none"):
+        self._store(locals())
+
+    def _options(self) -> dict:
+        from vifit.api.checks import check_choice, check_float
+        from vifit.api.networks import ACTIVATIONS
+
+        check_choice("loss", self.loss, ("mse", "bce"))
+        if self.output_activation is not None:
+            check_choice("output_activation", self.output_activation, ACTIVATIONS)
+        check_float("denoise", self.denoise, low=0, high=1, high_open=True)
+        return {"hidden": sizes_text(self.hidden), "decoder": sizes_text(self.decoder),
+                "activation": self.activation, "output_activation": self.output_activation, "loss": self.loss,
+                "denoise": self.denoise, "train": training(self)}
+
+    def _plan(self, options: dict):
+        return plan(**options)
+
+    @classmethod
+    def _params_of(cls, document: dict) -> dict:
+        params = super()._params_of(document)
+        params["hidden"] = sizes_text(params.get("hidden", "32,4"))
+        params["decoder"] = sizes_text(params.get("decoder"))
+        return params
+
+    def _after_fit(self, result) -> None:
+        super()._after_fit(result)
+        self.loss_ = float(self.document_["fit"]["loss"])
+        self.loss_trace_ = self.elbo_trace_
+
+    def transform(self, X):
+        """Codes (n, k): the bottleneck of each row."""
+        names, rows = self._predict_rows(X)
+        return rows[:, :names.index("reconstruction_error")]
+
+    def reconstruct(self, X):
+        """The rows (n, D) rebuilt by the network, in the data's units."""
+        return self._predict_rows(X, reconstruct=True)[1]
+
+    def inverse_transform(self, codes):
+        """Rows (n, D) decoded from codes (n, k), in the data's units."""
+        import numpy as np
+
+        from vifit.nn.activations import apply as apply_activation
+        from vifit.preprocess import undo_preprocessing
+        from vifit.runners import autoencoder as runner
+
+        document = self._check_fitted()
+        net = runner.load(document, getattr(self, "path_", "model"))
+        out = net.decoder.predict(np.asarray(codes, dtype=np.float64))
+        out = apply_activation("sigmoid", out) if net.arch.loss == "bce" else out
+        return undo_preprocessing(out, document["data"].get("preprocessing", {}))
+
+    def score_samples(self, X):
+        """Minus each row's reconstruction loss (n,): larger is better, as scikit-learn's scores."""
+        names, rows = self._predict_rows(X)
+        return -rows[:, names.index("reconstruction_error")]

@@ -1,0 +1,340 @@
+"""What every estimator shares: scikit-learn's parameter contract (without scikit-learn),
+rows from an array or a DataFrame as a :class:`vifit.data.Table`, the progress reporter, the
+``vifit.fit/1`` document of a fit, ``save`` and the per-row methods that run a runner's
+``predict`` on that document.
+
+An estimator's fit is ``plan(**options) -> (config, fit)`` of its module, the same function
+the command calls: ``fit(table, seed=, reporter=) -> FitResult`` and ``config`` the options
+recorded in the document, so ``model.save`` and ``vifit <model> -o`` write the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import json
+import time
+import warnings
+
+from vifit.errors import BadInput
+
+ARRAY_SOURCE = "<array>"  # data.source of a fit to an array or DataFrame: there is no file name
+# The read options an array fit records: the CLI's defaults for those that describe a file,
+# so a document of the same rows compares equal to the CLI's outside run and data.source.
+FILE_READ_OPTIONS = {"columns": None, "header": True, "delimiter": ","}
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit stopped at its iteration or epoch limit (``"converged": false`` in the document)."""
+
+
+class VifitWarning(UserWarning):
+    """A warning the CLI would print on stderr (e.g. an ELBO that decreased)."""
+
+
+# ---------------------------------------------------------------- seeds and the run block
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The given seed, or a fresh one drawn from OS entropy (recorded in the output)."""
+    if seed is not None:
+        return int(seed)
+    import numpy as np
+
+    return int(np.random.SeedSequence().entropy % (2**63))
+
+
+def run_info(started: float, wall_start: datetime.datetime) -> dict:
+    """The ``run`` block: start time, wall seconds, and the threads the run could use
+    (a thread count the user set, else the usable cores; ``vifit gmm``'s own BLAS pin
+    does not count, since its row threads use the cores instead)."""
+    from vifit.inference.passes import default_workers
+
+    return {
+        "started": wall_start.isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 6),
+        "threads": default_workers(),
+    }
+
+
+# ---------------------------------------------------------------- progress
+
+
+def reporter_for(progress):
+    """A Reporter for ``progress``: "none" (silent: warnings become Python warnings), "auto"
+    (the CLI's stderr reporter) or a callable receiving every event as a dict."""
+    from vifit.progress import FROM_PREVIOUS, Reporter
+
+    if progress == "auto":
+        return Reporter("auto")
+    if progress != "none" and not callable(progress):
+        raise BadInput(f"progress must be 'none', 'auto' or a callable, got {progress!r}")
+    callback = progress if callable(progress) else None
+
+    class Events(Reporter):
+        def __init__(self):
+            super().__init__("none")
+
+        def note(self, message):
+            if callback is not None:
+                callback({"event": "note", "message": message})
+
+        def warn(self, message):
+            if callback is not None:
+                callback({"event": "warning", "message": message})
+            else:
+                warnings.warn(message, VifitWarning, stacklevel=4)
+
+        def start(self, task, total=None, metric="elbo"):
+            super().start(task, total, metric)
+            if callback is not None:
+                callback({"event": "start", "task": task, "total": total, "metric": metric})
+
+        def update(self, step, value, *, change=FROM_PREVIOUS, **extra):
+            super().update(step, value, change=change, **extra)
+            if callback is not None:
+                callback({"event": "update", "task": self._task, "step": step, "value": value, **extra})
+
+        def finish(self, status=None):
+            super().finish(status)
+            if callback is not None:
+                callback({"event": "finish", "task": self._task, "status": status})
+
+    return Events()
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _is_dataframe(X) -> bool:
+    return type(X).__module__.startswith("pandas") and hasattr(X, "columns")
+
+
+def rows_of(X, *, dropna: bool = False, columns: list[str] | None = None, name: str | None = None,
+            fitted_by: str = "the model", by_name: bool = True):
+    """(block (n, d) float64, column names, source name, rows dropped) from an array-like or a
+    DataFrame, with the CLI's messages for empty, missing and infinite cells.
+
+    columns: the fitted columns (predict): a DataFrame gives them by name (by position when
+    ``by_name`` is false: a model fitted to an array), an array in order."""
+    import numpy as np
+
+    from vifit.data import check_finite
+
+    frame = _is_dataframe(X)
+    name = name or ARRAY_SOURCE
+    if frame:
+        names = [str(c).strip() for c in X.columns]
+        if columns is not None and by_name:
+            missing = [c for c in columns if c not in names]
+            if missing:
+                raise BadInput(f"{name}: lacks the column {missing[0]!r} the model was fitted on")
+            X = X[[X.columns[names.index(c)] for c in columns]]
+            names = list(columns)
+        for column, dtype in zip(names, X.dtypes):
+            if dtype.kind not in "biuf":
+                raise BadInput(f"{name}: column {column!r} is not numeric ({dtype})")
+        X = X.to_numpy(dtype=np.float64, na_value=np.nan)  # pandas' NA, in nullable columns, is missing
+        if columns is not None and not by_name:
+            names = list(columns)
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise BadInput(f"{name}: sparse input is not supported; pass a dense array")
+    array = np.asarray(X)
+    if array.dtype.kind == "c":
+        raise BadInput(f"{name}: Complex data not supported")
+    if array.dtype.kind not in "biuf":
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError):
+            raise BadInput(f"{name}: the values are not all numbers") from None
+    if array.ndim != 2:
+        raise BadInput(f"{name}: expected a 2-D array (rows x columns), got {array.ndim}-D; "
+                       f"Reshape your data: X.reshape(-1, 1) for a single column")
+    # a C-ordered copy, as the CSV reader gives: sums over rows (the standardization, the moments)
+    # then add in the same order, to the bit; and the caller's array is never changed
+    block = np.array(array, dtype=np.float64, order="C")
+    if not frame:
+        names = list(columns) if columns is not None else [f"x{j + 1}" for j in range(block.shape[1])]
+    if block.shape[1] == 0:
+        raise BadInput(f"{name}: 0 feature(s) (shape={block.shape}) while a minimum of 1 is required.")
+    if columns is not None and block.shape[1] != len(columns):
+        raise BadInput(f"{name}: X has {block.shape[1]} features, but {fitted_by} is expecting {len(columns)} "
+                       f"features as input (the columns it was fitted on)")
+    block, dropped = check_finite(block, names, name, False, dropna)
+    return block, names, name, dropped
+
+
+# ---------------------------------------------------------------- estimators
+
+
+class Estimator:
+    """Hyperparameters in ``__init__`` (stored unchanged), fitted attributes ending in ``_``."""
+
+    _model = ""  # the document's model
+    _dtype = "float64"  # the CLI's default --dtype for this model
+
+    # -------------------------------------------------------- parameters
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return sorted(p.name for p in parameters
+                      if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+    def _store(self, arguments: dict) -> None:
+        """``__init__``'s arguments (its ``locals()``) as attributes of the same names, unchanged."""
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        valid = self._get_param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"invalid parameter {key!r} for {type(self).__name__}; "
+                                 f"valid parameters: {', '.join(valid)}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items()
+                   if not (isinstance(v, type(defaults.get(k))) and v == defaults.get(k))]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_tags__(self):
+        # scikit-learn calls this (so it is importable then); vifit itself never imports it
+        from sklearn.utils import InputTags, Tags, TargetTags
+
+        tags = Tags(estimator_type=None, target_tags=TargetTags(required=False), input_tags=InputTags())
+        tags.non_deterministic = self.get_params().get("seed") is None
+        return tags
+
+    # -------------------------------------------------------- fitting
+
+    def _options(self) -> dict:
+        """The module's plan(**options) arguments from the hyperparameters."""
+        raise NotImplementedError
+
+    def _plan(self, options: dict):
+        raise NotImplementedError
+
+    def _fit_table(self, X):
+        """Fit to X; sets document_ (the parsed vifit.fit/1 document) and returns the FitResult."""
+        from vifit.data import ReadOptions, table_of
+        from vifit.output import build_document, render_json
+
+        options = self._options()
+        config, fit = self._plan(options)  # options are checked before the rows are read, as in the CLI
+        started, wall_start = time.perf_counter(), datetime.datetime.now(datetime.timezone.utc)
+        reporter = reporter_for(self.progress)
+        dtype = self.dtype or self._dtype
+        read = {**FILE_READ_OPTIONS, "dropna": bool(self.dropna), "standardize": bool(self.standardize),
+                "dtype": dtype}
+        block, columns, name, dropped = rows_of(X, dropna=self.dropna)
+        self._named = _is_dataframe(X)
+        from vifit.data import DTYPES
+
+        if dtype not in DTYPES:
+            raise BadInput(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        table = table_of(block, columns, name, ReadOptions(**read), rows_dropped=dropped,
+                         min_rows=self._min_rows(), note=reporter.note, require_variation=True)
+        seed = resolve_seed(self.seed)
+        result = fit(table, seed=seed, reporter=reporter)
+        reporter.release()
+        document = build_document(result, {**config, **read, "seed": seed}, table.describe(),
+                                  run_info(started, wall_start))
+        self._text = render_json(document)
+        self.document_ = json.loads(self._text)
+        self._after_fit(result)
+        if not result.converged and result.status != "interrupted":
+            warnings.warn(f"{result.model}: did not converge in {result.n_iter} iterations "
+                          f"(\"converged\": false)", ConvergenceWarning, stacklevel=3)  # at the caller's fit
+        return result
+
+    def _min_rows(self) -> int:
+        return 2
+
+    def _after_fit(self, result) -> None:
+        """Set the fitted attributes from document_ (result: the FitResult of a fresh fit, or None)."""
+        document = self.document_
+        self.n_features_in_ = int(document["data"]["n_features"])
+        if self._named:
+            import numpy as np
+
+            self.feature_names_in_ = np.asarray(document["data"]["columns"], dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        fit_block = document["fit"]
+        self.n_iter_ = int(fit_block["n_iter"])
+        self.converged_ = bool(fit_block["converged"])
+        self.elbo_ = fit_block.get("elbo")
+        self.elbo_trace_ = [tuple(pair) for pair in fit_block.get("trace", [])]
+
+    def fit(self, X, y=None):
+        """Fit to X (n, d): a numpy array or a pandas DataFrame (its column names are kept)."""
+        self._fit_table(X)
+        return self
+
+    # -------------------------------------------------------- the document
+
+    def _check_fitted(self) -> dict:
+        document = getattr(self, "document_", None)
+        if document is None:
+            from vifit.api.load import NotFittedError
+
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) first")
+        return document
+
+    def save(self, path: str) -> None:
+        """Write the vifit.fit/1 document (what ``vifit <model> -o path`` writes) to ``path``."""
+        from vifit.output import render_json, write_text
+
+        document = self._check_fitted()
+        text = getattr(self, "_text", None) or render_json(document)
+        write_text(text, path)
+
+    def _predict_rows(self, X, reconstruct: bool = False):
+        """The runner's predict on X: (column names, rows as a float array (n, len(names)))."""
+        import numpy as np
+
+        from vifit.data import Table
+        from vifit.runners import runner_for
+
+        document = self._check_fitted()
+        columns = list(document["data"]["columns"])
+        block, _, name, _ = rows_of(X, columns=columns, fitted_by=type(self).__name__,
+                                    by_name=getattr(self, "_named", True))
+        table = Table(values=block, columns=columns, source=name)
+        runner = runner_for(document["model"])
+        names, rows = runner.predict(document, getattr(self, "path_", "model"), table, reconstruct=reconstruct)
+        return names, np.asarray(rows, dtype=np.float64).reshape(block.shape[0], -1)
+
+    def score(self, X, y=None) -> float:
+        """Mean of score_samples(X): log density (or ELBO) per row."""
+        return float(self.score_samples(X).mean())
+
+    @classmethod
+    def _from_document(cls, document: dict, path: str):
+        """An estimator fitted as the document says (its config's options as parameters)."""
+        estimator = cls(**cls._params_of(document))
+        estimator.document_ = document
+        estimator.path_ = path
+        estimator._named = True  # a model file names its columns
+        estimator._after_fit(None)
+        return estimator
+
+    @classmethod
+    def _params_of(cls, document: dict) -> dict:
+        config = document.get("config") or {}
+        names = cls._get_param_names()
+        return {name: config[name] for name in names if name in config}
+
+
+class Transformer(Estimator):
+    """An estimator with ``transform``: adds ``fit_transform``."""
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X).transform(X)

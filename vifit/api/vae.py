@@ -1,0 +1,133 @@
+"""``vifit.VAE``: the variational autoencoder as an estimator, and :func:`plan`, the option
+checks and fit that ``vifit vae`` and ``VAE.fit`` both run."""
+
+from __future__ import annotations
+
+from vifit.api.base import Transformer
+from vifit.api.networks import sizes_text, training
+from vifit.errors import BadInput
+
+
+def plan(*, hidden: str, decoder: str | None, latent: int, activation: str, likelihood: str,
+         fixed_variance: float | None, samples: int, beta: float, kl_warmup: int, iwae_samples: int,
+         scale: str, standardize: bool, train: dict):
+    """(config, fit): the options checked as ``vifit vae`` checks them (BadInput), then
+    ``fit(table, seed=, reporter=) -> FitResult``."""
+    from vifit.inference.sgd import SGDConfig
+    from vifit.models import vae as model
+    from vifit.models.autoencoder import parse_sizes
+    from vifit.runners import vae as runner
+
+    try:
+        hidden_sizes = parse_sizes(hidden, "--hidden", allow_empty=True)
+        decoder_sizes = None if decoder is None else parse_sizes(decoder, "--decoder", allow_empty=True)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    if fixed_variance is not None and likelihood != "gaussian":
+        raise BadInput("--fixed-variance applies to --likelihood gaussian only")
+    if scale == "minmax" and standardize:
+        raise BadInput("--scale minmax and --standardize do not combine; choose one")
+    config = SGDConfig(**train)
+
+    def fit(table, *, seed, reporter):
+        arch = model.architecture(table.n_features, hidden_sizes, decoder_sizes, latent, activation,
+                                  likelihood, fixed_variance)
+        return runner.fit(table, seed=seed, reporter=reporter, arch=arch, samples=samples, beta=beta,
+                          kl_warmup=kl_warmup, iwae_samples=iwae_samples, scale=scale, config=config)
+
+    options = {"hidden": hidden_sizes, "decoder": decoder_sizes, "latent": latent, "activation": activation,
+               "likelihood": likelihood, "fixed_variance": fixed_variance, "samples": samples, "beta": beta,
+               "kl_warmup": kl_warmup, "iwae_samples": iwae_samples, "scale": scale}
+    options.update(config.as_config())
+    return options, fit
+
+
+class VAE(Transformer):
+    """Variational autoencoder (``vifit vae``'s options; float32 by default). Fitted: elbo_ (the
+    summed ELBO of the rows, nats), elbo_trace_ (per-row training ELBO by epoch), n_iter_
+    (epochs), converged_, n_features_in_, document_."""
+
+    _model = "vae"
+    _dtype = "float32"
+
+    def __init__(self, hidden="64", decoder=None, latent=2, activation="relu", likelihood="gaussian",
+                 fixed_variance=None, samples=1, beta=1.0, kl_warmup=0, iwae_samples=100, scale="none",
+                 epochs=100, batch_size=128, lr=1e-3, optimizer="adam", momentum=0.9, weight_decay=0.0,
+                 validation_fraction=0.1, patience=30, tol=1e-4, standardize=False, dropna=False, dtype=None,
+                 seed=None, progress="none"):
+        self._store(locals())
+
+    def _options(self) -> dict:
+        from vifit.api.checks import check_choice, check_float, check_int
+
+        check_int("latent", self.latent, 1)
+        check_choice("likelihood", self.likelihood, ("gaussian", "bernoulli"))
+        if self.fixed_variance is not None:
+            check_float("fixed_variance", self.fixed_variance, low=0, low_open=True)
+        check_int("samples", self.samples, 1)
+        check_float("beta", self.beta, low=0)
+        check_int("kl_warmup", self.kl_warmup, 0)
+        check_int("iwae_samples", self.iwae_samples, 1)
+        check_choice("scale", self.scale, ("none", "minmax"))
+        return {"hidden": sizes_text(self.hidden), "decoder": sizes_text(self.decoder), "latent": self.latent,
+                "activation": self.activation, "likelihood": self.likelihood,
+                "fixed_variance": self.fixed_variance, "samples": self.samples, "beta": self.beta,
+                "kl_warmup": self.kl_warmup, "iwae_samples": self.iwae_samples, "scale": self.scale,
+                "standardize": bool(self.standardize), "train": training(self)}
+
+    def _plan(self, options: dict):
+        return plan(**options)
+
+    @classmethod
+    def _params_of(cls, document: dict) -> dict:
+        params = super()._params_of(document)
+        params["hidden"] = sizes_text(params.get("hidden", "64"))
+        params["decoder"] = sizes_text(params.get("decoder"))
+        return params
+
+    def _predicted(self, X):
+        names, rows = self._predict_rows(X)
+        k = int(self.document_["params"]["architecture"]["latent"])
+        return names, rows, k
+
+    def transform(self, X):
+        """Latent means mu(x) (n, latent): the encoder's q(z|x) means."""
+        _, rows, k = self._predicted(X)
+        return rows[:, :k]
+
+    def transform_sd(self, X):
+        """Latent standard deviations sigma(x) (n, latent)."""
+        _, rows, k = self._predicted(X)
+        return rows[:, k:2 * k]
+
+    def score_samples(self, X, iwae: bool = False):
+        """Per row (n,), nats: the ELBO, or with ``iwae`` the importance-weighted log p(x) from the
+        fit's --iwae-samples draws, seeded by the fit's seed (as ``vifit predict`` writes them)."""
+        names, rows, _ = self._predicted(X)
+        return rows[:, names.index("log_likelihood_iwae" if iwae else "elbo")]
+
+    def reconstruct(self, X):
+        """Likelihood means at z = mu(x), (n, D), in the data's units."""
+        return self._predict_rows(X, reconstruct=True)[1]
+
+    def inverse_transform(self, Z):
+        """Likelihood means (n, D) decoded from latent points Z (n, latent), in the data's units."""
+        import numpy as np
+
+        from vifit.preprocess import undo_preprocessing
+        from vifit.runners import vae as runner
+
+        document = self._check_fitted()
+        net = runner.load(document, getattr(self, "path_", "model"))
+        out = net.likelihood.mean(net.decode(np.asarray(Z, dtype=np.float64)))
+        return undo_preprocessing(out, document["data"].get("preprocessing", {}))
+
+    def sample(self, n_samples: int = 1, seed=None, mean: bool = False):
+        """(n, D) rows decoded from z ~ N(0, I): draws from p(x|z), or the means with ``mean``."""
+        import numpy as np
+
+        from vifit.runners import vae as runner
+
+        _, rows = runner.sample(self._check_fitted(), getattr(self, "path_", "model"), int(n_samples),
+                                np.random.default_rng(seed), mean=mean)
+        return np.asarray(rows, dtype=np.float64)
