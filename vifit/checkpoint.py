@@ -266,3 +266,17 @@ def check_paths(checkpoint_path: str | None, resume_path: str | None, every: flo
                                f"overwrite it: give another file name")
     if resume_path is not None and not os.path.isfile(resume_path):
         raise BadInput(f"--resume {resume_path}: no such checkpoint file")
+
+
+class _Files:
+    """These settings as a loop's ``inference.policy.Checkpoints``: the ``--checkpoint`` and
+    ``--resume`` files of the fit inside :func:`active`."""
+
+    enabled = staticmethod(enabled)
+    resuming = staticmethod(resuming)
+    due = staticmethod(due)
+    save = staticmethod(save)
+    resume_state = staticmethod(resume_state)
+
+
+FILES = _Files()

@@ -33,7 +33,7 @@ def pca(data, k, whiten, read, out, run):
     from vifit.commands.common import run_fit
     from vifit.runners import pca as runner
 
-    def fit(table, *, seed, reporter):
+    def fit(table, *, seed, reporter, policy):  # exact: no loop, so no policy to pass on
         return runner.fit(table, seed=seed, reporter=reporter, k=k, whiten=whiten)
 
     run_fit(source=data, read=read, out=out, run=run, config={"k": k, "whiten": whiten},

@@ -74,11 +74,12 @@ def vae(data, hidden, decoder, latent, activation, likelihood, fixed_variance, s
         raise BadInput("--scale minmax and --standardize do not combine; choose one")
     config = SGDConfig(**train)
 
-    def fit(table, *, seed, reporter):
+    def fit(table, *, seed, reporter, policy):
         arch = model.architecture(table.n_features, hidden_sizes, decoder_sizes, latent, activation,
                                   likelihood, fixed_variance)
         return runner.fit(table, seed=seed, reporter=reporter, arch=arch, samples=samples, beta=beta,
-                          kl_warmup=kl_warmup, iwae_samples=iwae_samples, scale=scale, config=config)
+                          kl_warmup=kl_warmup, iwae_samples=iwae_samples, scale=scale, config=config,
+                          policy=policy)
 
     options = {"hidden": hidden_sizes, "decoder": decoder_sizes, "latent": latent, "activation": activation,
                "likelihood": likelihood, "fixed_variance": fixed_variance, "samples": samples, "beta": beta,

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vifit import checkpoint, interrupt
 from vifit.documents import checkpoints
 from vifit.errors import BadInput
+from vifit.inference.policy import DEFAULT, LoopPolicy
 from vifit.nn.optim import make_optimizer
 
 
@@ -125,7 +125,7 @@ def relative_improvement(trace: list, window: int) -> float | None:
 
 def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDConfig,
           rng: np.random.Generator, reporter, *, task: str = "train", metric: str = "loss",
-          state: TrainState | None = None) -> TrainOutcome:
+          state: TrainState | None = None, policy: LoopPolicy = DEFAULT) -> TrainOutcome:
     """Minibatch training of ``objective`` on rows x_train: (n, d).
 
     The stopping rule watches the validation loss on x_val (or, without validation rows,
@@ -133,7 +133,8 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
     less than ``tol`` (relative) below its mean over the ``patience`` epochs before, the
     run stops as "converged". The weights of the epoch with the lowest watched loss are
     restored in every case.
-    Raises NonFiniteLoss naming the epoch; Ctrl-C ends the run as "interrupted".
+    Raises NonFiniteLoss naming the epoch; Ctrl-C or policy.should_stop() ends the run as
+    "interrupted"; policy.checkpoints saves epoch boundaries and gives the state to resume.
     """
     params = objective.params
     n = x_train.shape[0]
@@ -141,7 +142,8 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
     state = state or TrainState()
     optimizer = make_optimizer(config.optimizer, params.size, params.dtype, lr=config.lr,
                                momentum=config.momentum, threads=config.threads)
-    saved = checkpoint.resume_state(CHECKPOINT_KIND, lambda: checkpoints.sgd(params.size, optimizer.state(), config.epochs))
+    store = policy.checkpoints
+    saved = store.resume_state(CHECKPOINT_KIND, lambda: checkpoints.sgd(params.size, optimizer.state(), config.epochs))
     if saved is not None:
         state = _restore(saved, params, rng)
     if state.optimizer is not None:
@@ -191,10 +193,10 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
                 if improvement is not None and improvement < config.tol:
                     status = "converged"
                     break
-                if checkpoint.due() or (checkpoint.enabled() and interrupt.requested()):
+                if store.due() or (store.enabled() and policy.should_stop()):
                     state.optimizer = optimizer.state()
-                    checkpoint.save(CHECKPOINT_KIND, _snapshot(state, params, rng))
-                if interrupt.requested():
+                    store.save(CHECKPOINT_KIND, _snapshot(state, params, rng))
+                if policy.should_stop():
                     status = "interrupted"
                     break
     except KeyboardInterrupt:
