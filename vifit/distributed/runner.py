@@ -82,9 +82,7 @@ def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "ful
 
     partitions = table.partitions
     n, d = partitions.shape
-    if init in ("kmeans++", "random") and k > n:
-        raise BadInput(f"--k {k} is more than the {n} rows; --init {init} needs a row per component "
-                       f"(use --init random-resp, or a smaller --k)")
+    runner.check_k([k], n, init)
     if not tol >= 0:
         raise BadInput(f"--tol must be non-negative, got {tol}")
     spec = gmm.Spec(k, d, covariance, weights)

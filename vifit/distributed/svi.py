@@ -20,7 +20,6 @@ import numpy as np
 
 from vifit.distributed import tasks
 from vifit.distributed.cavi import SAMPLE_ROWS, sample_rows
-from vifit.errors import BadInput
 from vifit.inference import svi
 from vifit.models import gmm
 
@@ -59,9 +58,7 @@ def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covarianc
 
     parts = table.partitions
     n, d = parts.shape
-    if init in ("kmeans++", "random") and k > n:
-        raise BadInput(f"--k {k} is more than the {n} rows; --init {init} needs a row per component "
-                       f"(use --init random-resp, or a smaller --k)")
+    runner.check_k([k], n, init)
     spec = gmm.Spec(k, d, covariance, weights)
     batch = math.ceil(n / len(parts))
     reporter.note(f"--backend dask: each of the {len(parts)} partitions is a minibatch (about {batch} rows); "

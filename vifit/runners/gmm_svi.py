@@ -145,9 +145,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     if n is not None:
         note_stream_windows(source, n, reporter.note)
     rows_known = n if n is not None else sample.shape[0]
-    if init in ("kmeans++", "random") and k > rows_known:
-        raise BadInput(f"--k {k} is more than the {rows_known} rows; --init {init} needs a row per component "
-                       f"(use --init random-resp, or a smaller --k)")
+    runner.check_k([k], rows_known, init)
     batch = settings.batch_size
     if n is not None and batch > n:
         reporter.note(f"--batch-size {batch} is more than the {n} rows; using {n} (one batch per epoch)")
@@ -252,8 +250,8 @@ def _result(spec, prior, prior_document, problem, result, settings, method, init
 def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_options: dict,
                 max_iter_given: bool) -> None:
     """``vifit gmm --method svi``: validate, then the shared run_fit flow with a streaming loader."""
-    from vifit.fitflow import run_fit
     from vifit.data import display_name
+    from vifit.fitflow import run_fit
     from vifit.stream import once_name, read_once
 
     settings = check_settings(svi_options, options["tol"], options["max_iter"] if max_iter_given else None)
