@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vifit.documents import checkpoints
 from vifit.inference.init import SpawnedSeeds, initial_stats
 from vifit.inference.passes import RowPass, auto_chunk_rows, default_workers
 from vifit.inference.policy import DEFAULT, LoopPolicy
@@ -201,8 +200,8 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
     children = SpawnedSeeds(sequence, restarts)
     best, best_status, best_index, elbos = None, "max_iter", 0, []
-    saved = store.resume_state(CHECKPOINT_KIND, lambda: checkpoints.gmm_cavi(
-        restarts, (problem.prior.natural.shape[0], problem.spec.k), max_iter))
+    saved = store.resume_state(CHECKPOINT_KIND, lambda: {
+        "restarts": restarts, "lam_shape": (problem.prior.natural.shape[0], problem.spec.k), "max_iter": max_iter})
     if saved is not None:
         best = _state_from(saved["best"]) if saved["best"] is not None else None
         best_status, best_index, elbos = saved["best_status"], saved["best_index"], list(saved["elbos"])

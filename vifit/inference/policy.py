@@ -23,7 +23,9 @@ class Checkpoints(Protocol):
 
     def save(self, kind: str, state: dict) -> None: ...
 
-    def resume_state(self, kind: str, schema: Callable | None = None) -> dict | None: ...
+    def resume_state(self, kind: str, dimensions: Callable[[], dict] | None = None) -> dict | None:
+        """The state to continue from, or None. dimensions(): what the state must fit (shapes,
+        counts; called only when resuming), checked against the schema of ``kind``."""
 
 
 class NoCheckpoints:
@@ -41,7 +43,7 @@ class NoCheckpoints:
     def save(self, kind: str, state: dict) -> None:
         pass
 
-    def resume_state(self, kind: str, schema: Callable | None = None) -> dict | None:
+    def resume_state(self, kind: str, dimensions: Callable[[], dict] | None = None) -> dict | None:
         return None
 
 

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vifit.documents import checkpoints
 from vifit.errors import BadInput
 from vifit.inference.policy import DEFAULT, LoopPolicy
 from vifit.nn.optim import make_optimizer
@@ -143,7 +142,8 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
     optimizer = make_optimizer(config.optimizer, params.size, params.dtype, lr=config.lr,
                                momentum=config.momentum, threads=config.threads)
     store = policy.checkpoints
-    saved = store.resume_state(CHECKPOINT_KIND, lambda: checkpoints.sgd(params.size, optimizer.state(), config.epochs))
+    saved = store.resume_state(CHECKPOINT_KIND, lambda: {
+        "n_weights": params.size, "optimizer_state": optimizer.state(), "epochs": config.epochs})
     if saved is not None:
         state = _restore(saved, params, rng)
     if state.optimizer is not None:

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from vifit.documents import checkpoints
 from vifit.errors import DataChanged
 from vifit.inference.init import chunks
 from vifit.inference.policy import DEFAULT, LoopPolicy
@@ -236,8 +235,8 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
     partition_seed = int(rng.integers(2**63)) if settings.memoized else None
     trace, estimates = [], []
     status = None
-    saved = store.resume_state(CHECKPOINT_KIND, lambda: checkpoints.gmm_svi(
-        (problem.prior.natural.shape[0], problem.spec.k)))
+    saved = store.resume_state(CHECKPOINT_KIND, lambda: {
+        "lam_shape": (problem.prior.natural.shape[0], problem.spec.k)})
     if saved is not None:  # continue from the end of a completed epoch
         state, partition_seed, n_rows = _state_from(saved, problem), saved["partition_seed"], saved["n_rows"]
         trace = [tuple(p) for p in saved["trace"]]
