@@ -8,8 +8,9 @@ the signal handler's stop request and the ``--checkpoint``/``--resume`` files.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 
 class Checkpoints(Protocol):
@@ -47,6 +48,9 @@ class NoCheckpoints:
         return None
 
 
+NO_CHECKPOINTS = NoCheckpoints()
+
+
 def _never() -> bool:
     return False
 
@@ -59,7 +63,7 @@ class LoopPolicy:
 
     on_decrease: str = "warn"
     should_stop: Callable[[], bool] = _never
-    checkpoints: Checkpoints = NoCheckpoints()
+    checkpoints: Checkpoints = NO_CHECKPOINTS
 
     def __post_init__(self):
         if self.on_decrease not in ("warn", "raise"):
