@@ -127,3 +127,16 @@ def test_the_walk_finds_function_level_and_relative_imports_of_a_higher_layer(tm
     assert _violations(package) == {("vifit.inference.loop", "vifit.commands"),
                                     ("vifit.inference.loop", "vifit.runners"),
                                     ("vifit.models.gmm", "vifit.inference")}
+
+
+def test_loops_models_and_nn_read_no_environment():
+    """Their policy (threads, strict-ELBO mode, ...) is passed in: no os.environ / os.getenv below
+    the services (vifit.threads and the command line read the environment)."""
+    readers = []
+    for folder in ("inference", "models", "nn"):
+        for path in sorted((PACKAGE / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, (ast.Attribute, ast.Name)) and getattr(node, "attr", getattr(node, "id", "")) in (
+                        "environ", "getenv", "environb"):
+                    readers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not readers, f"environment read in: {readers}"
