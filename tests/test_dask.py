@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, invoke
+from conftest import ROOT, STRICT, invoke
 from gmm_helpers import blobs
 
 distributed = pytest.importorskip("distributed")
@@ -81,10 +81,10 @@ def test_same_posterior_and_elbo_as_local_from_the_same_responsibilities(client,
     options = dict(k=3, covariance=covariance, weights=weights, tol=1e-9, max_iter=200, resp0=labels)
     quiet = Reporter("none")
     table = load_table(str(folder / "all.csv"), ReadOptions(), min_rows=2)
-    local = local_runner.fit(table, seed=0, reporter=quiet, **options)
+    local = local_runner.fit(table, seed=0, reporter=quiet, policy=STRICT, **options)
     dask_table = dask_runner.load_table(client, str(folder / "part-*.csv.gz"), ReadOptions(), quiet.note)
     assert dask_table.partitions.lengths == [500, 900, 700, 900]
-    remote = dask_runner.fit(dask_table, seed=0, reporter=quiet, **options)
+    remote = dask_runner.fit(dask_table, seed=0, reporter=quiet, policy=STRICT, **options)
     assert remote.n_iter == local.n_iter and remote.status == local.status == "converged"
     _close(remote.elbo, local.elbo, "elbo")
     _close([v for _, v in remote.trace], [v for _, v in local.trace], "trace")
@@ -105,13 +105,13 @@ def test_a_plain_file_cut_in_blocks_gives_the_local_fit(client, parts, monkeypat
     options = dict(k=3, tol=1e-9, max_iter=200, resp0=labels)
     quiet = Reporter("none")
     local = local_runner.fit(load_table(str(folder / "all.csv"), ReadOptions(), min_rows=2), seed=0,
-                             reporter=quiet, **options)
+                             reporter=quiet, policy=STRICT, **options)
     table = dask_runner.load_table(client, str(folder / "all.csv"), ReadOptions(), quiet.note)
     size = (folder / "all.csv").stat().st_size
     assert len(table.partitions) == -(-size // 20000) and sum(table.partitions.lengths) == 3000
     rows = np.concatenate(table.partitions.gather(table.partitions.futures))
     np.testing.assert_array_equal(rows, np.loadtxt(folder / "all.csv", delimiter=",", skiprows=1))
-    remote = dask_runner.fit(table, seed=0, reporter=quiet, **options)
+    remote = dask_runner.fit(table, seed=0, reporter=quiet, policy=STRICT, **options)
     assert remote.n_iter == local.n_iter
     _close(remote.elbo, local.elbo, "elbo")
     for key, value in local.params["variational"].items():

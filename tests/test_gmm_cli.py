@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SAMPLE, invoke, run_subprocess
+from conftest import SAMPLE, STRICT, invoke, run_subprocess
 from gmm_helpers import blobs
 from vifit.data import Table
 from vifit.inference import cavi
@@ -144,9 +144,14 @@ def test_elbo_decrease_raises_in_tests_and_warns_in_use(monkeypatch):
     x = blobs(30, 2, 2)
     problem = runner.prepare(Table(x, ["a", "b"], "x"), k=2)[0]
     with pytest.raises(cavi.ElboDecreased):
-        cavi.fit(problem, seed=0, max_iter=5, on_decrease="raise")
+        cavi.fit(problem, seed=0, max_iter=5, policy=STRICT)
+    command = ["gmm", SAMPLE / "iris.csv", "--k", 2, "--max-iter", 5, "--progress", "none"]
+    result = invoke(command)  # VIFIT_STRICT_ELBO=1 (conftest) reaches the loop: a bug, exit 1
+    assert result.exit_code == 1 and "ELBO decreased" in result.stderr
     monkeypatch.delenv("VIFIT_STRICT_ELBO")
-    result = invoke(["gmm", SAMPLE / "iris.csv", "--k", 2, "--max-iter", 5, "--progress", "none"])
+    result = invoke(command + ["--strict-elbo"])
+    assert result.exit_code == 1 and "ELBO decreased" in result.stderr
+    result = invoke(command)
     assert result.exit_code == 0 and "ELBO decreased" in result.stderr and "--seed" in result.stderr
 
 
@@ -157,7 +162,7 @@ def test_predict_labels_equal_the_fits_argmax_responsibilities(tmp_path):
     x = pd.read_csv(SAMPLE / "wine.csv").drop(columns="cultivar")
     table = Table(x.to_numpy(), list(x.columns), "wine", preprocessing={})
     problem = runner.prepare(table, k=4, covariance="full", weights="dp")[0]
-    state = cavi.fit(problem, seed=3, on_decrease="raise").state
+    state = cavi.fit(problem, seed=3, policy=STRICT).state
     theta = gmm.log_resp_coefficients(problem.prior, gmm.variational(problem.prior, state.lam))
     resp, _ = gmm.responsibilities(problem.spec, theta, table.values, problem.frame,
                                    gmm.Workspace(problem.spec, 178))

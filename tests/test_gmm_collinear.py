@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import run_subprocess
+from conftest import STRICT, run_subprocess
 from gmm_helpers import posterior, problem_for
 from vifit.inference import cavi
+from vifit.inference.policy import LoopPolicy
 from vifit.models import gmm
 from vifit.models.gmm_prior import data_moments
 from vifit.runners.gmm import resolve_prior
@@ -53,7 +54,8 @@ def test_rotated_frame_gives_the_same_fit_as_the_plain_frame():
     prior, _ = resolve_prior(spec, moments, {}, note=lambda message: None)
     frame = replace(moments.frame, rotation=None)
     plain = cavi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, x, chunk_rows=64)
-    fits = [cavi.fit(p, seed=4, tol=0.0, max_iter=25, on_decrease="warn") for p in (rotated, plain)]
+    fits = [cavi.fit(p, seed=4, tol=0.0, max_iter=25, policy=LoopPolicy(on_decrease="warn"))
+            for p in (rotated, plain)]
     q_rot, q_plain = (posterior(p, f.state.lam) for p, f in zip((rotated, plain), fits))
     assert rotated.data_units(fits[0].state.elbo) == pytest.approx(plain.data_units(fits[1].state.elbo), rel=1e-7)
     np.testing.assert_allclose(q_rot.means, q_plain.means, rtol=1e-6, atol=1e-6)
@@ -103,6 +105,6 @@ def test_decrease_warning_quotes_the_elbo_in_the_units_of_the_trace(monkeypatch)
 
     monkeypatch.setattr(cavi, "step", worse)
     with pytest.raises(cavi.ElboDecreased) as caught:
-        cavi.run(problem, state, tol=0.0, max_iter=3, on_decrease="raise")
+        cavi.run(problem, state, tol=0.0, max_iter=3, policy=STRICT)
     before = problem.data_units(state.elbo)
     assert f"({before:.17g} -> {before - 5.0:.17g})" in str(caught.value)

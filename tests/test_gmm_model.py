@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import digamma
 
+from conftest import STRICT
 from gmm_helpers import blobs, posterior, problem_for, sklearn_prior
 from vifit.inference import cavi
 from vifit.models import gmm
@@ -109,7 +110,7 @@ def test_posterior_matches_sklearn_after_same_iterations(sample_data, covariance
     spec = gmm.Spec(k, 4, covariance, weights)
     problem = problem_for(spec, x, sklearn_prior(spec, x), chunk_rows=37)  # several chunks, a ragged last one
     result = cavi.fit(problem, seed=0, resp0=resp0, tol=0.0, max_iter=iterations, sort=False,
-                      on_decrease="raise")
+                      policy=STRICT)
     assert result.state.iteration == iterations
     FromResp, ExactLogDet = _sklearn_class()
     cls = FromResp if covariance == "full" else ExactLogDet
@@ -222,7 +223,7 @@ def test_fit_is_equivariant_under_huge_and_tiny_scales(covariance):
         else:
             prior = sklearn_prior(spec, xc)
         problem = problem_for(spec, xc, prior)
-        result = cavi.fit(problem, seed=3, tol=0.0, max_iter=60, on_decrease="raise")
+        result = cavi.fit(problem, seed=3, tol=0.0, max_iter=60, policy=STRICT)
         value = problem.data_units(result.state.elbo) + x.size * np.log(c)
         q = posterior(problem, result.state.lam)
         assert np.isfinite(value) and np.isfinite(q.means).all()
@@ -241,7 +242,7 @@ def test_result_is_identical_for_any_number_of_threads():
         problem = problem_for(spec, x, chunk_rows=8)
         problem = cavi.Problem(spec, problem.prior, problem.frame, x, chunk_rows=8, workers=workers)
         assert problem.rows.workers == workers and len(problem.rows.blocks) > 3
-        state = cavi.fit(problem, seed=4, tol=0.0, max_iter=10, on_decrease="raise").state
+        state = cavi.fit(problem, seed=4, tol=0.0, max_iter=10, policy=STRICT).state
         problem.rows.close()
         results.append((state.lam, state.elbo))
     for lam, value in results[1:]:

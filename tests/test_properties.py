@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import STRICT
 from vifit.data import ReadOptions, Table, load_table
 from vifit.progress import Reporter
 
@@ -50,7 +51,7 @@ def test_gmm_steps_are_finite_normalised_and_positive_definite(seed, n, d, k, sc
     table = Table(values=x, columns=[f"c{j}" for j in range(d)], source="generated")
     options = {"sigma": scale, "tau": 10 * scale * (1 + offset)} if covariance == "known" else {}
     result = runner.fit(table, seed=seed, reporter=QUIET, k=min(k, n), covariance=covariance, weights=weights,
-                        max_iter=8, **options)
+                        max_iter=8, policy=STRICT, **options)
     assert np.isfinite(result.elbo)
     summary = result.params["summary"]
     weights_ = np.asarray(summary["weights"])

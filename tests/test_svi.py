@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
+from conftest import STRICT
 from gmm_helpers import blobs, problem_for
 from vifit import interrupt
 from vifit.inference import cavi, memoized, sources, svi
+from vifit.inference.policy import LoopPolicy
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator, RowSample
 from vifit.models.gmm_prior import build_prior, data_moments
@@ -175,12 +177,13 @@ def test_moments_and_sample_from_blocks():
     assert not acc.constant
 
 
-def _cavi_and_svi(x, k, source=None, **settings):
+def _cavi_and_svi(x, k, source=None, policy=STRICT, **settings):
     columns = [f"c{j}" for j in range(x.shape[1])]
     reporter = Reporter("none")
-    exact = runner.fit(Table(x, columns, "x"), seed=1, reporter=reporter, k=k)
+    exact = runner.fit(Table(x, columns, "x"), seed=1, reporter=reporter, k=k, policy=STRICT)
     loaded = gmm_svi.Loaded(source or svi.ArraySource(x), lambda: {"columns": columns})
-    stochastic = gmm_svi.fit(loaded, seed=1, reporter=reporter, settings=svi.Settings(**settings), k=k)
+    stochastic = gmm_svi.fit(loaded, seed=1, reporter=reporter, settings=svi.Settings(**settings), k=k,
+                             policy=policy)
     return exact, stochastic
 
 
@@ -204,7 +207,8 @@ def test_interrupt_stops_after_the_step_with_an_exact_elbo():
     x = blobs(2000, 2, 3, seed=4)
     interrupt.request()
     try:
-        exact, stochastic = _cavi_and_svi(x, 3, batch_size=100)
+        exact, stochastic = _cavi_and_svi(x, 3, batch_size=100,
+                                          policy=LoopPolicy(on_decrease="raise", should_stop=interrupt.requested))
     finally:
         interrupt._state.signum = None
     assert stochastic.status == "interrupted" and stochastic.n_iter == 1
@@ -226,7 +230,7 @@ def test_memoized_replaces_each_batch_statistics_on_a_fixed_partition():
     stats0 = cavi.initial_state(problem_for(spec, x), "kmeans++", np.random.default_rng(0)).stats
     state = svi.State(lam=gmm.global_step(problem.prior, stats0.t))
     settings = svi.Settings(batch_size=100, memoized=True, epochs=2, tol=0.0)
-    result = svi.run(problem, state, settings, np.random.default_rng(1), n_rows=1200)
+    result = svi.run(problem, state, settings, np.random.default_rng(1), n_rows=1200, policy=STRICT)
     memo = result.state.memo
     assert sorted(memo.batches) == list(range(12)) and result.state.step == 24
     total = sum((b.t for b in memo.batches.values()), np.zeros_like(memo.total.t))

@@ -165,3 +165,15 @@ def test_streamed_fit_refuses_bad_files_like_the_loader(tmp_path, name):
     target, before = _target(tmp_path, False)
     result = invoke(["gmm", CORPUS / name, "--k", "2", "--method", "svi", "-o", target])
     _check(result, STREAM_EXPECTED[name], target, before)
+
+
+@pytest.mark.parametrize("method", ["svi", "memoized"])
+def test_too_large_k_is_the_same_message_as_cavi(tmp_path, method):
+    data = tmp_path / "three.csv"
+    data.write_text("a,b\n1,2\n3,5\n4,4\n")
+    cavi = invoke(["gmm", data, "--k", 5, "-q"])
+    extra = ["--method", "svi"] + (["--memoized"] if method == "memoized" else [])
+    stochastic = invoke(["gmm", data, "--k", 5, "-q", *extra])
+    assert cavi.exit_code == stochastic.exit_code == 2
+    assert "--k 5 is more than the 3 rows; --init kmeans++ needs a row per component" in cavi.stderr
+    assert stochastic.stderr == cavi.stderr

@@ -289,7 +289,7 @@ def test_non_finite_loss_names_the_epoch(tmp_path):
 
 
 def test_stop_request_writes_best_so_far_as_interrupted(tmp_path, monkeypatch):
-    from vifit.inference import sgd
+    from vifit import interrupt
 
     calls = []
 
@@ -297,7 +297,7 @@ def test_stop_request_writes_best_so_far_as_interrupted(tmp_path, monkeypatch):
         calls.append(1)
         return len(calls) >= 2
 
-    monkeypatch.setattr(sgd.interrupt, "requested", requested)
+    monkeypatch.setattr(interrupt, "requested", requested)  # what the command passes as should_stop
     out = tmp_path / "m.json"
     result = invoke(["vae", DIGITS, *BERNOULLI, "--epochs", "50", "--seed", "1", "-q", "-o", out])
     assert result.exit_code == 130

@@ -1,7 +1,7 @@
 """Checkpoint and resume for long fits (``--checkpoint``, ``--checkpoint-every``, ``--resume``).
 
-A loop calls :func:`due` at the end of an iteration/epoch and, when it is,
-:func:`save` with its complete state: a flat dict of numpy arrays, numbers,
+A loop (through :data:`FILES`, the command line's ``inference.policy.Checkpoints``) calls
+:func:`due` at the end of an iteration/epoch and, when it is, :func:`save` with its complete state: a flat dict of numpy arrays, numbers,
 strings and nested dicts/lists of those (random generators' states included).
 The file is an ``.npz`` archive written atomically; it never holds pickled
 objects, so loading one cannot run code. On ``--resume`` a loop asks
@@ -266,3 +266,27 @@ def check_paths(checkpoint_path: str | None, resume_path: str | None, every: flo
                                f"overwrite it: give another file name")
     if resume_path is not None and not os.path.isfile(resume_path):
         raise BadInput(f"--resume {resume_path}: no such checkpoint file")
+
+
+class _Files:
+    """These settings as a loop's ``inference.policy.Checkpoints``: the ``--checkpoint`` and
+    ``--resume`` files of the fit inside :func:`active`."""
+
+    enabled = staticmethod(enabled)
+    resuming = staticmethod(resuming)
+    due = staticmethod(due)
+    save = staticmethod(save)
+
+    @staticmethod
+    def resume_state(kind: str, dimensions=None) -> dict | None:
+        """resume_state with the schema of ``kind`` (documents.checkpoints.SCHEMAS) for the
+        loop's dimensions."""
+        def schema():
+            from vifit.documents.checkpoints import SCHEMAS
+
+            return SCHEMAS[kind](**dimensions())
+
+        return resume_state(kind, schema if dimensions is not None else None)
+
+
+FILES = _Files()

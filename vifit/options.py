@@ -154,8 +154,11 @@ report_options = _packed("run", ("progress", "quiet"), [
     click.option("-q", "--quiet", is_flag=True, help="No progress and no notes (warnings still shown)."),
 ])
 
-strict_option = _packed("run", ("strict",), [
+strict_option = _packed("run", ("strict", "strict_elbo"), [
     click.option("--strict", is_flag=True, help="Exit with status 3 when the fit does not converge."),
+    # For vifit's own tests, so hidden; also read from VIFIT_STRICT_ELBO=1, which subprocesses inherit.
+    click.option("--strict-elbo", is_flag=True, hidden=True, envvar="VIFIT_STRICT_ELBO",
+                 help="An ELBO that decreases between sweeps is an error (a bug: exit 1), not a warning."),
 ])
 
 debug_option = _packed("run", ("debug",), [

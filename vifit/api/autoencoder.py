@@ -28,10 +28,10 @@ def plan(*, hidden: str, decoder: str | None, activation: str, output_activation
                        f"or use --loss mse")
     config = SGDConfig(**train)
 
-    def fit(table, *, seed, reporter):
+    def fit(table, *, seed, reporter, policy=None):  # policy: the loop's (None: a library caller's defaults)
         arch = model.architecture(table.n_features, hidden_sizes, decoder_sizes, activation,
                                   output_activation, loss)
-        return runner.fit(table, seed=seed, reporter=reporter, arch=arch, denoise=denoise, config=config)
+        return runner.fit(table, seed=seed, reporter=reporter, arch=arch, denoise=denoise, config=config, policy=policy)
 
     options = {"hidden": hidden_sizes, "decoder": decoder_sizes, "activation": activation,
                "output_activation": output_activation, "loss": loss, "denoise": denoise}

@@ -35,26 +35,8 @@ class VifitWarning(UserWarning):
 # ---------------------------------------------------------------- seeds and the run block
 
 
-def resolve_seed(seed: int | None) -> int:
-    """The given seed, or a fresh one drawn from OS entropy (recorded in the output)."""
-    if seed is not None:
-        return int(seed)
-    import numpy as np
-
-    return int(np.random.SeedSequence().entropy % (2**63))
-
-
-def run_info(started: float, wall_start: datetime.datetime) -> dict:
-    """The ``run`` block: start time, wall seconds, and the threads the run could use
-    (a thread count the user set, else the usable cores; ``vifit gmm``'s own BLAS pin
-    does not count, since its row threads use the cores instead)."""
-    from vifit.inference.passes import default_workers
-
-    return {
-        "started": wall_start.isoformat(timespec="seconds"),
-        "seconds": round(time.perf_counter() - started, 6),
-        "threads": default_workers(),
-    }
+# The seed and run block are the command line's, so the API's documents match its bytes.
+from vifit.fitflow import resolve_seed, run_info  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------- progress

@@ -26,8 +26,8 @@ def plan(options: dict):
 
     config = dict(options)
 
-    def fit(table, *, seed, reporter):
-        result = runner.fit(table, seed=seed, reporter=reporter, **options)
+    def fit(table, *, seed, reporter, policy=None):  # policy: the loop's (None: a library caller's defaults)
+        result = runner.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
         config.update(resolved=result.params["prior"])
         return result
 
@@ -37,16 +37,17 @@ def plan(options: dict):
 def plan_svi(options: dict, svi_options: dict, max_iter_given: bool):
     """(config, fit) of an in-memory SVI fit (``vifit gmm --method svi --no-stream``)."""
     from vifit.inference import svi
+    from vifit.inference.policy import DEFAULT as DEFAULT_POLICY
     from vifit.runners import gmm_svi
 
     settings = gmm_svi.check_settings(svi_options, options["tol"], options["max_iter"] if max_iter_given else None)
     fit_options = {key: value for key, value in options.items() if key not in ("tol", "max_iter")}
     config = dict(options, max_iter=options["max_iter"] if max_iter_given else None, **svi_options)
 
-    def fit(table, *, seed, reporter):
+    def fit(table, *, seed, reporter, policy=None):  # policy: the loop's (None: a library caller's defaults)
         loaded = gmm_svi.Loaded(svi.ArraySource(table.values), table.describe)
         result = gmm_svi.fit(loaded, seed=seed, reporter=reporter, settings=settings, name=table.source,
-                             **fit_options)
+                             policy=policy or DEFAULT_POLICY, **fit_options)
         config.update(resolved=result.params["prior"])
         return result
 

@@ -12,7 +12,7 @@ def plan(options: dict):
 
     config = {"k": options["k"], "whiten": options["whiten"]}
 
-    def fit(table, *, seed, reporter):
+    def fit(table, *, seed, reporter, policy=None):  # policy: the loop's (None: a library caller's defaults)
         return runner.fit(table, seed=seed, reporter=reporter, k=options["k"], whiten=options["whiten"])
 
     return config, fit

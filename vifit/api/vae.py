@@ -29,11 +29,12 @@ def plan(*, hidden: str, decoder: str | None, latent: int, activation: str, like
         raise BadInput("--scale minmax and --standardize do not combine; choose one")
     config = SGDConfig(**train)
 
-    def fit(table, *, seed, reporter):
+    def fit(table, *, seed, reporter, policy=None):  # policy: the loop's (None: a library caller's defaults)
         arch = model.architecture(table.n_features, hidden_sizes, decoder_sizes, latent, activation,
                                   likelihood, fixed_variance)
         return runner.fit(table, seed=seed, reporter=reporter, arch=arch, samples=samples, beta=beta,
-                          kl_warmup=kl_warmup, iwae_samples=iwae_samples, scale=scale, config=config)
+                          kl_warmup=kl_warmup, iwae_samples=iwae_samples, scale=scale, config=config,
+                          policy=policy)
 
     options = {"hidden": hidden_sizes, "decoder": decoder_sizes, "latent": latent, "activation": activation,
                "likelihood": likelihood, "fixed_variance": fixed_variance, "samples": samples, "beta": beta,

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import click
 
 from vifit.commands.backend_options import backend_options
 from vifit.commands.gmm_svi_options import reject_unused, svi_options
 from vifit.options import FiniteFloat, data_options, output_options, run_options
+from vifit.threads import pin_blas
 
 # The local step's GEMMs are small (K x |T| by |T| x chunk); OpenBLAS threads that spin-wait on
 # them made sweeps 5-10x slower on a busy machine, so vifit runs blocks of rows on its own
 # threads (inference/passes.py) and keeps BLAS on one thread. This must happen before numpy is
 # first imported, i.e. here, when the command is loaded; a thread setting the user gave wins.
-_BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-if "numpy" not in sys.modules and not any(v in os.environ for v in _BLAS_VARIABLES):
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    os.environ["VIFIT_PINNED_BLAS"] = "1"
+pin_blas()
 
 
 @click.command()
@@ -111,9 +106,10 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
 
     selected = []  # the result of a K range, checked for unconverged candidates after writing
 
-    def fit(table, *, seed, reporter):  # a K range: each K fitted, the highest ELBO kept
+    def fit(table, *, seed, reporter, policy):  # a K range: each K fitted, the highest ELBO kept
         runner.check_k(ks, table.values.shape[0], init, spec=k_spec)  # before fitting any K
-        result = select(ks, lambda k: runner.fit(table, seed=seed, reporter=reporter, **{**options, "k": k}),
+        result = select(ks, lambda k: runner.fit(table, seed=seed, reporter=reporter, policy=policy,
+                                                 **{**options, "k": k}),
                         reporter, spec=k_spec, strict=run["strict"])
         selected.append(result)
         config.update(resolved=result.params["prior"])

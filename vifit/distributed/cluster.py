@@ -88,9 +88,9 @@ def connect(scheduler: str | None = None, scheduler_file: str | None = None, not
     address = scheduler_address(scheduler, scheduler_file)
     cluster = None
     if address is None:
-        from vifit.inference.passes import default_workers
+        from vifit.threads import row_threads
 
-        n = workers or default_workers()
+        n = workers or row_threads()
         # No dashboard; the scheduler's HTTP server (health checks) on a free port, not on 8787,
         # where a busy port (another cluster, a second vifit run) printed a warning
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,

@@ -10,7 +10,6 @@ working frame come from moments merged over partitions (``MomentAccumulator.merg
 from __future__ import annotations
 
 import contextlib
-import os
 
 import numpy as np
 
@@ -76,16 +75,14 @@ def load_table(client, source: str, opts, note, worker_wait: float = cluster.WOR
 
 def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "full", weights: str = "dirichlet",
         init: str = "kmeans++", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
-        chunk_rows: int | None = None, resp0=None, **prior_options):
+        chunk_rows: int | None = None, resp0=None, policy=None, **prior_options):
     """Fit the Bayesian GMM by CAVI over the table's partitions; the FitResult of ``runners.gmm.fit``."""
     from vifit.distributed.cavi import DaskProblem
     from vifit.inference import cavi
 
     partitions = table.partitions
     n, d = partitions.shape
-    if init in ("kmeans++", "random") and k > n:
-        raise BadInput(f"--k {k} is more than the {n} rows; --init {init} needs a row per component "
-                       f"(use --init random-resp, or a smaller --k)")
+    runner.check_k([k], n, init)
     if not tol >= 0:
         raise BadInput(f"--tol must be non-negative, got {tol}")
     spec = gmm.Spec(k, d, covariance, weights)
@@ -94,9 +91,8 @@ def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "ful
     frame = moments.frame
     problem = DaskProblem(spec, gmm.to_frame(prior, spec, frame), frame, partitions, chunk_rows=chunk_rows,
                           rows=partitions)
-    on_decrease = "raise" if os.environ.get("VIFIT_STRICT_ELBO") else "warn"
     result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
-                      reporter=reporter, on_decrease=on_decrease, resp0=resp0)
+                      reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0)
     return runner.cavi_result(problem, prior, prior_document, result, table.columns, init=init,
                               restarts=restarts, extra={"backend": "dask", "partitions": len(partitions),
                                                         "workers": partitions.workers})
@@ -107,7 +103,7 @@ def run_command(data: str, read: dict, out: dict, run: dict, options: dict, back
     """``vifit gmm DATA --backend dask``: the shared run_fit flow with a loader that connects and
     persists the partitions; the connection is closed when the command ends. ``--method svi``
     (and ``--memoized``) take the partitions as minibatches (``distributed.svi``)."""
-    from vifit.commands.common import run_fit
+    from vifit.fitflow import run_fit
 
     method = svi_options["method"]
     if method == "svi":
@@ -133,11 +129,12 @@ def run_command(data: str, read: dict, out: dict, run: dict, options: dict, back
             client = stack.enter_context(cluster.connect(backend["scheduler"], backend["scheduler_file"], note))
             return load_table(client, source, opts, note, backend.get("worker_wait") or cluster.WORKER_WAIT)
 
-        def fit_table(table, *, seed, reporter):
+        def fit_table(table, *, seed, reporter, policy):
             if method == "svi":
-                result = dask_svi.fit(table, seed=seed, reporter=reporter, settings=settings, **fit_options)
+                result = dask_svi.fit(table, seed=seed, reporter=reporter, settings=settings, policy=policy,
+                                      **fit_options)
             else:
-                result = fit(table, seed=seed, reporter=reporter, **options)
+                result = fit(table, seed=seed, reporter=reporter, policy=policy, **options)
             config.update(resolved=result.params["prior"])
             return result
 

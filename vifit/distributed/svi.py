@@ -20,7 +20,6 @@ import numpy as np
 
 from vifit.distributed import tasks
 from vifit.distributed.cavi import SAMPLE_ROWS, sample_rows
-from vifit.errors import BadInput
 from vifit.inference import svi
 from vifit.models import gmm
 
@@ -51,16 +50,15 @@ class DaskSviProblem(svi.Problem):
 
 def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
         weights: str = "dirichlet", init: str = "kmeans++", restarts: int = 1, chunk_rows: int | None = None,
-        **prior_options):
+        policy=None, **prior_options):
     """``runners.gmm_svi.fit`` with the partitions as minibatches; the same output document."""
+    from vifit.inference.policy import DEFAULT
     from vifit.runners import gmm as runner
     from vifit.runners.gmm_svi import _result, run_restarts
 
     parts = table.partitions
     n, d = parts.shape
-    if init in ("kmeans++", "random") and k > n:
-        raise BadInput(f"--k {k} is more than the {n} rows; --init {init} needs a row per component "
-                       f"(use --init random-resp, or a smaller --k)")
+    runner.check_k([k], n, init)
     spec = gmm.Spec(k, d, covariance, weights)
     batch = math.ceil(n / len(parts))
     reporter.note(f"--backend dask: each of the {len(parts)} partitions is a minibatch (about {batch} rows); "
@@ -80,7 +78,7 @@ def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covarianc
         total = min(total, settings.max_iter)
     best, best_index, elbos = run_restarts(problem, settings, reporter, sample=sample, sample_ws=sample_ws,
                                            init=init, seeds=children[1:], scale=n / sample.shape[0],
-                                           n_rows=n, total=total, method=method)
+                                           n_rows=n, total=total, method=method, policy=policy or DEFAULT)
     document = _result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
                        elbos, table)
     document.fit_extra.update(backend="dask", partitions=len(parts), workers=parts.workers)

@@ -121,3 +121,7 @@ def sgd(n_weights: int, optimizer_state: dict, epochs: int) -> Spec:
     for where, condition, problem in checks:
         spec = Check(spec, _rule(condition, where, problem))
     return spec
+
+
+# a loop's checkpoint kind -> its schema, built from the dimensions the loop gives
+SCHEMAS = {"gmm-cavi": gmm_cavi, "gmm-svi": gmm_svi, "sgd": sgd}

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vifit import checkpoint, interrupt
-from vifit.documents import checkpoints
 from vifit.inference.init import SpawnedSeeds, initial_stats
 from vifit.inference.passes import RowPass, auto_chunk_rows, default_workers
+from vifit.inference.policy import DEFAULT, LoopPolicy
 from vifit.models import gmm
 from vifit.models.gmm_elbo import elbo as elbo_of
 
@@ -37,14 +36,14 @@ class Problem:
     frame: gmm.Frame
     x: np.ndarray
     chunk_rows: int | None = None  # None: auto_chunk_rows(spec)
-    workers: int | None = None  # None: default_workers()
+    workers: int | None = None  # row threads; None: default_workers(), the usable cores
     workspace: gmm.Workspace = None
     rows: RowPass = None
 
     def __post_init__(self):
         chunk = auto_chunk_rows(self.spec) if self.chunk_rows is None else int(self.chunk_rows)
         self.chunk_rows = max(1, min(chunk, self.x.shape[0]))
-        self.workers = default_workers() if self.workers is None else int(self.workers)
+        self.workers = default_workers(self.workers)
         if self.workspace is None:
             self.workspace = gmm.Workspace(self.spec, self.chunk_rows)
         if self.rows is None:
@@ -117,12 +116,12 @@ def decrease_allowance(problem: Problem, value: float) -> float:
 
 
 def run(problem: Problem, state: State, *, tol: float, max_iter: int, reporter=None,
-        on_decrease: str = "warn", after_sweep=None) -> tuple[State, str]:
+        policy: LoopPolicy = DEFAULT, after_sweep=None) -> tuple[State, str]:
     """Sweep from ``state`` until converged or ``max_iter`` sweeps in total.
 
     Returns (state, status) with status converged | max_iter | interrupted; a stop request
-    (SIGINT/SIGTERM, see vifit.interrupt) ends the run after the current sweep, and a
-    KeyboardInterrupt during a sweep returns the last complete state.
+    (policy.should_stop()) ends the run after the current sweep, and a KeyboardInterrupt
+    during a sweep returns the last complete state; policy.on_decrease: see LoopPolicy.
     after_sweep(state): called after every sweep (checkpointing)."""
     warned = False
     try:
@@ -134,7 +133,7 @@ def run(problem: Problem, state: State, *, tol: float, max_iter: int, reporter=N
                 message = (f"ELBO decreased by {drop:.6g} at sweep {new.iteration} "
                            f"({before:.17g} -> {after:.17g}); this is a bug in vifit: please report it "
                            f"with the command line and its --seed (config.seed in the output) to reproduce it")
-                if on_decrease == "raise":
+                if policy.on_decrease == "raise":
                     raise ElboDecreased(message)
                 if reporter is not None and not warned:
                     reporter.warn(message)
@@ -149,7 +148,7 @@ def run(problem: Problem, state: State, *, tol: float, max_iter: int, reporter=N
                 return state, "converged"
             if after_sweep is not None:
                 after_sweep(state)
-            if interrupt.requested():
+            if policy.should_stop():
                 return state, "interrupted"
     except KeyboardInterrupt:
         return state, "interrupted"
@@ -189,18 +188,20 @@ class CaviResult:
 
 
 def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "kmeans++", restarts: int = 1,
-        tol: float = 1e-6, max_iter: int = 500, reporter=None, on_decrease: str = "warn",
+        tol: float = 1e-6, max_iter: int = 500, reporter=None, policy: LoopPolicy = DEFAULT,
         resp0: np.ndarray | None = None, sort: bool = True) -> CaviResult:
     """Run ``restarts`` fits from seeds spawned from ``seed``; keep the best final ELBO.
 
     resp0: given initial responsibilities, (n, k) or (n,) labels (every restart then starts
     from them). An interrupt returns the best complete state so far, status "interrupted";
-    components are then sorted unless that would need a local pass (dp)."""
+    components are then sorted unless that would need a local pass (dp). policy.checkpoints
+    receives the state after each sweep and gives the state to resume from."""
+    store = policy.checkpoints
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
     children = SpawnedSeeds(sequence, restarts)
     best, best_status, best_index, elbos = None, "max_iter", 0, []
-    saved = checkpoint.resume_state(CHECKPOINT_KIND, lambda: checkpoints.gmm_cavi(
-        restarts, (problem.prior.natural.shape[0], problem.spec.k), max_iter))
+    saved = store.resume_state(CHECKPOINT_KIND, lambda: {
+        "restarts": restarts, "lam_shape": (problem.prior.natural.shape[0], problem.spec.k), "max_iter": max_iter})
     if saved is not None:
         best = _state_from(saved["best"]) if saved["best"] is not None else None
         best_status, best_index, elbos = saved["best_status"], saved["best_index"], list(saved["elbos"])
@@ -225,14 +226,14 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
             reporter.update(state.iteration, problem.data_units(state.elbo))
 
         def save(current, index=index):
-            if checkpoint.due() or (checkpoint.enabled() and interrupt.requested()):
-                checkpoint.save(CHECKPOINT_KIND, {
+            if store.due() or (store.enabled() and policy.should_stop()):
+                store.save(CHECKPOINT_KIND, {
                     "restart": index, "current": _state_dict(current),
                     "best": None if best is None else _state_dict(best),
                     "best_status": best_status, "best_index": best_index, "elbos": elbos})
 
         state, status = run(problem, state, tol=tol, max_iter=max_iter, reporter=reporter,
-                            on_decrease=on_decrease, after_sweep=save)
+                            policy=policy, after_sweep=save)
         if reporter is not None:
             reporter.finish(status)
         elbos.append(problem.data_units(state.elbo))
@@ -243,7 +244,7 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
             break
     if sort and best_status != "interrupted" and problem.spec.weights == "dp":
         best, best_status = settle_dp_order(problem, best, best_status, tol=tol, max_iter=max_iter,
-                                            reporter=reporter, on_decrease=on_decrease)
+                                            reporter=reporter, policy=policy)
         elbos[best_index] = problem.data_units(best.elbo)
     elif sort and (best_status != "interrupted" or problem.spec.weights != "dp"):
         best = sort_components(problem, best)
@@ -254,7 +255,7 @@ MAX_REORDERS = 20
 
 
 def settle_dp_order(problem: Problem, state: State, status: str, *, tol: float, max_iter: int,
-                    reporter=None, on_decrease: str = "warn") -> tuple[State, str]:
+                    reporter=None, policy: LoopPolicy = DEFAULT) -> tuple[State, str]:
     """Sort a dp fit's sticks by size and sweep again until the order is stable.
 
     Reordering the sticks changes the model's factors (the refreshed responsibilities raise the
@@ -271,7 +272,7 @@ def settle_dp_order(problem: Problem, state: State, status: str, *, tol: float, 
         if reporter is not None:
             reporter.start("gmm, sticks sorted", total=max_iter, metric="elbo")
         resumed, status = run(problem, reordered, tol=tol, max_iter=max_iter, reporter=reporter,
-                              on_decrease=on_decrease)
+                              policy=policy)
         if reporter is not None:
             reporter.finish(status)
         state = resumed

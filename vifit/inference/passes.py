@@ -1,8 +1,8 @@
 """A pass over the rows: chunks grouped in blocks, blocks mapped over a few threads,
 their additive results reduced in block order.
 
-``vifit gmm`` pins BLAS to one thread, so BLAS runs on the calling thread and the
-parallelism is ours, across blocks: on a shared machine, BLAS worker threads spin-waiting
+``vifit gmm`` pins BLAS to one thread (vifit.threads), so BLAS runs on the calling thread
+and the parallelism is ours, across blocks: on a shared machine, BLAS worker threads spin-waiting
 on each other over these small GEMMs made a sweep 5-10x slower under load. A chunk's
 features T (p x rows) are sized to stay in cache (about 512 KB). numpy releases the GIL in
 the GEMMs and ufuncs, so blocks proceed in parallel. The result does not depend on the
@@ -31,15 +31,11 @@ def auto_chunk_rows(spec) -> int:
     return max(1, min(rows, RESP_VALUES // spec.k))
 
 
-def default_workers() -> int:
-    """A thread count the user set (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS;
-    not the BLAS pin ``vifit gmm`` sets itself), else the usable cores (<= 8)."""
-    pinned = os.environ.get("VIFIT_PINNED_BLAS") == "1"
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        if pinned and var == "OPENBLAS_NUM_THREADS":
-            continue
-        if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
-            return min(int(os.environ[var]), MAX_WORKERS)
+def default_workers(threads: int | None = None) -> int:
+    """Row threads: ``threads`` (a count the caller chose, e.g. vifit.threads.requested_threads()),
+    else the usable cores; at most MAX_WORKERS."""
+    if threads is not None and threads > 0:
+        return min(int(threads), MAX_WORKERS)
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

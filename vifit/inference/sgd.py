@@ -30,9 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vifit import checkpoint, interrupt
-from vifit.documents import checkpoints
 from vifit.errors import BadInput
+from vifit.inference.policy import DEFAULT, LoopPolicy
 from vifit.nn.optim import make_optimizer
 
 
@@ -130,7 +129,7 @@ def relative_improvement(trace: list, window: int) -> float | None:
 
 def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDConfig,
           rng: np.random.Generator, reporter, *, task: str = "train", metric: str = "loss",
-          state: TrainState | None = None, warmup: int = 0) -> TrainOutcome:
+          state: TrainState | None = None, warmup: int = 0, policy: LoopPolicy = DEFAULT) -> TrainOutcome:
     """Minibatch training of ``objective`` on rows x_train: (n, d).
 
     With W = ``patience``, after each epoch (both tests need 2W epochs of their trace):
@@ -153,8 +152,9 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
        (rule 2 would have stopped it), so the best-validation epoch is no better a choice
        than the last; over-fitting is rule 2's job.
 
-    Ctrl-C ends the run as "interrupted" (stopped_by "interrupted"), keeping the weights at
-    the end of the last epoch completed, as in 3. Raises NonFiniteLoss naming the epoch.
+    Ctrl-C or policy.should_stop() ends the run as "interrupted" (stopped_by "interrupted"),
+    keeping the weights at the end of the last epoch completed, as in 3; policy.checkpoints
+    saves epoch boundaries and gives the state to resume. Raises NonFiniteLoss naming the epoch.
     """
     params = objective.params
     n = x_train.shape[0]
@@ -162,7 +162,9 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
     state = state or TrainState()
     optimizer = make_optimizer(config.optimizer, params.size, params.dtype, lr=config.lr,
                                momentum=config.momentum, threads=config.threads)
-    saved = checkpoint.resume_state(CHECKPOINT_KIND, lambda: checkpoints.sgd(params.size, optimizer.state(), config.epochs))
+    store = policy.checkpoints
+    saved = store.resume_state(CHECKPOINT_KIND, lambda: {
+        "n_weights": params.size, "optimizer_state": optimizer.state(), "epochs": config.epochs})
     if saved is not None:
         state = _restore(saved, params, rng)
     if state.optimizer is not None:
@@ -213,10 +215,10 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
                     status = "converged"
                     break
                 stopped_by = "epochs"
-                if checkpoint.due() or (checkpoint.enabled() and interrupt.requested()):
+                if store.due() or (store.enabled() and policy.should_stop()):
                     state.optimizer = optimizer.state()
-                    checkpoint.save(CHECKPOINT_KIND, _snapshot(state, params, rng))
-                if interrupt.requested():
+                    store.save(CHECKPOINT_KIND, _snapshot(state, params, rng))
+                if policy.should_stop():
                     status, stopped_by = "interrupted", "interrupted"
                     break
     except KeyboardInterrupt:

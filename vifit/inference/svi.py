@@ -34,10 +34,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from vifit import checkpoint, interrupt
-from vifit.documents import checkpoints
 from vifit.errors import DataChanged
 from vifit.inference.init import chunks
+from vifit.inference.policy import DEFAULT, LoopPolicy
 from vifit.inference.sources import ArraySource, StreamSource, minibatches  # noqa: F401 (the API)
 from vifit.models import gmm
 from vifit.models.gmm_elbo import elbo as elbo_of
@@ -214,7 +213,7 @@ class SviResult:
 
 
 def run(problem: Problem, state: State, settings: Settings, rng: np.random.Generator, *,
-        n_rows: int | None, reporter=None) -> SviResult:
+        n_rows: int | None, reporter=None, policy: LoopPolicy = DEFAULT) -> SviResult:
     """Epochs of steps from ``state`` until the estimate plateaus, or a bound, or an interrupt.
 
     n_rows: N when known (files, memory); None for a single online pass (stdin), where N is
@@ -224,7 +223,9 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
     A source whose file changes under the fit raises errors.DataChanged: the run returns the
     last factors with an exact ELBO (the last complete epoch) as "interrupted", with the
     error in ``stopped_by`` for the caller to raise once the result is written; before the
-    first epoch ends there is no such result, and the error propagates."""
+    first epoch ends there is no such result, and the error propagates. policy.should_stop()
+    ends the run after the current step; policy.checkpoints keeps epoch boundaries."""
+    store = policy.checkpoints
     from vifit.inference import memoized
 
     per_epoch = max(1, n_rows // settings.batch_size) if n_rows else None
@@ -234,8 +235,8 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
     partition_seed = int(rng.integers(2**63)) if settings.memoized else None
     trace, estimates = [], []
     status = None
-    saved = checkpoint.resume_state(CHECKPOINT_KIND, lambda: checkpoints.gmm_svi(
-        (problem.prior.natural.shape[0], problem.spec.k)))
+    saved = store.resume_state(CHECKPOINT_KIND, lambda: {
+        "lam_shape": (problem.prior.natural.shape[0], problem.spec.k)})
     if saved is not None:  # continue from the end of a completed epoch
         state, partition_seed, n_rows = _state_from(saved, problem), saved["partition_seed"], saved["n_rows"]
         trace = [tuple(p) for p in saved["trace"]]
@@ -248,7 +249,7 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
                 "plateau": {**plateau.__dict__, "values": list(plateau.values)}, "rng": rng.bit_generator.state}
 
     # the last epoch boundary (or the start): what a checkpoint can resume from exactly
-    boundary = snapshot() if checkpoint.enabled() else None
+    boundary = snapshot() if store.enabled() else None
     # the last factors whose exact ELBO is known (trace[-1]): where a fit stops when its data change
     exact = replace(state, lam=state.lam.copy()) if trace else None
     changed = None
@@ -274,7 +275,7 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
                     status = "converged"
                 elif settings.max_iter is not None and state.step >= settings.max_iter:
                     status = "max_iter"
-                elif interrupt.requested():
+                elif policy.should_stop():
                     status = "interrupted"
                 if status is not None:
                     break
@@ -292,16 +293,16 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
                         exact_change = (trace[-1][1] - trace[-2][1]) / abs(trace[-2][1])
                     reporter.update(state.step, estimate, change=exact_change, exact_elbo=trace[-1][1],
                                     epoch=state.epoch)
-                if status is None and checkpoint.enabled():
+                if status is None and store.enabled():
                     boundary = snapshot()
-                    if checkpoint.due():
-                        checkpoint.save(CHECKPOINT_KIND, boundary)
+                    if store.due():
+                        store.save(CHECKPOINT_KIND, boundary)
     except DataChanged as exc:
         if exact is None:  # not one epoch completed: no result to keep
             raise
         state, status, changed = exact, "interrupted", exc
     if status == "interrupted" and boundary is not None and changed is None:  # not for data that changed
-        checkpoint.save(CHECKPOINT_KIND, boundary)
+        store.save(CHECKPOINT_KIND, boundary)
     if status is None:  # a bound on epochs, or a single online pass that ran out of rows before
         status = "max_iter"  # the stopping test fired: neither shows convergence
     try:

@@ -6,8 +6,6 @@ Parameters in the document are in data units (after ``--standardize`` when given
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from vifit.data import Table
@@ -140,8 +138,10 @@ def check_k(ks: list[int], n_rows: int, init: str, spec: str | None = None) -> N
 
 
 def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "dirichlet",
-            chunk_rows: int | None = None, note=lambda message: None, **prior_options):
-    """The CAVI problem for a table (prior in the working frame) and the prior's JSON form."""
+            chunk_rows: int | None = None, note=lambda message: None, threads: int | None = None,
+            **prior_options):
+    """The CAVI problem for a table (prior in the working frame) and the prior's JSON form;
+    threads: its row threads (None: the usable cores)."""
     from vifit.inference import cavi
 
     spec = gmm.Spec(k, table.values.shape[1], covariance, weights)
@@ -150,33 +150,39 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
     moments = data_moments(spec, table.values, spread=spread)
     prior, prior_document = resolve_prior(spec, moments, prior_options, note, table.columns)
     frame = moments.frame
-    problem = cavi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, table.values, chunk_rows=chunk_rows)
+    problem = cavi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, table.values, chunk_rows=chunk_rows,
+                           workers=threads)
     return problem, prior, prior_document
 
 
 def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", weights: str = "dirichlet",
         init: str = "kmeans++", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
-        chunk_rows: int | None = None, resp0=None, **prior_options) -> FitResult:
-    """Fit the Bayesian GMM to table.values (n, d) by CAVI; components sorted by weight."""
+        chunk_rows: int | None = None, resp0=None, policy=None, threads: int | None = None,
+        **prior_options) -> FitResult:
+    """Fit the Bayesian GMM to table.values (n, d) by CAVI; components sorted by weight.
+
+    policy: the loop's (inference.policy.LoopPolicy; None: its defaults); threads: the row
+    threads (None: vifit.threads.row_threads(), the user's thread count or the cores)."""
     from vifit.inference import cavi
 
-    from vifit.inference.passes import auto_chunk_rows, default_workers
+    from vifit.inference.passes import auto_chunk_rows
+    from vifit.threads import row_threads
 
     n, d = table.values.shape
     check_k([k], n, init)
     if not tol >= 0:
         raise BadInput(f"--tol must be non-negative, got {tol}")
     spec = gmm.Spec(k, d, covariance, weights)
-    memory.check_gmm(spec, n, auto_chunk_rows(spec) if chunk_rows is None else chunk_rows, default_workers(),
-                     restarts)
+    threads = row_threads() if threads is None else threads
+    memory.check_gmm(spec, n, auto_chunk_rows(spec) if chunk_rows is None else chunk_rows, threads, restarts)
     if chunk_rows is not None and chunk_rows > n:
         reporter.note(f"--chunk-rows {chunk_rows} is more than the {n} rows; using {n}")
     problem, prior, prior_document = prepare(table, k=k, covariance=covariance, weights=weights,
-                                             chunk_rows=chunk_rows, note=reporter.note, **prior_options)
-    on_decrease = "raise" if os.environ.get("VIFIT_STRICT_ELBO") else "warn"
+                                             chunk_rows=chunk_rows, note=reporter.note, threads=threads,
+                                             **prior_options)
     try:
         result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
-                          reporter=reporter, on_decrease=on_decrease, resp0=resp0)
+                          reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0)
     finally:
         problem.rows.close()
     return cavi_result(problem, prior, prior_document, result, table.columns, init=init, restarts=restarts,

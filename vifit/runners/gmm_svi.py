@@ -20,10 +20,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from vifit import checkpoint
 from vifit.errors import BadInput, DataChanged
 from vifit.inference import sources, svi
 from vifit.inference.init import SpawnedSeeds, initial_stats
+from vifit.inference.policy import DEFAULT, LoopPolicy
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator, RowSample
 from vifit.result import FitResult
@@ -111,17 +111,17 @@ def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: b
 
 def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
         weights: str = "dirichlet", init: str = "kmeans++", restarts: int = 1, chunk_rows: int | None = None,
-        name: str = "data", **prior_options) -> FitResult:
+        name: str = "data", policy: LoopPolicy = DEFAULT, **prior_options) -> FitResult:
     """Fit the Bayesian GMM by SVI (or memoized VB) to the rows of ``loaded.source``.
 
-    chunk_rows: rows per local-step chunk (None: 4096)."""
+    chunk_rows: rows per local-step chunk (None: 4096); policy: the loop's (see inference.policy)."""
     given_chunk, chunk_rows = chunk_rows is not None, chunk_rows or 4096
     source = loaded.source
     from vifit.stream import once_name
 
     if restarts > 1 and not source.repeatable:
         raise BadInput(f"--restarts needs a regular file: {once_name(name)} can be read only once")
-    if checkpoint.enabled() or checkpoint.resuming():
+    if policy.checkpoints.enabled() or policy.checkpoints.resuming():
         # SVI checkpoints hold one run's epoch boundary, not a set of restarts, and a
         # stream read once cannot be replayed from a checkpoint
         if restarts > 1:
@@ -145,9 +145,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     if n is not None:
         note_stream_windows(source, n, reporter.note)
     rows_known = n if n is not None else sample.shape[0]
-    if init in ("kmeans++", "random") and k > rows_known:
-        raise BadInput(f"--k {k} is more than the {rows_known} rows; --init {init} needs a row per component "
-                       f"(use --init random-resp, or a smaller --k)")
+    runner.check_k([k], rows_known, init)
     batch = settings.batch_size
     if n is not None and batch > n:
         reporter.note(f"--batch-size {batch} is more than the {n} rows; using {n} (one batch per epoch)")
@@ -171,7 +169,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     best, best_index, elbos = run_restarts(problem, settings, reporter, sample=sample, sample_ws=sample_ws,
                                            init=init, seeds=SpawnedSeeds(sequence, restarts),
                                            scale=rows_known / sample.shape[0],
-                                           n_rows=n, total=total, method=method)
+                                           n_rows=n, total=total, method=method, policy=policy)
     if n is None:  # stdin: its rows are counted by the pass
         note_stream_windows(source, best.n_rows, reporter.note)
     return _result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
@@ -186,7 +184,8 @@ def note_stream_windows(source, n_rows: int, note) -> None:
              f"(--no-stream)")
 
 
-def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds, scale, n_rows, total, method):
+def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds, scale, n_rows, total, method,
+                 policy: LoopPolicy = DEFAULT):
     """One SVI run per seed, each started from ``init`` on the row sample; returns
     (best result, its index, every run's final ELBO). lam0 scales the sample's statistics
     by ``scale`` (rows represented / rows sampled)."""
@@ -199,7 +198,8 @@ def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds,
         reporter.start(f"gmm {method}" if restarts == 1 else f"gmm {method} {index + 1}/{restarts}",
                        total=total, metric="elbo")
         try:
-            result = svi.run(problem, svi.State(lam=lam0), settings, rng, n_rows=n_rows, reporter=reporter)
+            result = svi.run(problem, svi.State(lam=lam0), settings, rng, n_rows=n_rows, reporter=reporter,
+                             policy=policy)
         except DataChanged as exc:  # before this restart's first epoch ended: keep the best earlier one
             reporter.finish("interrupted")
             if best is None:
@@ -250,8 +250,8 @@ def _result(spec, prior, prior_document, problem, result, settings, method, init
 def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_options: dict,
                 max_iter_given: bool) -> None:
     """``vifit gmm --method svi``: validate, then the shared run_fit flow with a streaming loader."""
-    from vifit.commands.common import run_fit
     from vifit.data import display_name
+    from vifit.fitflow import run_fit
     from vifit.stream import once_name, read_once
 
     settings = check_settings(svi_options, options["tol"], options["max_iter"] if max_iter_given else None)
@@ -262,9 +262,9 @@ def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_
     fit_options = {key: value for key, value in options.items() if key not in ("tol", "max_iter")}
     config = dict(options, max_iter=options["max_iter"] if max_iter_given else None, **svi_options)
 
-    def fit_loaded(loaded, *, seed, reporter):
+    def fit_loaded(loaded, *, seed, reporter, policy):
         result = fit(loaded, seed=seed, reporter=reporter, settings=settings, name=display_name(data),
-                     **fit_options)
+                     policy=policy, **fit_options)
         config.update(resolved=result.params["prior"])
         return result
 

@@ -67,7 +67,7 @@ class _ElboReporter:
 
 
 def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples: int, beta: float,
-        kl_warmup: int, iwae_samples: int, scale: str, config: sgd.SGDConfig) -> FitResult:
+        kl_warmup: int, iwae_samples: int, scale: str, config: sgd.SGDConfig, policy=None) -> FitResult:
     """Train a VAE on table.values (n, d). ``scale="minmax"`` first maps each column onto
     [0, 1] and records it in ``table.preprocessing`` (so predict and sample reuse it)."""
     if scale == "minmax":
@@ -90,7 +90,8 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples:
                   f"({arch.likelihood}): {net.params.size} parameters, {len(train_rows)} training and "
                   f"{len(val_rows)} validation rows")
     elbo_reporter = _ElboReporter(reporter)
-    outcome = sgd.train(net, x_train, x_val, config, rng, elbo_reporter, task="vae", warmup=kl_warmup)
+    outcome = sgd.train(net, x_train, x_val, config, rng, elbo_reporter, task="vae", warmup=kl_warmup,
+                        policy=policy or sgd.DEFAULT)
     state = outcome.state
     elbo_rows = net.elbo_rows(x, rng)
     score_rows = x_val if x_val is not None else x

@@ -1,0 +1,155 @@
+"""The flow every fitting command shares: load, fit, assemble, write, exit code.
+
+Commands (and the runners that own a whole command, e.g. ``gmm --method svi``) call
+:func:`run_fit` with their model's fit function; nothing here knows any mathematics. The
+loops' policy (strict-ELBO mode, the stop request, the checkpoint files) is built here, at
+the command edge, and passed to the fit as ``policy``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import stat
+import time
+from typing import Callable
+
+from vifit import checkpoint, errors, interrupt
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The given seed, or a fresh one drawn from OS entropy (recorded in the output)."""
+    if seed is not None:
+        return int(seed)
+    import numpy as np
+
+    return int(np.random.SeedSequence().entropy % (2**63))
+
+
+def check_output_target(output: str | None, inputs: dict[str, str] | None = None) -> None:
+    """Fail before reading anything when ``-o`` cannot or must not be written.
+
+    inputs: what the command reads, e.g. {"DATA": path, "MODEL": path}: ``-o`` naming one of
+    them (the same file, also through a symlink or a hard link) is BadInput (exit 2), since
+    the result would destroy it. A folder the OS will not write in is a SystemFailure.
+    """
+    if output is None or output == "-":
+        return
+    from vifit.writing import check_writable
+
+    check_writable(output)
+    for label, path in (inputs or {}).items():
+        if path is not None and _same_file(output, path):
+            shown = "<stdin>" if path == "-" else path
+            raise errors.BadInput(f"-o {output}: is the input {label} {shown}; writing there would destroy it: "
+                                  f"give -o another name")
+
+
+def _same_file(output: str, source: str) -> bool:
+    """Whether the regular file ``output`` (or a file matching an output pattern with '*') is
+    ``source``: a path, a glob pattern of paths, or "-" (stdin)."""
+    import glob
+
+    outputs = glob.glob(output) if "*" in output else [output]
+    sources = [None] if source == "-" else (glob.glob(source) if glob.has_magic(source) else [source])
+    for out_path in outputs:
+        try:
+            written = os.stat(out_path)
+        except OSError:
+            continue
+        if not stat.S_ISREG(written.st_mode):
+            continue  # a device or FIFO is written in place; /dev/stdin and /dev/stdout may be one tty
+        for path in sources:
+            try:
+                read = os.fstat(0) if path is None else os.stat(path)
+            except (OSError, ValueError):
+                continue
+            if (read.st_dev, read.st_ino) == (written.st_dev, written.st_ino):
+                return True
+    return False
+
+
+def run_info(started: float, wall_start: datetime.datetime) -> dict:
+    """The ``run`` block: start time, wall seconds, and the threads the run could use
+    (a thread count the user set, else the usable cores; ``vifit gmm``'s own BLAS pin
+    does not count, since its row threads use the cores instead)."""
+    from vifit.threads import row_threads
+
+    return {
+        "started": wall_start.isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 6),
+        "threads": row_threads(),
+    }
+
+
+def loop_policy(run: dict):
+    """The loops' policy for a command-line fit: ``--strict-elbo`` (VIFIT_STRICT_ELBO), the
+    signal handler's stop request, and the checkpoint files of :func:`checkpoint.active`."""
+    from vifit.inference.policy import LoopPolicy
+
+    return LoopPolicy(on_decrease="raise" if run.get("strict_elbo") else "warn",
+                      should_stop=interrupt.requested, checkpoints=checkpoint.FILES)
+
+
+def run_fit(
+    *,
+    source: str,
+    read: dict,
+    out: dict,
+    run: dict,
+    config: dict,
+    fit: Callable,
+    min_rows: int = 1,
+    default_dtype: str = "float64",
+    not_converged_hint: str = "raise --max-iter or loosen --tol",
+    load: Callable | None = None,
+) -> None:
+    """Load ``source``, call ``fit(table, seed=, reporter=, policy=)`` -> FitResult, write the document.
+
+    config: the command's own resolved options; read options and the seed are added.
+    Raises NotConverged (exit 3) after writing when ``--strict`` and the fit did not
+    converge, and Interrupted after writing a result marked interrupted.
+    load: optional ``load(source, ReadOptions, note)`` returning what ``fit`` takes, with a
+    ``describe()`` for the data block (called after the fit); e.g. a streamed source.
+    """
+    from vifit.data import ReadOptions, load_table
+    from vifit.output import build_document, render, resolve_format, write_text
+    from vifit.progress import Reporter
+
+    started, wall_start = time.perf_counter(), datetime.datetime.now(datetime.timezone.utc)
+    reporter = Reporter(run["progress"], quiet=run["quiet"])
+    fmt = resolve_format(out["output"], out["format"])
+    check_output_target(out["output"], {"DATA": source})
+    checkpoint.check_paths(run.get("checkpoint"), run.get("resume"), run.get("checkpoint_every"), data=source)
+    read = dict(read, dtype=read.get("dtype") or default_dtype)
+    if load is None:
+        table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note,
+                           require_variation=True)
+    else:
+        table = load(source, ReadOptions(**read), reporter.note)
+    seed = resolve_seed(run["seed"])
+    # The handlers stay in place through the write: a second signal then raises,
+    # and the atomic writer removes its temporary file on the way out.
+    identity = {"config": {**config, **read, "seed": seed}, "data": table.describe()}
+    with interrupt.handling_signals(), checkpoint.active(run.get("checkpoint"), run.get("checkpoint_every") or 600.0,
+                                                         run.get("resume"), identity, data=(source, table),
+                                                         warn=reporter.warn):
+        result = fit(table, seed=seed, reporter=reporter, policy=loop_policy(run))
+        # config is read again after the fit: a command may add what the fit resolved (priors)
+        document = build_document(result, {**config, **read, "seed": seed}, table.describe(),
+                                  run_info(started, wall_start))
+        write_text(render(document, result.table, fmt), out["output"])
+    reporter.release()
+    reporter.summarise(result)
+    if result.status == "interrupted":
+        where = out["output"] if out["output"] not in (None, "-") else "stdout"
+        if result.stopped_by is not None:  # not a signal: e.g. the data changed (exit 2)
+            raise type(result.stopped_by)(f"{result.stopped_by}; the best result so far was written to {where} "
+                                          f"with \"status\": \"interrupted\"")
+        raise errors.Interrupted(f"stopped by a signal; the best result so far was written to {where} "
+                                 f"with \"status\": \"interrupted\"", interrupt.exit_code())
+    if not result.converged:
+        message = f"{result.model}: did not converge in {result.n_iter} iterations"
+        if run["strict"]:
+            raise errors.NotConverged(message + f" (--strict); {not_converged_hint}")
+        reporter.warn(message + f"; {not_converged_hint} (\"converged\": false in the output)")
