@@ -36,6 +36,11 @@ LAYERS = [
 # not fixed yet. The test fails when one disappears too, so this list can only shrink.
 KNOWN: dict[tuple[str, str], str] = {}
 
+# Upward imports that are the design, not a debt: the package root is both the base (its
+# __version__) and the public face, whose module __getattr__ re-exports vifit.GMM, PCA,
+# Autoencoder, VAE and load from the API lazily, on first use, so `import vifit` stays cheap.
+BY_DESIGN = {("vifit", "vifit.api")}
+
 
 def _rank() -> dict[str, int]:
     rank = {}
@@ -103,7 +108,7 @@ def test_every_module_is_in_a_layer():
 
 
 def test_no_module_imports_a_layer_above_its_own():
-    found = _violations()
+    found = _violations() - BY_DESIGN
     new = sorted(found - set(KNOWN))
     assert not new, "imports from a higher layer:\n" + "\n".join(f"  {a} imports {b}" for a, b in new)
 

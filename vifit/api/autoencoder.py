@@ -4,7 +4,7 @@ option checks and fit that ``vifit autoencoder`` and ``Autoencoder.fit`` both ru
 from __future__ import annotations
 
 from vifit.api.base import Transformer
-from vifit.api.networks import TRAINING_OPTIONS, sizes_text, training
+from vifit.api.networks import sizes_text, training
 from vifit.errors import BadInput
 
 
