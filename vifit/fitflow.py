@@ -15,15 +15,7 @@ import time
 from typing import Callable
 
 from vifit import checkpoint, errors, interrupt
-
-
-def resolve_seed(seed: int | None) -> int:
-    """The given seed, or a fresh one drawn from OS entropy (recorded in the output)."""
-    if seed is not None:
-        return int(seed)
-    import numpy as np
-
-    return int(np.random.SeedSequence().entropy % (2**63))
+from vifit.runinfo import resolve_seed, run_info  # noqa: F401 (the commands import them from here)
 
 
 def check_output_target(output: str | None, inputs: dict[str, str] | None = None) -> None:
@@ -67,19 +59,6 @@ def _same_file(output: str, source: str) -> bool:
             if (read.st_dev, read.st_ino) == (written.st_dev, written.st_ino):
                 return True
     return False
-
-
-def run_info(started: float, wall_start: datetime.datetime) -> dict:
-    """The ``run`` block: start time, wall seconds, and the threads the run could use
-    (a thread count the user set, else the usable cores; ``vifit gmm``'s own BLAS pin
-    does not count, since its row threads use the cores instead)."""
-    from vifit.threads import row_threads
-
-    return {
-        "started": wall_start.isoformat(timespec="seconds"),
-        "seconds": round(time.perf_counter() - started, 6),
-        "threads": row_threads(),
-    }
 
 
 def loop_policy(run: dict):

@@ -36,7 +36,7 @@ class VifitWarning(UserWarning):
 
 
 # The seed and run block are the command line's, so the API's documents match its bytes.
-from vifit.fitflow import resolve_seed, run_info  # noqa: E402,F401
+from vifit.runinfo import resolve_seed, run_info  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------- progress
