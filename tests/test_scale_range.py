@@ -228,3 +228,15 @@ def test_standardize_and_minmax_near_the_float64_limit(tmp_path):
     refused = run_subprocess(["vae", data, "--scale", "minmax", "--dtype", "float64", "-q", "--epochs", 2])
     stderr = refused.stderr.decode()
     assert refused.returncode == 2 and str(data) in stderr and "column 'a'" in stderr, stderr
+
+
+@pytest.mark.parametrize("command", [["pca", "--k", "1"], ["gmm", "--k", "2"], ["gmm", "--k", "2", "--covariance", "diag"]])
+def test_columns_at_the_float64_limit_are_refused_naming_the_column(tmp_path, command):
+    """±1.797e308: the centring itself overflows and a scale rounded to 2**1024 would be
+    infinite; the fit must still end in the one-line range error, with no numpy warning."""
+    data = tmp_path / "edge.csv"
+    data.write_text("a,b\n1.797e308,1\n-1.797e308,2\n1e307,3\n0,4\n")
+    proc = run_subprocess([command[0], data, *command[1:], "-q"])
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 2 and proc.stdout == b"", stderr
+    assert len(stderr.splitlines()) == 1 and "column 'a'" in stderr and "Warning" not in stderr, stderr

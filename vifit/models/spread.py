@@ -83,5 +83,7 @@ def out_of_range(log2_std: np.ndarray, per_column: bool) -> int | None:
 
 
 def power_of_two_scale(log2_std: float) -> float:
-    """The power of two nearest a spread given by its log2: dividing by it is exact."""
-    return float(np.ldexp(1.0, int(np.round(log2_std))))
+    """The power of two nearest a spread given by its log2: dividing by it is exact. Kept
+    within float64's powers of two (2**-1074 .. 2**1023): a spread near 1.8e308 rounds up to
+    2**1024, which would be infinite (and every coordinate NaN)."""
+    return float(np.ldexp(1.0, int(np.clip(np.round(log2_std), -1074, 1023))))

@@ -20,8 +20,11 @@ def fit(table: Table, *, seed: int, reporter, k: int, whiten: bool) -> FitResult
     n, d = table.values.shape
     if k > min(n, d):
         raise BadInput(f"--k {k} is larger than min(rows, columns) = {min(n, d)}")
-    pca = model.fit(table.values, k)
-    if out_of_range(pca.log2_spread, per_column=False) is not None:  # the message needs the exact spreads
+    # Columns near the float64 limit overflow in the centring itself (x - mean beyond 1.8e308):
+    # the spreads then come out NaN or out of range, and the exact check below names the column.
+    with np.errstate(over="ignore", invalid="ignore"):
+        pca = model.fit(table.values, k)
+    if out_of_range(pca.log2_spread, per_column=False) is not None or np.isnan(pca.log2_spread).any():
         require_representable(table.values, table.columns, table.source, "pca", per_column=False)
     reporter.start("pca", total=1, metric="loglik")
     loglik = None
