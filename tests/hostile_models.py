@@ -15,6 +15,7 @@ import json
 # field (dotted path, "*" = every member) -> the domain violations that apply beyond the
 # generic ones (wrong type, null, missing, wrong shape, a list for an object, a string number)
 POSITIVE, NONNEG, PD, DOF, BOOL, NAMES, SIZES, ANY = "positive", "nonneg", "pd", "dof", "bool", "names", "sizes", "any"
+ORTHONORMAL = "orthonormal"  # rows of unit length at right angles (principal axes)
 COUNT = "count"  # a number of draws: beyond any memory
 
 FIELDS = {
@@ -38,7 +39,7 @@ FIELDS = {
         "params.frame.scale": [POSITIVE],
     },
     "pca": {
-        "params.summary.components": [ANY],
+        "params.summary.components": [ORTHONORMAL],
         "params.summary.explained_variance": [NONNEG],
         "params.summary.explained_variance_ratio": [NONNEG],
         "params.summary.mean": [ANY],
@@ -129,6 +130,8 @@ def _violations(value, domains, d: int, matrices: bool):
     if DOF in domains:
         # a Wishart needs dof > d - 1; the diagonal and spherical Gamma forms dof > 0
         out += [("dof_low", _fill(value, float(d - 1) if matrices else 0.0)), ("negative", _fill(value, -1.0))]
+    if ORTHONORMAL in domains:
+        out += [("zero", _fill(value, 0.0)), ("stretched", _scaled(value, 2.0))]
     if PD in domains:
         out += [("negative", _scaled(_fill(value, 1.0), -1.0)), ("zero", _fill(value, 0.0))]
         if matrices:

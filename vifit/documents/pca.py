@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from vifit.documents.schema import Array, Bool, Context, Num, Obj, validate
+from vifit.documents.schema import Array, Bool, Check, Context, Num, Obj, validate
 
 SUMMARY = Obj({
     "mean": Array("d"),
-    "components": Array(("k", "d")),
+    "components": Check(Array(("k", "d")), lambda value, ctx: _orthonormal_rows(value, ctx)),
     "explained_variance": Array("k", ge=0),
     "explained_variance_ratio": Array("k", ge=0),
     "noise_variance": Num(ge=0),
     "whiten": Bool(),
 })
+
+
+def _orthonormal_rows(value, ctx: Context) -> None:
+    """Principal axes (k, d) are orthonormal rows. vifit writes them from an eigendecomposition
+    in float64 (off by ~1e-15); 1e-6 also admits axes rounded to 7 significant figures."""
+    import numpy as np
+
+    if not np.allclose(value @ value.T, np.eye(value.shape[0]), atol=1e-6):
+        raise ctx.fail("must hold orthonormal rows (unit-length principal axes at right angles)")
 
 
 def validate_params(params, ctx: Context) -> dict:
