@@ -106,3 +106,32 @@ def test_while_writing_the_result(tmp_path, data, signum, code):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == code, stderr.decode()
     assert b"Traceback" not in stderr and b"second signal" in stderr
+
+
+@pytest.mark.parametrize("signum,code", SIGNALS, ids=IDS)
+@pytest.mark.parametrize("delay", [0.1, 0.3, 0.6, 1.2])
+@pytest.mark.parametrize("command", ["vae", "sample"])
+def test_two_signals_at_any_moment_of_start_up_or_fit_exit_with_the_signals_code(data, tmp_path, signum, code,
+                                                                               delay, command):
+    """vae runs with numpy's BLAS worker threads (gmm pins BLAS to one): a late signal delivered
+    to one of them during Python's shutdown, where the default actions are back, used to kill
+    the process by the signal (-2 / -15). sample has no fit at all."""
+    if command == "sample":
+        model = tmp_path / "pca.json"
+        assert subprocess.run([sys.executable, "-m", "vifit", "pca", data, "--k", "2", "-q", "-o", model],
+                              cwd=ROOT).returncode == 0
+        args = ["sample", model, "-n", 50_000_000, "--seed", 1, "-o", tmp_path / "s.csv"]
+    else:
+        args = ["vae", data, "--epochs", 5000, "--patience", 2000, "--seed", 1, "-q", "-o", tmp_path / "v.json"]
+    proc = _start(args)
+    time.sleep(delay)
+    _twice(proc, signum)
+    _, stderr = proc.communicate(timeout=120)
+    assert b"Traceback" not in stderr and b"internal error" not in stderr, stderr.decode()
+    if proc.returncode == -signum:
+        # only a signal that came before Python reached vifit's first line (a very slow start
+        # on a loaded machine) may act by default: then vifit has printed nothing at all
+        assert stderr == b"", stderr.decode()
+    else:
+        assert proc.returncode == code, stderr.decode()
+    assert not list(tmp_path.glob(".*.tmp")), "a partial file was left behind"

@@ -69,7 +69,7 @@ def _handler(signum, frame):
     from vifit.errors import report
 
     if _state.phase == "start":
-        report("stopped by a signal before the fit began; nothing written", prefix="interrupted")
+        report("stopped by a signal before any result was made; nothing written", prefix="interrupted")
     elif _state.signum is not None:
         report("second signal: stopped at once; no partial file is left", prefix="interrupted")
     else:
@@ -90,9 +90,17 @@ def install() -> None:
 
 
 def _block_at_exit() -> None:
-    """Hold SIGINT/SIGTERM pending for the last moments of the interpreter's shutdown, where
-    Python puts the default actions back (a signal would end the process by the signal)."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, set(_EXIT_CODES))
+    """Ignore SIGINT/SIGTERM for the last moments of the interpreter's shutdown, where Python
+    puts the default actions back for handlers it installed (a signal would then end the
+    process by the signal, status -2 / -15). The exit status is decided by now.
+
+    Ignoring, not blocking: a signal mask is per thread, and the BLAS's worker threads (numpy
+    starts them at import; vifit gmm pins BLAS to one thread, the networks do not) never
+    blocked the signals, so the kernel delivered a late signal to one of them and its default
+    action killed the process. A disposition of "ignore" is process-wide, and Python's
+    shutdown leaves it alone."""
+    for sig in _EXIT_CODES:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def exiting() -> None:
