@@ -426,3 +426,17 @@ def test_closed_stdout_without_output_file_is_one_line_exit_1():
 def test_closed_stdin_reads_as_empty():
     line = _one_error_line(_bash("vifit pca - <&-"), 2)
     assert "<stdin>" in line and "empty" in line
+
+
+def test_plot_writes_to_a_device_or_stdout_with_format(tmp_path, pca_model):
+    pytest.importorskip("matplotlib")
+    device = tmp_path / "null"
+    os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    refused = run_subprocess(["plot", pca_model, IRIS, "-o", device])
+    assert refused.returncode == 2 and b"--format" in refused.stderr
+    done = run_subprocess(["plot", pca_model, IRIS, "-o", device, "--format", "png"])
+    assert done.returncode == 0, done.stderr
+    assert stat.S_ISCHR(os.stat(device).st_mode)  # still the device
+    with _system_entry_restored("/dev/stdout"):
+        shown = run_subprocess(["plot", pca_model, IRIS, "--format", "svg", "-o", "/dev/stdout"])
+    assert shown.returncode == 0 and shown.stdout.startswith(b"<?xml"), shown.stderr

@@ -57,7 +57,10 @@ def check_applicable(model: str, given: list[str], has_data: bool) -> None:
 @click.command()
 @click.argument("model_file", metavar="MODEL.json")
 @click.argument("data", metavar="[DATA]", required=False)
-@click.option("-o", "--output", metavar="PATH", required=True, help="Figure file: .png, .svg or .pdf.")
+@click.option("-o", "--output", metavar="PATH", required=True,
+              help="Figure file: .png, .svg or .pdf (or any path, a device or a FIFO, with --format).")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default=None,
+              help="Figure format; default from the -o extension.")
 @click.option("--dims", metavar="A,B", default=None, help="gmm: the two columns to show (default: the first two "
               "principal directions, or the two columns of 2-D data).")
 @click.option("--color-by", metavar="COLUMN", default=None, help="pca, autoencoder, vae: colour points by this column of DATA (e.g. a label).")
@@ -67,7 +70,7 @@ def check_applicable(model: str, given: list[str], has_data: bool) -> None:
 @click.option("--delimiter", default=",", show_default=True, help="Field separator of DATA.")
 @debug_option
 @click.pass_context
-def plot(ctx, model_file, data, output, dims, color_by, image_shape, header, delimiter, run):
+def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header, delimiter, run):
     """Draw a fitted model: ELBO or training curves, and the data in 2-D.
 
     gmm: the ELBO trace and the data coloured by cluster with 2σ ellipses;
@@ -89,7 +92,7 @@ def plot(ctx, model_file, data, output, dims, color_by, image_shape, header, del
     from vifit.plot import figure_format, render_figure, require_matplotlib
     from vifit.plot.figures import DRAW
 
-    fmt = figure_format(output)
+    fmt = figure_format(output, fmt)
     check_output_target(output, {"DATA": data, "MODEL": model_file})
     document = read_document(model_file)
     check_applicable(document["model"], _given(ctx, dims, color_by, image_shape, header), data is not None)

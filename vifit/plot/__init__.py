@@ -27,10 +27,14 @@ def require_matplotlib():
     return plt
 
 
-def figure_format(output: str) -> str:
+def figure_format(output: str, fmt: str | None = None) -> str:
+    """``--format`` when given, else the -o extension: a device, a FIFO or /dev/stdout has no
+    image extension, so it needs --format."""
+    if fmt is not None:
+        return fmt
     ext = output.rsplit(".", 1)[-1].lower() if "." in output else ""
     if ext not in FORMATS:
-        raise BadInput(f"{output}: plot output must end in .png, .svg or .pdf")
+        raise BadInput(f"{output}: plot output must end in .png, .svg or .pdf, or give --format png|svg|pdf")
     return ext
 
 
