@@ -192,3 +192,24 @@ def test_checkpoint_naming_the_input_is_refused_before_writing(made, tmp_path):
         _refused(done.returncode, done.stderr.decode(), out, f"--checkpoint {target.name}")
         assert "is the input DATA" in done.stderr.decode()
         assert copy.read_bytes() == before
+
+
+def test_resigned_edits_of_the_arrays_are_refused(made, tmp_path):
+    """The checksum can be recomputed by anyone: a negated array, or two arrays of one shape
+    swapped, re-signed, must still be refused (exit 2) by the loop's consistency check (the
+    factors must give back the state's statistics and ELBO), not fail in the maths (exit 1)
+    nor resume silently to another result."""
+    meta, arrays = _read(made[2]["gmm-cavi"][1])
+    edits = [(f"{name} negated", {name: -value}) for name, value in arrays.items()]
+    names = sorted(arrays)
+    edits += [(f"{a} and {b} swapped", {a: arrays[b], b: arrays[a]})
+              for i, a in enumerate(names) for b in names[i + 1:]
+              # equal arrays (two restarts that reached one optimum) swap to the same state
+              if arrays[a].shape == arrays[b].shape and not np.allclose(arrays[a], arrays[b])]
+    assert any("swapped" in label for label, _ in edits)  # the run holds same-shaped arrays
+    out = tmp_path / "out.json"
+    for label, change in edits:
+        crafted = tmp_path / "crafted.ckpt"
+        _write(crafted, json.loads(json.dumps(meta)), {**arrays, **change}, resign=True)
+        done = run_subprocess([*_resume(made, "gmm-cavi", crafted), "-o", out])
+        _refused(done.returncode, done.stderr.decode(), out, f"gmm-cavi {label}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vifit.errors import BadInput
 from vifit.inference.init import SpawnedSeeds, initial_stats
 from vifit.inference.passes import RowPass, auto_chunk_rows, default_workers
 from vifit.inference.policy import DEFAULT, LoopPolicy
@@ -203,7 +204,7 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
     saved = store.resume_state(CHECKPOINT_KIND, lambda: {
         "restarts": restarts, "lam_shape": (problem.prior.natural.shape[0], problem.spec.k), "max_iter": max_iter})
     if saved is not None:
-        best = _state_from(saved["best"]) if saved["best"] is not None else None
+        best = _consistent(problem, _state_from(saved["best"]), "best") if saved["best"] is not None else None
         best_status, best_index, elbos = saved["best_status"], saved["best_index"], list(saved["elbos"])
     for index, child in enumerate(children):
         if saved is not None and index < saved["restart"]:
@@ -212,7 +213,7 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
             task = "gmm" if restarts == 1 else f"gmm {index + 1}/{restarts}"
             reporter.start(task, total=max_iter, metric="elbo")
         if saved is not None and index == saved["restart"]:
-            state, saved = _state_from(saved["current"]), None
+            state, saved = _consistent(problem, _state_from(saved["current"]), "current"), None
         else:
             try:
                 state = initial_state(problem, init, np.random.default_rng(child), resp0)
@@ -289,6 +290,27 @@ def _state_dict(state: State) -> dict:
     return {"lam": state.lam, "t": state.stats.t, "neg_entropy": state.stats.neg_entropy,
             "rows": state.stats.rows, "elbo": state.elbo, "iteration": state.iteration,
             "trace": [[int(i), float(v)] for i, v in state.trace]}
+
+
+def _consistent(problem: Problem, state: State, which: str) -> State:
+    """A resumed state whose factors give back its own statistics and ELBO (one local pass).
+
+    The checkpoint's checksum catches damage, not a state re-signed after an edit: negated or
+    swapped arrays of the right shapes would otherwise fail deep in the maths (exit 1) or
+    resume silently to another result. Refused as BadInput (exit 2) instead."""
+    problem_text = f"--resume: the checkpoint's {which} state is inconsistent"
+    try:
+        with np.errstate(all="ignore"):
+            stats, value = local_pass(problem, state.lam)
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+        raise BadInput(f"{problem_text}: its factors are not a valid posterior; it was edited, or "
+                       f"written for other data") from None
+    allowance = decrease_allowance(problem, state.elbo)
+    if not (np.isfinite(value) and abs(value - state.elbo) <= allowance
+            and np.allclose(stats.t, state.stats.t, rtol=1e-9, atol=1e-9 * max(1.0, problem.n_rows))):
+        raise BadInput(f"{problem_text}: its ELBO and statistics do not follow from its factors; it was "
+                       f"edited, or written for other data")
+    return state
 
 
 def _state_from(saved: dict) -> State:
