@@ -135,3 +135,19 @@ def test_two_signals_at_any_moment_of_start_up_or_fit_exit_with_the_signals_code
     else:
         assert proc.returncode == code, stderr.decode()
     assert not list(tmp_path.glob(".*.tmp")), "a partial file was left behind"
+
+
+def test_deferred_holds_a_signal_until_the_block_ends(monkeypatch):
+    """deferred() is a flag the handler reads, not a per-thread signal mask (a signal can reach
+    a BLAS worker thread, and Python then runs the handler in the main thread at once)."""
+    from vifit import interrupt
+
+    monkeypatch.setattr(interrupt._state, "phase", "start")
+    monkeypatch.setattr(interrupt._state, "installed", False)
+    reached = []
+    with pytest.raises(SystemExit) as stopped:
+        with interrupt.deferred():
+            interrupt._handler(signal.SIGTERM, None)  # as if delivered inside the block
+            reached.append("end of block")
+    assert reached == ["end of block"] and stopped.value.code == 143
+    assert not interrupt._state.holding and interrupt._state.held_signum is None

@@ -39,6 +39,8 @@ class _State:
     signum: int | None = None  # the signal that asked a fit to stop
     installed = False  # install() has put the handler in place for the whole run
     phase = "start"  # "start" (no fit yet), in a "fit", "after" it, or "exiting"
+    holding = False  # inside deferred(): a signal is recorded, handled on leaving the block
+    held_signum: int | None = None
 
 
 _state = _State()
@@ -60,6 +62,10 @@ def request(signum: int = signal.SIGINT) -> None:
 
 
 def _handler(signum, frame):
+    if _state.holding:
+        if _state.held_signum is None:
+            _state.held_signum = signum
+        return
     code = _EXIT_CODES[signum]
     if _state.phase == "exiting":
         os._exit(code)
@@ -118,17 +124,24 @@ def exiting() -> None:
 
 @contextlib.contextmanager
 def deferred():
-    """SIGINT/SIGTERM held pending inside the block and handled on leaving it (main thread
-    only): for a step a signal must not cut in two, such as creating a temporary file and
-    learning its name, after which a cleanup can remove it."""
-    if threading.current_thread() is not threading.main_thread():
+    """SIGINT/SIGTERM held inside the block and handled on leaving it (main thread only): for a
+    step a signal must not cut in two, such as creating a temporary file and learning its name,
+    after which a cleanup can remove it.
+
+    A flag the handler reads, not a signal mask: a mask is per thread, and a signal sent to the
+    process goes to any thread that does not block it (numpy's BLAS workers), whose C-level
+    handler then has Python run ours in the main thread at once, inside the block."""
+    if threading.current_thread() is not threading.main_thread() or _state.holding:
         yield
         return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, set(_EXIT_CODES))
+    _state.holding, _state.held_signum = True, None
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        _state.holding = False
+        held, _state.held_signum = _state.held_signum, None
+        if held is not None:
+            _handler(held, None)
 
 
 @contextlib.contextmanager
