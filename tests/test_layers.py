@@ -26,7 +26,7 @@ LAYERS = [
     ("runners", {"runners", "distributed", "plot"}),
     ("services", {"fitflow", "data", "blocks", "ragged", "stream", "documents", "output", "writing", "progress",
                   "preprocess", "checkpoint", "interrupt", "terminal", "options", "resources", "threads",
-                  "runinfo"}),
+                  "runinfo", "filestamp"}),
     ("inference", {"inference"}),
     ("models", {"models"}),
     ("nn", {"nn"}),

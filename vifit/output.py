@@ -152,8 +152,6 @@ def render(document: dict, table: dict | None, fmt: str) -> str:
 # text or an iterable of pieces, so a long output (sample -n) is written as it is produced.
 from vifit.writing import silence_stdout, write_stdout, write_text  # noqa: E402,F401
 
-write_chunks = write_text
-
 
 # ---------------------------------------------------------------- reading
 

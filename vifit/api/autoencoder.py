@@ -4,7 +4,7 @@ option checks and fit that ``vifit autoencoder`` and ``Autoencoder.fit`` both ru
 from __future__ import annotations
 
 from vifit.api.base import Transformer
-from vifit.api.networks import sizes_text, training
+from vifit.api.networks import sizes_text, training, with_sizes_text
 from vifit.errors import BadInput
 
 
@@ -70,10 +70,7 @@ class Autoencoder(Transformer):
 
     @classmethod
     def _params_of(cls, document: dict) -> dict:
-        params = super()._params_of(document)
-        params["hidden"] = sizes_text(params.get("hidden", "32,4"))
-        params["decoder"] = sizes_text(params.get("decoder"))
-        return params
+        return with_sizes_text(super()._params_of(document), "32,4")
 
     def _after_fit(self, result) -> None:
         super()._after_fit(result)

@@ -7,6 +7,13 @@ TRAINING_OPTIONS = {"epochs": 100, "batch_size": 128, "lr": 1e-3, "optimizer": "
                     "weight_decay": 0.0, "validation_fraction": 0.1, "patience": 30, "tol": 1e-4}
 
 
+def with_sizes_text(params: dict, default_hidden: str) -> dict:
+    """A document's network parameters with --hidden/--decoder as the CLI's text."""
+    params["hidden"] = sizes_text(params.get("hidden", default_hidden))
+    params["decoder"] = sizes_text(params.get("decoder"))
+    return params
+
+
 def sizes_text(value) -> str | None:
     """A --hidden/--decoder value as the CLI's text: "32,4", "none" for [], None kept."""
     if value is None or isinstance(value, str):

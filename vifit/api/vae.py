@@ -4,7 +4,7 @@ checks and fit that ``vifit vae`` and ``VAE.fit`` both run."""
 from __future__ import annotations
 
 from vifit.api.base import Transformer
-from vifit.api.networks import sizes_text, training
+from vifit.api.networks import sizes_text, training, with_sizes_text
 from vifit.errors import BadInput
 
 
@@ -81,10 +81,7 @@ class VAE(Transformer):
 
     @classmethod
     def _params_of(cls, document: dict) -> dict:
-        params = super()._params_of(document)
-        params["hidden"] = sizes_text(params.get("hidden", "64"))
-        params["decoder"] = sizes_text(params.get("decoder"))
-        return params
+        return with_sizes_text(super()._params_of(document), "64")
 
     def _predicted(self, X):
         names, rows = self._predict_rows(X)

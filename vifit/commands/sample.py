@@ -39,7 +39,7 @@ def sample(model_file, n, mean, out, run):
     from vifit.commands.common import check_output_target, require_csv_output, resolve_seed
     from vifit.documents.outputs import computed, require_finite
     from vifit.errors import BadInput
-    from vifit.output import field_of, read_document, render_rows, render_table, write_chunks
+    from vifit.output import field_of, read_document, render_rows, render_table, write_text
     from vifit.runners import runner_for
 
     require_csv_output("sample", out)
@@ -66,7 +66,7 @@ def sample(model_file, n, mean, out, run):
             require_finite(document, model_file, names, rows, "sample")
             yield render_table(names, rows) if start == 0 else render_rows(rows)
 
-    write_chunks(chunks(), out["output"])
+    write_text(chunks(), out["output"])  # written as the chunks are drawn
     if run["seed"] is None:  # a CSV has nowhere to record the seed, so say it
         from vifit.errors import report
 
