@@ -8,7 +8,7 @@ files (``--data-dir``, reused when present). Each side runs in its own child pro
 BLAS on one thread, as ``vifit gmm`` runs:
 
 - dask: a LocalCluster of 2 single-threaded worker processes reads the 20 files with the
-  ``--backend dask`` loader (``runner.load_table``: ``partitions.read_partitions``, each file
+  ``--backend dask`` loader (``distributed.gmm.load_table``: ``partitions.read_partitions``, each file
   parsed on a worker in chunks by ``distributed.reading``), then ``iters`` CAVI sweeps
   (``DaskProblem``); peak RSS per worker (VmHWM from /proc on each worker) against the bytes of the
   partitions it holds, and the client's peak RSS;
@@ -81,7 +81,7 @@ def time_sweeps(problem, iters: int) -> tuple[list, float]:
 
 def side_vifit(n: int, iters: int) -> dict:
     from vifit.data import Table
-    from vifit.runners import gmm as runner
+    from vifit.api import gmm_fit as runner
 
     x = make_data(n)
     before = peak_rss_mb()
@@ -105,7 +105,8 @@ def side_dask(n: int, iters: int, folder: str) -> dict:
     import distributed
 
     from vifit.data import ReadOptions
-    from vifit.distributed import runner
+    from vifit.api import gmm_fit
+    from vifit.distributed import gmm as runner
     from vifit.distributed.cavi import DaskProblem
     from vifit.models import gmm
     from vifit.progress import Reporter
@@ -118,7 +119,7 @@ def side_dask(n: int, iters: int, folder: str) -> dict:
     load_s = time.perf_counter() - start
     spec = gmm.Spec(K, D)
     moments = table.accumulator.moments(spec)
-    prior, _ = runner.runner.resolve_prior(spec, moments, {}, lambda m: None)
+    prior, _ = gmm_fit.resolve_prior(spec, moments, {}, lambda m: None)
     parts = table.partitions
     problem = DaskProblem(spec, gmm.to_frame(prior, spec, moments.frame), moments.frame, parts, rows=parts)
     times, elbo = time_sweeps(problem, iters)

@@ -8,7 +8,7 @@
 Every side runs in its own child process, so its peak RSS is its own.
 
 In memory (the data drawn in the child; seconds are the fit alone):
-  cavi      ``runners.gmm.fit`` with the CLI defaults (kmeans++, tol 1e-6): the reference ELBO;
+  cavi      ``api.gmm_fit.fit`` with the CLI defaults (kmeans++, tol 1e-6): the reference ELBO;
   svi-1     SVI with the defaults (M = 1024, kappa 0.7, tau0 1) bounded to one epoch;
   svi       SVI with the defaults (stops when the ELBO estimate stops improving, at most 10 epochs);
   memoized  memoized online VB with the defaults.
@@ -53,8 +53,8 @@ def child_memory(which: str, n: int, init: str, cavi_elbo: float | None = None) 
     from vifit.data import Table
     from vifit.inference import svi
     from vifit.progress import Reporter
-    from vifit.runners import gmm as runner
-    from vifit.runners import gmm_svi
+    from vifit.api import gmm_fit as runner
+    from vifit.api import gmm_svi
 
     x = make_data(n)
     base = rss_now_mb()
@@ -89,7 +89,7 @@ def child_shared(which: str, n: int, cavi_elbo: float | None = None) -> dict:
     from vifit.data import Table
     from vifit.inference import cavi, svi
     from vifit.models import gmm
-    from vifit.runners import gmm as runner
+    from vifit.api import gmm_fit as runner
 
     x = make_data(n)
     problem, _, _ = runner.prepare(Table(x, [f"x{j + 1}" for j in range(D)], "bench"), k=K)
@@ -114,7 +114,7 @@ def child_shared(which: str, n: int, cavi_elbo: float | None = None) -> dict:
     snapshots = record_steps(settings.memoized, started)
     rng = np.random.default_rng(SHARED_START_SEED + 1)
     if settings.memoized:  # as gmm_svi.fit: at most MAX_MEMO_BATCHES per-batch statistics
-        from vifit.runners.gmm_svi import MAX_MEMO_BATCHES
+        from vifit.api.gmm_svi import MAX_MEMO_BATCHES
         settings = svi.Settings(memoized=True, batch_size=max(settings.batch_size, -(-n // MAX_MEMO_BATCHES)))
     result = svi.run(svi_problem, svi.State(lam=lam0), settings, rng, n_rows=n)
     seconds = time.perf_counter() - started

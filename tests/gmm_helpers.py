@@ -27,7 +27,7 @@ def sklearn_prior(spec: gmm.Spec, x: np.ndarray, alpha0: float | None = None) ->
 
 def problem_for(spec: gmm.Spec, x: np.ndarray, prior: gmm.Prior | None = None, chunk_rows: int = 64):
     """A CAVI problem in the data's working frame (prior in data units, vifit's defaults if None)."""
-    from vifit.runners.gmm import resolve_prior
+    from vifit.api.gmm_fit import resolve_prior
 
     moments = data_moments(spec, x)
     if prior is None:

@@ -158,7 +158,7 @@ def test_bad_rows_from_stdin_name_stdin():
 
 
 def test_debug_shows_traceback_only_for_internal_errors(monkeypatch):
-    from vifit.runners import pca as runner
+    from vifit.api import pca_fit as runner
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")

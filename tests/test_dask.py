@@ -20,10 +20,10 @@ distributed = pytest.importorskip("distributed")
 pytest.importorskip("dask")
 
 from vifit.data import ReadOptions, load_table  # noqa: E402
-from vifit.distributed import cluster, runner as dask_runner  # noqa: E402
+from vifit.distributed import cluster, gmm as dask_runner  # noqa: E402
 from vifit.distributed.cavi import DaskProblem  # noqa: E402
 from vifit.progress import Reporter  # noqa: E402
-from vifit.runners import gmm as local_runner  # noqa: E402
+from vifit.api import gmm_fit as local_runner  # noqa: E402
 
 RTOL = 1e-10
 PARTS = 4

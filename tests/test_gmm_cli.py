@@ -15,7 +15,8 @@ from vifit.data import Table
 from vifit.inference import cavi
 from vifit.models import gmm
 from vifit.models import gmm_predictive as predictive
-from vifit.runners import gmm as runner
+from vifit.api import gmm_fit as runner
+from vifit.documents import gmm as model_file
 
 TRUE_MEANS_1D = [-9.597733759107216, -1.842592487621152, 5.630669127233988]
 
@@ -195,7 +196,7 @@ def test_predict_reapplies_standardize_and_density_is_in_data_units(tmp_path):
 def test_log_density_integrates_to_one_in_1d(tmp_path):
     model = tmp_path / "m.json"
     assert invoke(["gmm", SAMPLE / "mixture_1d.csv", "--k", 3, "--seed", 0, "-q", "-o", model]).exit_code == 0
-    prior, q = runner.load_model(json.loads(model.read_text()), "m")
+    prior, q = model_file.load_model(json.loads(model.read_text()), "m")
     grid = np.linspace(-40, 40, 40001)[:, None]
     density = np.exp(predictive.log_density(prior, q, grid))
     assert np.trapezoid(density, grid[:, 0]) == pytest.approx(1.0, abs=1e-6)
@@ -212,7 +213,7 @@ def test_sample_moments_match_the_posterior_predictive(tmp_path, covariance):
     rows = pd.read_csv(io.StringIO(drawn.stdout))
     assert list(rows.columns) == doc["data"]["columns"] + ["component"]
     assert set(rows["component"]) <= {1, 2, 3}
-    prior, q = runner.load_model(doc, str(model))
+    prior, q = model_file.load_model(doc, str(model))
     mean, cov = predictive.moments(prior, q)
     std = doc["data"]["preprocessing"]["standardize"]
     z = (rows[doc["data"]["columns"]].to_numpy() - std["mean"]) / std["scale"]  # back to model space

@@ -18,7 +18,7 @@ from vifit.inference import cavi
 from vifit.inference.policy import LoopPolicy
 from vifit.models import gmm
 from vifit.models.gmm_prior import data_moments
-from vifit.runners.gmm import resolve_prior
+from vifit.api.gmm_fit import resolve_prior
 
 
 def flights(n: int, seed: int, minutes_per_hour: int = 100) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 from conftest import run_subprocess
 from vifit.inference import cavi
 from vifit.models import gmm
-from vifit.runners.gmm import _frame, load_model
+from vifit.documents.gmm import _frame, load_model
 
 
 def extra_sweeps_gain(path, x: np.ndarray, sweeps: int = 30) -> tuple[float, float, float]:

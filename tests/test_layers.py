@@ -13,8 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "vifit"
 
 # The layers, top first. A module may import its own layer and any layer below it.
-# The services sit above inference: commands, the API and the runners read, write, report and
-# checkpoint through them; the loops, models and numpy kit get what they need passed in
+# The road is cli -> commands -> API -> loops -> models. plot sits between the commands and the
+# API (a figure is drawn from a model file, with the API's per-row answers); distributed is in
+# the API's layer, as the rows and loops GMM(backend="dask") chooses. The services sit above
+# inference: commands and the API read, write, report and checkpoint through them; the loops, models and numpy kit get what they need passed in
 # (inference.policy.LoopPolicy, arrays), so none of them touches a file, a signal or a terminal.
 # BASE is below everything, so every layer may use it: errors are the contract's vocabulary (a
 # loop raises DataChanged or BadInput, e.g. sgd's non-finite loss naming the epoch) and result is
@@ -22,9 +24,9 @@ PACKAGE = ROOT / "vifit"
 LAYERS = [
     ("cli", {"cli", "__main__"}),
     ("commands", {"commands"}),
-    ("api", {"api"}),
-    ("runners", {"runners", "distributed", "plot"}),
-    ("services", {"fitflow", "data", "blocks", "ragged", "stream", "documents", "output", "writing", "progress",
+    ("plot", {"plot"}),
+    ("api", {"api", "distributed"}),
+    ("services", {"fitflow", "fitplan", "memory", "data", "blocks", "ragged", "stream", "documents", "output", "writing", "progress",
                   "preprocess", "checkpoint", "interrupt", "terminal", "options", "resources", "threads",
                   "runinfo", "filestamp"}),
     ("inference", {"inference"}),
@@ -121,17 +123,17 @@ def test_known_exceptions_still_exist():
 
 def test_the_walk_finds_function_level_and_relative_imports_of_a_higher_layer(tmp_path):
     package = tmp_path / "vifit"
-    for folder in ("commands", "inference", "runners", "models"):
+    for folder in ("commands", "inference", "api", "models"):
         (package / folder).mkdir(parents=True)
         (package / folder / "__init__.py").write_text("")
     (package / "__init__.py").write_text("__version__ = '0'\n")
     (package / "errors.py").write_text("")
     (package / "inference" / "loop.py").write_text(
         "from vifit import errors, __version__\nfrom vifit.models import gmm\nfrom . import other\n\n"
-        "def f():\n    from vifit.commands import common\n    from ..runners import gmm\n")
+        "def f():\n    from vifit.commands import common\n    from ..api import gmm\n")
     (package / "models" / "gmm.py").write_text("import vifit.inference.loop\n")
     assert _violations(package) == {("vifit.inference.loop", "vifit.commands"),
-                                    ("vifit.inference.loop", "vifit.runners"),
+                                    ("vifit.inference.loop", "vifit.api"),
                                     ("vifit.models.gmm", "vifit.inference")}
 
 

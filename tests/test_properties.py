@@ -45,7 +45,8 @@ def test_loader_reads_back_exactly_what_was_written(tmp_path_factory, seed, n, d
        covariance=st.sampled_from(["full", "diag", "spherical", "known"]),
        weights=st.sampled_from(["uniform", "dirichlet", "dp"]))
 def test_gmm_steps_are_finite_normalised_and_positive_definite(seed, n, d, k, scale, offset, covariance, weights):
-    from vifit.runners import gmm as runner
+    from vifit.api import gmm_fit as runner
+    from vifit.documents import gmm as model_file
 
     x = _data(seed, n, d, scale, offset)
     table = Table(values=x, columns=[f"c{j}" for j in range(d)], source="generated")
@@ -70,7 +71,7 @@ def test_gmm_steps_are_finite_normalised_and_positive_definite(seed, n, d, k, sc
     from vifit.output import render_json
 
     document = json.loads(render_json(document))  # through the file format, as predict reads it
-    names, rows = runner.predict(document, "model", table)
+    names, rows = model_file.predict(document, "model", table)
     rows = np.asarray(rows, dtype=float)
     resp = rows[:, [i for i, name in enumerate(names) if name.startswith("resp_")]]
     assert np.isfinite(rows).all()
@@ -102,7 +103,7 @@ def _svi_problem(x, spec):
     from vifit.inference import svi
     from vifit.models import gmm
     from vifit.models.gmm_moments import MomentAccumulator
-    from vifit.runners import gmm as runner
+    from vifit.api import gmm_fit as runner
 
     accumulator = MomentAccumulator(spec.d)
     accumulator.add(x)

@@ -16,8 +16,8 @@ from vifit.data import Table
 from vifit.errors import BadInput
 from vifit.models.spread import SPREAD_LIMITS, column_spread
 from vifit.progress import Reporter
-from vifit.runners import gmm as gmm_runner
-from vifit.runners import pca as pca_runner
+from vifit.api import gmm_fit as gmm_runner
+from vifit.api import pca_fit as pca_runner
 
 X = blobs(120, 2, 3, seed=4)
 SPREADS = X.std(axis=0)

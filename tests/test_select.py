@@ -9,7 +9,7 @@ import pytest
 
 from conftest import SAMPLE, invoke
 from vifit.errors import BadInput
-from vifit.runners.gmm_select import parse_k
+from vifit.api.gmm_select import parse_k
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator, RowSample
 from vifit.models.gmm_prior import build_prior, data_moments
 from vifit.progress import Reporter
-from vifit.runners import gmm as runner
-from vifit.runners import gmm_svi
+from vifit.api import gmm_fit as runner
+from vifit.api import gmm_svi
 from vifit.data import Table
 
 

@@ -1,7 +1,7 @@
 """The flow every fitting command shares: load, fit, assemble, write, exit code.
 
-Commands (and the runners that own a whole command, e.g. ``gmm --method svi``) call
-:func:`run_fit` with their model's fit function; nothing here knows any mathematics. The
+Every fitting command calls :func:`run_fit` with the Plan the API made from its options
+(:mod:`vifit.fitplan`); nothing here knows any mathematics. The
 loops' policy (strict-ELBO mode, the stop request, the checkpoint files) is built here, at
 the command edge, and passed to the fit as ``policy``.
 """
@@ -12,7 +12,6 @@ import datetime
 import os
 import stat
 import time
-from typing import Callable
 
 from vifit import checkpoint, errors, interrupt
 from vifit.runinfo import resolve_seed, run_info  # noqa: F401 (the commands import them from here)
@@ -70,28 +69,17 @@ def loop_policy(run: dict):
                       should_stop=interrupt.requested, checkpoints=checkpoint.FILES)
 
 
-def run_fit(
-    *,
-    source: str,
-    read: dict,
-    out: dict,
-    run: dict,
-    config: dict,
-    fit: Callable,
-    min_rows: int = 1,
-    default_dtype: str = "float64",
-    not_converged_hint: str = "raise --max-iter or loosen --tol",
-    load: Callable | None = None,
-) -> None:
-    """Load ``source``, call ``fit(table, seed=, reporter=, policy=)`` -> FitResult, write the document.
+def run_fit(*, source: str, read: dict, out: dict, run: dict, plan) -> None:
+    """Load ``source`` as ``plan`` says, run ``plan.fit(rows, seed=, reporter=, policy=)`` -> FitResult,
+    write the document (config: :func:`vifit.fitplan.recorded_config`).
 
-    config: the command's own resolved options; read options and the seed are added.
-    Raises NotConverged (exit 3) after writing when ``--strict`` and the fit did not
-    converge, and Interrupted after writing a result marked interrupted.
-    load: optional ``load(source, ReadOptions, note)`` returning what ``fit`` takes, with a
-    ``describe()`` for the data block (called after the fit); e.g. a streamed source.
+    plan: the :class:`vifit.fitplan.Plan` the API made from the command's options. Raises
+    NotConverged (exit 3) after writing when ``--strict`` and the fit (or, for a plan with a
+    ``strict_check``, any candidate it covers) did not converge, and Interrupted after writing a
+    result marked interrupted.
     """
     from vifit.data import ReadOptions, load_table
+    from vifit.fitplan import recorded_config
     from vifit.output import build_document, render, resolve_format, write_text
     from vifit.progress import Reporter
 
@@ -100,24 +88,25 @@ def run_fit(
     fmt = resolve_format(out["output"], out["format"])
     check_output_target(out["output"], {"DATA": source})
     checkpoint.check_paths(run.get("checkpoint"), run.get("resume"), run.get("checkpoint_every"), data=source)
-    read = dict(read, dtype=read.get("dtype") or default_dtype)
-    if load is None:
-        table = load_table(source, ReadOptions(**read), min_rows=min_rows, note=reporter.note,
-                           require_variation=True)
-    else:
-        table = load(source, ReadOptions(**read), reporter.note)
-    seed = resolve_seed(run["seed"])
-    # The handlers stay in place through the write: a second signal then raises,
-    # and the atomic writer removes its temporary file on the way out.
-    identity = {"config": {**config, **read, "seed": seed}, "data": table.describe()}
-    with interrupt.handling_signals(), checkpoint.active(run.get("checkpoint"), run.get("checkpoint_every") or 600.0,
-                                                         run.get("resume"), identity, data=(source, table),
-                                                         warn=reporter.warn):
-        result = fit(table, seed=seed, reporter=reporter, policy=loop_policy(run))
-        # config is read again after the fit: a command may add what the fit resolved (priors)
-        document = build_document(result, {**config, **read, "seed": seed}, table.describe(),
-                                  run_info(started, wall_start))
-        write_text(render(document, result.table, fmt), out["output"])
+    read = dict(read, dtype=read.get("dtype") or plan.default_dtype)
+    with plan.resources:  # e.g. a cluster connection the load opens: closed when the command ends
+        if plan.load is None:
+            table = load_table(source, ReadOptions(**read), min_rows=plan.min_rows, note=reporter.note,
+                               require_variation=True)
+        else:
+            table = plan.load(source, ReadOptions(**read), reporter.note)
+        seed = resolve_seed(run["seed"])
+        # The handlers stay in place through the write: a second signal then raises,
+        # and the atomic writer removes its temporary file on the way out.
+        identity = {"config": recorded_config(plan, None, read, seed), "data": table.describe()}
+        with interrupt.handling_signals(), checkpoint.active(run.get("checkpoint"),
+                                                             run.get("checkpoint_every") or 600.0,
+                                                             run.get("resume"), identity, data=(source, table),
+                                                             warn=reporter.warn):
+            result = plan.fit(table, seed=seed, reporter=reporter, policy=loop_policy(run))
+            document = build_document(result, recorded_config(plan, result, read, seed), table.describe(),
+                                      run_info(started, wall_start))
+            write_text(render(document, result.table, fmt), out["output"])
     reporter.release()
     reporter.summarise(result)
     if result.status == "interrupted":
@@ -130,5 +119,9 @@ def run_fit(
     if not result.converged:
         message = f"{result.model}: did not converge in {result.n_iter} iterations"
         if run["strict"]:
-            raise errors.NotConverged(message + f" (--strict); {not_converged_hint}")
-        reporter.warn(message + f"; {not_converged_hint} (\"converged\": false in the output)")
+            raise errors.NotConverged(message + f" (--strict); {plan.not_converged_hint}")
+        reporter.warn(message + f"; {plan.not_converged_hint} (\"converged\": false in the output)")
+    if run["strict"] and plan.strict_check is not None:
+        message = plan.strict_check(result)
+        if message:
+            raise errors.NotConverged(message)

@@ -31,6 +31,8 @@ class FitResult:
     # the error that stopped the fit early (e.g. errors.DataChanged, with status "interrupted"):
     # raised by the command after the result is written
     stopped_by: Exception | None = None
+    # what the fit resolved from the data (a prior's data-scaled defaults): config.resolved
+    resolved: dict | None = None
 
     def __post_init__(self):
         if self.status not in STATUSES:

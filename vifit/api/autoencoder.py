@@ -1,20 +1,23 @@
 """``vifit.Autoencoder``: the classical autoencoder as an estimator, and :func:`plan`, the
-option checks and fit that ``vifit autoencoder`` and ``Autoencoder.fit`` both run."""
+option checks and fit that ``vifit autoencoder`` and ``Autoencoder.fit`` both run (its Plan)."""
 
 from __future__ import annotations
+
+from functools import partial
 
 from vifit.api.base import Transformer
 from vifit.api.networks import sizes_text, training, with_sizes_text
 from vifit.errors import BadInput
+from vifit.fitplan import Plan
+
+NOT_CONVERGED_HINT = "raise --epochs (the last epoch's weights were kept)"
 
 
 def plan(*, hidden: str, decoder: str | None, activation: str, output_activation: str | None, loss: str,
          denoise: float, train: dict):
-    """(config, fit): the options checked as ``vifit autoencoder`` checks them (BadInput), then
-    ``fit(table, seed=, reporter=) -> FitResult``."""
+    """The Plan of an autoencoder fit, its options checked as ``vifit autoencoder`` checks them (BadInput)."""
     from vifit.inference.sgd import SGDConfig
     from vifit.models import autoencoder as model
-    from vifit.runners import autoencoder as runner
 
     try:
         hidden_sizes = model.parse_sizes(hidden, "--hidden")
@@ -28,15 +31,24 @@ def plan(*, hidden: str, decoder: str | None, activation: str, output_activation
                        f"or use --loss mse")
     config = SGDConfig(**train)
 
-    def fit(table, *, seed, reporter, policy=None):  # policy: the loop's (None: a library caller's defaults)
-        arch = model.architecture(table.n_features, hidden_sizes, decoder_sizes, activation,
-                                  output_activation, loss)
-        return runner.fit(table, seed=seed, reporter=reporter, arch=arch, denoise=denoise, config=config, policy=policy)
-
     options = {"hidden": hidden_sizes, "decoder": decoder_sizes, "activation": activation,
                "output_activation": output_activation, "loss": loss, "denoise": denoise}
     options.update(config.as_config())
-    return options, fit
+    network = {"hidden": hidden_sizes, "decoder": decoder_sizes, "activation": activation,
+               "output_activation": output_activation, "loss": loss}
+    return Plan(config=options, fit=partial(_fit, network=network, denoise=denoise, config=config),
+                default_dtype="float32", not_converged_hint=NOT_CONVERGED_HINT)
+
+
+def _fit(table, *, seed, reporter, policy=None, network: dict, denoise: float, config):
+    """The architecture for the table's columns, then the training (policy None: a library caller's defaults)."""
+    from vifit.api import autoencoder_fit
+    from vifit.models import autoencoder as model
+
+    arch = model.architecture(table.n_features, network["hidden"], network["decoder"], network["activation"],
+                              network["output_activation"], network["loss"])
+    return autoencoder_fit.fit(table, seed=seed, reporter=reporter, arch=arch, denoise=denoise, config=config,
+                               policy=policy)
 
 
 class Autoencoder(Transformer):
@@ -65,7 +77,7 @@ class Autoencoder(Transformer):
                 "activation": self.activation, "output_activation": self.output_activation, "loss": self.loss,
                 "denoise": self.denoise, "train": training(self)}
 
-    def _plan(self, options: dict):
+    def _plan(self, options: dict, source: str | None):
         return plan(**options)
 
     @classmethod
@@ -90,12 +102,12 @@ class Autoencoder(Transformer):
         """Rows (n, D) decoded from codes (n, k), in the data's units."""
         import numpy as np
 
+        from vifit.documents import autoencoder as model_file
         from vifit.nn.activations import apply as apply_activation
         from vifit.preprocess import undo_preprocessing
-        from vifit.runners import autoencoder as runner
 
         document = self._check_fitted()
-        net = runner.load(document, getattr(self, "path_", "model"))
+        net = model_file.load(document, getattr(self, "path_", "model"))
         out = net.decoder.predict(np.asarray(codes, dtype=np.float64))
         out = apply_activation("sigmoid", out) if net.arch.loss == "bce" else out
         return undo_preprocessing(out, document["data"].get("preprocessing", {}))

@@ -1,11 +1,11 @@
 """What every estimator shares: scikit-learn's parameter contract (without scikit-learn),
 rows from an array or a DataFrame as a :class:`vifit.data.Table`, the progress reporter, the
-``vifit.fit/1`` document of a fit, ``save`` and the per-row methods that run a runner's
-``predict`` on that document.
+``vifit.fit/1`` document of a fit, ``save`` and the per-row methods that run the model
+file's ``predict`` (:mod:`vifit.documents`) on that document.
 
-An estimator's fit is ``plan(**options) -> (config, fit)`` of its module, the same function
-the command calls: ``fit(table, seed=, reporter=) -> FitResult`` and ``config`` the options
-recorded in the document, so ``model.save`` and ``vifit <model> -o`` write the same bytes.
+An estimator's fit is the :class:`vifit.fitplan.Plan` its module's ``plan`` makes from the
+options, the same function the command calls: the config recorded in the document, the fit,
+how rows are read, so ``model.save`` and ``vifit <model> -o`` write the same bytes.
 """
 
 from __future__ import annotations
@@ -197,37 +197,49 @@ class Estimator:
     # -------------------------------------------------------- fitting
 
     def _options(self) -> dict:
-        """The module's plan(**options) arguments from the hyperparameters."""
+        """The module's plan arguments from the hyperparameters, checked (BadInput)."""
         raise NotImplementedError
 
-    def _plan(self, options: dict):
+    def _plan(self, options: dict, source: str | None):
+        """The fitflow.Plan of the options; source: the path X names (None: rows in memory)."""
         raise NotImplementedError
 
     def _fit_table(self, X):
-        """Fit to X; sets document_ (the parsed vifit.fit/1 document) and returns the FitResult."""
-        from vifit.data import ReadOptions, table_of
+        """Fit to X; sets document_ (the parsed vifit.fit/1 document) and returns the FitResult.
+
+        X: an array-like or DataFrame, or the path (str or os.PathLike; a glob for a Dask fit)
+        of a CSV file, read with the command's reader and defaults."""
+        import os
+
+        from vifit.data import DTYPES, ReadOptions, load_table, table_of
+        from vifit.fitplan import recorded_config
         from vifit.output import build_document, render_json
 
-        options = self._options()
-        config, fit = self._plan(options)  # options are checked before the rows are read, as in the CLI
+        source = os.fspath(X) if isinstance(X, (str, os.PathLike)) else None
+        plan = self._plan(self._options(), source)  # options are checked before the rows are read, as in the CLI
         started, wall_start = time.perf_counter(), datetime.datetime.now(datetime.timezone.utc)
         reporter = reporter_for(self.progress)
-        dtype = self.dtype or self._dtype
-        read = {**FILE_READ_OPTIONS, "dropna": bool(self.dropna), "standardize": bool(self.standardize),
-                "dtype": dtype}
-        block, columns, name, dropped = rows_of(X, dropna=self.dropna)
-        self._named = _is_dataframe(X)
-        from vifit.data import DTYPES
-
+        dtype = self.dtype or plan.default_dtype
         if dtype not in DTYPES:
             raise BadInput(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-        table = table_of(block, columns, name, ReadOptions(**read), rows_dropped=dropped,
-                         min_rows=self._min_rows(), note=reporter.note, require_variation=True)
-        seed = resolve_seed(self.seed)
-        result = fit(table, seed=seed, reporter=reporter)
-        reporter.release()
-        document = build_document(result, {**config, **read, "seed": seed}, table.describe(),
-                                  run_info(started, wall_start))
+        read = {**FILE_READ_OPTIONS, "dropna": bool(self.dropna), "standardize": bool(self.standardize),
+                "dtype": dtype}
+        with plan.resources:
+            if source is not None:
+                opts = ReadOptions(**read)
+                rows = (plan.load(source, opts, reporter.note) if plan.load is not None else
+                        load_table(source, opts, min_rows=plan.min_rows, note=reporter.note, require_variation=True))
+                self._named = True  # a file names its columns
+            else:
+                block, columns, name, dropped = rows_of(X, dropna=self.dropna)
+                self._named = _is_dataframe(X)
+                rows = table_of(block, columns, name, ReadOptions(**read), rows_dropped=dropped,
+                                min_rows=plan.min_rows, note=reporter.note, require_variation=True)
+            seed = resolve_seed(self.seed)
+            result = plan.fit(rows, seed=seed, reporter=reporter)
+            reporter.release()
+            document = build_document(result, recorded_config(plan, result, read, seed), rows.describe(),
+                                      run_info(started, wall_start))
         self._text = render_json(document)
         self.document_ = json.loads(self._text)
         self._after_fit(result)
@@ -235,9 +247,6 @@ class Estimator:
             warnings.warn(f"{result.model}: did not converge in {result.n_iter} iterations "
                           f"(\"converged\": false)", ConvergenceWarning, stacklevel=3)  # at the caller's fit
         return result
-
-    def _min_rows(self) -> int:
-        return 2
 
     def _after_fit(self, result) -> None:
         """Set the fitted attributes from document_ (result: the FitResult of a fresh fit, or None)."""
@@ -256,7 +265,8 @@ class Estimator:
         self.elbo_trace_ = [tuple(pair) for pair in fit_block.get("trace", [])]
 
     def fit(self, X, y=None):
-        """Fit to X (n, d): a numpy array or a pandas DataFrame (its column names are kept)."""
+        """Fit to X (n, d): a numpy array or a pandas DataFrame (its column names are kept), or the
+        path of a CSV file (a glob of files with ``backend="dask"``)."""
         self._fit_table(X)
         return self
 
@@ -279,19 +289,18 @@ class Estimator:
         write_text(text, path)
 
     def _predict_rows(self, X, reconstruct: bool = False):
-        """The runner's predict on X: (column names, rows as a float array (n, len(names)))."""
+        """The model file's predict on X: (column names, rows as a float array (n, len(names)))."""
         import numpy as np
 
         from vifit.data import Table
-        from vifit.runners import runner_for
+        from vifit.documents import model_kind
 
         document = self._check_fitted()
         columns = list(document["data"]["columns"])
         block, _, name, _ = rows_of(X, columns=columns, fitted_by=type(self).__name__,
                                     by_name=getattr(self, "_named", True))
         table = Table(values=block, columns=columns, source=name)
-        runner = runner_for(document["model"])
-        names, rows = runner.predict(document, getattr(self, "path_", "model"), table, reconstruct=reconstruct)
+        names, rows = model_kind(document["model"]).predict(document, getattr(self, "path_", "model"), table, reconstruct=reconstruct)
         return names, np.asarray(rows, dtype=np.float64).reshape(block.shape[0], -1)
 
     def score(self, X, y=None) -> float:

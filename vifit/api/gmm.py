@@ -1,5 +1,7 @@
-"""``vifit.GMM``: the Bayesian Gaussian mixture as an estimator, and :func:`plan`, the fit that
-``vifit gmm`` (one K, CAVI) and ``GMM.fit`` both run.
+"""``vifit.GMM``: the Bayesian Gaussian mixture as an estimator, and :func:`plan`, the one road
+from its options to a fit that ``vifit gmm`` and ``GMM.fit`` both take: CAVI on one K or on a
+K range, SVI or memoized VB on rows in memory or streamed from a file, and either on the rows
+of a Dask cluster (``backend="dask"``).
 
 Labels are 0-based here (scikit-learn's clustering convention); ``vifit predict`` and
 ``vifit sample`` write 1-based components.
@@ -7,51 +9,136 @@ Labels are 0-based here (scikit-learn's clustering convention); ``vifit predict`
 
 from __future__ import annotations
 
+from functools import partial
+
 from vifit.api.base import Estimator
 from vifit.errors import BadInput
+from vifit.fitplan import Plan
 
-# the options of a CAVI fit, in the order the CLI records them in config
+# the options of a CAVI fit, in the order the document records them in config
 CAVI_OPTIONS = ("k", "covariance", "weights", "weight_concentration", "mean_prior", "mean_precision_prior",
                 "dof_prior", "covariance_prior", "sigma", "tau", "init", "tol", "max_iter", "restarts",
                 "chunk_rows")
 SVI_DEFAULTS = {"batch_size": 1024, "forgetting": 0.7, "delay": 1.0, "epochs": 10, "memoized": False}
 SVI_OPTIONS = tuple(SVI_DEFAULTS)
+# config of every gmm fit, whatever its method and backend: an option that does not apply to the
+# method (the SVI settings of a CAVI fit, stream of a CAVI fit) is recorded as null
+CONFIG = CAVI_OPTIONS + ("method",) + SVI_OPTIONS + ("stream", "backend")
 CAVI_MAX_ITER = 500  # --max-iter's default for cavi; svi has no step limit unless one is given
+SVI_HINT = "raise --epochs (or --max-iter when given) or loosen --tol"
 
 
-def plan(options: dict):
-    """(config, fit) of one CAVI fit: ``fit(table, seed=, reporter=) -> FitResult`` adds the
-    resolved prior to ``config`` (the document's config block, before the read options)."""
-    from vifit.runners import gmm as runner
+def plan(options: dict, *, source: str | None = None, strict: bool = False) -> Plan:
+    """The Plan of a gmm fit. options: every name of CONFIG (k an int, or the --k text: "3",
+    "2-10", "2,4,8"; max_iter None for the method's default), and for backend "dask" also
+    scheduler, scheduler_file and worker_wait. source: the DATA path when rows come from a file
+    (its name is in the hints); strict: ``--strict`` (a K range then warns about no candidate,
+    the caller exits 3 on any that did not converge, see ``Plan.strict_check``)."""
+    from vifit.api.gmm_select import parse_k
 
-    config = dict(options)
+    ks = parse_k(options["k"])
+    method, backend = options["method"], options["backend"]
+    svi = method == "svi"
+    if len(ks) > 1 and (svi or backend == "dask"):
+        raise BadInput("--k with several values selects K by local CAVI; drop --method svi / "
+                       "--backend dask (or fit each K)")
+    if backend == "dask" and svi and not options["stream"]:
+        raise BadInput("--no-stream does not apply to --backend dask (the rows stay on the workers)")
+    max_iter = options["max_iter"]
+    config = {name: options[name] for name in CAVI_OPTIONS}
+    config.update(k=ks[0] if len(ks) == 1 else options["k"],
+                  max_iter=CAVI_MAX_ITER if max_iter is None and not svi else max_iter, method=method)
+    config.update({name: options[name] if svi else None for name in SVI_OPTIONS})
+    config.update(stream=bool(options["stream"]) if svi else None, backend=backend)
+    fit_options = {name: config[name] for name in CAVI_OPTIONS}
+    settings = None
+    if svi:
+        from vifit.api.gmm_svi import check_settings
 
-    def fit(table, *, seed, reporter, policy=None):  # policy: the loop's (None: a library caller's defaults)
-        result = runner.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
-        config.update(resolved=result.params["prior"])
-        return result
+        settings = check_settings({name: options[name] for name in SVI_OPTIONS}, options["tol"], max_iter)
+        fit_options = {name: value for name, value in fit_options.items() if name not in ("tol", "max_iter")}
+    if backend == "dask":
+        from vifit.distributed.gmm import load as load_dask
 
-    return config, fit
+        run = Plan(config=config, fit=partial(_fit_dask, settings=settings, options=fit_options))
+        run.load = partial(load_dask, backend={name: options.get(name) for name in
+                                               ("scheduler", "scheduler_file", "worker_wait")},
+                           resources=run.resources)
+        run.not_converged_hint = SVI_HINT if svi else run.not_converged_hint
+        return run
+    if svi:
+        from vifit.api.gmm_svi import load_stream
+
+        return Plan(config=config, fit=partial(_fit_svi, settings=settings, options=fit_options),
+                    load=load_stream if options["stream"] else None,
+                    not_converged_hint=_svi_hint(source) if options["stream"] else SVI_HINT)
+    if len(ks) > 1:
+        return Plan(config=config, fit=partial(_fit_range, ks=ks, spec=options["k"], strict=strict,
+                                               options=fit_options),
+                    strict_check=partial(_unconverged_candidates, spec=options["k"]))
+    return Plan(config=config, fit=partial(_fit_cavi, options=fit_options))
 
 
-def plan_svi(options: dict, svi_options: dict, max_iter_given: bool):
-    """(config, fit) of an in-memory SVI fit (``vifit gmm --method svi --no-stream``)."""
-    from vifit.inference import svi
-    from vifit.inference.policy import DEFAULT as DEFAULT_POLICY
-    from vifit.runners import gmm_svi
+def _svi_hint(source: str | None) -> str:
+    """What to change when a streamed SVI fit did not converge: stdin allows one online pass only."""
+    from vifit.stream import once_name, read_once
 
-    settings = gmm_svi.check_settings(svi_options, options["tol"], options["max_iter"] if max_iter_given else None)
-    fit_options = {key: value for key, value in options.items() if key not in ("tol", "max_iter")}
-    config = dict(options, max_iter=options["max_iter"] if max_iter_given else None, **svi_options)
+    if source is not None and read_once(source):
+        from vifit.data import display_name
 
-    def fit(table, *, seed, reporter, policy=None):  # policy: the loop's (None: a library caller's defaults)
-        loaded = gmm_svi.Loaded(svi.ArraySource(table.values), table.describe)
-        result = gmm_svi.fit(loaded, seed=seed, reporter=reporter, settings=settings, name=table.source,
-                             policy=policy or DEFAULT_POLICY, **fit_options)
-        config.update(resolved=result.params["prior"])
-        return result
+        return (f"{once_name(display_name(source))} can be read only once: read from a file so that more epochs "
+                f"can run, or loosen --tol")
+    return SVI_HINT
 
-    return config, fit
+
+def _fit_cavi(table, *, seed, reporter, policy=None, options: dict):
+    """One K by CAVI (policy: the loop's; None: a library caller's defaults)."""
+    from vifit.api import gmm_fit
+
+    return gmm_fit.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
+
+
+def _fit_range(table, *, seed, reporter, policy=None, ks: list, spec: str, strict: bool, options: dict):
+    """Each K of a range by CAVI, the highest ELBO kept (fit.selection records every candidate)."""
+    from vifit.api import gmm_fit
+    from vifit.api.gmm_select import select
+
+    gmm_fit.check_k(ks, table.values.shape[0], options["init"], spec=spec)  # before fitting any K
+    return select(ks, partial(_fit_one_k, table, seed=seed, reporter=reporter, policy=policy, options=options),
+                  reporter, spec=spec, strict=strict)
+
+
+def _fit_one_k(table, k: int, *, seed, reporter, policy, options: dict):
+    return _fit_cavi(table, seed=seed, reporter=reporter, policy=policy, options={**options, "k": k})
+
+
+def _unconverged_candidates(result, *, spec: str) -> str | None:
+    """``--strict`` on a K range: the message naming the candidates that did not converge, if any."""
+    from vifit.api.gmm_select import NOT_CONVERGED_HINT, unconverged, unconverged_message
+
+    stopped_early = unconverged(result)
+    return f"{unconverged_message(spec, stopped_early)} (--strict); {NOT_CONVERGED_HINT}" if stopped_early else None
+
+
+def _fit_svi(rows, *, seed, reporter, policy=None, settings, options: dict):
+    """SVI or memoized VB on streamed rows (gmm_svi.Loaded) or an in-memory table."""
+    from vifit.api import gmm_svi
+    from vifit.inference.policy import DEFAULT
+
+    loaded = rows if isinstance(rows, gmm_svi.Loaded) else gmm_svi.in_memory(rows)
+    return gmm_svi.fit(loaded, seed=seed, reporter=reporter, settings=settings, policy=policy or DEFAULT,
+                       **options)
+
+
+def _fit_dask(table, *, seed, reporter, policy=None, settings, options: dict):
+    """CAVI (settings None) or SVI over the partitions of a Dask table."""
+    if settings is None:
+        from vifit.distributed.gmm import fit
+
+        return fit(table, seed=seed, reporter=reporter, policy=policy, **options)
+    from vifit.distributed import svi as dask_svi
+
+    return dask_svi.fit(table, seed=seed, reporter=reporter, settings=settings, policy=policy, **options)
 
 
 class GMM(Estimator):
@@ -69,14 +156,16 @@ class GMM(Estimator):
     def __init__(self, k=2, covariance="full", weights="dirichlet", weight_concentration=None, mean_prior=None,
                  mean_precision_prior=None, dof_prior=None, covariance_prior=None, sigma=None, tau=None,
                  init="kmeans++", tol=1e-6, max_iter=None, restarts=1, chunk_rows=None, method="cavi",
-                 batch_size=1024, forgetting=0.7, delay=1.0, epochs=10, memoized=False, backend="local",
-                 scheduler=None, standardize=False, dropna=False, dtype=None, seed=None, progress="none"):
+                 batch_size=1024, forgetting=0.7, delay=1.0, epochs=10, memoized=False, stream=True,
+                 backend="local", scheduler=None, scheduler_file=None, worker_wait=None, standardize=False,
+                 dropna=False, dtype=None, seed=None, progress="none"):
         self._store(locals())
 
     def _options(self) -> dict:
         from vifit.api.checks import check_choice, check_int
 
-        check_int("k", self.k, 1)
+        if not isinstance(self.k, str):  # text is a K range or list, checked by gmm_select.parse_k
+            check_int("k", self.k, 1)
         check_choice("covariance", self.covariance, ("full", "diag", "spherical", "known"))
         check_choice("weights", self.weights, ("uniform", "dirichlet", "dp"))
         check_choice("init", self.init, ("kmeans++", "random", "random-resp"))
@@ -87,31 +176,32 @@ class GMM(Estimator):
             check_int("max_iter", self.max_iter, 1)
         if self.chunk_rows is not None:
             check_int("chunk_rows", self.chunk_rows, 1)
-        if self.backend == "dask":
-            raise BadInput("backend='dask' reads files on a cluster: use `vifit gmm FILES --backend dask` "
-                           "(an in-memory array is fitted with backend='local')")
-        options = {name: getattr(self, name) for name in CAVI_OPTIONS}
-        options["k"] = int(self.k)
+        if self.method != "svi":
+            for name, default in SVI_DEFAULTS.items():  # as the CLI's reject_unused: never silently ignored
+                if getattr(self, name) != default:
+                    raise BadInput(f"--{name.replace('_', '-')} applies to --method svi only; add --method svi "
+                                   f"or drop --{name.replace('_', '-')}")
+        options = {name: getattr(self, name) for name in CONFIG + ("scheduler", "scheduler_file", "worker_wait")}
+        if not isinstance(self.k, str):
+            options["k"] = int(self.k)
         return options
 
-    def _plan(self, options: dict):
-        if self.method == "svi":
-            svi_options = {name: getattr(self, name) for name in SVI_OPTIONS}
-            svi_options["stream"] = False  # the rows are in memory
-            given = options["max_iter"] is not None
-            return plan_svi(options, svi_options, max_iter_given=given)
-        for name, default in SVI_DEFAULTS.items():  # as the CLI's reject_unused: never silently ignored
-            if getattr(self, name) != default:
-                raise BadInput(f"--{name.replace('_', '-')} applies to --method svi only; add --method svi "
-                               f"or drop --{name.replace('_', '-')}")
-        options = dict(options, max_iter=CAVI_MAX_ITER if options["max_iter"] is None else options["max_iter"])
-        return plan(options)
+    def _plan(self, options: dict, source: str | None):
+        if source is None:  # rows in memory
+            if self.backend == "dask":
+                raise BadInput("backend='dask' reads files on the cluster's workers: pass the path (or glob) of "
+                               "the CSV files to fit, not an array")
+            options = dict(options, stream=False)
+        return plan(options, source=source)
 
     @classmethod
     def _params_of(cls, document: dict) -> dict:
         params = super()._params_of(document)
         params["method"] = "cavi" if document.get("method") == "cavi" else "svi"
         params.pop("dtype", None)
+        for name in SVI_OPTIONS + ("stream",):  # null: the option did not apply to the method
+            if params.get(name, 0) is None:
+                del params[name]
         return params
 
     def _after_fit(self, result) -> None:
@@ -154,10 +244,10 @@ class GMM(Estimator):
         """(X (n, D), labels (n,) 0-based) drawn from the posterior predictive."""
         import numpy as np
 
-        from vifit.runners import gmm as runner
+        from vifit.documents import gmm as model_file
 
         document = self._check_fitted()
-        _, rows = runner.sample(document, getattr(self, "path_", "model"), int(n_samples),
+        _, rows = model_file.sample(document, getattr(self, "path_", "model"), int(n_samples),
                                 np.random.default_rng(seed))
         rows = np.asarray(rows, dtype=np.float64).reshape(int(n_samples), -1)
         return rows[:, :-1], rows[:, -1].astype(np.int64) - 1

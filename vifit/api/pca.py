@@ -1,21 +1,25 @@
 """``vifit.PCA``: exact PCA with the probabilistic-PCA likelihood as an estimator, and
-:func:`plan`, the fit that ``vifit pca`` and ``PCA.fit`` both run."""
+:func:`plan`, the fit that ``vifit pca`` and ``PCA.fit`` both run (its Plan)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from vifit.api.base import Transformer
+from vifit.fitplan import Plan
 
 
-def plan(options: dict):
-    """(config, fit): ``fit(table, seed=, reporter=) -> FitResult``; options: k, whiten."""
-    from vifit.runners import pca as runner
-
+def plan(options: dict) -> Plan:
+    """The Plan of a PCA fit; options: k, whiten."""
     config = {"k": options["k"], "whiten": options["whiten"]}
+    return Plan(config=config, fit=partial(_fit, k=options["k"], whiten=options["whiten"]))
 
-    def fit(table, *, seed, reporter, policy=None):  # policy: the loop's (None: a library caller's defaults)
-        return runner.fit(table, seed=seed, reporter=reporter, k=options["k"], whiten=options["whiten"])
 
-    return config, fit
+def _fit(table, *, seed, reporter, policy=None, k: int, whiten: bool):
+    """Exact PCA: no iteration, so no loop policy applies."""
+    from vifit.api import pca_fit
+
+    return pca_fit.fit(table, seed=seed, reporter=reporter, k=k, whiten=whiten)
 
 
 class PCA(Transformer):
@@ -37,7 +41,7 @@ class PCA(Transformer):
         check_int("k", self.k, 1)
         return {"k": int(self.k), "whiten": bool(self.whiten)}
 
-    def _plan(self, options: dict):
+    def _plan(self, options: dict, source: str | None):
         return plan(options)
 
     @classmethod
@@ -83,9 +87,9 @@ class PCA(Transformer):
         """(n, D) rows drawn from the PPCA model, in the data's units."""
         import numpy as np
 
-        from vifit.runners import pca as runner
+        from vifit.documents import pca as model_file
 
-        _, rows = runner.sample(self._check_fitted(), getattr(self, "path_", "model"), int(n_samples),
+        _, rows = model_file.sample(self._check_fitted(), getattr(self, "path_", "model"), int(n_samples),
                                 np.random.default_rng(seed))
         return np.asarray(rows, dtype=np.float64)
 

@@ -1,22 +1,24 @@
 """``vifit.VAE``: the variational autoencoder as an estimator, and :func:`plan`, the option
-checks and fit that ``vifit vae`` and ``VAE.fit`` both run."""
+checks and fit that ``vifit vae`` and ``VAE.fit`` both run (its Plan)."""
 
 from __future__ import annotations
+
+from functools import partial
 
 from vifit.api.base import Transformer
 from vifit.api.networks import sizes_text, training, with_sizes_text
 from vifit.errors import BadInput
+from vifit.fitplan import Plan
+
+NOT_CONVERGED_HINT = "raise --epochs (the last epoch's weights were kept)"
 
 
 def plan(*, hidden: str, decoder: str | None, latent: int, activation: str, likelihood: str,
          fixed_variance: float | None, samples: int, beta: float, kl_warmup: int, iwae_samples: int,
          scale: str, standardize: bool, train: dict):
-    """(config, fit): the options checked as ``vifit vae`` checks them (BadInput), then
-    ``fit(table, seed=, reporter=) -> FitResult``."""
+    """The Plan of a VAE fit, its options checked as ``vifit vae`` checks them (BadInput)."""
     from vifit.inference.sgd import SGDConfig
-    from vifit.models import vae as model
     from vifit.models.autoencoder import parse_sizes
-    from vifit.runners import vae as runner
 
     try:
         hidden_sizes = parse_sizes(hidden, "--hidden", allow_empty=True)
@@ -29,18 +31,26 @@ def plan(*, hidden: str, decoder: str | None, latent: int, activation: str, like
         raise BadInput("--scale minmax and --standardize do not combine; choose one")
     config = SGDConfig(**train)
 
-    def fit(table, *, seed, reporter, policy=None):  # policy: the loop's (None: a library caller's defaults)
-        arch = model.architecture(table.n_features, hidden_sizes, decoder_sizes, latent, activation,
-                                  likelihood, fixed_variance)
-        return runner.fit(table, seed=seed, reporter=reporter, arch=arch, samples=samples, beta=beta,
-                          kl_warmup=kl_warmup, iwae_samples=iwae_samples, scale=scale, config=config,
-                          policy=policy)
-
     options = {"hidden": hidden_sizes, "decoder": decoder_sizes, "latent": latent, "activation": activation,
                "likelihood": likelihood, "fixed_variance": fixed_variance, "samples": samples, "beta": beta,
                "kl_warmup": kl_warmup, "iwae_samples": iwae_samples, "scale": scale}
     options.update(config.as_config())
-    return options, fit
+    network = {"hidden": hidden_sizes, "decoder": decoder_sizes, "latent": latent, "activation": activation,
+               "likelihood": likelihood, "fixed_variance": fixed_variance}
+    training = {"samples": samples, "beta": beta, "kl_warmup": kl_warmup, "iwae_samples": iwae_samples,
+                "scale": scale, "config": config}
+    return Plan(config=options, fit=partial(_fit, network=network, training=training), default_dtype="float32",
+                not_converged_hint=NOT_CONVERGED_HINT)
+
+
+def _fit(table, *, seed, reporter, policy=None, network: dict, training: dict):
+    """The architecture for the table's columns, then the training (policy None: a library caller's defaults)."""
+    from vifit.api import vae_fit
+    from vifit.models import vae as model
+
+    arch = model.architecture(table.n_features, network["hidden"], network["decoder"], network["latent"],
+                              network["activation"], network["likelihood"], network["fixed_variance"])
+    return vae_fit.fit(table, seed=seed, reporter=reporter, arch=arch, policy=policy, **training)
 
 
 class VAE(Transformer):
@@ -76,7 +86,7 @@ class VAE(Transformer):
                 "kl_warmup": self.kl_warmup, "iwae_samples": self.iwae_samples, "scale": self.scale,
                 "standardize": bool(self.standardize), "train": training(self)}
 
-    def _plan(self, options: dict):
+    def _plan(self, options: dict, source: str | None):
         return plan(**options)
 
     @classmethod
@@ -112,11 +122,11 @@ class VAE(Transformer):
         """Likelihood means (n, D) decoded from latent points Z (n, latent), in the data's units."""
         import numpy as np
 
+        from vifit.documents import vae as model_file
         from vifit.preprocess import undo_preprocessing
-        from vifit.runners import vae as runner
 
         document = self._check_fitted()
-        net = runner.load(document, getattr(self, "path_", "model"))
+        net = model_file.load(document, getattr(self, "path_", "model"))
         out = net.likelihood.mean(net.decode(np.asarray(Z, dtype=np.float64)))
         return undo_preprocessing(out, document["data"].get("preprocessing", {}))
 
@@ -124,8 +134,8 @@ class VAE(Transformer):
         """(n, D) rows decoded from z ~ N(0, I): draws from p(x|z), or the means with ``mean``."""
         import numpy as np
 
-        from vifit.runners import vae as runner
+        from vifit.documents import vae as model_file
 
-        _, rows = runner.sample(self._check_fitted(), getattr(self, "path_", "model"), int(n_samples),
-                                np.random.default_rng(seed), mean=mean)
+        _, rows = model_file.sample(self._check_fitted(), getattr(self, "path_", "model"), int(n_samples),
+                                    np.random.default_rng(seed), mean=mean)
         return np.asarray(rows, dtype=np.float64)

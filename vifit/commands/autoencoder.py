@@ -45,10 +45,7 @@ def autoencoder(data, hidden, decoder, activation, output_activation, loss, deno
     """
     from vifit.api.autoencoder import plan
     from vifit.commands.common import run_fit
-    from vifit.runners import autoencoder as runner
 
-    options, fit = plan(hidden=hidden, decoder=decoder, activation=activation, output_activation=output_activation,
-                        loss=loss, denoise=denoise, train=train)
-    run_fit(source=data, read=read, out=out, run=run, config=options, fit=fit, min_rows=runner.MIN_ROWS,
-            default_dtype="float32",
-            not_converged_hint="raise --epochs (the last epoch's weights were kept)")
+    fit_plan = plan(hidden=hidden, decoder=decoder, activation=activation, output_activation=output_activation,
+                    loss=loss, denoise=denoise, train=train)
+    run_fit(source=data, read=read, out=out, run=run, plan=fit_plan)

@@ -53,7 +53,7 @@ pin_blas()
 @click.option("--tol", type=FiniteFloat(), default=1e-6, show_default=True,
               help="Stop when the relative ELBO change is at most this: cavi, between sweeps; svi, of the "
                    "minibatch ELBO estimate averaged over a window (or of the exact ELBO between epochs).")
-@click.option("--max-iter", type=click.IntRange(min=1), default=500,
+@click.option("--max-iter", type=click.IntRange(min=1), default=None,
               help="cavi: most sweeps per restart; svi: most minibatch steps.  "
                    "[default: 500 for cavi; no limit for svi, where --epochs bounds the run]")
 @click.option("--restarts", type=click.IntRange(min=1), default=1, show_default=True,
@@ -90,62 +90,20 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
       vifit gmm 'data/part-*.csv.gz' --k 8 --backend dask --scheduler tcp://127.0.0.1:8786
     """
     reject_unused(click.get_current_context(), svi)  # before the heavy imports: a usage error is quick
+    from vifit.api.gmm import plan
+    from vifit.api.gmm_select import parse_k
     from vifit.commands.common import run_fit
-    from vifit.runners import gmm as runner
-    from vifit.runners.gmm_select import parse_k, select, unconverged
+    from vifit.errors import BadInput
 
-    k_spec, ks = k, parse_k(k)
-    k = ks[0]
-
+    if backend["backend"] != "dask" and (backend["scheduler"] or backend["scheduler_file"]
+                                         or backend["worker_wait"] is not None):
+        raise click.UsageError("--scheduler, --scheduler-file and --worker-wait need --backend dask")
+    if (run["checkpoint"] or run["resume"]) and len(parse_k(k)) > 1:
+        raise BadInput("--checkpoint/--resume hold one fit's state; give a single --k (not a range) to use them")
     options = {
         "k": k, "covariance": covariance, "weights": weights, "weight_concentration": weight_concentration,
         "mean_prior": mean_prior, "mean_precision_prior": mean_precision_prior, "dof_prior": dof_prior,
         "covariance_prior": covariance_prior, "sigma": sigma, "tau": tau, "init": init, "tol": tol,
-        "max_iter": max_iter, "restarts": restarts, "chunk_rows": chunk_rows,
+        "max_iter": max_iter, "restarts": restarts, "chunk_rows": chunk_rows, **svi, **backend,
     }
-
-    selected = []  # the result of a K range, checked for unconverged candidates after writing
-
-    def fit(table, *, seed, reporter, policy):  # a K range: each K fitted, the highest ELBO kept
-        runner.check_k(ks, table.values.shape[0], init, spec=k_spec)  # before fitting any K
-        result = select(ks, lambda k: runner.fit(table, seed=seed, reporter=reporter, policy=policy,
-                                                 **{**options, "k": k}),
-                        reporter, spec=k_spec, strict=run["strict"])
-        selected.append(result)
-        config.update(resolved=result.params["prior"])
-        return result
-
-    if len(ks) > 1:
-        options["k"] = k_spec
-        from vifit.errors import BadInput
-
-        if run["checkpoint"] or run["resume"]:
-            raise BadInput("--checkpoint/--resume hold one fit's state; give a single --k (not a range) to use them")
-        if svi["method"] == "svi" or backend["backend"] == "dask":
-            raise BadInput("--k with several values selects K by local CAVI; drop --method svi / "
-                           "--backend dask (or fit each K)")
-    if backend["backend"] == "dask":
-        from vifit.distributed import runner as dask_runner
-
-        given = click.get_current_context().get_parameter_source("max_iter").name != "DEFAULT"
-        return dask_runner.run_command(data, read, out, run, options, backend, svi, max_iter_given=given)
-    if backend["scheduler"] or backend["scheduler_file"] or backend["worker_wait"] is not None:
-        raise click.UsageError("--scheduler, --scheduler-file and --worker-wait need --backend dask")
-    if svi.pop("method") == "svi":
-        from vifit.runners import gmm_svi
-
-        given = click.get_current_context().get_parameter_source("max_iter").name != "DEFAULT"
-        return gmm_svi.run_command(data, read, out, run, options, svi, max_iter_given=given)
-    if len(ks) == 1:
-        from vifit.api.gmm import plan
-
-        config, fit = plan(options)  # the fit GMM.fit runs
-    else:
-        config = dict(options)
-    run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit, min_rows=runner.MIN_ROWS)
-    stopped_early = unconverged(selected[0]) if selected else []
-    if run["strict"] and stopped_early:  # run_fit checked only the chosen K; --strict covers every candidate
-        from vifit.errors import NotConverged
-        from vifit.runners.gmm_select import NOT_CONVERGED_HINT, unconverged_message
-
-        raise NotConverged(unconverged_message(k_spec, stopped_early) + f" (--strict); {NOT_CONVERGED_HINT}")
+    run_fit(source=data, read=read, out=out, run=run, plan=plan(options, source=data, strict=run["strict"]))

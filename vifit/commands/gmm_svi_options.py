@@ -1,7 +1,7 @@
 """The options of ``vifit gmm --method svi``, defined once and applied to the gmm command
 with one decorator; their values arrive packed in the ``svi`` argument.
 
-Ranges are checked by :func:`vifit.runners.gmm_svi.check_settings` (exit 2 naming the
+Ranges are checked by :func:`vifit.api.gmm_svi.check_settings` (exit 2 naming the
 option), so plain types here. Nothing here imports numpy, scipy or pandas.
 """
 

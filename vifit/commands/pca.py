@@ -32,7 +32,5 @@ def pca(data, k, whiten, read, out, run):
     """
     from vifit.api.pca import plan
     from vifit.commands.common import run_fit
-    from vifit.runners import pca as runner
 
-    config, fit = plan({"k": k, "whiten": whiten})
-    run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit, min_rows=runner.MIN_ROWS)
+    run_fit(source=data, read=read, out=out, run=run, plan=plan({"k": k, "whiten": whiten}))

@@ -53,13 +53,13 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
     from vifit.errors import BadInput
     from vifit.output import read_document, render_table, write_text
     from vifit.progress import Reporter
-    from vifit.runners import runner_for
+    from vifit.documents import model_kind
 
     reporter = Reporter(run["progress"], quiet=run["quiet"])
     require_csv_output("predict", out)
     check_output_target(out["output"], {"DATA": data, "MODEL": model_file})
     document = read_document(model_file)
-    runner = runner_for(document["model"], model_file)
+    kind = model_kind(document["model"], model_file)
     columns = document["data"]["columns"]  # validated: a non-empty list of distinct names
     opts = ReadOptions(header=header, delimiter=delimiter, dropna=dropna)
     if backend["backend"] == "dask":
@@ -71,7 +71,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
         reporter.release()
         return
     table = load_table(data, opts, note=reporter.note, required_columns=columns)
-    names, rows = computed(runner.predict, document, model_file, table, reconstruct=reconstruct)
+    names, rows = computed(kind.predict, document, model_file, table, reconstruct=reconstruct)
     # A column that overflows on every row says the model is unusable (refused, exit 2); cells
     # beyond float64 on some rows are the data's extreme values: written empty, named in a note.
     require_finite_somewhere(document, model_file, names, rows, "predict")

@@ -40,19 +40,19 @@ def sample(model_file, n, mean, out, run):
     from vifit.documents.outputs import computed, require_finite
     from vifit.errors import BadInput
     from vifit.output import field_of, read_document, render_rows, render_table, write_text
-    from vifit.runners import runner_for
+    from vifit.documents import model_kind
 
     require_csv_output("sample", out)
     check_output_target(out["output"], {"MODEL": model_file})
     document = read_document(model_file)
-    runner = runner_for(document["model"], model_file)
+    kind = model_kind(document["model"], model_file)
     seed = resolve_seed(run["seed"])
     rng = np.random.default_rng(seed)
     import inspect
 
     options = {}
     if mean is not None:
-        if "mean" not in inspect.signature(runner.sample).parameters:
+        if "mean" not in inspect.signature(kind.sample).parameters:
             raise BadInput(f"--mean/--draw applies to vae models only, not {document['model']}")
         options["mean"] = mean
     columns = field_of(document, model_file, "data", "columns")
@@ -62,7 +62,7 @@ def sample(model_file, n, mean, out, run):
         """The CSV text in chunks of chunk_rows rows, drawn one after another from rng: memory
         does not grow with -n (the chunk size depends on the model only, so output is reproducible)."""
         for start in range(0, n, chunk_rows):
-            names, rows = computed(runner.sample, document, model_file, min(chunk_rows, n - start), rng, **options)
+            names, rows = computed(kind.sample, document, model_file, min(chunk_rows, n - start), rng, **options)
             require_finite(document, model_file, names, rows, "sample")
             yield render_table(names, rows) if start == 0 else render_rows(rows)
 

@@ -58,11 +58,8 @@ def vae(data, hidden, decoder, latent, activation, likelihood, fixed_variance, s
     """
     from vifit.api.vae import plan
     from vifit.commands.common import run_fit
-    from vifit.runners import vae as runner
 
-    options, fit = plan(hidden=hidden, decoder=decoder, latent=latent, activation=activation, likelihood=likelihood,
-                        fixed_variance=fixed_variance, samples=samples, beta=beta, kl_warmup=kl_warmup,
-                        iwae_samples=iwae_samples, scale=scale, standardize=read["standardize"], train=train)
-    run_fit(source=data, read=read, out=out, run=run, config=options, fit=fit, min_rows=runner.MIN_ROWS,
-            default_dtype="float32",
-            not_converged_hint="raise --epochs (the last epoch's weights were kept)")
+    fit_plan = plan(hidden=hidden, decoder=decoder, latent=latent, activation=activation, likelihood=likelihood,
+                    fixed_variance=fixed_variance, samples=samples, beta=beta, kl_warmup=kl_warmup,
+                    iwae_samples=iwae_samples, scale=scale, standardize=read["standardize"], train=train)
+    run_fit(source=data, read=read, out=out, run=run, plan=fit_plan)

@@ -7,7 +7,7 @@ same CAVI loop, global step and ELBO as the single-machine fit (``inference/cavi
 Modules: ``cluster`` (connect or start a cluster; the only place dask is imported at the
 edge), ``reading`` (files cut into pieces, each parsed in chunks on a worker), ``tasks``
 (functions the workers run on a partition; numpy only), ``partitions`` (persisted row
-partitions, map and tree sum), ``cavi`` (the CAVI problem over partitions), ``runner``
-(the ``vifit gmm --backend dask`` flow). Nothing in this package is imported unless
+partitions, map and tree sum), ``cavi`` (the CAVI problem over partitions), ``svi`` (partitions as
+minibatches), ``gmm`` (the loader and the CAVI fit ``GMM(backend="dask")`` runs). Nothing in this package is imported unless
 ``--backend dask`` is given, so dask stays an optional extra (``vifit[dask]``).
 """

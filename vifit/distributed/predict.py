@@ -1,7 +1,7 @@
 """``vifit predict MODEL DATA --backend dask -o 'out/part-*.csv'``: one output file per partition.
 
 Each worker reads its partition of DATA (the model's columns, by name), applies the model
-(``runners.gmm.predict``: label, responsibilities, log predictive density) and writes its
+(``documents.gmm.predict``: label, responsibilities, log predictive density) and writes its
 rows to ``-o`` with ``*`` replaced by the partition's number (00, 01, ...), atomically; the
 output folder must be on a file system the workers share. Partitions are numbered in the
 order of the sorted input files, so concatenating the outputs in name order gives the rows

@@ -51,24 +51,24 @@ class DaskSviProblem(svi.Problem):
 def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
         weights: str = "dirichlet", init: str = "kmeans++", restarts: int = 1, chunk_rows: int | None = None,
         policy=None, **prior_options):
-    """``runners.gmm_svi.fit`` with the partitions as minibatches; the same output document."""
+    """``api.gmm_svi.fit`` with the partitions as minibatches; the same output document."""
+    from vifit.api import gmm_fit
+    from vifit.api.gmm_svi import run_restarts, svi_result
     from vifit.inference.policy import DEFAULT
-    from vifit.runners import gmm as runner
-    from vifit.runners.gmm_svi import _result, run_restarts
 
     parts = table.partitions
     n, d = parts.shape
-    runner.check_k([k], n, init)
+    gmm_fit.check_k([k], n, init)
     spec = gmm.Spec(k, d, covariance, weights)
     batch = math.ceil(n / len(parts))
     reporter.note(f"--backend dask: each of the {len(parts)} partitions is a minibatch (about {batch} rows); "
                   f"--batch-size is not used")
     settings = replace(settings, batch_size=batch)
-    moments = runner.accumulated_moments(spec, table.accumulator, table.columns, table.source)
-    prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note, table.columns)
+    moments = gmm_fit.accumulated_moments(spec, table.accumulator, table.columns, table.source)
+    prior, prior_document = gmm_fit.resolve_prior(spec, moments, prior_options, reporter.note, table.columns)
     frame = moments.frame
     problem = DaskSviProblem(spec, gmm.to_frame(prior, spec, frame), frame, parts,
-                             chunk_rows=chunk_rows or svi.CHUNK_ROWS)
+                             chunk_rows=chunk_rows)
     children = np.random.SeedSequence(int(seed)).spawn(restarts + 1)
     sample = sample_rows(parts, np.random.default_rng(children[0]), SAMPLE_ROWS)
     sample_ws = gmm.Workspace(spec, max(1, min(problem.chunk_rows, sample.shape[0])))
@@ -79,7 +79,7 @@ def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covarianc
     best, best_index, elbos = run_restarts(problem, settings, reporter, sample=sample, sample_ws=sample_ws,
                                            init=init, seeds=children[1:], scale=n / sample.shape[0],
                                            n_rows=n, total=total, method=method, policy=policy or DEFAULT)
-    document = _result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
+    document = svi_result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
                        elbos, table)
     document.fit_extra.update(backend="dask", partitions=len(parts), workers=parts.workers)
     return document

@@ -105,11 +105,11 @@ def responsibilities(x: np.ndarray, spec: gmm.Spec, theta: np.ndarray, frame: gm
 
 
 def predict_to_file(x: np.ndarray, document: dict, path: str, columns: list, output: str) -> int:
-    """``vifit predict`` of one partition (``runners.gmm.predict``), written atomically to output; rows written."""
+    """``vifit predict`` of one partition (``documents.gmm.predict``), written atomically to output; rows written."""
     from vifit.data import Table
     from vifit.output import render_table, write_text
-    from vifit.runners import gmm as runner
+    from vifit.documents import gmm as model_file
 
-    names, rows = runner.predict(document, path, Table(values=x, columns=list(columns), source=path))
+    names, rows = model_file.predict(document, path, Table(values=x, columns=list(columns), source=path))
     write_text(render_table(names, rows), output)
     return int(x.shape[0])

@@ -1,4 +1,7 @@
-"""Documents read from files, validated completely before anything uses them.
+"""Documents read from files, validated completely before anything uses them; and per model
+kind (one module each: gmm, pca, autoencoder, vae) the file's params: their schema, the JSON
+form a fit writes, and what a model file answers (``predict``, ``sample``), which ``vifit
+predict``, ``sample``, ``plot``, the API's estimators and the Dask tasks all call.
 
 :func:`read_model` is the one reader of ``vifit.fit/1`` model files for ``predict``,
 ``sample``, ``plot`` and the distributed predict: bounded parse (:mod:`.parse`), the
@@ -50,3 +53,11 @@ def validate_model(document, path: str, models: tuple[str, ...] | None = None) -
     if hasattr(kind, "check_resources"):
         kind.check_resources(document, path)
     return document
+
+
+def model_kind(model: str, path: str = "model file"):
+    """The module of a model kind named in a document: ``predict(document, path, table,
+    reconstruct=False) -> (columns, rows)`` and ``sample(document, path, n, rng) -> (columns, rows)``."""
+    if model not in MODELS:
+        raise BadInput(f"{path}: unknown model {quote(model)}")
+    return importlib.import_module(f"vifit.documents.{model}")

@@ -7,6 +7,9 @@ from __future__ import annotations
 from vifit.documents.schema import Array, Context, Num, Obj, Spec, Str, validate
 from vifit.errors import quote
 
+from vifit.errors import BadInput
+from vifit.output import array_of
+
 MAX_UNITS = 1 << 24  # per layer; the weights' own count is bounded by the document's size
 
 
@@ -60,3 +63,13 @@ def validate_weights(weights, shapes: dict, ctx: Context) -> dict:
 
 
 ACTIVATION = Str(choices=("identity", "relu", "tanh", "sigmoid", "softplus"))
+
+
+def load_weights(net, document: dict, path: str):
+    """Fill ``net.params`` from ``params.weights`` of the document; BadInput if malformed."""
+    arrays = {name: array_of(document, path, "params", "weights", name) for name in net.params.names()}
+    try:
+        net.params.load(arrays)
+    except ValueError as exc:
+        raise BadInput(f"{path}: field 'params.weights' is malformed ({exc})") from None
+    return net

@@ -41,7 +41,6 @@ from vifit.inference.sources import ArraySource, StreamSource, minibatches  # no
 from vifit.models import gmm
 from vifit.models.gmm_elbo import elbo as elbo_of
 
-CHUNK_ROWS = 4096
 PATIENCE = 2
 MIN_WINDOW = 20
 PRECISION = 1e-3
@@ -58,10 +57,14 @@ class Problem:
     prior: gmm.Prior
     frame: gmm.Frame
     source: object
-    chunk_rows: int = CHUNK_ROWS
+    chunk_rows: int | None = None  # None: passes.auto_chunk_rows, the one default of every loop
     workspace: gmm.Workspace = None
 
     def __post_init__(self):
+        if self.chunk_rows is None:
+            from vifit.inference.passes import auto_chunk_rows
+
+            self.chunk_rows = auto_chunk_rows(self.spec)
         if self.workspace is None:
             self.workspace = gmm.Workspace(self.spec, self.chunk_rows)
 

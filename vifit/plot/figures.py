@@ -1,7 +1,7 @@
 """One figure per model kind, drawn from a model document (and optionally its data).
 
 Each ``draw_<model>(plt, document, path, table, options) -> Figure`` reads only
-the document's fields and the runner's ``predict``; no mathematics is redone here.
+the document's fields and its model kind's ``predict`` (:mod:`vifit.documents`); no mathematics is redone here.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ def _labels(ax, xlabel=None, ylabel=None, title=None):
             setter(str(text), parse_math=False, usetex=False)
 
 
-def _predicted(runner, document, path, table):
-    """The runner's predict, refused when it overflows (a figure of NaN would be no figure)."""
+def _predicted(model_file, document, path, table):
+    """The model file's predict, refused when it overflows (a figure of NaN would be no figure)."""
     from vifit.documents.outputs import computed, require_finite
 
-    names, rows = computed(runner.predict, document, path, table)
+    names, rows = computed(model_file.predict, document, path, table)
     require_finite(document, path, names, rows, "plot")
     return names, rows
 
@@ -88,9 +88,9 @@ def draw_pca(plt, document, path, table, options):
     _labels(ax, xlabel="component", title="scree plot")
     ax.legend()
     if table is not None:
-        from vifit.runners import pca as runner
+        from vifit.documents import pca as model_file
 
-        names, rows = _predicted(runner, document, path, table)
+        names, rows = _predicted(model_file, document, path, table)
         rows = np.asarray(rows, dtype=float)
         if rows.shape[1] < 3:
             raise BadInput(f"{path}: the projection needs at least 2 components (the model has 1)")
@@ -116,14 +116,14 @@ def draw_gmm(plt, document, path, table, options):
     figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
     _trace(axes[0, 0], document, "ELBO")
     if table is not None:
-        from vifit.runners import gmm as runner
+        from vifit.documents import gmm as model_file
 
         columns = list(field_of(document, path, "data", "columns"))
         means = array_of(document, path, "params", "summary", "means", ndim=2)
         covariances = np.asarray(field_of(document, path, "params", "summary", "covariances"), dtype=float)
         if covariances.ndim == 2:  # diagonal or spherical summaries: one row per component
             covariances = np.stack([np.diag(np.broadcast_to(c, (means.shape[1],))) for c in covariances])
-        names, rows = _predicted(runner, document, path, table)
+        names, rows = _predicted(model_file, document, path, table)
         labels = np.asarray(rows, dtype=float)[:, names.index("label")].astype(int) - 1  # 1-based in output
         x = table.values.astype(float)
         from vifit.preprocess import apply_preprocessing
@@ -160,9 +160,9 @@ def draw_network(plt, document, path, table, options):
     _trace(axes[0, 0], document, "training curve")
     panel = 1
     if table is not None:
-        from vifit.runners import runner_for
+        from vifit.documents import model_kind
 
-        names, rows = _predicted(runner_for(document["model"], path), document, path, table)
+        names, rows = _predicted(model_kind(document["model"], path), document, path, table)
         rows = np.asarray(rows, dtype=float)
         latent = [i for i, n in enumerate(names) if n.startswith(("z", "code", "mu"))]
         if len(latent) < 2:
@@ -172,12 +172,12 @@ def draw_network(plt, document, path, table, options):
         _labels(ax, names[latent[0]], names[latent[1]], "latent means")
         panel += 1
     if options.get("image_shape") and document["model"] == "vae":
-        from vifit.runners import vae as runner
+        from vifit.documents import vae as model_file
 
         height, width = options["image_shape"]
         from vifit.documents.outputs import computed, require_finite
 
-        columns, images = computed(runner.sample, document, path, 16, np.random.default_rng(0), mean=True)
+        columns, images = computed(model_file.sample, document, path, 16, np.random.default_rng(0), mean=True)
         require_finite(document, path, columns, images, "plot")
         if height * width != images.shape[1]:
             raise BadInput(f"--image-shape {height}x{width} does not match the model's {images.shape[1]} columns")

@@ -1,32 +1,23 @@
-"""Autoencoder runner: fit to FitResult, predict (codes, per-row error, reconstructions).
+"""The autoencoder fit: train on a table, FitResult with the weights, per-feature error and curve.
 
-A classical autoencoder is not a generative model, so ``sample`` refuses.
-"""
+A classical autoencoder is not a generative model, so its model file has no ``sample``."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from vifit import memory
 from vifit.data import Table
-from vifit.preprocess import apply_preprocessing, check_square_range, undo_preprocessing
-from vifit.errors import BadInput
+from vifit.documents.autoencoder import check_range
+from vifit.preprocess import check_square_range
 from vifit.inference import sgd
 from vifit.models import autoencoder as model
-from vifit.output import field_of
 from vifit.result import FitResult
-from vifit.runners import memory
-from vifit.runners.weights import load_weights
 
 MIN_ROWS = 2
 # fit.stopped, in words, for each sgd stopped_by
 STOP_REASONS = {"training": "training loss plateaued", "validation": "validation loss rose",
                 "epochs": "epochs exhausted", "interrupted": "interrupted"}
-
-
-def check_range(values: np.ndarray, loss: str) -> None:
-    if loss == "bce" and (values.min() < 0 or values.max() > 1):
-        raise BadInput(f"--loss bce needs data in [0, 1], but it spans [{values.min():g}, {values.max():g}]; "
-                       f"rescale it first or use --loss mse (with --standardize)")
 
 
 def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, denoise: float,
@@ -90,38 +81,3 @@ def _long_table(arch, weights, columns, per_feature, state) -> dict:
     rows += [["trace", "train_loss", e, float(v)] for e, v in state.train_trace]
     rows += [["trace", "validation_loss", e, float(v)] for e, v in state.validation_trace]
     return {"columns": ["block", "name", "index", "value"], "rows": rows}
-
-
-def load(document: dict, path: str) -> model.Autoencoder:
-    """Rebuild the network (float64) from a model file, checking every field."""
-    arch_doc = field_of(document, path, "params", "architecture")
-    try:
-        arch = model.Architecture(
-            encoder=tuple(int(s) for s in arch_doc["encoder"]), decoder=tuple(int(s) for s in arch_doc["decoder"]),
-            activation=str(arch_doc["activation"]), output_activation=str(arch_doc["output_activation"]),
-            loss=str(arch_doc["loss"]))
-        net = model.Autoencoder(arch, dtype=np.float64)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BadInput(f"{path}: field 'params.architecture' is malformed ({exc})") from None
-    return load_weights(net, document, path)
-
-
-def predict(document: dict, path: str, table: Table, reconstruct: bool = False):
-    """Columns code1..codek and reconstruction_error (the training loss of each row, in the
-    model's space); with reconstruct, the reconstructed rows in the data's units."""
-    net = load(document, path)
-    preprocessing = document["data"].get("preprocessing", {})
-    x = np.asarray(apply_preprocessing(table.values, preprocessing), dtype=np.float64)
-    if x.shape[1] != net.arch.encoder[0]:
-        raise BadInput(f"{path}: the model expects {net.arch.encoder[0]} columns, the data has {x.shape[1]}")
-    if reconstruct:
-        return list(table.columns), undo_preprocessing(net.reconstruct(x), preprocessing)
-    check_range(x, net.arch.loss)
-    codes = net.encode(x)
-    names = [f"code{j + 1}" for j in range(codes.shape[1])]
-    return names + ["reconstruction_error"], np.column_stack([codes, net.per_row_loss(x)])
-
-
-def sample(document: dict, path: str, n: int, rng: np.random.Generator):
-    raise BadInput(f"{path}: a classical autoencoder is not a generative model and cannot be sampled; "
-                   f"fit a VAE (vifit vae) to draw new rows")

@@ -1,15 +1,14 @@
-"""PCA runner: fit to FitResult, predict (coordinates + log-likelihood), sample (PPCA)."""
+"""The PCA fit: exact PCA of a table to FitResult, with the probabilistic-PCA likelihood."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from vifit.data import Table
-from vifit.preprocess import apply_preprocessing, require_representable, undo_preprocessing
+from vifit.preprocess import require_representable
 from vifit.errors import BadInput
 from vifit.models import pca as model
 from vifit.models.spread import out_of_range
-from vifit.output import array_of, field_of
 from vifit.result import FitResult
 
 MIN_ROWS = 2
@@ -60,40 +59,3 @@ def fit(table: Table, *, seed: int, reporter, k: int, whiten: bool) -> FitResult
     return FitResult(model="pca", method=pca.solver, params={"summary": summary}, status="converged",
                      elbo=loglik, n_rows=n, n_iter=1, trace=[] if loglik is None else [(1, loglik)],
                      fit_extra=extra, table=table_view)
-
-
-def _parameters(document: dict, path: str):
-    mean = array_of(document, path, "params", "summary", "mean", ndim=1)
-    components = array_of(document, path, "params", "summary", "components", ndim=2)
-    explained = array_of(document, path, "params", "summary", "explained_variance", ndim=1)
-    noise = float(array_of(document, path, "params", "summary", "noise_variance", ndim=0))
-    whiten = bool(field_of(document, path, "params", "summary", "whiten"))
-    if components.shape != (explained.shape[0], mean.shape[0]):
-        raise BadInput(f"{path}: components, mean and explained_variance have inconsistent shapes")
-    return mean, components, explained, noise, whiten
-
-
-def predict(document: dict, path: str, table: Table, reconstruct: bool = False):
-    """Columns pc1..pck (whitened if the fit was) and loglik per row (empty if undefined);
-    with reconstruct, the projections back onto the data space in the data's units."""
-    mean, components, explained, noise, whiten = _parameters(document, path)
-    x = apply_preprocessing(table.values, document["data"].get("preprocessing", {}))
-    scores = model.transform(x, mean, components, explained, whiten)
-    columns = [f"pc{j + 1}" for j in range(components.shape[0])]
-    if noise > 0:
-        loglik = model.log_likelihood(x, mean, components, explained, noise)
-    else:
-        loglik = np.full(x.shape[0], np.nan)
-    if reconstruct:
-        centred = model.transform(x, mean, components, explained, whiten=False)
-        rebuilt = undo_preprocessing(mean + centred @ components, document["data"].get("preprocessing", {}))
-        return list(table.columns), rebuilt
-    return columns + ["loglik"], np.column_stack([scores, loglik])
-
-
-def sample(document: dict, path: str, n: int, rng: np.random.Generator):
-    """n rows from the PPCA model, in the units of the original data."""
-    mean, components, explained, noise, _ = _parameters(document, path)
-    draws = model.sample(rng, n, mean, components, explained, noise)
-    draws = undo_preprocessing(draws, document["data"].get("preprocessing", {}))
-    return list(field_of(document, path, "data", "columns")), draws

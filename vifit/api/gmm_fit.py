@@ -1,22 +1,23 @@
-"""GMM runner: options to prior, CAVI fit to FitResult; predict and sample from the document.
+"""The GMM fit a CAVI run needs beyond the loop: options to prior (data-scaled defaults), the
+CAVI problem of a table, and the FitResult of the loop's state (components sorted by weight).
 
-Parameters in the document are in data units (after ``--standardize`` when given);
-``params.frame`` records the working coordinates the computation ran in.
+Parameters in the result are in data units (after ``--standardize`` when given);
+``params.frame`` records the working coordinates the computation ran in. The params' JSON
+form (and its reading back) is :mod:`vifit.documents.gmm`'s.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from vifit import memory
 from vifit.data import Table
-from vifit.preprocess import apply_preprocessing, check_spread, require_representable, undo_preprocessing
+from vifit.documents.gmm import frame_document, summarise, variances, variational_document
 from vifit.errors import BadInput
 from vifit.models import gmm
-from vifit.models import gmm_predictive as predictive
 from vifit.models.gmm_prior import build_prior, data_moments, default_scale_inv, default_tau, dependent_columns
-from vifit.output import array_of, field_of
+from vifit.preprocess import check_spread, require_representable
 from vifit.result import FitResult
-from vifit.runners import memory
 
 MIN_ROWS = 2  # one row cannot show a mixture; it is bad input, not a fit
 NW_OPTIONS = ("mean_precision_prior", "dof_prior", "covariance_prior")
@@ -212,149 +213,4 @@ def cavi_result(problem, prior: gmm.Prior, prior_document: dict, result, columns
              *variances(summary, j)] for j in range(k)]
     return FitResult(model="gmm", method="cavi", params=params, status=result.status, elbo=elbo, n_rows=n,
                      n_iter=state.iteration, trace=state.trace, fit_extra=extra,
-                     table={"columns": header, "rows": rows})
-
-
-def frame_document(frame: gmm.Frame) -> dict:
-    """params.frame: shift and scale, and the rotation when the fit used one."""
-    document = {"shift": frame.shift, "scale": frame.scale}
-    if frame.rotation is not None:
-        document["rotation"] = frame.rotation
-    return document
-
-
-def summarise(prior: gmm.Prior, q: gmm.Variational) -> dict:
-    """Posterior means: weights E[pi], means E[mu], counts N_k, and covariances E[Lambda]^-1:
-    (k, d, d) for full; the per-feature variances (k, d) otherwise, whose matrices are diagonal
-    (writing k d x d matrices of zeros made a diag fit of 5,000 columns take minutes and GBs)."""
-    spec, d = prior.spec, prior.spec.d
-    e_lambda, _, _ = gmm.expected_precision(prior, q)
-    if spec.covariance == "full":
-        covariances = np.linalg.inv(e_lambda)
-        covariances = 0.5 * (covariances + covariances.transpose(0, 2, 1))
-    elif spec.covariance == "diag":
-        covariances = 1.0 / e_lambda
-    else:
-        covariances = np.repeat((1.0 / e_lambda)[:, None], d, axis=1)
-    return {"covariance": spec.covariance, "weights": gmm.expected_weights(prior, q), "means": q.means,
-            "covariances": covariances, "counts": q.counts}
-
-
-def variances(summary: dict, j: int) -> np.ndarray:
-    """Component j's per-feature variances (d,) from a summary."""
-    covariance = np.asarray(summary["covariances"][j])
-    return np.diag(covariance) if covariance.ndim == 2 else covariance
-
-
-def variational_document(spec: gmm.Spec, q: gmm.Variational) -> dict:
-    out = {"counts": q.counts}
-    if q.weight_concentration is not None:
-        out["weight_concentration"] = q.weight_concentration
-    out["means"] = q.means
-    out["mean_precision"] = q.mean_precision
-    if spec.covariance != "known":
-        out["dof"] = q.dof
-        out["scale_inv"] = q.scale_inv
-    return out
-
-
-# ---------------------------------------------------------------- reading a model file
-
-
-def load_model(document: dict, path: str) -> tuple[gmm.Prior, gmm.Variational]:
-    """Prior and q (data units, after any --standardize) from a gmm document."""
-    cov = field_of(document, path, "params", "prior", "covariance")
-    weights = field_of(document, path, "params", "prior", "weights")
-    if cov not in gmm.COVARIANCES or weights not in gmm.WEIGHTS:
-        raise BadInput(f"{path}: params.prior has an unknown covariance or weights kind")
-    means = array_of(document, path, "params", "variational", "means", ndim=2)
-    k, d = means.shape
-    spec = gmm.Spec(k, d, cov, weights)
-    prior_mean = array_of(document, path, "params", "prior", "mean", ndim=1)
-    alpha0 = 1.0
-    if weights != "uniform":
-        alpha0 = float(array_of(document, path, "params", "prior", "weight_concentration", ndim=0))
-    if cov == "known":
-        sigma = float(array_of(document, path, "params", "prior", "sigma", ndim=0))
-        tau = float(array_of(document, path, "params", "prior", "tau", ndim=0))
-        prior = build_prior(spec, weight_concentration=alpha0, mean=prior_mean, sigma=sigma, tau=tau)
-    else:
-        prior = build_prior(spec, weight_concentration=alpha0, mean=prior_mean,
-                            mean_precision=float(array_of(document, path, "params", "prior", "mean_precision", ndim=0)),
-                            dof=float(array_of(document, path, "params", "prior", "dof", ndim=0)),
-                            scale_inv=array_of(document, path, "params", "prior", "scale_inv"))
-    beta = array_of(document, path, "params", "variational", "mean_precision", ndim=1)
-    counts = array_of(document, path, "params", "variational", "counts", ndim=1)
-    alpha = None
-    if weights != "uniform":
-        alpha = array_of(document, path, "params", "variational", "weight_concentration",
-                         ndim=2 if weights == "dp" else 1)
-    dof, scale_inv = np.zeros(k), None
-    if cov != "known":
-        dof = array_of(document, path, "params", "variational", "dof", ndim=1)
-        scale_inv = array_of(document, path, "params", "variational", "scale_inv",
-                             ndim={"full": 3, "diag": 2, "spherical": 1}[cov])
-    q = gmm.Variational(counts=counts, weight_concentration=alpha, mean_precision=beta, means=means,
-                        dof=dof, scale_inv=scale_inv)
-    shapes_ok = (prior_mean.shape == (d,) and beta.shape == (k,) and counts.shape == (k,)
-                 and (alpha is None or alpha.shape[0] == k) and dof.shape == (k,)
-                 and (scale_inv is None or scale_inv.shape[0] == k))
-    if not shapes_ok:
-        raise BadInput(f"{path}: gmm parameters have inconsistent shapes")
-    return prior, q
-
-
-def _frame(document: dict, path: str, d: int) -> gmm.Frame:
-    frame = document["params"].get("frame")
-    if not frame:
-        return gmm.Frame.identity(d)
-    shift = array_of(document, path, "params", "frame", "shift", ndim=1)
-    scale = array_of(document, path, "params", "frame", "scale", ndim=1)
-    if shift.shape != (d,) or scale.shape != (d,) or not (scale > 0).all():
-        raise BadInput(f"{path}: params.frame is malformed")
-    rotation = None
-    if frame.get("rotation") is not None:
-        rotation = array_of(document, path, "params", "frame", "rotation", ndim=2)
-        if (rotation.shape != (d, d) or document["params"]["prior"].get("covariance") != "full"
-                or not np.allclose(rotation.T @ rotation, np.eye(d), atol=1e-9)):
-            raise BadInput(f"{path}: params.frame.rotation is not an orthogonal {d} x {d} matrix of a full-covariance fit")
-    return gmm.Frame(shift, scale, rotation)
-
-
-def predict(document: dict, path: str, table: Table, reconstruct: bool = False):
-    """Per row: label (1-based component), resp_1..resp_k, log_density (posterior predictive,
-    in the units of the data as given, so a --standardize of the fit is accounted for)."""
-    if reconstruct:
-        raise BadInput("--reconstruct is not supported for gmm")
-    prior, q = load_model(document, path)
-    spec = prior.spec
-    preprocessing = document["data"].get("preprocessing", {})
-    x = apply_preprocessing(np.asarray(table.values, dtype=np.float64), preprocessing)
-    frame = _frame(document, path, spec.d)
-    prior_f, q_f = gmm.to_frame(prior, spec, frame), gmm.to_frame(q, spec, frame)
-    theta = gmm.log_resp_coefficients(prior_f, q_f)
-    chunk = 4096
-    ws = gmm.Workspace(spec, min(chunk, max(1, x.shape[0])))
-    resp = np.vstack([gmm.responsibilities(spec, theta, x[s:s + chunk], frame, ws)[0]
-                      for s in range(0, x.shape[0], chunk)])
-    log_density = predictive.log_density(prior, q, x)
-    spec_std = (preprocessing or {}).get("standardize")
-    if spec_std:
-        log_density = log_density - float(np.sum(np.log(np.asarray(spec_std["scale"]))))
-    labels = np.where(np.isfinite(resp).all(axis=1), np.argmax(resp, axis=1) + 1.0, np.nan)  # nan: written empty
-    columns = ["label"] + [f"resp_{j + 1}" for j in range(spec.k)] + ["log_density"]
-    return columns, _rows(labels, resp, log_density)
-
-
-def _rows(labels, resp, log_density):
-    return [[int(label) if label == label else float(label), *r, float(ld)]
-            for label, r, ld in zip(labels.tolist(), resp.tolist(), log_density.tolist())]
-
-
-def sample(document: dict, path: str, n: int, rng: np.random.Generator):
-    """n rows from the posterior predictive (data units) with their 1-based component."""
-    prior, q = load_model(document, path)
-    draws, labels = predictive.sample(prior, q, n, rng)
-    draws = undo_preprocessing(draws, document["data"].get("preprocessing", {}))
-    columns = list(field_of(document, path, "data", "columns"))
-    return columns + ["component"], [[*row, int(label) + 1] for row, label in zip(draws.tolist(), labels)]
+                     table={"columns": header, "rows": rows}, resolved=prior_document)

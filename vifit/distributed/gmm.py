@@ -1,7 +1,6 @@
-"""``vifit gmm --backend dask``: connect, read partitions, fit by CAVI over them, write the document.
+"""``GMM(backend="dask")`` (``vifit gmm --backend dask``): connect, read partitions, fit by CAVI over them.
 
-The flow is the shared ``run_fit`` (load, fit, assemble, write, exit code) with a loader that
-connects to the cluster and persists the partitions; the prior's data-scaled defaults and the
+:func:`load` (the plan's loader) connects to the cluster and persists the partitions; the prior's data-scaled defaults and the
 working frame come from moments merged over partitions (``MomentAccumulator.merge``);
 ``--standardize`` is applied on the workers. The output document is the local backend's, with
 ``fit.backend = "dask"``, the number of partitions and of workers.
@@ -17,7 +16,7 @@ from vifit.distributed import cluster, tasks
 from vifit.errors import BadInput
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator
-from vifit.runners import gmm as runner
+from vifit.api import gmm_fit
 
 
 class DaskTable:
@@ -32,6 +31,17 @@ class DaskTable:
         n, d = self.partitions.shape
         return {"source": self.source, "n_rows": n, "n_features": d, "columns": list(self.columns),
                 "rows_dropped": self.rows_dropped, "preprocessing": self.preprocessing}
+
+
+def load(source: str, opts, note, *, backend: dict, resources: contextlib.ExitStack) -> DaskTable:
+    """``Plan.load`` of a Dask fit: refuse stdin, connect (closed with ``resources``), read the partitions.
+
+    backend: scheduler, scheduler_file, worker_wait (the ``--backend dask`` options)."""
+    from vifit.distributed.partitions import refuse_read_once
+
+    refuse_read_once(source)
+    client = resources.enter_context(cluster.connect(backend["scheduler"], backend["scheduler_file"], note))
+    return load_table(client, source, opts, note, backend.get("worker_wait") or cluster.WORKER_WAIT)
 
 
 def merged_moments(partitions) -> MomentAccumulator:
@@ -54,8 +64,8 @@ def load_table(client, source: str, opts, note, worker_wait: float = cluster.WOR
     if dropped:
         note(f"dropped {dropped} row(s) with missing or infinite values (--dropna)")
     n = partitions.shape[0]
-    if n < runner.MIN_ROWS:
-        raise BadInput(f"{name}: {n} usable row(s), but this model needs at least {runner.MIN_ROWS}")
+    if n < gmm_fit.MIN_ROWS:
+        raise BadInput(f"{name}: {n} usable row(s), but this model needs at least {gmm_fit.MIN_ROWS}")
     accumulator = merged_moments(partitions)
     if accumulator.constant:
         raise BadInput(f"{name}: every column is constant ({n} identical rows); there is nothing to fit")
@@ -76,67 +86,24 @@ def load_table(client, source: str, opts, note, worker_wait: float = cluster.WOR
 def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "full", weights: str = "dirichlet",
         init: str = "kmeans++", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
         chunk_rows: int | None = None, resp0=None, policy=None, **prior_options):
-    """Fit the Bayesian GMM by CAVI over the table's partitions; the FitResult of ``runners.gmm.fit``."""
+    """Fit the Bayesian GMM by CAVI over the table's partitions; the FitResult of ``api.gmm_fit.fit``."""
     from vifit.distributed.cavi import DaskProblem
     from vifit.inference import cavi
 
     partitions = table.partitions
     n, d = partitions.shape
-    runner.check_k([k], n, init)
+    gmm_fit.check_k([k], n, init)
     if not tol >= 0:
         raise BadInput(f"--tol must be non-negative, got {tol}")
     spec = gmm.Spec(k, d, covariance, weights)
-    moments = runner.accumulated_moments(spec, table.accumulator, table.columns, table.source)
-    prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note, table.columns)
+    moments = gmm_fit.accumulated_moments(spec, table.accumulator, table.columns, table.source)
+    prior, prior_document = gmm_fit.resolve_prior(spec, moments, prior_options, reporter.note, table.columns)
     frame = moments.frame
     problem = DaskProblem(spec, gmm.to_frame(prior, spec, frame), frame, partitions, chunk_rows=chunk_rows,
                           rows=partitions)
     result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
                       reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0)
-    return runner.cavi_result(problem, prior, prior_document, result, table.columns, init=init,
+    return gmm_fit.cavi_result(problem, prior, prior_document, result, table.columns, init=init,
                               restarts=restarts, extra={"backend": "dask", "partitions": len(partitions),
                                                         "workers": partitions.workers})
 
-
-def run_command(data: str, read: dict, out: dict, run: dict, options: dict, backend: dict, svi_options: dict,
-                max_iter_given: bool = False) -> None:
-    """``vifit gmm DATA --backend dask``: the shared run_fit flow with a loader that connects and
-    persists the partitions; the connection is closed when the command ends. ``--method svi``
-    (and ``--memoized``) take the partitions as minibatches (``distributed.svi``)."""
-    from vifit.fitflow import run_fit
-
-    method = svi_options["method"]
-    if method == "svi":
-        from vifit.distributed import svi as dask_svi
-        from vifit.runners.gmm_svi import check_settings
-
-        if not svi_options["stream"]:
-            raise BadInput("--no-stream does not apply to --backend dask (the rows stay on the workers)")
-        settings = check_settings(svi_options, options["tol"], options["max_iter"] if max_iter_given else None)
-        fit_options = {key: value for key, value in options.items() if key not in ("tol", "max_iter")}
-        config = dict(options, max_iter=options["max_iter"] if max_iter_given else None, **svi_options,
-                      backend="dask")
-        hint = "raise --epochs (or --max-iter when given) or loosen --tol"
-    else:
-        config = dict(options, backend="dask")
-        hint = "raise --max-iter or loosen --tol"
-
-    with contextlib.ExitStack() as stack:
-        def load(source, opts, note):
-            from vifit.distributed.partitions import refuse_read_once
-
-            refuse_read_once(source)
-            client = stack.enter_context(cluster.connect(backend["scheduler"], backend["scheduler_file"], note))
-            return load_table(client, source, opts, note, backend.get("worker_wait") or cluster.WORKER_WAIT)
-
-        def fit_table(table, *, seed, reporter, policy):
-            if method == "svi":
-                result = dask_svi.fit(table, seed=seed, reporter=reporter, settings=settings, policy=policy,
-                                      **fit_options)
-            else:
-                result = fit(table, seed=seed, reporter=reporter, policy=policy, **options)
-            config.update(resolved=result.params["prior"])
-            return result
-
-        run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit_table, min_rows=runner.MIN_ROWS,
-                load=load, not_converged_hint=hint)

@@ -23,12 +23,14 @@ import numpy as np
 from vifit.errors import BadInput, DataChanged
 from vifit.inference import sources, svi
 from vifit.inference.init import SpawnedSeeds, initial_stats
+from vifit.inference.passes import auto_chunk_rows
 from vifit.inference.policy import DEFAULT, LoopPolicy
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator, RowSample
 from vifit.result import FitResult
-from vifit.runners import gmm as runner
-from vifit.runners import memory
+from vifit import memory
+from vifit.api import gmm_fit
+from vifit.documents.gmm import frame_document, summarise, variances, variational_document
 
 INIT_ROWS = 65536
 MAX_MEMO_BATCHES = 1024
@@ -55,30 +57,28 @@ def check_settings(svi_options: dict, tol: float, max_iter: int | None) -> svi.S
 
 
 class Loaded:
-    """What the loader hands to the fit: the row source and the output's data block."""
+    """The rows an SVI fit runs on: the row source, the output's data block, and the name
+    messages give the data."""
 
-    def __init__(self, source, describe):
-        self.source, self.describe = source, describe
+    def __init__(self, source, describe, name: str = "data"):
+        self.source, self.describe, self.name = source, describe, name
 
 
-def loader(stream: bool):
-    """``load(source, opts, note)`` for run_fit: a TableStream (stream) or the whole table."""
+def load_stream(path: str, opts, note) -> Loaded:
+    """``Plan.load`` of a streamed SVI fit: the CSV read in blocks (stdin spooled once)."""
+    from vifit.data import display_name
+    from vifit.stream import TableStream
 
-    def load(path, opts, note):
-        if stream:
-            from vifit.stream import TableStream
+    table_stream = TableStream(path, opts, chunk_rows=sources.READ_ROWS, note=note)
+    if opts.standardize:
+        table_stream.fit_standardization()
+    source = svi.StreamSource(table_stream)
+    return Loaded(source, source.describe, display_name(path))
 
-            table_stream = TableStream(path, opts, chunk_rows=sources.READ_ROWS, note=note)
-            if opts.standardize:
-                table_stream.fit_standardization()
-            source = svi.StreamSource(table_stream)
-            return Loaded(source, source.describe)
-        from vifit.data import load_table
 
-        table = load_table(path, opts, min_rows=runner.MIN_ROWS, note=note, require_variation=True)
-        return Loaded(svi.ArraySource(table.values), table.describe)
-
-    return load
+def in_memory(table) -> Loaded:
+    """The rows of an in-memory table (``--no-stream``, an array given to the API)."""
+    return Loaded(svi.ArraySource(table.values), table.describe, table.source)
 
 
 def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: bool = True):
@@ -111,12 +111,11 @@ def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: b
 
 def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
         weights: str = "dirichlet", init: str = "kmeans++", restarts: int = 1, chunk_rows: int | None = None,
-        name: str = "data", policy: LoopPolicy = DEFAULT, **prior_options) -> FitResult:
+        policy: LoopPolicy = DEFAULT, **prior_options) -> FitResult:
     """Fit the Bayesian GMM by SVI (or memoized VB) to the rows of ``loaded.source``.
 
-    chunk_rows: rows per local-step chunk (None: 4096); policy: the loop's (see inference.policy)."""
-    given_chunk, chunk_rows = chunk_rows is not None, chunk_rows or 4096
-    source = loaded.source
+    chunk_rows: rows per local-step chunk (None: inference.passes.auto_chunk_rows, as CAVI's); policy: the loop's (see inference.policy)."""
+    source, name = loaded.source, loaded.name
     from vifit.stream import once_name
 
     if restarts > 1 and not source.repeatable:
@@ -131,6 +130,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
                            f"read only once")
     d = len(loaded.describe()["columns"])
     spec = gmm.Spec(k, d, covariance, weights)
+    given_chunk, chunk_rows = chunk_rows is not None, chunk_rows or auto_chunk_rows(spec)
     memory.check_gmm(spec, None, min(chunk_rows, settings.batch_size), 1, restarts)  # before the first pass
     sequence = np.random.SeedSequence(int(seed))  # child 0 for the scan, 1.. for the restarts
     accumulator, sample, n = scan(source, d, np.random.default_rng(sequence.spawn(1)[0]), name, reporter.note,
@@ -145,7 +145,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     if n is not None:
         note_stream_windows(source, n, reporter.note)
     rows_known = n if n is not None else sample.shape[0]
-    runner.check_k([k], rows_known, init)
+    gmm_fit.check_k([k], rows_known, init)
     batch = settings.batch_size
     if n is not None and batch > n:
         reporter.note(f"--batch-size {batch} is more than the {n} rows; using {n} (one batch per epoch)")
@@ -155,8 +155,8 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
         reporter.note(f"--memoized keeps statistics per batch: using batches of {batch} rows "
                       f"({MAX_MEMO_BATCHES} batches) instead of --batch-size {settings.batch_size}")
     settings = replace(settings, batch_size=batch)
-    moments = runner.accumulated_moments(spec, accumulator, loaded.describe()["columns"], name)
-    prior, prior_document = runner.resolve_prior(spec, moments, prior_options, reporter.note,
+    moments = gmm_fit.accumulated_moments(spec, accumulator, loaded.describe()["columns"], name)
+    prior, prior_document = gmm_fit.resolve_prior(spec, moments, prior_options, reporter.note,
                                                  loaded.describe()["columns"])
     frame = moments.frame
     problem = svi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, source, chunk_rows=chunk_rows)
@@ -172,7 +172,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
                                            n_rows=n, total=total, method=method, policy=policy)
     if n is None:  # stdin: its rows are counted by the pass
         note_stream_windows(source, best.n_rows, reporter.note)
-    return _result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
+    return svi_result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
                    elbos, loaded)
 
 
@@ -216,11 +216,11 @@ def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds,
     return best, best_index, elbos
 
 
-def _result(spec, prior, prior_document, problem, result, settings, method, init, restarts, best_index, elbos,
+def svi_result(spec, prior, prior_document, problem, result, settings, method, init, restarts, best_index, elbos,
             loaded) -> FitResult:
     frame, state, n = problem.frame, result.state, result.n_rows
     q = gmm.from_frame(gmm.variational(problem.prior, state.lam), spec, frame)
-    summary = runner.summarise(prior, q)
+    summary = summarise(prior, q)
     extra = {
         "init": init,
         "restarts": restarts,
@@ -236,38 +236,14 @@ def _result(spec, prior, prior_document, problem, result, settings, method, init
     }
     if method == "svi":
         extra.update(forgetting=settings.forgetting, delay=settings.delay)
-    params = {"prior": prior_document, "variational": runner.variational_document(spec, q),
-              "summary": summary, "frame": runner.frame_document(frame)}
+    params = {"prior": prior_document, "variational": variational_document(spec, q),
+              "summary": summary, "frame": frame_document(frame)}
     columns = loaded.describe()["columns"]
     header = ["component", "weight", "count"] + [f"mean_{c}" for c in columns] + [f"var_{c}" for c in columns]
     rows = [[j + 1, summary["weights"][j], summary["counts"][j], *summary["means"][j],
-             *runner.variances(summary, j)] for j in range(spec.k)]
+             *variances(summary, j)] for j in range(spec.k)]
     return FitResult(model="gmm", method=method, params=params, status=result.status, elbo=result.elbo, n_rows=n,
                      n_iter=state.step, trace=result.trace, fit_extra=extra,
-                     table={"columns": header, "rows": rows}, stopped_by=result.stopped_by)
+                     table={"columns": header, "rows": rows}, stopped_by=result.stopped_by,
+                     resolved=prior_document)
 
-
-def run_command(data: str, read: dict, out: dict, run: dict, options: dict, svi_options: dict,
-                max_iter_given: bool) -> None:
-    """``vifit gmm --method svi``: validate, then the shared run_fit flow with a streaming loader."""
-    from vifit.data import display_name
-    from vifit.fitflow import run_fit
-    from vifit.stream import once_name, read_once
-
-    settings = check_settings(svi_options, options["tol"], options["max_iter"] if max_iter_given else None)
-    hint = "raise --epochs (or --max-iter when given) or loosen --tol"
-    if read_once(data) and svi_options["stream"]:  # one online pass, whatever --epochs says
-        hint = (f"{once_name(display_name(data))} can be read only once: read from a file so that more epochs "
-                f"can run, or loosen --tol")
-    fit_options = {key: value for key, value in options.items() if key not in ("tol", "max_iter")}
-    config = dict(options, max_iter=options["max_iter"] if max_iter_given else None, **svi_options)
-
-    def fit_loaded(loaded, *, seed, reporter, policy):
-        result = fit(loaded, seed=seed, reporter=reporter, settings=settings, name=display_name(data),
-                     policy=policy, **fit_options)
-        config.update(resolved=result.params["prior"])
-        return result
-
-    run_fit(source=data, read=read, out=out, run=run, config=config, fit=fit_loaded,
-            min_rows=runner.MIN_ROWS, load=loader(svi_options["stream"]),
-            not_converged_hint=hint)
