@@ -437,3 +437,25 @@ def test_losing_every_worker_ends_the_fit_with_one_line_after_the_wait(parts, tm
                       f"workers were lost, and their partitions with them, so the fit cannot go on (start workers "
                       f"again and rerun, or give --worker-wait more seconds to wait for them)"], stderr.decode()
     assert b"bug" not in stderr and b"Traceback" not in stderr and not out.exists()
+
+
+@pytest.mark.parametrize("method", [[], ["--method", "svi", "--epochs", "3"]], ids=["cavi", "svi"])
+def test_the_api_on_a_cluster_writes_the_clis_document(address, parts, tmp_path, method):
+    """GMM(backend="dask", scheduler=...) is the same road as `vifit gmm --backend dask`: the
+    same document, byte for byte apart from run."""
+    import vifit
+
+    folder, _ = parts
+    data = str(folder / "part-*.csv.gz")
+    cli = tmp_path / "cli.json"
+    result = invoke(["gmm", data, "--k", "3", "--seed", "2", "-q", "--backend", "dask", "--scheduler", address,
+                     *method, "-o", cli])
+    assert result.exit_code == 0, result.stderr
+    params = {"method": "svi", "epochs": 3} if method else {}
+    model = vifit.GMM(k=3, seed=2, backend="dask", scheduler=address, **params).fit(data)
+    model.save(tmp_path / "api.json")
+    a, b = (json.loads(path.read_text()) for path in (cli, tmp_path / "api.json"))
+    a.pop("run"), b.pop("run")
+    assert a == b and b["config"]["backend"] == "dask" and b["fit"]["backend"] == "dask"
+    with pytest.raises(ValueError, match="pass the path"):
+        vifit.GMM(k=3, backend="dask", scheduler=address).fit(np.zeros((10, 3)))

@@ -6,7 +6,7 @@ the rules of ``vifit/data.py``: the columns are chosen from the first file's hea
 numbers, and NaN/inf is BadInput unless ``--dropna``. The files are cut into pieces (a
 64 MiB block of a plain file, a compressed file whole) and each piece is read by a task on a
 worker (``reading.read_piece``), not by ``dask.dataframe.read_csv``: that parsed a partition
-whole and left a worker above the memory target of issue 9 (``reading`` says by how much).
+whole and left a worker above its memory target (``reading`` says by how much).
 The partitions (float64 arrays; float32 with ``--dtype float32``) stay on the workers
 (futures) for the whole fit; a lost worker's partitions are read again from their pieces,
 and every task is retried (``RETRIES``) before the fit fails.

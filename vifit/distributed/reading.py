@@ -9,7 +9,7 @@ last byte, so every line belongs to exactly one block, as with ``dask.bytes.read
 
 :func:`read_piece` runs on a worker and returns (x (n, d) C-ordered float64, or float32 for
 ``--dtype float32``; rows dropped). It is written for the worker's peak memory, the reason
-``dask.dataframe.read_csv`` is not used (issue 9: a worker may hold its partitions plus
+``dask.dataframe.read_csv`` is not used (the target: a worker holds its partitions plus
 200 MB at most). Through dask.dataframe a 60 MB partition was parsed whole: its text,
 pandas' tokenizer buffers, the DataFrame, the column selection and the C-ordered copy were
 alive at once, about 200 MB over the partitions already held, and importing dask.dataframe
