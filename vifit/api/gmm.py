@@ -142,9 +142,13 @@ def _fit_dask(table, *, seed, reporter, policy=None, settings, options: dict):
 
 
 class GMM(Estimator):
-    """Bayesian Gaussian mixture by CAVI (``method="cavi"``) or SVI (``method="svi"``, the rows
-    held in memory: ``vifit gmm --method svi --no-stream``). Parameters are ``vifit gmm``'s
-    options; ``max_iter=None`` is the CLI's default (500 sweeps for cavi, no step limit for svi).
+    """Bayesian Gaussian mixture by CAVI (``method="cavi"``) or SVI (``method="svi"``; with
+    ``memoized=True``, memoized VB). Parameters are ``vifit gmm``'s options; ``max_iter=None`` is
+    the CLI's default (500 sweeps for cavi, no step limit for svi). ``k`` may name candidates as
+    ``--k`` does ("2-10", "2,4,8", or a list of ints): each is fitted by CAVI and the highest ELBO
+    kept (fit.selection). ``fit(X)`` takes rows in memory (an array or DataFrame) or the path of a
+    CSV file: then SVI streams it (``stream=False`` loads it), and ``backend="dask"`` with
+    ``scheduler`` (or ``scheduler_file``) fits the files of a glob on a cluster.
 
     Fitted: weights_ (K,), means_ (K, D), covariances_ ((K, D, D) full; (K, D) per-feature
     variances otherwise), counts_ (K,), elbo_, elbo_trace_, n_iter_, converged_,
@@ -164,7 +168,7 @@ class GMM(Estimator):
     def _options(self) -> dict:
         from vifit.api.checks import check_choice, check_int
 
-        if not isinstance(self.k, str):  # text is a K range or list, checked by gmm_select.parse_k
+        if not isinstance(self.k, (str, list, tuple, range)):  # K candidates: checked by gmm_select.parse_k
             check_int("k", self.k, 1)
         check_choice("covariance", self.covariance, ("full", "diag", "spherical", "known"))
         check_choice("weights", self.weights, ("uniform", "dirichlet", "dp"))
@@ -182,7 +186,9 @@ class GMM(Estimator):
                     raise BadInput(f"--{name.replace('_', '-')} applies to --method svi only; add --method svi "
                                    f"or drop --{name.replace('_', '-')}")
         options = {name: getattr(self, name) for name in CONFIG + ("scheduler", "scheduler_file", "worker_wait")}
-        if not isinstance(self.k, str):
+        if isinstance(self.k, (list, tuple, range)):  # candidates as --k lists them: "2,4,8"
+            options["k"] = ",".join(str(k) for k in self.k)
+        elif not isinstance(self.k, str):
             options["k"] = int(self.k)
         return options
 

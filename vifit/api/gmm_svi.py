@@ -20,6 +20,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from vifit import memory
+from vifit.api import gmm_fit
+from vifit.documents.gmm import frame_document, summarise, variances, variational_document
 from vifit.errors import BadInput, DataChanged
 from vifit.inference import sources, svi
 from vifit.inference.init import SpawnedSeeds, initial_stats
@@ -28,13 +31,9 @@ from vifit.inference.policy import DEFAULT, LoopPolicy
 from vifit.models import gmm
 from vifit.models.gmm_moments import MomentAccumulator, RowSample
 from vifit.result import FitResult
-from vifit import memory
-from vifit.api import gmm_fit
-from vifit.documents.gmm import frame_document, summarise, variances, variational_document
 
 INIT_ROWS = 65536
 MAX_MEMO_BATCHES = 1024
-DEFAULT_BATCH = 1024
 
 
 def check_settings(svi_options: dict, tol: float, max_iter: int | None) -> svi.Settings:
@@ -114,7 +113,8 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
         policy: LoopPolicy = DEFAULT, **prior_options) -> FitResult:
     """Fit the Bayesian GMM by SVI (or memoized VB) to the rows of ``loaded.source``.
 
-    chunk_rows: rows per local-step chunk (None: inference.passes.auto_chunk_rows, as CAVI's); policy: the loop's (see inference.policy)."""
+    chunk_rows: rows per local-step chunk (None: inference.passes.auto_chunk_rows, as CAVI's);
+    policy: the loop's (see inference.policy)."""
     source, name = loaded.source, loaded.name
     from vifit.stream import once_name
 

@@ -1,18 +1,19 @@
-"""Schema of an autoencoder document's ``params``: encoder [d, ..., k], decoder [k, ..., d]."""
+"""An autoencoder model file's ``params`` (encoder [d, ..., k], decoder [k, ..., d]): its schema,
+the network rebuilt from it, and ``predict`` (codes, per-row error, reconstructions). A classical
+autoencoder is not a generative model, so ``sample`` refuses."""
 
 from __future__ import annotations
-
-from vifit.documents.networks import ACTIVATION, Sizes, check_chain, mlp_shapes, validate_weights
-from vifit.documents.schema import Context, Obj, Str, validate
 
 import numpy as np
 
 from vifit.data import Table
-from vifit.documents.networks import load_weights
+from vifit.documents.networks import ACTIVATION, Sizes, check_chain, load_weights, mlp_shapes, validate_weights
+from vifit.documents.schema import Context, Obj, Str, validate
 from vifit.errors import BadInput
 from vifit.models import autoencoder as model
 from vifit.output import field_of
 from vifit.preprocess import apply_preprocessing, undo_preprocessing
+
 
 ARCHITECTURE = Obj({"encoder": Sizes(), "decoder": Sizes(), "activation": ACTIVATION,
                     "output_activation": ACTIVATION, "loss": Str(choices=("mse", "bce"))})
@@ -34,7 +35,6 @@ def check_range(values: np.ndarray, loss: str) -> None:
     if loss == "bce" and (values.min() < 0 or values.max() > 1):
         raise BadInput(f"--loss bce needs data in [0, 1], but it spans [{values.min():g}, {values.max():g}]; "
                        f"rescale it first or use --loss mse (with --standardize)")
-
 
 
 def load(document: dict, path: str) -> model.Autoencoder:

@@ -1,24 +1,28 @@
-"""Schema of a gmm document's ``params``, for every covariance and weights kind.
+"""A gmm model file's ``params``: the schema, for every covariance and weights kind; the JSON
+form a fit writes (summary, variational factors, frame); and what the file answers per row
+(``predict``: component, responsibilities, log predictive density) and ``sample``.
 
 Shapes: k components (bound by ``variational.counts``), d columns (bound by ``data.columns``).
 Domains are those of the model: Normal-Wishart (or its diagonal/spherical Gamma form)
 parameters positive, Wishart degrees of freedom above d - 1 (full) or 0, scale matrices
 symmetric positive definite, Dirichlet and stick-breaking concentrations positive.
+Parameters in the file are in data units (after ``--standardize`` when given);
+``params.frame`` records the working coordinates the computation ran in.
 """
 
 from __future__ import annotations
 
-from vifit.documents.schema import Array, Check, Context, Num, Obj, Str, positive_definite, validate
-
 import numpy as np
 
 from vifit.data import Table
+from vifit.documents.schema import Array, Check, Context, Num, Obj, Str, positive_definite, validate
 from vifit.errors import BadInput
 from vifit.models import gmm
 from vifit.models import gmm_predictive as predictive
 from vifit.models.gmm_prior import build_prior
 from vifit.output import array_of, field_of
 from vifit.preprocess import apply_preprocessing, undo_preprocessing
+
 
 COVARIANCES = ("full", "diag", "spherical", "known")
 WEIGHTS = ("uniform", "dirichlet", "dp")

@@ -1,13 +1,12 @@
 """Schema of an autoencoder or vae document's ``params``: the architecture, then weights of
 exactly the shapes it implies (checked before any network is built, so a claimed
-architecture of a million-by-a-million layer is refused, not allocated)."""
+architecture of a million-by-a-million layer is refused, not allocated); and the weights
+read into a built network."""
 
 from __future__ import annotations
 
 from vifit.documents.schema import Array, Context, Num, Obj, Spec, Str, validate
-from vifit.errors import quote
-
-from vifit.errors import BadInput
+from vifit.errors import BadInput, quote
 from vifit.output import array_of
 
 MAX_UNITS = 1 << 24  # per layer; the weights' own count is bounded by the document's size

@@ -1,16 +1,18 @@
-"""Schema of a pca document's ``params.summary``: k components of d columns."""
+"""A pca model file's ``params.summary`` (k components of d columns): its schema, and what the
+file answers: ``predict`` (coordinates, PPCA log-likelihood, or reconstructions) and ``sample``
+(draws from the PPCA model)."""
 
 from __future__ import annotations
-
-from vifit.documents.schema import Array, Bool, Check, Context, Num, Obj, validate
 
 import numpy as np
 
 from vifit.data import Table
+from vifit.documents.schema import Array, Bool, Check, Context, Num, Obj, validate
 from vifit.errors import BadInput
 from vifit.models import pca as model
 from vifit.output import array_of, field_of
 from vifit.preprocess import apply_preprocessing, undo_preprocessing
+
 
 SUMMARY = Obj({
     "mean": Array("d"),

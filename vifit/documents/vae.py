@@ -1,19 +1,21 @@
-"""Schema of a vae document's ``params``: encoder [d, ...] with a (2 latent) head, decoder
-[latent, ..., d], and ``decoder.logvar`` (d,) when the Gaussian variance was learned."""
+"""A vae model file's ``params`` (encoder [d, ...] with a (2 latent) head, decoder [latent, ..., d],
+and ``decoder.logvar`` (d,) when the Gaussian variance was learned): its schema, the network
+rebuilt from it, ``predict`` (latent means and sds, per-row ELBO and IWAE, or reconstructions)
+and ``sample`` (decoded prior draws)."""
 
 from __future__ import annotations
-
-from vifit.documents.networks import ACTIVATION, MAX_UNITS, Sizes, check_chain, mlp_shapes, validate_weights
-from vifit.documents.schema import Context, Nullable, Num, Obj, Str, validate
 
 import numpy as np
 
 from vifit.data import Table
-from vifit.documents.networks import load_weights
+from vifit.documents.networks import (ACTIVATION, MAX_UNITS, Sizes, check_chain, load_weights, mlp_shapes,
+                                     validate_weights)
+from vifit.documents.schema import Context, Nullable, Num, Obj, Str, validate
 from vifit.errors import BadInput
 from vifit.models import vae as model
 from vifit.output import field_of
 from vifit.preprocess import apply_preprocessing, undo_preprocessing
+
 
 ARCHITECTURE = Obj({"encoder": Sizes(min_len=1),  # [d] alone: no hidden layer
                     "latent": Num(ge=1, integer=True), "decoder": Sizes(),
@@ -71,7 +73,6 @@ def check_predict_range(x: np.ndarray, likelihood: str, table: Table, path: str,
     raise BadInput(f"{table.source}: {where}column {table.columns[column]!r} holds {value:g}, outside the range "
                    f"{path} was fitted on: the data {scaling} span [{x.min():g}, {x.max():g}], but a Bernoulli "
                    f"model needs values in [0, 1]")
-
 
 
 def load(document: dict, path: str) -> model.VAE:
