@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLE, invoke
+from gmm_helpers import blobs
 from vifit.errors import BadInput
 from vifit.api.gmm_select import parse_k
 
@@ -96,3 +97,34 @@ def test_unconverged_candidates_warn_and_exit_3_with_strict(tmp_path):
     strict = invoke(args + ["--strict", "-o", out])
     assert strict.exit_code == 3 and out.exists()  # written, then exit 3
     assert "--strict" in strict.stderr and "--max-iter" in strict.stderr
+
+
+@pytest.mark.parametrize("args", [["--k", "4", "--restarts", "4", "--init", "random"],
+                                  ["--k", "4", "--restarts", "3"],
+                                  ["--k", "4", "--restarts", "3", "--method", "svi", "--epochs", "5",
+                                   "--init", "random"]],
+                         ids=["cavi-random", "cavi-kmeans++", "svi-random"])
+def test_restarts_at_different_optima_are_noted(args, tmp_path):
+    """The note appears exactly when a recorded restart ELBO is below the best by more than 1 nat
+    and --tol of it (checked from fit.restart_elbos), and names their range."""
+    out = tmp_path / "fit.json"
+    result = invoke(["gmm", SAMPLE / "wine.csv", "--standardize", "--seed", "2", *args, "-o", out])
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(out.read_text())
+    elbos, tol = document["fit"]["restart_elbos"], document["config"]["tol"]
+    assert len(elbos) == int(args[args.index("--restarts") + 1])
+    apart = (max(elbos) - min(elbos)) > max(1.0, tol * abs(max(elbos)))
+    notes = [line for line in result.stderr.splitlines() if "restarts ended at different optima" in line]
+    assert len(notes) == (1 if apart else 0), result.stderr
+    if apart:
+        assert f"ELBO {min(elbos):.6g} to {max(elbos):.6g}" in notes[0]
+        assert f"restart {document['fit']['best_restart'] + 1}" in notes[0]
+
+
+def test_one_restart_or_agreeing_restarts_say_nothing(tmp_path):
+    x = blobs(300, 2, 3, seed=1)
+    data = tmp_path / "blobs.csv"
+    np.savetxt(data, x, delimiter=",", header="a,b", comments="", fmt="%.17g")
+    for restarts in ("1", "3"):
+        result = invoke(["gmm", data, "--k", "3", "--restarts", restarts, "--seed", "0", "-o", tmp_path / "f.json"])
+        assert result.exit_code == 0 and "different optima" not in result.stderr, result.stderr

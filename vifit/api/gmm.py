@@ -95,7 +95,19 @@ def _fit_cavi(table, *, seed, reporter, policy=None, options: dict):
     """One K by CAVI (policy: the loop's; None: a library caller's defaults)."""
     from vifit.api import gmm_fit
 
-    return gmm_fit.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
+    result = gmm_fit.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
+    return _noted_restarts(result, options["tol"], reporter)
+
+
+def _noted_restarts(result, tol: float, reporter, prefix: str = ""):
+    """Say when restarts ended at different optima (gmm_select.restart_spread): the one kept is
+    only the best of those tried. prefix: the candidate, in a K range."""
+    from vifit.api.gmm_select import restart_spread
+
+    message = restart_spread(result.fit_extra.get("restart_elbos") or [], result.fit_extra.get("best_restart"), tol)
+    if message:
+        reporter.note(prefix + message)
+    return result
 
 
 def _fit_range(table, *, seed, reporter, policy=None, ks: list, spec: str, strict: bool, options: dict):
@@ -109,7 +121,10 @@ def _fit_range(table, *, seed, reporter, policy=None, ks: list, spec: str, stric
 
 
 def _fit_one_k(table, k: int, *, seed, reporter, policy, options: dict):
-    return _fit_cavi(table, seed=seed, reporter=reporter, policy=policy, options={**options, "k": k})
+    from vifit.api import gmm_fit
+
+    result = gmm_fit.fit(table, seed=seed, reporter=reporter, policy=policy, **{**options, "k": k})
+    return _noted_restarts(result, options["tol"], reporter, f"K = {k}: ")
 
 
 def _unconverged_candidates(result, *, spec: str) -> str | None:
@@ -126,8 +141,9 @@ def _fit_svi(rows, *, seed, reporter, policy=None, settings, options: dict):
     from vifit.inference.policy import DEFAULT
 
     loaded = rows if isinstance(rows, gmm_svi.Loaded) else gmm_svi.in_memory(rows)
-    return gmm_svi.fit(loaded, seed=seed, reporter=reporter, settings=settings, policy=policy or DEFAULT,
-                       **options)
+    result = gmm_svi.fit(loaded, seed=seed, reporter=reporter, settings=settings, policy=policy or DEFAULT,
+                         **options)
+    return _noted_restarts(result, settings.tol, reporter)
 
 
 def _fit_dask(table, *, seed, reporter, policy=None, settings, options: dict):
@@ -135,10 +151,12 @@ def _fit_dask(table, *, seed, reporter, policy=None, settings, options: dict):
     if settings is None:
         from vifit.distributed.gmm import fit
 
-        return fit(table, seed=seed, reporter=reporter, policy=policy, **options)
+        result = fit(table, seed=seed, reporter=reporter, policy=policy, **options)
+        return _noted_restarts(result, options["tol"], reporter)
     from vifit.distributed import svi as dask_svi
 
-    return dask_svi.fit(table, seed=seed, reporter=reporter, settings=settings, policy=policy, **options)
+    result = dask_svi.fit(table, seed=seed, reporter=reporter, settings=settings, policy=policy, **options)
+    return _noted_restarts(result, settings.tol, reporter)
 
 
 class GMM(Estimator):

@@ -37,6 +37,27 @@ def parse_k(spec: str) -> list[int]:
 
 
 NOT_CONVERGED_HINT = "raise --max-iter or loosen --tol"
+NOTED_GAP = 1.0  # nats: restarts this close are taken to be at one optimum (see restart_spread)
+
+
+def restart_spread(elbos: list, best: int | None, tol: float) -> str | None:
+    """The note for restarts that reached different optima, or None (one restart, or all at one).
+
+    A restart is at another optimum when its final ELBO is below the best by more than --tol of
+    it and by more than NOTED_GAP nats: restarts that converge slowly to one optimum stop at
+    slightly different points (each stops once a sweep gains less than --tol), several --tol
+    apart, and a gap under one nat is no evidence of a better optimum (a likelihood ratio below e)."""
+    if len(elbos) < 2:
+        return None
+    high, low = max(elbos), min(elbos)
+    gap = max(NOTED_GAP, max(tol, 0.0) * abs(high))
+    apart = sum(1 for e in elbos if high - e > gap)
+    if not apart:
+        return None
+    which = f" (restart {best + 1})" if best is not None else ""
+    return (f"the {len(elbos)} restarts ended at different optima: ELBO {low:.6g} to {high:.6g} ({apart} below the "
+            f"best by more than {NOTED_GAP:g} nat and --tol); the best{which} is kept, and more --restarts may "
+            f"find a higher one")
 
 
 def unconverged(result: FitResult) -> list[int]:
