@@ -97,6 +97,17 @@ CRAFTED = [
     ("sgd", "train_trace", []),
     ("sgd", "metric_trace", [[1, "x"]]),
     ("sgd", "best_loss", None),
+    # members that must agree with the rest of the state (the loops' consistency checks)
+    ("gmm-svi", "state.rows_seen", 7),
+    ("gmm-svi", "state.step", 2),
+    ("gmm-svi", "trace", []),
+    ("gmm-svi", "trace", [[4, -1.0], [8, -2.0], [12, -3.0]]),
+    ("sgd", "optimizer.t", 5),
+    ("sgd", "best_loss", 0.5),
+    ("sgd", "best_epoch", 0),
+    ("sgd", "check", DELETE),
+    ("sgd", "check.ahead", 1.0),
+    ("sgd", "check.weights", "x"),
 ]
 
 
