@@ -3,12 +3,13 @@
 Shapes: k components (bound by ``variational.counts``), d columns (bound by ``data.columns``).
 Domains are those of the model: Normal-Wishart (or its diagonal/spherical Gamma form)
 parameters positive, Wishart degrees of freedom above d - 1 (full) or 0, scale matrices
-symmetric positive definite, Dirichlet and stick-breaking concentrations positive.
+symmetric positive definite, Dirichlet and stick-breaking concentrations positive, the
+summary's weights probabilities (non-negative, summing to 1).
 """
 
 from __future__ import annotations
 
-from vifit.documents.schema import Array, Check, Context, Num, Obj, Str, positive_definite, validate
+from vifit.documents.schema import Array, Check, Context, Num, Obj, Str, positive_definite, simplex, validate
 
 COVARIANCES = ("full", "diag", "spherical", "known")
 WEIGHTS = ("uniform", "dirichlet", "dp")
@@ -50,7 +51,7 @@ def params_schema(covariance: str, weights: str) -> Obj:
         # counts first: it binds k for everything after it
         "variational": Obj(variational),
         "prior": Obj(prior),
-        "summary": Obj({"weights": Array("k", ge=0), "means": Array(("k", "d")),
+        "summary": Obj({"weights": Check(Array("k", ge=0), simplex), "means": Array(("k", "d")),
                         # full: D x D matrices; the diagonal kinds: K x D per-feature variances
                         "covariances": (Check(Array(("k", "d", "d")), positive_definite) if covariance == "full"
                                         else Array(("k", "d"), gt=0))}),
