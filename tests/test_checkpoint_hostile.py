@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,8 @@ from vifit import checkpoint
 FITS = {
     "gmm-cavi": ["gmm", "--k", "2", "--restarts", "2", "--max-iter", "8", "--tol", "0"],
     "gmm-svi": ["gmm", "--k", "2", "--method", "svi", "--batch-size", "20", "--epochs", "3", "--tol", "0"],
+    "gmm-svi-memoized": ["gmm", "--k", "2", "--method", "svi", "--memoized", "--batch-size", "20", "--epochs", "3",
+                         "--tol", "0"],
     "sgd": ["vae", "--latent", "2", "--hidden", "3", "--epochs", "4"],
 }
 
@@ -229,3 +232,32 @@ def test_resigned_edits_of_the_arrays_are_refused(made, tmp_path, kind):
         done = run_subprocess([*_resume(made, kind, crafted), "-o", out])
         _refused(done.returncode, done.stderr.decode(), out, f"{kind} {label}")
         assert crafted.name in done.stderr.decode(), f"{kind} {label}"
+
+
+@pytest.mark.parametrize("kind", sorted(FITS))
+def test_an_unchanged_early_checkpoint_resumes_to_the_uninterrupted_result(made, tmp_path, monkeypatch, kind):
+    """The consistency checks leave a true state alone: the first checkpoint a fit wrote (after
+    its first sweep or epoch), resumed, ends with the uninterrupted run's document."""
+    line, _ = made[2][kind]
+    reference = tmp_path / "reference.json"
+    assert invoke([*line, "-o", reference]).exit_code == 0
+    saved, save = [], checkpoint._Files.save
+
+    def keep(kind_name, state):
+        save(kind_name, state)
+        saved.append(Path(checkpoint._settings.path).read_bytes())
+
+    monkeypatch.setattr(checkpoint._Files, "save", staticmethod(keep))
+    ckpt = tmp_path / "fit.ckpt"
+    result = invoke([*line, "-o", tmp_path / "checkpointed.json", "--checkpoint", ckpt, "--checkpoint-every", "1e-9"])
+    monkeypatch.undo()
+    assert result.exit_code == 0 and len(saved) > 1, result.stderr
+    early = tmp_path / "early.ckpt"
+    early.write_bytes(saved[0])
+    resumed = tmp_path / "resumed.json"
+    result = invoke([*line, "--resume", early, "-o", resumed])
+    assert result.exit_code == 0, result.stderr
+    documents = [json.loads(path.read_text()) for path in (reference, tmp_path / "checkpointed.json", resumed)]
+    for document in documents:
+        document.pop("run")
+    assert documents[0] == documents[1] == documents[2]

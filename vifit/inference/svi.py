@@ -239,7 +239,8 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
         "lam_shape": (problem.prior.natural.shape[0], problem.spec.k)})
     if saved is not None:  # continue from the end of a completed epoch
         trace = [tuple(p) for p in saved["trace"]]
-        state = _consistent(problem, _state_from(saved, problem), state, trace, saved["n_rows"], store)
+        state = _consistent(problem, _state_from(saved, problem), state, trace, saved["n_rows"], store,
+                            batch_size=settings.batch_size, partition_seed=saved["partition_seed"])
         partition_seed, n_rows = saved["partition_seed"], saved["n_rows"]
         estimates = [tuple(p) for p in saved["estimates"]]
         plateau.__dict__.update(saved["plateau"])
@@ -387,7 +388,8 @@ def _elbo_allowance(value: float, n_rows: int) -> float:
     return 1e-9 * (abs(value) + n_rows) + 1e-9
 
 
-def _consistent(problem: Problem, state: State, initial: State, trace: list, n_rows, store) -> State:
+def _consistent(problem: Problem, state: State, initial: State, trace: list, n_rows, store, *,
+                batch_size: int, partition_seed) -> State:
     """A resumed SVI state that follows from its own factors, else BadInput (exit 2).
 
     The checksum catches damage, not a state re-signed after an edit. Checked: lam is in its
@@ -395,7 +397,9 @@ def _consistent(problem: Problem, state: State, initial: State, trace: list, n_r
     initial factors (recomputed from the same seed); otherwise the trace's last exact ELBO is
     of these factors (one full pass, as at every epoch's end) and the pass counts n_rows rows;
     rows_seen is epoch * n_rows (every epoch visits every row once); memoized: lam is the
-    global step of the remembered total, which is the sum of the remembered batches."""
+    global step of the remembered total, which is the sum of the remembered batches, and each
+    batch's statistics summed over components are its rows' T(x) summed (responsibilities sum
+    to 1 per row), from the same partition (one more pass)."""
     problem_text = f"{resume_name(store)}: the checkpoint's SVI state is inconsistent"
     if not _in_domain(problem, state.lam):
         raise BadInput(f"{problem_text}: its factors are not a valid posterior (negative counts or a scale "
@@ -414,6 +418,8 @@ def _consistent(problem: Problem, state: State, initial: State, trace: list, n_r
                 and (not problem.source.repeatable or np.allclose(parts, total.t, rtol=1e-9, atol=1e-9 * scale))):
             raise BadInput(f"{problem_text}: its factors are not the global step of its remembered statistics; "
                            f"it was edited")
+        if memo.batches and problem.source.repeatable and partition_seed is not None:
+            _check_memo_batches(problem, memo, batch_size, partition_seed, problem_text)
     if not trace:  # saved before the first epoch ended: the run's own start
         if not (state.step == 0 and np.allclose(state.lam, initial.lam, rtol=1e-12, atol=0.0)):
             raise BadInput(f"{problem_text}: its factors are not this run's initial ones; it was edited, or "
@@ -427,6 +433,28 @@ def _consistent(problem: Problem, state: State, initial: State, trace: list, n_r
         raise BadInput(f"{problem_text}: its last exact ELBO does not follow from its factors; it was edited, or "
                        f"written for other data")
     return state
+
+
+def _check_memo_batches(problem: Problem, memo, batch_size: int, partition_seed: int, problem_text: str) -> None:
+    """Each remembered batch b: its statistics summed over components equal T(x) summed over
+    the rows of batch b of the memoized partition (any responsibilities give that sum; zero
+    coefficients are used), to round-off (1e-9 relative)."""
+    theta = np.zeros((problem.spec.k, problem.spec.n_stats))  # (k, p), as log_resp_coefficients
+    seen = set()
+    with np.errstate(all="ignore"):
+        for index, rows in enumerate(problem.batches(batch_size, np.random.default_rng(partition_seed))):
+            remembered = memo.batches.get(index)
+            if remembered is None:
+                continue
+            seen.add(index)
+            expected = problem.batch_statistics(theta, rows).t.sum(axis=1)
+            got = remembered.t.sum(axis=1)
+            scale = np.abs(expected).max() + 1.0
+            if not (remembered.rows == rows.shape[0] and np.allclose(got, expected, rtol=1e-9, atol=1e-9 * scale)):
+                raise BadInput(f"{problem_text}: its remembered statistics of batch {index} are not of that batch's "
+                               f"rows; it was edited, or written for other data")
+    if seen != set(memo.batches):
+        raise BadInput(f"{problem_text}: it remembers batches the partition does not have; it was edited")
 
 
 def _state_from(saved: dict, problem: Problem) -> State:
