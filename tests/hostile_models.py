@@ -17,6 +17,8 @@ import json
 POSITIVE, NONNEG, PD, DOF, BOOL, NAMES, SIZES, ANY = "positive", "nonneg", "pd", "dof", "bool", "names", "sizes", "any"
 ORTHONORMAL = "orthonormal"  # rows of unit length at right angles (principal axes)
 COUNT = "count"  # a number of draws: beyond any memory
+SIMPLEX = "simplex"  # probabilities: each >= 0, summing to 1 (mixture weights)
+SUBSIMPLEX = "subsimplex"  # fractions of one whole: each >= 0, summing to at most 1
 
 FIELDS = {
     "gmm": {
@@ -33,6 +35,7 @@ FIELDS = {
         "params.variational.mean_precision": [POSITIVE],
         "params.variational.dof": [DOF],
         "params.variational.scale_inv": [PD],
+        "params.summary.weights": [SIMPLEX],
         "params.summary.means": [ANY],
         "params.summary.covariances": [PD],
         "params.frame.shift": [ANY],
@@ -41,7 +44,7 @@ FIELDS = {
     "pca": {
         "params.summary.components": [ORTHONORMAL],
         "params.summary.explained_variance": [NONNEG],
-        "params.summary.explained_variance_ratio": [NONNEG],
+        "params.summary.explained_variance_ratio": [SUBSIMPLEX],
         "params.summary.mean": [ANY],
         "params.summary.noise_variance": [NONNEG],
         "params.summary.whiten": [BOOL],
@@ -130,6 +133,18 @@ def _violations(value, domains, d: int, matrices: bool):
     if DOF in domains:
         # a Wishart needs dof > d - 1; the diagonal and spherical Gamma forms dof > 0
         out += [("dof_low", _fill(value, float(d - 1) if matrices else 0.0)), ("negative", _fill(value, -1.0))]
+    if SIMPLEX in domains:  # a K-vector of probabilities, K >= 2
+        k = len(value)
+        out += [("zero", [0.0] * k),
+                ("negative_entry", [1.25] + [-0.25] + [0.0] * (k - 2)),  # sums to 1, one entry below 0
+                ("unnormalised", [2.0 / k] * k),  # sums to 2
+                ("short_of_one", [0.999 / k] * k),  # sums to 0.999
+                ("above_one", [1.0 + 1e-4] + [0.0] * (k - 1))]
+    if SUBSIMPLEX in domains:  # fractions of the total variance, K >= 2 of them
+        k = len(value)
+        out += [("negative_entry", [-0.1] + [0.1 / (k - 1)] * (k - 1)),
+                ("over_one", [0.75] * k),  # sums to 1.5: more than all of the variance
+                ("just_over_one", [1.0001 / k] * k)]
     if ORTHONORMAL in domains:
         out += [("zero", _fill(value, 0.0)), ("stretched", _scaled(value, 2.0))]
     if PD in domains:

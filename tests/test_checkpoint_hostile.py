@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,8 @@ from vifit import checkpoint
 FITS = {
     "gmm-cavi": ["gmm", "--k", "2", "--restarts", "2", "--max-iter", "8", "--tol", "0"],
     "gmm-svi": ["gmm", "--k", "2", "--method", "svi", "--batch-size", "20", "--epochs", "3", "--tol", "0"],
+    "gmm-svi-memoized": ["gmm", "--k", "2", "--method", "svi", "--memoized", "--batch-size", "20", "--epochs", "3",
+                         "--tol", "0"],
     "sgd": ["vae", "--latent", "2", "--hidden", "3", "--epochs", "4"],
 }
 
@@ -97,6 +100,17 @@ CRAFTED = [
     ("sgd", "train_trace", []),
     ("sgd", "metric_trace", [[1, "x"]]),
     ("sgd", "best_loss", None),
+    # members that must agree with the rest of the state (the loops' consistency checks)
+    ("gmm-svi", "state.rows_seen", 7),
+    ("gmm-svi", "state.step", 2),
+    ("gmm-svi", "trace", []),
+    ("gmm-svi", "trace", [[4, -1.0], [8, -2.0], [12, -3.0]]),
+    ("sgd", "optimizer.t", 5),
+    ("sgd", "best_loss", 0.5),
+    ("sgd", "best_epoch", 0),
+    ("sgd", "check", DELETE),
+    ("sgd", "check.ahead", 1.0),
+    ("sgd", "check.weights", "x"),
 ]
 
 
@@ -194,22 +208,56 @@ def test_checkpoint_naming_the_input_is_refused_before_writing(made, tmp_path):
         assert copy.read_bytes() == before
 
 
-def test_resigned_edits_of_the_arrays_are_refused(made, tmp_path):
+@pytest.mark.parametrize("kind", sorted(FITS))
+def test_resigned_edits_of_the_arrays_are_refused(made, tmp_path, kind):
     """The checksum can be recomputed by anyone: a negated array, or two arrays of one shape
-    swapped, re-signed, must still be refused (exit 2) by the loop's consistency check (the
-    factors must give back the state's statistics and ELBO), not fail in the maths (exit 1)
-    nor resume silently to another result."""
-    meta, arrays = _read(made[2]["gmm-cavi"][1])
+    swapped, re-signed, must still be refused (exit 2) by the loop's consistency check (CAVI:
+    the factors must give back the state's statistics and ELBO; SVI: the factors must be in
+    their domain and give back the trace's last exact ELBO; SGD: the weights, best weights and
+    optimiser moments must give back the losses the snapshot recorded for them on a few rows),
+    not fail in the maths (exit 1) nor resume silently to another result."""
+    meta, arrays = _read(made[2][kind][1])
     edits = [(f"{name} negated", {name: -value}) for name, value in arrays.items()]
     names = sorted(arrays)
     edits += [(f"{a} and {b} swapped", {a: arrays[b], b: arrays[a]})
               for i, a in enumerate(names) for b in names[i + 1:]
               # equal arrays (two restarts that reached one optimum) swap to the same state
               if arrays[a].shape == arrays[b].shape and not np.allclose(arrays[a], arrays[b])]
-    assert any("swapped" in label for label, _ in edits)  # the run holds same-shaped arrays
+    if kind != "gmm-svi":  # an SVI state (not memoized) holds one array, its factors lam
+        assert any("swapped" in label for label, _ in edits)  # the run holds same-shaped arrays
     out = tmp_path / "out.json"
     for label, change in edits:
         crafted = tmp_path / "crafted.ckpt"
         _write(crafted, json.loads(json.dumps(meta)), {**arrays, **change}, resign=True)
-        done = run_subprocess([*_resume(made, "gmm-cavi", crafted), "-o", out])
-        _refused(done.returncode, done.stderr.decode(), out, f"gmm-cavi {label}")
+        done = run_subprocess([*_resume(made, kind, crafted), "-o", out])
+        _refused(done.returncode, done.stderr.decode(), out, f"{kind} {label}")
+        assert crafted.name in done.stderr.decode(), f"{kind} {label}"
+
+
+@pytest.mark.parametrize("kind", sorted(FITS))
+def test_an_unchanged_early_checkpoint_resumes_to_the_uninterrupted_result(made, tmp_path, monkeypatch, kind):
+    """The consistency checks leave a true state alone: the first checkpoint a fit wrote (after
+    its first sweep or epoch), resumed, ends with the uninterrupted run's document."""
+    line, _ = made[2][kind]
+    reference = tmp_path / "reference.json"
+    assert invoke([*line, "-o", reference]).exit_code == 0
+    saved, save = [], checkpoint._Files.save
+
+    def keep(kind_name, state):
+        save(kind_name, state)
+        saved.append(Path(checkpoint._settings.path).read_bytes())
+
+    monkeypatch.setattr(checkpoint._Files, "save", staticmethod(keep))
+    ckpt = tmp_path / "fit.ckpt"
+    result = invoke([*line, "-o", tmp_path / "checkpointed.json", "--checkpoint", ckpt, "--checkpoint-every", "1e-9"])
+    monkeypatch.undo()
+    assert result.exit_code == 0 and len(saved) > 1, result.stderr
+    early = tmp_path / "early.ckpt"
+    early.write_bytes(saved[0])
+    resumed = tmp_path / "resumed.json"
+    result = invoke([*line, "--resume", early, "-o", resumed])
+    assert result.exit_code == 0, result.stderr
+    documents = [json.loads(path.read_text()) for path in (reference, tmp_path / "checkpointed.json", resumed)]
+    for document in documents:
+        document.pop("run")
+    assert documents[0] == documents[1] == documents[2]

@@ -278,6 +278,11 @@ class _Files:
     save = staticmethod(save)
 
     @staticmethod
+    def resume_path() -> str | None:
+        """The ``--resume`` file of the fit under way (for messages), or None."""
+        return _settings.resume_path
+
+    @staticmethod
     def resume_state(kind: str, dimensions=None) -> dict | None:
         """resume_state with the schema of ``kind`` (documents.checkpoints.SCHEMAS) for the
         loop's dimensions."""

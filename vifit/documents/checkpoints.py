@@ -112,7 +112,9 @@ def sgd(n_weights: int, optimizer_state: dict, epochs: int) -> Spec:
                        for name, v in optimizer_state.items()})
     spec = Exact({"weights": Array((n_weights,)), "optimizer": optimizer, "epoch": Int(ge=0), "best": Array((n_weights,)),
                   "best_loss": Num(allow_inf=True), "best_epoch": Int(ge=0),
-                  "train_trace": PAIRS, "validation_trace": PAIRS, "metric_trace": MaybePairs(), "rng": RNG})
+                  "train_trace": PAIRS, "validation_trace": PAIRS, "metric_trace": MaybePairs(), "rng": RNG,
+                  # losses of the weights, best weights and a step ahead on a few rows (inference.sgd)
+                  "check": Exact({name: Num(allow_inf=True) for name in ("weights", "best", "ahead")})})
     checks = [
         ("epoch", lambda s: s["epoch"] <= epochs, f"must not exceed --epochs {epochs}"),
         ("best_epoch", lambda s: s["best_epoch"] <= s["epoch"], "must not be after the epoch saved"),

@@ -5,9 +5,10 @@ form a fit writes (summary, variational factors, frame); and what the file answe
 Shapes: k components (bound by ``variational.counts``), d columns (bound by ``data.columns``).
 Domains are those of the model: Normal-Wishart (or its diagonal/spherical Gamma form)
 parameters positive, Wishart degrees of freedom above d - 1 (full) or 0, scale matrices
-symmetric positive definite, Dirichlet and stick-breaking concentrations positive.
-Parameters in the file are in data units (after ``--standardize`` when given);
-``params.frame`` records the working coordinates the computation ran in.
+symmetric positive definite, Dirichlet and stick-breaking concentrations positive, the
+summary's weights probabilities (non-negative, summing to 1). Parameters in the file are in
+data units (after ``--standardize`` when given); ``params.frame`` records the working
+coordinates the computation ran in.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from __future__ import annotations
 import numpy as np
 
 from vifit.data import Table
-from vifit.documents.schema import Array, Check, Context, Num, Obj, Str, positive_definite, validate
+from vifit.documents.schema import Array, Check, Context, Num, Obj, Str, positive_definite, simplex, validate
 from vifit.errors import BadInput
 from vifit.models import gmm
 from vifit.models import gmm_predictive as predictive
 from vifit.models.gmm_prior import build_prior
 from vifit.output import array_of, field_of
 from vifit.preprocess import apply_preprocessing, undo_preprocessing
-
 
 COVARIANCES = ("full", "diag", "spherical", "known")
 WEIGHTS = ("uniform", "dirichlet", "dp")
@@ -64,7 +64,7 @@ def params_schema(covariance: str, weights: str) -> Obj:
         # counts first: it binds k for everything after it
         "variational": Obj(variational),
         "prior": Obj(prior),
-        "summary": Obj({"weights": Array("k", ge=0), "means": Array(("k", "d")),
+        "summary": Obj({"weights": Check(Array("k", ge=0), simplex), "means": Array(("k", "d")),
                         # full: D x D matrices; the diagonal kinds: K x D per-feature variances
                         "covariances": (Check(Array(("k", "d", "d")), positive_definite) if covariance == "full"
                                         else Array(("k", "d"), gt=0))}),

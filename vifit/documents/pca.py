@@ -7,18 +7,17 @@ from __future__ import annotations
 import numpy as np
 
 from vifit.data import Table
-from vifit.documents.schema import Array, Bool, Check, Context, Num, Obj, validate
+from vifit.documents.schema import Array, Bool, Check, Context, Num, Obj, sub_simplex, validate
 from vifit.errors import BadInput
 from vifit.models import pca as model
 from vifit.output import array_of, field_of
 from vifit.preprocess import apply_preprocessing, undo_preprocessing
 
-
 SUMMARY = Obj({
     "mean": Array("d"),
     "components": Check(Array(("k", "d")), lambda value, ctx: _orthonormal_rows(value, ctx)),
     "explained_variance": Array("k", ge=0),
-    "explained_variance_ratio": Array("k", ge=0),
+    "explained_variance_ratio": Check(Array("k", ge=0), sub_simplex),  # fractions of the total variance
     "noise_variance": Num(ge=0),
     "whiten": Bool(),
 })

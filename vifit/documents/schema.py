@@ -259,5 +259,24 @@ def positive_definite(value: np.ndarray, ctx: Context) -> None:
             raise ctx.fail(f"must be positive definite{_which(value, index)}") from None
 
 
+# How far from 1 a probability vector's sum may be: vifit writes them normalised in float64
+# (off by ~1e-16 per entry); 1e-6 also admits entries rounded to 7 significant figures.
+SIMPLEX_TOL = 1e-6
+
+
+def simplex(value: np.ndarray, ctx: Context) -> None:
+    """Probabilities (k,) (mixture weights): each >= 0 (its Array's ge=0) and summing to 1."""
+    total = float(value.sum())
+    if not abs(total - 1.0) <= SIMPLEX_TOL:
+        raise ctx.fail(f"must sum to 1 (probabilities), got a sum of {total:.9g}")
+
+
+def sub_simplex(value: np.ndarray, ctx: Context) -> None:
+    """Fractions (k,) of one whole (explained variance ratios): each >= 0, summing to at most 1."""
+    total = float(value.sum())
+    if not total <= 1.0 + SIMPLEX_TOL:
+        raise ctx.fail(f"must sum to at most 1 (fractions of the total), got a sum of {total:.9g}")
+
+
 def _which(value: np.ndarray, index: int) -> str:
     return f" (matrix {index + 1} is not)" if value.ndim == 3 else ""

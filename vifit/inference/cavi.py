@@ -19,7 +19,7 @@ import numpy as np
 from vifit.errors import BadInput
 from vifit.inference.init import SpawnedSeeds, initial_stats
 from vifit.inference.passes import RowPass, auto_chunk_rows, default_workers
-from vifit.inference.policy import DEFAULT, LoopPolicy
+from vifit.inference.policy import DEFAULT, LoopPolicy, resume_name
 from vifit.models import gmm
 from vifit.models.gmm_elbo import elbo as elbo_of
 
@@ -204,7 +204,7 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
     saved = store.resume_state(CHECKPOINT_KIND, lambda: {
         "restarts": restarts, "lam_shape": (problem.prior.natural.shape[0], problem.spec.k), "max_iter": max_iter})
     if saved is not None:
-        best = _consistent(problem, _state_from(saved["best"]), "best") if saved["best"] is not None else None
+        best = _consistent(problem, _state_from(saved["best"]), "best", store) if saved["best"] is not None else None
         best_status, best_index, elbos = saved["best_status"], saved["best_index"], list(saved["elbos"])
     for index, child in enumerate(children):
         if saved is not None and index < saved["restart"]:
@@ -213,7 +213,7 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
             task = "gmm" if restarts == 1 else f"gmm {index + 1}/{restarts}"
             reporter.start(task, total=max_iter, metric="elbo")
         if saved is not None and index == saved["restart"]:
-            state, saved = _consistent(problem, _state_from(saved["current"]), "current"), None
+            state, saved = _consistent(problem, _state_from(saved["current"]), "current", store), None
         else:
             try:
                 state = initial_state(problem, init, np.random.default_rng(child), resp0)
@@ -292,13 +292,13 @@ def _state_dict(state: State) -> dict:
             "trace": [[int(i), float(v)] for i, v in state.trace]}
 
 
-def _consistent(problem: Problem, state: State, which: str) -> State:
+def _consistent(problem: Problem, state: State, which: str, store=None) -> State:
     """A resumed state whose factors give back its own statistics and ELBO (one local pass).
 
     The checkpoint's checksum catches damage, not a state re-signed after an edit: negated or
     swapped arrays of the right shapes would otherwise fail deep in the maths (exit 1) or
     resume silently to another result. Refused as BadInput (exit 2) instead."""
-    problem_text = f"--resume: the checkpoint's {which} state is inconsistent"
+    problem_text = f"{resume_name(store)}: the checkpoint's {which} state is inconsistent"
     try:
         with np.errstate(all="ignore"):
             stats, value = local_pass(problem, state.lam)

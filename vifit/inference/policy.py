@@ -28,6 +28,16 @@ class Checkpoints(Protocol):
         """The state to continue from, or None. dimensions(): what the state must fit (shapes,
         counts; called only when resuming), checked against the schema of ``kind``."""
 
+    # optional: the file resumed from, for messages (see :func:`resume_name`)
+    # def resume_path(self) -> str | None: ...
+
+
+def resume_name(store: Checkpoints) -> str:
+    """How a message names the checkpoint being resumed: ``--resume PATH`` when the store
+    knows its file, else ``--resume``."""
+    path = getattr(store, "resume_path", lambda: None)()
+    return f"--resume {path}" if path else "--resume"
+
 
 class NoCheckpoints:
     """Nothing is saved and nothing resumed."""

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vifit.errors import BadInput
-from vifit.inference.policy import DEFAULT, LoopPolicy
+from vifit.inference.policy import DEFAULT, LoopPolicy, resume_name
 from vifit.nn.optim import make_optimizer
 
 
@@ -166,7 +166,7 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
     saved = store.resume_state(CHECKPOINT_KIND, lambda: {
         "n_weights": params.size, "optimizer_state": optimizer.state(), "epochs": config.epochs})
     if saved is not None:
-        state = _restore(saved, params, rng)
+        state = _restore(saved, objective, x_train, config, rng, store)
     if state.optimizer is not None:
         optimizer.load_state(state.optimizer)
     if state.best is None:
@@ -217,7 +217,7 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
                 stopped_by = "epochs"
                 if store.due() or (store.enabled() and policy.should_stop()):
                     state.optimizer = optimizer.state()
-                    store.save(CHECKPOINT_KIND, _snapshot(state, params, rng))
+                    store.save(CHECKPOINT_KIND, _snapshot(state, objective, x_train, config, rng))
                 if policy.should_stop():
                     status, stopped_by = "interrupted", "interrupted"
                     break
@@ -268,19 +268,92 @@ def _training_gain(state: TrainState, config: SGDConfig, warmup: int) -> float |
 CHECKPOINT_KIND = "sgd"
 
 
-def _snapshot(state: TrainState, params, rng: np.random.Generator) -> dict:
-    """Everything :func:`train` needs to continue exactly: weights, optimiser, counters, rng."""
+# The rows and generator of a checkpoint's check losses (see :func:`_check_losses`).
+CHECK_ROWS = 64
+CHECK_SEED = 0
+
+
+def _check_losses(objective, x_train: np.ndarray, config: SGDConfig, weights: np.ndarray, best: np.ndarray,
+                  optimizer_state: dict) -> dict:
+    """Losses that tie a snapshot's arrays to each other: ``objective.loss`` on the first
+    CHECK_ROWS training rows (with a generator of its own, seeded CHECK_SEED, so training draws
+    nothing less or more) of the weights, of the best weights, and of the weights one optimiser
+    step ahead with a zero gradient (Adam: the bias-corrected moments' step; momentum: mu u),
+    which depends on the optimiser's moments and their sign. A negated network is a valid
+    network, but not one of these losses: re-signing an edited checkpoint does not pass.
+
+    The parameters are put back bit for bit, so a run that checkpoints ends as one that does not."""
+    params, rows = objective.params, x_train[:CHECK_ROWS]
+    saved = params.data.copy()
+    ahead = weights.astype(params.dtype, copy=True)
+    optimizer = make_optimizer(config.optimizer, params.size, params.dtype, lr=config.lr, momentum=config.momentum)
+    try:
+        optimizer.load_state(optimizer_state)
+        optimizer.step(ahead, np.zeros_like(ahead))
+    finally:
+        optimizer.close()
+    out = {}
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            for name, values in (("weights", weights), ("best", best), ("ahead", ahead)):
+                np.copyto(params.data, values)
+                value = float(objective.loss(rows, np.random.default_rng(CHECK_SEED)))
+                out[name] = math.inf if math.isnan(value) else value  # a checkpoint holds no NaN
+    finally:
+        np.copyto(params.data, saved)
+    return out
+
+
+def _snapshot(state: TrainState, objective, x_train: np.ndarray, config: SGDConfig,
+              rng: np.random.Generator) -> dict:
+    """Everything :func:`train` needs to continue exactly: weights, optimiser, counters, rng;
+    and the check losses of :func:`_check_losses`."""
+    params = objective.params
     return {"weights": params.data.copy(), "optimizer": state.optimizer, "epoch": state.epoch,
             "best": state.best, "best_loss": state.best_loss, "best_epoch": state.best_epoch,
             "train_trace": [list(p) for p in state.train_trace],
             "validation_trace": [list(p) for p in state.validation_trace],
-            "metric_trace": [list(p) for p in state.metric_trace], "rng": rng.bit_generator.state}
+            "metric_trace": [list(p) for p in state.metric_trace], "rng": rng.bit_generator.state,
+            "check": _check_losses(objective, x_train, config, params.data.copy(), state.best, state.optimizer)}
 
 
-def _restore(saved: dict, params, rng: np.random.Generator) -> TrainState:
+# Allowance between a check loss saved and the same loss recomputed on resume: the same float32
+# operations on the same rows, so equal but for a BLAS that splits its sums differently; 1e-5
+# relative is ~100 float32 roundings (float32 eps 1.2e-7), far below what an edit changes
+# (a negated Adam momentum moved the look-ahead loss by 6e-3 relative on the hostile test's VAE).
+CHECK_RTOL = 1e-5
+
+
+def _restore(saved: dict, objective, x_train: np.ndarray, config: SGDConfig, rng: np.random.Generator,
+             store) -> TrainState:
+    """The TrainState of a checkpoint whose parts agree with each other, else BadInput (exit 2):
+    the optimiser's step count is epochs * batches per epoch; Adam's second moments are
+    >= 0; the best loss and epoch are the trace's minimum (validation, else training) and its
+    first epoch; the weights, best weights and moments give back the snapshot's check losses."""
+    problem_text = f"{resume_name(store)}: the checkpoint's training state is inconsistent"
+    params, n = objective.params, x_train.shape[0]
+    steps = saved["epoch"] * math.ceil(n / max(1, min(config.batch_size, n)))
+    optimizer = saved["optimizer"]
+    if optimizer["t"] != steps:
+        raise BadInput(f"{problem_text}: its optimiser made {optimizer['t']} steps in {saved['epoch']} epochs of "
+                       f"{steps // max(1, saved['epoch'])} batches; it was edited, or written for other data")
+    if "v" in optimizer and not (np.asarray(optimizer["v"]) >= 0).all():
+        raise BadInput(f"{problem_text}: its optimiser's second moments are negative; it was edited")
+    watched = saved["validation_trace"] if len(saved["validation_trace"]) else saved["train_trace"]
+    if len(watched):
+        first = min(range(len(watched)), key=lambda i: (watched[i][1], i))
+        if (saved["best_loss"], saved["best_epoch"]) != (watched[first][1], watched[first][0]):
+            raise BadInput(f"{problem_text}: its best loss and epoch are not its trace's minimum; it was edited")
+    check = _check_losses(objective, x_train, config, saved["weights"], saved["best"], optimizer)
+    for name, value in check.items():
+        recorded = saved["check"][name]
+        if not (value == recorded or abs(value - recorded) <= CHECK_RTOL * max(abs(recorded), 1.0)):
+            what = {"weights": "weights", "best": "best weights", "ahead": "optimiser moments"}[name]
+            raise BadInput(f"{problem_text}: its {what} do not give back the loss it recorded for them; "
+                           f"it was edited, or written for other data")
     np.copyto(params.data, saved["weights"])
     rng.bit_generator.state = saved["rng"]
-    return TrainState(epoch=int(saved["epoch"]), optimizer=saved["optimizer"], best=np.array(saved["best"]),
+    return TrainState(epoch=int(saved["epoch"]), optimizer=optimizer, best=np.array(saved["best"]),
                       best_loss=float(saved["best_loss"]), best_epoch=int(saved["best_epoch"]),
                       train_trace=[(int(e), float(v)) for e, v in saved["train_trace"]],
                       validation_trace=[(int(e), float(v)) for e, v in saved["validation_trace"]],
