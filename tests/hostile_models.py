@@ -38,6 +38,7 @@ FIELDS = {
         "params.summary.weights": [SIMPLEX],
         "params.summary.means": [ANY],
         "params.summary.covariances": [PD],
+        "params.summary.counts": [NONNEG],
         "params.frame.shift": [ANY],
         "params.frame.scale": [POSITIVE],
     },

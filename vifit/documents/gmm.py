@@ -65,6 +65,7 @@ def params_schema(covariance: str, weights: str) -> Obj:
         "variational": Obj(variational),
         "prior": Obj(prior),
         "summary": Obj({"weights": Check(Array("k", ge=0), simplex), "means": Array(("k", "d")),
+                        "counts": Array("k", ge=0),  # expected rows per component
                         # full: D x D matrices; the diagonal kinds: K x D per-feature variances
                         "covariances": (Check(Array(("k", "d", "d")), positive_definite) if covariance == "full"
                                         else Array(("k", "d"), gt=0))}),
