@@ -79,20 +79,21 @@ def select_columns(frame: pd.DataFrame, spec: str | None, name: str, note: Calla
     numeric-looking column is used and text columns are dropped with a note.
     """
     fields = list(frame.columns) if layout is None else list(layout.fields)
-    decimal = "." if layout is None else layout.decimal
+    # decimal commas are worth a hint only where commas do not separate the fields
+    commas = layout is not None and layout.decimal == "." and layout.sep != ","
     names = [f for f in fields if f not in (INDEX_FIELD, TRAILING_FIELD)]
     if spec is None or spec.strip() == "":
         chosen, dropped = [], []
         for col in names:
             (dropped if _is_text_column(frame[col]) else chosen).append(col)
         for col in dropped:
-            if decimal == "." and _decimal_commas(frame[col]):
+            if commas and _decimal_commas(frame[col]):
                 note(f"ignoring non-numeric column {col!r} (its values read as numbers with --decimal ,)")
             else:
                 note(f"ignoring non-numeric column {col!r} (choose columns with --columns)")
         if not chosen:
             hint = delimiter_hint(names)
-            if not hint and decimal == "." and any(_decimal_commas(frame[c]) for c in dropped):
+            if not hint and commas and any(_decimal_commas(frame[c]) for c in dropped):
                 hint = "; the values have decimal commas: add --decimal ,"
             raise BadInput(f"{name}: no numeric columns found{hint}")
         return chosen
@@ -164,6 +165,14 @@ def _is_text_column(series: pd.Series) -> bool:
     return bool(parsed.isna().all())
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _decimal_commas(series: pd.Series) -> bool:
     """Whether a text column's values are numbers written with a decimal comma."""
     values = series.dropna().astype(str).str.strip()
@@ -177,10 +186,11 @@ def _decimal_commas(series: pd.Series) -> bool:
 
 
 def to_numeric_block(frame: pd.DataFrame, columns: list[str], name: str, header: bool,
-                     row_offset: int = 0, decimal: str = ".") -> np.ndarray:
+                     row_offset: int = 0, decimal: str = ".", sep: str = ",") -> np.ndarray:
     """(n, d) float64 array of the chosen columns; names the first non-numeric cell.
 
-    row_offset: rows of the file before this frame (for chunked reads)."""
+    row_offset: rows of the file before this frame (for chunked reads); decimal, sep: the
+    layout's (a value with a decimal comma, fields not split on commas: the hint to say so)."""
     block = np.empty((len(frame), len(columns)), dtype=np.float64)
     for j, col in enumerate(columns):
         series = frame[col]
@@ -191,8 +201,12 @@ def to_numeric_block(frame: pd.DataFrame, columns: list[str], name: str, header:
             bad = parsed.isna() & text.notna() & (text != "")
             if bad.any():
                 i = int(np.flatnonzero(bad.to_numpy())[0])
+                value = text.iloc[i]
+                hint = ""
+                if decimal == "." and sep != "," and "," in value and _is_number(value.replace(",", ".")):
+                    hint = " (with a decimal comma: add --decimal ,)"
                 raise BadInput(
-                    f"{name}: {line_of(row_offset + i, header)}, column {col!r}: {text.iloc[i]!r} is not a number"
+                    f"{name}: {line_of(row_offset + i, header)}, column {col!r}: {value!r} is not a number{hint}"
                 )
             series = parsed
         block[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -232,5 +246,5 @@ def checked_block(frame: pd.DataFrame, layout: Layout, columns: list[str], name:
     """(block (m', d) float64 of finite values, rows dropped by dropna) of one frame of
     ``frames``: ragged rows, then numbers, then NaN/inf. row_offset: the file's rows before it."""
     reject_short(frame, layout, columns, name, row_fields, row_offset)
-    block = to_numeric_block(frame, columns, name, header_line, row_offset, layout.decimal)
+    block = to_numeric_block(frame, columns, name, header_line, row_offset, layout.decimal, layout.sep)
     return check_finite(block, columns, name, header_line, dropna, row_offset)
