@@ -109,7 +109,7 @@ def resolve_files(source: str) -> list[str]:
             raise BadInput(f"{source}: no files match")
         return files
     refuse_read_once(source)
-    open_bytes(source).close()  # existence, permissions: the messages of data.py
+    open_bytes(source).close()  # existence, permissions: the messages of data.source
     return [source]
 
 
