@@ -164,3 +164,37 @@ def test_the_dask_pieces_read_the_conventions_too(files, case):
     x, dropped = reading.read_piece(reading.plan([str(files[case])])[0], list(layout.fields), columns, header,
                                     layout.sep, False, "float64", layout.decimal)
     np.testing.assert_array_equal(x, _frame().to_numpy())
+
+
+def test_stdin_gets_the_conventions(files, clean_fits):
+    result = run_subprocess(["pca", "-", "--k", "2", "--progress", "none"], input=files["pandas-index"].read_bytes())
+    assert result.returncode == 0, result.stderr.decode()
+    assert "read as the row index" in result.stderr.decode()
+    assert json.loads(result.stdout)["params"] == clean_fits["pca"]["params"]
+
+
+def test_a_row_lacking_only_the_trailing_delimiter_is_read_a_shorter_one_is_ragged(tmp_path):
+    from vifit.data import ReadOptions, TableStream, load_table
+    from vifit.errors import BadInput
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,\n1,2,\n3,4\n5,6,\n")
+    notes = []
+    table = load_table(str(path), ReadOptions(), note=notes.append)
+    assert table.columns == ["a", "b"] and table.values.tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert any("empty last column is ignored" in n for n in notes)
+    stream = TableStream(str(path), ReadOptions(), chunk_rows=2)
+    assert np.concatenate(list(stream.chunks())).tolist() == [[1, 2], [3, 4], [5, 6]]
+    path.write_text("a,b,\n" + "1,2,\n" * 300 + "3\n")  # past the rows the layout is judged on
+    with pytest.raises(BadInput, match=r"row 301 \(line 302\): has 1 fields, expected 2 \(ragged rows\)"):
+        load_table(str(path))
+
+
+def test_an_empty_named_first_column_that_is_not_an_index_is_still_refused(tmp_path):
+    from vifit.data import load_table
+    from vifit.errors import BadInput
+
+    path = tmp_path / "t.csv"
+    path.write_text(",a\n1.5,2\n1.5,3\n")  # floats, repeated: a feature that lost its name
+    with pytest.raises(BadInput, match="header: column 1 has an empty name"):
+        load_table(str(path))

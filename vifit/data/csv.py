@@ -235,10 +235,18 @@ def reject_short(frame: pd.DataFrame, layout: Layout, columns: list[str], name: 
                  row_fields: Callable[[], RowFields], row_offset: int = 0) -> None:
     """Reject a row with fewer fields than the layout's (ragged). pandas reads a short row's
     missing fields as NaN, exactly as it reads empty fields, so the rows with NaN in the last
-    field parsed or in a chosen column are re-read (row_fields makes the reader on first need)."""
-    watched = list(dict.fromkeys([*columns, frame.columns[-1]]))
+    field are re-read (row_fields makes the reader on first need); with only some fields
+    parsed (the Dask pieces), those with NaN in a chosen column. A row may lack just the
+    delimiter that ends the others (the empty trailing field, never read)."""
+    fields = list(layout.fields)
+    if fields[-1] == TRAILING_FIELD and len(fields) > 1:
+        fields.pop()
+    if fields[-1] in frame.columns:
+        watched = [fields[-1]]
+    else:
+        watched = list(dict.fromkeys([*columns, frame.columns[-1]]))
     suspects = np.flatnonzero(frame[watched].isna().to_numpy().any(axis=1))
-    reject_short_rows(suspects, row_fields, len(layout.fields), name, row_offset)
+    reject_short_rows(suspects, row_fields, len(fields), name, row_offset)
 
 
 def checked_block(frame: pd.DataFrame, layout: Layout, columns: list[str], name: str, *, header_line: bool,

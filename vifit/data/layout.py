@@ -169,8 +169,9 @@ def layout_of(head: bytes, opts, name: str, note: Callable[[str], None],
     elif names and names[0] == "" and len(names) > 1 and rows and _is_row_index([r[0] for r in rows if r]):
         fields[0], skip = INDEX_FIELD, {1}
         note("column 1 has an empty name and unique values: read as the row index, not a feature")
-    if (len(names) > 1 and names[-1] == "" and rows and len(names) not in skip
-            and all(len(r) == len(names) and r[-1].strip() == "" for r in rows)):
+    ending = [len(r) == len(names) and r[-1].strip() == "" for r in rows]
+    if (len(names) > 1 and names[-1] == "" and any(ending) and len(names) not in skip
+            and all(e or len(r) == len(names) - 1 for e, r in zip(ending, rows))):  # a row may lack it
         fields[-1] = TRAILING_FIELD
         skip.add(len(names))
         note("every line ends with the delimiter: the empty last column is ignored")
