@@ -182,7 +182,7 @@ def test_parameters_are_the_commands_options_with_their_defaults(command, estima
             assert name in options or name in ("progress", "seed", "backend", "scheduler")
         else:
             assert name in options and options[name] == default, name
-    unused = set(options) - set(defaults) - {"columns", "header", "delimiter", "output", "format", "quiet",
+    unused = set(options) - set(defaults) - {"columns", "header", "delimiter", "decimal", "output", "format", "quiet",
                                              "strict", "debug", "checkpoint", "checkpoint_every", "resume",
                                              "stream", "scheduler_file", "worker_wait",
                                              # hidden: the test suite's strict-ELBO switch, a loop

@@ -132,7 +132,7 @@ def _read_whole(path, opts, monkeypatch):
 
 
 def _read_streamed(path, opts, monkeypatch):
-    from vifit.stream import TableStream
+    from vifit.data.stream import TableStream
 
     return np.vstack(list(TableStream(str(path), opts, chunk_rows=7).chunks()))
 
@@ -141,7 +141,7 @@ def _read_streamed_stdin(path, opts, monkeypatch):
     import io
     import sys
 
-    from vifit.stream import TableStream
+    from vifit.data.stream import TableStream
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes())))
     return np.vstack(list(TableStream("-", opts, chunk_rows=7).chunks()))

@@ -26,7 +26,7 @@ LAYERS = [
     ("commands", {"commands"}),
     ("plot", {"plot"}),
     ("api", {"api", "distributed"}),
-    ("services", {"fitflow", "fitplan", "memory", "data", "blocks", "ragged", "stream", "documents", "output", "writing", "progress",
+    ("services", {"fitflow", "fitplan", "memory", "data", "documents", "output", "writing", "progress",
                   "preprocess", "checkpoint", "interrupt", "terminal", "options", "resources", "threads",
                   "runinfo", "filestamp"}),
     ("inference", {"inference"}),

@@ -173,7 +173,7 @@ def test_many_chunks_read_like_one(tmp_path, monkeypatch):
     from vifit import data
     from vifit.errors import BadInput
 
-    monkeypatch.setattr(data, "CHUNK_VALUES", 3 * 64)  # 64 rows a chunk
+    monkeypatch.setattr(data.table, "CHUNK_VALUES", 3 * 64)  # 64 rows a chunk
     x = np.random.default_rng(2).normal(size=(2000, 3))
     text = "a,b,c\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in x)
     path = tmp_path / "t.csv.gz"

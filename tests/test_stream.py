@@ -11,7 +11,7 @@ import pytest
 from conftest import SAMPLE
 from vifit.data import ReadOptions, load_table
 from vifit.errors import BadInput
-from vifit.stream import TableStream
+from vifit.data.stream import TableStream
 
 
 def _all(stream):

@@ -82,15 +82,18 @@ def _check_delimiter(ctx, param, value):
 
 data_options = _packed(
     "read",
-    ("columns", "header", "delimiter", "dropna", "standardize", "dtype"),
+    ("columns", "header", "delimiter", "decimal", "dropna", "standardize", "dtype"),
     [
         click.option("--columns", metavar="SPEC", default=None,
                      help="Numeric columns to use: names, 1-based indices or ranges, e.g. "
                           "'a,b' or '1-4'. Default: every numeric column (text columns are dropped with a note)."),
         click.option("--header/--no-header", default=True, show_default=True,
                      help="Whether the first row holds column names."),
-        click.option("--delimiter", default=",", show_default=True, callback=_check_delimiter,
-                     help="Field separator (one ASCII character; 'tab' for TAB)."),
+        click.option("--delimiter", default=None, callback=_check_delimiter,
+                     help="Field separator (one ASCII character; 'tab' for TAB). Default ',', or ';' or TAB "
+                          "when the first line holds it and no comma (TAB: not in a .csv file)."),
+        click.option("--decimal", type=click.Choice([".", ","]), default=".", show_default=True,
+                     help="Decimal mark of the numbers (',' e.g. with --delimiter ';')."),
         click.option("--dropna", is_flag=True, help="Drop rows with empty, NaN or infinite values instead of failing."),
         click.option("--standardize", is_flag=True,
                      help="Centre and scale each column; the mean and scale are stored in the model."),

@@ -21,7 +21,7 @@ from vifit.errors import BadInput
 ARRAY_SOURCE = "<array>"  # data.source of a fit to an array or DataFrame: there is no file name
 # The read options an array fit records: the CLI's defaults for those that describe a file,
 # so a document of the same rows compares equal to the CLI's outside run and data.source.
-FILE_READ_OPTIONS = {"columns": None, "header": True, "delimiter": ","}
+FILE_READ_OPTIONS = {"columns": None, "header": True, "delimiter": None, "decimal": "."}
 
 
 class ConvergenceWarning(UserWarning):

@@ -81,7 +81,7 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False) -> P
 
 def _svi_hint(source: str | None) -> str:
     """What to change when a streamed SVI fit did not converge: stdin allows one online pass only."""
-    from vifit.stream import once_name, read_once
+    from vifit.data.source import once_name, read_once
 
     if source is not None and read_once(source):
         from vifit.data import display_name

@@ -1,7 +1,7 @@
 """GMM by SVI or memoized online VB: options to settings, rows to a source, fit to FitResult.
 
 Streamed (the default for ``--method svi``): the CSV is read in blocks by
-:class:`vifit.stream.TableStream`; a file costs one pass for the data moments (the
+:class:`vifit.data.stream.TableStream`; a file costs one pass for the data moments (the
 prior's data-scaled defaults, the working frame and a uniform sample of
 ``INIT_ROWS`` rows for the initialisation), then per epoch one pass of steps and one
 pass for the exact ELBO. stdin is read once: its first block sets the prior, frame
@@ -66,7 +66,7 @@ class Loaded:
 def load_stream(path: str, opts, note) -> Loaded:
     """``Plan.load`` of a streamed SVI fit: the CSV read in blocks (stdin spooled once)."""
     from vifit.data import display_name
-    from vifit.stream import TableStream
+    from vifit.data.stream import TableStream
 
     table_stream = TableStream(path, opts, chunk_rows=sources.READ_ROWS, note=note)
     if opts.standardize:
@@ -95,7 +95,7 @@ def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: b
         accumulator.add(head)
         sample.add(head)
         n = None
-        from vifit.stream import once_name
+        from vifit.data.source import once_name
 
         note(f"{once_name(name)} is read once: the prior's data-scaled defaults and the initialisation come "
              f"from its first {accumulator.n} rows, then one online pass (N = rows seen so far)")
@@ -116,7 +116,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     chunk_rows: rows per local-step chunk (None: inference.passes.auto_chunk_rows, as CAVI's);
     policy: the loop's (see inference.policy)."""
     source, name = loaded.source, loaded.name
-    from vifit.stream import once_name
+    from vifit.data.source import once_name
 
     if restarts > 1 and not source.repeatable:
         raise BadInput(f"--restarts needs a regular file: {once_name(name)} can be read only once")

@@ -99,8 +99,7 @@ def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header
     plt = require_matplotlib()
     table = None
     if data is not None:
-        from vifit.data import display_name
-        from vifit.stream import spooled
+        from vifit.data import display_name, read_column, spooled
 
         columns = list(document["data"]["columns"])  # validated by read_document
         # --color-by reads DATA a second time: a pipe or stdin is copied to a file first
@@ -108,7 +107,7 @@ def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header
             table = load_table(path, ReadOptions(header=header, delimiter=delimiter), required_columns=columns)
             table.source = display_name(data)
             if color_by is not None:
-                table.extra["color_by"] = _label_column(path, color_by, header, delimiter, data)
+                table.extra["color_by"] = read_column(path, color_by, ReadOptions(header=header, delimiter=delimiter))
     figure = DRAW[document["model"]](plt, document, model_file, table,
                                      {"dims": dims, "color_by": color_by, "image_shape": image_shape})
     try:
@@ -116,20 +115,3 @@ def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header
     finally:
         plt.close(figure)
 
-
-def _label_column(path, column, header, delimiter, data):
-    """The raw values of one column (any type), for colouring; read from path (DATA or its copy)."""
-    import io
-
-    import pandas as pd
-
-    from vifit.data import read_bytes, resolve_delimiter
-    from vifit.errors import BadInput
-
-    frame = pd.read_csv(io.BytesIO(read_bytes(path)), sep=resolve_delimiter(delimiter),
-                        header=0 if header else None, dtype=str, keep_default_na=False)
-    if not header:
-        frame.columns = [f"x{i + 1}" for i in range(frame.shape[1])]
-    if column not in frame.columns:
-        raise BadInput(f"--color-by {column}: no such column in {data}")
-    return frame[column].to_numpy()

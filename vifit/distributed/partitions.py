@@ -1,7 +1,7 @@
 """Rows as partitions persisted on a Dask cluster: read once, map per partition, tree-sum.
 
 :func:`read_partitions` reads DATA (a file or a glob such as ``data/part-*.csv.gz``) under
-the rules of ``vifit/data.py``: the columns are chosen from the first file's head
+the rules of the one reader, ``vifit/data/``: the columns are chosen from the first file's head
 (``--columns``, or every numeric column with a note for text ones), the values must be
 numbers, and NaN/inf is BadInput unless ``--dropna``. The files are cut into pieces (a
 64 MiB block of a plain file, a compressed file whole) and each piece is read by a task on a
@@ -19,16 +19,17 @@ and a fit is reproducible whatever the scheduling.
 from __future__ import annotations
 
 import glob
-import io
 import math
 
 import numpy as np
 
-from vifit.data import (ReadOptions, check_header, csv_options, display_name, name_columns, open_bytes,
-                        select_columns)
+from vifit.data import ReadOptions, display_name, open_bytes
+from vifit.data.csv import choose_columns as columns_of_frame
+from vifit.data.csv import frames
+from vifit.data.layout import header_only, layout_of
+from vifit.data.source import CheckedReader, Chain, read_head
 from vifit.distributed import cluster, reading, tasks
 from vifit.errors import BadInput
-from vifit.ragged import ragged_message
 
 RETRIES = 3
 HEAD_ROWS = 1000
@@ -91,7 +92,7 @@ class Partitions:
 def refuse_read_once(source: str) -> None:
     """BadInput for stdin or a pipe as DATA: workers open DATA by its path (checked before
     a cluster is started or reached)."""
-    from vifit.stream import read_once
+    from vifit.data.source import read_once
 
     if read_once(source):
         raise BadInput(f"{display_name(source)}: --backend dask reads DATA on the workers by its path, so it must "
@@ -108,36 +109,21 @@ def resolve_files(source: str) -> list[str]:
             raise BadInput(f"{source}: no files match")
         return files
     refuse_read_once(source)
-    open_bytes(source).close()  # existence, permissions: the messages of data.py
+    open_bytes(source).close()  # existence, permissions: the messages of data.source
     return [source]
 
 
-def choose_columns(first_file: str, opts: ReadOptions, name: str, note) -> tuple[list, list]:
-    """(columns to use, every column's name in file order) from the first file's head."""
-    import pandas as pd
-
-    stream = open_bytes(first_file)
-    try:
-        text = stream.read(1 << 20).decode("utf-8-sig", errors="replace")
-    finally:
-        stream.close()
-    if not text.strip():
-        raise BadInput(f"{display_name(first_file)}: file is empty")
-    lines = text.splitlines()[:HEAD_ROWS + 1]
-    if len(text) >= (1 << 20):
-        lines = lines[:-1]  # the last line may be cut
-    options = csv_options(opts)
-    if opts.header:
-        check_header(lines[0], display_name(first_file), options["sep"])
-    try:
-        head = pd.read_csv(io.StringIO("\n".join(lines)), low_memory=False, **options)
-    except pd.errors.ParserError as exc:  # a long row in the head: the words of the local readers
-        raise BadInput(f"{display_name(first_file)}: {ragged_message(str(exc), opts.header)}") from None
-    name_columns(head, opts.header)
-    if len(head) == 0:
-        raise BadInput(f"{display_name(first_file)}: no data rows (header only)")
-    columns = select_columns(head, opts.columns, name, note)
-    return columns, list(head.columns)
+def choose_columns(first_file: str, opts: ReadOptions, name: str, note):
+    """(columns to use, the data.layout.Layout of the files) from the first file's head: its
+    first HEAD_ROWS rows, parsed as the local readers parse them."""
+    file_name = display_name(first_file)
+    with CheckedReader(open_bytes(first_file), file_name) as reader:
+        head = read_head(reader, file_name)
+        layout = layout_of(head, opts, file_name, note)
+        first = next(frames(Chain(head, reader), layout, HEAD_ROWS, file_name, header_line=opts.header), None)
+    if first is None or len(first) == 0:
+        raise header_only(file_name)
+    return columns_of_frame(first, layout, opts.columns, name, note), layout
 
 
 def read_partitions(client, source: str, opts: ReadOptions, note, dtype: str = "float64",
@@ -146,12 +132,11 @@ def read_partitions(client, source: str, opts: ReadOptions, note, dtype: str = "
     read task per piece of ``reading.plan`` (a 64 MiB block of a plain file, a compressed file whole)."""
     name = display_name(source)
     files = resolve_files(source)
-    columns, names = choose_columns(files[0], opts, name, note)
-    sep = csv_options(opts)["sep"]
-    header = sep.join(names) if opts.header else None
+    columns, layout = choose_columns(files[0], opts, name, note)
+    header = layout.sep.join(layout.header_names) if opts.header else None
     pieces = reading.plan(files)
-    pairs = [client.submit(reading.read_piece_or_problem, piece, names, columns, header, sep, opts.dropna, dtype,
-                           retries=RETRIES)
+    pairs = [client.submit(reading.read_piece_or_problem, piece, list(layout.fields), columns, header, layout.sep,
+                           opts.dropna, dtype, layout.decimal, retries=RETRIES)
              for piece in pieces]
     def gather(futures):
         return cluster.gather(client, futures, worker_wait)

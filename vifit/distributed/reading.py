@@ -21,7 +21,10 @@ each chunk written into its rows of the result. At any time the worker holds the
 the result and one chunk's text, tokens and columns (a few MB at d = 10). The tasks that
 follow walk the partition in chunks too (``tasks.moments``, ``tasks.local_stats``).
 
-Rules are those of ``vifit/data.py``: the first file's header names the columns (a later
+Rules are those of the one reader, ``vifit/data/``: a piece is parsed by ``data.csv.frames``
+and checked by its ragged-row and finite checks, under the ``data.layout.Layout`` the client
+took from the first file's head (separator, decimal mark, a row index or trailing empty field
+left out); the first file's header names the columns (a later
 file with another header is BadInput), values must be numbers, NaN/inf is BadInput unless
 ``dropna`` (rows dropped). A row with fewer fields than the header is BadInput (ragged) even with
 ``dropna``; it is found by re-reading the lines of rows whose chosen values came out NaN, so a
@@ -40,14 +43,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vifit.data import (
-    DECOMPRESSION_ERRORS,
-    check_finite,
-    display_name,
-    open_bytes,
-)
+from vifit.data import DECOMPRESSION_ERRORS, check_finite, display_name, empty_file, open_bytes
+from vifit.data.csv import frames, reject_short
+from vifit.data.layout import Layout
+from vifit.data.ragged import LazyRowFields, RowFields, field_count_message
+from vifit.data.source import CheckedReader
 from vifit.errors import BadInput
-from vifit.ragged import LazyRowFields, RowFields, field_count_message, ragged_message, reject_short_rows
 
 BLOCKSIZE = 64 * 2**20  # bytes of a plain file per partition
 CHUNK_ROWS = 16384  # rows parsed at a time on a worker: about 2 MB of text at d = 10 (as fast as more)
@@ -82,7 +83,7 @@ def plan(files: list[str], blocksize: int | None = None) -> list[Piece]:
     for path in files:
         size = os.path.getsize(path)
         if size == 0:
-            raise BadInput(f"{display_name(path)}: file is empty")
+            raise empty_file(display_name(path))
         if path.lower().endswith(COMPRESSED):
             pieces.append(Piece(path, 0, None, len(pieces)))
             continue
@@ -92,13 +93,15 @@ def plan(files: list[str], blocksize: int | None = None) -> list[Piece]:
 
 
 def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep: str, dropna: bool,
-               dtype: str = "float64"):
+               dtype: str = "float64", decimal: str = "."):
     """(x (n, d) C-ordered with finite entries, rows dropped) of the piece's lines.
 
     names: every column of the files, in order; columns: the d to keep, in the order wanted;
     header: the first file's header line (stripped names joined by sep), None without one;
-    dtype: of x, float64 or float32 (parsed as float64, then rounded as ``data.load_table`` does)."""
-    import pandas as pd
+    dtype: of x, float64 or float32 (parsed as float64, then rounded as ``data.load_table`` does);
+    decimal: the decimal mark."""
+
+    layout = Layout(sep, decimal, tuple(names))
 
     header_line = header is not None and piece.offset == 0  # the piece starts with the header line
     block = None
@@ -110,8 +113,13 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
         filled = dropped = 0
         if header_line:
             _check_header(piece, header, sep)
-        with _open(piece) as stream, LazyRowFields(lambda: _raw_lines(piece, sep, header_line)) as raw_lines:
-            for frame in _frames(stream, sep, names, columns, header_line, quoted) if rows else ():
+        with CheckedReader(_open(piece), name) as stream, \
+                LazyRowFields(lambda: _raw_lines(piece, sep, header_line)) as raw_lines:
+            # quoted: every field is parsed (not only the columns'), so that pandas rejects a
+            # row with more fields than the header, which count_rows could not count
+            chunks = frames(stream, layout, CHUNK_ROWS, name, header_line=header_line,
+                            usecols=None if quoted else columns, typed=columns) if rows else ()
+            for frame in chunks:
                 m = len(frame)
                 if filled + m > rows:  # only with line ends mixing \n and a lone \r (count_rows' bound fails)
                     rows = max(2 * rows, filled + m)
@@ -119,18 +127,12 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
                 block = out[filled:filled + m]
                 for j, column in enumerate(columns):  # frame's columns are in file order, not in columns'
                     block[:, j] = frame[column].to_numpy()
-                # pandas reads a short row's missing fields as NaN: such rows are re-read to tell
-                reject_short_rows(np.flatnonzero(np.isnan(block).any(axis=1)), raw_lines.get, len(names),
-                                  name, filled + dropped)
+                reject_short(frame, layout, columns, name, raw_lines.get, filled + dropped)
                 lost = _drop_nonfinite(block, columns, name, header_line, dropna, filled + dropped)
                 filled, dropped = filled + m - lost, dropped + lost
         del block
     except BadInput:
         raise
-    except UnicodeDecodeError:
-        raise BadInput(f"{name}: bytes are not valid UTF-8 text; convert the file to UTF-8") from None
-    except pd.errors.ParserError as exc:
-        raise BadInput(f"{name}: {ragged_message(str(exc), header_line)}") from None
     except ValueError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInput(f"{name}: a value is not a number ({reason}); choose numeric columns with --columns") from None
@@ -145,32 +147,17 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
 
 
 def read_piece_or_problem(piece: Piece, names: list, columns: list, header: str | None, sep: str, dropna: bool,
-                          dtype: str = "float64"):
+                          dtype: str = "float64", decimal: str = "."):
     """read_piece's (x, rows dropped, None), or (empty x, 0, message) for bad input.
 
     The task that reads on a worker: bad input comes back as a value, so the scheduler
     neither retries the task nor has the worker log a traceback for what is the user's
     one-line error, which the client raises."""
     try:
-        x, dropped = read_piece(piece, names, columns, header, sep, dropna, dtype)
+        x, dropped = read_piece(piece, names, columns, header, sep, dropna, dtype, decimal)
     except BadInput as exc:
         return np.empty((0, len(columns)), dtype=dtype), 0, str(exc)
     return x, dropped, None
-
-
-def _frames(stream, sep: str, names: list, columns: list, header_line: bool, quoted: bool = False):
-    """DataFrames of up to CHUNK_ROWS rows of the columns (float64, in file order; the header
-    line skipped); none when the stream holds no row (a header-only file, a block inside one
-    long line). quoted: every field is parsed (not only the columns'), so that pandas rejects
-    a row with more fields than the header, which ``count_rows`` could not count."""
-    import pandas as pd
-
-    try:
-        yield from pd.read_csv(stream, sep=sep, header=0 if header_line else None, names=names,
-                               usecols=None if quoted else columns, dtype={c: np.float64 for c in columns},
-                               skipinitialspace=True, index_col=False, encoding="utf-8-sig", chunksize=CHUNK_ROWS)
-    except pd.errors.EmptyDataError:
-        return
 
 
 def _raw_lines(piece: Piece, sep: str, header_line: bool):

@@ -51,7 +51,7 @@ class ArraySource:
 
 
 class StreamSource:
-    """Rows of a :class:`vifit.stream.TableStream`, one read per pass.
+    """Rows of a :class:`vifit.data.stream.TableStream`, one read per pass.
 
     A file is re-read for every pass. stdin can be read once: its first pass copies the
     parsed rows (float64) to a temporary file, which later passes (the exact ELBO) read."""

@@ -2,7 +2,7 @@
 
 pandas reports a long row itself (``ragged_message`` rewords it), but fills a short row's
 missing fields with NaN exactly as it reads empty fields, so only the raw line tells the two
-apart. The readers (``data``, ``stream``, ``distributed.reading``) re-read just the lines of
+apart. The block parser (``data.csv.reject_short``, for every reader) re-reads just the lines of
 rows that came out with NaN, with the csv module (``RowFields``), and reject a short one.
 """
 
@@ -41,7 +41,7 @@ class RowFields:
     reader only moves forward, so one instance costs at most one pass, stopped at
     the last row asked for. Blank lines are skipped, as pandas skips them.
     lines: the file's text lines, header included when ``header``; any iterable of
-    lines, so stdin's recorded text can be used (see vifit.stream).
+    lines, so stdin's recorded text can be used (see vifit.data.stream).
     """
 
     def __init__(self, lines: Iterable[str], delimiter: str, header: bool, lines_before: int = 0):

@@ -1,4 +1,4 @@
-"""Opening an input, and its bytes handed over block by block, checked as they arrive.
+"""Byte sources: opening an input, and its bytes handed over block by block, checked as they arrive.
 
 ``open_checked`` opens a path (plain or ``.gz``/``.bz2``/``.xz``/``.zip``) or ``-`` (stdin,
 spooled to a temporary file). A reader that checked its input only after reading it whole
@@ -6,7 +6,9 @@ could be made to hold any amount of it (a 2 MB gzip expands to 2 GiB of NUL byte
 :class:`CheckedReader` sits between the decompressed stream and the parser and rejects NUL
 bytes, bytes that are not UTF-8 and damaged compression in the block where they occur.
 :class:`Progress` says how far through the file on disk the reading is, from which
-:class:`GrowingRows` estimates the whole table and refuses it before it outgrows memory.
+``table.GrowingRows`` estimates the whole table and refuses it before it outgrows memory.
+:func:`read_once` tells the inputs that can be read only once (stdin, pipes) and
+:func:`spooled` gives a re-readable copy of them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import gzip
 import io
 import lzma
 import os
+import contextlib
 import re
+import stat
 import sys
 import tempfile
 import zipfile
@@ -27,7 +31,6 @@ from typing import Callable
 from vifit.errors import BadInput
 
 BLOCK_BYTES = 1 << 20  # what stdin is spooled by; the parser asks for its own sizes
-RESERVE_BYTES = 128 << 20  # memory left to the parser and the checks when the table array grows
 
 # what a damaged compressed stream raises while being read
 DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, zlib.error)
@@ -40,8 +43,9 @@ class CheckedReader(io.RawIOBase):
     """A binary stream over ``stream`` that raises BadInput (naming ``name`` and the line) for
     NUL bytes, non-UTF-8 bytes and damaged compression, in the block that holds them."""
 
-    def __init__(self, stream, name: str, also_close=None):
+    def __init__(self, stream, name: str, also_close=None, close_stream: bool = True):
         self._stream, self._name, self._also_close = stream, name, also_close
+        self._close_stream = close_stream  # False for stdin, which the process keeps
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._newlines = 0  # newlines in the blocks handed over before the latest one
         self._ended = False
@@ -81,7 +85,8 @@ class CheckedReader(io.RawIOBase):
 
     def close(self) -> None:
         try:
-            self._stream.close()
+            if self._close_stream:
+                self._stream.close()
             if self._also_close is not None:  # the file under a decompressor given a file object
                 self._also_close.close()
         finally:
@@ -145,70 +150,6 @@ class PositionalReader(io.RawIOBase):
         buffer[: len(data)] = data
         self._position += len(data)
         return len(data)
-
-
-class GrowingRows:
-    """Rows of d float64 values appended block by block to one array, grown in place
-    (``ndarray.resize`` reallocates without copying what is filled), and refused before
-    growing past the memory this process can still use, with the whole table's estimate.
-
-    array: (n, d) after :meth:`finish`. progress: the fraction of the input read so far,
-    from which the table's final row count is extrapolated.
-    """
-
-    def __init__(self, d: int, name: str, progress):
-        import numpy as np
-
-        self.d, self.name, self._progress = d, name, progress
-        self.n = 0
-        self.array = np.empty((0, d), dtype=np.float64)
-
-    def append(self, block) -> None:
-        need = self.n + block.shape[0]
-        self._check_or_grow(need)
-        self.array[self.n : need] = block
-        self.n = need
-
-    def finish(self):
-        """The (n, d) array of every row appended (the spare capacity is given back)."""
-        self.array.resize((self.n, self.d), refcheck=False)
-        return self.array
-
-    def _check_or_grow(self, need: int) -> None:
-        """Refuse when the rows so far, or the whole table extrapolated from them, cannot be
-        held (checked at every block: the estimate sharpens as the reading goes on, and a
-        decompressor's read-ahead makes the first ones low); grow the array when it is full."""
-        from vifit.resources import available_memory
-
-        row_bytes = 8 * max(self.d, 1)
-        capacity = self.array.shape[0]
-        fraction = self._progress.fraction()
-        estimate = int(need / fraction) + 1 if fraction else None
-        available = available_memory()
-        # rows that can be held, keeping some room for the parser and the checks of the next chunk
-        room = None if available is None else capacity + max(available - RESERVE_BYTES, 0) // row_bytes
-        if room is not None and (need > room or (estimate is not None and estimate > room)):
-            self._refuse(need, max(need, estimate or 0), room, row_bytes)
-        if need <= capacity:
-            return
-        # growing by half (or to the estimate) keeps the reallocations few; never past the room
-        target = max(need, int(capacity * 1.5), 1024, int((estimate or 0) * 1.02))
-        if room is not None:
-            target = min(target, room)
-        try:
-            self.array.resize((target, self.d), refcheck=False)
-        except MemoryError:  # an address-space limit that available_memory could not see
-            self._refuse(need, need, capacity, row_bytes)
-
-    def _refuse(self, read: int, rows: int, room: int, row_bytes: int):
-        """BadInput: ``rows`` (read so far, or extrapolated from the ``read`` so far) do not fit in ``room``."""
-        from vifit.resources import format_bytes
-
-        how = (f"about {rows:,} rows x {self.d} columns, extrapolated from the first {read:,} rows"
-               if rows > read else f"at least {rows:,} rows x {self.d} columns")
-        raise BadInput(f"{self.name}: the table would need {format_bytes(rows * row_bytes)} as float64 ({how}); "
-                       f"this machine has {format_bytes(room * row_bytes)} available; choose fewer columns "
-                       f"with --columns, or stream the file (vifit gmm --method svi)")
 
 
 def file_size(path: str) -> int | None:
@@ -348,6 +289,15 @@ def open_checked(source: str) -> tuple[CheckedReader, Progress, Callable[[], io.
     return reader, Progress(raw, file_size(source)), lambda: open_bytes(source)
 
 
+def open_once(source: str) -> CheckedReader:
+    """The checked bytes of an input read only once (stdin, a pipe), read as they arrive:
+    nothing is spooled, so a stream of stdin starts before its end; stdin is left open."""
+    name = display_name(source)
+    if source == "-":
+        return CheckedReader(sys.stdin.buffer, name, close_stream=False)
+    return CheckedReader(open_bytes(source), name)
+
+
 def read_bytes(source: str) -> bytes:
     """The whole (decompressed) input, checked to be UTF-8 text (a BOM is accepted), block by
     block as it is read (a NUL byte stops the reading where it occurs).
@@ -358,3 +308,50 @@ def read_bytes(source: str) -> bytes:
     reader, _, _ = open_checked(source)
     with reader:
         return b"".join(iter(lambda: reader.read(1 << 20), b""))
+
+
+def read_once(source: str) -> bool:
+    """True for stdin and for any DATA that is not a regular file (a FIFO, a pipe's
+    ``/dev/fd/N``, a character device): opening it again would block for a writer that
+    never comes, or find it empty, so it is read once, as stdin is. A missing path is
+    a regular file's to report (``data.open_bytes``)."""
+    if source == "-":
+        return True
+    try:
+        mode = os.stat(source).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))  # a folder is open_bytes' to report
+
+
+@contextlib.contextmanager
+def spooled(source: str):
+    """A path DATA can be read from any number of times: DATA itself when it is a regular file,
+    else a temporary copy of its bytes (compressed as they came: the name keeps DATA's
+    ending), removed on leaving. For commands that read DATA twice; BadInput naming the
+    copy is reworded to name DATA."""
+    if not read_once(source):
+        yield source
+        return
+    import shutil
+
+    name = display_name(source)
+    ending = os.path.basename(source)[-8:] if source != "-" else ".csv"
+    with tempfile.TemporaryDirectory(prefix="vifit-spool-") as folder:
+        path = os.path.join(folder, "data" + ending)
+        raw = sys.stdin.buffer if source == "-" else open(source, "rb")
+        try:
+            with open(path, "wb") as copy:
+                shutil.copyfileobj(raw, copy, 1 << 20)
+        finally:
+            if raw is not sys.stdin.buffer:
+                raw.close()
+        try:
+            yield path
+        except BadInput as exc:
+            raise BadInput(str(exc).replace(path, name)) from None
+
+
+def once_name(name: str) -> str:
+    """How messages say what can be read only once: stdin, or the pipe's name."""
+    return "stdin" if name == "<stdin>" else f"{name} (not a regular file)"

@@ -1,0 +1,255 @@
+"""The whole table and its rows: a :class:`Table` of finite floats read through the block parser.
+
+``load_table`` turns a path (plain or ``.gz``/``.bz2``/``.xz``/``.zip``) or ``-`` (stdin)
+into a :class:`Table`, or raises :class:`BadInput` with one sentence naming the file, the row
+or column, and the problem (the rules are ``layout`` and ``csv``'s). ``table_of`` makes the
+same Table from a caller's array; ``read_column`` gives one column's raw values (labels).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+
+from vifit.data.csv import checked_block, choose_columns, frames
+from vifit.data.layout import header_only, layout_of
+from vifit.data.ragged import LazyRowFields, RowFields
+from vifit.data.source import DECOMPRESSION_ERRORS, Chain, display_name, open_checked, read_head
+from vifit.errors import BadInput
+from vifit.preprocess import apply_preprocessing, check_dtype_range, standardization
+
+RESERVE_BYTES = 128 << 20  # memory left to the parser and the checks when the table array grows
+DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a table; mirrors the shared ``data_options`` of the CLI."""
+
+    columns: str | None = None
+    header: bool = True
+    delimiter: str | None = None  # None: ',' unless the first line says ';' or TAB (layout.sniffed_delimiter)
+    decimal: str = "."
+    dropna: bool = False
+    standardize: bool = False
+    dtype: str = "float64"
+
+
+@dataclass
+class Table:
+    """A numeric table ready for a model.
+
+    values: (n, d) array of finite floats in the requested dtype, after any
+    standardisation; columns: the d column names; preprocessing: what was done
+    to the raw values, stored in the model so ``predict`` can redo it.
+    """
+
+    values: np.ndarray
+    columns: list[str]
+    source: str
+    rows_dropped: int = 0
+    preprocessing: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.values.shape[1])
+
+    def describe(self) -> dict:
+        """The ``data`` block of the output document."""
+        return {
+            "source": self.source,
+            "n_rows": self.n_rows,
+            "n_features": self.n_features,
+            "columns": list(self.columns),
+            "rows_dropped": self.rows_dropped,
+            "preprocessing": self.preprocessing,
+        }
+
+
+# ---------------------------------------------------------------- entry points
+
+
+class GrowingRows:
+    """Rows of d float64 values appended block by block to one array, grown in place
+    (``ndarray.resize`` reallocates without copying what is filled), and refused before
+    growing past the memory this process can still use, with the whole table's estimate.
+
+    array: (n, d) after :meth:`finish`. progress: the fraction of the input read so far,
+    from which the table's final row count is extrapolated.
+    """
+
+    def __init__(self, d: int, name: str, progress):
+        import numpy as np
+
+        self.d, self.name, self._progress = d, name, progress
+        self.n = 0
+        self.array = np.empty((0, d), dtype=np.float64)
+
+    def append(self, block) -> None:
+        need = self.n + block.shape[0]
+        self._check_or_grow(need)
+        self.array[self.n : need] = block
+        self.n = need
+
+    def finish(self):
+        """The (n, d) array of every row appended (the spare capacity is given back)."""
+        self.array.resize((self.n, self.d), refcheck=False)
+        return self.array
+
+    def _check_or_grow(self, need: int) -> None:
+        """Refuse when the rows so far, or the whole table extrapolated from them, cannot be
+        held (checked at every block: the estimate sharpens as the reading goes on, and a
+        decompressor's read-ahead makes the first ones low); grow the array when it is full."""
+        from vifit.resources import available_memory
+
+        row_bytes = 8 * max(self.d, 1)
+        capacity = self.array.shape[0]
+        fraction = self._progress.fraction()
+        estimate = int(need / fraction) + 1 if fraction else None
+        available = available_memory()
+        # rows that can be held, keeping some room for the parser and the checks of the next chunk
+        room = None if available is None else capacity + max(available - RESERVE_BYTES, 0) // row_bytes
+        if room is not None and (need > room or (estimate is not None and estimate > room)):
+            self._refuse(need, max(need, estimate or 0), room, row_bytes)
+        if need <= capacity:
+            return
+        # growing by half (or to the estimate) keeps the reallocations few; never past the room
+        target = max(need, int(capacity * 1.5), 1024, int((estimate or 0) * 1.02))
+        if room is not None:
+            target = min(target, room)
+        try:
+            self.array.resize((target, self.d), refcheck=False)
+        except MemoryError:  # an address-space limit that available_memory could not see
+            self._refuse(need, need, capacity, row_bytes)
+
+    def _refuse(self, read: int, rows: int, room: int, row_bytes: int):
+        """BadInput: ``rows`` (read so far, or extrapolated from the ``read`` so far) do not fit in ``room``."""
+        from vifit.resources import format_bytes
+
+        how = (f"about {rows:,} rows x {self.d} columns, extrapolated from the first {read:,} rows"
+               if rows > read else f"at least {rows:,} rows x {self.d} columns")
+        raise BadInput(f"{self.name}: the table would need {format_bytes(rows * row_bytes)} as float64 ({how}); "
+                       f"this machine has {format_bytes(room * row_bytes)} available; choose fewer columns "
+                       f"with --columns, or stream the file (vifit gmm --method svi)")
+
+
+
+CHUNK_VALUES = 1 << 21  # values per parsed chunk (16 MiB as float64), whatever the width
+
+
+def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
+                required_columns: list[str] | None) -> tuple[np.ndarray, list[str], int]:
+    """(values (n, d) float64 of the chosen columns, the column names, rows dropped by --dropna).
+
+    The input is parsed in chunks as its bytes arrive (checked block by block), each chunk
+    converted and checked, and appended to one array that is refused, with the estimate of
+    the whole table, before it outgrows the memory left; the columns are chosen from the
+    header and the first chunk."""
+    name = display_name(source)
+    reader, progress, reopen = open_checked(source)
+    with reader:
+        head = read_head(reader, name)
+        layout = layout_of(head, opts, name, note, required_columns)
+
+        def row_fields():  # a second reading of the text, made only for a chunk with a suspect row
+            stream = io.TextIOWrapper(reopen(), encoding="utf-8-sig", errors="replace", newline="")
+            return RowFields(lines_until_damage(stream), layout.sep, opts.header), stream
+
+        columns, rows, offset, dropped = None, None, 0, 0
+        with LazyRowFields(row_fields) as fields:
+            for frame in frames(Chain(head, reader), layout, max(CHUNK_VALUES // len(layout.fields), 64), name,
+                                header_line=opts.header):
+                if columns is None:
+                    if len(frame) == 0:
+                        raise header_only(name)
+                    columns = choose_columns(frame, layout, opts.columns, name, note, required_columns)
+                    rows = GrowingRows(len(columns), name, progress)
+                block, lost = checked_block(frame, layout, columns, name, header_line=opts.header,
+                                            dropna=opts.dropna, row_fields=fields.get, row_offset=offset)
+                offset, dropped = offset + len(frame), dropped + lost
+                del frame
+                rows.append(block)
+    if offset == 0:
+        raise header_only(name)
+    return rows.finish(), columns, dropped
+
+
+def read_column(source: str, column: str, opts: ReadOptions) -> np.ndarray:
+    """The raw values (strings, as written) of one column of a table, e.g. labels to colour
+    points by; BadInput when there is no such column."""
+    name = display_name(source)
+    reader, _, _ = open_checked(source)
+    with reader:
+        head = read_head(reader, name)
+        layout = layout_of(head, opts, name, lambda message: None)
+        if column not in layout.features:
+            raise BadInput(f"--color-by {column}: no such column in {name}")
+        parts = [frame[column].to_numpy() for frame in frames(Chain(head, reader), layout, CHUNK_VALUES, name,
+                                                              header_line=opts.header, usecols=[column], text=True)]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=object)
+
+
+def lines_until_damage(stream):
+    """The lines of ``stream``, ending quietly where compressed data is damaged (the main
+    reading reports it)."""
+    try:
+        yield from stream
+    except DECOMPRESSION_ERRORS:
+        return
+
+
+def load_table(
+    source: str,
+    opts: ReadOptions = ReadOptions(),
+    *,
+    min_rows: int = 1,
+    note: Callable[[str], None] = lambda message: None,
+    required_columns: Iterable[str] | None = None,
+    require_variation: bool = False,
+) -> Table:
+    """Read ``source`` into a :class:`Table`.
+
+    min_rows: the fewest rows the model can use (after --dropna).
+    required_columns: when given (``predict``), exactly these columns are read,
+    in this order, instead of ``opts.columns``.
+    require_variation: reject a table in which every column is constant (nothing
+    to fit); single constant columns are fine.
+    """
+    name = display_name(source)
+    if opts.dtype not in DTYPES:
+        raise BadInput(f"--dtype must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
+    block, columns, dropped = read_values(source, opts, note,
+                                          None if required_columns is None else list(required_columns))
+    return table_of(block, columns, name, opts, rows_dropped=dropped, min_rows=min_rows, note=note,
+                    require_variation=require_variation)
+
+
+def table_of(block: np.ndarray, columns: list[str], name: str, opts: ReadOptions = ReadOptions(), *,
+             rows_dropped: int = 0, min_rows: int = 1, note: Callable[[str], None] = lambda message: None,
+             require_variation: bool = False) -> Table:
+    """A :class:`Table` of finite float64 values (n, d) as read: the row count checked, then
+    ``opts.standardize`` and ``opts.dtype`` applied, for a file and a caller's array alike."""
+    dropped = rows_dropped
+    if dropped:
+        note(f"dropped {dropped} row(s) with missing or infinite values (--dropna)")
+    if block.shape[0] < min_rows:
+        raise BadInput(
+            f"{name}: {block.shape[0]} usable row(s), but this model needs at least {min_rows}"
+        )
+    if require_variation and block.shape[0] > 1 and (block == block[0]).all():
+        raise BadInput(f"{name}: every column is constant ({block.shape[0]} identical rows); there is nothing to fit")
+    preprocessing: dict = {}
+    if opts.standardize:
+        preprocessing = standardization(block, note, columns)
+        block = apply_preprocessing(block, preprocessing)
+    check_dtype_range(block, columns, name, DTYPES[opts.dtype])
+    values = np.ascontiguousarray(block, dtype=DTYPES[opts.dtype])
+    return Table(values=values, columns=columns, source=name, rows_dropped=dropped, preprocessing=preprocessing)
