@@ -18,32 +18,28 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from collections import namedtuple
 
 from vifit.errors import BadInput
 
 KINDS = ("int", "float", "choice", "flag", "text", "sizes", "krange")
 
 
-@dataclass(frozen=True)
-class Parameter:
-    """One option. kind: int, float (finite), choice, flag, text, sizes (layer sizes as text,
-    parsed by the model), krange (an int >= low, or the text of a K range, parsed by
-    api.gmm_select.parse_k). A None default means None is allowed (the option unset).
-    words: the message of a value out of range ({option}, {range}, {value}), else the generic one."""
+_FIELDS = ("name", "models", "kind", "default", "low", "high", "low_open", "high_open", "choices", "when", "words",
+           "negatable")
 
-    name: str
-    models: tuple
-    kind: str
-    default: object = None
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    choices: tuple = ()
-    when: tuple | None = None  # (option, values it applies with)
-    words: str | None = None
-    negatable: bool = False  # a flag with an --no- form (--stream/--no-stream)
+
+class Parameter(namedtuple("Parameter", _FIELDS, defaults=(None, None, None, False, False, (), None, None, False))):
+    """One option: name, the models it belongs to, kind, default, low / high (None: no bound)
+    with low_open / high_open, choices, when (option, the values it applies with), words, negatable.
+
+    kind: int, float (finite), choice, flag, text, sizes (layer sizes as text, parsed by the
+    model), krange (an int >= low, or the text of a K range, parsed by api.gmm_select.parse_k).
+    A None default means None is allowed (the option unset). words: the message of a value out of
+    range ({option}, {range}, {value}), else the generic one. negatable: a flag with an --no- form.
+    (A namedtuple, not a dataclass: building a dataclass costs milliseconds that --help would pay.)"""
+
+    __slots__ = ()
 
     @property
     def option(self) -> str:
