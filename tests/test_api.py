@@ -219,8 +219,6 @@ def test_the_table_is_every_commands_option_and_every_estimators_parameter(comma
     import importlib
     import inspect
 
-    import click
-
     from vifit import parameters
 
     table = parameters.of(command)
