@@ -15,7 +15,8 @@ NOT_CONVERGED_HINT = "raise --epochs (the last epoch's weights were kept)"
 
 def plan(*, hidden: str, decoder: str | None, activation: str, output_activation: str | None, loss: str,
          denoise: float, train: dict):
-    """The Plan of an autoencoder fit, its options checked as ``vifit autoencoder`` checks them (BadInput)."""
+    """The Plan of an autoencoder fit from options vifit.parameters.check has passed (the command
+    and the estimator check them first); the checks of several options together are here (BadInput)."""
     from vifit.inference.sgd import SGDConfig
     from vifit.models import autoencoder as model
 

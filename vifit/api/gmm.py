@@ -30,9 +30,11 @@ SVI_HINT = "raise --epochs (or --max-iter when given) or loosen --tol"
 def plan(options: dict, *, source: str | None = None, strict: bool = False) -> Plan:
     """The Plan of a gmm fit. options: every name of CONFIG (k an int, or the --k text: "3",
     "2-10", "2,4,8"; max_iter None for the method's default), and for backend "dask" also
-    scheduler, scheduler_file and worker_wait. source: the DATA path when rows come from a file
-    (its name is in the hints); strict: ``--strict`` (a K range then warns about no candidate,
-    the caller exits 3 on any that did not converge, see ``Plan.strict_check``)."""
+    scheduler, scheduler_file and worker_wait, each checked by vifit.parameters.check first (the
+    command and the estimator call it; the rules of several options together are here).
+    source: the DATA path when rows come from a file (its name is in the hints); strict:
+    ``--strict`` (a K range then warns about no candidate, the caller exits 3 on any that did not
+    converge, see ``Plan.strict_check``)."""
     from vifit.api.gmm_select import parse_k
 
     ks = parse_k(options["k"])

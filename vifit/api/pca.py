@@ -10,7 +10,7 @@ from vifit.fitplan import Plan
 
 
 def plan(options: dict) -> Plan:
-    """The Plan of a PCA fit; options: k, whiten."""
+    """The Plan of a PCA fit; options: k, whiten (checked by vifit.parameters.check first)."""
     config = {"k": options["k"], "whiten": options["whiten"]}
     return Plan(config=config, fit=partial(_fit, k=options["k"], whiten=options["whiten"]))
 

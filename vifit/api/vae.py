@@ -16,7 +16,8 @@ NOT_CONVERGED_HINT = "raise --epochs (the last epoch's weights were kept)"
 def plan(*, hidden: str, decoder: str | None, latent: int, activation: str, likelihood: str,
          fixed_variance: float | None, samples: int, beta: float, kl_warmup: int, iwae_samples: int,
          scale: str, standardize: bool, train: dict):
-    """The Plan of a VAE fit, its options checked as ``vifit vae`` checks them (BadInput)."""
+    """The Plan of a VAE fit from options vifit.parameters.check has passed (the command and the
+    estimator check them first); the checks of several options together are here (BadInput)."""
     from vifit.inference.sgd import SGDConfig
     from vifit.models.autoencoder import parse_sizes
 
