@@ -137,6 +137,7 @@ def _by_model() -> dict[str, dict[str, Parameter]]:
     tables: dict[str, dict[str, Parameter]] = {model: {} for model in MODELS}
     for entry in TABLE:
         assert entry.kind in KINDS, entry
+        assert entry.kind != "int" or entry.high is None or entry.words, entry  # the int message names low only
         for model in entry.models:
             assert entry.name not in tables[model], (model, entry.name)
             tables[model][entry.name] = entry
@@ -211,8 +212,12 @@ def given_text(entry: Parameter, value) -> str:
     return f"--no-{entry.option[2:]}" if entry.negatable and value is False else entry.option
 
 
-def applies(entry: Parameter, values: dict) -> bool:
-    return entry.when is None or values.get(entry.when[0]) in entry.when[1]
+def applies(entry: Parameter, values: dict, table: dict) -> bool:
+    """Whether the entry applies with ``values`` (an option they lack has its default)."""
+    if entry.when is None:
+        return True
+    depends, allowed = entry.when
+    return values.get(depends, table[depends].default) in allowed
 
 
 def check(model: str, values: dict, given: set | None = None) -> None:
@@ -226,10 +231,10 @@ def check(model: str, values: dict, given: set | None = None) -> None:
     entries = sorted((table[name] for name in values if name in table), key=lambda entry: entry.when is not None)
     for entry in entries:
         value = values[entry.name]
-        if not applies(entry, values):
+        if not applies(entry, values, table):
             if entry.name in given if given is not None else _differs(value, entry.default):
                 depends, allowed = entry.when
                 raise BadInput(REFUSALS[depends].format(option=given_text(entry, value), allowed=" / ".join(allowed),
-                                                        value=values.get(depends)))
+                                                        value=values.get(depends, table[depends].default)))
             continue
         check_value(entry, value)
