@@ -186,4 +186,3 @@ def fit_options(f):
 def run_options(f):
     """Everything an iterative fit honours: fit_options and checkpoint_options."""
     return fit_options(checkpoint_options(f))
-
