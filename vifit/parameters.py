@@ -55,6 +55,7 @@ COVARIANCES = ("full", "diag", "spherical", "known")
 SVI_ONLY = ("method", ("svi",))
 NORMAL_WISHART = ("covariance", ("full", "diag", "spherical"))
 KNOWN = ("covariance", ("known",))
+DASK_ONLY = ("backend", ("dask",))
 GMM, PCA, NETWORKS = ("gmm",), ("pca",), ("autoencoder", "vae")
 POSITIVE = "{option} must be {range}, got {value}"
 
@@ -63,6 +64,7 @@ REFUSALS = {
     "method": "{option} applies to --method {allowed} only; add --method {allowed} or drop {option}",
     "covariance": "{option} does not apply to --covariance {value}",
     "likelihood": "{option} applies to --likelihood {allowed} only",
+    "backend": "--scheduler, --scheduler-file and --worker-wait need --backend dask",
 }
 
 P = Parameter
@@ -94,9 +96,9 @@ TABLE = (
     P("memoized", GMM, "flag", False, when=SVI_ONLY),
     P("stream", GMM, "flag", True, when=SVI_ONLY, negatable=True),
     P("backend", GMM, "choice", "local", choices=("local", "dask")),
-    P("scheduler", GMM, "text"),
-    P("scheduler_file", GMM, "text"),
-    P("worker_wait", GMM, "float", low=0, high=86400, low_open=True),
+    P("scheduler", GMM, "text", when=DASK_ONLY),
+    P("scheduler_file", GMM, "text", when=DASK_ONLY),
+    P("worker_wait", GMM, "float", low=0, high=86400, low_open=True, when=DASK_ONLY),
     # pca
     P("k", PCA, "int", 2, low=1),
     P("whiten", PCA, "flag", False),

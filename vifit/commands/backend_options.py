@@ -1,5 +1,7 @@
 """Where ``vifit gmm`` computes: ``--backend local|dask`` and the Dask connection options,
-defined once and applied with one decorator; their values arrive packed in ``backend``.
+defined once and applied with one decorator; their values arrive packed in ``backend``. Their
+types and defaults are vifit.parameters' entries, which also say that the connection options
+apply with ``--backend dask`` only.
 
 Nothing here imports dask (an optional extra, ``vifit[dask]``) nor numpy.
 """

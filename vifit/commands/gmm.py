@@ -96,9 +96,6 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
     from vifit.commands.common import run_fit
     from vifit.errors import BadInput
 
-    if backend["backend"] != "dask" and (backend["scheduler"] or backend["scheduler_file"]
-                                         or backend["worker_wait"] is not None):
-        raise click.UsageError("--scheduler, --scheduler-file and --worker-wait need --backend dask")
     if (run["checkpoint"] or run["resume"]) and len(parse_k(k)) > 1:
         raise BadInput("--checkpoint/--resume hold one fit's state; give a single --k (not a range) to use them")
     run_fit(source=data, read=read, out=out, run=run, plan=plan(options, source=data, strict=run["strict"]))
