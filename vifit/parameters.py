@@ -34,7 +34,8 @@ class Parameter(namedtuple("Parameter", _FIELDS, defaults=(None, None, None, Fal
     with low_open / high_open, choices, when (option, the values it applies with), words, negatable.
 
     kind: int, float (finite), choice, flag, text, sizes (layer sizes as text, parsed by the
-    model), krange (an int >= low, or the text of a K range, parsed by api.gmm_select.parse_k).
+    model), krange (an int >= low, or K candidates as text, "2-10" or "2,4,8", parsed by
+    api.gmm_select.parse_k; GMM turns a list of ints into that text).
     A None default means None is allowed (the option unset). words: the message of a value out of
     range ({option}, {range}, {value}), else the generic one. negatable: a flag with an --no- form.
     (A namedtuple, not a dataclass: building a dataclass costs milliseconds that --help would pay.)"""
