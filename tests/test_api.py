@@ -191,6 +191,62 @@ def test_parameters_are_the_commands_options_with_their_defaults(command, estima
     assert not unused  # every fitting option of the command is a parameter
 
 
+SHARED = {"standardize", "dropna", "dtype", "seed", "progress"}  # reading and run options, not the table's
+
+
+def _click_type_of(entry):
+    """What the command's click type must be for a table entry: (class, attributes)."""
+    import click
+
+    from vifit.options import FiniteFloat
+
+    ranged = entry.bounded and entry.words is None
+    if entry.kind == "choice":
+        return click.Choice, {"choices": tuple(entry.choices)}
+    bounds = {"min": entry.low, "max": entry.high, "min_open": entry.low_open, "max_open": entry.high_open}
+    if entry.kind == "int":
+        return (click.IntRange, bounds) if ranged else (type(click.INT), {})
+    if entry.kind == "float":  # finite always (tests/test_option_values.py), the range when click checks it
+        return FiniteFloat, bounds if ranged else {"min": None, "max": None}
+    return type(click.STRING), {}
+
+
+@pytest.mark.parametrize("command, estimator", [("gmm", vifit.GMM), ("pca", vifit.PCA),
+                                                ("autoencoder", vifit.Autoencoder), ("vae", vifit.VAE)])
+def test_the_table_is_every_commands_option_and_every_estimators_parameter(command, estimator):
+    """vifit.parameters declares each fitting option once: the estimator's constructor default, the
+    command's click default, type, range and choices, and its flag, all agree with the entry."""
+    import importlib
+    import inspect
+
+    from vifit import parameters
+
+    table = parameters.of(command)
+    command_object = getattr(importlib.import_module(f"vifit.commands.{command}"), command)
+    params = {p.name: p for p in command_object.params if p.name != "data"}
+    defaults = {p.name: p.default for p in inspect.signature(estimator.__init__).parameters.values()
+                if p.name != "self"}
+    assert set(defaults) - SHARED == set(table)  # every parameter is an entry, every entry a parameter
+    for name, entry in table.items():
+        assert defaults[name] == entry.default and type(defaults[name]) is type(entry.default), name
+        param = params[name]
+        flag = f"--no-{entry.option[2:]}" if entry.negatable else None
+        assert param.opts == [entry.option] and (param.secondary_opts == [flag] if flag else not param.secondary_opts)
+        if entry.kind == "flag":
+            assert param.is_flag and param.default is entry.default, name
+            continue
+        assert param.default == (str(entry.default) if entry.kind == "krange" else entry.default), name
+        kind, attributes = _click_type_of(entry)
+        assert type(param.type) is kind, name
+        for attribute, value in attributes.items():
+            found = getattr(param.type, attribute)
+            assert (tuple(found) if attribute == "choices" else found) == value, (name, attribute)
+    # the command's other options are the shared groups' (reading, output, run) or gmm's backend
+    assert set(params) - set(table) <= SHARED | {"columns", "header", "delimiter", "output", "format", "quiet",
+                                                 "strict", "debug", "checkpoint", "checkpoint_every", "resume",
+                                                 "strict_elbo"}
+
+
 def test_get_set_params_follow_the_constructor():
     model = vifit.GMM(k=3, covariance="diag")
     assert model.get_params()["k"] == 3 and model.get_params()["max_iter"] is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 
 from vifit.api.base import Transformer
-from vifit.api.networks import sizes_text, training, with_sizes_text
+from vifit.api.networks import checked, sizes_text, with_sizes_text
 from vifit.errors import BadInput
 from vifit.fitplan import Plan
 
@@ -15,7 +15,8 @@ NOT_CONVERGED_HINT = "raise --epochs (the last epoch's weights were kept)"
 
 def plan(*, hidden: str, decoder: str | None, activation: str, output_activation: str | None, loss: str,
          denoise: float, train: dict):
-    """The Plan of an autoencoder fit, its options checked as ``vifit autoencoder`` checks them (BadInput)."""
+    """The Plan of an autoencoder fit from options vifit.parameters.check has passed (the command
+    and the estimator check them first); the checks of several options together are here (BadInput)."""
     from vifit.inference.sgd import SGDConfig
     from vifit.models import autoencoder as model
 
@@ -66,16 +67,8 @@ class Autoencoder(Transformer):
         self._store(locals())
 
     def _options(self) -> dict:
-        from vifit.api.checks import check_choice, check_float
-        from vifit.api.networks import ACTIVATIONS
-
-        check_choice("loss", self.loss, ("mse", "bce"))
-        if self.output_activation is not None:
-            check_choice("output_activation", self.output_activation, ACTIVATIONS)
-        check_float("denoise", self.denoise, low=0, high=1, high_open=True)
-        return {"hidden": sizes_text(self.hidden), "decoder": sizes_text(self.decoder),
-                "activation": self.activation, "output_activation": self.output_activation, "loss": self.loss,
-                "denoise": self.denoise, "train": training(self)}
+        options, train = checked(self, ("hidden", "decoder", "activation", "output_activation", "loss", "denoise"))
+        return {**options, "hidden": sizes_text(self.hidden), "decoder": sizes_text(self.decoder), "train": train}
 
     def _plan(self, options: dict, source: str | None):
         return plan(**options)

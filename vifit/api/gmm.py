@@ -19,8 +19,7 @@ from vifit.fitplan import Plan
 CAVI_OPTIONS = ("k", "covariance", "weights", "weight_concentration", "mean_prior", "mean_precision_prior",
                 "dof_prior", "covariance_prior", "sigma", "tau", "init", "tol", "max_iter", "restarts",
                 "chunk_rows")
-SVI_DEFAULTS = {"batch_size": 1024, "forgetting": 0.7, "delay": 1.0, "epochs": 10, "memoized": False}
-SVI_OPTIONS = tuple(SVI_DEFAULTS)
+SVI_OPTIONS = ("batch_size", "forgetting", "delay", "epochs", "memoized")  # their entries: vifit.parameters
 # config of every gmm fit, whatever its method and backend: an option that does not apply to the
 # method (the SVI settings of a CAVI fit, stream of a CAVI fit) is recorded as null
 CONFIG = CAVI_OPTIONS + ("method",) + SVI_OPTIONS + ("stream", "backend")
@@ -31,9 +30,11 @@ SVI_HINT = "raise --epochs (or --max-iter when given) or loosen --tol"
 def plan(options: dict, *, source: str | None = None, strict: bool = False) -> Plan:
     """The Plan of a gmm fit. options: every name of CONFIG (k an int, or the --k text: "3",
     "2-10", "2,4,8"; max_iter None for the method's default), and for backend "dask" also
-    scheduler, scheduler_file and worker_wait. source: the DATA path when rows come from a file
-    (its name is in the hints); strict: ``--strict`` (a K range then warns about no candidate,
-    the caller exits 3 on any that did not converge, see ``Plan.strict_check``)."""
+    scheduler, scheduler_file and worker_wait, each checked by vifit.parameters.check first (the
+    command and the estimator call it; the rules of several options together are here).
+    source: the DATA path when rows come from a file (its name is in the hints); strict:
+    ``--strict`` (a K range then warns about no candidate, the caller exits 3 on any that did not
+    converge, see ``Plan.strict_check``)."""
     from vifit.api.gmm_select import parse_k
 
     ks = parse_k(options["k"])
@@ -53,9 +54,9 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False) -> P
     fit_options = {name: config[name] for name in CAVI_OPTIONS}
     settings = None
     if svi:
-        from vifit.api.gmm_svi import check_settings
+        from vifit.api.gmm_svi import svi_settings
 
-        settings = check_settings({name: options[name] for name in SVI_OPTIONS}, options["tol"], max_iter)
+        settings = svi_settings({name: options[name] for name in SVI_OPTIONS}, options["tol"], max_iter)
         fit_options = {name: value for name, value in fit_options.items() if name not in ("tol", "max_iter")}
     if backend == "dask":
         from vifit.distributed.gmm import load as load_dask
@@ -184,29 +185,13 @@ class GMM(Estimator):
         self._store(locals())
 
     def _options(self) -> dict:
-        from vifit.api.checks import check_choice, check_int
+        from vifit import parameters
 
-        if not isinstance(self.k, (str, list, tuple, range)):  # K candidates: checked by gmm_select.parse_k
-            check_int("k", self.k, 1)
-        check_choice("covariance", self.covariance, ("full", "diag", "spherical", "known"))
-        check_choice("weights", self.weights, ("uniform", "dirichlet", "dp"))
-        check_choice("init", self.init, ("kmeans++", "random", "random-resp"))
-        check_choice("method", self.method, ("cavi", "svi"))
-        check_choice("backend", self.backend, ("local", "dask"))
-        check_int("restarts", self.restarts, 1)
-        if self.max_iter is not None:
-            check_int("max_iter", self.max_iter, 1)
-        if self.chunk_rows is not None:
-            check_int("chunk_rows", self.chunk_rows, 1)
-        if self.method != "svi":
-            for name, default in SVI_DEFAULTS.items():  # as the CLI's reject_unused: never silently ignored
-                if getattr(self, name) != default:
-                    raise BadInput(f"--{name.replace('_', '-')} applies to --method svi only; add --method svi "
-                                   f"or drop --{name.replace('_', '-')}")
         options = {name: getattr(self, name) for name in CONFIG + ("scheduler", "scheduler_file", "worker_wait")}
         if isinstance(self.k, (list, tuple, range)):  # candidates as --k lists them: "2,4,8"
             options["k"] = ",".join(str(k) for k in self.k)
-        elif not isinstance(self.k, str):
+        parameters.check("gmm", options)  # K candidates (text) are gmm_select.parse_k's
+        if not isinstance(options["k"], str):
             options["k"] = int(self.k)
         return options
 

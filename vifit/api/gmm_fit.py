@@ -66,17 +66,14 @@ def resolve_prior(spec: gmm.Spec, moments, options: dict, note, columns: list[st
                   ) -> tuple[gmm.Prior, dict]:
     """The prior in data units from the options and data-scaled defaults; and its JSON form.
 
-    columns: the data's column names, named in the note on exactly dependent columns."""
+    columns: the data's column names, named in the note on exactly dependent columns. The given
+    values' ranges, and which apply to the covariance, were checked with the options (vifit.parameters)."""
+    from vifit import parameters
+
     d, cov = spec.d, spec.covariance
     given = {k: options.get(k) for k in NW_OPTIONS + KNOWN_OPTIONS}
-    wrong = NW_OPTIONS if cov == "known" else KNOWN_OPTIONS
-    for name in wrong:
-        if given[name] is not None:
-            raise BadInput(f"{_option(name)} does not apply to --covariance {cov}")
     alpha0 = options.get("weight_concentration")
     alpha0 = 1.0 / spec.k if alpha0 is None else float(alpha0)
-    if not alpha0 > 0:
-        raise BadInput(f"--weight-concentration must be positive, got {alpha0}")
     mean = parse_vector(options.get("mean_prior"), d, "mean_prior")
     if mean is None:
         mean = np.zeros(d) if cov == "known" else moments.mean.copy()
@@ -87,14 +84,11 @@ def resolve_prior(spec: gmm.Spec, moments, options: dict, note, columns: list[st
     if cov == "known":
         sigma = 1.0 if given["sigma"] is None else float(given["sigma"])
         tau = default_tau(moments, mean) if given["tau"] is None else float(given["tau"])
-        for name, value in (("sigma", sigma), ("tau", tau)):
-            if not (value > 0 and np.isfinite(value)):
-                raise BadInput(f"{_option(name)} must be positive, got {value}")
+        if given["tau"] is None:  # from the data, so the table's range (tau > 0) is checked here too
+            parameters.check_value(parameters.of("gmm")["tau"], tau)
         document.update(sigma=sigma, tau=tau)
         return build_prior(spec, weight_concentration=alpha0, mean=mean, sigma=sigma, tau=tau), document
     beta0 = 1.0 if given["mean_precision_prior"] is None else float(given["mean_precision_prior"])
-    if not (beta0 > 0 and np.isfinite(beta0)):
-        raise BadInput(f"--mean-precision-prior must be positive, got {beta0}")
     nu0 = float(d) if given["dof_prior"] is None else float(given["dof_prior"])
     floor = d - 1.0 if cov == "full" else 0.0
     if not (nu0 > floor and np.isfinite(nu0)):
@@ -170,9 +164,7 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
     from vifit.threads import row_threads
 
     n, d = table.values.shape
-    check_k([k], n, init)
-    if not tol >= 0:
-        raise BadInput(f"--tol must be non-negative, got {tol}")
+    check_k([k], n, init)  # --tol's range is vifit.parameters' (checked with the options)
     spec = gmm.Spec(k, d, covariance, weights)
     threads = row_threads() if threads is None else threads
     memory.check_gmm(spec, n, auto_chunk_rows(spec) if chunk_rows is None else chunk_rows, threads, restarts)

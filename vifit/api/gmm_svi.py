@@ -36,22 +36,12 @@ INIT_ROWS = 65536
 MAX_MEMO_BATCHES = 1024
 
 
-def check_settings(svi_options: dict, tol: float, max_iter: int | None) -> svi.Settings:
-    """Validate the SVI options before any data is read (exit 2 naming the option)."""
+def svi_settings(svi_options: dict, tol: float, max_iter: int | None) -> svi.Settings:
+    """The loop's settings from the SVI options, which vifit.parameters.check has checked (their
+    ranges, e.g. --forgetting in (0.5, 1], are its table's)."""
     kappa, tau0 = svi_options["forgetting"], svi_options["delay"]
     m, epochs = svi_options["batch_size"], svi_options["epochs"]
-    if not (0.5 < kappa <= 1.0):
-        raise BadInput(f"--method svi: --forgetting (kappa) must be in (0.5, 1] for the step sizes "
-                       f"to converge, got {kappa:g}")
-    if not (tau0 >= 0 and math.isfinite(tau0)):
-        raise BadInput(f"--method svi: --delay (tau0) must be a non-negative number, got {tau0:g}")
-    if m <= 0:
-        raise BadInput(f"--method svi: --batch-size must be a positive number of rows, got {m}")
-    if epochs <= 0:
-        raise BadInput(f"--method svi: --epochs must be positive, got {epochs}")
-    if not tol >= 0:
-        raise BadInput(f"--tol must be non-negative, got {tol}")
-    return svi.Settings(batch_size=m, forgetting=float(kappa), delay=float(tau0), epochs=int(epochs),
+    return svi.Settings(batch_size=int(m), forgetting=float(kappa), delay=float(tau0), epochs=int(epochs),
                         max_iter=max_iter, tol=float(tol), memoized=bool(svi_options["memoized"]))
 
 

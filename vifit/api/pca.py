@@ -10,7 +10,7 @@ from vifit.fitplan import Plan
 
 
 def plan(options: dict) -> Plan:
-    """The Plan of a PCA fit; options: k, whiten."""
+    """The Plan of a PCA fit; options: k, whiten (checked by vifit.parameters.check first)."""
     config = {"k": options["k"], "whiten": options["whiten"]}
     return Plan(config=config, fit=partial(_fit, k=options["k"], whiten=options["whiten"]))
 
@@ -36,9 +36,9 @@ class PCA(Transformer):
         self._store(locals())
 
     def _options(self) -> dict:
-        from vifit.api.checks import check_int
+        from vifit import parameters
 
-        check_int("k", self.k, 1)
+        parameters.check("pca", {"k": self.k, "whiten": self.whiten})
         return {"k": int(self.k), "whiten": bool(self.whiten)}
 
     def _plan(self, options: dict, source: str | None):

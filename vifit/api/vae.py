@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 
 from vifit.api.base import Transformer
-from vifit.api.networks import sizes_text, training, with_sizes_text
+from vifit.api.networks import checked, sizes_text, with_sizes_text
 from vifit.errors import BadInput
 from vifit.fitplan import Plan
 
@@ -16,7 +16,8 @@ NOT_CONVERGED_HINT = "raise --epochs (the last epoch's weights were kept)"
 def plan(*, hidden: str, decoder: str | None, latent: int, activation: str, likelihood: str,
          fixed_variance: float | None, samples: int, beta: float, kl_warmup: int, iwae_samples: int,
          scale: str, standardize: bool, train: dict):
-    """The Plan of a VAE fit, its options checked as ``vifit vae`` checks them (BadInput)."""
+    """The Plan of a VAE fit from options vifit.parameters.check has passed (the command and the
+    estimator check them first); the checks of several options together are here (BadInput)."""
     from vifit.inference.sgd import SGDConfig
     from vifit.models.autoencoder import parse_sizes
 
@@ -25,8 +26,6 @@ def plan(*, hidden: str, decoder: str | None, latent: int, activation: str, like
         decoder_sizes = None if decoder is None else parse_sizes(decoder, "--decoder", allow_empty=True)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
-    if fixed_variance is not None and likelihood != "gaussian":
-        raise BadInput("--fixed-variance applies to --likelihood gaussian only")
     if scale == "minmax" and standardize:
         raise BadInput("--scale minmax and --standardize do not combine; choose one")
     config = SGDConfig(**train)
@@ -69,22 +68,10 @@ class VAE(Transformer):
         self._store(locals())
 
     def _options(self) -> dict:
-        from vifit.api.checks import check_choice, check_float, check_int
-
-        check_int("latent", self.latent, 1)
-        check_choice("likelihood", self.likelihood, ("gaussian", "bernoulli"))
-        if self.fixed_variance is not None:
-            check_float("fixed_variance", self.fixed_variance, low=0, low_open=True)
-        check_int("samples", self.samples, 1)
-        check_float("beta", self.beta, low=0)
-        check_int("kl_warmup", self.kl_warmup, 0)
-        check_int("iwae_samples", self.iwae_samples, 1)
-        check_choice("scale", self.scale, ("none", "minmax"))
-        return {"hidden": sizes_text(self.hidden), "decoder": sizes_text(self.decoder), "latent": self.latent,
-                "activation": self.activation, "likelihood": self.likelihood,
-                "fixed_variance": self.fixed_variance, "samples": self.samples, "beta": self.beta,
-                "kl_warmup": self.kl_warmup, "iwae_samples": self.iwae_samples, "scale": self.scale,
-                "standardize": bool(self.standardize), "train": training(self)}
+        options, train = checked(self, ("hidden", "decoder", "latent", "activation", "likelihood", "fixed_variance",
+                                        "samples", "beta", "kl_warmup", "iwae_samples", "scale"))
+        return {**options, "hidden": sizes_text(self.hidden), "decoder": sizes_text(self.decoder),
+                "standardize": bool(self.standardize), "train": train}
 
     def _plan(self, options: dict, source: str | None):
         return plan(**options)

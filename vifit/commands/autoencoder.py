@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import click
 
-from vifit.commands.training import ACTIVATION_NAMES, training_options
-from vifit.options import FiniteFloat, data_options, output_options, run_options
+from vifit.commands.declared import check_declared, declared
+from vifit.commands.training import training_options
+from vifit.options import data_options, output_options, run_options
 
 
 @click.command()
 @click.argument("data", metavar="DATA")
-@click.option("--hidden", default="32,4", show_default=True, metavar="SIZES",
-              help="Encoder layer sizes, comma-separated; the last is the bottleneck (code) size.")
-@click.option("--decoder", "decoder", default=None, metavar="SIZES",
-              help="Decoder hidden sizes between the code and the output ('none' for a single layer). "
-                   "Default: the encoder's hidden sizes mirrored.")
-@click.option("--activation", type=click.Choice(ACTIVATION_NAMES), default="relu", show_default=True,
-              help="Activation of the hidden layers (the code layer is linear).")
-@click.option("--output-activation", type=click.Choice(ACTIVATION_NAMES), default=None,
-              help="Activation of the output layer. Default: identity for --loss mse, sigmoid for bce.")
-@click.option("--loss", type=click.Choice(["mse", "bce"]), default="mse", show_default=True,
-              help="Reconstruction loss per row: squared error summed over columns, or binary "
-                   "cross-entropy (data in [0, 1], sigmoid output).")
-@click.option("--denoise", type=FiniteFloat(min=0, max=1, max_open=True), default=0.0, show_default=True,
-              metavar="P", help="Masking noise: zero each input entry with probability P while training.")
+@declared("autoencoder", "hidden", show_default=True, metavar="SIZES",
+          help="Encoder layer sizes, comma-separated; the last is the bottleneck (code) size.")
+@declared("autoencoder", "decoder", metavar="SIZES",
+          help="Decoder hidden sizes between the code and the output ('none' for a single layer). "
+               "Default: the encoder's hidden sizes mirrored.")
+@declared("autoencoder", "activation", show_default=True,
+          help="Activation of the hidden layers (the code layer is linear).")
+@declared("autoencoder", "output_activation",
+          help="Activation of the output layer. Default: identity for --loss mse, sigmoid for bce.")
+@declared("autoencoder", "loss", show_default=True,
+          help="Reconstruction loss per row: squared error summed over columns, or binary "
+               "cross-entropy (data in [0, 1], sigmoid output).")
+@declared("autoencoder", "denoise", show_default=True,
+          metavar="P", help="Masking noise: zero each input entry with probability P while training.")
 @training_options
 @data_options
 @output_options
@@ -43,9 +44,11 @@ def autoencoder(data, hidden, decoder, activation, output_activation, loss, deno
       vifit predict ae.json sample_data/digits.csv > codes.csv
       vifit predict ae.json sample_data/digits.csv --reconstruct > rebuilt.csv
     """
+    options = dict(hidden=hidden, decoder=decoder, activation=activation, output_activation=output_activation,
+                   loss=loss, denoise=denoise)
+    check_declared("autoencoder", {**options, **train})
     from vifit.api.autoencoder import plan
     from vifit.commands.common import run_fit
 
-    fit_plan = plan(hidden=hidden, decoder=decoder, activation=activation, output_activation=output_activation,
-                    loss=loss, denoise=denoise, train=train)
+    fit_plan = plan(**options, train=train)
     run_fit(source=data, read=read, out=out, run=run, plan=fit_plan)

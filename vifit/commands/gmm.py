@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from vifit.commands.backend_options import backend_options
-from vifit.commands.gmm_svi_options import reject_unused, svi_options
-from vifit.options import FiniteFloat, data_options, output_options, run_options
+from vifit.commands.declared import check_declared, declared
+from vifit.commands.gmm_svi_options import svi_options
+from vifit.options import data_options, output_options, run_options
 from vifit.threads import pin_blas
 
 # The local step's GEMMs are small (K x |T| by |T| x chunk); OpenBLAS threads that spin-wait on
@@ -18,50 +19,44 @@ pin_blas()
 
 @click.command()
 @click.argument("data", metavar="DATA")
-@click.option("--k", "k", default="2", show_default=True, metavar="K|A-B|A,B,...",
-              help="Number of components (the truncation level for --weights dp). A range (2-10) or a "
-                   "list (2,4,8) fits each K and keeps the highest ELBO, recording every candidate in "
-                   "fit.selection.")
-@click.option("--covariance", type=click.Choice(["full", "diag", "spherical", "known"]), default="full",
-              show_default=True,
-              help="Component covariances: full/diag/spherical with a Normal-Wishart (Normal-Gamma) prior, "
-                   "or known = sigma^2 I (the notes' model).")
-@click.option("--weights", type=click.Choice(["uniform", "dirichlet", "dp"]), default="dirichlet",
-              show_default=True,
-              help="Mixing weights: fixed 1/K, symmetric Dirichlet, or truncated stick-breaking Dirichlet process.")
-@click.option("--weight-concentration", type=FiniteFloat(), default=None, metavar="ALPHA0",
-              help="Dirichlet concentration per component, or the DP concentration.  [default: 1/K]")
-@click.option("--mean-prior", default=None, metavar="M0",
-              help="Prior mean of the component means: one number or one per column.  "
-                   "[default: the column means; 0 for --covariance known]")
-@click.option("--mean-precision-prior", type=FiniteFloat(), default=None, metavar="BETA0",
-              help="beta0: prior precision of a mean, relative to its component's precision.  [default: 1]")
-@click.option("--dof-prior", type=FiniteFloat(), default=None, metavar="NU0",
-              help="nu0: Wishart degrees of freedom (> D-1 for full; > 0 otherwise).  [default: D]")
-@click.option("--covariance-prior", default=None, metavar="PSI0",
-              help="W0^-1, the prior scale (E[Sigma] ~ W0^-1/nu0): one number (times I) or one per column.  "
-                   "[default: the sample covariance (full), column variances (diag) or their mean (spherical)]")
-@click.option("--sigma", type=FiniteFloat(), default=None,
-              help="Known component standard deviation (--covariance known).  [default: 1]")
-@click.option("--tau", type=FiniteFloat(), default=None,
-              help="Prior standard deviation of the means (--covariance known).  "
-                   "[default: root mean square of the data about --mean-prior]")
-@click.option("--init", type=click.Choice(["kmeans++", "random", "random-resp"]), default="kmeans++",
-              show_default=True,
-              help="Initial responsibilities: nearest of K k-means centres (k-means++ seeds, then Lloyd "
-                   "sweeps), nearest of K random rows, or random soft responsibilities.")
-@click.option("--tol", type=FiniteFloat(), default=1e-6, show_default=True,
-              help="Stop when the relative ELBO change is at most this: cavi, between sweeps; svi, of the "
-                   "minibatch ELBO estimate averaged over a window (or of the exact ELBO between epochs).")
-@click.option("--max-iter", type=click.IntRange(min=1), default=None,
-              help="cavi: most sweeps per restart; svi: most minibatch steps.  "
-                   "[default: 500 for cavi; no limit for svi, where --epochs bounds the run]")
-@click.option("--restarts", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Initialisations to run (seeds spawned from --seed); the best ELBO is kept.")
-@click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
-              help="Rows per chunk in the local step (memory: data + O(chunk x (K + D^2)) per thread).  "
-                   "At most the rows; the value used is recorded as fit.chunk_rows.  "
-                   "[default: auto, so a chunk's features T(x) take about 512 KB; 512-4096 rows, fewer for a large K]")
+@declared("gmm", "k", show_default=True, metavar="K|A-B|A,B,...",
+          help="Number of components (the truncation level for --weights dp). A range (2-10) or a "
+               "list (2,4,8) fits each K and keeps the highest ELBO, recording every candidate in "
+               "fit.selection.")
+@declared("gmm", "covariance", show_default=True,
+          help="Component covariances: full/diag/spherical with a Normal-Wishart (Normal-Gamma) prior, "
+               "or known = sigma^2 I (the notes' model).")
+@declared("gmm", "weights", show_default=True,
+          help="Mixing weights: fixed 1/K, symmetric Dirichlet, or truncated stick-breaking Dirichlet process.")
+@declared("gmm", "weight_concentration", metavar="ALPHA0",
+          help="Dirichlet concentration per component, or the DP concentration.  [default: 1/K]")
+@declared("gmm", "mean_prior", metavar="M0",
+          help="Prior mean of the component means: one number or one per column.  "
+               "[default: the column means; 0 for --covariance known]")
+@declared("gmm", "mean_precision_prior", metavar="BETA0",
+          help="beta0: prior precision of a mean, relative to its component's precision.  [default: 1]")
+@declared("gmm", "dof_prior", metavar="NU0",
+          help="nu0: Wishart degrees of freedom (> D-1 for full; > 0 otherwise).  [default: D]")
+@declared("gmm", "covariance_prior", metavar="PSI0",
+          help="W0^-1, the prior scale (E[Sigma] ~ W0^-1/nu0): one number (times I) or one per column.  "
+               "[default: the sample covariance (full), column variances (diag) or their mean (spherical)]")
+@declared("gmm", "sigma", help="Known component standard deviation (--covariance known).  [default: 1]")
+@declared("gmm", "tau", help="Prior standard deviation of the means (--covariance known).  "
+                             "[default: root mean square of the data about --mean-prior]")
+@declared("gmm", "init", show_default=True,
+          help="Initial responsibilities: nearest of K k-means centres (k-means++ seeds, then Lloyd "
+               "sweeps), nearest of K random rows, or random soft responsibilities.")
+@declared("gmm", "tol", show_default=True,
+          help="Stop when the relative ELBO change is at most this: cavi, between sweeps; svi, of the "
+               "minibatch ELBO estimate averaged over a window (or of the exact ELBO between epochs).")
+@declared("gmm", "max_iter", help="cavi: most sweeps per restart; svi: most minibatch steps.  "
+                                  "[default: 500 for cavi; no limit for svi, where --epochs bounds the run]")
+@declared("gmm", "restarts", show_default=True,
+          help="Initialisations to run (seeds spawned from --seed); the best ELBO is kept.")
+@declared("gmm", "chunk_rows",
+          help="Rows per chunk in the local step (memory: data + O(chunk x (K + D^2)) per thread).  "
+               "At most the rows; the value used is recorded as fit.chunk_rows.  "
+               "[default: auto, so a chunk's features T(x) take about 512 KB; 512-4096 rows, fewer for a large K]")
 @svi_options
 @backend_options
 @data_options
@@ -89,21 +84,18 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
       vifit gmm big.csv.gz --k 8 --method svi --batch-size 1024 -o gmm.json
       vifit gmm 'data/part-*.csv.gz' --k 8 --backend dask --scheduler tcp://127.0.0.1:8786
     """
-    reject_unused(click.get_current_context(), svi)  # before the heavy imports: a usage error is quick
-    from vifit.api.gmm import plan
-    from vifit.api.gmm_select import parse_k
-    from vifit.commands.common import run_fit
-    from vifit.errors import BadInput
-
-    if backend["backend"] != "dask" and (backend["scheduler"] or backend["scheduler_file"]
-                                         or backend["worker_wait"] is not None):
-        raise click.UsageError("--scheduler, --scheduler-file and --worker-wait need --backend dask")
-    if (run["checkpoint"] or run["resume"]) and len(parse_k(k)) > 1:
-        raise BadInput("--checkpoint/--resume hold one fit's state; give a single --k (not a range) to use them")
     options = {
         "k": k, "covariance": covariance, "weights": weights, "weight_concentration": weight_concentration,
         "mean_prior": mean_prior, "mean_precision_prior": mean_precision_prior, "dof_prior": dof_prior,
         "covariance_prior": covariance_prior, "sigma": sigma, "tau": tau, "init": init, "tol": tol,
         "max_iter": max_iter, "restarts": restarts, "chunk_rows": chunk_rows, **svi, **backend,
     }
+    check_declared("gmm", options)  # before the heavy imports: a usage error is quick
+    from vifit.api.gmm import plan
+    from vifit.api.gmm_select import parse_k
+    from vifit.commands.common import run_fit
+    from vifit.errors import BadInput
+
+    if (run["checkpoint"] or run["resume"]) and len(parse_k(k)) > 1:
+        raise BadInput("--checkpoint/--resume hold one fit's state; give a single --k (not a range) to use them")
     run_fit(source=data, read=read, out=out, run=run, plan=plan(options, source=data, strict=run["strict"]))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import click
 
+from vifit.commands.declared import check_declared, declared
 from vifit.options import data_options, fit_options, output_options
 
 
 @click.command()
 @click.argument("data", metavar="DATA")
-@click.option("--k", "k", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Number of principal components.")
-@click.option("--whiten", is_flag=True, help="Scale coordinates written by predict to unit variance.")
+@declared("pca", "k", show_default=True,
+          help="Number of principal components.")
+@declared("pca", "whiten", help="Scale coordinates written by predict to unit variance.")
 @data_options
 @output_options
 @fit_options
@@ -30,7 +31,9 @@ def pca(data, k, whiten, read, out, run):
       vifit predict pca.json sample_data/iris.csv > coords.csv
       vifit sample pca.json -n 5
     """
+    options = {"k": k, "whiten": whiten}
+    check_declared("pca", options)
     from vifit.api.pca import plan
     from vifit.commands.common import run_fit
 
-    run_fit(source=data, read=read, out=out, run=run, plan=plan({"k": k, "whiten": whiten}))
+    run_fit(source=data, read=read, out=out, run=run, plan=plan(options))

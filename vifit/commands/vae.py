@@ -5,36 +5,37 @@ from __future__ import annotations
 
 import click
 
-from vifit.commands.training import ACTIVATION_NAMES, training_options
-from vifit.options import FiniteFloat, data_options, output_options, run_options
+from vifit.commands.declared import check_declared, declared
+from vifit.commands.training import training_options
+from vifit.options import data_options, output_options, run_options
 
 
 @click.command()
 @click.argument("data", metavar="DATA")
-@click.option("--hidden", default="64", show_default=True, metavar="SIZES",
-              help="Encoder hidden layer sizes, comma-separated ('none' for a linear encoder).")
-@click.option("--decoder", "decoder", default=None, metavar="SIZES",
-              help="Decoder hidden sizes between z and the output ('none' for a linear decoder). "
-                   "Default: --hidden mirrored.")
-@click.option("--latent", type=click.IntRange(min=1), default=2, show_default=True, metavar="K",
-              help="Dimension of the latent space z.")
-@click.option("--activation", type=click.Choice(ACTIVATION_NAMES), default="relu", show_default=True,
-              help="Activation of the hidden layers.")
-@click.option("--likelihood", type=click.Choice(["gaussian", "bernoulli"]), default="gaussian", show_default=True,
-              help="p(x|z): Gaussian (learned per-column variance, or --fixed-variance) or Bernoulli "
-                   "(data in [0, 1]; see --scale minmax).")
-@click.option("--fixed-variance", type=FiniteFloat(min=0, min_open=True), default=None, metavar="V",
-              help="Gaussian likelihood with variance V for every column instead of a learned one.")
-@click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True, metavar="L",
-              help="Reparameterised draws of z per row and step.")
-@click.option("--beta", type=FiniteFloat(min=0), default=1.0, show_default=True,
-              help="Weight of the KL term in the training objective (the reported ELBO always uses 1).")
-@click.option("--kl-warmup", type=click.IntRange(min=0), default=0, show_default=True, metavar="EPOCHS",
-              help="Raise the KL weight linearly from beta/EPOCHS to beta over the first EPOCHS epochs.")
-@click.option("--iwae-samples", type=click.IntRange(min=1), default=100, show_default=True, metavar="K",
-              help="Importance samples per row for the IWAE estimate of log p(x) (validation rows; predict).")
-@click.option("--scale", type=click.Choice(["none", "minmax"]), default="none", show_default=True,
-              help="minmax: map each column onto [0, 1] (stored in the model; predict and sample reuse it).")
+@declared("vae", "hidden", show_default=True, metavar="SIZES",
+          help="Encoder hidden layer sizes, comma-separated ('none' for a linear encoder).")
+@declared("vae", "decoder", metavar="SIZES",
+          help="Decoder hidden sizes between z and the output ('none' for a linear decoder). "
+               "Default: --hidden mirrored.")
+@declared("vae", "latent", show_default=True, metavar="K",
+          help="Dimension of the latent space z.")
+@declared("vae", "activation", show_default=True,
+          help="Activation of the hidden layers.")
+@declared("vae", "likelihood", show_default=True,
+          help="p(x|z): Gaussian (learned per-column variance, or --fixed-variance) or Bernoulli "
+               "(data in [0, 1]; see --scale minmax).")
+@declared("vae", "fixed_variance", metavar="V",
+          help="Gaussian likelihood with variance V for every column instead of a learned one.")
+@declared("vae", "samples", show_default=True, metavar="L",
+          help="Reparameterised draws of z per row and step.")
+@declared("vae", "beta", show_default=True,
+          help="Weight of the KL term in the training objective (the reported ELBO always uses 1).")
+@declared("vae", "kl_warmup", show_default=True, metavar="EPOCHS",
+          help="Raise the KL weight linearly from beta/EPOCHS to beta over the first EPOCHS epochs.")
+@declared("vae", "iwae_samples", show_default=True, metavar="K",
+          help="Importance samples per row for the IWAE estimate of log p(x) (validation rows; predict).")
+@declared("vae", "scale", show_default=True,
+          help="minmax: map each column onto [0, 1] (stored in the model; predict and sample reuse it).")
 @training_options
 @data_options
 @output_options
@@ -56,10 +57,12 @@ def vae(data, hidden, decoder, latent, activation, likelihood, fixed_variance, s
       vifit predict vae.json sample_data/digits.csv > latent.csv
       vifit sample vae.json -n 16 --mean > digits.csv
     """
+    options = dict(hidden=hidden, decoder=decoder, latent=latent, activation=activation, likelihood=likelihood,
+                   fixed_variance=fixed_variance, samples=samples, beta=beta, kl_warmup=kl_warmup,
+                   iwae_samples=iwae_samples, scale=scale)
+    check_declared("vae", {**options, **train})
     from vifit.api.vae import plan
     from vifit.commands.common import run_fit
 
-    fit_plan = plan(hidden=hidden, decoder=decoder, latent=latent, activation=activation, likelihood=likelihood,
-                    fixed_variance=fixed_variance, samples=samples, beta=beta, kl_warmup=kl_warmup,
-                    iwae_samples=iwae_samples, scale=scale, standardize=read["standardize"], train=train)
+    fit_plan = plan(**options, standardize=read["standardize"], train=train)
     run_fit(source=data, read=read, out=out, run=run, plan=fit_plan)
