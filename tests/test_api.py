@@ -242,7 +242,7 @@ def test_the_table_is_every_commands_option_and_every_estimators_parameter(comma
             found = getattr(param.type, attribute)
             assert (tuple(found) if attribute == "choices" else found) == value, (name, attribute)
     # the command's other options are the shared groups' (reading, output, run) or gmm's backend
-    assert set(params) - set(table) <= SHARED | {"columns", "header", "delimiter", "output", "format", "quiet",
+    assert set(params) - set(table) <= SHARED | {"columns", "header", "delimiter", "decimal", "output", "format", "quiet",
                                                  "strict", "debug", "checkpoint", "checkpoint_every", "resume",
                                                  "strict_elbo"}
 

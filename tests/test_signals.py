@@ -56,7 +56,10 @@ def overlapping(tmp_path_factory):
 
 
 def _start(args, tmp_path):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # cwd is tmp_path, so the checkout's vifit comes first through PYTHONPATH (not whatever
+    # copy an editable install points at): the resumed run, from ROOT, must run the same code
+    path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path)
     return subprocess.Popen([sys.executable, "-m", "vifit", *map(str, args), "--progress", "json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env)
 
