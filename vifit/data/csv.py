@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from vifit.data.layout import INDEX_FIELD, TRAILING_FIELD, Layout
+from vifit.data.layout import INDEX_FIELD, TRAILING_FIELD, Layout, is_number
 from vifit.data.ragged import RowFields, ragged_message, reject_short_rows
 from vifit.errors import BadInput
 
@@ -165,14 +165,6 @@ def _is_text_column(series: pd.Series) -> bool:
     return bool(parsed.isna().all())
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _decimal_commas(series: pd.Series) -> bool:
     """Whether a text column's values are numbers written with a decimal comma."""
     values = series.dropna().astype(str).str.strip()
@@ -203,7 +195,7 @@ def to_numeric_block(frame: pd.DataFrame, columns: list[str], name: str, header:
                 i = int(np.flatnonzero(bad.to_numpy())[0])
                 value = text.iloc[i]
                 hint = ""
-                if decimal == "." and sep != "," and "," in value and _is_number(value.replace(",", ".")):
+                if decimal == "." and sep != "," and "," in value and is_number(value.replace(",", ".")):
                     hint = " (with a decimal comma: add --decimal ,)"
                 raise BadInput(
                     f"{name}: {line_of(row_offset + i, header)}, column {col!r}: {value!r} is not a number{hint}"

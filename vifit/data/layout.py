@@ -122,7 +122,8 @@ def _sample(head: bytes, sep: str, header: bool) -> list[list[str]]:
     return rows[1 if header else 0:][:SAMPLE_ROWS]
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether Python reads ``text`` as a float (the test of a header name or a decimal-comma value)."""
     try:
         float(text)
     except ValueError:
@@ -136,7 +137,7 @@ def _is_row_index(values: list[str]) -> bool:
     values = [v.strip() for v in values]
     if not values or "" in values or len(set(values)) != len(values):
         return False
-    return all(re.fullmatch(r"[+-]?\d+", v) or not _is_number(v) for v in values)
+    return all(re.fullmatch(r"[+-]?\d+", v) or not is_number(v) for v in values)
 
 
 def layout_of(head: bytes, opts, name: str, note: Callable[[str], None],
@@ -177,6 +178,6 @@ def layout_of(head: bytes, opts, name: str, note: Callable[[str], None],
         note("every line ends with the delimiter: the empty last column is ignored")
     _checked_names(names, name, skip)
     named = [n for i, n in enumerate(names, start=1) if i not in skip]
-    if named and all(_is_number(n) for n in named):
+    if named and all(is_number(n) for n in named):
         note("the first row looks like data: use --no-header")
     return Layout(sep, decimal, tuple(fields), tuple(names))

@@ -34,9 +34,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from vifit.errors import BadInput, DataChanged
+from vifit.errors import DataChanged
 from vifit.inference.init import chunks
-from vifit.inference.policy import DEFAULT, LoopPolicy, resume_name
+from vifit.inference.policy import DEFAULT, LoopPolicy
 from vifit.inference.sources import ArraySource, StreamSource, minibatches  # noqa: F401 (the API)
 from vifit.models import gmm
 from vifit.models.gmm_elbo import elbo as elbo_of
@@ -238,18 +238,20 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
     partition_seed = int(rng.integers(2**63)) if settings.memoized else None
     trace, estimates = [], []
     status = None
-    saved = store.resume_state(CHECKPOINT_KIND, lambda: {
+    from vifit.inference import svi_checkpoint as saved_state  # imports this module: loaded at run time
+
+    saved = store.resume_state(saved_state.KIND, lambda: {
         "lam_shape": (problem.prior.natural.shape[0], problem.spec.k)})
     if saved is not None:  # continue from the end of a completed epoch
         trace = [tuple(p) for p in saved["trace"]]
-        state = _consistent(problem, _state_from(saved, problem), state, trace, saved["n_rows"], store,
-                            batch_size=settings.batch_size, partition_seed=saved["partition_seed"])
+        state = saved_state.consistent(problem, saved_state.state_from(saved), state, trace, saved["n_rows"],
+                                        store, batch_size=settings.batch_size, partition_seed=saved["partition_seed"])
         partition_seed, n_rows = saved["partition_seed"], saved["n_rows"]
         estimates = [tuple(p) for p in saved["estimates"]]
         plateau.__dict__.update(saved["plateau"])
         rng.bit_generator.state = saved["rng"]
     def snapshot():
-        return {"state": _state_dict(state), "partition_seed": partition_seed, "n_rows": n_rows,
+        return {"state": saved_state.state_dict(state), "partition_seed": partition_seed, "n_rows": n_rows,
                 "trace": [list(p) for p in trace], "estimates": [list(p) for p in estimates],
                 "plateau": {**plateau.__dict__, "values": list(plateau.values)}, "rng": rng.bit_generator.state}
 
@@ -301,13 +303,13 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
                 if status is None and store.enabled():
                     boundary = snapshot()
                     if store.due():
-                        store.save(CHECKPOINT_KIND, boundary)
+                        store.save(saved_state.KIND, boundary)
     except DataChanged as exc:
         if exact is None:  # not one epoch completed: no result to keep
             raise
         state, status, changed = exact, "interrupted", exc
     if status == "interrupted" and boundary is not None and changed is None:  # not for data that changed
-        store.save(CHECKPOINT_KIND, boundary)
+        store.save(saved_state.KIND, boundary)
     if status is None:  # a bound on epochs, or a single online pass that ran out of rows before
         status = "max_iter"  # the stopping test fired: neither shows convergence
     try:
@@ -339,134 +341,3 @@ def _sorted_with_elbo(problem: Problem, state: State, trace: list, n_rows, data_
     elbo = problem.data_units(value, rows_total)
     trace.append((state.step, elbo))
     return elbo, rows_total
-
-
-CHECKPOINT_KIND = "gmm-svi"
-
-
-def _state_dict(state: State) -> dict:
-    memo = None
-    if state.memo is not None:
-        memo = {"total": _stats_dict(state.memo.total),
-                "batches": {str(i): _stats_dict(b) for i, b in state.memo.batches.items()}}
-    return {"lam": state.lam.copy(), "step": state.step, "epoch": state.epoch, "rows_seen": state.rows_seen,
-            "memo": memo}
-
-
-def _stats_dict(stats: gmm.Stats) -> dict:
-    return {"t": stats.t.copy(), "neg_entropy": stats.neg_entropy, "rows": stats.rows}
-
-
-def _stats_from(saved: dict) -> gmm.Stats:
-    return gmm.Stats(np.asarray(saved["t"]), float(saved["neg_entropy"]), int(saved["rows"]))
-
-
-def _in_domain(problem: Problem, lam: np.ndarray) -> bool:
-    """lam (p, k) is a point SVI can reach: convertible to valid variational parameters.
-
-    Every lam of the loop is a convex combination of prior + scale * statistics of
-    non-negative responsibilities, so its expected counts lam[0] are >= 0, which gives
-    positive concentrations (alpha0 + N_k, DP sticks 1 + N_k and alpha0 + tail), mean
-    precisions beta0 + N_k > 0 and degrees of freedom nu0 + N_k > D - 1 (the prior's are
-    checked when it is built); the Wishart/Gamma scale must be positive (definite)."""
-    counts = lam[0]
-    if not (np.isfinite(lam).all() and (counts >= 0).all()):
-        return False
-    with np.errstate(all="ignore"):
-        q = gmm.variational(problem.prior, lam)
-        scale_inv = q.scale_inv
-        if problem.spec.covariance == "full":
-            try:
-                np.linalg.cholesky(scale_inv)
-            except np.linalg.LinAlgError:
-                return False
-            return True
-        return scale_inv is None or bool((np.asarray(scale_inv) > 0).all())
-
-
-# Round-off allowance between the exact ELBO a checkpoint's trace holds for its factors and the
-# same ELBO recomputed on resume: the same pass over the same rows in the same order, so equal
-# but for the order of a distributed sum; CAVI's allowance (1e-9 relative, plus 1e-9 per row).
-def _elbo_allowance(value: float, n_rows: int) -> float:
-    return 1e-9 * (abs(value) + n_rows) + 1e-9
-
-
-def _consistent(problem: Problem, state: State, initial: State, trace: list, n_rows, store, *,
-                batch_size: int, partition_seed) -> State:
-    """A resumed SVI state that follows from its own factors, else BadInput (exit 2).
-
-    The checksum catches damage, not a state re-signed after an edit. Checked: lam is in its
-    domain (:func:`_in_domain`); a state saved before the first epoch ended holds the run's
-    initial factors (recomputed from the same seed); otherwise the trace's last exact ELBO is
-    of these factors (one full pass, as at every epoch's end) and the pass counts n_rows rows;
-    rows_seen is epoch * n_rows (every epoch visits every row once); memoized: lam is the
-    global step of the remembered total, which is the sum of the remembered batches, and each
-    batch's statistics summed over components are its rows' T(x) summed (responsibilities sum
-    to 1 per row), from the same partition (one more pass)."""
-    problem_text = f"{resume_name(store)}: the checkpoint's SVI state is inconsistent"
-    if not _in_domain(problem, state.lam):
-        raise BadInput(f"{problem_text}: its factors are not a valid posterior (negative counts or a scale "
-                       f"that is not positive definite); it was edited, or written for other data")
-    if n_rows is not None and state.rows_seen != state.epoch * n_rows:
-        raise BadInput(f"{problem_text}: it saw {state.rows_seen} rows in {state.epoch} epochs of {n_rows} rows; "
-                       f"it was edited")
-    if len(trace) != state.epoch or (trace and trace[-1][0] != state.step):
-        raise BadInput(f"{problem_text}: its trace does not hold one exact ELBO per epoch, the last at step "
-                       f"{state.step}; it was edited")
-    if state.memo is not None:
-        memo, total = state.memo, state.memo.total
-        parts = sum((b.t for b in memo.batches.values()), np.zeros_like(total.t))
-        scale = np.abs(total.t).max() + 1.0
-        if not (np.allclose(state.lam, gmm.global_step(problem.prior, total.t), rtol=1e-12, atol=1e-12 * scale)
-                and (not problem.source.repeatable or np.allclose(parts, total.t, rtol=1e-9, atol=1e-9 * scale))):
-            raise BadInput(f"{problem_text}: its factors are not the global step of its remembered statistics; "
-                           f"it was edited")
-        if memo.batches and problem.source.repeatable and partition_seed is not None:
-            _check_memo_batches(problem, memo, batch_size, partition_seed, problem_text)
-    if not trace:  # saved before the first epoch ended: the run's own start
-        if not (state.step == 0 and np.allclose(state.lam, initial.lam, rtol=1e-12, atol=0.0)):
-            raise BadInput(f"{problem_text}: its factors are not this run's initial ones; it was edited, or "
-                           f"written for other data")
-        return state
-    with np.errstate(all="ignore"):
-        _, value, rows = full_pass(problem, state.lam)
-    value = problem.data_units(value, rows)
-    if not (np.isfinite(value) and abs(value - trace[-1][1]) <= _elbo_allowance(value, rows)
-            and (n_rows is None or rows == n_rows)):
-        raise BadInput(f"{problem_text}: its last exact ELBO does not follow from its factors; it was edited, or "
-                       f"written for other data")
-    return state
-
-
-def _check_memo_batches(problem: Problem, memo, batch_size: int, partition_seed: int, problem_text: str) -> None:
-    """Each remembered batch b: its statistics summed over components equal T(x) summed over
-    the rows of batch b of the memoized partition (any responsibilities give that sum; zero
-    coefficients are used), to round-off (1e-9 relative)."""
-    theta = np.zeros((problem.spec.k, problem.spec.n_stats))  # (k, p), as log_resp_coefficients
-    seen = set()
-    with np.errstate(all="ignore"):
-        for index, rows in enumerate(problem.batches(batch_size, np.random.default_rng(partition_seed))):
-            remembered = memo.batches.get(index)
-            if remembered is None:
-                continue
-            seen.add(index)
-            expected = problem.batch_statistics(theta, rows).t.sum(axis=1)
-            got = remembered.t.sum(axis=1)
-            scale = np.abs(expected).max() + 1.0
-            if not (remembered.rows == rows.shape[0] and np.allclose(got, expected, rtol=1e-9, atol=1e-9 * scale)):
-                raise BadInput(f"{problem_text}: its remembered statistics of batch {index} are not of that batch's "
-                               f"rows; it was edited, or written for other data")
-    if seen != set(memo.batches):
-        raise BadInput(f"{problem_text}: it remembers batches the partition does not have; it was edited")
-
-
-def _state_from(saved: dict, problem: Problem) -> State:
-    from vifit.inference.memoized import Memo
-
-    raw = saved["state"]
-    memo = None
-    if raw["memo"] is not None:
-        memo = Memo(_stats_from(raw["memo"]["total"]),
-                    {int(i): _stats_from(b) for i, b in raw["memo"]["batches"].items()})
-    return State(lam=np.asarray(raw["lam"]), step=int(raw["step"]), epoch=int(raw["epoch"]),
-                 rows_seen=int(raw["rows_seen"]), memo=memo)
