@@ -198,3 +198,17 @@ def test_an_empty_named_first_column_that_is_not_an_index_is_still_refused(tmp_p
     path.write_text(",a\n1.5,2\n1.5,3\n")  # floats, repeated: a feature that lost its name
     with pytest.raises(BadInput, match="header: column 1 has an empty name"):
         load_table(str(path))
+
+
+@pytest.mark.parametrize("case", ["pandas-index", "excel-semicolon", "tsv", "trailing-delimiter"])
+def test_predict_reads_the_tools_tables_as_the_clean_csv(files, clean_fits, case, tmp_path):
+    """predict takes the same --delimiter (sniffed) and --decimal as the fits: scoring a tool's
+    export writes the rows scoring the clean CSV writes."""
+    model = tmp_path / "pca.json"
+    model.write_text(json.dumps(clean_fits["pca"]))
+    clean = run_subprocess(["predict", model, files["clean"], "-q"])
+    assert clean.returncode == 0, clean.stderr.decode()
+    _, _, extra, _, _ = CASES[case]
+    other = run_subprocess(["predict", model, files[case], *extra, "-q"])
+    assert other.returncode == 0, other.stderr.decode()
+    assert other.stdout == clean.stdout

@@ -80,6 +80,14 @@ def _check_delimiter(ctx, param, value):
     return value
 
 
+# DATA's separator and decimal mark: the fitting commands' data options, and predict's and plot's
+delimiter_option = click.option(
+    "--delimiter", default=None, callback=_check_delimiter,
+    help="Field separator (one ASCII character; 'tab' for TAB). Default ',', or ';' or TAB "
+         "when the first line holds it and no comma (TAB: not in a .csv file).")
+decimal_option = click.option("--decimal", type=click.Choice([".", ","]), default=".", show_default=True,
+                              help="Decimal mark of the numbers (',' e.g. with --delimiter ';').")
+
 data_options = _packed(
     "read",
     ("columns", "header", "delimiter", "decimal", "dropna", "standardize", "dtype"),
@@ -89,11 +97,8 @@ data_options = _packed(
                           "'a,b' or '1-4'. Default: every numeric column (text columns are dropped with a note)."),
         click.option("--header/--no-header", default=True, show_default=True,
                      help="Whether the first row holds column names."),
-        click.option("--delimiter", default=None, callback=_check_delimiter,
-                     help="Field separator (one ASCII character; 'tab' for TAB). Default ',', or ';' or TAB "
-                          "when the first line holds it and no comma (TAB: not in a .csv file)."),
-        click.option("--decimal", type=click.Choice([".", ","]), default=".", show_default=True,
-                     help="Decimal mark of the numbers (',' e.g. with --delimiter ';')."),
+        delimiter_option,
+        decimal_option,
         click.option("--dropna", is_flag=True, help="Drop rows with empty, NaN or infinite values instead of failing."),
         click.option("--standardize", is_flag=True,
                      help="Centre and scale each column; the mean and scale are stored in the model."),

@@ -7,7 +7,7 @@ import re
 
 import click
 
-from vifit.options import debug_option
+from vifit.options import debug_option, decimal_option, delimiter_option
 
 
 def _image_shape(ctx, param, value):
@@ -23,7 +23,7 @@ def _image_shape(ctx, param, value):
 # kind is refused (exit 2) rather than silently ignored.
 APPLIES_TO = {"--dims": ("gmm",), "--color-by": ("pca", "autoencoder", "vae"), "--image-shape": ("vae",)}
 # Options about DATA's points or its parsing: meaningless without DATA.
-NEEDS_DATA = ("--dims", "--color-by", "--header", "--no-header", "--delimiter")
+NEEDS_DATA = ("--dims", "--color-by", "--header", "--no-header", "--delimiter", "--decimal")
 
 
 def _given(ctx, dims, color_by, image_shape, header) -> list[str]:
@@ -34,8 +34,9 @@ def _given(ctx, dims, color_by, image_shape, header) -> list[str]:
              if value is not None]
     if ctx.get_parameter_source("header") not in (ParameterSource.DEFAULT, None):
         given.append("--header" if header else "--no-header")
-    if ctx.get_parameter_source("delimiter") not in (ParameterSource.DEFAULT, None):
-        given.append("--delimiter")
+    for name in ("delimiter", "decimal"):
+        if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None):
+            given.append(f"--{name}")
     return given
 
 
@@ -67,10 +68,11 @@ def check_applicable(model: str, given: list[str], has_data: bool) -> None:
 @click.option("--image-shape", metavar="HxW", default=None, callback=_image_shape,
               help="vae: draw decoded samples as HxW images, e.g. 8x8.")
 @click.option("--header/--no-header", default=True, show_default=True, help="Whether DATA's first row holds names.")
-@click.option("--delimiter", default=",", show_default=True, help="Field separator of DATA.")
+@delimiter_option
+@decimal_option
 @debug_option
 @click.pass_context
-def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header, delimiter, run):
+def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header, delimiter, decimal, run):
     """Draw a fitted model: ELBO or training curves, and the data in 2-D.
 
     gmm: the ELBO trace and the data coloured by cluster with 2σ ellipses;
@@ -104,10 +106,10 @@ def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header
         columns = list(document["data"]["columns"])  # validated by read_document
         # --color-by reads DATA a second time: a pipe or stdin is copied to a file first
         with spooled(data) if color_by is not None else contextlib.nullcontext(data) as path:
-            table = load_table(path, ReadOptions(header=header, delimiter=delimiter), required_columns=columns)
+            table = load_table(path, ReadOptions(header=header, delimiter=delimiter, decimal=decimal), required_columns=columns)
             table.source = display_name(data)
             if color_by is not None:
-                table.extra["color_by"] = read_column(path, color_by, ReadOptions(header=header, delimiter=delimiter))
+                table.extra["color_by"] = read_column(path, color_by, ReadOptions(header=header, delimiter=delimiter, decimal=decimal))
     figure = DRAW[document["model"]](plt, document, model_file, table,
                                      {"dims": dims, "color_by": color_by, "image_shape": image_shape})
     try:

@@ -5,21 +5,22 @@ from __future__ import annotations
 import click
 
 from vifit.commands.backend_options import backend_options
-from vifit.options import debug_option, table_output_options, report_options
+from vifit.options import debug_option, decimal_option, delimiter_option, report_options, table_output_options
 
 
 @click.command()
 @click.argument("model_file", metavar="MODEL.json")
 @click.argument("data", metavar="DATA")
 @click.option("--header/--no-header", default=True, show_default=True, help="Whether DATA's first row holds column names.")
-@click.option("--delimiter", default=",", show_default=True, help="Field separator of DATA.")
+@delimiter_option
+@decimal_option
 @click.option("--dropna", is_flag=True, help="Skip rows with missing or infinite values instead of failing.")
 @click.option("--reconstruct", is_flag=True, help="Write reconstructions of the rows (pca, autoencoder, vae).")
 @backend_options
 @table_output_options
 @report_options
 @debug_option
-def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, out, run):
+def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, backend, out, run):
     """Assign, encode or score rows of DATA with a model written by vifit.
 
     DATA must hold the columns the model was fitted on (by name, or in the
@@ -61,7 +62,7 @@ def predict(model_file, data, header, delimiter, dropna, reconstruct, backend, o
     document = read_document(model_file)
     kind = model_kind(document["model"], model_file)
     columns = document["data"]["columns"]  # validated: a non-empty list of distinct names
-    opts = ReadOptions(header=header, delimiter=delimiter, dropna=dropna)
+    opts = ReadOptions(header=header, delimiter=delimiter, decimal=decimal, dropna=dropna)
     if backend["backend"] == "dask":
         from vifit.distributed import predict as dask_predict
 
