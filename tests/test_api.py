@@ -231,7 +231,9 @@ def test_the_table_is_every_commands_option_and_every_estimators_parameter(comma
         assert defaults[name] == entry.default and type(defaults[name]) is type(entry.default), name
         param = params[name]
         flag = f"--no-{entry.option[2:]}" if entry.negatable else None
-        assert param.opts == [entry.option] and (param.secondary_opts == [flag] if flag else not param.secondary_opts)
+        long, short = [o for o in param.opts if o.startswith("--")], [o for o in param.opts if not o.startswith("--")]
+        assert long == [entry.option] and all(len(o) == 2 for o in short), param.opts  # -k: a short form too
+        assert param.secondary_opts == [flag] if flag else not param.secondary_opts
         if entry.kind == "flag":
             assert param.is_flag and param.default is entry.default, name
             continue

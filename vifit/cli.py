@@ -60,7 +60,10 @@ class VifitGroup(click.Group):
         except click.exceptions.Abort:
             code = errors.EXIT_SIGINT
         except click.ClickException as exc:
-            errors.report(exc.format_message())
+            message = exc.format_message()
+            if isinstance(exc, click.MissingParameter) and isinstance(exc.param, click.Argument) and exc.ctx:
+                message = f"{message.rstrip('.')}: see '{exc.ctx.command_path} --help'"  # what it takes, examples
+            errors.report(message)
             code = errors.EXIT_BAD_INPUT if exc.exit_code in (1, 2) else exc.exit_code
         except errors.Interrupted as exc:
             errors.report(str(exc), prefix="interrupted")

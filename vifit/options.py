@@ -162,6 +162,11 @@ report_options = _packed("run", ("progress", "quiet"), [
     click.option("-q", "--quiet", is_flag=True, help="No progress and no notes (warnings still shown)."),
 ])
 
+# -q for the commands that report no progress (sample, plot)
+quiet_option = _packed("run", ("quiet",), [
+    click.option("-q", "--quiet", is_flag=True, help="No notes (warnings and errors still shown)."),
+])
+
 strict_option = _packed("run", ("strict", "strict_elbo"), [
     click.option("--strict", is_flag=True, help="Exit with status 3 when the fit does not converge."),
     # For vifit's own tests, so hidden; also read from VIFIT_STRICT_ELBO=1, which subprocesses inherit.

@@ -25,16 +25,18 @@ def click_type(entry):
     return None
 
 
-def declared(model: str, name: str, **kwargs):
+def declared(model: str, name: str, short: str | None = None, **kwargs):
     """``click.option`` for ``model``'s option ``name`` as vifit.parameters declares it (its flag,
-    type, default and choices); kwargs: what only --help needs (help, metavar, show_default)."""
+    type, default and choices); short: a one-letter form too (``-k``); kwargs: what only --help
+    needs (help, metavar, show_default)."""
     entry = parameters.of(model)[name]
     decl = f"{entry.option}/--no-{entry.option[2:]}" if entry.negatable else entry.option
+    flags = (short, decl) if short else (decl,)
     if entry.kind == "flag":
         flag = {} if entry.negatable else {"is_flag": True}  # --x/--no-x is a flag by its form
-        return click.option(decl, name, default=entry.default, **flag, **kwargs)
+        return click.option(*flags, name, default=entry.default, **flag, **kwargs)
     default = str(entry.default) if entry.kind == "krange" else entry.default
-    return click.option(decl, name, type=click_type(entry), default=default, **kwargs)
+    return click.option(*flags, name, type=click_type(entry), default=default, **kwargs)
 
 
 def check_declared(model: str, values: dict) -> None:

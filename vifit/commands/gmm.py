@@ -19,7 +19,7 @@ pin_blas()
 
 @click.command()
 @click.argument("data", metavar="DATA")
-@declared("gmm", "k", show_default=True, metavar="K|A-B|A,B,...",
+@declared("gmm", "k", short="-k", show_default=True, metavar="K|A-B|A,B,...",
           help="Number of components (the truncation level for --weights dp). A range (2-10) or a "
                "list (2,4,8) fits each K and keeps the highest ELBO, recording every candidate in "
                "fit.selection.")

@@ -10,7 +10,7 @@ from vifit.options import data_options, fit_options, output_options
 
 @click.command()
 @click.argument("data", metavar="DATA")
-@declared("pca", "k", show_default=True,
+@declared("pca", "k", short="-k", show_default=True,
           help="Number of principal components.")
 @declared("pca", "whiten", help="Scale coordinates written by predict to unit variance.")
 @data_options

@@ -7,7 +7,7 @@ import re
 
 import click
 
-from vifit.options import debug_option, decimal_option, delimiter_option
+from vifit.options import debug_option, decimal_option, delimiter_option, quiet_option
 
 
 def _image_shape(ctx, param, value):
@@ -40,6 +40,13 @@ def _given(ctx, dims, color_by, image_shape, header) -> list[str]:
     return given
 
 
+def _notes(run: dict):
+    """The reader's notes (a column ignored, a separator sniffed) on stderr, unless -q."""
+    from vifit.errors import report
+
+    return (lambda message: None) if run.get("quiet") else (lambda message: report(message, prefix="note"))
+
+
 def check_applicable(model: str, given: list[str], has_data: bool) -> None:
     """BadInput for the first option in ``given`` that does nothing for this model or without DATA."""
     from vifit.errors import BadInput
@@ -70,6 +77,7 @@ def check_applicable(model: str, given: list[str], has_data: bool) -> None:
 @click.option("--header/--no-header", default=True, show_default=True, help="Whether DATA's first row holds names.")
 @delimiter_option
 @decimal_option
+@quiet_option
 @debug_option
 @click.pass_context
 def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header, delimiter, decimal, run):
@@ -106,7 +114,8 @@ def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header
         columns = list(document["data"]["columns"])  # validated by read_document
         # --color-by reads DATA a second time: a pipe or stdin is copied to a file first
         with spooled(data) if color_by is not None else contextlib.nullcontext(data) as path:
-            table = load_table(path, ReadOptions(header=header, delimiter=delimiter, decimal=decimal), required_columns=columns)
+            table = load_table(path, ReadOptions(header=header, delimiter=delimiter, decimal=decimal),
+                               required_columns=columns, note=_notes(run))
             table.source = display_name(data)
             if color_by is not None:
                 table.extra["color_by"] = read_column(path, color_by, ReadOptions(header=header, delimiter=delimiter, decimal=decimal))

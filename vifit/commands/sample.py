@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vifit.options import debug_option, table_output_options, seed_option
+from vifit.options import debug_option, quiet_option, seed_option, table_output_options
 
 CHUNK_ROWS = 16384  # rows drawn and written at a time
 CHUNK_VALUES = 1 << 18  # at most this many cells per chunk (wide models get fewer rows)
@@ -18,6 +18,7 @@ CHUNK_VALUES = 1 << 18  # at most this many cells per chunk (wide models get few
                    "(--draw, the default).")
 @table_output_options
 @seed_option
+@quiet_option
 @debug_option
 def sample(model_file, n, mean, out, run):
     """Draw N rows from the fitted model's generative distribution (CSV only).
@@ -67,7 +68,7 @@ def sample(model_file, n, mean, out, run):
             yield render_table(names, rows) if start == 0 else render_rows(rows)
 
     write_text(chunks(), out["output"])  # written as the chunks are drawn
-    if run["seed"] is None:  # a CSV has nowhere to record the seed, so say it
+    if run["seed"] is None and not run["quiet"]:  # a CSV has nowhere to record the seed, so say it
         from vifit.errors import report
 
         report(f"drew seed {seed}; pass --seed {seed} to repeat these draws", prefix="note")
