@@ -40,13 +40,6 @@ def _given(ctx, dims, color_by, image_shape, header) -> list[str]:
     return given
 
 
-def _notes(run: dict):
-    """The reader's notes (a column ignored, a separator sniffed) on stderr, unless -q."""
-    from vifit.errors import report
-
-    return (lambda message: None) if run.get("quiet") else (lambda message: report(message, prefix="note"))
-
-
 def check_applicable(model: str, given: list[str], has_data: bool) -> None:
     """BadInput for the first option in ``given`` that does nothing for this model or without DATA."""
     from vifit.errors import BadInput
@@ -110,15 +103,20 @@ def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header
     table = None
     if data is not None:
         from vifit.data import display_name, read_column, spooled
+        from vifit.progress import Reporter
+
+        notes = Reporter("none", quiet=run.get("quiet", False))  # held until DATA is read: bad input is one line
 
         columns = list(document["data"]["columns"])  # validated by read_document
         # --color-by reads DATA a second time: a pipe or stdin is copied to a file first
         with spooled(data) if color_by is not None else contextlib.nullcontext(data) as path:
             table = load_table(path, ReadOptions(header=header, delimiter=delimiter, decimal=decimal),
-                               required_columns=columns, note=_notes(run))
+                               required_columns=columns, note=notes.note)
             table.source = display_name(data)
             if color_by is not None:
-                table.extra["color_by"] = read_column(path, color_by, ReadOptions(header=header, delimiter=delimiter, decimal=decimal))
+                table.extra["color_by"] = read_column(path, color_by,
+                                                      ReadOptions(header=header, delimiter=delimiter, decimal=decimal))
+        notes.release()
     figure = DRAW[document["model"]](plt, document, model_file, table,
                                      {"dims": dims, "color_by": color_by, "image_shape": image_shape})
     try:
