@@ -13,7 +13,6 @@ from functools import partial
 
 from vifit.api.base import Estimator
 from vifit.errors import BadInput
-from vifit.fitplan import Plan
 
 # the options of a CAVI fit, in the order the document records them in config
 CAVI_OPTIONS = ("k", "covariance", "weights", "weight_concentration", "mean_prior", "mean_precision_prior",
@@ -27,7 +26,7 @@ CAVI_MAX_ITER = 500  # --max-iter's default for cavi; svi has no step limit unle
 SVI_HINT = "raise --epochs (or --max-iter when given) or loosen --tol"
 
 
-def plan(options: dict, *, source: str | None = None, strict: bool = False) -> Plan:
+def plan(options: dict, *, source: str | None = None, strict: bool = False):
     """The Plan of a gmm fit. options: every name of CONFIG (k an int, or the --k text: "3",
     "2-10", "2,4,8"; max_iter None for the method's default), and for backend "dask" also
     scheduler, scheduler_file and worker_wait, each checked by vifit.parameters.check first (the
@@ -35,6 +34,7 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False) -> P
     source: the DATA path when rows come from a file (its name is in the hints); strict:
     ``--strict`` (a K range then warns about no candidate, the caller exits 3 on any that did not
     converge, see ``Plan.strict_check``)."""
+    from vifit.fitplan import Plan  # imported when a fit is planned: `import vifit` stays light
     from vifit.api.gmm_select import parse_k
 
     ks = parse_k(options["k"])

@@ -6,11 +6,12 @@ from __future__ import annotations
 from functools import partial
 
 from vifit.api.base import Transformer
-from vifit.fitplan import Plan
 
 
-def plan(options: dict) -> Plan:
+def plan(options: dict):
     """The Plan of a PCA fit; options: k, whiten (checked by vifit.parameters.check first)."""
+    from vifit.fitplan import Plan  # imported when a fit is planned: `import vifit` stays light
+
     config = {"k": options["k"], "whiten": options["whiten"]}
     return Plan(config=config, fit=partial(_fit, k=options["k"], whiten=options["whiten"]))
 

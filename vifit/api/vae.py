@@ -8,7 +8,6 @@ from functools import partial
 from vifit.api.base import Transformer
 from vifit.api.networks import checked, sizes_text, with_sizes_text
 from vifit.errors import BadInput
-from vifit.fitplan import Plan
 
 NOT_CONVERGED_HINT = "raise --epochs (the last epoch's weights were kept)"
 
@@ -18,6 +17,7 @@ def plan(*, hidden: str, decoder: str | None, latent: int, activation: str, like
          scale: str, standardize: bool, train: dict):
     """The Plan of a VAE fit from options vifit.parameters.check has passed (the command and the
     estimator check them first); the checks of several options together are here (BadInput)."""
+    from vifit.fitplan import Plan  # imported when a fit is planned: `import vifit` stays light
     from vifit.inference.sgd import SGDConfig
     from vifit.models.autoencoder import parse_sizes
 
