@@ -92,12 +92,13 @@ def _svi_hint(source: str | None) -> str:
     return SVI_HINT
 
 
-def _fit_cavi(table, *, seed, reporter, policy=None, options: dict):
-    """One K by CAVI (policy: the loop's; None: a library caller's defaults)."""
+def _fit_cavi(table, *, seed, reporter, policy=None, options: dict, prefix: str = ""):
+    """One K by CAVI (policy: the loop's; None: a library caller's defaults); prefix: the
+    candidate named in the restarts' note, in a K range."""
     from vifit.api import gmm_fit
 
     result = gmm_fit.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
-    return _noted_restarts(result, options["tol"], reporter)
+    return _noted_restarts(result, options["tol"], reporter, prefix)
 
 
 def _noted_restarts(result, tol: float, reporter, prefix: str = ""):
@@ -122,10 +123,8 @@ def _fit_range(table, *, seed, reporter, policy=None, ks: list, spec: str, stric
 
 
 def _fit_one_k(table, k: int, *, seed, reporter, policy, options: dict):
-    from vifit.api import gmm_fit
-
-    result = gmm_fit.fit(table, seed=seed, reporter=reporter, policy=policy, **{**options, "k": k})
-    return _noted_restarts(result, options["tol"], reporter, f"K = {k}: ")
+    return _fit_cavi(table, seed=seed, reporter=reporter, policy=policy, options={**options, "k": k},
+                     prefix=f"K = {k}: ")
 
 
 def _unconverged_candidates(result, *, spec: str) -> str | None:
