@@ -40,12 +40,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import digamma
 
+from vifit.models import allocation, mixture
+from vifit.models.mixture import LOG_TINY, Stats, Workspace, responsibilities_into  # noqa: F401 (re-exported)
 from vifit.models.gmm_frame import Frame, frame_for, from_frame, rescale, to_frame  # noqa: F401 (re-exported)
 
 COVARIANCES = ("full", "diag", "spherical", "known")
-WEIGHTS = ("uniform", "dirichlet", "dp")
+WEIGHTS = allocation.KINDS
 LOG_2PI = float(np.log(2.0 * np.pi))
-LOG_TINY = -700.0
 
 
 @dataclass(frozen=True)
@@ -174,14 +175,8 @@ def variational(prior: Prior, lam: np.ndarray) -> Variational:
 
 
 def weight_parameters(prior: Prior, counts: np.ndarray) -> np.ndarray | None:
-    """alpha = alpha0 + N (dirichlet); sticks [1 + N_k, alpha0 + sum_{j>k} N_j] (dp); None (uniform)."""
-    kind = prior.spec.weights
-    if kind == "dirichlet":
-        return prior.weight_concentration + counts
-    if kind == "dp":
-        tail = np.concatenate([np.cumsum(counts[::-1])[::-1][1:], [0.0]])
-        return np.column_stack([1.0 + counts, prior.weight_concentration + tail])
-    return None
+    """q(pi)'s parameters from the counts N (k,): see ``allocation.parameters``."""
+    return allocation.parameters(prior.spec.weights, prior.weight_concentration, counts)
 
 
 def natural(prior: Prior, q: Variational) -> np.ndarray:
@@ -206,27 +201,12 @@ def natural(prior: Prior, q: Variational) -> np.ndarray:
 
 def expected_log_weights(prior: Prior, q: Variational) -> np.ndarray:
     """E_q[log pi_k]: (k,)."""
-    kind, alpha = prior.spec.weights, q.weight_concentration
-    if kind == "dirichlet":
-        return digamma(alpha) - digamma(alpha.sum())
-    if kind == "dp":
-        total = digamma(alpha.sum(axis=1))
-        log_v, log_rest = digamma(alpha[:, 0]) - total, digamma(alpha[:, 1]) - total
-        return log_v + np.concatenate([[0.0], np.cumsum(log_rest)[:-1]])
-    return np.full(prior.spec.k, -np.log(prior.spec.k))
+    return allocation.expected_log_weights(prior.spec.weights, q.weight_concentration, prior.spec.k)
 
 
 def expected_weights(prior: Prior, q: Variational) -> np.ndarray:
     """E_q[pi_k] renormalised over the k represented components (dp leaves mass beyond k): (k,)."""
-    kind, alpha = prior.spec.weights, q.weight_concentration
-    if kind == "dirichlet":
-        w = alpha / alpha.sum()
-    elif kind == "dp":
-        v = alpha[:, 0] / alpha.sum(axis=1)
-        w = v * np.concatenate([[1.0], np.cumprod(1.0 - v)[:-1]])
-    else:
-        w = np.full(prior.spec.k, 1.0)
-    return w / w.sum()
+    return allocation.expected_weights(prior.spec.weights, q.weight_concentration, prior.spec.k)
 
 
 def expected_precision(prior: Prior, q: Variational):
@@ -294,16 +274,6 @@ def log_resp_coefficients(prior: Prior, q: Variational) -> np.ndarray:
 # ---------------------------------------------------------------- local step
 
 
-class Workspace:
-    """Buffers reused across chunks and sweeps: T (p, rows), logits/resp (k, rows), lse (rows,)."""
-
-    def __init__(self, spec: Spec, chunk_rows: int):
-        self.chunk_rows = int(chunk_rows)
-        self.features = np.empty((spec.n_stats, self.chunk_rows))
-        self.logits = np.empty((spec.k, self.chunk_rows))
-        self.lse = np.empty(self.chunk_rows)
-
-
 def fill_frame_rows(x: np.ndarray, frame: Frame, out: np.ndarray) -> np.ndarray:
     """z = R^T (x - shift)/scale in (d, n) layout, written into out (d, >= n). x: (n, d)."""
     z = out[:, :x.shape[0]]
@@ -333,66 +303,22 @@ def fill_features(spec: Spec, x: np.ndarray, frame: Frame, out: np.ndarray) -> n
     return t
 
 
-def responsibilities_into(theta: np.ndarray, features: np.ndarray, out: np.ndarray,
-                          lse: np.ndarray) -> None:
-    """out (k, n) <- softmax over k of theta @ features, in log space; lse (n,) <- log-normalisers."""
-    np.matmul(theta, features, out=out)
-    np.max(out, axis=0, out=lse)
-    out -= lse
-    # exp below -700 would give subnormal numbers, which make exp and the next GEMM ~20x
-    # slower; such responsibilities (< 1e-304) are kept at 1e-304 relative to the largest.
-    np.maximum(out, LOG_TINY, out=out)
-    np.exp(out, out=out)
-    total = out.sum(axis=0)
-    out /= total
-    np.log(total, out=total)
-    lse += total
-
-
-@dataclass
-class Stats:
-    """Additive sufficient statistics of a block of rows.
-
-    t: (p, k) = sum_i T(x_i) r_ik^T; neg_entropy: sum_ik r_ik log r_ik; rows: block size."""
-
-    t: np.ndarray
-    neg_entropy: float = 0.0
-    rows: int = 0
-
-    def __add__(self, other: "Stats") -> "Stats":
-        return Stats(self.t + other.t, self.neg_entropy + other.neg_entropy, self.rows + other.rows)
-
-    @staticmethod
-    def zeros(spec: Spec) -> "Stats":
-        return Stats(np.zeros((spec.n_stats, spec.k)), 0.0, 0)
-
-
-def local_step(spec: Spec, theta: np.ndarray, x: np.ndarray, frame: Frame, ws: Workspace) -> Stats:
-    """Responsibilities of the rows x (n <= ws.chunk_rows, d) and their statistics.
-
-    sum_ik r_ik log r_ik = sum_ik r_ik (theta T)_ik - sum_i lse_i = <theta, t> - sum lse, so the
-    entropy costs nothing beyond the two GEMMs."""
-    n = x.shape[0]
+def local_step(spec: Spec, theta: np.ndarray, x: np.ndarray, frame: Frame, ws: Workspace,
+               weights: np.ndarray | None = None) -> Stats:
+    """Responsibilities of the rows x (n <= ws.chunk_rows, d) and their statistics (see
+    ``mixture.local_statistics``); weights (n,): the rows' frequency weights, or None."""
     features = fill_features(spec, x, frame, ws.features)
-    resp, lse = ws.logits[:, :n], ws.lse[:n]
-    responsibilities_into(theta, features, resp, lse)
-    t = features @ resp.T
-    neg_entropy = float(np.vdot(theta.T, t) - lse.sum())
-    return Stats(t, min(neg_entropy, 0.0), n)
+    return mixture.local_statistics(theta, features, ws, weights)
 
 
-def chunk_statistics(spec: Spec, x: np.ndarray, frame: Frame, resp: np.ndarray, ws: Workspace) -> Stats:
+def chunk_statistics(spec: Spec, x: np.ndarray, frame: Frame, resp: np.ndarray, ws: Workspace,
+                     weights: np.ndarray | None = None) -> Stats:
     """Statistics of rows x (n, d) under given responsibilities resp (k, n) (initialisation)."""
     features = fill_features(spec, x, frame, ws.features)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        neg_entropy = float(np.where(resp > 0, resp * np.log(np.where(resp > 0, resp, 1.0)), 0.0).sum())
-    return Stats(features @ resp.T, neg_entropy, x.shape[0])
+    return mixture.given_statistics(features, resp, weights)
 
 
 def responsibilities(spec: Spec, theta: np.ndarray, x: np.ndarray, frame: Frame, ws: Workspace):
     """(resp (n, k), lse (n,)) for rows x (n <= ws.chunk_rows, d); lse = log sum_k exp(theta T)."""
-    n = x.shape[0]
     features = fill_features(spec, x, frame, ws.features)
-    resp, lse = ws.logits[:, :n], ws.lse[:n]
-    responsibilities_into(theta, features, resp, lse)
-    return resp.T.copy(), lse.copy()
+    return mixture.responsibilities(theta, features, ws)

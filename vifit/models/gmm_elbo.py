@@ -10,27 +10,16 @@ responsibilities that produced the statistics. Each KL is in closed form.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaln, digamma, gammaln, multigammaln
+from scipy.special import digamma, gammaln, multigammaln
 
+from vifit.models import allocation
 from vifit.models.gmm import (Prior, Stats, Variational, expected_precision, log_resp_coefficients,
                               quadratic_form)
 
 
 def kl_weights(prior: Prior, q: Variational) -> float:
-    """KL(q(pi) || p(pi)): Dirichlet(alpha) vs Dirichlet(alpha0, ..., alpha0), or the
-    sum over sticks of KL(Beta(a_k, b_k) || Beta(1, alpha0)); 0 for fixed uniform weights."""
-    kind, a0, alpha = prior.spec.weights, prior.weight_concentration, q.weight_concentration
-    if kind == "dirichlet":
-        total = alpha.sum()
-        k = alpha.shape[0]
-        return float(gammaln(total) - gammaln(alpha).sum() - gammaln(k * a0) + k * gammaln(a0)
-                     + ((alpha - a0) * (digamma(alpha) - digamma(total))).sum())
-    if kind == "dp":
-        a, b = alpha[:, 0], alpha[:, 1]
-        ab = digamma(a + b)
-        return float((betaln(1.0, a0) - betaln(a, b) + (a - 1.0) * digamma(a) + (b - a0) * digamma(b)
-                      + (1.0 + a0 - a - b) * ab).sum())
-    return 0.0
+    """KL(q(pi) || p(pi)): see ``allocation.kl``."""
+    return allocation.kl(prior.spec.weights, prior.weight_concentration, q.weight_concentration)
 
 
 def kl_gamma(a, b, a0, b0):

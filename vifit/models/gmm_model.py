@@ -1,0 +1,68 @@
+"""The Bayesian Gaussian mixture as a model object of the ``mixture`` protocol (what the loops hold).
+
+A thin binding of ``gmm``'s functions to one (spec, prior, frame): the loops call these methods and
+never ``gmm`` itself, so any other mixture with the same methods runs through the same loops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vifit.models import gmm
+from vifit.models.gmm_elbo import elbo as gmm_elbo
+
+
+@dataclass(frozen=True)
+class GaussianMixture:
+    """spec (k, d, covariance, weights), prior (in the working frame), frame (data -> working)."""
+
+    spec: gmm.Spec
+    prior: gmm.Prior
+    frame: gmm.Frame
+
+    kind = "gmm"
+
+    @property
+    def k(self) -> int:
+        return self.spec.k
+
+    @property
+    def n_stats(self) -> int:
+        return self.spec.n_stats
+
+    @property
+    def weights(self) -> str:
+        return self.spec.weights
+
+    @property
+    def natural(self) -> np.ndarray:
+        return self.prior.natural
+
+    @property
+    def embed_dim(self) -> int:
+        return self.spec.d
+
+    @property
+    def log_jacobian(self) -> float:
+        return self.frame.log_jacobian
+
+    def global_step(self, t: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        return gmm.global_step(self.prior, t, scale)
+
+    def variational(self, lam: np.ndarray) -> gmm.Variational:
+        return gmm.variational(self.prior, lam)
+
+    def coefficients(self, q: gmm.Variational) -> np.ndarray:
+        return gmm.log_resp_coefficients(self.prior, q)
+
+    def elbo(self, q: gmm.Variational, stats: gmm.Stats, theta: np.ndarray | None = None) -> float:
+        return gmm_elbo(self.prior, q, stats, theta)
+
+    def fill_features(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return gmm.fill_features(self.spec, x, self.frame, out)
+
+    def embed(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The rows in the working frame, z (d, n), written into out (d, >= n)."""
+        return gmm.fill_frame_rows(x, self.frame, out)
