@@ -6,6 +6,7 @@ import numpy as np
 
 from vifit.inference import cavi
 from vifit.models import gmm
+from vifit.models.gmm_model import GaussianMixture
 from vifit.models.gmm_prior import build_prior, data_moments
 
 
@@ -33,9 +34,9 @@ def problem_for(spec: gmm.Spec, x: np.ndarray, prior: gmm.Prior | None = None, c
     if prior is None:
         prior, _ = resolve_prior(spec, moments, {}, note=lambda message: None)
     frame = moments.frame
-    return cavi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, x, chunk_rows=chunk_rows)
+    return cavi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), x, chunk_rows=chunk_rows)
 
 
 def posterior(problem: cavi.Problem, lam: np.ndarray) -> gmm.Variational:
     """q's parameters in data units."""
-    return gmm.from_frame(gmm.variational(problem.prior, lam), problem.spec, problem.frame)
+    return gmm.from_frame(gmm.variational(problem.model.prior, lam), problem.model.spec, problem.model.frame)

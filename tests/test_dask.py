@@ -22,6 +22,7 @@ pytest.importorskip("dask")
 from vifit.data import ReadOptions, load_table  # noqa: E402
 from vifit.distributed import cluster, gmm as dask_runner  # noqa: E402
 from vifit.distributed.cavi import DaskProblem  # noqa: E402
+from vifit.models.gmm_model import GaussianMixture  # noqa: E402
 from vifit.progress import Reporter  # noqa: E402
 from vifit.api import gmm_fit as local_runner  # noqa: E402
 
@@ -196,8 +197,8 @@ def test_initialisation_samples_on_the_workers(client, parts):
     folder, _ = parts
     quiet = Reporter("none")
     table = dask_runner.load_table(client, str(folder / "part-*.csv.gz"), ReadOptions(), quiet.note)
-    problem = DaskProblem(local_runner.gmm.Spec(3, 3), None, None, table.partitions, rows=table.partitions,
-                          sample_rows=300)
+    shape_only = GaussianMixture(local_runner.gmm.Spec(3, 3), None, None)  # sampling needs no prior or frame
+    problem = DaskProblem(shape_only, table.partitions, rows=table.partitions, sample_rows=300)
     first = problem.sample(np.random.default_rng(3))
     assert 300 <= first.shape[0] <= 300 + PARTS
     np.testing.assert_array_equal(first, problem.sample(np.random.default_rng(3)))
@@ -312,7 +313,7 @@ def _a_sweep(client, parts, seed):
     spec = gmm.Spec(3, 3)
     frame = table.accumulator.moments(spec).frame
     theta = np.random.default_rng(seed).normal(size=(spec.k, spec.n_stats)) * 0.1
-    args = (spec, theta, frame, 256)
+    args = (GaussianMixture(spec, None, frame), theta, 256)  # the local step needs no prior
     return table.partitions, args, table.partitions.map_sum(tasks.local_stats, *args)
 
 

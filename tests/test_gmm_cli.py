@@ -164,9 +164,9 @@ def test_predict_labels_equal_the_fits_argmax_responsibilities(tmp_path):
     table = Table(x.to_numpy(), list(x.columns), "wine", preprocessing={})
     problem = runner.prepare(table, k=4, covariance="full", weights="dp")[0]
     state = cavi.fit(problem, seed=3, policy=STRICT).state
-    theta = gmm.log_resp_coefficients(problem.prior, gmm.variational(problem.prior, state.lam))
-    resp, _ = gmm.responsibilities(problem.spec, theta, table.values, problem.frame,
-                                   gmm.Workspace(problem.spec, 178))
+    theta = gmm.log_resp_coefficients(problem.model.prior, gmm.variational(problem.model.prior, state.lam))
+    resp, _ = gmm.responsibilities(problem.model.spec, theta, table.values, problem.model.frame,
+                                   gmm.Workspace(problem.model.spec, 178))
     model = tmp_path / "m.json"
     assert invoke(["gmm", SAMPLE / "wine.csv", "--k", 4, "--weights", "dp", "--seed", 3, "-q",
                    "-o", model]).exit_code == 0

@@ -17,6 +17,7 @@ from gmm_helpers import posterior, problem_for
 from vifit.inference import cavi
 from vifit.inference.policy import LoopPolicy
 from vifit.models import gmm
+from vifit.models.gmm_model import GaussianMixture
 from vifit.models.gmm_prior import data_moments
 from vifit.api.gmm_fit import resolve_prior
 
@@ -49,11 +50,11 @@ def test_rotated_frame_gives_the_same_fit_as_the_plain_frame():
     x = flights(600, 5)
     spec = gmm.Spec(3, 4, "full", "dirichlet")
     rotated = problem_for(spec, x)
-    assert rotated.frame.rotation is not None
+    assert rotated.model.frame.rotation is not None
     moments = data_moments(spec, x)
     prior, _ = resolve_prior(spec, moments, {}, note=lambda message: None)
     frame = replace(moments.frame, rotation=None)
-    plain = cavi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, x, chunk_rows=64)
+    plain = cavi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), x, chunk_rows=64)
     fits = [cavi.fit(p, seed=4, tol=0.0, max_iter=25, policy=LoopPolicy(on_decrease="warn"))
             for p in (rotated, plain)]
     q_rot, q_plain = (posterior(p, f.state.lam) for p, f in zip((rotated, plain), fits))

@@ -11,6 +11,7 @@ import pytest
 from conftest import run_subprocess
 from vifit.inference import cavi
 from vifit.models import gmm
+from vifit.models.gmm_model import GaussianMixture
 from vifit.documents.gmm import _frame, load_model
 
 
@@ -22,8 +23,8 @@ def extra_sweeps_gain(path, x: np.ndarray, sweeps: int = 30) -> tuple[float, flo
     prior, q = load_model(document, str(path))
     spec = prior.spec
     frame = _frame(document, str(path), spec.d)
-    problem = cavi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, x)
-    lam = gmm.natural(problem.prior, gmm.to_frame(q, spec, frame))
+    problem = cavi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), x)
+    lam = gmm.natural(problem.model.prior, gmm.to_frame(q, spec, frame))
     stats, value = cavi.local_pass(problem, lam)
     state = cavi.State(lam=lam, stats=stats, elbo=value)
     gains = []

@@ -127,8 +127,8 @@ def test_posterior_matches_sklearn_after_same_iterations(sample_data, covariance
                      weight_concentration_prior_type=sk.weight_concentration_prior_type)
     plain._check_parameters(x)
     plain._initialize(x, resp0)
-    stats0 = cavi.initial_stats(spec, x, problem.frame, problem.workspace, "random-resp", None, resp0)
-    _compare(posterior(problem, gmm.global_step(problem.prior, stats0.t)), plain, spec)
+    stats0 = cavi.initial_stats(problem.model, x, problem.workspace, "random-resp", None, resp0)
+    _compare(posterior(problem, gmm.global_step(problem.model.prior, stats0.t)), plain, spec)
 
 
 # ---------------------------------------------------------------- monotone ELBO
@@ -179,14 +179,14 @@ def test_statistics_add_across_chunks_and_elbo_from_stats_matches_lse():
     np.testing.assert_allclose(stats_small.t, stats_whole.t, rtol=1e-12, atol=1e-9)
     assert elbo_small == pytest.approx(elbo_whole, rel=1e-12)
     # ELBO(r*, q) = sum_i log sum_k exp(theta T(x_i)) - KL terms, computed another way
-    q = gmm.variational(p_whole.prior, state.lam)
-    theta = gmm.log_resp_coefficients(p_whole.prior, q)
-    _, lse = gmm.responsibilities(spec, theta, x, p_whole.frame, gmm.Workspace(spec, 101))
+    q = gmm.variational(p_whole.model.prior, state.lam)
+    theta = gmm.log_resp_coefficients(p_whole.model.prior, q)
+    _, lse = gmm.responsibilities(spec, theta, x, p_whole.model.frame, gmm.Workspace(spec, 101))
     from vifit.models.gmm_elbo import kl_components, kl_weights
 
-    direct = lse.sum() - kl_weights(p_whole.prior, q) - kl_components(p_whole.prior, q)
+    direct = lse.sum() - kl_weights(p_whole.model.prior, q) - kl_components(p_whole.model.prior, q)
     assert elbo_whole == pytest.approx(direct, rel=1e-10)
-    assert elbo_of(p_whole.prior, q, stats_whole) == pytest.approx(direct, rel=1e-10)
+    assert elbo_of(p_whole.model.prior, q, stats_whole) == pytest.approx(direct, rel=1e-10)
 
 
 def test_natural_and_mean_parameters_round_trip():
@@ -195,9 +195,9 @@ def test_natural_and_mean_parameters_round_trip():
         spec = gmm.Spec(2, 3, covariance, "dirichlet")
         problem = problem_for(spec, x)
         state = cavi.initial_state(problem, "kmeans++", np.random.default_rng(1))
-        q = gmm.variational(problem.prior, state.lam)
+        q = gmm.variational(problem.model.prior, state.lam)
         rows = slice(None) if covariance != "known" else slice(0, 4)  # known: q(x) statistics unused
-        np.testing.assert_allclose(gmm.natural(problem.prior, q)[rows], state.lam[rows], rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(gmm.natural(problem.model.prior, q)[rows], state.lam[rows], rtol=1e-10, atol=1e-10)
 
 
 def test_svi_scaled_global_step_is_prior_plus_scaled_stats():
@@ -205,8 +205,8 @@ def test_svi_scaled_global_step_is_prior_plus_scaled_stats():
     spec = gmm.Spec(2, 2, "full", "dirichlet")
     problem = problem_for(spec, x)
     state = cavi.initial_state(problem, "kmeans++", np.random.default_rng(0))
-    half = gmm.global_step(problem.prior, state.stats.t, scale=2.0)
-    np.testing.assert_allclose(half - gmm.prior_natural(problem.prior)[:, None], 2.0 * state.stats.t)
+    half = gmm.global_step(problem.model.prior, state.stats.t, scale=2.0)
+    np.testing.assert_allclose(half - gmm.prior_natural(problem.model.prior)[:, None], 2.0 * state.stats.t)
 
 
 @pytest.mark.parametrize("covariance", gmm.COVARIANCES)
@@ -240,7 +240,7 @@ def test_result_is_identical_for_any_number_of_threads():
     results = []
     for workers in (1, 2, 3):
         problem = problem_for(spec, x, chunk_rows=8)
-        problem = cavi.Problem(spec, problem.prior, problem.frame, x, chunk_rows=8, workers=workers)
+        problem = cavi.Problem(problem.model, x, chunk_rows=8, workers=workers)
         assert problem.rows.workers == workers and len(problem.rows.blocks) > 3
         state = cavi.fit(problem, seed=4, tol=0.0, max_iter=10, policy=STRICT).state
         problem.rows.close()

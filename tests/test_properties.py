@@ -102,6 +102,7 @@ def _svi_problem(x, spec):
     """The GMM problem as the SVI runner builds it: data-scaled default prior, in the working frame."""
     from vifit.inference import svi
     from vifit.models import gmm
+    from vifit.models.gmm_model import GaussianMixture
     from vifit.models.gmm_moments import MomentAccumulator
     from vifit.api import gmm_fit as runner
 
@@ -109,7 +110,7 @@ def _svi_problem(x, spec):
     accumulator.add(x)
     moments = accumulator.moments(spec)
     prior, _ = runner.resolve_prior(spec, moments, {}, QUIET.note)
-    return svi.Problem(spec, gmm.to_frame(prior, spec, moments.frame), moments.frame, svi.ArraySource(x))
+    return svi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, moments.frame), moments.frame), svi.ArraySource(x))
 
 
 def _assert_valid_factors(problem, lam):
@@ -117,15 +118,15 @@ def _assert_valid_factors(problem, lam):
     degrees of freedom, positive mean precisions and valid Dirichlet / Beta parameters."""
     from vifit.models import gmm
 
-    spec = problem.spec
-    q = gmm.variational(problem.prior, lam)
+    spec = problem.model.spec
+    q = gmm.variational(problem.model.prior, lam)
     assert np.isfinite(lam).all()
     assert (q.counts >= 0).all() and (q.mean_precision > 0).all() and np.isfinite(q.means).all()
     if spec.weights == "dirichlet":
         assert (q.weight_concentration > 0).all()
     elif spec.weights == "dp":
         assert q.weight_concentration.shape == (spec.k, 2) and (q.weight_concentration > 0).all()
-    e_lambda, e_log_det, _ = gmm.expected_precision(problem.prior, q)
+    e_lambda, e_log_det, _ = gmm.expected_precision(problem.model.prior, q)
     assert np.isfinite(e_lambda).all() and np.isfinite(e_log_det).all()
     if spec.covariance == "full":
         assert (q.dof > spec.d - 1).all()
@@ -153,23 +154,23 @@ def test_svi_global_step_blends_into_valid_factors(seed, n, d, k, scale, offset,
     x = _data(seed, n, d, scale, offset)
     spec = gmm.Spec(k, d, covariance, weights)
     problem = _svi_problem(x, spec)
-    start = initial_stats(spec, x, problem.frame, gmm.Workspace(spec, n), "random-resp", rng)
-    state = svi.State(lam=gmm.global_step(problem.prior, start.t))
+    start = initial_stats(problem.model, x, gmm.Workspace(spec, n), "random-resp", rng)
+    state = svi.State(lam=gmm.global_step(problem.model.prior, start.t))
     # forgetting 1 and delay 1/rho make the first step size rho_0 = (0 + 1/rho)^-1 = rho
     settings = svi.Settings(batch_size=1, forgetting=1.0, delay=1.0 / rho)
     assert svi.step_size(0, settings.delay, settings.forgetting) == pytest.approx(rho, rel=1e-12)
     m = max(1, int(batch_fraction * n))
     batch = x[rng.choice(n, size=m, replace=False)]
-    theta = gmm.log_resp_coefficients(problem.prior, gmm.variational(problem.prior, state.lam))
-    lam_hat = gmm.global_step(problem.prior, svi.batch_statistics(problem, theta, batch).t, n / m)
+    theta = gmm.log_resp_coefficients(problem.model.prior, gmm.variational(problem.model.prior, state.lam))
+    lam_hat = gmm.global_step(problem.model.prior, svi.batch_statistics(problem, theta, batch).t, n / m)
     _assert_valid_factors(problem, lam_hat)  # rho = 1: the step lands on lam-hat itself
     stepped, estimate = svi.step(problem, state, batch, n, settings)
     assert np.isfinite(estimate)
     np.testing.assert_allclose(stepped.lam, (1 - rho) * state.lam + rho * lam_hat,
                                rtol=1e-9, atol=1e-9 * np.abs(lam_hat).max())
     q = _assert_valid_factors(problem, stepped.lam)
-    resp, lse = gmm.responsibilities(spec, gmm.log_resp_coefficients(problem.prior, q), x,
-                                     problem.frame, gmm.Workspace(spec, n))
+    resp, lse = gmm.responsibilities(spec, gmm.log_resp_coefficients(problem.model.prior, q), x,
+                                     problem.model.frame, gmm.Workspace(spec, n))
     assert np.isfinite(resp).all() and np.isfinite(lse).all()
     np.testing.assert_allclose(resp.sum(axis=1), 1.0, atol=1e-12)
 

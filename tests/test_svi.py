@@ -15,6 +15,7 @@ from vifit import interrupt
 from vifit.inference import cavi, memoized, sources, svi
 from vifit.inference.policy import LoopPolicy
 from vifit.models import gmm
+from vifit.models.gmm_model import GaussianMixture
 from vifit.models.gmm_moments import MomentAccumulator, RowSample
 from vifit.models.gmm_prior import build_prior, data_moments
 from vifit.progress import Reporter
@@ -24,7 +25,7 @@ from vifit.data import Table
 
 
 def _svi_problem(problem: cavi.Problem) -> svi.Problem:
-    return svi.Problem(problem.spec, problem.prior, problem.frame, svi.ArraySource(problem.x),
+    return svi.Problem(problem.model, svi.ArraySource(problem.x),
                        chunk_rows=problem.chunk_rows)
 
 
@@ -62,7 +63,7 @@ def test_natural_parameter_update_by_hand():
     lam = np.array([[3.0, 3.0], [8.0, -8.0], [20.0, 20.0]])
     x = np.array([[1.0], [-0.5]])
     n_total, t, tau0, kappa = 10, 2, 2.0, 1.0
-    problem = svi.Problem(spec, prior, gmm.Frame.identity(1), svi.ArraySource(x))
+    problem = svi.Problem(GaussianMixture(spec, prior, gmm.Frame.identity(1)), svi.ArraySource(x))
     new, _ = svi.step(problem, svi.State(lam=lam, step=t), x, n_total,
                       svi.Settings(batch_size=2, forgetting=kappa, delay=tau0))
 
@@ -228,7 +229,7 @@ def test_memoized_replaces_each_batch_statistics_on_a_fixed_partition():
     spec = gmm.Spec(3, 2)
     problem = _svi_problem(problem_for(spec, x))
     stats0 = cavi.initial_state(problem_for(spec, x), "kmeans++", np.random.default_rng(0)).stats
-    state = svi.State(lam=gmm.global_step(problem.prior, stats0.t))
+    state = svi.State(lam=gmm.global_step(problem.model.prior, stats0.t))
     settings = svi.Settings(batch_size=100, memoized=True, epochs=2, tol=0.0)
     result = svi.run(problem, state, settings, np.random.default_rng(1), n_rows=1200, policy=STRICT)
     memo = result.state.memo
@@ -237,5 +238,5 @@ def test_memoized_replaces_each_batch_statistics_on_a_fixed_partition():
     np.testing.assert_allclose(memo.total.t, total, rtol=1e-10)
     assert memo.total.rows == 1200  # replaced, not accumulated: each row counted once
     # the global factors are the exact global step from the remembered statistics (components sorted)
-    order = np.argsort(-gmm.global_step(problem.prior, memo.total.t)[0], kind="stable")
-    np.testing.assert_allclose(result.state.lam, gmm.global_step(problem.prior, memo.total.t)[:, order])
+    order = np.argsort(-gmm.global_step(problem.model.prior, memo.total.t)[0], kind="stable")
+    np.testing.assert_allclose(result.state.lam, gmm.global_step(problem.model.prior, memo.total.t)[:, order])

@@ -15,6 +15,7 @@ from vifit.data import Table
 from vifit.documents.gmm import frame_document, summarise, variances, variational_document
 from vifit.errors import BadInput
 from vifit.models import gmm
+from vifit.models.gmm_model import GaussianMixture
 from vifit.models.gmm_prior import build_prior, data_moments, default_scale_inv, default_tau, dependent_columns
 from vifit.preprocess import check_spread, require_representable
 from vifit.result import FitResult
@@ -145,7 +146,8 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
     moments = data_moments(spec, table.values, spread=spread)
     prior, prior_document = resolve_prior(spec, moments, prior_options, note, table.columns)
     frame = moments.frame
-    problem = cavi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, table.values, chunk_rows=chunk_rows,
+    problem = cavi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), table.values,
+                           chunk_rows=chunk_rows,
                            workers=threads)
     return problem, prior, prior_document
 
@@ -185,9 +187,10 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
 def cavi_result(problem, prior: gmm.Prior, prior_document: dict, result, columns: list, *, init: str,
                 restarts: int, extra: dict) -> FitResult:
     """The FitResult of a CAVI fit (cavi.CaviResult) of ``problem``; extra: backend-specific fit fields."""
-    spec, frame, k, n = problem.spec, problem.frame, problem.spec.k, problem.n_rows
+    model = problem.model
+    spec, frame, k, n = model.spec, model.frame, model.spec.k, problem.n_rows
     state = result.state
-    q = gmm.from_frame(gmm.variational(problem.prior, state.lam), spec, frame)
+    q = gmm.from_frame(model.variational(state.lam), spec, frame)
     elbo = problem.data_units(state.elbo)
     summary = summarise(prior, q)
     extra = {

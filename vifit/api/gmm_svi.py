@@ -29,6 +29,8 @@ from vifit.inference.init import SpawnedSeeds, initial_stats
 from vifit.inference.passes import auto_chunk_rows
 from vifit.inference.policy import DEFAULT, LoopPolicy
 from vifit.models import gmm
+from vifit.models.gmm_model import GaussianMixture
+from vifit.models.mixture import Workspace
 from vifit.models.gmm_moments import MomentAccumulator, RowSample
 from vifit.result import FitResult
 
@@ -149,8 +151,8 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     prior, prior_document = gmm_fit.resolve_prior(spec, moments, prior_options, reporter.note,
                                                  loaded.describe()["columns"])
     frame = moments.frame
-    problem = svi.Problem(spec, gmm.to_frame(prior, spec, frame), frame, source, chunk_rows=chunk_rows)
-    sample_ws = gmm.Workspace(spec, max(1, min(chunk_rows, sample.shape[0])))
+    problem = svi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), source, chunk_rows=chunk_rows)
+    sample_ws = Workspace(spec, max(1, min(chunk_rows, sample.shape[0])))
     method = "memoized" if settings.memoized else "svi"
     per_epoch = max(1, n // batch) if n is not None else None
     total = per_epoch * settings.epochs if per_epoch else None
@@ -183,8 +185,8 @@ def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds,
     best, best_index, elbos = None, 0, []
     for index, child in enumerate(seeds):
         rng = np.random.default_rng(child)
-        stats0 = initial_stats(problem.spec, sample, problem.frame, sample_ws, init, rng)
-        lam0 = gmm.global_step(problem.prior, stats0.t, scale)
+        stats0 = initial_stats(problem.model, sample, sample_ws, init, rng)
+        lam0 = problem.model.global_step(stats0.t, scale)
         reporter.start(f"gmm {method}" if restarts == 1 else f"gmm {method} {index + 1}/{restarts}",
                        total=total, metric="elbo")
         try:
@@ -208,8 +210,8 @@ def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds,
 
 def svi_result(spec, prior, prior_document, problem, result, settings, method, init, restarts, best_index, elbos,
             loaded) -> FitResult:
-    frame, state, n = problem.frame, result.state, result.n_rows
-    q = gmm.from_frame(gmm.variational(problem.prior, state.lam), spec, frame)
+    frame, state, n = problem.model.frame, result.state, result.n_rows
+    q = gmm.from_frame(problem.model.variational(state.lam), spec, frame)
     summary = summarise(prior, q)
     extra = {
         "init": init,

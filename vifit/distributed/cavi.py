@@ -1,7 +1,7 @@
 """CAVI over partitions: the loop of ``inference/cavi.py`` with the local pass on the workers.
 
 :class:`DaskProblem` is a ``cavi.Problem`` whose rows are :class:`Partitions`; it overrides
-the two hooks that touch rows. ``local_stats`` maps ``gmm.local_step`` (chunk by chunk)
+the two hooks that touch rows. ``local_stats`` maps the model's local step (chunk by chunk)
 over the partitions and tree-sums the ``Stats``; the global step, the ELBO, restarts,
 interrupts and checkpoints run on the client unchanged, so the fit is the single-machine
 fit up to the order of floating-point additions.
@@ -26,7 +26,7 @@ from vifit.distributed import tasks
 from vifit.distributed.partitions import Partitions, sample_sizes
 from vifit.inference import cavi
 from vifit.inference import init as initialisation
-from vifit.models import gmm
+from vifit.models.mixture import Stats
 
 SAMPLE_ROWS = 65536  # as many as --method svi initialises from
 
@@ -41,30 +41,30 @@ class DaskProblem(cavi.Problem):
     def partitions(self) -> Partitions:
         return self.rows
 
-    def local_stats(self, theta: np.ndarray) -> gmm.Stats:
-        return self.partitions.map_sum(tasks.local_stats, self.spec, theta, self.frame, self.chunk_rows)
+    def local_stats(self, theta: np.ndarray) -> Stats:
+        return self.partitions.map_sum(tasks.local_stats, self.model, theta, self.chunk_rows)
 
-    def initial_stats(self, init: str, rng: np.random.Generator, resp0=None) -> gmm.Stats:
-        parts, spec, frame = self.partitions, self.spec, self.frame
+    def initial_stats(self, init: str, rng: np.random.Generator, resp0=None) -> Stats:
+        parts, model = self.partitions, self.model
         if resp0 is not None:
             bounds = zip(parts.offsets[:-1], parts.offsets[1:])
             pieces = parts.client.scatter([np.asarray(resp0[a:b]) for a, b in bounds])
-            return parts.tree_sum([parts.submit(tasks.resp_stats, x, spec, frame, piece, self.chunk_rows)
+            return parts.tree_sum([parts.submit(tasks.resp_stats, x, model, piece, self.chunk_rows)
                                    for x, piece in zip(parts.futures, pieces)])
         if init == "random-resp":
             seeds = spawn(rng, len(parts))
-            return parts.tree_sum([parts.submit(tasks.random_resp_stats, x, spec, frame, seed, self.chunk_rows)
+            return parts.tree_sum([parts.submit(tasks.random_resp_stats, x, model, seed, self.chunk_rows)
                                    for x, seed in zip(parts.futures, seeds)])
         sample = self.sample(rng)
         if init == "kmeans++":
-            centres = initialisation.kmeanspp_centres(spec, sample, frame, self.workspace, rng)
-            centres = initialisation.lloyd(spec, sample, frame, self.workspace, centres)
+            centres = initialisation.kmeanspp_centres(model, sample, self.workspace, rng)
+            centres = initialisation.lloyd(model, sample, self.workspace, centres)
         elif init == "random":
-            rows = np.sort(rng.choice(sample.shape[0], size=spec.k, replace=False))
-            centres = gmm.fill_features(spec, sample[rows], frame, self.workspace.features)[1:1 + spec.d].T.copy()
+            rows = np.sort(rng.choice(sample.shape[0], size=model.k, replace=False))
+            centres = model.embed(sample[rows], self.workspace.features[1:1 + model.embed_dim]).T.copy()
         else:
             raise ValueError(f"unknown init {init!r}")
-        return parts.map_sum(tasks.hard_stats, spec, frame, centres, self.chunk_rows)
+        return parts.map_sum(tasks.hard_stats, model, centres, self.chunk_rows)
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         return sample_rows(self.partitions, rng, self.sample_rows)

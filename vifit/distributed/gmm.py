@@ -15,6 +15,7 @@ import numpy as np
 from vifit.distributed import cluster, tasks
 from vifit.errors import BadInput
 from vifit.models import gmm
+from vifit.models.gmm_model import GaussianMixture
 from vifit.models.gmm_moments import MomentAccumulator
 from vifit.api import gmm_fit
 
@@ -99,8 +100,8 @@ def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "ful
     moments = gmm_fit.accumulated_moments(spec, table.accumulator, table.columns, table.source)
     prior, prior_document = gmm_fit.resolve_prior(spec, moments, prior_options, reporter.note, table.columns)
     frame = moments.frame
-    problem = DaskProblem(spec, gmm.to_frame(prior, spec, frame), frame, partitions, chunk_rows=chunk_rows,
-                          rows=partitions)
+    problem = DaskProblem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), partitions,
+                          chunk_rows=chunk_rows, rows=partitions)
     result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
                       reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0)
     return gmm_fit.cavi_result(problem, prior, prior_document, result, table.columns, init=init,

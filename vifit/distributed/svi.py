@@ -22,6 +22,8 @@ from vifit.distributed import tasks
 from vifit.distributed.cavi import SAMPLE_ROWS, sample_rows
 from vifit.inference import svi
 from vifit.models import gmm
+from vifit.models.gmm_model import GaussianMixture
+from vifit.models.mixture import Stats, Workspace
 
 
 class PartitionBatch:
@@ -40,12 +42,12 @@ class DaskSviProblem(svi.Problem):
         return [PartitionBatch(parts.futures[i], parts.lengths[i])
                 for i in rng.permutation(len(parts)) if parts.lengths[i]]
 
-    def batch_statistics(self, theta: np.ndarray, batch) -> gmm.Stats:
-        return self.source.result(self.source.submit(tasks.local_stats, batch.future, self.spec, theta, self.frame,
+    def batch_statistics(self, theta: np.ndarray, batch) -> Stats:
+        return self.source.result(self.source.submit(tasks.local_stats, batch.future, self.model, theta,
                                                      self.chunk_rows))
 
-    def pass_statistics(self, theta: np.ndarray) -> gmm.Stats:
-        return self.source.map_sum(tasks.local_stats, self.spec, theta, self.frame, self.chunk_rows)
+    def pass_statistics(self, theta: np.ndarray) -> Stats:
+        return self.source.map_sum(tasks.local_stats, self.model, theta, self.chunk_rows)
 
 
 def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
@@ -67,11 +69,11 @@ def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covarianc
     moments = gmm_fit.accumulated_moments(spec, table.accumulator, table.columns, table.source)
     prior, prior_document = gmm_fit.resolve_prior(spec, moments, prior_options, reporter.note, table.columns)
     frame = moments.frame
-    problem = DaskSviProblem(spec, gmm.to_frame(prior, spec, frame), frame, parts,
+    problem = DaskSviProblem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), parts,
                              chunk_rows=chunk_rows)
     children = np.random.SeedSequence(int(seed)).spawn(restarts + 1)
     sample = sample_rows(parts, np.random.default_rng(children[0]), SAMPLE_ROWS)
-    sample_ws = gmm.Workspace(spec, max(1, min(problem.chunk_rows, sample.shape[0])))
+    sample_ws = Workspace(spec, max(1, min(problem.chunk_rows, sample.shape[0])))
     method = "memoized" if settings.memoized else "svi"
     total = len(parts) * settings.epochs
     if settings.max_iter is not None:

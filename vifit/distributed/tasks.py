@@ -1,6 +1,6 @@
 """What the workers run: pure functions of one partition x (n, d) (float64 or float32), numpy only.
 
-Each returns something small and additive (``gmm.Stats``, a moment accumulator, a sample),
+Each returns something small and additive (``mixture.Stats``, a moment accumulator, a sample),
 so the client only ever receives O(k p) numbers per partition. Chunks within a partition
 are visited in order and summed in order, so a partition's result is reproducible.
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from vifit.inference import init
-from vifit.models import gmm
+from vifit.models import mixture
+from vifit.models.mixture import Stats, Workspace, local_statistics
 from vifit.models.gmm_moments import MomentAccumulator
 
 CHUNK_ROWS = 16384  # rows per chunk of the tasks that would otherwise make a copy of the whole partition
@@ -60,31 +61,32 @@ def _chunks(x: np.ndarray, chunk_rows: int):
         yield start, min(start + chunk_rows, x.shape[0])
 
 
-def local_stats(x: np.ndarray, spec: gmm.Spec, theta: np.ndarray, frame: gmm.Frame, chunk_rows: int) -> gmm.Stats:
-    """sum over the partition's chunks of ``gmm.local_step`` under theta (k, p)."""
-    ws = gmm.Workspace(spec, max(1, min(chunk_rows, x.shape[0])))
-    total = gmm.Stats.zeros(spec)
+def _workspace(model, x: np.ndarray, chunk_rows: int) -> Workspace:
+    return Workspace(model, max(1, min(chunk_rows, x.shape[0])))
+
+
+def local_stats(x: np.ndarray, model, theta: np.ndarray, chunk_rows: int) -> Stats:
+    """sum over the partition's chunks of the model's local step under theta (k, p)."""
+    ws = _workspace(model, x, chunk_rows)
+    total = Stats.zeros(model)
     for start, stop in _chunks(x, ws.chunk_rows):
-        total = total + gmm.local_step(spec, theta, x[start:stop], frame, ws)
+        total = total + local_statistics(theta, model.fill_features(x[start:stop], ws.features), ws)
     return total
 
 
-def hard_stats(x: np.ndarray, spec: gmm.Spec, frame: gmm.Frame, centres: np.ndarray, chunk_rows: int) -> gmm.Stats:
-    """Statistics of one-hot responsibilities to the nearest of centres (k, d) (working frame)."""
-    ws = gmm.Workspace(spec, max(1, min(chunk_rows, x.shape[0])))
-    return init.hard_assignment_stats(spec, x, frame, ws, centres)
+def hard_stats(x: np.ndarray, model, centres: np.ndarray, chunk_rows: int) -> Stats:
+    """Statistics of one-hot responsibilities to the nearest of centres (k, e) (the model's embedding)."""
+    return init.hard_assignment_stats(model, x, _workspace(model, x, chunk_rows), centres)
 
 
-def resp_stats(x: np.ndarray, spec: gmm.Spec, frame: gmm.Frame, resp0: np.ndarray, chunk_rows: int) -> gmm.Stats:
+def resp_stats(x: np.ndarray, model, resp0: np.ndarray, chunk_rows: int) -> Stats:
     """Statistics of given responsibilities: (n, k), or (n,) labels, for this partition's rows."""
-    ws = gmm.Workspace(spec, max(1, min(chunk_rows, x.shape[0])))
-    return init.initial_stats(spec, x, frame, ws, "given", None, resp0)
+    return init.initial_stats(model, x, _workspace(model, x, chunk_rows), "given", None, resp0)
 
 
-def random_resp_stats(x: np.ndarray, spec: gmm.Spec, frame: gmm.Frame, seed, chunk_rows: int) -> gmm.Stats:
+def random_resp_stats(x: np.ndarray, model, seed, chunk_rows: int) -> Stats:
     """Statistics of uniform(0, 1) responsibilities normalised per row, from this partition's seed."""
-    ws = gmm.Workspace(spec, max(1, min(chunk_rows, x.shape[0])))
-    return init.initial_stats(spec, x, frame, ws, "random-resp", np.random.default_rng(seed))
+    return init.initial_stats(model, x, _workspace(model, x, chunk_rows), "random-resp", np.random.default_rng(seed))
 
 
 def sample(x: np.ndarray, size: int, seed) -> np.ndarray:
@@ -95,13 +97,13 @@ def sample(x: np.ndarray, size: int, seed) -> np.ndarray:
     return x[rows]
 
 
-def responsibilities(x: np.ndarray, spec: gmm.Spec, theta: np.ndarray, frame: gmm.Frame,
-                     chunk_rows: int) -> np.ndarray:
+def responsibilities(x: np.ndarray, model, theta: np.ndarray, chunk_rows: int) -> np.ndarray:
     """resp (n, k) of the partition's rows under theta (k, p)."""
-    ws = gmm.Workspace(spec, max(1, min(chunk_rows, x.shape[0])))
+    ws = _workspace(model, x, chunk_rows)
     if x.shape[0] == 0:
-        return np.zeros((0, spec.k))
-    return np.vstack([gmm.responsibilities(spec, theta, x[s:e], frame, ws)[0] for s, e in _chunks(x, ws.chunk_rows)])
+        return np.zeros((0, model.k))
+    return np.vstack([mixture.responsibilities(theta, model.fill_features(x[s:e], ws.features), ws)[0]
+                      for s, e in _chunks(x, ws.chunk_rows)])
 
 
 def predict_to_file(x: np.ndarray, document: dict, path: str, columns: list, output: str) -> int:

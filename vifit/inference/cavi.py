@@ -20,8 +20,7 @@ from vifit.errors import BadInput
 from vifit.inference.init import SpawnedSeeds, initial_stats
 from vifit.inference.passes import RowPass, auto_chunk_rows, default_workers
 from vifit.inference.policy import DEFAULT, LoopPolicy, resume_name
-from vifit.models import gmm
-from vifit.models.gmm_elbo import elbo as elbo_of
+from vifit.models.mixture import Stats, Workspace, local_statistics
 
 
 class ElboDecreased(RuntimeError):
@@ -30,48 +29,54 @@ class ElboDecreased(RuntimeError):
 
 @dataclass
 class Problem:
-    """What stays fixed during a fit: the rows x (n, d), prior and frame (working coordinates)."""
+    """What stays fixed during a fit: the model (``models.mixture``'s protocol: prior, frame and
+    likelihood), the rows x (n, D) and their frequency weights (n,) or None (every row once)."""
 
-    spec: gmm.Spec
-    prior: gmm.Prior
-    frame: gmm.Frame
+    model: object
     x: np.ndarray
-    chunk_rows: int | None = None  # None: auto_chunk_rows(spec)
+    weights: np.ndarray | None = None
+    chunk_rows: int | None = None  # None: auto_chunk_rows(model)
     workers: int | None = None  # row threads; None: default_workers(), the usable cores
-    workspace: gmm.Workspace = None
+    workspace: Workspace = None
     rows: RowPass = None
 
     def __post_init__(self):
-        chunk = auto_chunk_rows(self.spec) if self.chunk_rows is None else int(self.chunk_rows)
+        chunk = auto_chunk_rows(self.model) if self.chunk_rows is None else int(self.chunk_rows)
         self.chunk_rows = max(1, min(chunk, self.x.shape[0]))
         self.workers = default_workers(self.workers)
         if self.workspace is None:
-            self.workspace = gmm.Workspace(self.spec, self.chunk_rows)
+            self.workspace = Workspace(self.model, self.chunk_rows)
         if self.rows is None:
-            self.rows = RowPass(self.n_rows, self.chunk_rows, lambda: gmm.Workspace(self.spec, self.chunk_rows),
+            self.rows = RowPass(self.n_rows, self.chunk_rows, lambda: Workspace(self.model, self.chunk_rows),
                                 self.workers)
 
     @property
     def n_rows(self) -> int:
         return int(self.x.shape[0])
 
-    def local_stats(self, theta: np.ndarray) -> gmm.Stats:
-        """Summed ``gmm.local_step`` statistics of every row under theta (k, p), in a fixed order.
+    @property
+    def total_weight(self) -> float:
+        """N of the bound: the rows, or the sum of their weights."""
+        return self.n_rows if self.weights is None else float(self.weights.sum())
+
+    def local_stats(self, theta: np.ndarray) -> Stats:
+        """Summed local-step statistics of every row under theta (k, p), in a fixed order.
         A subclass holding rows elsewhere (vifit.distributed) overrides this and initial_stats."""
-        spec, x, frame = self.spec, self.x, self.frame
+        model, x, w = self.model, self.x, self.weights
 
         def chunk(start, stop, workspace):
-            return gmm.local_step(spec, theta, x[start:stop], frame, workspace)
+            features = model.fill_features(x[start:stop], workspace.features)
+            return local_statistics(theta, features, workspace, None if w is None else w[start:stop])
 
-        return self.rows.map_sum(chunk, lambda: gmm.Stats.zeros(spec))
+        return self.rows.map_sum(chunk, lambda: Stats.zeros(model))
 
-    def initial_stats(self, init: str, rng: np.random.Generator, resp0=None) -> gmm.Stats:
+    def initial_stats(self, init: str, rng: np.random.Generator, resp0=None) -> Stats:
         """Statistics of the initial responsibilities (see ``inference.init.initial_stats``)."""
-        return initial_stats(self.spec, self.x, self.frame, self.workspace, init, rng, resp0)
+        return initial_stats(self.model, self.x, self.workspace, init, rng, resp0, self.weights)
 
     def data_units(self, value: float) -> float:
         """An ELBO in the working frame turned into nats of the data as given."""
-        return value + self.n_rows * self.frame.log_jacobian
+        return value + self.total_weight * self.model.log_jacobian
 
 
 @dataclass
@@ -80,31 +85,32 @@ class State:
     statistics of their optimal responsibilities; elbo (working frame) of that pair."""
 
     lam: np.ndarray
-    stats: gmm.Stats
+    stats: Stats
     elbo: float
     iteration: int = 0
     trace: list = field(default_factory=list)
 
 
-def local_pass(problem: Problem, lam: np.ndarray) -> tuple[gmm.Stats, float]:
+def local_pass(problem: Problem, lam: np.ndarray) -> tuple[Stats, float]:
     """Statistics of the optimal responsibilities under lam, and the ELBO of that pair."""
-    q = gmm.variational(problem.prior, lam)
-    theta = gmm.log_resp_coefficients(problem.prior, q)
+    model = problem.model
+    q = model.variational(lam)
+    theta = model.coefficients(q)
     total = problem.local_stats(theta)
-    return total, elbo_of(problem.prior, q, total, theta)
+    return total, model.elbo(q, total, theta)
 
 
 def initial_state(problem: Problem, init: str, rng: np.random.Generator, resp0=None) -> State:
     """Global factors from the initial responsibilities, then their local pass (iteration 0)."""
     stats0 = problem.initial_stats(init, rng, resp0)
-    lam = gmm.global_step(problem.prior, stats0.t)
+    lam = problem.model.global_step(stats0.t)
     stats, value = local_pass(problem, lam)
     return State(lam=lam, stats=stats, elbo=value, iteration=0, trace=[(0, problem.data_units(value))])
 
 
 def step(problem: Problem, state: State) -> State:
     """One CAVI sweep: global step from state.stats, then the local pass."""
-    lam = gmm.global_step(problem.prior, state.stats.t)
+    lam = problem.model.global_step(state.stats.t)
     stats, value = local_pass(problem, lam)
     iteration = state.iteration + 1
     return State(lam=lam, stats=stats, elbo=value, iteration=iteration,
@@ -168,8 +174,8 @@ def sort_components(problem: Problem, state: State) -> State:
     if np.array_equal(order, np.arange(order.size)):
         return state
     lam = state.lam[:, order]
-    if problem.spec.weights != "dp":
-        stats = gmm.Stats(state.stats.t[:, order], state.stats.neg_entropy, state.stats.rows)
+    if problem.model.weights != "dp":
+        stats = Stats(state.stats.t[:, order], state.stats.neg_entropy, state.stats.rows)
         return State(lam=lam, stats=stats, elbo=state.elbo, iteration=state.iteration, trace=state.trace)
     stats, value = local_pass(problem, lam)
     if value < state.elbo - decrease_allowance(problem, value):
@@ -202,7 +208,7 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
     children = SpawnedSeeds(sequence, restarts)
     best, best_status, best_index, elbos = None, "max_iter", 0, []
     saved = store.resume_state(CHECKPOINT_KIND, lambda: {
-        "restarts": restarts, "lam_shape": (problem.prior.natural.shape[0], problem.spec.k), "max_iter": max_iter})
+        "restarts": restarts, "lam_shape": (problem.model.n_stats, problem.model.k), "max_iter": max_iter})
     if saved is not None:
         best = _consistent(problem, _state_from(saved["best"]), "best", store) if saved["best"] is not None else None
         best_status, best_index, elbos = saved["best_status"], saved["best_index"], list(saved["elbos"])
@@ -210,7 +216,7 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
         if saved is not None and index < saved["restart"]:
             continue  # finished before the checkpoint; its outcome is in best/elbos
         if reporter is not None:
-            task = "gmm" if restarts == 1 else f"gmm {index + 1}/{restarts}"
+            task = problem.model.kind if restarts == 1 else f"{problem.model.kind} {index + 1}/{restarts}"
             reporter.start(task, total=max_iter, metric="elbo")
         if saved is not None and index == saved["restart"]:
             state, saved = _consistent(problem, _state_from(saved["current"]), "current", store), None
@@ -243,11 +249,11 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
         if status == "interrupted":
             best_status = "interrupted"
             break
-    if sort and best_status != "interrupted" and problem.spec.weights == "dp":
+    if sort and best_status != "interrupted" and problem.model.weights == "dp":
         best, best_status = settle_dp_order(problem, best, best_status, tol=tol, max_iter=max_iter,
                                             reporter=reporter, policy=policy)
         elbos[best_index] = problem.data_units(best.elbo)
-    elif sort and (best_status != "interrupted" or problem.spec.weights != "dp"):
+    elif sort and (best_status != "interrupted" or problem.model.weights != "dp"):
         best = sort_components(problem, best)
     return CaviResult(best, best_status, best_index, elbos)
 
@@ -271,7 +277,7 @@ def settle_dp_order(problem: Problem, state: State, status: str, *, tol: float, 
         if status != "converged" or reordered.iteration >= max_iter:
             return reordered, "max_iter" if status == "converged" else status
         if reporter is not None:
-            reporter.start("gmm, sticks sorted", total=max_iter, metric="elbo")
+            reporter.start(f"{problem.model.kind}, sticks sorted", total=max_iter, metric="elbo")
         resumed, status = run(problem, reordered, tol=tol, max_iter=max_iter, reporter=reporter,
                               policy=policy)
         if reporter is not None:
@@ -314,6 +320,6 @@ def _consistent(problem: Problem, state: State, which: str, store=None) -> State
 
 
 def _state_from(saved: dict) -> State:
-    stats = gmm.Stats(np.asarray(saved["t"]), float(saved["neg_entropy"]), int(saved["rows"]))
+    stats = Stats(np.asarray(saved["t"]), float(saved["neg_entropy"]), int(saved["rows"]))
     return State(lam=np.asarray(saved["lam"]), stats=stats, elbo=float(saved["elbo"]),
                  iteration=int(saved["iteration"]), trace=[(int(i), float(v)) for i, v in saved["trace"]])

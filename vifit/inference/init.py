@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vifit.models import gmm
+from vifit.models.mixture import Stats, given_statistics
 
 INITS = ("kmeans++", "random", "random-resp")
 LLOYD_SWEEPS = 20
@@ -37,21 +37,21 @@ def chunks(n: int, chunk_rows: int):
         yield start, min(start + chunk_rows, n)
 
 
-def _frame_rows(spec, x, frame, ws):
-    """z (d, n) of a chunk in the working frame (a view into the workspace): the rows of T(z)
-    that hold z, without the quadratic rows the distances do not need."""
-    return gmm.fill_frame_rows(x, frame, ws.features[1:1 + spec.d])
+def _frame_rows(model, x, ws):
+    """z (e, n) of a chunk in the model's embedding (the working frame for a Gaussian; a view into
+    the workspace, whose T rows 1..e hold z), for the distances of the starts."""
+    return model.embed(x, ws.features[1:1 + model.embed_dim])
 
 
-def _distance_chunks(spec, x, frame, ws):
-    """(start, stop, z (d, rows)) over x for k-means++ and Lloyd. Their chunks are larger than the
-    local step's (z has d rows, T(z) has p), so that per-chunk work dominates per-chunk overhead:
+def _distance_chunks(model, x, ws):
+    """(start, stop, z (e, rows)) over x for k-means++ and Lloyd. Their chunks are larger than the
+    local step's (z has e rows, T(z) has p), so that per-chunk work dominates per-chunk overhead:
     2,000,000 x 10 rows are 150 chunks, not 2,000. z is valid until the next chunk."""
-    n = x.shape[0]
-    rows = int(np.clip(DISTANCE_CHUNK_VALUES // spec.d, ws.chunk_rows, n))
-    buffer = np.empty((spec.d, max(rows, 1)))
+    n, e = x.shape[0], model.embed_dim
+    rows = int(np.clip(DISTANCE_CHUNK_VALUES // e, ws.chunk_rows, n))
+    buffer = np.empty((e, max(rows, 1)))
     for start, stop in chunks(n, rows):
-        yield start, stop, gmm.fill_frame_rows(x[start:stop], frame, buffer)
+        yield start, stop, model.embed(x[start:stop], buffer)
 
 
 def _largest(keys: np.ndarray, count: int) -> np.ndarray:
@@ -67,21 +67,27 @@ def squared_distances(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return np.maximum(d2, 0.0, out=d2)
 
 
-def kmeanspp_centres(spec, x, frame, ws, rng: np.random.Generator) -> np.ndarray:
-    """Greedy k-means++ seeding in the working frame: (k, d).
+def _weighted(values: np.ndarray, weights, start: int, stop: int) -> np.ndarray:
+    """values (..., rows) times the rows' weights (rows 0 of weight 0 never become centres)."""
+    return values if weights is None else values * weights[start:stop]
+
+
+def kmeanspp_centres(model, x, ws, rng: np.random.Generator, weights=None) -> np.ndarray:
+    """Greedy k-means++ seeding in the model's embedding: (k, e).
 
     For each new centre, 2 + log k candidates are drawn with probability proportional to the
-    squared distance to the nearest chosen centre (weighted sampling by exponential keys,
-    streamed over chunks, so nothing of length n is stored), and the candidate that lowers
+    (weighted) squared distance to the nearest chosen centre (weighted sampling by exponential
+    keys, streamed over chunks, so nothing of length n is stored), and the candidate that lowers
     the k-means potential most is kept."""
-    n, k = x.shape[0], spec.k
+    n, k = x.shape[0], model.k
     trials = 2 + int(np.log(k))
-    centres = np.empty((k, spec.d))
-    centres[0] = _frame_rows(spec, x[rng.integers(n)][None, :], frame, ws)[:, 0]
+    centres = np.empty((k, model.embed_dim))
+    first = rng.integers(n) if weights is None else _draw_positive(weights, rng, 1)[0]
+    centres[0] = _frame_rows(model, x[first][None, :], ws)[:, 0]
     for j in range(1, k):
         keys, rows, total = np.full(trials, -np.inf), np.zeros(trials, dtype=np.int64), 0.0
-        for start, stop, z in _distance_chunks(spec, x, frame, ws):
-            nearest = squared_distances(z, centres[:j]).min(axis=0)
+        for start, stop, z in _distance_chunks(model, x, ws):
+            nearest = _weighted(squared_distances(z, centres[:j]).min(axis=0), weights, start, stop)
             total += nearest.sum()
             with np.errstate(divide="ignore"):
                 chunk_keys = np.log(rng.random(stop - start)) / nearest  # larger is likelier; 0 -> -inf
@@ -91,27 +97,33 @@ def kmeanspp_centres(spec, x, frame, ws, rng: np.random.Generator) -> np.ndarray
             rows = np.concatenate([rows, start + best])[top]
             keys = merged[top]
         if not total > 0 or not np.isfinite(keys).all():  # rows sit on the centres (duplicates)
-            rows = rng.integers(n, size=trials)
-        candidates = _frame_rows(spec, x[np.sort(rows)], frame, ws).T.copy()
+            rows = rng.integers(n, size=trials) if weights is None else _draw_positive(weights, rng, trials)
+        candidates = _frame_rows(model, x[np.sort(rows)], ws).T.copy()
         potential = np.zeros(trials)
-        for _, _, z in _distance_chunks(spec, x, frame, ws):
+        for start, stop, z in _distance_chunks(model, x, ws):
             nearest = squared_distances(z, centres[:j]).min(axis=0)
-            potential += np.minimum(squared_distances(z, candidates), nearest).sum(axis=1)
+            potential += _weighted(np.minimum(squared_distances(z, candidates), nearest), weights, start, stop).sum(axis=1)
         centres[j] = candidates[int(np.argmin(potential))]
     return centres
 
 
-def lloyd(spec, x, frame, ws, centres: np.ndarray, sweeps: int = LLOYD_SWEEPS) -> np.ndarray:
-    """Refine centres (k, d) by up to ``sweeps`` k-means (Lloyd) passes in chunks; a centre
-    that loses all its rows stays where it is."""
+def _draw_positive(weights: np.ndarray, rng: np.random.Generator, count: int, replace: bool = True) -> np.ndarray:
+    """``count`` row indices drawn uniformly among the rows of positive weight."""
+    return rng.choice(np.flatnonzero(weights > 0), size=count, replace=replace)
+
+
+def lloyd(model, x, ws, centres: np.ndarray, sweeps: int = LLOYD_SWEEPS, weights=None) -> np.ndarray:
+    """Refine centres (k, e) by up to ``sweeps`` (weighted) k-means (Lloyd) passes in chunks; a
+    centre that loses all its rows stays where it is."""
     centres = centres.copy()
     for _ in range(sweeps):
-        sums, counts = np.zeros_like(centres), np.zeros(spec.k)
-        for _, _, z in _distance_chunks(spec, x, frame, ws):
+        sums, counts = np.zeros_like(centres), np.zeros(model.k)
+        for start, stop, z in _distance_chunks(model, x, ws):
             labels = np.argmin(squared_distances(z, centres), axis=0)
-            counts += np.bincount(labels, minlength=spec.k)
-            for j in range(spec.d):
-                sums[:, j] += np.bincount(labels, weights=z[j], minlength=spec.k)
+            w = None if weights is None else weights[start:stop]
+            counts += np.bincount(labels, weights=w, minlength=model.k)
+            for j in range(model.embed_dim):
+                sums[:, j] += np.bincount(labels, weights=z[j] if w is None else z[j] * w, minlength=model.k)
         moved = counts > 0
         new = centres.copy()
         new[moved] = sums[moved] / counts[moved, None]
@@ -121,48 +133,56 @@ def lloyd(spec, x, frame, ws, centres: np.ndarray, sweeps: int = LLOYD_SWEEPS) -
     return centres
 
 
-def hard_assignment_stats(spec, x, frame, ws, centres: np.ndarray) -> gmm.Stats:
+def given_stats(model, x, ws, resp: np.ndarray, start: int, stop: int, weights=None) -> Stats:
+    """Statistics of rows x[start:stop] under responsibilities resp (k, rows)."""
+    features = model.fill_features(x[start:stop], ws.features)
+    return given_statistics(features, resp, None if weights is None else weights[start:stop])
+
+
+def hard_assignment_stats(model, x, ws, centres: np.ndarray, weights=None) -> Stats:
     """Statistics of one-hot responsibilities to the nearest centre (first on ties)."""
-    total = gmm.Stats.zeros(spec)
+    total = Stats.zeros(model)
     for start, stop in chunks(x.shape[0], ws.chunk_rows):
-        z = _frame_rows(spec, x[start:stop], frame, ws)
+        z = _frame_rows(model, x[start:stop], ws)
         labels = np.argmin(squared_distances(z, centres), axis=0)
-        resp = np.zeros((spec.k, stop - start))
+        resp = np.zeros((model.k, stop - start))
         resp[labels, np.arange(stop - start)] = 1.0
-        total = total + gmm.chunk_statistics(spec, x[start:stop], frame, resp, ws)
+        total = total + given_stats(model, x, ws, resp, start, stop, weights)
     return total
 
 
-def initial_stats(spec, x, frame, ws, init: str, rng: np.random.Generator,
-                  resp0: np.ndarray | None = None) -> gmm.Stats:
+def initial_stats(model, x, ws, init: str, rng: np.random.Generator,
+                  resp0: np.ndarray | None = None, weights: np.ndarray | None = None) -> Stats:
     """Sufficient statistics of the initial responsibilities.
 
     kmeans++: nearest of k k-means centres (greedy k-means++ seeds, <= 20 Lloyd sweeps); random: nearest of k distinct random rows;
     random-resp: uniform(0, 1) responsibilities normalised per row; resp0: given, either
-    (n, k) responsibilities or (n,) integer labels in 0..k-1 (one-hot)."""
-    n = x.shape[0]
+    (n, k) responsibilities or (n,) integer labels in 0..k-1 (one-hot). weights (n,): the rows'
+    frequency weights (the seeds are drawn in proportion to them; rows of weight 0 are never seeds)."""
+    n, k = x.shape[0], model.k
     if resp0 is not None:
-        total = gmm.Stats.zeros(spec)
+        total = Stats.zeros(model)
         for start, stop in chunks(n, ws.chunk_rows):
             if resp0.ndim == 1:
-                resp = np.zeros((spec.k, stop - start))
+                resp = np.zeros((k, stop - start))
                 resp[resp0[start:stop], np.arange(stop - start)] = 1.0
             else:
                 resp = np.ascontiguousarray(resp0[start:stop].T, dtype=np.float64)
-            total = total + gmm.chunk_statistics(spec, x[start:stop], frame, resp, ws)
+            total = total + given_stats(model, x, ws, resp, start, stop, weights)
         return total
     if init == "kmeans++":
-        centres = lloyd(spec, x, frame, ws, kmeanspp_centres(spec, x, frame, ws, rng))
-        return hard_assignment_stats(spec, x, frame, ws, centres)
+        centres = lloyd(model, x, ws, kmeanspp_centres(model, x, ws, rng, weights), weights=weights)
+        return hard_assignment_stats(model, x, ws, centres, weights)
     if init == "random":
-        rows = np.sort(rng.choice(n, size=spec.k, replace=False))
-        centres = _frame_rows(spec, x[rows], frame, ws).T.copy()
-        return hard_assignment_stats(spec, x, frame, ws, centres)
+        rows = (rng.choice(n, size=k, replace=False) if weights is None
+                else _draw_positive(weights, rng, k, replace=int((weights > 0).sum()) < k))
+        centres = _frame_rows(model, x[np.sort(rows)], ws).T.copy()
+        return hard_assignment_stats(model, x, ws, centres, weights)
     if init == "random-resp":
-        total = gmm.Stats.zeros(spec)
+        total = Stats.zeros(model)
         for start, stop in chunks(n, ws.chunk_rows):
-            resp = rng.random((spec.k, stop - start))
+            resp = rng.random((k, stop - start))
             resp /= resp.sum(axis=0)
-            total = total + gmm.chunk_statistics(spec, x[start:stop], frame, resp, ws)
+            total = total + given_stats(model, x, ws, resp, start, stop, weights)
         return total
     raise ValueError(f"unknown init {init!r}")

@@ -19,15 +19,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from vifit.models import gmm
-from vifit.models.gmm_elbo import elbo as elbo_of
+from vifit.models.mixture import Stats
 
 
 @dataclass
 class Memo:
     """Per-batch statistics by batch index, and their sum."""
 
-    total: gmm.Stats
+    total: Stats
     batches: dict = field(default_factory=dict)
 
 
@@ -35,18 +34,19 @@ def step(problem, state, rows: np.ndarray, index: int, n_total: int):
     """Visit batch ``index`` (rows (m, d)); returns (new state, ELBO estimate (working frame))."""
     from vifit.inference.svi import scaled
 
-    memo = state.memo if state.memo is not None else Memo(gmm.Stats.zeros(problem.spec))
-    q = gmm.variational(problem.prior, state.lam)
-    theta = gmm.log_resp_coefficients(problem.prior, q)
+    model = problem.model
+    memo = state.memo if state.memo is not None else Memo(Stats.zeros(model))
+    q = model.variational(state.lam)
+    theta = model.coefficients(q)
     new = problem.batch_statistics(theta, rows)
     old = memo.batches.get(index)
     total = memo.total + new
     if old is not None:
-        total = gmm.Stats(total.t - old.t, total.neg_entropy - old.neg_entropy, total.rows - old.rows)
+        total = Stats(total.t - old.t, total.neg_entropy - old.neg_entropy, total.rows - old.rows)
     if problem.source.repeatable:  # a single online pass never revisits a batch: keep nothing
         memo.batches[index] = new
     memo.total = total
-    lam = gmm.global_step(problem.prior, total.t)
-    q_new = gmm.variational(problem.prior, lam)
-    estimate = elbo_of(problem.prior, q_new, scaled(total, n_total / max(total.rows, 1)))
+    lam = model.global_step(total.t)
+    q_new = model.variational(lam)
+    estimate = model.elbo(q_new, scaled(total, n_total / max(total.rows, 1)))
     return replace(state, lam=lam, step=state.step + 1, memo=memo), estimate

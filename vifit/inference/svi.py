@@ -2,9 +2,9 @@
 
 The data are a *source* of row blocks (an array in memory, or a CSV read in chunks),
 so the same loop serves both and memory does not grow with N. Each step draws a
-minibatch of M rows, runs the model's local step (``gmm.local_step``, the one CAVI
+minibatch of M rows, runs the model's local step (``mixture.local_statistics``, the one CAVI
 uses) under the current global factors, forms lam-hat = prior + (N/M) stats with
-``gmm.global_step`` and moves lam <- (1 - rho_t) lam + rho_t lam-hat in natural
+``model.global_step`` and moves lam <- (1 - rho_t) lam + rho_t lam-hat in natural
 parameters, rho_t = (t + tau0)^-kappa, t = 0, 1, ...
 
 Minibatches (inference/sources.py): every row is used exactly once per epoch (sampling
@@ -38,8 +38,7 @@ from vifit.errors import DataChanged
 from vifit.inference.init import chunks
 from vifit.inference.policy import DEFAULT, LoopPolicy
 from vifit.inference.sources import ArraySource, StreamSource, minibatches  # noqa: F401 (the API)
-from vifit.models import gmm
-from vifit.models.gmm_elbo import elbo as elbo_of
+from vifit.models.mixture import Stats, Workspace, local_statistics
 
 PATIENCE = 2
 MIN_WINDOW = 20
@@ -51,26 +50,38 @@ PRECISION = 1e-3
 
 @dataclass
 class Problem:
-    """What stays fixed: model spec, prior and frame (working coordinates), the row source."""
+    """What stays fixed: the model (``models.mixture``'s protocol: prior, frame, likelihood) and
+    the row source.
 
-    spec: gmm.Spec
-    prior: gmm.Prior
-    frame: gmm.Frame
+    weight_total: None when every row counts once; else the rows carry their frequency weight
+    as one extra last column (so sources, permutations, spools and partitions carry it with no
+    change), and weight_total, the sum of all weights, is the N of the bound."""
+
+    model: object
     source: object
     chunk_rows: int | None = None  # None: passes.auto_chunk_rows, the one default of every loop
-    workspace: gmm.Workspace = None
+    workspace: Workspace = None
+    weight_total: float | None = None
 
     def __post_init__(self):
         if self.chunk_rows is None:
             from vifit.inference.passes import auto_chunk_rows
 
-            self.chunk_rows = auto_chunk_rows(self.spec)
+            self.chunk_rows = auto_chunk_rows(self.model)
         if self.workspace is None:
-            self.workspace = gmm.Workspace(self.spec, self.chunk_rows)
+            self.workspace = Workspace(self.model, self.chunk_rows)
 
     def data_units(self, value: float, n_rows: int) -> float:
-        """An ELBO in the working frame turned into nats of the data as given."""
-        return value + n_rows * self.frame.log_jacobian
+        """An ELBO in the working frame turned into nats of the data as given (n_rows rows, or the
+        weight total when the rows are weighted)."""
+        count = n_rows if self.weight_total is None else self.weight_total
+        return value + count * self.model.log_jacobian
+
+    def split(self, rows: np.ndarray):
+        """(features x (m, D), weights (m,) or None) of a block or minibatch."""
+        if self.weight_total is None:
+            return rows, None
+        return rows[:, :-1], np.ascontiguousarray(rows[:, -1])
 
     # Hooks that touch rows; a problem whose rows live elsewhere (vifit.distributed) overrides them.
 
@@ -78,13 +89,13 @@ class Problem:
         """One epoch of minibatches, each with a ``shape[0]`` (rows): the source's sampler."""
         return self.source.minibatches(batch_size, rng)
 
-    def batch_statistics(self, theta: np.ndarray, batch) -> gmm.Stats:
+    def batch_statistics(self, theta: np.ndarray, batch) -> Stats:
         """The model's local step over a minibatch (see :func:`batch_statistics`)."""
         return batch_statistics(self, theta, batch)
 
-    def pass_statistics(self, theta: np.ndarray) -> gmm.Stats:
+    def pass_statistics(self, theta: np.ndarray) -> Stats:
         """Statistics of every row under theta, block by block."""
-        total = gmm.Stats.zeros(self.spec)
+        total = Stats.zeros(self.model)
         for block in self.source.blocks():
             total = total + batch_statistics(self, theta, block)
         return total
@@ -126,28 +137,32 @@ def natural_step(lam: np.ndarray, lam_hat: np.ndarray, rho: float) -> np.ndarray
     return (1.0 - rho) * lam + rho * lam_hat
 
 
-def batch_statistics(problem: Problem, theta: np.ndarray, rows: np.ndarray) -> gmm.Stats:
+def batch_statistics(problem: Problem, theta: np.ndarray, rows: np.ndarray) -> Stats:
     """The model's local step over rows (m, d) in chunks of chunk_rows; summed statistics."""
-    total = gmm.Stats.zeros(problem.spec)
+    model, ws = problem.model, problem.workspace
+    x, weights = problem.split(rows)
+    total = Stats.zeros(model)
     for start, stop in chunks(rows.shape[0], problem.chunk_rows):
-        total = total + gmm.local_step(problem.spec, theta, rows[start:stop], problem.frame, problem.workspace)
+        w = None if weights is None else weights[start:stop]
+        total = total + local_statistics(theta, model.fill_features(x[start:stop], ws.features), ws, w)
     return total
 
 
-def scaled(stats: gmm.Stats, factor: float) -> gmm.Stats:
-    return gmm.Stats(stats.t * factor, stats.neg_entropy * factor, stats.rows)
+def scaled(stats: Stats, factor: float) -> Stats:
+    return Stats(stats.t * factor, stats.neg_entropy * factor, stats.rows)
 
 
 def step(problem: Problem, state: State, rows: np.ndarray, n_total: int, settings: Settings):
     """One SVI step on the minibatch rows (m, d) of a data set of n_total rows.
 
     Returns (new state, ELBO estimate of the factors the step started from, working frame)."""
-    q = gmm.variational(problem.prior, state.lam)
-    theta = gmm.log_resp_coefficients(problem.prior, q)
+    model = problem.model
+    q = model.variational(state.lam)
+    theta = model.coefficients(q)
     stats = problem.batch_statistics(theta, rows)
     factor = n_total / rows.shape[0]
-    estimate = elbo_of(problem.prior, q, scaled(stats, factor), theta)
-    lam_hat = gmm.global_step(problem.prior, stats.t, factor)
+    estimate = model.elbo(q, scaled(stats, factor), theta)
+    lam_hat = model.global_step(stats.t, factor)
     rho = step_size(state.step, settings.delay, settings.forgetting)
     lam = natural_step(state.lam, lam_hat, rho)
     return replace(state, lam=lam, step=state.step + 1), estimate
@@ -155,10 +170,11 @@ def step(problem: Problem, state: State, rows: np.ndarray, n_total: int, setting
 
 def full_pass(problem: Problem, lam: np.ndarray):
     """(statistics, exact ELBO (working frame), rows) of lam with optimal responsibilities, one pass."""
-    q = gmm.variational(problem.prior, lam)
-    theta = gmm.log_resp_coefficients(problem.prior, q)
+    model = problem.model
+    q = model.variational(lam)
+    theta = model.coefficients(q)
     total = problem.pass_statistics(theta)
-    return total, elbo_of(problem.prior, q, total, theta), total.rows
+    return total, model.elbo(q, total, theta), total.rows
 
 
 # ---------------------------------------------------------------- the loop
@@ -241,7 +257,7 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
     from vifit.inference import svi_checkpoint as saved_state  # imports this module: loaded at run time
 
     saved = store.resume_state(saved_state.KIND, lambda: {
-        "lam_shape": (problem.prior.natural.shape[0], problem.spec.k)})
+        "lam_shape": (problem.model.n_stats, problem.model.k)})
     if saved is not None:  # continue from the end of a completed epoch
         trace = [tuple(p) for p in saved["trace"]]
         state = saved_state.consistent(problem, saved_state.state_from(saved), state, trace, saved["n_rows"],
@@ -331,10 +347,10 @@ def _sorted_with_elbo(problem: Problem, state: State, trace: list, n_rows, data_
     changed there can be no more pass: DP sticks keep their order (re-sorting them changes
     the ELBO), and trace's last value is of the factors (the last complete epoch's)."""
     order = np.argsort(-state.lam[0], kind="stable")
-    if data_changed and problem.spec.weights == "dp":
+    if data_changed and problem.model.weights == "dp":
         order = np.arange(order.size)
     state.lam = state.lam[:, order]
-    if trace and trace[-1][0] == state.step and (problem.spec.weights != "dp" or
+    if trace and trace[-1][0] == state.step and (problem.model.weights != "dp" or
                                                 np.array_equal(order, np.arange(order.size))):
         return trace[-1][1], n_rows
     _, value, rows_total = full_pass(problem, state.lam)

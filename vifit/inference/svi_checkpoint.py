@@ -9,7 +9,7 @@ import numpy as np
 from vifit.errors import BadInput
 from vifit.inference.policy import resume_name
 from vifit.inference.svi import Problem, State, full_pass
-from vifit.models import gmm
+from vifit.models.mixture import Stats
 
 
 KIND = "gmm-svi"
@@ -24,12 +24,12 @@ def state_dict(state: State) -> dict:
             "memo": memo}
 
 
-def _stats_dict(stats: gmm.Stats) -> dict:
+def _stats_dict(stats: Stats) -> dict:
     return {"t": stats.t.copy(), "neg_entropy": stats.neg_entropy, "rows": stats.rows}
 
 
-def _stats_from(saved: dict) -> gmm.Stats:
-    return gmm.Stats(np.asarray(saved["t"]), float(saved["neg_entropy"]), int(saved["rows"]))
+def _stats_from(saved: dict) -> Stats:
+    return Stats(np.asarray(saved["t"]), float(saved["neg_entropy"]), int(saved["rows"]))
 
 
 def _in_domain(problem: Problem, lam: np.ndarray) -> bool:
@@ -44,15 +44,7 @@ def _in_domain(problem: Problem, lam: np.ndarray) -> bool:
     if not (np.isfinite(lam).all() and (counts >= 0).all()):
         return False
     with np.errstate(all="ignore"):
-        q = gmm.variational(problem.prior, lam)
-        scale_inv = q.scale_inv
-        if problem.spec.covariance == "full":
-            try:
-                np.linalg.cholesky(scale_inv)
-            except np.linalg.LinAlgError:
-                return False
-            return True
-        return scale_inv is None or bool((np.asarray(scale_inv) > 0).all())
+        return problem.model.in_domain(lam)
 
 
 # Round-off allowance between the exact ELBO a checkpoint's trace holds for its factors and the
@@ -88,7 +80,7 @@ def consistent(problem: Problem, state: State, initial: State, trace: list, n_ro
         memo, total = state.memo, state.memo.total
         parts = sum((b.t for b in memo.batches.values()), np.zeros_like(total.t))
         scale = np.abs(total.t).max() + 1.0
-        if not (np.allclose(state.lam, gmm.global_step(problem.prior, total.t), rtol=1e-12, atol=1e-12 * scale)
+        if not (np.allclose(state.lam, problem.model.global_step(total.t), rtol=1e-12, atol=1e-12 * scale)
                 and (not problem.source.repeatable or np.allclose(parts, total.t, rtol=1e-9, atol=1e-9 * scale))):
             raise BadInput(f"{problem_text}: its factors are not the global step of its remembered statistics; "
                            f"it was edited")
@@ -113,7 +105,7 @@ def _check_memo_batches(problem: Problem, memo, batch_size: int, partition_seed:
     """Each remembered batch b: its statistics summed over components equal T(x) summed over
     the rows of batch b of the memoized partition (any responsibilities give that sum; zero
     coefficients are used), to round-off (1e-9 relative)."""
-    theta = np.zeros((problem.spec.k, problem.spec.n_stats))  # (k, p), as log_resp_coefficients
+    theta = np.zeros((problem.model.k, problem.model.n_stats))  # (k, p), as log_resp_coefficients
     seen = set()
     with np.errstate(all="ignore"):
         for index, rows in enumerate(problem.batches(batch_size, np.random.default_rng(partition_seed))):

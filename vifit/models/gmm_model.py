@@ -66,3 +66,15 @@ class GaussianMixture:
     def embed(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
         """The rows in the working frame, z (d, n), written into out (d, >= n)."""
         return gmm.fill_frame_rows(x, self.frame, out)
+
+    def in_domain(self, lam: np.ndarray) -> bool:
+        """lam (p, k) with counts >= 0 converts to a valid q: the Wishart/Gamma scale is positive
+        (definite); the concentrations, beta and nu follow from the counts (checked by the caller)."""
+        scale_inv = self.variational(lam).scale_inv
+        if self.spec.covariance == "full":
+            try:
+                np.linalg.cholesky(scale_inv)
+            except np.linalg.LinAlgError:
+                return False
+            return True
+        return scale_inv is None or bool((np.asarray(scale_inv) > 0).all())
