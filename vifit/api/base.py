@@ -204,11 +204,12 @@ class Estimator:
         """The fitflow.Plan of the options; source: the path X names (None: rows in memory)."""
         raise NotImplementedError
 
-    def _fit_table(self, X):
+    def _fit_table(self, X, sample_weight=None):
         """Fit to X; sets document_ (the parsed vifit.fit/1 document) and returns the FitResult.
 
         X: an array-like or DataFrame, or the path (str or os.PathLike; a glob for a Dask fit)
-        of a CSV file, read with the command's reader and defaults."""
+        of a CSV file, read with the command's reader and defaults. sample_weight: (n,)
+        non-negative frequency weights of X's rows (models that take them: GMM)."""
         import os
 
         from vifit.data import DTYPES, ReadOptions, load_table, table_of
@@ -235,6 +236,8 @@ class Estimator:
                 self._named = _is_dataframe(X)
                 rows = table_of(block, columns, name, ReadOptions(**read), rows_dropped=dropped,
                                 min_rows=plan.min_rows, note=reporter.note, require_variation=True)
+            if sample_weight is not None:
+                rows.weights = checked_sample_weight(sample_weight, rows.n_rows, rows.rows_dropped)
             seed = resolve_seed(self.seed)
             result = plan.fit(rows, seed=seed, reporter=reporter)
             reporter.release()
@@ -329,3 +332,24 @@ class Transformer(Estimator):
 
     def fit_transform(self, X, y=None):
         return self.fit(X).transform(X)
+
+
+def checked_sample_weight(sample_weight, n_rows: int, rows_dropped: int = 0):
+    """sample_weight as a float64 (n,) array of finite non-negative weights, not all 0 (BadInput)."""
+    import numpy as np
+
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BadInput("sample_weight must be numbers, one per row") from None
+    if rows_dropped:
+        raise BadInput("sample_weight cannot follow rows that dropna removed; drop them from X and "
+                       "sample_weight first")
+    if weights.shape != (n_rows,):
+        raise BadInput(f"sample_weight must hold one weight per row: {n_rows}, got shape {weights.shape}")
+    bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0)))
+    if bad.size:
+        raise BadInput(f"sample_weight[{int(bad[0])}] is {weights[bad[0]]!r}: weights must be finite and >= 0")
+    if not weights.sum() > 0:
+        raise BadInput("sample_weight is 0 for every row: there is nothing to fit")
+    return weights

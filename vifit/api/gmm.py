@@ -237,8 +237,14 @@ class GMM(Estimator):
         labels, _, _ = self._predicted(X)
         return np.where(np.isfinite(labels), labels - 1, -1).astype(np.int64)
 
-    def fit_predict(self, X, y=None):
-        return self.fit(X).predict(X)
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit to X (n, d) (an array, a DataFrame or a CSV path); sample_weight (n,): non-negative
+        frequency weights, so that weight w counts as w copies of its row (0 drops it)."""
+        self._fit_table(X, sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).predict(X)
 
     def predict_proba(self, X):
         """Responsibilities (n, K): each row's posterior component probabilities."""

@@ -143,12 +143,12 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
     spec = gmm.Spec(k, table.values.shape[1], covariance, weights)
     spread = require_representable(table.values, table.columns, table.source, f"gmm --covariance {covariance}",
                                    per_column=covariance in ("full", "diag"))
-    moments = data_moments(spec, table.values, spread=spread)
+    weights = table.weights
+    moments = data_moments(spec, table.values, spread=spread, weights=weights)
     prior, prior_document = resolve_prior(spec, moments, prior_options, note, table.columns)
     frame = moments.frame
     problem = cavi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), table.values,
-                           chunk_rows=chunk_rows,
-                           workers=threads)
+                           weights=weights, chunk_rows=chunk_rows, workers=threads)
     return problem, prior, prior_document
 
 
@@ -198,9 +198,11 @@ def cavi_result(problem, prior: gmm.Prior, prior_document: dict, result, columns
         "restarts": restarts,
         "best_restart": result.best_restart,
         "restart_elbos": result.restart_elbos,
-        "effective_components": int(np.sum(summary["weights"] > 1.0 / (2.0 * n))),
+        "effective_components": int(np.sum(summary["weights"] > 1.0 / (2.0 * problem.total_weight))),
         **extra,
     }
+    if problem.weights is not None:  # N of the bound is the weight total, not the rows
+        extra["weight_total"] = problem.total_weight
     params = {"prior": prior_document, "variational": variational_document(spec, q),
               "summary": summary, "frame": frame_document(frame)}
     header = ["component", "weight", "count"] + [f"mean_{c}" for c in columns] + [f"var_{c}" for c in columns]

@@ -53,6 +53,7 @@ class Table:
     rows_dropped: int = 0
     preprocessing: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    weights: np.ndarray | None = None  # (n,) frequency weights (--row-weights), or None
 
     @property
     def n_rows(self) -> int:

@@ -34,9 +34,15 @@ class Moments:
     frame: Frame
 
 
-def data_moments(spec: Spec, x: np.ndarray, chunk_rows: int = 8192, spread: Spread | None = None) -> Moments:
+def data_moments(spec: Spec, x: np.ndarray, chunk_rows: int = 8192, spread: Spread | None = None,
+                 weights: np.ndarray | None = None) -> Moments:
     """Passes over x (n, d) in chunks: mean and std without overflow (``spread.column_spread``,
-    unless given), then the covariance accumulated in the working frame."""
+    unless given), then the covariance accumulated in the working frame.
+
+    weights (n,): frequency weights; the moments are those of the table with row i repeated
+    w_i times (n is then the weight total), so a weight of 0 drops the row."""
+    if weights is not None:
+        return _weighted_moments(spec, x, weights, chunk_rows)
     n, d = x.shape
     if spread is None:
         spread = column_spread(x, chunk_rows)
@@ -56,6 +62,29 @@ def data_moments(spec: Spec, x: np.ndarray, chunk_rows: int = 8192, spread: Spre
         frame = replace(frame, rotation=principal_axes(cov_frame))
     cov = cov_frame * np.multiply.outer(frame.scale, frame.scale)
     return Moments(n=n, mean=mean, std=std, cov=0.5 * (cov + cov.T), frame=frame)
+
+
+def _weighted_moments(spec: Spec, x: np.ndarray, weights: np.ndarray, chunk_rows: int) -> Moments:
+    """:func:`data_moments` of the rows repeated by their frequency weights (n = the weight total)."""
+    kept = weights > 0
+    x, weights = np.asarray(x[kept], dtype=np.float64), weights[kept]
+    total = float(weights.sum())
+    mean = weights @ x / total
+    std = np.sqrt(np.maximum(weights @ (x - mean) ** 2 / total, 0.0))
+    frame = frame_for(spec, mean, std)
+    scatter = np.zeros((x.shape[1],) * 2) if spec.covariance == "full" else np.zeros(x.shape[1])
+    for start in range(0, x.shape[0], chunk_rows):
+        z = (x[start:start + chunk_rows] - mean) / frame.scale
+        w = weights[start:start + chunk_rows]
+        scatter += (z * w[:, None]).T @ z if spec.covariance == "full" else w @ (z * z)
+    cov_frame = scatter / (total - 1.0) if total > 1 else np.zeros_like(scatter)
+    if spec.covariance != "full":
+        return Moments(n=total, mean=mean, std=std, cov=cov_frame * frame.scale**2, frame=frame)
+    cov_frame = 0.5 * (cov_frame + cov_frame.T)
+    if x.shape[1] > 1 and is_singular(cov_frame):
+        frame = replace(frame, rotation=principal_axes(cov_frame))
+    cov = cov_frame * np.multiply.outer(frame.scale, frame.scale)
+    return Moments(n=total, mean=mean, std=std, cov=0.5 * (cov + cov.T), frame=frame)
 
 
 def is_singular(cov_frame: np.ndarray) -> bool:

@@ -1,0 +1,91 @@
+"""Row weights are frequency weights: an integer weight w is exactly w copies of the row, and a
+weight of 0 is the row dropped (CAVI, SVI with one batch per epoch, the API's sample_weight)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gmm_helpers import blobs
+from vifit.api import gmm_fit
+from vifit.data import Table
+from vifit.errors import BadInput
+from vifit.progress import Reporter
+
+QUIET = Reporter("none")
+
+
+def _fit(x, labels, row_weights=None, **options):
+    table = Table(values=x, columns=[f"x{j}" for j in range(x.shape[1])], source="rows", weights=row_weights)
+    return gmm_fit.fit(table, seed=0, reporter=QUIET, resp0=labels, tol=1e-10, max_iter=60, **options)
+
+
+def _posterior(result):
+    variational = result.params["variational"]
+    return {name: np.asarray(value, dtype=float) for name, value in variational.items()
+            if value is not None}
+
+
+def _assert_same(a, b, rel=1e-9):
+    assert a.elbo == pytest.approx(b.elbo, rel=rel)
+    assert a.n_iter == b.n_iter
+    pa, pb = _posterior(a), _posterior(b)
+    assert pa.keys() == pb.keys() and pa
+    for name in pa:
+        np.testing.assert_allclose(pa[name], pb[name], rtol=rel, atol=rel * np.abs(pb[name]).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag", "spherical", "known"])
+@pytest.mark.parametrize("weights_kind", ["dirichlet", "dp"])
+def test_integer_weights_equal_repeated_rows(covariance, weights_kind):
+    x = blobs(90, 3, 3, seed=11)
+    rng = np.random.default_rng(2)
+    w = rng.integers(1, 4, size=x.shape[0]).astype(float)
+    labels = rng.integers(0, 3, size=x.shape[0])
+    weighted = _fit(x, labels, w, k=3, covariance=covariance, weights=weights_kind)
+    copies = np.repeat(np.arange(x.shape[0]), w.astype(int))
+    repeated = _fit(x[copies], labels[copies], k=3, covariance=covariance, weights=weights_kind)
+    _assert_same(weighted, repeated)
+    assert weighted.fit_extra["weight_total"] == w.sum() == repeated.n_rows
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag"])
+def test_zero_weights_equal_dropping_the_rows(covariance):
+    x = blobs(80, 2, 3, seed=5)
+    rng = np.random.default_rng(7)
+    w = np.where(rng.random(x.shape[0]) < 0.3, 0.0, 1.0)
+    x[w == 0] += 50.0  # rows that would move every component if they counted
+    labels = rng.integers(0, 3, size=x.shape[0])
+    kept = w > 0
+    _assert_same(_fit(x, labels, w, k=3, covariance=covariance), _fit(x[kept], labels[kept], k=3, covariance=covariance))
+
+
+def test_sample_weight_in_the_api_and_its_errors():
+    import vifit
+
+    x = blobs(60, 2, 2, seed=3)
+    w = np.r_[np.zeros(10), np.ones(50)]
+    fitted = vifit.GMM(k=2, seed=1).fit(x, sample_weight=w)
+    assert fitted.document_["fit"]["weight_total"] == 50.0
+    for bad, words in [(np.ones(59), "one weight per row"), (-np.ones(60), "finite and >= 0"),
+                       (np.full(60, np.inf), "finite and >= 0"), (np.zeros(60), "nothing to fit")]:
+        with pytest.raises(BadInput, match=words):
+            vifit.GMM(k=2, seed=1).fit(x, sample_weight=bad)
+
+
+def test_svi_carries_weights_as_a_last_column_and_matches_weighted_cavi():
+    """svi.Problem with a weight column: a full pass gives the weighted CAVI statistics and ELBO."""
+    from vifit.inference import cavi, svi
+
+    x = blobs(70, 2, 2, seed=9)
+    w = np.random.default_rng(4).integers(0, 3, size=x.shape[0]).astype(float)
+    labels = np.random.default_rng(5).integers(0, 2, size=x.shape[0])
+    table = Table(values=x, columns=["a", "b"], source="rows", weights=w)
+    problem, _, _ = gmm_fit.prepare(table, k=2)
+    state = cavi.initial_state(problem, "random-resp", None, labels)
+    stats, value = cavi.local_pass(problem, state.lam)
+    weighted = svi.Problem(problem.model, svi.ArraySource(np.column_stack([x, w])), weight_total=float(w.sum()))
+    svi_stats, svi_value, rows = svi.full_pass(weighted, state.lam)
+    np.testing.assert_allclose(svi_stats.t, stats.t, rtol=1e-12, atol=1e-12)
+    assert svi_value == pytest.approx(value, rel=1e-12) and rows == x.shape[0]
+    assert weighted.data_units(svi_value, rows) == pytest.approx(problem.data_units(value), rel=1e-12)
