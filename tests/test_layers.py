@@ -148,3 +148,18 @@ def test_loops_models_and_nn_read_no_environment():
                         "environ", "getenv", "environb"):
                     readers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not readers, f"environment read in: {readers}"
+
+
+# The mixture loops take any model of the protocol in models/mixture.py; these modules may not
+# name a concrete mixture (the Gaussian's modules, the families), so a new likelihood needs no
+# change to them.
+GENERIC_LOOPS = ["vifit/inference/cavi.py", "vifit/inference/svi.py", "vifit/inference/memoized.py",
+                 "vifit/inference/init.py", "vifit/inference/svi_checkpoint.py", "vifit/inference/sources.py",
+                 "vifit/distributed/cavi.py"]  # distributed/tasks.py also holds the gmm data moments and predict
+CONCRETE = ("vifit.models.gmm", "vifit.models.families", "vifit.models.product")
+
+
+def test_the_mixture_loops_import_no_concrete_mixture():
+    for relative in GENERIC_LOOPS:
+        named = {target for target in _imports(ROOT / relative) if target.startswith(CONCRETE)}
+        assert not named, f"{relative} imports {sorted(named)}: loops hold a model of models/mixture.py's protocol"
