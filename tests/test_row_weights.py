@@ -89,3 +89,24 @@ def test_svi_carries_weights_as_a_last_column_and_matches_weighted_cavi():
     np.testing.assert_allclose(svi_stats.t, stats.t, rtol=1e-12, atol=1e-12)
     assert svi_value == pytest.approx(value, rel=1e-12) and rows == x.shape[0]
     assert weighted.data_units(svi_value, rows) == pytest.approx(problem.data_units(value), rel=1e-12)
+
+
+@pytest.mark.parametrize("memoized", [False, True])
+def test_svi_with_sample_weight_reaches_the_weighted_cavi_optimum(memoized):
+    """Weighted SVI / memoized VB (rows in memory) end at the weighted CAVI fit's optimum, and at
+    that of the same method on the table with each row repeated w times."""
+    import vifit
+
+    x = blobs(300, 2, 3, seed=3)
+    w = np.random.default_rng(1).integers(0, 4, size=300).astype(float)
+    repeated = np.repeat(x, w.astype(int), axis=0)
+    options = dict(k=3, method="svi", memoized=memoized, stream=False, batch_size=64, epochs=30, seed=2)
+    weighted = vifit.GMM(**options).fit(x, sample_weight=w)
+    copies = vifit.GMM(**options).fit(repeated)
+    cavi = vifit.GMM(k=3, seed=2).fit(x, sample_weight=w)
+    assert weighted.document_["fit"]["weight_total"] == w.sum() == repeated.shape[0]
+    # SVI's steps are noisy (rho_t < 1); memoized VB's are exact global steps
+    rel = 1e-5 if memoized else 2e-4
+    assert weighted.elbo_ == pytest.approx(cavi.elbo_, rel=rel)
+    assert weighted.elbo_ == pytest.approx(copies.elbo_, rel=rel)
+    np.testing.assert_allclose(np.sort(weighted.means_[:, 0]), np.sort(cavi.means_[:, 0]), atol=0.02)

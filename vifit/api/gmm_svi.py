@@ -51,8 +51,9 @@ class Loaded:
     """The rows an SVI fit runs on: the row source, the output's data block, and the name
     messages give the data."""
 
-    def __init__(self, source, describe, name: str = "data"):
+    def __init__(self, source, describe, name: str = "data", weighted: bool = False):
         self.source, self.describe, self.name = source, describe, name
+        self.weighted = weighted  # the rows carry their frequency weight as a last column
 
 
 def load_stream(path: str, opts, note) -> Loaded:
@@ -69,20 +70,30 @@ def load_stream(path: str, opts, note) -> Loaded:
 
 def in_memory(table) -> Loaded:
     """The rows of an in-memory table (``--no-stream``, an array given to the API)."""
-    return Loaded(svi.ArraySource(table.values), table.describe, table.source)
+    if table.weights is None:
+        return Loaded(svi.ArraySource(table.values), table.describe, table.source)
+    # the weight rides as a last column through the permutations (svi.Problem.split)
+    return Loaded(svi.ArraySource(np.column_stack([table.values, table.weights])), table.describe, table.source,
+                  weighted=True)
 
 
-def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: bool = True):
+def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: bool = True,
+         weighted: bool = False):
     """(moments accumulator, initial sample rows, N or None) from one pass (or stdin's first block);
-    full: accumulate the d x d scatter (else only the variances)."""
+    full: accumulate the d x d scatter (else only the variances); weighted: the blocks' last
+    column is the rows' weight (the accumulator then counts weight: its n is the weight total)."""
     accumulator = MomentAccumulator(spec_d, full)
     sample = RowSample(INIT_ROWS, rng)
     if source.repeatable:
+        n = 0
         for block in source.blocks():
-            accumulator.add(block)
+            accumulator.add(*((block[:, :-1], block[:, -1]) if weighted else (block,)))
             sample.add(block)
-        n = accumulator.n
+            n += block.shape[0]
     else:
+        if weighted:
+            raise BadInput(f"{name}: --row-weights with --method svi needs a file (the weight total is read "
+                           f"first), not a stream read once")
         head = source.head()
         accumulator.add(head)
         sample.add(head)
@@ -126,7 +137,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     memory.check_gmm(spec, None, min(chunk_rows, settings.batch_size), 1, restarts)  # before the first pass
     sequence = np.random.SeedSequence(int(seed))  # child 0 for the scan, 1.. for the restarts
     accumulator, sample, n = scan(source, d, np.random.default_rng(sequence.spawn(1)[0]), name, reporter.note,
-                                   full=covariance == "full")
+                                   full=covariance == "full", weighted=loaded.weighted)
     # no block is longer than the rows (nor, from stdin, than a read block or a batch): a larger chunk
     # only allocated more (4096 rows of T(x) for 5,000 columns asked for 382 GiB)
     limit = n if n is not None else max(sources.READ_ROWS, settings.batch_size)
@@ -151,7 +162,8 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     prior, prior_document = gmm_fit.resolve_prior(spec, moments, prior_options, reporter.note,
                                                  loaded.describe()["columns"])
     frame = moments.frame
-    problem = svi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), source, chunk_rows=chunk_rows)
+    problem = svi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), source, chunk_rows=chunk_rows,
+                          weight_total=float(accumulator.n) if loaded.weighted else None)
     sample_ws = Workspace(spec, max(1, min(chunk_rows, sample.shape[0])))
     method = "memoized" if settings.memoized else "svi"
     per_epoch = max(1, n // batch) if n is not None else None
@@ -185,7 +197,8 @@ def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds,
     best, best_index, elbos = None, 0, []
     for index, child in enumerate(seeds):
         rng = np.random.default_rng(child)
-        stats0 = initial_stats(problem.model, sample, sample_ws, init, rng)
+        rows, weights = problem.split(sample)
+        stats0 = initial_stats(problem.model, rows, sample_ws, init, rng, weights=weights)
         lam0 = problem.model.global_step(stats0.t, scale)
         reporter.start(f"gmm {method}" if restarts == 1 else f"gmm {method} {index + 1}/{restarts}",
                        total=total, metric="elbo")
@@ -218,7 +231,7 @@ def svi_result(spec, prior, prior_document, problem, result, settings, method, i
         "restarts": restarts,
         "best_restart": best_index,
         "restart_elbos": elbos,
-        "effective_components": int(np.sum(summary["weights"] > 1.0 / (2.0 * n))),
+        "effective_components": int(np.sum(summary["weights"] > 1.0 / (2.0 * (problem.weight_total or n)))),
         "batch_size": settings.batch_size,
         "chunk_rows": problem.chunk_rows,
         "steps": state.step,
@@ -228,6 +241,8 @@ def svi_result(spec, prior, prior_document, problem, result, settings, method, i
     }
     if method == "svi":
         extra.update(forgetting=settings.forgetting, delay=settings.delay)
+    if problem.weight_total is not None:  # N of the bound is the weight total, not the rows
+        extra["weight_total"] = problem.weight_total
     params = {"prior": prior_document, "variational": variational_document(spec, q),
               "summary": summary, "frame": frame_document(frame)}
     columns = loaded.describe()["columns"]

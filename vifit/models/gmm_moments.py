@@ -68,19 +68,28 @@ class MomentAccumulator:
         self.mean_unit = self.mean_unit + delta * (m / total)
         self.n = total
 
-    def add(self, block: np.ndarray) -> None:
-        """Merge a block (m, d) of rows."""
+    def add(self, block: np.ndarray, weights: np.ndarray | None = None) -> None:
+        """Merge a block (m, d) of rows; weights (m,): frequency weights (n then counts weight,
+        as if row i were there w_i times; rows of weight 0 are left out, their range too)."""
         block = np.asarray(block, dtype=np.float64)
-        m = block.shape[0]
-        if m == 0:
+        if weights is not None:
+            block, weights = block[weights > 0], weights[weights > 0]
+        m = block.shape[0] if weights is None else float(weights.sum())
+        if block.shape[0] == 0:
             return
         low, high = block.min(axis=0), block.max(axis=0)
         biggest = np.maximum(np.abs(low), np.abs(high))
         self._raise_exponent(np.frexp(np.where(biggest > 0, biggest, 1.0))[1].astype(np.int64))
         scaled = block * np.ldexp(1.0, -self.exponent)
-        mean_b = scaled.mean(axis=0)
-        centred = scaled - mean_b
-        scatter_b = centred.T @ centred if self.full else np.einsum("nd,nd->d", centred, centred)
+        if weights is None:
+            mean_b = scaled.mean(axis=0)
+            centred = scaled - mean_b
+            scatter_b = centred.T @ centred if self.full else np.einsum("nd,nd->d", centred, centred)
+        else:
+            mean_b = weights @ scaled / m
+            centred = scaled - mean_b
+            weighted = centred * weights[:, None]
+            scatter_b = weighted.T @ centred if self.full else np.einsum("nd,nd->d", weighted, centred)
         self._merge_unit(m, mean_b, scatter_b)
         np.minimum(self.low, low, out=self.low)
         np.maximum(self.high, high, out=self.high)
