@@ -183,3 +183,19 @@ def test_a_gaussian_product_is_the_diag_gmm():
     np.testing.assert_allclose(elbo_a, elbo_b, rtol=1e-10)
     np.testing.assert_allclose(model.coefficients(q_a), reference.coefficients(q_b), rtol=1e-9, atol=1e-9)
     assert abs(model.log_jacobian - reference.log_jacobian) < 1e-12
+
+
+@pytest.mark.parametrize("name, values", [("bernoulli", [0, 2]), ("poisson", [1, -1]), ("poisson", [0.5, 1]),
+                                          ("categorical", [0, 1.5]), ("gaussian", [0, np.inf])])
+def test_build_names_a_column_that_does_not_fit_its_family(name, values):
+    x = np.column_stack([np.zeros(2), np.array(values, dtype=float)])
+    with pytest.raises(ValueError, match="column 1"):
+        product.build(x, [(name, [1])], 2)
+
+
+def test_build_takes_categorical_levels():
+    x = np.array([[0.0], [2.0], [np.nan]])
+    model = product.build(x, [("categorical", [0])], 2, levels={0: ["a", "b", "c", "d"]})
+    assert model.families[0].n_levels == 4 and model.families[0].levels == ["a", "b", "c", "d"]
+    with pytest.raises(ValueError, match="column 0"):
+        product.build(x, [("categorical", [0])], 2, levels={0: ["a", "b"]})

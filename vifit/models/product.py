@@ -241,6 +241,8 @@ def build(x: np.ndarray, families, k: int, weights: str = "dirichlet", alpha0: f
         if name not in FAMILIES:
             raise ValueError(f"unknown family {name!r}; choose from {sorted(FAMILIES)}")
         columns = [int(c) for c in columns]
+        for c in columns:
+            _check_values(name, c, x[:, c], len(levels[c]) if c in levels else None)
         summary = [column_summary(x[:, c]) for c in columns]
         missing = [s[4] for s in summary]
         center = [s[1] for s in summary]
@@ -259,6 +261,20 @@ def build(x: np.ndarray, families, k: int, weights: str = "dirichlet", alpha0: f
         else:
             made.append(_gaussian(columns, summary))
     return ProductMixture(made, k, weights, alpha0, x.shape[1])
+
+
+def _check_values(name: str, column: int, values: np.ndarray, n_levels: int | None) -> None:
+    """ValueError naming the column when its observed cells do not fit the family."""
+    seen = values[~np.isnan(values)]
+    if not np.all(np.isfinite(seen)):
+        raise ValueError(f"column {column}: infinite values")
+    integral = np.all(seen == np.round(seen)) and np.all(seen >= 0)
+    if name == "bernoulli" and not np.all((seen == 0) | (seen == 1)):
+        raise ValueError(f"column {column}: bernoulli needs 0/1 values")
+    if name == "poisson" and not integral:
+        raise ValueError(f"column {column}: poisson needs non-negative integer counts")
+    if name == "categorical" and not (integral and (n_levels is None or np.all(seen < n_levels))):
+        raise ValueError(f"column {column}: categorical needs integer codes 0..C-1")
 
 
 def _gaussian(columns, summary) -> Gaussian:

@@ -46,7 +46,7 @@ class Family:
         self.center = np.zeros(d) if center is None else np.asarray(center, dtype=np.float64).copy()
         self.spread = np.ones(d) if spread is None else np.asarray(spread, dtype=np.float64).copy()
         # position (within the block) of each missing column's indicator row
-        self._indicator = {j: self.n_value_rows + i for i, j in enumerate(np.flatnonzero(self.missing))}
+        self._indicator = {int(j): self.n_value_rows + i for i, j in enumerate(np.flatnonzero(self.missing))}
 
     @property
     def d(self) -> int:
