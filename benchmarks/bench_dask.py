@@ -109,6 +109,7 @@ def side_dask(n: int, iters: int, folder: str) -> dict:
     from vifit.distributed import gmm as runner
     from vifit.distributed.cavi import DaskProblem
     from vifit.models import gmm
+    from vifit.models.gmm_model import GaussianMixture
     from vifit.progress import Reporter
 
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
@@ -121,7 +122,7 @@ def side_dask(n: int, iters: int, folder: str) -> dict:
     moments = table.accumulator.moments(spec)
     prior, _ = gmm_fit.resolve_prior(spec, moments, {}, lambda m: None)
     parts = table.partitions
-    problem = DaskProblem(spec, gmm.to_frame(prior, spec, moments.frame), moments.frame, parts, rows=parts)
+    problem = DaskProblem(GaussianMixture(spec, gmm.to_frame(prior, spec, moments.frame), moments.frame), parts, rows=parts)
     times, elbo = time_sweeps(problem, iters)
     held = {}
     for future, length in zip(parts.futures, parts.lengths):

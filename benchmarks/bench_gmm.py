@@ -84,6 +84,7 @@ def peak_rss_mb() -> float:
 def child_vifit(n: int, iters: int) -> dict:
     from vifit.inference import cavi
     from vifit.models import gmm
+    from vifit.models.gmm_model import GaussianMixture
     from vifit.models.gmm_prior import build_prior, data_moments
 
     x = make_data(n)
@@ -94,14 +95,14 @@ def child_vifit(n: int, iters: int) -> dict:
     moments = data_moments(spec, x)
     prior = build_prior(spec, weight_concentration=1.0 / K, mean=moments.mean, mean_precision=1.0, dof=D,
                         scale_inv=moments.cov)
-    problem = cavi.Problem(spec, gmm.to_frame(prior, spec, moments.frame), moments.frame, x)
+    problem = cavi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, moments.frame), moments.frame), x)
     state = cavi.initial_state(problem, "kmeans++", np.random.default_rng(0), resp0=labels)
     times = []
     for _ in range(iters):
         started = time.perf_counter()
         state = cavi.step(problem, state)
         times.append(time.perf_counter() - started)
-    q = gmm.from_frame(gmm.variational(problem.prior, state.lam), spec, moments.frame)
+    q = gmm.from_frame(problem.model.variational(state.lam), spec, moments.frame)
     return {"ms_per_iter": 1000 * float(np.median(times)), "ms_min": 1000 * float(np.min(times)),
             "peak_over_base_mb": peak_rss_mb() - base, "peak_mb": peak_rss_mb(), "data_mb": x.nbytes / 2**20,
             "elbo": problem.data_units(state.elbo), "means": q.means.tolist()}

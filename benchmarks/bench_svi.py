@@ -94,7 +94,7 @@ def child_shared(which: str, n: int, cavi_elbo: float | None = None) -> dict:
     x = make_data(n)
     problem, _, _ = runner.prepare(Table(x, [f"x{j + 1}" for j in range(D)], "bench"), k=K)
     stats0 = problem.initial_stats("random", np.random.default_rng(SHARED_START_SEED))
-    lam0 = gmm.global_step(problem.prior, stats0.t)
+    lam0 = problem.model.global_step(stats0.t)
     started = time.perf_counter()
     if which == "cavi":
         stamps = []
@@ -110,7 +110,7 @@ def child_shared(which: str, n: int, cavi_elbo: float | None = None) -> dict:
         return {"side": which, "seconds": seconds, "elbo": final, "status": status, "iterations": state.iteration,
                 "reach_seconds": reach, "sweep_seconds": (seconds - stamps[0]) / max(1, state.iteration)}
     settings = svi.Settings(memoized=which == "memoized")
-    svi_problem = svi.Problem(problem.spec, problem.prior, problem.frame, svi.ArraySource(x))
+    svi_problem = svi.Problem(problem.model, svi.ArraySource(x))
     snapshots = record_steps(settings.memoized, started)
     rng = np.random.default_rng(SHARED_START_SEED + 1)
     if settings.memoized:  # as gmm_svi.fit: at most MAX_MEMO_BATCHES per-batch statistics

@@ -12,6 +12,7 @@ passing it back to :func:`run`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,7 +77,17 @@ class Problem:
 
     def data_units(self, value: float) -> float:
         """An ELBO in the working frame turned into nats of the data as given."""
-        return value + self.total_weight * self.model.log_jacobian
+        return value + self.log_jacobian_total
+
+    @functools.cached_property
+    def log_jacobian_total(self) -> float:
+        """log |dz/dx| of every row: N times the model's per-row value, or, for a model whose frames
+        apply per observed cell (``jacobian(stats)``: missing cells), from one pass of statistics
+        (any coefficients give the cells' sums; zero ones are used)."""
+        jacobian = getattr(self.model, "jacobian", None)
+        if jacobian is None:
+            return self.total_weight * self.model.log_jacobian
+        return float(jacobian(self.local_stats(np.zeros((self.model.k, self.model.n_stats)))))
 
 
 @dataclass

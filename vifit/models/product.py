@@ -40,7 +40,7 @@ class ProductMixture:
     """families: the observation families (their columns partition some of x's n_columns);
     k components; weights: allocation kind; weight_concentration: alpha0."""
 
-    kind = "product"
+    kind = "mixture"
 
     def __init__(self, families, k: int, weights: str = "dirichlet", weight_concentration: float | None = None,
                  n_columns: int | None = None):
@@ -263,18 +263,26 @@ def build(x: np.ndarray, families, k: int, weights: str = "dirichlet", alpha0: f
     return ProductMixture(made, k, weights, alpha0, x.shape[1])
 
 
+class ColumnValues(ValueError):
+    """A column's observed cells do not fit its family: column (index), reason (words)."""
+
+    def __init__(self, column: int, reason: str):
+        super().__init__(f"column {column}: {reason}")
+        self.column, self.reason = column, reason
+
+
 def _check_values(name: str, column: int, values: np.ndarray, n_levels: int | None) -> None:
     """ValueError naming the column when its observed cells do not fit the family."""
     seen = values[~np.isnan(values)]
     if not np.all(np.isfinite(seen)):
-        raise ValueError(f"column {column}: infinite values")
+        raise ColumnValues(column, "infinite values")
     integral = np.all(seen == np.round(seen)) and np.all(seen >= 0)
     if name == "bernoulli" and not np.all((seen == 0) | (seen == 1)):
-        raise ValueError(f"column {column}: bernoulli needs 0/1 values")
+        raise ColumnValues(column, "bernoulli needs 0/1 values")
     if name == "poisson" and not integral:
-        raise ValueError(f"column {column}: poisson needs non-negative integer counts")
+        raise ColumnValues(column, "poisson needs non-negative integer counts")
     if name == "categorical" and not (integral and (n_levels is None or np.all(seen < n_levels))):
-        raise ValueError(f"column {column}: categorical needs integer codes 0..C-1")
+        raise ColumnValues(column, "categorical needs integer codes 0..C-1")
 
 
 def _gaussian(columns, summary) -> Gaussian:
