@@ -64,3 +64,8 @@ def test_bench_dask_runs_every_side(tmp_path):
     pytest.importorskip("distributed")
     out = _run("bench_dask.py", "--n", "20000", "--iters", "1", "--no-sklearn", "--data-dir", str(tmp_path))
     assert "dask worker 1" in out and "vifit, 1 process" in out
+
+
+def test_bench_mixture_compares_with_the_bare_gemms_and_numpy_em():
+    out = _run("bench_mixture.py", "--n", "3000", "--iters", "2")
+    assert "two bare GEMMs" in out and "numpy EM" in out and "3,000" in out
