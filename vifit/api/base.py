@@ -93,7 +93,7 @@ def _is_dataframe(X) -> bool:
 
 
 def rows_of(X, *, dropna: bool = False, columns: list[str] | None = None, name: str | None = None,
-            fitted_by: str = "the model", by_name: bool = True):
+            fitted_by: str = "the model", by_name: bool = True, missing: bool = False):
     """(block (n, d) float64, column names, source name, rows dropped) from an array-like or a
     DataFrame, with the CLI's messages for empty, missing and infinite cells.
 
@@ -142,6 +142,9 @@ def rows_of(X, *, dropna: bool = False, columns: list[str] | None = None, name: 
     if columns is not None and block.shape[1] != len(columns):
         raise BadInput(f"{name}: X has {block.shape[1]} features, but {fitted_by} is expecting {len(columns)} "
                        f"features as input (the columns it was fitted on)")
+    if missing and not dropna:  # NaN cells are the model's to marginalise; infinities are still refused
+        check_finite(np.where(np.isnan(block), 0.0, block), names, name, False, False)
+        return block, names, name, 0
     block, dropped = check_finite(block, names, name, False, dropna)
     return block, names, name, dropped
 
@@ -153,6 +156,7 @@ class Estimator:
     """Hyperparameters in ``__init__`` (stored unchanged), fitted attributes ending in ``_``."""
 
     _model = ""  # the document's model
+    _missing_cells = False  # whether NaN cells of X are missing at random (modelled), not an error
     _dtype = "float64"  # the CLI's default --dtype for this model
 
     # -------------------------------------------------------- parameters
@@ -232,7 +236,7 @@ class Estimator:
                         load_table(source, opts, min_rows=plan.min_rows, note=reporter.note, require_variation=True))
                 self._named = True  # a file names its columns
             else:
-                block, columns, name, dropped = rows_of(X, dropna=self.dropna)
+                block, columns, name, dropped = rows_of(X, dropna=self.dropna, missing=self._missing_cells)
                 self._named = _is_dataframe(X)
                 rows = table_of(block, columns, name, ReadOptions(**read), rows_dropped=dropped,
                                 min_rows=plan.min_rows, note=reporter.note, require_variation=True)
@@ -300,7 +304,7 @@ class Estimator:
 
         document = self._check_fitted()
         columns = list(document["data"]["columns"])
-        block, _, name, _ = rows_of(X, columns=columns, fitted_by=type(self).__name__,
+        block, _, name, _ = rows_of(X, columns=columns, fitted_by=type(self).__name__, missing=self._missing_cells,
                                     by_name=getattr(self, "_named", True))
         table = Table(values=block, columns=columns, source=name)
         names, rows = model_kind(document["model"]).predict(document, getattr(self, "path_", "model"), table, reconstruct=reconstruct)
@@ -351,5 +355,5 @@ def checked_sample_weight(sample_weight, n_rows: int, rows_dropped: int = 0):
     if bad.size:
         raise BadInput(f"sample_weight[{int(bad[0])}] is {weights[bad[0]]!r}: weights must be finite and >= 0")
     if not weights.sum() > 0:
-        raise BadInput("sample_weight is 0 for every row: there is nothing to fit")
+        raise BadInput("sample_weight is zero for every row: there is nothing to fit")
     return weights

@@ -174,6 +174,7 @@ class GMM(Estimator):
     """
 
     _model = "gmm"
+    _missing_cells = True  # NaN cells are missing at random, marginalised (CAVI; see models.gmm_missing)
 
     def __init__(self, k=2, covariance="full", weights="dirichlet", weight_concentration=None, mean_prior=None,
                  mean_precision_prior=None, dof_prior=None, covariance_prior=None, sigma=None, tau=None,

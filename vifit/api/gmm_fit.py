@@ -17,6 +17,7 @@ from vifit.errors import BadInput
 from vifit.models import gmm
 from vifit.models.gmm_model import GaussianMixture
 from vifit.models.gmm_prior import build_prior, data_moments, default_scale_inv, default_tau, dependent_columns
+from vifit.models.spread import observed_spread
 from vifit.preprocess import check_spread, require_representable
 from vifit.result import FitResult
 
@@ -117,6 +118,18 @@ def accumulated_moments(spec: gmm.Spec, accumulator, columns: list[str], source:
     return accumulator.moments(spec)
 
 
+def check_observed(table: Table) -> None:
+    """BadInput naming a column with no observed cell (nothing to fit it to) or a row with none."""
+    seen = ~np.isnan(table.values)
+    empty = np.flatnonzero(~seen.any(axis=0))
+    if empty.size:
+        raise BadInput(f"{table.source}: column {table.columns[empty[0]]!r} has no value in any row; "
+                       f"drop it with --columns")
+    if not seen.any(axis=1).all():
+        rows = int((~seen.any(axis=1)).sum())
+        raise BadInput(f"{table.source}: {rows} row(s) have no value in any column; drop them (or use --dropna)")
+
+
 def check_k(ks: list[int], n_rows: int, init: str, spec: str | None = None) -> None:
     """BadInput when a K in ``ks`` exceeds the rows and ``init`` needs a row per component.
 
@@ -141,13 +154,19 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
     from vifit.inference import cavi
 
     spec = gmm.Spec(k, table.values.shape[1], covariance, weights)
-    spread = require_representable(table.values, table.columns, table.source, f"gmm --covariance {covariance}",
-                                   per_column=covariance in ("full", "diag"))
+    missing = bool(np.isnan(table.values).any())  # cells missing at random: models.gmm_missing
+    model_name, per_column = f"gmm --covariance {covariance}", covariance in ("full", "diag")
+    if missing:
+        check_observed(table)
+        spread = observed_spread(table.values)
+        check_spread(spread, table.columns, table.source, model_name, per_column)
+    else:
+        spread = require_representable(table.values, table.columns, table.source, model_name, per_column=per_column)
     weights = table.weights
     moments = data_moments(spec, table.values, spread=spread, weights=weights)
     prior, prior_document = resolve_prior(spec, moments, prior_options, note, table.columns)
     frame = moments.frame
-    problem = cavi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), table.values,
+    problem = cavi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame, missing), table.values,
                            weights=weights, chunk_rows=chunk_rows, workers=threads)
     return problem, prior, prior_document
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from vifit.inference import init
 from vifit.models import mixture
-from vifit.models.mixture import Stats, Workspace, local_statistics
+from vifit.models.mixture import Stats, Workspace
 from vifit.models.gmm_moments import MomentAccumulator
 
 CHUNK_ROWS = 16384  # rows per chunk of the tasks that would otherwise make a copy of the whole partition
@@ -70,7 +70,7 @@ def local_stats(x: np.ndarray, model, theta: np.ndarray, chunk_rows: int) -> Sta
     ws = _workspace(model, x, chunk_rows)
     total = Stats.zeros(model)
     for start, stop in _chunks(x, ws.chunk_rows):
-        total = total + local_statistics(theta, model.fill_features(x[start:stop], ws.features), ws)
+        total = total + model.local_step(theta, x[start:stop], ws)
     return total
 
 

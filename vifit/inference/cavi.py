@@ -21,7 +21,7 @@ from vifit.errors import BadInput
 from vifit.inference.init import SpawnedSeeds, initial_stats
 from vifit.inference.passes import RowPass, auto_chunk_rows, default_workers
 from vifit.inference.policy import DEFAULT, LoopPolicy, resume_name
-from vifit.models.mixture import Stats, Workspace, local_statistics
+from vifit.models.mixture import Stats, Workspace
 
 
 class ElboDecreased(RuntimeError):
@@ -66,8 +66,7 @@ class Problem:
         model, x, w = self.model, self.x, self.weights
 
         def chunk(start, stop, workspace):
-            features = model.fill_features(x[start:stop], workspace.features)
-            return local_statistics(theta, features, workspace, None if w is None else w[start:stop])
+            return model.local_step(theta, x[start:stop], workspace, None if w is None else w[start:stop])
 
         return self.rows.map_sum(chunk, lambda: Stats.zeros(model))
 

@@ -38,7 +38,7 @@ from vifit.errors import DataChanged
 from vifit.inference.init import chunks
 from vifit.inference.policy import DEFAULT, LoopPolicy
 from vifit.inference.sources import ArraySource, StreamSource, minibatches  # noqa: F401 (the API)
-from vifit.models.mixture import Stats, Workspace, local_statistics
+from vifit.models.mixture import Stats, Workspace
 
 PATIENCE = 2
 MIN_WINDOW = 20
@@ -144,7 +144,7 @@ def batch_statistics(problem: Problem, theta: np.ndarray, rows: np.ndarray) -> S
     total = Stats.zeros(model)
     for start, stop in chunks(rows.shape[0], problem.chunk_rows):
         w = None if weights is None else weights[start:stop]
-        total = total + local_statistics(theta, model.fill_features(x[start:stop], ws.features), ws, w)
+        total = total + model.local_step(theta, x[start:stop], ws, w)
     return total
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vifit.models import gmm
+from vifit.models import gmm, gmm_missing
 from vifit.models.gmm_elbo import elbo as gmm_elbo
+from vifit.models.mixture import local_statistics
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class GaussianMixture:
     spec: gmm.Spec
     prior: gmm.Prior
     frame: gmm.Frame
+    missing: bool = False  # the rows may hold NaN cells, missing at random (models.gmm_missing)
 
     kind = "gmm"
 
@@ -61,11 +63,35 @@ class GaussianMixture:
         return gmm_elbo(self.prior, q, stats, theta)
 
     def fill_features(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
-        return gmm.fill_features(self.spec, x, self.frame, out)
+        """T(z) (p, n); a missing cell counts as the frame's centre (z = 0): used only for starts,
+        the local step treats such rows exactly (:meth:`local_step`)."""
+        return gmm.fill_features(self.spec, self._centred(x), self.frame, out)
 
     def embed(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """The rows in the working frame, z (d, n), written into out (d, >= n)."""
-        return gmm.fill_frame_rows(x, self.frame, out)
+        """The rows in the working frame, z (d, n), written into out (d, >= n) (missing cells: 0)."""
+        return gmm.fill_frame_rows(self._centred(x), self.frame, out)
+
+    def _centred(self, x: np.ndarray) -> np.ndarray:
+        if not self.missing or not np.isnan(x).any():
+            return x
+        return np.where(np.isnan(x), self.frame.shift, x)
+
+    def local_step(self, theta: np.ndarray, x: np.ndarray, ws, weights: np.ndarray | None = None) -> gmm.Stats:
+        """Statistics of the rows x (n <= ws.chunk_rows, d) under their optimal responsibilities;
+        rows with missing cells get the exact treatment of ``gmm_missing``."""
+        if not self.missing:
+            return local_statistics(theta, self.fill_features(x, ws.features), ws, weights)
+        holes = np.isnan(x).any(axis=1)
+        if not holes.any():
+            return local_statistics(theta, gmm.fill_features(self.spec, x, self.frame, ws.features), ws, weights)
+        complete = ~holes
+        total = gmm.Stats.zeros(self.spec)
+        if complete.any():
+            w = None if weights is None else weights[complete]
+            total = local_statistics(theta, gmm.fill_features(self.spec, x[complete], self.frame, ws.features),
+                                     ws, w)
+        z = (x[holes] - self.frame.shift) / self.frame.scale
+        return total + gmm_missing.statistics(self.spec, theta, z, None if weights is None else weights[holes])
 
     def in_domain(self, lam: np.ndarray) -> bool:
         """lam (p, k) with counts >= 0 converts to a valid q: the Wishart/Gamma scale is positive

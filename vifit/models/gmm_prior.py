@@ -41,7 +41,7 @@ def data_moments(spec: Spec, x: np.ndarray, chunk_rows: int = 8192, spread: Spre
 
     weights (n,): frequency weights; the moments are those of the table with row i repeated
     w_i times (n is then the weight total), so a weight of 0 drops the row."""
-    if weights is not None:
+    if weights is not None or np.isnan(x).any():
         return _weighted_moments(spec, x, weights, chunk_rows)
     n, d = x.shape
     if spread is None:
@@ -64,24 +64,34 @@ def data_moments(spec: Spec, x: np.ndarray, chunk_rows: int = 8192, spread: Spre
     return Moments(n=n, mean=mean, std=std, cov=0.5 * (cov + cov.T), frame=frame)
 
 
-def _weighted_moments(spec: Spec, x: np.ndarray, weights: np.ndarray, chunk_rows: int) -> Moments:
-    """:func:`data_moments` of the rows repeated by their frequency weights (n = the weight total)."""
+def _weighted_moments(spec: Spec, x: np.ndarray, weights: np.ndarray | None, chunk_rows: int) -> Moments:
+    """:func:`data_moments` of the rows repeated by their frequency weights (n = the weight total)
+    and of the observed cells (NaN = missing): each mean and variance over the column's observed
+    cells, each covariance over the rows where both columns are observed (pairwise). With missing
+    cells the frame is never rotated (a rotation would mix missing coordinates into every one)."""
+    if weights is None:
+        weights = np.ones(x.shape[0])
     kept = weights > 0
     x, weights = np.asarray(x[kept], dtype=np.float64), weights[kept]
+    seen = ~np.isnan(x)
+    filled = np.where(seen, x, 0.0)
     total = float(weights.sum())
-    mean = weights @ x / total
-    std = np.sqrt(np.maximum(weights @ (x - mean) ** 2 / total, 0.0))
+    counts = np.maximum(weights @ seen, 1e-300)  # observed weight per column
+    mean = weights @ filled / counts
+    centred = np.where(seen, x - mean, 0.0)
+    std = np.sqrt(np.maximum(weights @ centred**2 / counts, 0.0))
     frame = frame_for(spec, mean, std)
-    scatter = np.zeros((x.shape[1],) * 2) if spec.covariance == "full" else np.zeros(x.shape[1])
-    for start in range(0, x.shape[0], chunk_rows):
-        z = (x[start:start + chunk_rows] - mean) / frame.scale
-        w = weights[start:start + chunk_rows]
-        scatter += (z * w[:, None]).T @ z if spec.covariance == "full" else w @ (z * z)
-    cov_frame = scatter / (total - 1.0) if total > 1 else np.zeros_like(scatter)
+    z = centred / frame.scale
+    if spec.covariance == "full":
+        pairs = (seen * weights[:, None]).T @ seen.astype(np.float64)
+        scatter = (z * weights[:, None]).T @ z
+    else:
+        pairs, scatter = counts, weights @ (z * z)
+    cov_frame = np.where(pairs > 1, scatter / np.maximum(pairs - 1.0, 1e-300), 0.0)
     if spec.covariance != "full":
         return Moments(n=total, mean=mean, std=std, cov=cov_frame * frame.scale**2, frame=frame)
     cov_frame = 0.5 * (cov_frame + cov_frame.T)
-    if x.shape[1] > 1 and is_singular(cov_frame):
+    if x.shape[1] > 1 and is_singular(cov_frame) and seen.all():
         frame = replace(frame, rotation=principal_axes(cov_frame))
     cov = cov_frame * np.multiply.outer(frame.scale, frame.scale)
     return Moments(n=total, mean=mean, std=std, cov=0.5 * (cov + cov.T), frame=frame)

@@ -17,6 +17,8 @@ The loops (``inference``) hold a model object with this protocol and never a con
     coefficients(q) -> theta        (k, p), every constant kept
     elbo(q, stats, theta=None)      the full bound (working frame) for q and the statistics' r
     fill_features(x, out) -> T      T(x) (p, n) for rows x (n, D), in out[:, :n]
+    local_step(theta, x, ws, w)     Stats of rows x under their optimal responsibilities (usually
+                                    local_statistics of fill_features; the Gaussian's missing cells differ)
     embed(x, out) -> z              (e, n) coordinates of the rows for k-means++ starts
     embed_dim, log_jacobian, weights (allocation kind)
 

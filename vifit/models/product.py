@@ -21,7 +21,7 @@ from scipy.special import logsumexp
 from vifit.models import allocation
 from vifit.models.families import FAMILIES, Bernoulli, Categorical, Gaussian, Poisson
 from vifit.models.families import from_description as family_from_description
-from vifit.models.mixture import Stats
+from vifit.models.mixture import Stats, local_statistics
 
 RIDGE = 1e-6
 
@@ -111,6 +111,10 @@ class ProductMixture:
         for family, block in zip(self.families, self.blocks):
             family.fill(_columns(x, family.columns), t[block])
         return t
+
+    def local_step(self, theta: np.ndarray, x: np.ndarray, ws, weights: np.ndarray | None = None) -> Stats:
+        """Statistics of the rows x (n <= ws.chunk_rows, D) under their optimal responsibilities."""
+        return local_statistics(theta, self.fill_features(x, ws.features), ws, weights)
 
     def embed(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
         """(embed_dim, n) k-means++ coordinates: standardised numeric columns, scaled one-hot

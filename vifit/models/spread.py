@@ -35,6 +35,14 @@ class Spread:
     high: np.ndarray
 
 
+def observed_spread(x: np.ndarray) -> Spread:
+    """:func:`column_spread` of each column's observed (non-NaN) cells; a column with none is 0."""
+    parts = [column_spread(column[~np.isnan(column)][:, None]) if (~np.isnan(column)).any()
+             else Spread(*(np.zeros(1) for _ in range(5))) for column in np.asarray(x).T]
+    return Spread(*(np.concatenate([getattr(part, name) for part in parts])
+                    for name in ("mean", "std", "log2_std", "low", "high")))
+
+
 def column_spread(x: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> Spread:
     """Mean, std (divisor n), range of each column of x (n, d), two passes in chunks."""
     n, d = x.shape
