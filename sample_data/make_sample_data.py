@@ -44,7 +44,27 @@ def mixture_1d(n=600, k=3, tau=5.0, seed=20261125):
     return means
 
 
+def clinic(n=600, seed=20261202, missing=0.1):
+    """A mixed table of two groups of patients: age (gaussian), smoker (0/1), visits (counts),
+    region (text), and 10% of those cells left empty at random; weight: a frequency column."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 2, size=n)
+    frame = pd.DataFrame({
+        "age": np.round(rng.normal(np.where(group, 62.0, 34.0), 7.0), 1),
+        "smoker": (rng.random(n) < np.where(group, 0.7, 0.15)).astype(int),
+        "visits": rng.poisson(np.where(group, 8.0, 1.5)),
+        "region": np.where(rng.random(n) < np.where(group, 0.75, 0.2), "north",
+                           np.where(rng.random(n) < 0.5, "south", "east")),
+    })
+    holes = rng.random(frame.shape) < missing
+    frame = frame.astype(object).mask(holes, "")
+    frame["weight"] = rng.integers(1, 4, size=n)
+    frame["group"] = [f"g{g + 1}" for g in group]
+    frame.to_csv(HERE / "clinic.csv", index=False)
+
+
 if __name__ == "__main__":
     uci_tables()
+    clinic()
     means = mixture_1d()
     print("mixture_1d true means (c1, c2, c3):", ", ".join(repr(float(m)) for m in means))

@@ -185,6 +185,8 @@ def test_parameters_are_the_commands_options_with_their_defaults(command, estima
     unused = set(options) - set(defaults) - {"columns", "header", "delimiter", "decimal", "output", "format", "quiet",
                                              "strict", "debug", "checkpoint", "checkpoint_every", "resume",
                                              "stream", "scheduler_file", "worker_wait",
+                                             # a column of the data: fit(X, sample_weight=) in the API
+                                             "row_weights",
                                              # hidden: the test suite's strict-ELBO switch, a loop
                                              # policy of the command line, not a hyperparameter
                                              "strict_elbo"}
@@ -246,7 +248,7 @@ def test_the_table_is_every_commands_option_and_every_estimators_parameter(comma
     # the command's other options are the shared groups' (reading, output, run) or gmm's backend
     assert set(params) - set(table) <= SHARED | {"columns", "header", "delimiter", "decimal", "output", "format", "quiet",
                                                  "strict", "debug", "checkpoint", "checkpoint_every", "resume",
-                                                 "strict_elbo"}
+                                                 "strict_elbo", "row_weights"}  # a reading option (sample_weight=)
 
 
 def test_get_set_params_follow_the_constructor():

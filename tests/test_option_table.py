@@ -13,7 +13,8 @@ from conftest import SAMPLE, invoke
 from vifit import parameters
 from vifit.errors import BadInput
 
-ESTIMATORS = {"gmm": vifit.GMM, "pca": vifit.PCA, "autoencoder": vifit.Autoencoder, "vae": vifit.VAE}
+ESTIMATORS = {"gmm": vifit.GMM, "mixture": vifit.Mixture, "pca": vifit.PCA, "autoencoder": vifit.Autoencoder,
+              "vae": vifit.VAE}
 X = np.random.default_rng(0).normal(size=(30, 4))
 
 

@@ -19,6 +19,7 @@ from vifit import __version__, errors, interrupt
 # name -> "module:attribute"; order is the order shown by --help.
 COMMANDS = {
     "gmm": "vifit.commands.gmm:gmm",
+    "mixture": "vifit.commands.mixture:mixture",
     "pca": "vifit.commands.pca:pca",
     "autoencoder": "vifit.commands.autoencoder:autoencoder",
     "vae": "vifit.commands.vae:vae",

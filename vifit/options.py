@@ -107,6 +107,22 @@ data_options = _packed(
     ],
 )
 
+def row_weights_option(f):
+    """``--row-weights COLUMN`` (gmm, mixture), put into the ``read`` options only when given, so a
+    fit without it records the same config as before the option existed."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        column = kwargs.pop("row_weights")
+        if column is not None:
+            kwargs["read"] = {**kwargs.get("read", {}), "row_weights": column}
+        return f(*args, **kwargs)
+
+    return click.option("--row-weights", "row_weights", metavar="COLUMN", default=None,
+                        help="A column of non-negative frequency weights (not a feature): weight w counts as "
+                             "w copies of its row, 0 drops it.")(wrapper)
+
+
 output_options = _packed(
     "out",
     ("output", "format"),

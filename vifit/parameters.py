@@ -57,7 +57,7 @@ SVI_ONLY = ("method", ("svi",))
 NORMAL_WISHART = ("covariance", ("full", "diag", "spherical"))
 KNOWN = ("covariance", ("known",))
 DASK_ONLY = ("backend", ("dask",))
-GMM, PCA, NETWORKS = ("gmm",), ("pca",), ("autoencoder", "vae")
+GMM, MIXTURE, PCA, NETWORKS = ("gmm",), ("mixture",), ("pca",), ("autoencoder", "vae")
 POSITIVE = "{option} must be {range}, got {value}"
 
 # the refusal of an option given where it does not apply, by the option it depends on
@@ -100,6 +100,16 @@ TABLE = (
     P("scheduler", GMM, "text", when=DASK_ONLY),
     P("scheduler_file", GMM, "text", when=DASK_ONLY),
     P("worker_wait", GMM, "float", low=0, high=86400, low_open=True, when=DASK_ONLY),
+    # mixture (the families' product), in the order its document's config records them
+    P("k", MIXTURE, "int", 2, low=1),
+    P("family", MIXTURE, "text"),
+    P("weights", MIXTURE, "choice", "dirichlet", choices=("uniform", "dirichlet", "dp")),
+    P("weight_concentration", MIXTURE, "float", low=0, low_open=True, words=POSITIVE),
+    P("init", MIXTURE, "choice", "kmeans++", choices=("kmeans++", "random", "random-resp")),
+    P("tol", MIXTURE, "float", 1e-6, low=0, words="{option} must be {range}, got {value}"),
+    P("max_iter", MIXTURE, "int", 500, low=1),
+    P("restarts", MIXTURE, "int", 1, low=1),
+    P("chunk_rows", MIXTURE, "int", low=1),
     # pca
     P("k", PCA, "int", 2, low=1),
     P("whiten", PCA, "flag", False),
@@ -133,7 +143,7 @@ TABLE = (
 del P
 TRAINING = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "validation_fraction",
             "patience", "tol")
-MODELS = ("gmm", "pca", "autoencoder", "vae")
+MODELS = ("gmm", "mixture", "pca", "autoencoder", "vae")
 
 
 def _by_model() -> dict[str, dict[str, Parameter]]:

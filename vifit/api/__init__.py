@@ -1,4 +1,4 @@
-"""The estimators (scikit-learn's conventions, without scikit-learn): ``GMM``, ``PCA``,
+"""The estimators (scikit-learn's conventions, without scikit-learn): ``GMM``, ``Mixture``, ``PCA``,
 ``Autoencoder``, ``VAE`` (one module each, on ``base.Estimator``) and ``load`` (the function of
 the module ``vifit.api.load``; use ``vifit.load``). Imported lazily: ``import vifit.api`` loads no
 numpy."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-_NAMES = {"GMM": "vifit.api.gmm", "PCA": "vifit.api.pca", "Autoencoder": "vifit.api.autoencoder",
+_NAMES = {"GMM": "vifit.api.gmm", "Mixture": "vifit.api.mixture", "PCA": "vifit.api.pca", "Autoencoder": "vifit.api.autoencoder",
           "VAE": "vifit.api.vae", "load": "vifit.api.load"}
 
 __all__ = list(_NAMES)

@@ -76,8 +76,18 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False):
     if len(ks) > 1:
         return Plan(config=config, fit=partial(_fit_range, ks=ks, spec=options["k"], strict=strict,
                                                options=fit_options),
-                    strict_check=partial(_unconverged_candidates, spec=options["k"]))
-    return Plan(config=config, fit=partial(_fit_cavi, options=fit_options))
+                    strict_check=partial(_unconverged_candidates, spec=options["k"]), load=load_cavi)
+    return Plan(config=config, fit=partial(_fit_cavi, options=fit_options), load=load_cavi)
+
+
+def load_cavi(source: str, opts, note):
+    """``Plan.load`` of a CAVI fit: the table with its missing cells kept (NaN, marginalised by
+    models.gmm_missing) unless --dropna, and its --row-weights column."""
+    from dataclasses import replace
+
+    from vifit.data import load_table
+
+    return load_table(source, replace(opts, missing=not opts.dropna), min_rows=2, note=note, require_variation=True)
 
 
 def _svi_hint(source: str | None) -> str:

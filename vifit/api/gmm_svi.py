@@ -61,6 +61,9 @@ def load_stream(path: str, opts, note) -> Loaded:
     from vifit.data import display_name
     from vifit.data.stream import TableStream
 
+    if opts.row_weights:
+        raise BadInput("--row-weights with --method svi reads the rows in memory: add --no-stream")
+
     table_stream = TableStream(path, opts, chunk_rows=sources.READ_ROWS, note=note)
     if opts.standardize:
         table_stream.fit_standardization()

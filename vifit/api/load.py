@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-ESTIMATORS = {"gmm": ("vifit.api.gmm", "GMM"), "pca": ("vifit.api.pca", "PCA"),
+ESTIMATORS = {"gmm": ("vifit.api.gmm", "GMM"), "mixture": ("vifit.api.mixture", "Mixture"), "pca": ("vifit.api.pca", "PCA"),
               "autoencoder": ("vifit.api.autoencoder", "Autoencoder"), "vae": ("vifit.api.vae", "VAE")}
 
 

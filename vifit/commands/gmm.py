@@ -7,7 +7,7 @@ import click
 from vifit.commands.backend_options import backend_options
 from vifit.commands.declared import check_declared, declared
 from vifit.commands.gmm_svi_options import svi_options
-from vifit.options import data_options, output_options, run_options
+from vifit.options import data_options, output_options, row_weights_option, run_options
 from vifit.threads import pin_blas
 
 # The local step's GEMMs are small (K x |T| by |T| x chunk); OpenBLAS threads that spin-wait on
@@ -59,6 +59,7 @@ pin_blas()
                "[default: auto, so a chunk's features T(x) take about 512 KB; 512-4096 rows, fewer for a large K]")
 @svi_options
 @backend_options
+@row_weights_option
 @data_options
 @output_options
 @run_options

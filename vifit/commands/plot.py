@@ -103,6 +103,7 @@ def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header
     table = None
     if data is not None:
         from vifit.data import display_name, read_column, spooled
+        from vifit.documents import model_kind
         from vifit.progress import Reporter
 
         notes = Reporter("none", quiet=run.get("quiet", False))  # held until DATA is read: bad input is one line
@@ -110,8 +111,11 @@ def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header
         columns = list(document["data"]["columns"])  # validated by read_document
         # --color-by reads DATA a second time: a pipe or stdin is copied to a file first
         with spooled(data) if color_by is not None else contextlib.nullcontext(data) as path:
-            table = load_table(path, ReadOptions(header=header, delimiter=delimiter, decimal=decimal),
-                               required_columns=columns, note=notes.note)
+            opts = ReadOptions(header=header, delimiter=delimiter, decimal=decimal)
+            kind = model_kind(document["model"], model_file)
+            if hasattr(kind, "read_options"):  # the model reads its own kinds of cells (missing, categories)
+                opts = kind.read_options(document, opts)
+            table = load_table(path, opts, required_columns=columns, note=notes.note)
             table.source = display_name(data)
             if color_by is not None:
                 table.extra["color_by"] = read_column(path, color_by,

@@ -16,11 +16,14 @@ from vifit.options import debug_option, decimal_option, delimiter_option, report
 @decimal_option
 @click.option("--dropna", is_flag=True, help="Skip rows with missing or infinite values instead of failing.")
 @click.option("--reconstruct", is_flag=True, help="Write reconstructions of the rows (pca, autoencoder, vae).")
+@click.option("--impute", is_flag=True,
+              help="mixture: write DATA's model columns with each missing cell replaced by E[x_miss | x_obs] under "
+                   "the posterior predictive (a category: its most probable level's code).")
 @backend_options
 @table_output_options
 @report_options
 @debug_option
-def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, backend, out, run):
+def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, impute, backend, out, run):
     """Assign, encode or score rows of DATA with a model written by vifit.
 
     DATA must hold the columns the model was fitted on (by name, or in the
@@ -38,6 +41,9 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, b
       vae          mu1..muk and sigma1..sigmak (the encoder's q(z|x)),
                    elbo and log_likelihood_iwae (per row, nats; the IWAE
                    draws are seeded by the fit's seed: reproducible)
+      mixture      component, resp_1..resp_k and log_density (of the
+                   row's observed cells; missing cells are marginalised);
+                   with --impute, the rows with missing cells filled
 
     With --reconstruct (pca, autoencoder, vae) the output has the model's
     columns instead: each row rebuilt by the model, in the data's units.
@@ -71,12 +77,19 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, b
         dask_predict.run(document, model_file, data, opts, out["output"], backend, reporter.note)
         reporter.release()
         return
+    if impute and document["model"] != "mixture":
+        raise BadInput(f"--impute applies to mixture models; {model_file} holds a {document['model']} model")
+    if hasattr(kind, "read_options"):  # the model reads its own kinds of cells (missing, categories)
+        opts = kind.read_options(document, opts)
     table = load_table(data, opts, note=reporter.note, required_columns=columns)
-    names, rows = computed(kind.predict, document, model_file, table, reconstruct=reconstruct)
+    extra = {"impute": True} if impute else {}
+    names, rows = computed(kind.predict, document, model_file, table, reconstruct=reconstruct, **extra)
     # A column that overflows on every row says the model is unusable (refused, exit 2); cells
     # beyond float64 on some rows are the data's extreme values: written empty, named in a note.
     require_finite_somewhere(document, model_file, names, rows, "predict")
     note_empty_cells(names, rows, reporter.note)
+    if impute and hasattr(kind, "labelled"):  # category codes written as their labels
+        rows = kind.labelled(document, names, rows)
     write_text(render_table(names, rows), out["output"])
     reporter.release()
 

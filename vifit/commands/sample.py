@@ -65,6 +65,8 @@ def sample(model_file, n, mean, out, run):
         for start in range(0, n, chunk_rows):
             names, rows = computed(kind.sample, document, model_file, min(chunk_rows, n - start), rng, **options)
             require_finite(document, model_file, names, rows, "sample")
+            if hasattr(kind, "labelled"):  # category codes written as their labels
+                rows = kind.labelled(document, names, rows)
             yield render_table(names, rows) if start == 0 else render_rows(rows)
 
     write_text(chunks(), out["output"])  # written as the chunks are drawn

@@ -14,7 +14,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from vifit.data.csv import checked_block, choose_columns, frames
+from vifit.data import mixed
+from vifit.data.csv import checked_block, choose_columns, frames, reject_short
 from vifit.data.layout import header_only, layout_of
 from vifit.data.ragged import LazyRowFields, RowFields
 from vifit.data.source import DECOMPRESSION_ERRORS, Chain, display_name, open_checked, read_head
@@ -36,6 +37,12 @@ class ReadOptions:
     dropna: bool = False
     standardize: bool = False
     dtype: str = "float64"
+    # mixed tables (data.mixed): missing cells kept as NaN, category columns coded, a weight column
+    missing: bool = False
+    categorical: str | None = None
+    text_as_categorical: bool = False
+    row_weights: str | None = None
+    levels: dict | None = None  # {column: labels} fixing category codes (predict)
 
 
 @dataclass
@@ -54,6 +61,7 @@ class Table:
     preprocessing: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     weights: np.ndarray | None = None  # (n,) frequency weights (--row-weights), or None
+    levels: dict = field(default_factory=dict)  # {column: labels} of category columns (codes 0..C-1)
 
     @property
     def n_rows(self) -> int:
@@ -227,10 +235,64 @@ def load_table(
     name = display_name(source)
     if opts.dtype not in DTYPES:
         raise BadInput(f"--dtype must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
-    block, columns, dropped = read_values(source, opts, note,
-                                          None if required_columns is None else list(required_columns))
+    required = None if required_columns is None else list(required_columns)
+    if mixed.active(opts):
+        block, columns, dropped, levels, weights = read_mixed(source, opts, note, required)
+        if levels and opts.standardize:
+            raise BadInput(f"{name}: --standardize does not apply to category columns "
+                           f"({', '.join(map(repr, levels))})")
+        table = table_of(block, columns, name, opts, rows_dropped=dropped, min_rows=min_rows, note=note,
+                         require_variation=require_variation)
+        table.levels, table.weights = levels, weights
+        if levels:
+            table.preprocessing = {**table.preprocessing, "levels": levels}
+        return table
+    block, columns, dropped = read_values(source, opts, note, required)
     return table_of(block, columns, name, opts, rows_dropped=dropped, min_rows=min_rows, note=note,
                     require_variation=require_variation)
+
+
+def read_mixed(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None):
+    """:func:`read_values` with the rules of ``data.mixed``: (values, columns, rows dropped,
+    levels {column: labels}, weights (n,) or None)."""
+    name = display_name(source)
+    reader, progress, reopen = open_checked(source)
+    with reader:
+        head = read_head(reader, name)
+        layout = layout_of(head, opts, name, note, required_columns)
+
+        def row_fields():
+            stream = io.TextIOWrapper(reopen(), encoding="utf-8-sig", errors="replace", newline="")
+            return RowFields(lines_until_damage(stream), layout.sep, opts.header), stream
+
+        plan, rows, coder, weights, offset, dropped = None, None, None, [], 0, 0
+        with LazyRowFields(row_fields) as fields:
+            for frame in frames(Chain(head, reader), layout, max(CHUNK_VALUES // len(layout.fields), 64), name,
+                                header_line=opts.header):
+                if plan is None:
+                    if len(frame) == 0:
+                        raise header_only(name)
+                    plan = mixed.plan_columns(frame, layout, opts, name, note, required_columns)
+                    rows = GrowingRows(len(plan.features), name, progress)
+                    coder = mixed.Coder(sorted(plan.categories), opts.levels, name, opts.header)
+                reject_short(frame, layout, plan.features + ([plan.weight] if plan.weight else []), name,
+                             fields.get, offset)
+                block, w, lost = mixed.convert(frame, plan, layout, opts, name, coder, offset)
+                offset, dropped = offset + len(frame), dropped + lost
+                rows.append(block)
+                if w is not None:
+                    weights.append(w)
+    if offset == 0:
+        raise header_only(name)
+    values = rows.finish()
+    levels = coder.finish(values, plan.features)
+    row_weights = np.concatenate(weights) if plan.weight is not None else None
+    mixed.check_weights(row_weights, name, plan.weight)
+    if opts.missing and not opts.dropna and len(values):
+        empty = np.isnan(values).all(axis=1)
+        if empty.any():
+            note(f"{int(empty.sum())} row(s) have no value in any chosen column")
+    return values, plan.features, dropped, levels, row_weights
 
 
 def table_of(block: np.ndarray, columns: list[str], name: str, opts: ReadOptions = ReadOptions(), *,

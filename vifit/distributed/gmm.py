@@ -41,6 +41,9 @@ def load(source: str, opts, note, *, backend: dict, resources: contextlib.ExitSt
     from vifit.distributed.partitions import refuse_read_once
 
     refuse_read_once(source)
+    if opts.row_weights:
+        raise BadInput("--row-weights is not supported with --backend dask yet: fit locally (CAVI, or --method svi "
+                       "--no-stream)")
     client = resources.enter_context(cluster.connect(backend["scheduler"], backend["scheduler_file"], note))
     return load_table(client, source, opts, note, backend.get("worker_wait") or cluster.WORKER_WAIT)
 

@@ -20,7 +20,7 @@ from vifit.documents.schema import Context, Int, Obj, Str, validate
 from vifit.errors import BadInput, quote
 
 SCHEMA = "vifit.fit/1"
-MODELS = ("gmm", "pca", "autoencoder", "vae")
+MODELS = ("gmm", "mixture", "pca", "autoencoder", "vae")
 ENVELOPE = Obj({"config": Obj({"seed": Int(ge=0, optional=True), "iwae_samples": Int(ge=1, optional=True)}),
                 "data": common.DATA, "params": Obj({}), "fit": common.FIT})
 

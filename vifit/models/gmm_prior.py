@@ -91,6 +91,10 @@ def _weighted_moments(spec: Spec, x: np.ndarray, weights: np.ndarray | None, chu
     if spec.covariance != "full":
         return Moments(n=total, mean=mean, std=std, cov=cov_frame * frame.scale**2, frame=frame)
     cov_frame = 0.5 * (cov_frame + cov_frame.T)
+    if not seen.all():  # pairwise covariances need not form a positive semi-definite matrix: project onto one
+        eigen, vectors = np.linalg.eigh(cov_frame)
+        cov_frame = (vectors * np.maximum(eigen, 0.0)) @ vectors.T
+        cov_frame = 0.5 * (cov_frame + cov_frame.T)
     if x.shape[1] > 1 and is_singular(cov_frame) and seen.all():
         frame = replace(frame, rotation=principal_axes(cov_frame))
     cov = cov_frame * np.multiply.outer(frame.scale, frame.scale)

@@ -37,7 +37,7 @@ def _trace(ax, document, title):
         extra = np.asarray(document["fit"].get(key, np.empty((0, 2))), dtype=float)
         if extra.size:
             ax.plot(extra[:, 0], extra[:, 1], marker=".", label=label)
-    _labels(ax, xlabel="iteration" if document["model"] in ("gmm",) else "epoch", title=title)
+    _labels(ax, xlabel="iteration" if document["model"] in ("gmm", "mixture") else "epoch", title=title)
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
 
@@ -153,6 +153,39 @@ def draw_gmm(plt, document, path, table, options):
     return figure
 
 
+def draw_mixture(plt, document, path, table, options):
+    """The ELBO trace and each component's weight; with DATA, the rows (missing cells imputed)
+    on their first two principal directions (or their two columns), coloured by component."""
+    from vifit.documents import mixture as model_file
+
+    panels = 3 if table is not None else 2
+    figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
+    _trace(axes[0, 0], document, "ELBO")
+    weights = np.asarray(field_of(document, path, "params", "expected_weights"), dtype=float)
+    axes[0, 1].bar(np.arange(1, weights.size + 1), weights, color=[plt.get_cmap("tab10")(j % 10)
+                                                                   for j in range(weights.size)])
+    _labels(axes[0, 1], "component", "weight", "mixing weights")
+    if table is not None:
+        columns = list(field_of(document, path, "data", "columns"))
+        names, rows = _predicted(model_file, document, path, table)
+        labels = np.asarray(rows, dtype=float)[:, names.index("component")].astype(int) - 1
+        _, filled = model_file.predict(document, path, table, impute=True)
+        x = np.asarray(filled, dtype=float)
+        x = (x - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+        if x.shape[1] == 2:
+            xy, labels_xy = x, tuple(columns)
+        elif x.shape[1] == 1:
+            xy, labels_xy = np.column_stack([x[:, 0], np.zeros(x.shape[0])]), (columns[0], "")
+        else:
+            _, _, vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+            xy, labels_xy = x @ vt[:2].T, ("principal direction 1", "principal direction 2")
+        colours = plt.get_cmap("tab10")
+        axes[0, 2].scatter(xy[:, 0], xy[:, 1], c=[colours(l % 10) for l in labels], s=8)
+        _labels(axes[0, 2], labels_xy[0], labels_xy[1], "rows by component (standardised)")
+    figure.tight_layout()
+    return figure
+
+
 def draw_network(plt, document, path, table, options):
     """autoencoder and vae: training/validation curves, latent means, decoded samples."""
     panels = 1 + (table is not None) + bool(options.get("image_shape") and document["model"] == "vae")
@@ -190,4 +223,4 @@ def draw_network(plt, document, path, table, options):
     return figure
 
 
-DRAW = {"pca": draw_pca, "gmm": draw_gmm, "autoencoder": draw_network, "vae": draw_network}
+DRAW = {"pca": draw_pca, "gmm": draw_gmm, "mixture": draw_mixture, "autoencoder": draw_network, "vae": draw_network}

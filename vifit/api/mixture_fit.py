@@ -1,0 +1,99 @@
+"""The mixture fit: a table of mixed columns (gaussian, bernoulli, poisson, categorical) to a
+FitResult, by the same CAVI loop as the Gaussian mixture (inference.cavi on a models.product model).
+
+Missing cells (NaN) are marginalised in the model: a per-column family's missing cell contributes
+nothing to the bound, so no row is dropped unless --dropna asks for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vifit.api import mixture_families
+from vifit.data import Table
+from vifit.errors import BadInput
+from vifit.result import FitResult
+
+
+def check_rows(table: Table, k: int, init: str) -> None:
+    """BadInput when K exceeds the rows an init needs, or a column is never observed."""
+    from vifit.api.gmm_fit import check_k
+
+    check_k([k], table.n_rows, init)
+    never = np.flatnonzero(np.isnan(table.values).all(axis=0)) if table.n_rows else []
+    if len(never):
+        raise BadInput(f"{table.source}: column {table.columns[never[0]]!r} has no value in any row; "
+                       f"drop it with --columns")
+
+
+def build(table: Table, *, k: int, family: str | None, weights: str, weight_concentration, note):
+    """The product model of the table's columns and the families it uses [(family, indices)]."""
+    from vifit.models import product
+
+    levels = getattr(table, "levels", None) or {}
+    groups = mixture_families.resolve(family, table.columns, table.values, levels, product.infer_family)
+    note(mixture_families.note(groups, table.columns))
+    try:
+        model = product.build(table.values, groups, k=k, weights=weights, alpha0=weight_concentration,
+                              levels={i: levels[name] for i, name in enumerate(table.columns) if name in levels})
+    except product.ColumnValues as exc:  # a column's values do not fit the family --family gave it
+        raise BadInput(f"{table.source}: column {table.columns[exc.column]!r}: {exc.reason} "
+                       f"(set its family with --family)") from None
+    return model, groups
+
+
+def fit(table: Table, *, seed: int, reporter, k: int, family: str | None = None, weights: str = "dirichlet",
+        weight_concentration: float | None = None, init: str = "kmeans++", tol: float = 1e-6,
+        max_iter: int = 500, restarts: int = 1, chunk_rows: int | None = None, policy=None,
+        threads: int | None = None, resp0=None) -> FitResult:
+    """Fit the mixture to table.values (n, D) by CAVI; components sorted by weight."""
+    from vifit.inference import cavi
+    from vifit.threads import row_threads
+
+    check_rows(table, k, init)
+    model, groups = build(table, k=k, family=family, weights=weights, weight_concentration=weight_concentration,
+                          note=reporter.note)
+    threads = row_threads() if threads is None else threads
+    problem = cavi.Problem(model, table.values, weights=table.weights, chunk_rows=chunk_rows, workers=threads)
+    try:
+        result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
+                          reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0)
+    finally:
+        problem.rows.close()
+    return result_of(problem, result, groups, table.columns, init=init, restarts=restarts,
+                     extra={"row_threads": problem.rows.workers, "chunk_rows": problem.chunk_rows})
+
+
+def result_of(problem, result, groups, columns: list[str], *, init: str, restarts: int, extra: dict) -> FitResult:
+    """The FitResult of a CAVI fit of a product mixture."""
+    model, state = problem.model, result.state
+    q = model.variational(state.lam)
+    description = model.describe(q)
+    weights = np.asarray(description["expected_weights"], dtype=float)
+    families = {columns[i]: family for family, indices in groups for i in indices}
+    fit_extra = {
+        "init": init, "restarts": restarts, "best_restart": result.best_restart,
+        "restart_elbos": result.restart_elbos,
+        "effective_components": int(np.sum(weights > 1.0 / (2.0 * problem.total_weight))),
+        "families": families,
+        "missing_cells": int(np.isnan(problem.x).sum()),
+        **extra,
+    }
+    if problem.weights is not None:
+        fit_extra["weight_total"] = problem.total_weight
+    header = ["component", "weight"] + [f"mean_{c}" for c in columns]
+    means = component_means(model, q)
+    rows = [[j + 1, weights[j], *means[j]] for j in range(model.k)]
+    return FitResult(model="mixture", method="cavi", params=description, status=result.status,
+                     elbo=problem.data_units(state.elbo), n_rows=problem.n_rows, n_iter=state.iteration,
+                     trace=state.trace, fit_extra=fit_extra, table={"columns": header, "rows": rows},
+                     resolved={"families": families})
+
+
+def component_means(model, q) -> np.ndarray:
+    """(k, D): each component's predictive mean per column in data units (a categorical
+    column: the code of its most probable level)."""
+    means = np.full((model.k, model.n_columns), np.nan)
+    for family, block in zip(model.families, model.blocks):
+        means[:, list(family.columns)] = family.conditional_mean(q.lam[block], q.counts)
+    return means
