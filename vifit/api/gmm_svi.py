@@ -203,7 +203,8 @@ def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds,
         rows, weights = problem.split(sample)
         stats0 = initial_stats(problem.model, rows, sample_ws, init, rng, weights=weights)
         lam0 = problem.model.global_step(stats0.t, scale)
-        reporter.start(f"gmm {method}" if restarts == 1 else f"gmm {method} {index + 1}/{restarts}",
+        kind = problem.model.kind
+        reporter.start(f"{kind} {method}" if restarts == 1 else f"{kind} {method} {index + 1}/{restarts}",
                        total=total, metric="elbo")
         try:
             result = svi.run(problem, svi.State(lam=lam0), settings, rng, n_rows=n_rows, reporter=reporter,

@@ -9,18 +9,32 @@ from functools import partial
 from vifit.api.base import Estimator
 
 # the options of a mixture fit, in the order the document records them in config
-CONFIG = ("k", "family", "weights", "weight_concentration", "init", "tol", "max_iter", "restarts", "chunk_rows")
 FIT_OPTIONS = ("k", "family", "weights", "weight_concentration", "init", "tol", "max_iter", "restarts",
                "chunk_rows")
+SVI_OPTIONS = ("batch_size", "forgetting", "delay", "epochs", "memoized")
+# config of every mixture fit: an option that does not apply to the method is recorded as null
+CONFIG = FIT_OPTIONS + ("method",) + SVI_OPTIONS
 
 
 def plan(options: dict):
-    """The Plan of a mixture fit; options: every name of CONFIG (checked by vifit.parameters.check)."""
+    """The Plan of a mixture fit; options: every name of CONFIG (checked by vifit.parameters.check;
+    max_iter None: 500 sweeps for cavi, no step limit for svi)."""
     from vifit.fitplan import Plan  # imported when a fit is planned: `import vifit` stays light
 
-    config = {name: options[name] for name in CONFIG}
+    svi = options["method"] == "svi"
+    config = {name: options[name] for name in FIT_OPTIONS}
+    config.update(method=options["method"], **{name: options[name] if svi else None for name in SVI_OPTIONS})
     fit_options = {name: options[name] for name in FIT_OPTIONS}
-    run = Plan(config=config, fit=partial(_fit, options=fit_options))
+    if svi:
+        from vifit.api.gmm_svi import svi_settings
+
+        settings = svi_settings({name: options[name] for name in SVI_OPTIONS}, options["tol"], options["max_iter"])
+        fit_options = {name: value for name, value in fit_options.items() if name not in ("tol", "max_iter")}
+        run = Plan(config=config, fit=partial(_fit_svi, settings=settings, options=fit_options),
+                   not_converged_hint="raise --epochs (or --max-iter when given) or loosen --tol")
+    else:
+        fit_options["max_iter"] = config["max_iter"] = 500 if options["max_iter"] is None else options["max_iter"]
+        run = Plan(config=config, fit=partial(_fit, options=fit_options))
     run.load = partial(load, family=options["family"], min_rows=run.min_rows)
     return run
 
@@ -52,6 +66,12 @@ def _fit(table, *, seed, reporter, policy=None, options: dict):
     return mixture_fit.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
 
 
+def _fit_svi(table, *, seed, reporter, policy=None, settings, options: dict):
+    from vifit.api import mixture_fit
+
+    return mixture_fit.fit_svi(table, seed=seed, reporter=reporter, policy=policy, settings=settings, **options)
+
+
 class Mixture(Estimator):
     """A mixture of per-column families (``vifit mixture``'s options); families: the --family text,
     or a dict {family: [columns]}. Fitted: weights_ (K,), families_ {column: family}, elbo_,
@@ -63,7 +83,8 @@ class Mixture(Estimator):
     standardize = False  # the gaussian family works in its own frame; other columns are not numbers to scale
 
     def __init__(self, k=2, families=None, weights="dirichlet", weight_concentration=None, init="kmeans++",
-                 tol=1e-6, max_iter=500, restarts=1, chunk_rows=None, dropna=False, seed=None, progress="none"):
+                 tol=1e-6, max_iter=None, restarts=1, chunk_rows=None, method="cavi", batch_size=1024,
+                 forgetting=0.7, delay=1.0, epochs=10, memoized=False, dropna=False, seed=None, progress="none"):
         self._store(locals())
 
     def _options(self) -> dict:
@@ -74,7 +95,8 @@ class Mixture(Estimator):
             family = ",".join(f"{name}:{','.join(map(str, columns))}" for name, columns in family.items())
         options = {"k": self.k, "family": family, "weights": self.weights,
                    "weight_concentration": self.weight_concentration, "init": self.init, "tol": self.tol,
-                   "max_iter": self.max_iter, "restarts": self.restarts, "chunk_rows": self.chunk_rows}
+                   "max_iter": self.max_iter, "restarts": self.restarts, "chunk_rows": self.chunk_rows,
+                   **{name: getattr(self, name) for name in ("method",) + SVI_OPTIONS}}
         parameters.check("mixture", options)
         return options
 

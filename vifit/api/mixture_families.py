@@ -63,13 +63,21 @@ def resolve(spec: str | None, columns: list[str], values, levels: dict, infer) -
     groups: dict[str, list[int]] = {}
     for index, name in enumerate(columns):
         family = given.get(index) or infer(values[:, index], name in levels)
-        if family == "categorical" and name not in levels:
-            raise BadInput(f"--family: column {name!r} was not read as categories; name it in --family "
-                           f"categorical:{name} before the fit reads the file")
+        if family == "categorical" and name not in levels and not _codes(values[:, index]):
+            raise BadInput(f"--family: column {name!r} holds values that are not category codes 0, 1, 2, ...; "
+                           f"read it as categories (a file: --family categorical:{name})")
         if name in levels and family != "categorical":
             raise BadInput(f"--family: column {name!r} holds text; it can only be categorical")
         groups.setdefault(family, []).append(index)
     return list(groups.items())
+
+
+def _codes(values) -> bool:
+    """The observed values are non-negative integers (codes of categories given as numbers)."""
+    import numpy as np
+
+    seen = values[~np.isnan(values)]
+    return bool(np.all((seen >= 0) & (seen == np.round(seen))))
 
 
 def categorical_columns(spec: str | None) -> list[str]:

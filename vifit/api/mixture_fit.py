@@ -60,34 +60,37 @@ def fit(table: Table, *, seed: int, reporter, k: int, family: str | None = None,
                           reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0)
     finally:
         problem.rows.close()
-    return result_of(problem, result, groups, table.columns, init=init, restarts=restarts,
-                     extra={"row_threads": problem.rows.workers, "chunk_rows": problem.chunk_rows})
+    state = result.state
+    return result_of(model, state.lam, table, groups, method="cavi", status=result.status,
+                     elbo=problem.data_units(state.elbo), n_iter=state.iteration, trace=state.trace,
+                     best_restart=result.best_restart, restart_elbos=result.restart_elbos, init=init,
+                     restarts=restarts, extra={"row_threads": problem.rows.workers, "chunk_rows": problem.chunk_rows})
 
 
-def result_of(problem, result, groups, columns: list[str], *, init: str, restarts: int, extra: dict) -> FitResult:
-    """The FitResult of a CAVI fit of a product mixture."""
-    model, state = problem.model, result.state
-    q = model.variational(state.lam)
+def result_of(model, lam: np.ndarray, table: Table, groups, *, method: str, status: str, elbo: float, n_iter: int,
+              trace: list, best_restart: int, restart_elbos: list, init: str, restarts: int, extra: dict) -> FitResult:
+    """The FitResult of a product mixture fitted to table (lam: the kept factors)."""
+    q = model.variational(lam)
     description = model.describe(q)
     weights = np.asarray(description["expected_weights"], dtype=float)
+    columns = table.columns
+    total_weight = table.n_rows if table.weights is None else float(table.weights.sum())
     families = {columns[i]: family for family, indices in groups for i in indices}
     fit_extra = {
-        "init": init, "restarts": restarts, "best_restart": result.best_restart,
-        "restart_elbos": result.restart_elbos,
-        "effective_components": int(np.sum(weights > 1.0 / (2.0 * problem.total_weight))),
+        "init": init, "restarts": restarts, "best_restart": best_restart, "restart_elbos": restart_elbos,
+        "effective_components": int(np.sum(weights > 1.0 / (2.0 * total_weight))),
         "families": families,
-        "missing_cells": int(np.isnan(problem.x).sum()),
+        "missing_cells": int(np.isnan(table.values).sum()),
         **extra,
     }
-    if problem.weights is not None:
-        fit_extra["weight_total"] = problem.total_weight
+    if table.weights is not None:
+        fit_extra["weight_total"] = total_weight
     header = ["component", "weight"] + [f"mean_{c}" for c in columns]
     means = component_means(model, q)
     rows = [[j + 1, weights[j], *means[j]] for j in range(model.k)]
-    return FitResult(model="mixture", method="cavi", params=description, status=result.status,
-                     elbo=problem.data_units(state.elbo), n_rows=problem.n_rows, n_iter=state.iteration,
-                     trace=state.trace, fit_extra=fit_extra, table={"columns": header, "rows": rows},
-                     resolved={"families": families})
+    return FitResult(model="mixture", method=method, params=description, status=status, elbo=elbo,
+                     n_rows=table.n_rows, n_iter=n_iter, trace=trace, fit_extra=fit_extra,
+                     table={"columns": header, "rows": rows}, resolved={"families": families})
 
 
 def component_means(model, q) -> np.ndarray:
@@ -97,3 +100,53 @@ def component_means(model, q) -> np.ndarray:
     for family, block in zip(model.families, model.blocks):
         means[:, list(family.columns)] = family.conditional_mean(q.lam[block], q.counts)
     return means
+
+
+def fit_svi(table: Table, *, seed: int, reporter, settings, k: int, family: str | None = None,
+            weights: str = "dirichlet", weight_concentration: float | None = None, init: str = "kmeans++",
+            restarts: int = 1, chunk_rows: int | None = None, policy=None) -> FitResult:
+    """The mixture by SVI or memoized VB (settings: inference.svi.Settings) on the rows in memory,
+    with the loop ``vifit gmm --method svi`` runs (api.gmm_svi.run_restarts)."""
+    from vifit.api.gmm_svi import INIT_ROWS, run_restarts
+    from vifit.inference import svi
+    from vifit.inference.init import SpawnedSeeds
+    from vifit.inference.passes import auto_chunk_rows
+    from vifit.inference.policy import DEFAULT
+    from vifit.models.mixture import Workspace
+
+    check_rows(table, k, init)
+    model, groups = build(table, k=k, family=family, weights=weights, weight_concentration=weight_concentration,
+                          note=reporter.note)
+    x, w, n = table.values, table.weights, table.n_rows
+    rows = x if w is None else np.column_stack([x, w])  # the weight rides as a last column (svi.Problem.split)
+    chunk = min(chunk_rows or auto_chunk_rows(model), n)
+    problem = svi.Problem(model, svi.ArraySource(rows), chunk_rows=chunk,
+                          weight_total=None if w is None else float(w.sum()))
+    zero = np.zeros((model.k, model.n_stats))  # any coefficients give the cells' sums the Jacobian needs
+    problem.jacobian_total = model.jacobian(problem.pass_statistics(zero))
+    batch = min(settings.batch_size, n)
+    if batch < settings.batch_size:
+        reporter.note(f"--batch-size {settings.batch_size} is more than the {n} rows; using {n} (one batch per epoch)")
+    from dataclasses import replace
+
+    settings = replace(settings, batch_size=batch)
+    sequence = np.random.SeedSequence(int(seed))  # child 0 for the start's sample, 1.. for the restarts
+    picked = np.random.default_rng(sequence.spawn(1)[0]).permutation(n)[:INIT_ROWS]
+    sample = rows[np.sort(picked)]
+    method = "memoized" if settings.memoized else "svi"
+    total = max(1, n // batch) * settings.epochs
+    if settings.max_iter is not None:
+        total = min(total, settings.max_iter)
+    best, best_index, elbos = run_restarts(problem, settings, reporter, sample=sample,
+                                           sample_ws=Workspace(model, max(1, min(chunk, sample.shape[0]))),
+                                           init=init, seeds=SpawnedSeeds(sequence, restarts),
+                                           scale=n / sample.shape[0], n_rows=n, total=total, method=method,
+                                           policy=policy or DEFAULT)
+    state = best.state
+    extra = {"batch_size": batch, "chunk_rows": chunk, "steps": state.step, "epochs": state.rows_seen / n,
+             "rows_visited": state.rows_seen, "estimate_trace": [[int(i), float(v)] for i, v in best.estimates]}
+    if method == "svi":
+        extra.update(forgetting=settings.forgetting, delay=settings.delay)
+    return result_of(model, state.lam, table, groups, method=method, status=best.status, elbo=best.elbo,
+                     n_iter=state.step, trace=best.trace, best_restart=best_index, restart_elbos=elbos, init=init,
+                     restarts=restarts, extra=extra)

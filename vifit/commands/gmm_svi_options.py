@@ -1,5 +1,6 @@
-"""The options of ``vifit gmm --method svi``, defined once and applied to the gmm command
-with one decorator; their values arrive packed in the ``svi`` argument.
+"""The options of ``vifit gmm --method svi`` (and ``vifit mixture --method svi``, rows in memory),
+defined once and applied to each command with one decorator; their values arrive packed in the
+``svi`` argument.
 
 Their types, defaults and ranges are vifit.parameters' entries; the ranges with their own words
 and the refusal of an SVI option under --method cavi are vifit.parameters.check's (the command
@@ -11,34 +12,33 @@ from __future__ import annotations
 from vifit.commands.declared import declared
 from vifit.options import _packed
 
-svi_options = _packed(
-    "svi",
-    ("method", "batch_size", "forgetting", "delay", "epochs", "memoized", "stream"),
-    [
-        declared("gmm", "method", show_default=True,
-                 help="cavi: full-data coordinate ascent; svi: stochastic VI on minibatches, streaming "
-                      "the file (one pass per epoch; stdin: one online pass).")
-        ,
-        declared("gmm", "batch_size", show_default=True, metavar="M",
-                 help="svi: rows per minibatch (more than the rows: all of them, with a note).")
-        ,
-        declared("gmm", "forgetting", show_default=True, metavar="KAPPA",
-                 help="svi: step size rho_t = (t + tau0)^-kappa, kappa in (0.5, 1].")
-        ,
-        declared("gmm", "delay", show_default=True, metavar="TAU0",
-                 help="svi: tau0 >= 0 in the step size; larger damps the early steps.")
-        ,
-        declared("gmm", "epochs", show_default=True,
+def _svi_options(model: str, stream: bool):
+    """The SVI option group of ``model``'s command (``stream``: with --stream/--no-stream)."""
+    names = ("method", "batch_size", "forgetting", "delay", "epochs", "memoized") + (("stream",) if stream else ())
+    options = [
+        declared(model, "method", show_default=True,
+                 help="cavi: full-data coordinate ascent; svi: stochastic VI on minibatches"
+                      + (", streaming the file (one pass per epoch; stdin: one online pass)." if stream else
+                         " of the rows in memory.")),
+        declared(model, "batch_size", show_default=True, metavar="M",
+                 help="svi: rows per minibatch (more than the rows: all of them, with a note)."),
+        declared(model, "forgetting", show_default=True, metavar="KAPPA",
+                 help="svi: step size rho_t = (t + tau0)^-kappa, kappa in (0.5, 1]."),
+        declared(model, "delay", show_default=True, metavar="TAU0",
+                 help="svi: tau0 >= 0 in the step size; larger damps the early steps."),
+        declared(model, "epochs", show_default=True,
                  help="svi: most passes over the data (--max-iter bounds the steps). Stops earlier "
-                      "when the ELBO estimate stops improving by --tol.")
-        ,
-        declared("gmm", "memoized",
+                      "when the ELBO estimate stops improving by --tol."),
+        declared(model, "memoized",
                  help="svi: memoized online VB (Hughes & Sudderth 2013) instead of decaying steps: "
-                      "per-batch statistics are replaced, no step size to tune.")
-        ,
-        declared("gmm", "stream", show_default=True,
-                 help="svi: read the data in chunks (memory independent of N), or load it whole first.")
-        ,
-    ],
-)
+                      "per-batch statistics are replaced, no step size to tune."),
+    ]
+    if stream:
+        options.append(declared(model, "stream", show_default=True,
+                                help="svi: read the data in chunks (memory independent of N), or load it whole first."))
+    return _packed("svi", names, options)
 
+
+mixture_svi_options = _svi_options("mixture", stream=False)
+
+svi_options = _svi_options("gmm", stream=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from vifit.commands.declared import check_declared, declared
+from vifit.commands.gmm_svi_options import mixture_svi_options
 from vifit.options import data_options, output_options, row_weights_option, run_options
 from vifit.threads import pin_blas
 
@@ -27,17 +28,19 @@ pin_blas()  # the local step's small GEMMs run on vifit's row threads, as in `vi
           help="Initial responsibilities: nearest of K k-means centres of the standardised columns "
                "(categories one-hot), nearest of K random rows, or random soft responsibilities.")
 @declared("mixture", "tol", show_default=True, help="Stop when the relative ELBO change between sweeps is at most this.")
-@declared("mixture", "max_iter", show_default=True, help="Most CAVI sweeps per restart.")
+@declared("mixture", "max_iter", help="cavi: most sweeps per restart; svi: most minibatch steps.  "
+                                      "[default: 500 for cavi; no limit for svi, where --epochs bounds the run]")
 @declared("mixture", "restarts", show_default=True,
           help="Initialisations to run (seeds spawned from --seed); the best ELBO is kept.")
 @declared("mixture", "chunk_rows", help="Rows per chunk in the local step.  [default: auto]")
+@mixture_svi_options
 @row_weights_option
 @data_options
 @output_options
 @run_options
 def mixture(data, k, family, weights, weight_concentration, init, tol, max_iter, restarts, chunk_rows,
-            read, out, run):
-    """Mixture of per-column exponential families, fitted by CAVI with the full ELBO.
+            svi, read, out, run):
+    """Mixture of per-column exponential families, fitted by CAVI (or SVI) with the full ELBO.
 
     Each component models each column with its family and a conjugate
     prior: gaussian (Normal-Gamma), bernoulli (Beta), poisson (Gamma),
@@ -51,9 +54,10 @@ def mixture(data, k, family, weights, weight_concentration, init, tol, max_iter,
       vifit mixture survey.csv --k 4 -o mixture.json
       vifit mixture visits.csv --k 3 --family 'gaussian:age,poisson:visits,categorical:region'
       vifit predict mixture.json survey.csv --impute > filled.csv
+      vifit mixture big.csv --k 8 --method svi --batch-size 4096 -o mixture.json
     """
     options = {"k": k, "family": family, "weights": weights, "weight_concentration": weight_concentration,
-               "init": init, "tol": tol, "max_iter": max_iter, "restarts": restarts, "chunk_rows": chunk_rows}
+               "init": init, "tol": tol, "max_iter": max_iter, "restarts": restarts, "chunk_rows": chunk_rows, **svi}
     check_declared("mixture", options)
     from vifit.api.mixture import plan
     from vifit.commands.common import run_fit

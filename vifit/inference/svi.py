@@ -62,6 +62,7 @@ class Problem:
     chunk_rows: int | None = None  # None: passes.auto_chunk_rows, the one default of every loop
     workspace: Workspace = None
     weight_total: float | None = None
+    jacobian_total: float | None = None  # log |dz/dx| of every row when it is not count x per row (missing cells)
 
     def __post_init__(self):
         if self.chunk_rows is None:
@@ -74,6 +75,8 @@ class Problem:
     def data_units(self, value: float, n_rows: int) -> float:
         """An ELBO in the working frame turned into nats of the data as given (n_rows rows, or the
         weight total when the rows are weighted)."""
+        if self.jacobian_total is not None:
+            return value + self.jacobian_total
         count = n_rows if self.weight_total is None else self.weight_total
         return value + count * self.model.log_jacobian
 
