@@ -159,3 +159,32 @@ def test_twenty_percent_missing_leaves_the_posterior_means_close(covariance):
     np.testing.assert_allclose(holed.means_[order_b], complete.means_[order_a], atol=0.15 * spread.max())
     np.testing.assert_allclose(holed.weights_[order_b], complete.weights_[order_a], atol=0.03)
     assert holed.document_["data"]["n_rows"] == 900  # no row dropped
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag", "spherical"])
+def test_predict_scores_the_observed_cells_and_imputes_the_conditional_mean(covariance):
+    """A row with a missing cell: its log density is the integral of the complete-row density over
+    that cell, and --impute's value is the predictive conditional mean (both by scipy's quad over
+    the whole line: the Student t tails matter at 1e-6)."""
+    from scipy.integrate import quad
+
+    import vifit
+    from vifit.data import Table
+    from vifit.documents import gmm as model_file
+
+    x = blobs(400, 2, 3, seed=4)
+    fitted = vifit.GMM(k=3, covariance=covariance, seed=0).fit(x)
+    for observed in (x[0, 0], x[7, 0] + 0.3):
+        def density(t):
+            return float(np.exp(fitted.score_samples(np.array([[observed, t]]))[0]))
+
+        centre = float(np.median(x[:, 1]))
+        marginal = sum(quad(density, a, b, limit=200, epsabs=1e-13)[0]
+                       for a, b in ((-np.inf, centre), (centre, np.inf)))
+        first = sum(quad(lambda t: t * density(t), a, b, limit=200, epsabs=1e-13)[0]
+                    for a, b in ((-np.inf, centre), (centre, np.inf)))
+        assert fitted.score_samples(np.array([[observed, np.nan]]))[0] == pytest.approx(np.log(marginal), abs=1e-7)
+        table = Table(values=np.array([[observed, np.nan]]), columns=["x1", "x2"], source="rows")
+        _, filled = model_file.predict(fitted.document_, "model", table, impute=True)
+        assert filled[0, 0] == observed
+        assert filled[0, 1] == pytest.approx(first / marginal, rel=1e-6, abs=1e-7)

@@ -17,8 +17,8 @@ from vifit.options import debug_option, decimal_option, delimiter_option, report
 @click.option("--dropna", is_flag=True, help="Skip rows with missing or infinite values instead of failing.")
 @click.option("--reconstruct", is_flag=True, help="Write reconstructions of the rows (pca, autoencoder, vae).")
 @click.option("--impute", is_flag=True,
-              help="mixture: write DATA's model columns with each missing cell replaced by E[x_miss | x_obs] under "
-                   "the posterior predictive (a category: its most probable level's code).")
+              help="gmm, mixture: write DATA's model columns with each missing cell replaced by E[x_miss | x_obs] "
+                   "under the posterior predictive (a category: its most probable level).")
 @backend_options
 @table_output_options
 @report_options
@@ -35,7 +35,8 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, i
       pca          pc1..pck (whitened if the fit was) and the PPCA
                    log-likelihood loglik
       gmm          label, resp_1..resp_k (responsibilities) and
-                   log_density (log predictive density)
+                   log_density (log predictive density; of the observed
+                   cells of a row with missing cells)
       autoencoder  code1..codek and reconstruction_error (the row's
                    training loss)
       vae          mu1..muk and sigma1..sigmak (the encoder's q(z|x)),
@@ -77,8 +78,8 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, i
         dask_predict.run(document, model_file, data, opts, out["output"], backend, reporter.note)
         reporter.release()
         return
-    if impute and document["model"] != "mixture":
-        raise BadInput(f"--impute applies to mixture models; {model_file} holds a {document['model']} model")
+    if impute and document["model"] not in ("gmm", "mixture"):
+        raise BadInput(f"--impute applies to gmm and mixture models; {model_file} holds a {document['model']} model")
     if hasattr(kind, "read_options"):  # the model reads its own kinds of cells (missing, categories)
         opts = kind.read_options(document, opts)
     table = load_table(data, opts, note=reporter.note, required_columns=columns)

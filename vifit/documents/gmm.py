@@ -18,7 +18,7 @@ import numpy as np
 from vifit.data import Table
 from vifit.documents.schema import Array, Check, Context, Num, Obj, Str, positive_definite, simplex, validate
 from vifit.errors import BadInput
-from vifit.models import gmm
+from vifit.models import gmm, gmm_missing
 from vifit.models import gmm_predictive as predictive
 from vifit.models.gmm_prior import build_prior
 from vifit.output import array_of, field_of
@@ -197,29 +197,60 @@ def _frame(document: dict, path: str, d: int) -> gmm.Frame:
     return gmm.Frame(shift, scale, rotation)
 
 
-def predict(document: dict, path: str, table: Table, reconstruct: bool = False):
+def read_options(document: dict, opts):
+    """How ``predict`` reads DATA for a gmm: missing cells kept (unless --dropna), scored from the
+    observed cells."""
+    from dataclasses import replace
+
+    return replace(opts, missing=not opts.dropna)
+
+
+def predict(document: dict, path: str, table: Table, reconstruct: bool = False, impute: bool = False):
     """Per row: label (1-based component), resp_1..resp_k, log_density (posterior predictive,
-    in the units of the data as given, so a --standardize of the fit is accounted for)."""
+    in the units of the data as given, so a --standardize of the fit is accounted for). A row
+    with missing cells gets the responsibilities of the fit's local step for such rows
+    (models.gmm_missing) and the density of its observed cells; with impute, the rows with each
+    missing cell replaced by E[x_miss | x_obs] under the posterior predictive."""
     if reconstruct:
-        raise BadInput("--reconstruct is not supported for gmm")
+        raise BadInput("--reconstruct is not supported for gmm (use --impute to fill missing cells)")
     prior, q = load_model(document, path)
     spec = prior.spec
     preprocessing = document["data"].get("preprocessing", {})
     x = apply_preprocessing(np.asarray(table.values, dtype=np.float64), preprocessing)
+    if impute:
+        return list(table.columns), undo_preprocessing(_imputed(prior, q, x), preprocessing)
     frame = _frame(document, path, spec.d)
     prior_f, q_f = gmm.to_frame(prior, spec, frame), gmm.to_frame(q, spec, frame)
     theta = gmm.log_resp_coefficients(prior_f, q_f)
+    holes = np.isnan(x).any(axis=1)
+    complete = x if not holes.any() else np.where(np.isnan(x), frame.shift, x)
     chunk = 4096
     ws = gmm.Workspace(spec, min(chunk, max(1, x.shape[0])))
-    resp = np.vstack([gmm.responsibilities(spec, theta, x[s:s + chunk], frame, ws)[0]
+    resp = np.vstack([gmm.responsibilities(spec, theta, complete[s:s + chunk], frame, ws)[0]
                       for s in range(0, x.shape[0], chunk)])
+    if holes.any():
+        if frame.rotation is not None:
+            raise BadInput(f"{path}: a fit in a rotated frame (collinear columns) cannot score rows with missing "
+                           f"cells; use --dropna")
+        z = (x[holes] - frame.shift) / frame.scale
+        resp[holes] = gmm_missing.responsibilities(spec, theta, z)
     log_density = predictive.log_density(prior, q, x)
     spec_std = (preprocessing or {}).get("standardize")
-    if spec_std:
-        log_density = log_density - float(np.sum(np.log(np.asarray(spec_std["scale"]))))
+    if spec_std:  # the Jacobian of each observed cell
+        log_density = log_density - (~np.isnan(x)) @ np.log(np.asarray(spec_std["scale"], dtype=np.float64))
     labels = np.where(np.isfinite(resp).all(axis=1), np.argmax(resp, axis=1) + 1.0, np.nan)  # nan: written empty
     columns = ["label"] + [f"resp_{j + 1}" for j in range(spec.k)] + ["log_density"]
     return columns, _rows(labels, resp, log_density)
+
+
+def _imputed(prior, q, x: np.ndarray) -> np.ndarray:
+    """x with each missing cell <- sum_k p(k | x_obs) E[x_miss | x_obs, k] (posterior predictive)."""
+    if not np.isnan(x).any():
+        return x
+    joint = predictive.component_log_density(prior, q, x) + np.log(gmm.expected_weights(prior, q))
+    post = np.exp(joint - joint.max(axis=1, keepdims=True))
+    post /= post.sum(axis=1, keepdims=True)
+    return np.where(np.isnan(x), np.einsum("nk,knd->nd", post, predictive.conditional_means(prior, q, x)), x)
 
 
 def _rows(labels, resp, log_density):

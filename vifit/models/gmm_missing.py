@@ -61,8 +61,22 @@ def statistics(spec: Spec, theta: np.ndarray, z: np.ndarray, weights: np.ndarray
     return total
 
 
-def _pattern(spec, theta, lam, means, constant, z, pattern, weights) -> Stats:
-    """The rows z (n, d) sharing one pattern of missing cells (pattern (d,) bool)."""
+def responsibilities(spec: Spec, theta: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """(n, k) responsibilities of rows z (n, d) with missing cells, as the fit's local step has them."""
+    lam, means, constant = precision_and_mean(spec, theta)
+    patterns, which = np.unique(np.isnan(z), axis=0, return_inverse=True)
+    out = np.empty((z.shape[0], spec.k))
+    for index, pattern in enumerate(patterns):
+        rows = np.flatnonzero(which.ravel() == index)
+        logits = _logits(spec, lam, means, constant, z[rows], pattern)[0]
+        resp = np.exp(logits - logits.max(axis=0))
+        out[rows] = (resp / resp.sum(axis=0)).T
+    return out
+
+
+def _logits(spec, lam, means, constant, z, pattern):
+    """(logits (k, n), mu_hat (k, n, |M|), cov of z_M (k, |M|, |M|) or its diagonal (k, |M|)) of rows
+    z (n, d) sharing one pattern of missing cells."""
     obs, mis = np.flatnonzero(~pattern), np.flatnonzero(pattern)
     diff = z[None, :, obs] - means[:, None, obs]  # (k, n, |O|)
     if spec.covariance == "full":
@@ -82,6 +96,13 @@ def _pattern(spec, theta, lam, means, constant, z, pattern, weights) -> Stats:
         filled_missing = np.broadcast_to(means[:, None, mis], (spec.k, z.shape[0], mis.size))
         cov_missing = 1.0 / l_m  # (k, |M|) diagonal
     logits = constant[:, None] - 0.5 * logdet_mm[:, None] - 0.5 * obs.size * LOG_2PI - 0.5 * quad  # (k, n)
+    return logits, filled_missing, cov_missing
+
+
+def _pattern(spec, theta, lam, means, constant, z, pattern, weights) -> Stats:
+    """The rows z (n, d) sharing one pattern of missing cells (pattern (d,) bool)."""
+    obs, mis = np.flatnonzero(~pattern), np.flatnonzero(pattern)
+    logits, filled_missing, cov_missing = _logits(spec, lam, means, constant, z, pattern)
     top = logits.max(axis=0)
     resp = np.exp(logits - top)
     norm = resp.sum(axis=0)

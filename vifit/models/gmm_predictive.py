@@ -33,12 +33,53 @@ def components(prior: Prior, q: Variational):
 
 
 def component_log_density(prior: Prior, q: Variational, x: np.ndarray) -> np.ndarray:
-    """log p(x_i | component k, data): (n, k) for rows x (n, d)."""
-    cov, d = prior.spec.covariance, prior.spec.d
+    """log p(x_i,obs | component k, data): (n, k) for rows x (n, d); a NaN cell is missing and
+    marginalised (every family here is closed under marginals: a Student t's or a Gaussian's
+    observed block keeps its degrees of freedom), so such a row's density is its observed cells'."""
+    missing = np.isnan(x)
+    if not missing.any():
+        return _component_log_density(prior, q, x, np.arange(prior.spec.d))
+    out = np.empty((x.shape[0], prior.spec.k))
+    patterns, which = np.unique(missing, axis=0, return_inverse=True)
+    for index, pattern in enumerate(patterns):
+        rows = np.flatnonzero(which.ravel() == index)
+        obs = np.flatnonzero(~pattern)
+        out[rows] = _component_log_density(prior, q, x[rows][:, obs], obs) if obs.size else 0.0
+    return out
+
+
+def conditional_means(prior: Prior, q: Variational, x: np.ndarray) -> np.ndarray:
+    """E[x_miss | x_obs, component k] under the posterior predictive, with the observed cells as
+    given: (k, n, d). A Student t's conditional mean is the Gaussian formula with its scale."""
     dof, scale = components(prior, q)
+    k = prior.spec.k
+    out = np.broadcast_to(x, (k,) + x.shape).copy()
+    missing = np.isnan(x)
+    patterns, which = np.unique(missing, axis=0, return_inverse=True)
+    for index, pattern in enumerate(patterns):
+        if not pattern.any():
+            continue
+        rows = np.flatnonzero(which.ravel() == index)
+        obs, mis = np.flatnonzero(~pattern), np.flatnonzero(pattern)
+        for j in range(k):
+            filled = np.broadcast_to(q.means[j, mis], (rows.size, mis.size)).copy()
+            if prior.spec.covariance == "full" and obs.size:
+                gain = np.linalg.solve(scale[j][np.ix_(obs, obs)], scale[j][np.ix_(obs, mis)])  # S_OO^-1 S_OM
+                filled += (x[np.ix_(rows, obs)] - q.means[j, obs]) @ gain
+            out[j][np.ix_(rows, mis)] = filled
+    return out
+
+
+def _component_log_density(prior: Prior, q: Variational, x: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """log p(x_i | component k, data) of the coordinates obs of every row: x (n, |obs|)."""
+    cov, d = prior.spec.covariance, obs.size
+    dof, scale = components(prior, q)
+    if obs.size < prior.spec.d:
+        scale = scale[:, obs][:, :, obs] if cov == "full" else (scale[:, obs] if cov == "diag" else scale)
+    means = q.means[:, obs]
     out = np.empty((x.shape[0], prior.spec.k))
     for k in range(prior.spec.k):
-        diff = x - q.means[k]
+        diff = x - means[k]
         if cov == "full":
             chol = np.linalg.cholesky(scale[k])
             sol = np.linalg.solve(chol, diff.T)

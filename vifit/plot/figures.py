@@ -129,6 +129,8 @@ def draw_gmm(plt, document, path, table, options):
         from vifit.preprocess import apply_preprocessing
 
         x = apply_preprocessing(x, document["data"].get("preprocessing", {}))
+        complete = ~np.isnan(x).any(axis=1)  # rows with missing cells have no point in the plane
+        x, labels = x[complete], labels[complete]
         picked = _dims(table, options.get("dims"), columns)
         if picked is not None:
             basis = np.zeros((x.shape[1], 2))
