@@ -154,14 +154,9 @@ class GrowingRows:
 CHUNK_VALUES = 1 << 21  # values per parsed chunk (16 MiB as float64), whatever the width
 
 
-def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
-                required_columns: list[str] | None) -> tuple[np.ndarray, list[str], int]:
-    """(values (n, d) float64 of the chosen columns, the column names, rows dropped by --dropna).
-
-    The input is parsed in chunks as its bytes arrive (checked block by block), each chunk
-    converted and checked, and appended to one array that is refused, with the estimate of
-    the whole table, before it outgrows the memory left; the columns are chosen from the
-    header and the first chunk."""
+def parsed_frames(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None):
+    """(frame, layout, progress, row_fields) for each parsed chunk of ``source``, with its bytes
+    checked as they arrive; row_fields() gives the reader of a second look at suspect rows."""
     name = display_name(source)
     reader, progress, reopen = open_checked(source)
     with reader:
@@ -172,20 +167,33 @@ def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
             stream = io.TextIOWrapper(reopen(), encoding="utf-8-sig", errors="replace", newline="")
             return RowFields(lines_until_damage(stream), layout.sep, opts.header), stream
 
-        columns, rows, offset, dropped = None, None, 0, 0
         with LazyRowFields(row_fields) as fields:
             for frame in frames(Chain(head, reader), layout, max(CHUNK_VALUES // len(layout.fields), 64), name,
                                 header_line=opts.header):
-                if columns is None:
-                    if len(frame) == 0:
-                        raise header_only(name)
-                    columns = choose_columns(frame, layout, opts.columns, name, note, required_columns)
-                    rows = GrowingRows(len(columns), name, progress)
-                block, lost = checked_block(frame, layout, columns, name, header_line=opts.header,
-                                            dropna=opts.dropna, row_fields=fields.get, row_offset=offset)
-                offset, dropped = offset + len(frame), dropped + lost
-                del frame
-                rows.append(block)
+                yield frame, layout, progress, fields.get
+
+
+def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
+                required_columns: list[str] | None) -> tuple[np.ndarray, list[str], int]:
+    """(values (n, d) float64 of the chosen columns, the column names, rows dropped by --dropna).
+
+    The input is parsed in chunks as its bytes arrive (checked block by block), each chunk
+    converted and checked, and appended to one array that is refused, with the estimate of
+    the whole table, before it outgrows the memory left; the columns are chosen from the
+    header and the first chunk."""
+    name = display_name(source)
+    columns, rows, offset, dropped = None, None, 0, 0
+    for frame, layout, progress, row_fields in parsed_frames(source, opts, note, required_columns):
+        if columns is None:
+            if len(frame) == 0:
+                raise header_only(name)
+            columns = choose_columns(frame, layout, opts.columns, name, note, required_columns)
+            rows = GrowingRows(len(columns), name, progress)
+        block, lost = checked_block(frame, layout, columns, name, header_line=opts.header,
+                                    dropna=opts.dropna, row_fields=row_fields, row_offset=offset)
+        offset, dropped = offset + len(frame), dropped + lost
+        del frame
+        rows.append(block)
     if offset == 0:
         raise header_only(name)
     return rows.finish(), columns, dropped
@@ -256,32 +264,20 @@ def read_mixed(source: str, opts: ReadOptions, note: Callable[[str], None], requ
     """:func:`read_values` with the rules of ``data.mixed``: (values, columns, rows dropped,
     levels {column: labels}, weights (n,) or None)."""
     name = display_name(source)
-    reader, progress, reopen = open_checked(source)
-    with reader:
-        head = read_head(reader, name)
-        layout = layout_of(head, opts, name, note, required_columns)
-
-        def row_fields():
-            stream = io.TextIOWrapper(reopen(), encoding="utf-8-sig", errors="replace", newline="")
-            return RowFields(lines_until_damage(stream), layout.sep, opts.header), stream
-
-        plan, rows, coder, weights, offset, dropped = None, None, None, [], 0, 0
-        with LazyRowFields(row_fields) as fields:
-            for frame in frames(Chain(head, reader), layout, max(CHUNK_VALUES // len(layout.fields), 64), name,
-                                header_line=opts.header):
-                if plan is None:
-                    if len(frame) == 0:
-                        raise header_only(name)
-                    plan = mixed.plan_columns(frame, layout, opts, name, note, required_columns)
-                    rows = GrowingRows(len(plan.features), name, progress)
-                    coder = mixed.Coder(sorted(plan.categories), opts.levels, name, opts.header)
-                reject_short(frame, layout, plan.features + ([plan.weight] if plan.weight else []), name,
-                             fields.get, offset)
-                block, w, lost = mixed.convert(frame, plan, layout, opts, name, coder, offset)
-                offset, dropped = offset + len(frame), dropped + lost
-                rows.append(block)
-                if w is not None:
-                    weights.append(w)
+    plan, rows, coder, weights, offset, dropped = None, None, None, [], 0, 0
+    for frame, layout, progress, row_fields in parsed_frames(source, opts, note, required_columns):
+        if plan is None:
+            if len(frame) == 0:
+                raise header_only(name)
+            plan = mixed.plan_columns(frame, layout, opts, name, note, required_columns)
+            rows = GrowingRows(len(plan.features), name, progress)
+            coder = mixed.Coder(sorted(plan.categories), opts.levels, name, opts.header)
+        reject_short(frame, layout, plan.features + ([plan.weight] if plan.weight else []), name, row_fields, offset)
+        block, w, lost = mixed.convert(frame, plan, layout, opts, name, coder, offset)
+        offset, dropped = offset + len(frame), dropped + lost
+        rows.append(block)
+        if w is not None:
+            weights.append(w)
     if offset == 0:
         raise header_only(name)
     values = rows.finish()
