@@ -121,6 +121,18 @@ class Family:
                 "center": self.center.tolist(), "spread": self.spread.tolist()}
 
 
+class PairPrior(Family):
+    """A family whose conjugate prior has two parameters a0, b0 per column (Bernoulli's Beta,
+    Poisson's Gamma) and whose first d_g statistic rows add to a: lam0 is (a0, 0, ...)."""
+
+    def __init__(self, columns, missing=None, a0=1.0, b0=1.0, center=None, spread=None):
+        super().__init__(columns, missing, center, spread)
+        self.a0, self.b0 = as_vector(a0, self.d), as_vector(b0, self.d)
+
+    def prior_natural(self) -> np.ndarray:
+        return np.concatenate([self.a0, np.zeros(self.n_stats - self.d)])
+
+
 def observed_terms(x_cols: np.ndarray):
     """(values (n, d) with NaN -> 0, observed mask (n, d) as float)."""
     seen = ~np.isnan(x_cols)

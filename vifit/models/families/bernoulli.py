@@ -14,24 +14,17 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma
 
-from vifit.models.families.base import Family, as_vector, kl_beta, observed_terms
+from vifit.models.families.base import PairPrior, kl_beta, observed_terms
 
 
-class Bernoulli(Family):
+class Bernoulli(PairPrior):
     """0/1 columns; a0, b0: (d_g,) or scalars, the Beta prior of every component."""
 
     name = "bernoulli"
 
-    def __init__(self, columns, missing=None, a0=1.0, b0=1.0, center=None, spread=None):
-        super().__init__(columns, missing, center, spread)
-        self.a0, self.b0 = as_vector(a0, self.d), as_vector(b0, self.d)
-
     @property
     def n_value_rows(self) -> int:
         return self.d
-
-    def prior_natural(self) -> np.ndarray:
-        return np.concatenate([self.a0, np.zeros(self.n_stats - self.d)])
 
     def posterior(self, lam: np.ndarray, counts: np.ndarray):
         """(a, b): (k, d_g) each."""

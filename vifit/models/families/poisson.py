@@ -18,24 +18,17 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma, gammaln
 
-from vifit.models.families.base import Family, as_vector, kl_gamma, observed_terms
+from vifit.models.families.base import PairPrior, kl_gamma, observed_terms
 
 
-class Poisson(Family):
+class Poisson(PairPrior):
     """Non-negative integer counts; a0 (shape), b0 (rate): (d_g,) or scalars."""
 
     name = "poisson"
 
-    def __init__(self, columns, missing=None, a0=1.0, b0=1.0, center=None, spread=None):
-        super().__init__(columns, missing, center, spread)
-        self.a0, self.b0 = as_vector(a0, self.d), as_vector(b0, self.d)
-
     @property
     def n_value_rows(self) -> int:
         return self.d + 1
-
-    def prior_natural(self) -> np.ndarray:
-        return np.concatenate([self.a0, np.zeros(self.n_stats - self.d)])
 
     def posterior(self, lam, counts):
         """(a, b): shape and rate, (k, d_g) each."""
