@@ -166,8 +166,17 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
     moments = data_moments(spec, table.values, spread=spread, weights=weights)
     prior, prior_document = resolve_prior(spec, moments, prior_options, note, table.columns)
     frame = moments.frame
-    problem = cavi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame, missing), table.values,
+    values, order = table.values, None
+    if missing:
+        # rows sorted by their pattern of missing cells (complete rows first): a chunk then holds few
+        # patterns, and the per-pattern work of models.gmm_missing is done a few times per pass, not per
+        # row (a sum of statistics does not depend on the order of the rows)
+        order = np.lexsort(np.isnan(values).T[::-1])
+        values = values[order]
+        weights = None if weights is None else weights[order]
+    problem = cavi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame, missing), values,
                            weights=weights, chunk_rows=chunk_rows, workers=threads)
+    problem.row_order = order  # the table's row of each of the problem's rows (None: the same)
     return problem, prior, prior_document
 
 
@@ -194,6 +203,8 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
     problem, prior, prior_document = prepare(table, k=k, covariance=covariance, weights=weights,
                                              chunk_rows=chunk_rows, note=reporter.note, threads=threads,
                                              **prior_options)
+    if resp0 is not None and problem.row_order is not None:
+        resp0 = np.asarray(resp0)[problem.row_order]
     try:
         result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
                           reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0)

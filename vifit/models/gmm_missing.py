@@ -47,30 +47,37 @@ def precision_and_mean(spec: Spec, theta: np.ndarray):
     return lam, means, constant
 
 
+def _segments(missing: np.ndarray):
+    """(start, stop) runs of consecutive rows sharing one pattern of missing cells: rows sorted by
+    pattern (api.gmm_fit orders them so) give one run per pattern; any order is still right."""
+    if missing.shape[0] == 0:
+        return []
+    cuts = np.flatnonzero((missing[1:] != missing[:-1]).any(axis=1)) + 1
+    bounds = np.concatenate([[0], cuts, [missing.shape[0]]])
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+
+
 def statistics(spec: Spec, theta: np.ndarray, z: np.ndarray, weights: np.ndarray | None = None) -> Stats:
     """Statistics (p, k) of the rows z (n, d) (working frame, NaN = missing; every row has at
     least one NaN) under their optimal q(c) q(z_M | c), with the bound's entropy terms."""
     lam, means, constant = precision_and_mean(spec, theta)
     missing = np.isnan(z)
-    patterns, which = np.unique(missing, axis=0, return_inverse=True)
     total = Stats(np.zeros((spec.n_stats, spec.k)), 0.0, 0)
-    for index, pattern in enumerate(patterns):
-        rows = np.flatnonzero(which.ravel() == index)
-        w = None if weights is None else weights[rows]
-        total = total + _pattern(spec, theta, lam, means, constant, z[rows], pattern, w)
+    for start, stop in _segments(missing):
+        w = None if weights is None else weights[start:stop]
+        total = total + _pattern(spec, theta, lam, means, constant, z[start:stop], missing[start], w)
     return total
 
 
 def responsibilities(spec: Spec, theta: np.ndarray, z: np.ndarray) -> np.ndarray:
     """(n, k) responsibilities of rows z (n, d) with missing cells, as the fit's local step has them."""
     lam, means, constant = precision_and_mean(spec, theta)
-    patterns, which = np.unique(np.isnan(z), axis=0, return_inverse=True)
+    missing = np.isnan(z)
     out = np.empty((z.shape[0], spec.k))
-    for index, pattern in enumerate(patterns):
-        rows = np.flatnonzero(which.ravel() == index)
-        logits = _logits(spec, lam, means, constant, z[rows], pattern)[0]
+    for start, stop in _segments(missing):
+        logits = _logits(spec, lam, means, constant, z[start:stop], missing[start])[0]
         resp = np.exp(logits - logits.max(axis=0))
-        out[rows] = (resp / resp.sum(axis=0)).T
+        out[start:stop] = (resp / resp.sum(axis=0)).T
     return out
 
 
@@ -86,13 +93,14 @@ def _logits(spec, lam, means, constant, z, pattern):
         gain = inv_mm @ l_mo  # (k, |M|, |O|)
         schur = lam[:, obs][:, :, obs] - np.swapaxes(l_mo, 1, 2) @ gain
         _, logdet_mm = np.linalg.slogdet(l_mm)
-        quad = np.einsum("kno,kop,knp->kn", diff, schur, diff)
-        filled_missing = means[:, None, mis] - np.einsum("kmo,kno->knm", gain, diff)  # mu_hat (k, n, |M|)
+        quad = ((diff @ schur) * diff).sum(axis=2)  # batched GEMMs: einsum of three operands is slow
+        filled_missing = means[:, None, mis] - diff @ np.swapaxes(gain, 1, 2)  # mu_hat (k, n, |M|)
         cov_missing = inv_mm  # (k, |M|, |M|)
     else:
         l_m = lam[:, mis]
         logdet_mm = np.log(l_m).sum(axis=1)
-        quad = np.einsum("kno,ko->kn", diff * diff, lam[:, obs])
+        quad = (diff * diff) @ lam[:, obs][:, :, None]
+        quad = quad[:, :, 0]
         filled_missing = np.broadcast_to(means[:, None, mis], (spec.k, z.shape[0], mis.size))
         cov_missing = 1.0 / l_m  # (k, |M|) diagonal
     logits = constant[:, None] - 0.5 * logdet_mm[:, None] - 0.5 * obs.size * LOG_2PI - 0.5 * quad  # (k, n)
@@ -113,31 +121,32 @@ def _pattern(spec, theta, lam, means, constant, z, pattern, weights) -> Stats:
         lse_total = float(weights @ lse)
     else:
         lse_total = float(lse.sum())
-    t = np.empty((spec.n_stats, spec.k))
-    for k in range(spec.k):
-        t[:, k] = _expected_features(spec, z, obs, mis, filled_missing[k], cov_missing[k]) @ resp[k]
+    t = _expected_statistics(spec, z, obs, mis, filled_missing, cov_missing, resp)
     # sum r log r - sum r H[q(z_M | k)]: H may be of either sign, so this is not clamped at 0
     return Stats(t, float(np.vdot(theta.T, t)) - lse_total, z.shape[0])
 
 
-def _expected_features(spec: Spec, z: np.ndarray, obs, mis, filled: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """E_k[T(z)] (p, n) for rows z (n, d) whose missing coordinates have mean filled (n, |M|) and
-    covariance cov (|M|, |M|), or its diagonal (|M|,), under q(z_M | k)."""
+def _expected_statistics(spec: Spec, z: np.ndarray, obs, mis, filled: np.ndarray, cov: np.ndarray,
+                         resp: np.ndarray) -> np.ndarray:
+    """t (p, k) = sum_i r_ik E_k[T(z_i)] for rows z (n, d) whose missing coordinates have, under
+    q(z_M | k), mean filled (k, n, |M|) and covariance cov (k, |M|, |M|) or its diagonal (k, |M|)."""
     n, d = z.shape
-    full = np.array(z)
-    full[:, mis] = filled
-    out = np.empty((spec.n_stats, n))
-    out[0] = 1.0
-    out[1:1 + d] = full.T
+    full = np.broadcast_to(z, (spec.k, n, d)).copy()
+    full[:, :, mis] = filled
+    counts = resp.sum(axis=1)  # (k,)
+    t = np.empty((spec.n_stats, spec.k))
+    t[0] = counts
+    t[1:1 + d] = (resp[:, None, :] @ full)[:, 0, :].T
+    weighted = full * resp[:, :, None]
     if spec.covariance == "full":
-        extra = np.zeros((d, d))
-        extra[np.ix_(mis, mis)] = cov
+        second = np.swapaxes(weighted, 1, 2) @ full  # (k, d, d)
+        second[np.ix_(np.arange(spec.k), mis, mis)] += counts[:, None, None] * cov
         rows, cols = triu(d)
-        out[1 + d:] = full[:, rows].T * full[:, cols].T + extra[rows, cols][:, None]
+        t[1 + d:] = second[:, rows, cols].T
     elif spec.covariance == "diag":
-        extra = np.zeros(d)
-        extra[mis] = cov
-        out[1 + d:] = (full * full).T + extra[:, None]
+        second = np.einsum("knd,knd->kd", weighted, full)
+        second[:, mis] += counts[:, None] * cov
+        t[1 + d:] = second.T
     else:
-        out[1 + d] = np.einsum("nd,nd->n", full, full) + cov.sum()
-    return out
+        t[1 + d] = np.einsum("knd,knd->k", weighted, full) + counts * cov.sum(axis=1)
+    return t
