@@ -69,3 +69,8 @@ def test_bench_dask_runs_every_side(tmp_path):
 def test_bench_mixture_compares_with_the_bare_gemms_and_numpy_em():
     out = _run("bench_mixture.py", "--n", "3000", "--iters", "2")
     assert "two bare GEMMs" in out and "numpy EM" in out and "3,000" in out
+
+
+def test_bench_gmm_missing_compares_with_the_complete_sweep_and_scikit_learn():
+    out = _run("bench_gmm_missing.py", "--n", "3000", "--iters", "2")
+    assert "missing / complete" in out and "sklearn" in out
