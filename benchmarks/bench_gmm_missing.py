@@ -23,12 +23,11 @@ import os
 import subprocess
 import sys
 import time
-import warnings
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_gmm import K, initial_labels, make_data, peak_rss_mb  # noqa: E402
+from bench_gmm import K, initial_labels, make_data, peak_rss_mb, sklearn_iterations  # noqa: E402
 
 
 def holed(x: np.ndarray, fraction: float, seed: int = 5) -> np.ndarray:
@@ -68,34 +67,11 @@ def child_vifit(n: int, iters: int, fraction: float) -> dict:
 
 
 def child_sklearn(n: int, iters: int, fraction: float) -> dict:
-    from sklearn.mixture import BayesianGaussianMixture
-
     x = make_data(n)
     labels = initial_labels(x)
     keep = ~np.isnan(holed(x, fraction)).any(axis=1)
-    x, labels = x[keep], labels[keep]
-    times = []
-
-    class Timed(BayesianGaussianMixture):
-        def _initialize_parameters(self, X, random_state, xp=None):
-            resp = np.zeros((X.shape[0], K))
-            resp[np.arange(X.shape[0]), labels] = 1.0
-            self._initialize(X, resp)
-
-        def _e_step(self, X, xp=None):
-            self._t0 = time.perf_counter()
-            return super()._e_step(X)
-
-        def _m_step(self, X, log_resp, xp=None):
-            super()._m_step(X, log_resp)
-            times.append(time.perf_counter() - self._t0)
-
-    model = Timed(n_components=K, covariance_type="full", weight_concentration_prior_type="dirichlet_distribution",
-                  weight_concentration_prior=1.0 / K, reg_covar=0.0, tol=0.0, max_iter=iters, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(x)
-    return {"ms": 1000 * float(np.median(times)), "peak_mb": peak_rss_mb(), "rows": int(x.shape[0])}
+    times, _ = sklearn_iterations(x[keep], labels[keep], iters)
+    return {"ms": 1000 * float(np.median(times)), "peak_mb": peak_rss_mb(), "rows": int(keep.sum())}
 
 
 def run_child(which: str, n: int, iters: int, fraction: float, blas_threads: str | None) -> dict:
