@@ -117,3 +117,38 @@ def test_sample_and_the_api_read_the_file(tmp_path):
     loaded = vifit.load(str(out))
     assert isinstance(loaded, vifit.Mixture) and loaded.families_["visits"] == "poisson"
     assert loaded.weights_.shape == (2,) and abs(loaded.weights_.sum() - 1) < 1e-12
+
+
+def test_a_k_range_chooses_the_generating_k_and_records_every_candidate(tmp_path):
+    """Data of two clusters: K = 1 is far below and the extra components of K = 3, 4 cost bound
+    (Dirichlet weights), so the highest ELBO of 1-4 is K = 2. Each candidate's ELBO is the one a
+    single-K fit reaches; the families are noted once."""
+    header, cells, z = _table()
+    data = _write(tmp_path / "visits.csv", header, cells)
+    out = tmp_path / "range.json"
+    result = invoke(["mixture", data, "-k", "1-4", "--seed", "1", "--columns", "age,smoker,visits,region",
+                     "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("families:") == 1
+    document = json.loads(out.read_text())
+    selection = document["fit"]["selection"]
+    assert [c["k"] for c in selection["candidates"]] == [1, 2, 3, 4]
+    assert selection["chosen_k"] == 2 and document["config"]["k"] == "1-4"
+    assert len(document["params"]["expected_weights"]) == 2
+    for candidate in selection["candidates"][:2]:
+        single = tmp_path / f"k{candidate['k']}.json"
+        assert invoke(["mixture", data, "-k", str(candidate["k"]), "--seed", "1", "--columns",
+                       "age,smoker,visits,region", "-o", str(single)]).exit_code == 0
+        assert json.loads(single.read_text())["fit"]["elbo"] == candidate["elbo"]
+    refused = invoke(["mixture", data, "-k", "2-3", "--method", "svi"])
+    assert refused.exit_code == 2 and "several values" in refused.stderr
+
+
+def test_the_api_takes_k_candidates():
+    import vifit
+
+    header, cells, z = _table()
+    x = cells[:, :3].astype(float)
+    model = vifit.Mixture(k=[1, 2, 3], seed=0).fit(x)
+    assert model.document_["fit"]["selection"]["chosen_k"] == 2
+    assert len(model.weights_) == 2

@@ -101,7 +101,7 @@ TABLE = (
     P("scheduler_file", GMM, "text", when=DASK_ONLY),
     P("worker_wait", GMM, "float", low=0, high=86400, low_open=True, when=DASK_ONLY),
     # mixture (the families' product), in the order its document's config records them
-    P("k", MIXTURE, "int", 2, low=1),
+    P("k", MIXTURE, "krange", 2, low=1),
     P("family", MIXTURE, "text"),
     P("weights", MIXTURE, "choice", "dirichlet", choices=("uniform", "dirichlet", "dp")),
     P("weight_concentration", MIXTURE, "float", low=0, low_open=True, words=POSITIVE),

@@ -16,15 +16,22 @@ SVI_OPTIONS = ("batch_size", "forgetting", "delay", "epochs", "memoized")
 CONFIG = FIT_OPTIONS + ("method",) + SVI_OPTIONS
 
 
-def plan(options: dict):
+def plan(options: dict, *, strict: bool = False):
     """The Plan of a mixture fit; options: every name of CONFIG (checked by vifit.parameters.check;
-    max_iter None: 500 sweeps for cavi, no step limit for svi)."""
+    max_iter None: 500 sweeps for cavi, no step limit for svi; k an int or a K range's text, fitted
+    by CAVI per candidate; strict: ``--strict``, as for gmm.plan)."""
+    from vifit.api.gmm_select import parse_k
+    from vifit.errors import BadInput
     from vifit.fitplan import Plan  # imported when a fit is planned: `import vifit` stays light
 
     svi = options["method"] == "svi"
+    ks = parse_k(options["k"])
+    if len(ks) > 1 and svi:
+        raise BadInput("--k with several values selects K by CAVI; drop --method svi (or fit each K)")
     config = {name: options[name] for name in FIT_OPTIONS}
+    config["k"] = ks[0] if len(ks) == 1 else str(options["k"])
     config.update(method=options["method"], **{name: options[name] if svi else None for name in SVI_OPTIONS})
-    fit_options = {name: options[name] for name in FIT_OPTIONS}
+    fit_options = {name: config[name] for name in FIT_OPTIONS}
     if svi:
         from vifit.api.gmm_svi import svi_settings
 
@@ -34,7 +41,13 @@ def plan(options: dict):
                    not_converged_hint="raise --epochs (or --max-iter when given) or loosen --tol")
     else:
         fit_options["max_iter"] = config["max_iter"] = 500 if options["max_iter"] is None else options["max_iter"]
-        run = Plan(config=config, fit=partial(_fit, options=fit_options))
+        if len(ks) > 1:
+            from vifit.api.gmm import _unconverged_candidates
+
+            run = Plan(config=config, fit=partial(_fit_range, ks=ks, spec=str(options["k"]), strict=strict, options=fit_options),
+                       strict_check=partial(_unconverged_candidates, spec=str(options["k"])))
+        else:
+            run = Plan(config=config, fit=partial(_fit, options=fit_options))
     run.load = partial(load, family=options["family"], min_rows=run.min_rows)
     return run
 
@@ -66,6 +79,38 @@ def _fit(table, *, seed, reporter, policy=None, options: dict):
     return mixture_fit.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
 
 
+def _fit_range(table, *, seed, reporter, policy=None, ks: list, spec: str, strict: bool, options: dict):
+    """Each K of a range by CAVI, the highest ELBO kept (fit.selection records every candidate);
+    the families are inferred and noted once, for the first candidate."""
+    from vifit.api import mixture_fit
+    from vifit.api.gmm_fit import check_k
+    from vifit.api.gmm_select import select
+
+    check_k(ks, table.n_rows, options["init"], spec=spec)  # before fitting any K
+    quiet = _QuietFamilies(reporter)
+
+    def fit_one(k: int):
+        return mixture_fit.fit(table, seed=seed, reporter=quiet, policy=policy, **{**options, "k": k})
+
+    return select(ks, fit_one, reporter, spec=spec, strict=strict)
+
+
+class _QuietFamilies:
+    """The reporter of a K range's candidates: the families' note is given once, not per K."""
+
+    def __init__(self, reporter):
+        self._reporter, self._noted = reporter, set()
+
+    def __getattr__(self, name):
+        return getattr(self._reporter, name)
+
+    def note(self, message: str) -> None:
+        if message.startswith("families:") and message in self._noted:
+            return
+        self._noted.add(message)
+        self._reporter.note(message)
+
+
 def _fit_svi(table, *, seed, reporter, policy=None, settings, options: dict):
     from vifit.api import mixture_fit
 
@@ -93,11 +138,14 @@ class Mixture(Estimator):
         family = self.families
         if isinstance(family, dict):
             family = ",".join(f"{name}:{','.join(map(str, columns))}" for name, columns in family.items())
-        options = {"k": self.k, "family": family, "weights": self.weights,
+        k = ",".join(str(k) for k in self.k) if isinstance(self.k, (list, tuple, range)) else self.k
+        options = {"k": k, "family": family, "weights": self.weights,
                    "weight_concentration": self.weight_concentration, "init": self.init, "tol": self.tol,
                    "max_iter": self.max_iter, "restarts": self.restarts, "chunk_rows": self.chunk_rows,
                    **{name: getattr(self, name) for name in ("method",) + SVI_OPTIONS}}
-        parameters.check("mixture", options)
+        parameters.check("mixture", options)  # K candidates (text) are gmm_select.parse_k's
+        if not isinstance(options["k"], str):
+            options["k"] = int(self.k)
         return options
 
     def _plan(self, options: dict, source: str | None):

@@ -14,7 +14,8 @@ pin_blas()  # the local step's small GEMMs run on vifit's row threads, as in `vi
 
 @click.command()
 @click.argument("data", metavar="DATA")
-@declared("mixture", "k", short="-k", show_default=True, help="Number of components.")
+@declared("mixture", "k", short="-k", show_default=True,
+          help="Number of components, or candidates to choose among by ELBO ('2-10', '2,4,8'; CAVI).")
 @declared("mixture", "family", metavar="SPEC",
           help="Families of columns, e.g. 'gaussian:1-4,poisson:visits,categorical:region' (names, 1-based "
                "numbers or ranges among the columns read). Columns not named are inferred: text -> "
@@ -62,4 +63,4 @@ def mixture(data, k, family, weights, weight_concentration, init, tol, max_iter,
     from vifit.api.mixture import plan
     from vifit.commands.common import run_fit
 
-    run_fit(source=data, read=read, out=out, run=run, plan=plan(options))
+    run_fit(source=data, read=read, out=out, run=run, plan=plan(options, strict=run["strict"]))
