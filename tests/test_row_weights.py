@@ -110,3 +110,37 @@ def test_svi_with_sample_weight_reaches_the_weighted_cavi_optimum(memoized):
     assert weighted.elbo_ == pytest.approx(cavi.elbo_, rel=rel)
     assert weighted.elbo_ == pytest.approx(copies.elbo_, rel=rel)
     np.testing.assert_allclose(np.sort(weighted.means_[:, 0]), np.sort(cavi.means_[:, 0]), atol=0.02)
+
+
+def test_a_streamed_file_carries_its_weight_column(tmp_path):
+    """--row-weights with the streamed SVI (the default --method svi): the blocks carry the weight
+    column, so memoized VB reaches the weighted CAVI optimum of the same file, and a file within
+    one shuffling window gives exactly the --no-stream fit. Its errors are one line."""
+    import json
+
+    from conftest import invoke
+
+    x = blobs(300, 2, 3, seed=3)
+    w = np.random.default_rng(1).integers(0, 4, size=300)
+    path = tmp_path / "weighted.csv"
+    path.write_text("a,b,w\n" + "\n".join(f"{a:.17g},{b:.17g},{int(c)}" for (a, b), c in zip(x, w)) + "\n")
+    outputs = {}
+    for name, args in {"stream": ["--method", "svi", "--memoized", "--epochs", "30", "--batch-size", "64"],
+                       "memory": ["--method", "svi", "--memoized", "--epochs", "30", "--batch-size", "64",
+                                  "--no-stream"],
+                       "cavi": []}.items():
+        out = tmp_path / f"{name}.json"
+        result = invoke(["gmm", str(path), "-k", "3", "--row-weights", "w", "--seed", "2", "-o", str(out), *args])
+        assert result.exit_code == 0, result.stderr
+        outputs[name] = json.loads(out.read_text())
+    stream, memory, cavi = outputs["stream"], outputs["memory"], outputs["cavi"]
+    assert stream["data"]["columns"] == ["a", "b"]
+    assert stream["fit"]["weight_total"] == w.sum()
+    assert stream["fit"]["elbo"] == memory["fit"]["elbo"]
+    assert stream["fit"]["elbo"] == pytest.approx(cavi["fit"]["elbo"], rel=1e-5)  # memoized: exact global steps
+    zero = tmp_path / "zero.csv"
+    zero.write_text("a,b,w\n1,2,0\n3,4,0\n5,1,0\n")
+    failed = invoke(["gmm", str(zero), "-k", "2", "--row-weights", "w", "--method", "svi"])
+    assert failed.exit_code == 2 and "is 0 on every row" in failed.stderr
+    stdin = invoke(["gmm", "-", "-k", "2", "--row-weights", "w", "--method", "svi"], input=path.read_text())
+    assert stdin.exit_code == 2 and "needs a file" in stdin.stderr

@@ -57,18 +57,16 @@ class Loaded:
 
 
 def load_stream(path: str, opts, note) -> Loaded:
-    """``Plan.load`` of a streamed SVI fit: the CSV read in blocks (stdin spooled once)."""
+    """``Plan.load`` of a streamed SVI fit: the CSV read in blocks (stdin spooled once); with
+    --row-weights each block carries the rows' weight as a last column."""
     from vifit.data import display_name
     from vifit.data.stream import TableStream
-
-    if opts.row_weights:
-        raise BadInput("--row-weights with --method svi reads the rows in memory: add --no-stream")
 
     table_stream = TableStream(path, opts, chunk_rows=sources.READ_ROWS, note=note)
     if opts.standardize:
         table_stream.fit_standardization()
     source = svi.StreamSource(table_stream)
-    return Loaded(source, source.describe, display_name(path))
+    return Loaded(source, source.describe, display_name(path), weighted=table_stream.weighted)
 
 
 def in_memory(table) -> Loaded:
@@ -107,6 +105,10 @@ def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: b
              f"from its first {accumulator.n} rows, then one online pass (N = rows seen so far)")
     if source.__class__ is svi.StreamSource and source.stream.rows_dropped:
         note(f"dropped {source.stream.rows_dropped} row(s) with missing or infinite values (--dropna)")
+    if weighted and not accumulator.n > 0:
+        raise BadInput(f"{name}: --row-weights column {source.stream.opts.row_weights!r} is 0 on every row: "
+                       f"there is nothing to fit" if source.__class__ is svi.StreamSource else
+                       f"{name}: every row weight is 0: there is nothing to fit")
     if accumulator.n > 1 and accumulator.constant:
         where = "" if n is not None else f" in the first {accumulator.n} rows"
         raise BadInput(f"{name}: every column is constant{where} ({accumulator.n} identical rows); "

@@ -18,7 +18,8 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from vifit.data.csv import checked_block, choose_columns, frames
+from vifit.data import mixed
+from vifit.data.csv import checked_block, choose_columns, frames, reject_short
 from vifit.data.layout import header_only, layout_of
 from vifit.data.ragged import LazyRowFields, RowFields
 from vifit.data.source import Chain, display_name, once_name, open_checked, open_once, read_head, read_once
@@ -37,6 +38,12 @@ class TableStream:
     After a complete pass, ``n_rows`` and ``rows_dropped`` hold that pass's counts.
     preprocessing: set by :meth:`fit_standardization` (files only), then applied
     to every chunk.
+
+    With the options of a mixed read (``data.mixed``: missing cells kept, --row-weights) the
+    chunks are that module's blocks: NaN where a cell is missing, and when ``weighted`` the
+    row's weight as a last column (m, d + 1), which ``preprocessing`` leaves alone. Category
+    columns need their levels before the first chunk (``opts.levels``); a stream does not
+    collect them.
     """
 
     def __init__(self, source: str, opts: ReadOptions = ReadOptions(), *, chunk_rows: int = CHUNK_ROWS,
@@ -55,6 +62,8 @@ class TableStream:
         self.columns: list[str] | None = self._required if not opts.header and self._required else None
         self._pending: Iterator | None = None
         self._layout = None  # the parser's layout.Layout, from the head of the first pass
+        self._plan = None  # mixed.ColumnPlan of a mixed read (missing cells kept, a weight column)
+        self.weighted = False
         # A file is read once per epoch: it must be the same file, with the same rows, each time
         self._unchanged = Unchanged(source, self.name) if self.repeatable else None
         if self.columns is None or opts.header:
@@ -87,15 +96,17 @@ class TableStream:
         try:
             while first is not None:
                 self.check_unchanged()
-                block, lost = checked_block(first, self._layout, self.columns, self.name, header_line=self.opts.header,
-                                            dropna=self.opts.dropna, row_fields=row_fields.get, row_offset=offset)
+                block, weights, lost = self._block(first, row_fields.get, offset)
                 if not self.repeatable:
                     # stdin's text is kept until read again; reading to the chunk's end lets it go
                     row_fields.get().first_short([offset + len(first) - 1], expected=0)
                 offset += len(first)
                 dropped += lost
                 if block.shape[0]:
-                    yield np.ascontiguousarray(apply_preprocessing(block, self.preprocessing), dtype=dtype)
+                    block = apply_preprocessing(block, self.preprocessing)
+                    if weights is not None:
+                        block = np.column_stack([block, weights])
+                    yield np.ascontiguousarray(block, dtype=dtype)
                 first = next(frames, None)
             if self._unchanged is not None:
                 self._unchanged.check(rows=offset)
@@ -109,6 +120,21 @@ class TableStream:
         self.n_rows, self.rows_dropped = offset - dropped, dropped
         if offset == 0:
             raise header_only(self.name)
+
+    def _block(self, frame: pd.DataFrame, row_fields, offset: int):
+        """(block (m', d), weights (m',) or None, rows dropped) of one parsed frame."""
+        if self._plan is None:
+            block, lost = checked_block(frame, self._layout, self.columns, self.name, header_line=self.opts.header,
+                                        dropna=self.opts.dropna, row_fields=row_fields, row_offset=offset)
+            return block, None, lost
+        plan = self._plan
+        reject_short(frame, self._layout, plan.features + ([plan.weight] if plan.weight else []), self.name,
+                     row_fields, offset)
+        return mixed.convert(frame, plan, self._layout, self.opts, self.name, self._coder, offset)
+
+    def features(self, block: np.ndarray) -> np.ndarray:
+        """The feature columns of a chunk (without its weight column)."""
+        return block[:, :-1] if self.weighted else block
 
     def check_unchanged(self) -> None:
         """DataChanged when the file is no longer the one the first pass read (files only)."""
@@ -134,7 +160,7 @@ class TableStream:
         count, total, squares = 0, 0.0, 0.0
         shift = None
         for block in self.chunks():
-            block = block.astype(np.float64, copy=False)
+            block = self.features(block).astype(np.float64, copy=False)
             shift = block[0] if shift is None else shift  # shifted sums avoid cancellation
             centred = block - shift
             count += block.shape[0]
@@ -163,7 +189,15 @@ class TableStream:
     # ------------------------------------------------------------ internals
 
     def _resolve_columns(self, frame: pd.DataFrame) -> list[str]:
-        return choose_columns(frame, self._layout, self.opts.columns, self.name, self._note, self._required)
+        if not mixed.active(self.opts):
+            return choose_columns(frame, self._layout, self.opts.columns, self.name, self._note, self._required)
+        self._plan = mixed.plan_columns(frame, self._layout, self.opts, self.name, self._note, self._required)
+        if self._plan.categories and not self.opts.levels:
+            raise BadInput(f"{self.name}: category columns ({', '.join(sorted(self._plan.categories))}) are not "
+                           f"read by a stream: load the rows in memory (--no-stream)")
+        self._coder = mixed.Coder(sorted(self._plan.categories), self.opts.levels, self.name, self.opts.header)
+        self.weighted = self._plan.weight is not None
+        return self._plan.features
 
     def _frames(self) -> Iterator[pd.DataFrame]:
         """DataFrames of up to chunk_rows rows of one pass (every rule is the parser's)."""
