@@ -188,3 +188,25 @@ def test_predict_scores_the_observed_cells_and_imputes_the_conditional_mean(cova
         _, filled = model_file.predict(fitted.document_, "model", table, impute=True)
         assert filled[0, 0] == observed
         assert filled[0, 1] == pytest.approx(first / marginal, rel=1e-6, abs=1e-7)
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag", "spherical"])
+def test_the_bound_in_data_units_counts_only_the_observed_cells(covariance):
+    """With missing cells the ELBO bounds log p(x_O): scaling the data by s (one column for full
+    and diag, every column for spherical, the maps each model is equivariant under) lowers it by
+    log s per observed cell scaled, not per row (the rows' missing cells have no density)."""
+    import vifit
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 3))
+    x[:1000] += 4.0
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x = x[~np.isnan(x).all(axis=1)]
+    scaled = x.copy()
+    columns = [0] if covariance != "spherical" else [0, 1, 2]
+    scaled[:, columns] *= 1000.0
+    base = vifit.GMM(k=2, seed=0, covariance=covariance).fit(x)
+    other = vifit.GMM(k=2, seed=0, covariance=covariance).fit(scaled)
+    observed = int((~np.isnan(x[:, columns])).sum())
+    assert observed < x.shape[0] * len(columns)  # some scaled cells are missing
+    assert base.elbo_ - other.elbo_ == pytest.approx(observed * np.log(1000.0), rel=1e-9)

@@ -177,6 +177,10 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
     problem = cavi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame, missing), values,
                            weights=weights, chunk_rows=chunk_rows, workers=threads)
     problem.row_order = order  # the table's row of each of the problem's rows (None: the same)
+    if missing:  # the bound is on the observed cells' density: their Jacobian, not N times a row's
+        seen = ~np.isnan(values)
+        problem.log_jacobian_total = problem.model.cells_log_jacobian(
+            seen.sum(axis=0) if weights is None else weights @ seen)
     return problem, prior, prior_document
 
 

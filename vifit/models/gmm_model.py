@@ -50,6 +50,12 @@ class GaussianMixture:
     def log_jacobian(self) -> float:
         return self.frame.log_jacobian
 
+    def cells_log_jacobian(self, observed: np.ndarray) -> float:
+        """log |dz/dx| of the observed cells, observed (d,) the (weighted) count of each column's
+        observed cells: with missing cells the bound is on the density of x_O, whose change of
+        frame counts only the coordinates a row has (no rotation is used with missing cells)."""
+        return float(-(np.asarray(observed, dtype=np.float64) @ np.log(np.broadcast_to(self.frame.scale, (self.spec.d,)))))
+
     def global_step(self, t: np.ndarray, scale: float = 1.0) -> np.ndarray:
         return gmm.global_step(self.prior, t, scale)
 

@@ -87,15 +87,25 @@ def _weighted_moments(spec: Spec, x: np.ndarray, weights: np.ndarray | None, chu
         scatter = (z * weights[:, None]).T @ z
     else:
         pairs, scatter = counts, weights @ (z * z)
+    return observed_moments(spec, total, mean, std, frame, pairs, scatter, bool(seen.all()))
+
+
+def observed_moments(spec: Spec, total: float, mean: np.ndarray, std: np.ndarray, frame: Frame,
+                     pairs: np.ndarray, scatter: np.ndarray, complete: bool) -> Moments:
+    """Moments from the sums of the observed cells about their column means, in the working frame
+    (frame_for(spec, mean, std)): pairs (d, d) the weight of the rows where both columns are
+    observed and scatter (d, d) their sum of centred products (full), else both (d,) per column;
+    complete: no cell is missing. Shared by the in-memory table (``_weighted_moments``) and the
+    streamed one (``gmm_observed``)."""
     cov_frame = np.where(pairs > 1, scatter / np.maximum(pairs - 1.0, 1e-300), 0.0)
     if spec.covariance != "full":
         return Moments(n=total, mean=mean, std=std, cov=cov_frame * frame.scale**2, frame=frame)
     cov_frame = 0.5 * (cov_frame + cov_frame.T)
-    if not seen.all():  # pairwise covariances need not form a positive semi-definite matrix: project onto one
+    if not complete:  # pairwise covariances need not form a positive semi-definite matrix: project onto one
         eigen, vectors = np.linalg.eigh(cov_frame)
         cov_frame = (vectors * np.maximum(eigen, 0.0)) @ vectors.T
         cov_frame = 0.5 * (cov_frame + cov_frame.T)
-    if x.shape[1] > 1 and is_singular(cov_frame) and seen.all():
+    if len(mean) > 1 and is_singular(cov_frame) and complete:
         frame = replace(frame, rotation=principal_axes(cov_frame))
     cov = cov_frame * np.multiply.outer(frame.scale, frame.scale)
     return Moments(n=total, mean=mean, std=std, cov=0.5 * (cov + cov.T), frame=frame)
