@@ -210,3 +210,86 @@ def test_the_bound_in_data_units_counts_only_the_observed_cells(covariance):
     observed = int((~np.isnan(x[:, columns])).sum())
     assert observed < x.shape[0] * len(columns)  # some scaled cells are missing
     assert base.elbo_ - other.elbo_ == pytest.approx(observed * np.log(1000.0), rel=1e-9)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_svi_keeps_missing_cells_and_memoized_vb_reaches_the_cavi_optimum(tmp_path, stream):
+    """--method svi on a file with missing cells (streamed, or --no-stream): memoized VB's exact
+    global steps end at the CAVI fit's optimum of the same rows, with the same data-units bound
+    (the observed cells' Jacobian) and the prior from the observed cells' moments."""
+    import json
+
+    from conftest import invoke
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(4000, 3))
+    x[:2000] += 4.0
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x = x[~np.isnan(x).all(axis=1)]
+    path = tmp_path / "holes.csv"
+    path.write_text("a,b,c\n" + "\n".join(",".join("" if np.isnan(v) else f"{v:.17g}" for v in row) for row in x)
+                    + "\n")
+    documents = {}
+    for name, args in {"svi": ["--method", "svi", "--memoized", "--epochs", "40"] + ([] if stream else ["--no-stream"]),
+                       "cavi": []}.items():
+        out = tmp_path / f"{name}.json"
+        result = invoke(["gmm", str(path), "-k", "2", "--seed", "0", "--tol", "1e-9", "-o", str(out), *args])
+        assert result.exit_code == 0, result.stderr
+        documents[name] = json.loads(out.read_text())
+    svi_fit, cavi_fit = documents["svi"], documents["cavi"]
+    assert svi_fit["data"]["n_rows"] == x.shape[0]
+    assert svi_fit["fit"]["elbo"] == pytest.approx(cavi_fit["fit"]["elbo"], rel=1e-6)
+    np.testing.assert_allclose(svi_fit["params"]["prior"]["mean"], cavi_fit["params"]["prior"]["mean"], rtol=1e-12)
+    means = sorted(m[0] for m in svi_fit["params"]["summary"]["means"])
+    np.testing.assert_allclose(means, sorted(m[0] for m in cavi_fit["params"]["summary"]["means"]), atol=1e-3)
+
+
+def test_svi_refuses_what_it_cannot_count(tmp_path):
+    from conftest import invoke
+
+    holes = "a,b\n1,2\n,3\n4,\n5,6\n2,2\n"
+    # stdin is read once: the missing cells' count is not known before the steps, so they are refused
+    stdin = invoke(["gmm", "-", "-k", "2", "--method", "svi"], input=holes)
+    assert stdin.exit_code == 2 and "missing value" in stdin.stderr and "--dropna" in stdin.stderr
+    never = tmp_path / "never.csv"
+    never.write_text("a,b\n1,\n2,\n3,\n")
+    result = invoke(["gmm", str(never), "-k", "2", "--method", "svi"])
+    assert result.exit_code == 2 and "column 'b' has no value in any row" in result.stderr
+    empty_row = tmp_path / "empty_row.csv"
+    empty_row.write_text("a,b\n1,2\n,\n3,1\n2,2\n")
+    result = invoke(["gmm", str(empty_row), "-k", "2", "--method", "svi"])
+    assert result.exit_code == 2 and "1 row(s) have no value in any column" in result.stderr
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag", "spherical"])
+def test_the_streamed_observed_moments_are_the_in_memory_ones(covariance):
+    """models.gmm_observed over blocks (complete ones first, then missing cells, with weights)
+    gives gmm_prior.data_moments of the whole table; without a missing cell it is exactly the
+    MomentAccumulator (so complete files keep today's prior bit for bit)."""
+    from vifit.models.gmm import Spec
+    from vifit.models.gmm_moments import MomentAccumulator
+    from vifit.models.gmm_observed import ObservedMomentAccumulator
+    from vifit.models.gmm_prior import data_moments
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(1500, 4)) @ rng.normal(size=(4, 4)) + 1e3
+    x[600:][rng.random((900, 4)) < 0.25] = np.nan
+    w = rng.integers(0, 3, size=1500).astype(float)
+    spec = Spec(3, 4, covariance, "dirichlet")
+    whole = data_moments(spec, x, weights=w)
+    streamed = ObservedMomentAccumulator(4, covariance == "full")
+    for start in range(0, 1500, 256):
+        streamed.add(x[start:start + 256], w[start:start + 256])
+    got = streamed.moments(spec)
+    assert got.n == whole.n == w.sum()
+    np.testing.assert_allclose(got.mean, whole.mean, rtol=1e-13)
+    np.testing.assert_allclose(got.std, whole.std, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(got.cov), np.asarray(whole.cov), rtol=1e-9, atol=1e-12)
+    complete = x[:600]
+    plain, observed = MomentAccumulator(4, covariance == "full"), ObservedMomentAccumulator(4, covariance == "full")
+    for start in range(0, 600, 128):
+        plain.add(complete[start:start + 128])
+        observed.add(complete[start:start + 128])
+    a, b = plain.moments(spec), observed.moments(spec)
+    assert not observed.has_missing and a.n == b.n
+    assert np.array_equal(a.mean, b.mean) and np.array_equal(np.asarray(a.cov), np.asarray(b.cov))

@@ -71,7 +71,7 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False):
         from vifit.api.gmm_svi import load_stream
 
         return Plan(config=config, fit=partial(_fit_svi, settings=settings, options=fit_options),
-                    load=load_stream if options["stream"] else None,
+                    load=load_stream if options["stream"] else load_cavi,
                     not_converged_hint=_svi_hint(source) if options["stream"] else SVI_HINT)
     if len(ks) > 1:
         return Plan(config=config, fit=partial(_fit_range, ks=ks, spec=options["k"], strict=strict,
@@ -81,8 +81,9 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False):
 
 
 def load_cavi(source: str, opts, note):
-    """``Plan.load`` of a CAVI fit: the table with its missing cells kept (NaN, marginalised by
-    models.gmm_missing) unless --dropna, and its --row-weights column."""
+    """``Plan.load`` of a fit of the rows in memory (CAVI, SVI with --no-stream): the table with
+    its missing cells kept (NaN, marginalised by models.gmm_missing) unless --dropna, and its
+    --row-weights column."""
     from dataclasses import replace
 
     from vifit.data import load_table
@@ -184,7 +185,7 @@ class GMM(Estimator):
     """
 
     _model = "gmm"
-    _missing_cells = True  # NaN cells are missing at random, marginalised (CAVI; see models.gmm_missing)
+    _missing_cells = True  # NaN cells are missing at random, marginalised (CAVI and SVI; models.gmm_missing)
 
     def __init__(self, k=2, covariance="full", weights="dirichlet", weight_concentration=None, mean_prior=None,
                  mean_precision_prior=None, dof_prior=None, covariance_prior=None, sigma=None, tau=None,

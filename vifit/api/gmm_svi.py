@@ -32,6 +32,7 @@ from vifit.models import gmm
 from vifit.models.gmm_model import GaussianMixture
 from vifit.models.mixture import Workspace
 from vifit.models.gmm_moments import MomentAccumulator, RowSample
+from vifit.models.gmm_observed import ObservedMomentAccumulator
 from vifit.result import FitResult
 
 INIT_ROWS = 65536
@@ -51,39 +52,48 @@ class Loaded:
     """The rows an SVI fit runs on: the row source, the output's data block, and the name
     messages give the data."""
 
-    def __init__(self, source, describe, name: str = "data", weighted: bool = False):
+    def __init__(self, source, describe, name: str = "data", weighted: bool = False, missing: bool = False):
         self.source, self.describe, self.name = source, describe, name
         self.weighted = weighted  # the rows carry their frequency weight as a last column
+        self.missing = missing  # the rows may hold NaN cells, missing at random (models.gmm_missing)
 
 
 def load_stream(path: str, opts, note) -> Loaded:
-    """``Plan.load`` of a streamed SVI fit: the CSV read in blocks (stdin spooled once); with
-    --row-weights each block carries the rows' weight as a last column."""
+    """``Plan.load`` of a streamed SVI fit: the CSV read in blocks (stdin spooled once); missing
+    cells kept (NaN) unless --dropna; with --row-weights each block carries the rows' weight as a
+    last column."""
     from vifit.data import display_name
+    from vifit.data.source import read_once
     from vifit.data.stream import TableStream
 
+    # missing cells are kept from a file only: the bound's Jacobian needs their count before the
+    # steps, and stdin's one online pass cannot give it (there a missing cell is an error, as it was)
+    keep = not opts.dropna and not read_once(path)
+    opts = replace(opts, missing=keep)
     table_stream = TableStream(path, opts, chunk_rows=sources.READ_ROWS, note=note)
     if opts.standardize:
         table_stream.fit_standardization()
     source = svi.StreamSource(table_stream)
-    return Loaded(source, source.describe, display_name(path), weighted=table_stream.weighted)
+    return Loaded(source, source.describe, display_name(path), weighted=table_stream.weighted, missing=keep)
 
 
 def in_memory(table) -> Loaded:
     """The rows of an in-memory table (``--no-stream``, an array given to the API)."""
+    missing = bool(np.isnan(table.values).any())
     if table.weights is None:
-        return Loaded(svi.ArraySource(table.values), table.describe, table.source)
+        return Loaded(svi.ArraySource(table.values), table.describe, table.source, missing=missing)
     # the weight rides as a last column through the permutations (svi.Problem.split)
     return Loaded(svi.ArraySource(np.column_stack([table.values, table.weights])), table.describe, table.source,
-                  weighted=True)
+                  weighted=True, missing=missing)
 
 
 def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: bool = True,
-         weighted: bool = False):
+         weighted: bool = False, missing: bool = False, columns: list[str] | None = None):
     """(moments accumulator, initial sample rows, N or None) from one pass (or stdin's first block);
     full: accumulate the d x d scatter (else only the variances); weighted: the blocks' last
-    column is the rows' weight (the accumulator then counts weight: its n is the weight total)."""
-    accumulator = MomentAccumulator(spec_d, full)
+    column is the rows' weight (the accumulator then counts weight: its n is the weight total);
+    missing: the rows may hold NaN cells (the observed cells' moments, models.gmm_observed)."""
+    accumulator = ObservedMomentAccumulator(spec_d, full) if missing else MomentAccumulator(spec_d, full)
     sample = RowSample(INIT_ROWS, rng)
     if source.repeatable:
         n = 0
@@ -105,6 +115,8 @@ def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: b
              f"from its first {accumulator.n} rows, then one online pass (N = rows seen so far)")
     if source.__class__ is svi.StreamSource and source.stream.rows_dropped:
         note(f"dropped {source.stream.rows_dropped} row(s) with missing or infinite values (--dropna)")
+    if missing:
+        _check_observed(accumulator, name, columns)
     if weighted and not accumulator.n > 0:
         raise BadInput(f"{name}: --row-weights column {source.stream.opts.row_weights!r} is 0 on every row: "
                        f"there is nothing to fit" if source.__class__ is svi.StreamSource else
@@ -114,6 +126,18 @@ def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: b
         raise BadInput(f"{name}: every column is constant{where} ({accumulator.n} identical rows); "
                        f"there is nothing to fit")
     return accumulator, sample.sample(), n
+
+
+def _check_observed(accumulator, name: str, columns: list[str] | None) -> None:
+    """BadInput naming a column with no observed cell or counting the rows with none (as CAVI's
+    gmm_fit.check_observed)."""
+    never = accumulator.never_observed
+    if never.size and accumulator.n > 0:
+        column = columns[never[0]] if columns else f"x{never[0] + 1}"
+        raise BadInput(f"{name}: column {column!r} has no value in any row; drop it with --columns")
+    if accumulator.empty_rows:
+        raise BadInput(f"{name}: {accumulator.empty_rows} row(s) have no value in any column; drop them "
+                       f"(or use --dropna)")
 
 
 def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
@@ -141,8 +165,11 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     given_chunk, chunk_rows = chunk_rows is not None, chunk_rows or auto_chunk_rows(spec)
     memory.check_gmm(spec, None, min(chunk_rows, settings.batch_size), 1, restarts)  # before the first pass
     sequence = np.random.SeedSequence(int(seed))  # child 0 for the scan, 1.. for the restarts
+    columns = loaded.describe()["columns"]
     accumulator, sample, n = scan(source, d, np.random.default_rng(sequence.spawn(1)[0]), name, reporter.note,
-                                   full=covariance == "full", weighted=loaded.weighted)
+                                   full=covariance == "full", weighted=loaded.weighted, missing=loaded.missing,
+                                   columns=columns)
+    missing = loaded.missing and accumulator.has_missing  # a file may have none: then today's fit exactly
     # no block is longer than the rows (nor, from stdin, than a read block or a batch): a larger chunk
     # only allocated more (4096 rows of T(x) for 5,000 columns asked for 382 GiB)
     limit = n if n is not None else max(sources.READ_ROWS, settings.batch_size)
@@ -167,8 +194,10 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     prior, prior_document = gmm_fit.resolve_prior(spec, moments, prior_options, reporter.note,
                                                  loaded.describe()["columns"])
     frame = moments.frame
-    problem = svi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), source, chunk_rows=chunk_rows,
-                          weight_total=float(accumulator.n) if loaded.weighted else None)
+    model = GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame, missing)
+    problem = svi.Problem(model, source, chunk_rows=chunk_rows,
+                          weight_total=float(accumulator.n) if loaded.weighted else None,
+                          jacobian_total=model.cells_log_jacobian(accumulator.observed) if missing else None)
     sample_ws = Workspace(spec, max(1, min(chunk_rows, sample.shape[0])))
     method = "memoized" if settings.memoized else "svi"
     per_epoch = max(1, n // batch) if n is not None else None

@@ -97,7 +97,11 @@ class GaussianMixture:
             total = local_statistics(theta, gmm.fill_features(self.spec, x[complete], self.frame, ws.features),
                                      ws, w)
         z = (x[holes] - self.frame.shift) / self.frame.scale
-        return total + gmm_missing.statistics(self.spec, theta, z, None if weights is None else weights[holes])
+        w = None if weights is None else weights[holes]
+        # rows grouped by pattern (gmm_missing works per run of one pattern); the sort is stable, so
+        # rows already grouped (a CAVI fit sorts them once) keep their order and their sums
+        order = np.lexsort(np.isnan(z).T[::-1])
+        return total + gmm_missing.statistics(self.spec, theta, z[order], None if w is None else w[order])
 
     def in_domain(self, lam: np.ndarray) -> bool:
         """lam (p, k) with counts >= 0 converts to a valid q: the Wishart/Gamma scale is positive

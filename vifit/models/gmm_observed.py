@@ -18,17 +18,27 @@ from __future__ import annotations
 import numpy as np
 
 from vifit.models.gmm import Spec, frame_for
+from vifit.models.gmm_moments import MomentAccumulator
 from vifit.models.gmm_prior import Moments, observed_moments
 from vifit.models.spread import Spread
 
 
 class ObservedMomentAccumulator:
     """Running weighted sums of the observed cells of row blocks (d columns); full: also the
-    pairwise (d, d) sums a full covariance needs. n: the rows' total weight."""
+    pairwise (d, d) sums a full covariance needs. n: the rows' total weight.
+
+    Until a block holds a missing cell the rows go to a ``MomentAccumulator`` (``complete``), so
+    a table without missing cells gets exactly the moments it always had; at the first missing
+    cell that accumulator's mean and scatter become these sums (about its mean: shifted sums 0)."""
 
     def __init__(self, d: int, full: bool = True):
         self.d, self.full = d, bool(full)
-        self.n = 0.0
+        self.complete: MomentAccumulator | None = MomentAccumulator(d, full)
+        self._zero()
+
+    def _zero(self) -> None:
+        d = self.d
+        self._n = 0.0
         self.shift = np.zeros(d)
         self.shifted = np.zeros(d, dtype=bool)  # whether a column's shift is set (its first observed cell)
         self.counts = np.zeros(d)
@@ -40,9 +50,27 @@ class ObservedMomentAccumulator:
         self.high = np.full(d, -np.inf)
         self.empty_rows = 0  # rows with no observed cell
 
+    def _leave_complete(self) -> None:
+        """The complete rows so far as observed-cell sums about their mean."""
+        complete, self.complete = self.complete, None
+        if not complete.n:
+            return
+        n, mean, scatter = float(complete.n), complete.mean, complete.scatter
+        self._n, self.shift, self.shifted = n, mean.copy(), np.ones(self.d, dtype=bool)
+        self.counts = np.full(self.d, n)
+        self.squares = np.diag(scatter).copy() if self.full else np.asarray(scatter, dtype=np.float64).copy()
+        if self.full:
+            self.pairs, self.products = np.full((self.d, self.d), n), np.array(scatter, dtype=np.float64)
+        self.low, self.high = complete.low.copy(), complete.high.copy()
+
     def add(self, block: np.ndarray, weights: np.ndarray | None = None) -> None:
         """Add a block (m, d) of rows (NaN = missing); weights (m,): frequency weights."""
         block = np.asarray(block, dtype=np.float64)
+        if self.complete is not None:
+            if not np.isnan(block).any():
+                self.complete.add(block, weights)
+                return
+            self._leave_complete()
         if weights is not None:
             block, weights = block[weights > 0], np.asarray(weights[weights > 0], dtype=np.float64)
         if block.shape[0] == 0:
@@ -58,7 +86,7 @@ class ObservedMomentAccumulator:
             self.shifted |= new
         a = np.where(seen, block - self.shift, 0.0)
         wa = a * w[:, None]
-        self.n += float(w.sum())
+        self._n += float(w.sum())
         self.counts += observed_weight
         self.sums += wa.sum(axis=0)
         self.squares += np.einsum("nd,nd->d", wa, a)
@@ -72,12 +100,28 @@ class ObservedMomentAccumulator:
             np.fmax(self.high, np.nanmax(np.where(seen, block, -np.inf), axis=0), out=self.high)
 
     @property
+    def n(self) -> float:
+        """The rows' total weight."""
+        return self.complete.n if self.complete is not None else self._n
+
+    @property
+    def observed(self) -> np.ndarray:
+        """(d,) the weight of each column's observed cells."""
+        return np.full(self.d, float(self.n)) if self.complete is not None else self.counts
+
+    @property
+    def has_missing(self) -> bool:
+        return self.complete is None
+
+    @property
     def never_observed(self) -> np.ndarray:
         """Indices of the columns with no observed cell."""
-        return np.flatnonzero(~(self.counts > 0))
+        return np.flatnonzero(~(self.observed > 0))
 
     @property
     def constant(self) -> bool:
+        if self.complete is not None:
+            return self.complete.constant
         return bool((self.low == self.high).all())
 
     def _centre(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -88,6 +132,8 @@ class ObservedMomentAccumulator:
         return self.shift + offset, offset, np.sqrt(variance)
 
     def spread(self) -> Spread:
+        if self.complete is not None:
+            return self.complete.spread()
         mean, _, std = self._centre()
         constant = ~(self.high > self.low)
         std = np.where(constant, 0.0, std)
@@ -98,8 +144,10 @@ class ObservedMomentAccumulator:
 
     def moments(self, spec: Spec) -> Moments:
         """The prior's :class:`Moments`, as ``gmm_prior.data_moments`` gives them for these rows."""
+        if self.complete is not None:
+            return self.complete.moments(spec)
         mean, offset, std = self._centre()
-        complete = bool(self.counts.min() == self.n) if self.d else True
+        complete = bool(self.counts.min() == self._n) if self.d else True
         if self.full:
             scatter = (self.products - self.cross * offset[None, :] - self.cross.T * offset[:, None]
                        + self.pairs * np.multiply.outer(offset, offset))
@@ -109,4 +157,4 @@ class ObservedMomentAccumulator:
             pairs = self.counts
         frame = frame_for(spec, mean, std)
         unit = np.multiply.outer(frame.scale, frame.scale) if self.full else frame.scale**2
-        return observed_moments(spec, self.n, mean, std, frame, pairs, scatter / unit, complete)
+        return observed_moments(spec, self._n, mean, std, frame, pairs, scatter / unit, complete)
