@@ -235,7 +235,7 @@ def cavi_result(problem, prior: gmm.Prior, prior_document: dict, result, columns
         "effective_components": int(np.sum(summary["weights"] > 1.0 / (2.0 * problem.total_weight))),
         **extra,
     }
-    if problem.weights is not None:  # N of the bound is the weight total, not the rows
+    if problem.weighted:  # N of the bound is the weight total, not the rows
         extra["weight_total"] = problem.total_weight
     params = {"prior": prior_document, "variational": variational_document(spec, q),
               "summary": summary, "frame": frame_document(frame)}

@@ -70,18 +70,20 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, i
     kind = model_kind(document["model"], model_file)
     columns = document["data"]["columns"]  # validated: a non-empty list of distinct names
     opts = ReadOptions(header=header, delimiter=delimiter, decimal=decimal, dropna=dropna)
+    if hasattr(kind, "read_options"):  # the model reads its own kinds of cells (missing, categories)
+        opts = kind.read_options(document, opts)
     if backend["backend"] == "dask":
         from vifit.distributed import predict as dask_predict
 
         if reconstruct:
             raise BadInput("--reconstruct is not supported for gmm")
+        if impute:
+            raise BadInput("--impute is not supported with --backend dask: predict locally")
         dask_predict.run(document, model_file, data, opts, out["output"], backend, reporter.note)
         reporter.release()
         return
     if impute and document["model"] not in ("gmm", "mixture"):
         raise BadInput(f"--impute applies to gmm and mixture models; {model_file} holds a {document['model']} model")
-    if hasattr(kind, "read_options"):  # the model reads its own kinds of cells (missing, categories)
-        opts = kind.read_options(document, opts)
     table = load_table(data, opts, note=reporter.note, required_columns=columns)
     extra = {"impute": True} if impute else {}
     names, rows = computed(kind.predict, document, model_file, table, reconstruct=reconstruct, **extra)

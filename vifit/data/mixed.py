@@ -134,12 +134,7 @@ def convert(frame: pd.DataFrame, plan: ColumnPlan, layout, opts, name: str, code
     if plan.weight is not None:
         weights = to_numeric_block(frame, [plan.weight], name, opts.header, row_offset, layout.decimal,
                                    layout.sep)[:, 0]
-        bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0)))
-        if bad.size:
-            i = int(bad[0])
-            what = "is empty" if np.isnan(weights[i]) else f"is {float(weights[i])!r}"
-            raise BadInput(f"{name}: {line_of(row_offset + i, opts.header)}, column {plan.weight!r}: the row weight "
-                           f"{what}; --row-weights needs finite numbers >= 0")
+        check_weight_values(weights, name, plan.weight, opts.header, row_offset)
     if opts.missing and not opts.dropna:
         check_finite(np.where(np.isnan(block), 0.0, block), plan.features, name, opts.header, False, row_offset)
         return block, weights, 0
@@ -150,6 +145,16 @@ def convert(frame: pd.DataFrame, plan: ColumnPlan, layout, opts, name: str, code
         weights = weights[finite]
     assert block.shape[0] == kept_before - dropped
     return block, weights, dropped
+
+
+def check_weight_values(weights: np.ndarray, name: str, column: str, header: bool, row_offset: int) -> None:
+    """BadInput naming the first row whose weight is empty, infinite or negative."""
+    bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0)))
+    if bad.size:
+        i = int(bad[0])
+        what = "is empty" if np.isnan(weights[i]) else f"is {float(weights[i])!r}"
+        raise BadInput(f"{name}: {line_of(row_offset + i, header)}, column {column!r}: the row weight "
+                       f"{what}; --row-weights needs finite numbers >= 0")
 
 
 def check_weights(weights: np.ndarray | None, name: str, column: str | None) -> None:

@@ -41,30 +41,41 @@ class DaskProblem(cavi.Problem):
     def partitions(self) -> Partitions:
         return self.rows
 
+    weight_total: float | None = None  # N of the bound with --row-weights (the weights' sum), else the rows
+
+    @property
+    def total_weight(self) -> float:
+        return self.n_rows if self.weight_total is None else self.weight_total
+
+    @property
+    def weighted(self) -> bool:
+        return self.weight_total is not None
+
     def local_stats(self, theta: np.ndarray) -> Stats:
-        return self.partitions.map_sum(tasks.local_stats, self.model, theta, self.chunk_rows)
+        return self.partitions.map_sum(tasks.local_stats, self.model, theta, self.chunk_rows, self.partitions.weighted)
 
     def initial_stats(self, init: str, rng: np.random.Generator, resp0=None) -> Stats:
-        parts, model = self.partitions, self.model
+        parts, model, weighted = self.partitions, self.model, self.partitions.weighted
         if resp0 is not None:
             bounds = zip(parts.offsets[:-1], parts.offsets[1:])
             pieces = parts.client.scatter([np.asarray(resp0[a:b]) for a, b in bounds])
-            return parts.tree_sum([parts.submit(tasks.resp_stats, x, model, piece, self.chunk_rows)
+            return parts.tree_sum([parts.submit(tasks.resp_stats, x, model, piece, self.chunk_rows, weighted)
                                    for x, piece in zip(parts.futures, pieces)])
         if init == "random-resp":
             seeds = spawn(rng, len(parts))
-            return parts.tree_sum([parts.submit(tasks.random_resp_stats, x, model, seed, self.chunk_rows)
+            return parts.tree_sum([parts.submit(tasks.random_resp_stats, x, model, seed, self.chunk_rows, weighted)
                                    for x, seed in zip(parts.futures, seeds)])
-        sample = self.sample(rng)
+        sample, w = tasks.split(self.sample(rng), weighted)
         if init == "kmeans++":
-            centres = initialisation.kmeanspp_centres(model, sample, self.workspace, rng)
-            centres = initialisation.lloyd(model, sample, self.workspace, centres)
-        elif init == "random":
-            rows = np.sort(rng.choice(sample.shape[0], size=model.k, replace=False))
-            centres = model.embed(sample[rows], self.workspace.features[1:1 + model.embed_dim]).T.copy()
+            centres = initialisation.kmeanspp_centres(model, sample, self.workspace, rng, w)
+            centres = initialisation.lloyd(model, sample, self.workspace, centres, weights=w)
+        elif init == "random":  # as the local start draws them: rows of weight 0 are never centres
+            rows = (rng.choice(sample.shape[0], size=model.k, replace=False) if w is None else
+                    rng.choice(np.flatnonzero(w > 0), size=model.k, replace=int((w > 0).sum()) < model.k))
+            centres = model.embed(sample[np.sort(rows)], self.workspace.features[1:1 + model.embed_dim]).T.copy()
         else:
             raise ValueError(f"unknown init {init!r}")
-        return parts.map_sum(tasks.hard_stats, model, centres, self.chunk_rows)
+        return parts.map_sum(tasks.hard_stats, model, centres, self.chunk_rows, weighted)
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         return sample_rows(self.partitions, rng, self.sample_rows)

@@ -16,7 +16,7 @@ from vifit.distributed import cluster, tasks
 from vifit.errors import BadInput
 from vifit.models import gmm
 from vifit.models.gmm_model import GaussianMixture
-from vifit.models.gmm_moments import MomentAccumulator
+from vifit.models.gmm_observed import ObservedMomentAccumulator
 from vifit.api import gmm_fit
 
 
@@ -24,7 +24,7 @@ class DaskTable:
     """The loaded data: partitions on the cluster, their column names, and the output's data block."""
 
     def __init__(self, partitions, columns: list, source: str, rows_dropped: int, preprocessing: dict,
-                 accumulator: MomentAccumulator):
+                 accumulator: ObservedMomentAccumulator):
         self.partitions, self.columns, self.source = partitions, list(columns), source
         self.rows_dropped, self.preprocessing, self.accumulator = rows_dropped, preprocessing, accumulator
 
@@ -40,18 +40,19 @@ def load(source: str, opts, note, *, backend: dict, resources: contextlib.ExitSt
     backend: scheduler, scheduler_file, worker_wait (the ``--backend dask`` options)."""
     from vifit.distributed.partitions import refuse_read_once
 
+    from dataclasses import replace
+
     refuse_read_once(source)
-    if opts.row_weights:
-        raise BadInput("--row-weights is not supported with --backend dask yet: fit locally (CAVI, or --method svi "
-                       "--no-stream)")
+    opts = replace(opts, missing=not opts.dropna)  # missing cells are the model's, as in a local fit
     client = resources.enter_context(cluster.connect(backend["scheduler"], backend["scheduler_file"], note))
     return load_table(client, source, opts, note, backend.get("worker_wait") or cluster.WORKER_WAIT)
 
 
-def merged_moments(partitions) -> MomentAccumulator:
-    """n, mean, scatter, min, max of every row: per partition on the workers, merged in order."""
-    total = MomentAccumulator(partitions.shape[1])
-    for part in partitions.gather(partitions.map(tasks.moments)):
+def merged_moments(partitions, use_weights: bool = True) -> ObservedMomentAccumulator:
+    """n, mean, scatter, min, max of every row's observed cells (weighted by --row-weights unless
+    not use_weights): per partition on the workers, merged in order."""
+    total = ObservedMomentAccumulator(partitions.shape[1])
+    for part in partitions.gather(partitions.map(tasks.moments, partitions.weighted, use_weights)):
         total.merge(part)
     return total
 
@@ -71,20 +72,33 @@ def load_table(client, source: str, opts, note, worker_wait: float = cluster.WOR
     if n < gmm_fit.MIN_ROWS:
         raise BadInput(f"{name}: {n} usable row(s), but this model needs at least {gmm_fit.MIN_ROWS}")
     accumulator = merged_moments(partitions)
-    if accumulator.constant:
-        raise BadInput(f"{name}: every column is constant ({n} identical rows); there is nothing to fit")
+    _check_rows(accumulator, name, columns, n, partitions.weighted, opts.row_weights)
     preprocessing = {}
-    if opts.standardize:
-        moments = accumulator.moments(gmm.Spec(1, len(columns), "diag"))
+    if opts.standardize:  # the rows' moments, each row once, as a table in memory is standardised
+        unweighted = merged_moments(partitions, use_weights=False) if partitions.weighted else accumulator
+        moments = unweighted.moments(gmm.Spec(1, len(columns), "diag"))
         scale = moments.std.copy()
         for j in np.flatnonzero(~(scale > 0)):
             note(f"column {columns[j]!r} is constant; --standardize leaves its scale at 1")
         scale = np.where(scale > 0, scale, 1.0)
         preprocessing = {"standardize": {"mean": moments.mean.tolist(), "scale": scale.tolist()}}
-        standardized = partitions.map(tasks.standardize, moments.mean, scale, opts.dtype)
+        standardized = partitions.map(tasks.standardize, moments.mean, scale, opts.dtype, partitions.weighted)
         partitions.futures = standardized
         accumulator = merged_moments(partitions)
     return DaskTable(partitions, columns, name, dropped, preprocessing, accumulator)
+
+
+def _check_rows(accumulator, name: str, columns: list, n: int, weighted: bool, weight_column) -> None:
+    """BadInput for what a local fit refuses too: every column constant, a column or a row with no
+    observed cell, every row weight 0."""
+    from vifit.api.gmm_svi import _check_observed
+
+    if accumulator.has_missing:
+        _check_observed(accumulator, name, columns)
+    if weighted and not accumulator.n > 0:
+        raise BadInput(f"{name}: --row-weights column {weight_column!r} is 0 on every row: there is nothing to fit")
+    if accumulator.constant:
+        raise BadInput(f"{name}: every column is constant ({n} identical rows); there is nothing to fit")
 
 
 def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "full", weights: str = "dirichlet",
@@ -103,8 +117,12 @@ def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "ful
     moments = gmm_fit.accumulated_moments(spec, table.accumulator, table.columns, table.source)
     prior, prior_document = gmm_fit.resolve_prior(spec, moments, prior_options, reporter.note, table.columns)
     frame = moments.frame
-    problem = DaskProblem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), partitions,
-                          chunk_rows=chunk_rows, rows=partitions)
+    accumulator = table.accumulator
+    model = GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame, accumulator.has_missing)
+    problem = DaskProblem(model, partitions, chunk_rows=chunk_rows, rows=partitions,
+                          weight_total=float(accumulator.n) if partitions.weighted else None)
+    if accumulator.has_missing:  # the bound is on the observed cells' density (as gmm_fit.prepare)
+        problem.log_jacobian_total = model.cells_log_jacobian(accumulator.observed)
     result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
                       reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0)
     return gmm_fit.cavi_result(problem, prior, prior_document, result, table.columns, init=init,

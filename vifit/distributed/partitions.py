@@ -3,7 +3,8 @@
 :func:`read_partitions` reads DATA (a file or a glob such as ``data/part-*.csv.gz``) under
 the rules of the one reader, ``vifit/data/``: the columns are chosen from the first file's head
 (``--columns``, or every numeric column with a note for text ones), the values must be
-numbers, and NaN/inf is BadInput unless ``--dropna``. The files are cut into pieces (a
+numbers, and inf is BadInput (NaN too, unless the fit keeps missing cells) unless ``--dropna``;
+a --row-weights column is read as each array's last column (``Partitions.weighted``). The files are cut into pieces (a
 64 MiB block of a plain file, a compressed file whole) and each piece is read by a task on a
 worker (``reading.read_piece``), not by ``dask.dataframe.read_csv``: that parsed a partition
 whole and left a worker above its memory target (``reading`` says by how much).
@@ -23,7 +24,7 @@ import math
 
 import numpy as np
 
-from vifit.data import ReadOptions, display_name, open_bytes
+from vifit.data import ReadOptions, display_name, mixed, open_bytes
 from vifit.data.csv import choose_columns as columns_of_frame
 from vifit.data.csv import frames
 from vifit.data.layout import header_only, layout_of
@@ -41,8 +42,10 @@ class Partitions:
 
     repeatable = True  # an SVI source that can be passed over again
 
-    def __init__(self, client, futures: list, lengths: list, d: int, worker_wait: float = cluster.WORKER_WAIT):
+    def __init__(self, client, futures: list, lengths: list, d: int, worker_wait: float = cluster.WORKER_WAIT,
+                 weighted: bool = False):
         self.client, self.futures = client, list(futures)
+        self.weighted = bool(weighted)  # each array's last column is its rows' --row-weights (d + 1 columns)
         self.worker_wait = worker_wait  # seconds to wait for a worker once all are lost (cluster.gather)
         self.lengths = [int(n) for n in lengths]
         self.shape = (sum(self.lengths), int(d))
@@ -114,8 +117,8 @@ def resolve_files(source: str) -> list[str]:
 
 
 def choose_columns(first_file: str, opts: ReadOptions, name: str, note):
-    """(columns to use, the data.layout.Layout of the files) from the first file's head: its
-    first HEAD_ROWS rows, parsed as the local readers parse them."""
+    """(columns to use, the data.layout.Layout of the files, the --row-weights column or None) from
+    the first file's head: its first HEAD_ROWS rows, parsed as the local readers parse them."""
     file_name = display_name(first_file)
     with CheckedReader(open_bytes(first_file), file_name) as reader:
         head = read_head(reader, file_name)
@@ -123,7 +126,13 @@ def choose_columns(first_file: str, opts: ReadOptions, name: str, note):
         first = next(frames(Chain(head, reader), layout, HEAD_ROWS, file_name, header_line=opts.header), None)
     if first is None or len(first) == 0:
         raise header_only(file_name)
-    return columns_of_frame(first, layout, opts.columns, name, note), layout
+    if not mixed.active(opts):
+        return columns_of_frame(first, layout, opts.columns, name, note), layout, None
+    plan = mixed.plan_columns(first, layout, opts, name, note, None)
+    if plan.categories:
+        raise BadInput(f"{name}: category columns ({', '.join(sorted(plan.categories))}) are not read by "
+                       f"--backend dask; fit locally")
+    return plan.features, layout, plan.weight
 
 
 def read_partitions(client, source: str, opts: ReadOptions, note, dtype: str = "float64",
@@ -132,11 +141,11 @@ def read_partitions(client, source: str, opts: ReadOptions, note, dtype: str = "
     read task per piece of ``reading.plan`` (a 64 MiB block of a plain file, a compressed file whole)."""
     name = display_name(source)
     files = resolve_files(source)
-    columns, layout = choose_columns(files[0], opts, name, note)
+    columns, layout, weight = choose_columns(files[0], opts, name, note)
     header = layout.sep.join(layout.header_names) if opts.header else None
     pieces = reading.plan(files)
     pairs = [client.submit(reading.read_piece_or_problem, piece, list(layout.fields), columns, header, layout.sep,
-                           opts.dropna, dtype, layout.decimal, retries=RETRIES)
+                           opts.dropna, dtype, layout.decimal, weight, opts.missing, retries=RETRIES)
              for piece in pieces]
     def gather(futures):
         return cluster.gather(client, futures, worker_wait)
@@ -148,7 +157,8 @@ def read_partitions(client, source: str, opts: ReadOptions, note, dtype: str = "
     lengths = gather([client.submit(tasks.n_rows, a, retries=RETRIES) for a in arrays])
     dropped = sum(gather([client.submit(tasks.second, pair) for pair in pairs]))
     del pairs  # the arrays keep what they need; a lost array is read again from its piece
-    return Partitions(client, arrays, lengths, len(columns), worker_wait), columns, int(dropped)
+    return Partitions(client, arrays, lengths, len(columns), worker_wait, weighted=weight is not None), columns, \
+        int(dropped)
 
 
 def sample_sizes(lengths: list, rows: int) -> list:

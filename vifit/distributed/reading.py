@@ -45,6 +45,7 @@ import numpy as np
 
 from vifit.data import DECOMPRESSION_ERRORS, check_finite, display_name, empty_file, open_bytes
 from vifit.data.csv import frames, reject_short
+from vifit.data.mixed import check_weight_values
 from vifit.data.layout import Layout
 from vifit.data.ragged import LazyRowFields, RowFields, field_count_message
 from vifit.data.source import CheckedReader
@@ -93,13 +94,15 @@ def plan(files: list[str], blocksize: int | None = None) -> list[Piece]:
 
 
 def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep: str, dropna: bool,
-               dtype: str = "float64", decimal: str = "."):
+               dtype: str = "float64", decimal: str = ".", weight: str | None = None, missing: bool = False):
     """(x (n, d) C-ordered with finite entries, rows dropped) of the piece's lines.
 
     names: every column of the files, in order; columns: the d to keep, in the order wanted;
     header: the first file's header line (stripped names joined by sep), None without one;
     dtype: of x, float64 or float32 (parsed as float64, then rounded as ``data.load_table`` does);
-    decimal: the decimal mark."""
+    decimal: the decimal mark; weight: the --row-weights column, read as x's last column
+    (x is then (n, d + 1)); missing: an empty or NaN cell stays NaN (``data.mixed``'s rule)
+    unless dropna."""
 
     layout = Layout(sep, decimal, tuple(names))
 
@@ -109,7 +112,8 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     try:
         name = piece.name()
         rows, quoted = count_rows(piece, header is not None, sep, len(names))
-        out = np.empty((rows, len(columns)), dtype=dtype)
+        read = list(columns) + ([weight] if weight is not None else [])
+        out = np.empty((rows, len(read)), dtype=dtype)
         filled = dropped = 0
         if header_line:
             _check_header(piece, header, sep)
@@ -118,17 +122,25 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
             # quoted: every field is parsed (not only the columns'), so that pandas rejects a
             # row with more fields than the header, which count_rows could not count
             chunks = frames(stream, layout, CHUNK_ROWS, name, header_line=header_line,
-                            usecols=None if quoted else columns, typed=columns) if rows else ()
+                            usecols=None if quoted else read, typed=read) if rows else ()
             for frame in chunks:
                 m = len(frame)
                 if filled + m > rows:  # only with line ends mixing \n and a lone \r (count_rows' bound fails)
                     rows = max(2 * rows, filled + m)
-                    out.resize((rows, len(columns)), refcheck=False)
+                    out.resize((rows, len(read)), refcheck=False)
                 block = out[filled:filled + m]
-                for j, column in enumerate(columns):  # frame's columns are in file order, not in columns'
+                for j, column in enumerate(read):  # frame's columns are in file order, not in columns'
                     block[:, j] = frame[column].to_numpy()
-                reject_short(frame, layout, columns, name, raw_lines.get, filled + dropped)
-                lost = _drop_nonfinite(block, columns, name, header_line, dropna, filled + dropped)
+                reject_short(frame, layout, read, name, raw_lines.get, filled + dropped)
+                if weight is not None:
+                    check_weight_values(block[:, -1], name, weight, header_line, filled + dropped)
+                if missing and not dropna:  # NaN cells are the model's; an infinite value is still an error
+                    features = block[:, :len(columns)]
+                    check_finite(np.where(np.isnan(features), 0.0, features), columns, name, header_line, False,
+                                 filled + dropped)
+                    lost = 0
+                else:
+                    lost = _drop_nonfinite(block, columns, name, header_line, dropna, filled + dropped)
                 filled, dropped = filled + m - lost, dropped + lost
         del block
     except BadInput:
@@ -142,21 +154,22 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     except DECOMPRESSION_ERRORS as exc:
         raise BadInput(f"{name}: compressed data is damaged or truncated ({exc})") from None
     if filled < rows:  # blank lines or dropped rows: shrink in place (realloc), no copy of the rows kept
-        out.resize((filled, len(columns)), refcheck=False)
+        out.resize((filled, len(read)), refcheck=False)
     return out, dropped
 
 
 def read_piece_or_problem(piece: Piece, names: list, columns: list, header: str | None, sep: str, dropna: bool,
-                          dtype: str = "float64", decimal: str = "."):
+                          dtype: str = "float64", decimal: str = ".", weight: str | None = None,
+                          missing: bool = False):
     """read_piece's (x, rows dropped, None), or (empty x, 0, message) for bad input.
 
     The task that reads on a worker: bad input comes back as a value, so the scheduler
     neither retries the task nor has the worker log a traceback for what is the user's
     one-line error, which the client raises."""
     try:
-        x, dropped = read_piece(piece, names, columns, header, sep, dropna, dtype, decimal)
+        x, dropped = read_piece(piece, names, columns, header, sep, dropna, dtype, decimal, weight, missing)
     except BadInput as exc:
-        return np.empty((0, len(columns)), dtype=dtype), 0, str(exc)
+        return np.empty((0, len(columns) + (weight is not None)), dtype=dtype), 0, str(exc)
     return x, dropped, None
 
 
@@ -168,13 +181,18 @@ def _raw_lines(piece: Piece, sep: str, header_line: bool):
 
 def _drop_nonfinite(block: np.ndarray, columns: list, name: str, header: bool, dropna: bool,
                     row_offset: int) -> int:
-    """Rows of block (m, d) holding NaN/inf: BadInput naming the first (``data.check_finite``),
-    or (dropna) moved out by shifting the finite rows up in place; the rows dropped.
+    """Rows of block (m, d) holding NaN/inf in its first len(columns) columns (the features; a
+    weight column may follow): BadInput naming the first (``data.check_finite``), or (dropna)
+    moved out by shifting the finite rows up in place; the rows dropped.
     (float32: a value beyond its range became inf.)"""
-    kept, dropped = check_finite(block, columns, name, header, dropna, row_offset)
-    if dropped:
-        block[:kept.shape[0]] = kept
-    return dropped
+    features = block[:, :len(columns)]
+    finite = np.isfinite(features).all(axis=1)
+    if finite.all():
+        return 0
+    check_finite(features, columns, name, header, dropna, row_offset)  # BadInput unless dropna
+    kept = block[finite]
+    block[:kept.shape[0]] = kept
+    return int(block.shape[0] - kept.shape[0])
 
 
 def _check_header(piece: Piece, header: str, sep: str) -> None:

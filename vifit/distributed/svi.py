@@ -44,10 +44,10 @@ class DaskSviProblem(svi.Problem):
 
     def batch_statistics(self, theta: np.ndarray, batch) -> Stats:
         return self.source.result(self.source.submit(tasks.local_stats, batch.future, self.model, theta,
-                                                     self.chunk_rows))
+                                                     self.chunk_rows, self.source.weighted))
 
     def pass_statistics(self, theta: np.ndarray) -> Stats:
-        return self.source.map_sum(tasks.local_stats, self.model, theta, self.chunk_rows)
+        return self.source.map_sum(tasks.local_stats, self.model, theta, self.chunk_rows, self.source.weighted)
 
 
 def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
@@ -69,8 +69,12 @@ def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covarianc
     moments = gmm_fit.accumulated_moments(spec, table.accumulator, table.columns, table.source)
     prior, prior_document = gmm_fit.resolve_prior(spec, moments, prior_options, reporter.note, table.columns)
     frame = moments.frame
-    problem = DaskSviProblem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), parts,
-                             chunk_rows=chunk_rows)
+    accumulator = table.accumulator
+    model = GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame, accumulator.has_missing)
+    problem = DaskSviProblem(model, parts, chunk_rows=chunk_rows,
+                             weight_total=float(accumulator.n) if parts.weighted else None,
+                             jacobian_total=model.cells_log_jacobian(accumulator.observed)
+                             if accumulator.has_missing else None)
     children = np.random.SeedSequence(int(seed)).spawn(restarts + 1)
     sample = sample_rows(parts, np.random.default_rng(children[0]), SAMPLE_ROWS)
     sample_ws = Workspace(spec, max(1, min(problem.chunk_rows, sample.shape[0])))

@@ -3,6 +3,8 @@
 Each returns something small and additive (``mixture.Stats``, a moment accumulator, a sample),
 so the client only ever receives O(k p) numbers per partition. Chunks within a partition
 are visited in order and summed in order, so a partition's result is reproducible.
+A weighted partition (``weighted``: --row-weights) holds its rows' weights as a last column,
+(n, d + 1), split off here (:func:`split`); NaN cells are the model's (missing at random).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 from vifit.inference import init
 from vifit.models import mixture
 from vifit.models.mixture import Stats, Workspace
-from vifit.models.gmm_moments import MomentAccumulator
+from vifit.models.gmm_observed import ObservedMomentAccumulator
 
 CHUNK_ROWS = 16384  # rows per chunk of the tasks that would otherwise make a copy of the whole partition
 
@@ -38,21 +40,34 @@ def n_rows(x: np.ndarray) -> int:
     return int(x.shape[0])
 
 
-def standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: str = "float64") -> np.ndarray:
+def split(x: np.ndarray, weighted: bool):
+    """(rows (n, d), weights (n,) or None) of a partition."""
+    return (x[:, :-1], x[:, -1].astype(np.float64)) if weighted else (x, None)
+
+
+def standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: str = "float64",
+                weighted: bool = False) -> np.ndarray:
     """(x - mean) / scale as a new (n, d) array of dtype, written chunk by chunk: no temporary
-    the size of x. Computed in float64 and then rounded, as ``data.load_table`` does."""
+    the size of x. Computed in float64 and then rounded, as ``data.load_table`` does; a weight
+    column is copied as it is."""
     out = np.empty(x.shape, dtype=dtype)
+    d = x.shape[1] - weighted
     for start, stop in _chunks(x, CHUNK_ROWS):
-        out[start:stop] = (x[start:stop] - mean) / scale
+        out[start:stop, :d] = (x[start:stop, :d] - mean) / scale
+    if weighted:
+        out[:, d] = x[:, d]
     return out
 
 
-def moments(x: np.ndarray) -> MomentAccumulator:
-    """n, mean, scatter, min and max of a partition (merged on the client in partition order),
-    added CHUNK_ROWS rows at a time: ``MomentAccumulator.add`` centres a copy of its block."""
-    accumulator = MomentAccumulator(x.shape[1])
-    for start, stop in _chunks(x, CHUNK_ROWS):
-        accumulator.add(x[start:stop])
+def moments(x: np.ndarray, weighted: bool = False, use_weights: bool = True) -> ObservedMomentAccumulator:
+    """n, mean, scatter, min and max of a partition's observed cells (merged on the client in
+    partition order), added CHUNK_ROWS rows at a time; without a missing cell these are exactly a
+    ``MomentAccumulator``'s. use_weights: count each row by its weight (else once: the rows'
+    --standardize, as a table in memory computes it)."""
+    rows, weights = split(x, weighted)
+    accumulator = ObservedMomentAccumulator(rows.shape[1])
+    for start, stop in _chunks(rows, CHUNK_ROWS):
+        accumulator.add(rows[start:stop], weights[start:stop] if weights is not None and use_weights else None)
     return accumulator
 
 
@@ -65,28 +80,33 @@ def _workspace(model, x: np.ndarray, chunk_rows: int) -> Workspace:
     return Workspace(model, max(1, min(chunk_rows, x.shape[0])))
 
 
-def local_stats(x: np.ndarray, model, theta: np.ndarray, chunk_rows: int) -> Stats:
+def local_stats(x: np.ndarray, model, theta: np.ndarray, chunk_rows: int, weighted: bool = False) -> Stats:
     """sum over the partition's chunks of the model's local step under theta (k, p)."""
+    x, w = split(x, weighted)
     ws = _workspace(model, x, chunk_rows)
     total = Stats.zeros(model)
     for start, stop in _chunks(x, ws.chunk_rows):
-        total = total + model.local_step(theta, x[start:stop], ws)
+        total = total + model.local_step(theta, x[start:stop], ws, None if w is None else w[start:stop])
     return total
 
 
-def hard_stats(x: np.ndarray, model, centres: np.ndarray, chunk_rows: int) -> Stats:
+def hard_stats(x: np.ndarray, model, centres: np.ndarray, chunk_rows: int, weighted: bool = False) -> Stats:
     """Statistics of one-hot responsibilities to the nearest of centres (k, e) (the model's embedding)."""
-    return init.hard_assignment_stats(model, x, _workspace(model, x, chunk_rows), centres)
+    x, w = split(x, weighted)
+    return init.hard_assignment_stats(model, x, _workspace(model, x, chunk_rows), centres, w)
 
 
-def resp_stats(x: np.ndarray, model, resp0: np.ndarray, chunk_rows: int) -> Stats:
+def resp_stats(x: np.ndarray, model, resp0: np.ndarray, chunk_rows: int, weighted: bool = False) -> Stats:
     """Statistics of given responsibilities: (n, k), or (n,) labels, for this partition's rows."""
-    return init.initial_stats(model, x, _workspace(model, x, chunk_rows), "given", None, resp0)
+    x, w = split(x, weighted)
+    return init.initial_stats(model, x, _workspace(model, x, chunk_rows), "given", None, resp0, w)
 
 
-def random_resp_stats(x: np.ndarray, model, seed, chunk_rows: int) -> Stats:
+def random_resp_stats(x: np.ndarray, model, seed, chunk_rows: int, weighted: bool = False) -> Stats:
     """Statistics of uniform(0, 1) responsibilities normalised per row, from this partition's seed."""
-    return init.initial_stats(model, x, _workspace(model, x, chunk_rows), "random-resp", np.random.default_rng(seed))
+    x, w = split(x, weighted)
+    return init.initial_stats(model, x, _workspace(model, x, chunk_rows), "random-resp", np.random.default_rng(seed),
+                              None, w)
 
 
 def sample(x: np.ndarray, size: int, seed) -> np.ndarray:

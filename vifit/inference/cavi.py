@@ -56,6 +56,11 @@ class Problem:
         return int(self.x.shape[0])
 
     @property
+    def weighted(self) -> bool:
+        """Whether the rows carry frequency weights (the bound's N is then their sum)."""
+        return self.weights is not None
+
+    @property
     def total_weight(self) -> float:
         """N of the bound: the rows, or the sum of their weights."""
         return self.n_rows if self.weights is None else float(self.weights.sum())

@@ -99,6 +99,35 @@ class ObservedMomentAccumulator:
             np.fmin(self.low, np.nanmin(np.where(seen, block, np.inf), axis=0), out=self.low)
             np.fmax(self.high, np.nanmax(np.where(seen, block, -np.inf), axis=0), out=self.high)
 
+    def merge(self, other: "ObservedMomentAccumulator") -> None:
+        """Add another accumulator's rows (a partition's, merged in order on the client): two
+        complete ones merge as MomentAccumulators do (Chan et al.), else the sums are moved to
+        this one's shifts (a = a' + delta on observed cells, delta = other's shift - this one's)."""
+        if other.complete is not None and self.complete is not None:
+            self.complete.merge(other.complete)
+            return
+        if self.complete is not None:
+            self._leave_complete()
+        if other.complete is not None:
+            other = _copy_observed(other)
+        self.empty_rows += other.empty_rows
+        adopt = other.shifted & ~self.shifted  # columns this one has not seen yet take the other's shift
+        self.shift[adopt] = other.shift[adopt]
+        self.shifted |= adopt
+        delta = np.where(other.shifted, other.shift - self.shift, 0.0)
+        self._n += other._n
+        self.squares += other.squares + 2.0 * delta * other.sums + delta * delta * other.counts
+        self.sums += other.sums + delta * other.counts
+        self.counts += other.counts
+        if self.full:
+            cross = other.cross + delta[:, None] * other.pairs  # S_ij: the sum of a_i where j is observed
+            self.products += (other.products + delta[None, :] * other.cross + delta[:, None] * other.cross.T
+                              + np.multiply.outer(delta, delta) * other.pairs)
+            self.cross += cross
+            self.pairs += other.pairs
+        np.fmin(self.low, other.low, out=self.low)
+        np.fmax(self.high, other.high, out=self.high)
+
     @property
     def n(self) -> float:
         """The rows' total weight."""
@@ -158,3 +187,11 @@ class ObservedMomentAccumulator:
         frame = frame_for(spec, mean, std)
         unit = np.multiply.outer(frame.scale, frame.scale) if self.full else frame.scale**2
         return observed_moments(spec, self._n, mean, std, frame, pairs, scatter / unit, complete)
+
+
+def _copy_observed(accumulator: ObservedMomentAccumulator) -> ObservedMomentAccumulator:
+    """A copy of a complete accumulator in the observed-cell sums' form."""
+    copy = ObservedMomentAccumulator(accumulator.d, accumulator.full)
+    copy.complete = accumulator.complete
+    copy._leave_complete()
+    return copy
