@@ -1,5 +1,5 @@
 """Which family models which column of a ``vifit mixture`` table: ``--family`` parsed, the rest
-inferred from the values (``models.product.infer_family``), grouped for the product model.
+inferred from the values (``models.product_scan.ColumnScan.family``), grouped for the product model.
 
 ``--family 'gaussian:1-4,poisson:visits,categorical:region'``: comma-separated items; an item
 ``FAMILY:COLUMNS`` starts a family's list and a bare item adds to the last one named, so
@@ -54,30 +54,22 @@ def _columns_of(item: str, columns: list[str], spec: str) -> list[int]:
     raise BadInput(f"--family: no column {item!r} (columns: {', '.join(columns)})")
 
 
-def resolve(spec: str | None, columns: list[str], values, levels: dict, infer) -> list[tuple[str, list[int]]]:
+def resolve(spec: str | None, columns: list[str], scan, levels: dict) -> list[tuple[str, list[int]]]:
     """[(family, column indices)] for every column, in the order families first appear.
 
-    values (n, D): the table (categorical columns as codes); levels: {column name: labels} of the
-    columns read as categories; infer(values (n,), is_text) -> family name."""
+    scan: the columns' ``models.product_scan.ColumnScan`` (categorical columns as codes); levels:
+    {column name: labels} of the columns read as categories."""
     given = parse_family_spec(spec, columns)
     groups: dict[str, list[int]] = {}
     for index, name in enumerate(columns):
-        family = given.get(index) or infer(values[:, index], name in levels)
-        if family == "categorical" and name not in levels and not _codes(values[:, index]):
+        family = given.get(index) or scan.family(index, name in levels)
+        if family == "categorical" and name not in levels and not scan.counts[index]:
             raise BadInput(f"--family: column {name!r} holds values that are not category codes 0, 1, 2, ...; "
                            f"read it as categories (a file: --family categorical:{name})")
         if name in levels and family != "categorical":
             raise BadInput(f"--family: column {name!r} holds text; it can only be categorical")
         groups.setdefault(family, []).append(index)
     return list(groups.items())
-
-
-def _codes(values) -> bool:
-    """The observed values are non-negative integers (codes of categories given as numbers)."""
-    import numpy as np
-
-    seen = values[~np.isnan(values)]
-    return bool(np.all((seen >= 0) & (seen == np.round(seen))))
 
 
 def categorical_columns(spec: str | None) -> list[str]:

@@ -26,16 +26,19 @@ def check_rows(table: Table, k: int, init: str) -> None:
                        f"drop it with --columns")
 
 
-def build(table: Table, *, k: int, family: str | None, weights: str, weight_concentration, note):
-    """The product model of the table's columns and the families it uses [(family, indices)]."""
+def build(table: Table, *, k: int, family: str | None, weights: str, weight_concentration, note, scan=None):
+    """The product model of the table's columns and the families it uses [(family, indices)];
+    scan: the columns' ColumnScan when the rows are streamed (else made from table.values)."""
     from vifit.models import product
+    from vifit.models.product_scan import ColumnScan
 
+    scan = ColumnScan.of(table.values) if scan is None else scan
     levels = getattr(table, "levels", None) or {}
-    groups = mixture_families.resolve(family, table.columns, table.values, levels, product.infer_family)
+    groups = mixture_families.resolve(family, table.columns, scan, levels)
     note(mixture_families.note(groups, table.columns))
     try:
-        model = product.build(table.values, groups, k=k, weights=weights, alpha0=weight_concentration,
-                              levels={i: levels[name] for i, name in enumerate(table.columns) if name in levels})
+        model = product.build_from(scan, groups, k=k, weights=weights, alpha0=weight_concentration,
+                                   levels={i: levels[name] for i, name in enumerate(table.columns) if name in levels})
     except product.ColumnValues as exc:  # a column's values do not fit the family --family gave it
         raise BadInput(f"{table.source}: column {table.columns[exc.column]!r}: {exc.reason} "
                        f"(set its family with --family)") from None

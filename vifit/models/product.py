@@ -21,6 +21,7 @@ from scipy.special import logsumexp
 from vifit.models import allocation
 from vifit.models.families import FAMILIES, Bernoulli, Categorical, Gaussian, Poisson
 from vifit.models.families import from_description as family_from_description
+from vifit.models.product_scan import ColumnScan
 from vifit.models.mixture import Stats, local_statistics
 
 RIDGE = 1e-6
@@ -206,29 +207,8 @@ def _columns(x: np.ndarray, columns: tuple) -> np.ndarray:
 def infer_family(values: np.ndarray, is_text: bool) -> str:
     """A family for one column (n,) (NaN missing): text -> categorical; observed values all in
     {0, 1} -> bernoulli; non-negative integers with more than two distinct values -> poisson;
-    otherwise (no observed value included) gaussian."""
-    if is_text:
-        return "categorical"
-    seen = np.asarray(values, dtype=np.float64)
-    seen = seen[~np.isnan(seen)]
-    if seen.size == 0:
-        return "gaussian"
-    if np.all((seen == 0) | (seen == 1)):
-        return "bernoulli"
-    if np.all(seen >= 0) and np.all(np.isfinite(seen)) and np.all(seen == np.round(seen)) \
-            and np.unique(seen).size > 2:
-        return "poisson"
-    return "gaussian"
-
-
-def column_summary(column: np.ndarray):
-    """(observed count, mean, population std, sample variance with divisor n_d - 1, has missing)."""
-    seen = column[~np.isnan(column)]
-    n = seen.size
-    mean = float(seen.mean()) if n else 0.0
-    std = float(seen.std()) if n else 0.0
-    var = float(seen.var(ddof=1)) if n > 1 else float("nan")
-    return n, mean, std, var, bool(n < column.size)
+    otherwise (no observed value included) gaussian (``ColumnScan.family``)."""
+    return ColumnScan.of(np.asarray(values, dtype=np.float64).reshape(-1, 1)).family(0, is_text)
 
 
 def build(x: np.ndarray, families, k: int, weights: str = "dirichlet", alpha0: float | None = None,
@@ -239,6 +219,13 @@ def build(x: np.ndarray, families, k: int, weights: str = "dirichlet", alpha0: f
     C = len(levels[column]) when levels (a dict column -> labels) names it, else max code + 1.
     Each column's missingness (any NaN) decides whether it gets an indicator row."""
     x = np.asarray(x, dtype=np.float64)
+    return build_from(ColumnScan.of(x), families, k, weights, alpha0, levels)
+
+
+def build_from(scan: ColumnScan, families, k: int, weights: str = "dirichlet", alpha0: float | None = None,
+               levels: dict | None = None) -> ProductMixture:
+    """:func:`build` from the columns' summaries (``product_scan.ColumnScan``: a table in memory,
+    or the blocks of a stream)."""
     levels = levels or {}
     made = []
     for name, columns in families:
@@ -246,8 +233,10 @@ def build(x: np.ndarray, families, k: int, weights: str = "dirichlet", alpha0: f
             raise ValueError(f"unknown family {name!r}; choose from {sorted(FAMILIES)}")
         columns = [int(c) for c in columns]
         for c in columns:
-            _check_values(name, c, x[:, c], len(levels[c]) if c in levels else None)
-        summary = [column_summary(x[:, c]) for c in columns]
+            reason = scan.misfit(name, c, len(levels[c]) if c in levels else None)
+            if reason:
+                raise ColumnValues(c, reason)
+        summary = [scan.summary(c) for c in columns]
         missing = [s[4] for s in summary]
         center = [s[1] for s in summary]
         spread = [s[2] if s[2] > 0 else 1.0 for s in summary]
@@ -258,13 +247,12 @@ def build(x: np.ndarray, families, k: int, weights: str = "dirichlet", alpha0: f
             made.append(Poisson(columns, missing, 1.0, b0, center, spread))
         elif name == "categorical":
             for c, s in zip(columns, summary):
-                seen = x[:, c][~np.isnan(x[:, c])]
                 labels = levels.get(c)
-                n_levels = len(labels) if labels is not None else (int(seen.max()) + 1 if seen.size else 1)
+                n_levels = len(labels) if labels is not None else scan.n_levels(c)
                 made.append(Categorical([c], [s[4]], n_levels, 1.0, labels))
         else:
             made.append(_gaussian(columns, summary))
-    return ProductMixture(made, k, weights, alpha0, x.shape[1])
+    return ProductMixture(made, k, weights, alpha0, scan.d)
 
 
 class ColumnValues(ValueError):
@@ -273,20 +261,6 @@ class ColumnValues(ValueError):
     def __init__(self, column: int, reason: str):
         super().__init__(f"column {column}: {reason}")
         self.column, self.reason = column, reason
-
-
-def _check_values(name: str, column: int, values: np.ndarray, n_levels: int | None) -> None:
-    """ValueError naming the column when its observed cells do not fit the family."""
-    seen = values[~np.isnan(values)]
-    if not np.all(np.isfinite(seen)):
-        raise ColumnValues(column, "infinite values")
-    integral = np.all(seen == np.round(seen)) and np.all(seen >= 0)
-    if name == "bernoulli" and not np.all((seen == 0) | (seen == 1)):
-        raise ColumnValues(column, "bernoulli needs 0/1 values")
-    if name == "poisson" and not integral:
-        raise ColumnValues(column, "poisson needs non-negative integer counts")
-    if name == "categorical" and not (integral and (n_levels is None or np.all(seen < n_levels))):
-        raise ColumnValues(column, "categorical needs integer codes 0..C-1")
 
 
 def _gaussian(columns, summary) -> Gaussian:
