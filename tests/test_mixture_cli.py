@@ -152,3 +152,57 @@ def test_the_api_takes_k_candidates():
     model = vifit.Mixture(k=[1, 2, 3], seed=0).fit(x)
     assert model.document_["fit"]["selection"]["chosen_k"] == 2
     assert len(model.weights_) == 2
+
+
+def test_svi_streams_the_file_and_gives_the_in_memory_fit(tmp_path, monkeypatch):
+    """--method svi reads the file in blocks (a first pass for the text column's levels, one for
+    the columns' summaries): with the file read in 100-row blocks but within one shuffling
+    window, the stream's fit is the --no-stream one (same batches) up to rounding, with missing
+    cells, a text column and row weights; memoized VB ends at the CAVI optimum of the same rows."""
+    from vifit.inference import sources
+
+    monkeypatch.setattr(sources, "READ_ROWS", 100)
+    header, cells, _ = _table(missing=0.1)
+    data = _write(tmp_path / "visits.csv", header, cells)
+    documents = {}
+    common = ["-k", "2", "--seed", "1", "--row-weights", "weight", "-q"]
+    for name, args in {"stream": ["--method", "svi", "--memoized", "--epochs", "40"],
+                       "memory": ["--method", "svi", "--memoized", "--epochs", "40", "--no-stream"],
+                       "cavi": ["--tol", "1e-9"]}.items():
+        out = tmp_path / f"{name}.json"
+        result = invoke(["mixture", data, *common, "-o", str(out), *args])
+        assert result.exit_code == 0, result.stderr
+        documents[name] = json.loads(out.read_text())
+    stream, memory, cavi = documents["stream"], documents["memory"], documents["cavi"]
+    assert stream["config"]["stream"] is True and memory["config"]["stream"] is False
+    assert stream["data"] == memory["data"] and stream["data"]["preprocessing"]["levels"]["region"] == sorted(REGIONS)
+    assert stream["fit"]["families"] == cavi["fit"]["families"]
+    assert stream["fit"]["missing_cells"] == cavi["fit"]["missing_cells"] > 0
+    assert stream["fit"]["weight_total"] == cavi["fit"]["weight_total"]
+    # the priors come from column summaries merged over 100-row blocks (Chan et al.), not from one
+    # block: equal to the last few bits, so the fits agree to 1e-12, not bit for bit
+    assert stream["fit"]["elbo"] == pytest.approx(memory["fit"]["elbo"], rel=1e-12)
+    assert stream["fit"]["n_iter"] == memory["fit"]["n_iter"]
+    for a, b in zip(stream["params"]["families"], memory["params"]["families"]):
+        assert a["family"] == b["family"] and a["columns"] == b["columns"]
+        for key in ("prior", "posterior"):
+            for name, value in a[key].items():
+                np.testing.assert_allclose(value, b[key][name], rtol=1e-10, err_msg=f"{a['family']} {key} {name}")
+    assert stream["fit"]["elbo"] == pytest.approx(cavi["fit"]["elbo"], rel=1e-6)  # memoized: exact global steps
+
+
+def test_svi_stream_errors(tmp_path):
+    header, cells, _ = _table()
+    data = _write(tmp_path / "visits.csv", header, cells)
+    piped = invoke(["mixture", "-", "-k", "2", "--method", "svi"], input=open(data).read())
+    assert piped.exit_code == 2 and "--no-stream" in piped.stderr
+    assert invoke(["mixture", "-", "-k", "2", "--method", "svi", "--no-stream", "-q"],
+                  input=open(data).read()).exit_code == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,0\n2,1\n3,2\n4,0\n")  # a 2 in a column --family calls bernoulli
+    result = invoke(["mixture", bad, "-k", "2", "--method", "svi", "--family", "bernoulli:b"])
+    assert result.exit_code == 2 and "'b'" in result.stderr and "0/1" in result.stderr
+    word = tmp_path / "word.csv"
+    word.write_text("a,b\n1,0\n2,1\n3,x1\n4,0\n")  # a text cell in a numeric column, named by row
+    result = invoke(["mixture", word, "-k", "2", "--method", "svi", "--family", "bernoulli:b"])
+    assert result.exit_code == 2 and "row 3 (line 4), column 'b'" in result.stderr

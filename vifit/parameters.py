@@ -95,7 +95,7 @@ TABLE = (
       words="--method svi: {option} (tau0) must be a {range} number, got {value:g}"),
     P("epochs", GMM + MIXTURE, "int", 10, low=1, when=SVI_ONLY, words="--method svi: {option} must be {range}, got {value}"),
     P("memoized", GMM + MIXTURE, "flag", False, when=SVI_ONLY),
-    P("stream", GMM, "flag", True, when=SVI_ONLY, negatable=True),
+    P("stream", GMM + MIXTURE, "flag", True, when=SVI_ONLY, negatable=True),
     P("backend", GMM, "choice", "local", choices=("local", "dask")),
     P("scheduler", GMM, "text", when=DASK_ONLY),
     P("scheduler_file", GMM, "text", when=DASK_ONLY),

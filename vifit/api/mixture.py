@@ -13,7 +13,7 @@ FIT_OPTIONS = ("k", "family", "weights", "weight_concentration", "init", "tol", 
                "chunk_rows")
 SVI_OPTIONS = ("batch_size", "forgetting", "delay", "epochs", "memoized")
 # config of every mixture fit: an option that does not apply to the method is recorded as null
-CONFIG = FIT_OPTIONS + ("method",) + SVI_OPTIONS
+CONFIG = FIT_OPTIONS + ("method",) + SVI_OPTIONS + ("stream",)
 
 
 def plan(options: dict, *, strict: bool = False):
@@ -31,6 +31,7 @@ def plan(options: dict, *, strict: bool = False):
     config = {name: options[name] for name in FIT_OPTIONS}
     config["k"] = ks[0] if len(ks) == 1 else str(options["k"])
     config.update(method=options["method"], **{name: options[name] if svi else None for name in SVI_OPTIONS})
+    config["stream"] = bool(options["stream"]) if svi else None
     fit_options = {name: config[name] for name in FIT_OPTIONS}
     if svi:
         from vifit.api.gmm_svi import svi_settings
@@ -39,6 +40,9 @@ def plan(options: dict, *, strict: bool = False):
         fit_options = {name: value for name, value in fit_options.items() if name not in ("tol", "max_iter")}
         run = Plan(config=config, fit=partial(_fit_svi, settings=settings, options=fit_options),
                    not_converged_hint="raise --epochs (or --max-iter when given) or loosen --tol")
+        if options["stream"]:
+            run.load = partial(load_stream, family=options["family"])
+            return run
     else:
         fit_options["max_iter"] = config["max_iter"] = 500 if options["max_iter"] is None else options["max_iter"]
         if len(ks) > 1:
@@ -64,6 +68,26 @@ def read_options(opts, *, family: str | None):
     named = categorical_columns(family)
     return replace(opts, missing=not opts.dropna, text_as_categorical=True,
                    categorical=",".join(named) if named else None)
+
+
+def load_stream(source: str, opts, note, *, family: str | None):
+    """``Plan.load`` of a streamed SVI fit: the file read in blocks as :func:`read_options` reads
+    it (a first pass for the category columns' levels when there are any)."""
+    from vifit.api.gmm_svi import Loaded
+    from vifit.data import display_name
+    from vifit.data.source import once_name, read_once
+    from vifit.data.stream import TableStream
+    from vifit.errors import BadInput
+    from vifit.inference import sources, svi
+
+    name = display_name(source)
+    if read_once(source):
+        raise BadInput(f"vifit mixture --method svi streams a file (a first pass reads the columns' families and "
+                       f"priors): {once_name(name)} can be read only once; save it to a file, or add --no-stream")
+    table_stream = TableStream(source, read_options(opts, family=family), chunk_rows=sources.READ_ROWS, note=note)
+    table_stream.collect_levels()
+    stream_source = svi.StreamSource(table_stream)
+    return Loaded(stream_source, stream_source.describe, name, weighted=table_stream.weighted, missing=True)
 
 
 def load(source: str, opts, note, *, family: str | None, min_rows: int):
@@ -111,10 +135,13 @@ class _QuietFamilies:
         self._reporter.note(message)
 
 
-def _fit_svi(table, *, seed, reporter, policy=None, settings, options: dict):
+def _fit_svi(rows, *, seed, reporter, policy=None, settings, options: dict):
+    """SVI on streamed rows (api.gmm_svi.Loaded, from load_stream) or an in-memory table."""
     from vifit.api import mixture_fit
+    from vifit.api.gmm_svi import Loaded
 
-    return mixture_fit.fit_svi(table, seed=seed, reporter=reporter, policy=policy, settings=settings, **options)
+    fit = mixture_fit.fit_svi_stream if isinstance(rows, Loaded) else mixture_fit.fit_svi
+    return fit(rows, seed=seed, reporter=reporter, policy=policy, settings=settings, **options)
 
 
 class Mixture(Estimator):
@@ -129,7 +156,8 @@ class Mixture(Estimator):
 
     def __init__(self, k=2, families=None, weights="dirichlet", weight_concentration=None, init="kmeans++",
                  tol=1e-6, max_iter=None, restarts=1, chunk_rows=None, method="cavi", batch_size=1024,
-                 forgetting=0.7, delay=1.0, epochs=10, memoized=False, dropna=False, seed=None, progress="none"):
+                 forgetting=0.7, delay=1.0, epochs=10, memoized=False, stream=True, dropna=False, seed=None,
+                 progress="none"):
         self._store(locals())
 
     def _options(self) -> dict:
@@ -142,13 +170,15 @@ class Mixture(Estimator):
         options = {"k": k, "family": family, "weights": self.weights,
                    "weight_concentration": self.weight_concentration, "init": self.init, "tol": self.tol,
                    "max_iter": self.max_iter, "restarts": self.restarts, "chunk_rows": self.chunk_rows,
-                   **{name: getattr(self, name) for name in ("method",) + SVI_OPTIONS}}
+                   **{name: getattr(self, name) for name in ("method",) + SVI_OPTIONS + ("stream",)}}
         parameters.check("mixture", options)  # K candidates (text) are gmm_select.parse_k's
         if not isinstance(options["k"], str):
             options["k"] = int(self.k)
         return options
 
     def _plan(self, options: dict, source: str | None):
+        if source is None:  # rows in memory
+            options = dict(options, stream=False)
         return plan(options)
 
     def fit(self, X, y=None, sample_weight=None):

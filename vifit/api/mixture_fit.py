@@ -71,28 +71,33 @@ def fit(table: Table, *, seed: int, reporter, k: int, family: str | None = None,
 
 
 def result_of(model, lam: np.ndarray, table: Table, groups, *, method: str, status: str, elbo: float, n_iter: int,
-              trace: list, best_restart: int, restart_elbos: list, init: str, restarts: int, extra: dict) -> FitResult:
-    """The FitResult of a product mixture fitted to table (lam: the kept factors)."""
+              trace: list, best_restart: int, restart_elbos: list, init: str, restarts: int, extra: dict,
+              counts: tuple | None = None) -> FitResult:
+    """The FitResult of a product mixture fitted to table (lam: the kept factors); counts: (rows,
+    weight total or None, missing cells) of streamed rows (else read from the table)."""
     q = model.variational(lam)
     description = model.describe(q)
     weights = np.asarray(description["expected_weights"], dtype=float)
     columns = table.columns
-    total_weight = table.n_rows if table.weights is None else float(table.weights.sum())
+    if counts is None:
+        counts = (table.n_rows, None if table.weights is None else float(table.weights.sum()),
+                  int(np.isnan(table.values).sum()))
+    n_rows, weight_total, missing_cells = counts
     families = {columns[i]: family for family, indices in groups for i in indices}
     fit_extra = {
         "init": init, "restarts": restarts, "best_restart": best_restart, "restart_elbos": restart_elbos,
-        "effective_components": int(np.sum(weights > 1.0 / (2.0 * total_weight))),
+        "effective_components": int(np.sum(weights > 1.0 / (2.0 * (weight_total or n_rows)))),
         "families": families,
-        "missing_cells": int(np.isnan(table.values).sum()),
+        "missing_cells": missing_cells,
         **extra,
     }
-    if table.weights is not None:
-        fit_extra["weight_total"] = total_weight
+    if weight_total is not None:
+        fit_extra["weight_total"] = weight_total
     header = ["component", "weight"] + [f"mean_{c}" for c in columns]
     means = component_means(model, q)
     rows = [[j + 1, weights[j], *means[j]] for j in range(model.k)]
     return FitResult(model="mixture", method=method, params=description, status=status, elbo=elbo,
-                     n_rows=table.n_rows, n_iter=n_iter, trace=trace, fit_extra=fit_extra,
+                     n_rows=n_rows, n_iter=n_iter, trace=trace, fit_extra=fit_extra,
                      table={"columns": header, "rows": rows}, resolved={"families": families})
 
 
@@ -110,32 +115,85 @@ def fit_svi(table: Table, *, seed: int, reporter, settings, k: int, family: str 
             restarts: int = 1, chunk_rows: int | None = None, policy=None) -> FitResult:
     """The mixture by SVI or memoized VB (settings: inference.svi.Settings) on the rows in memory,
     with the loop ``vifit gmm --method svi`` runs (api.gmm_svi.run_restarts)."""
-    from vifit.api.gmm_svi import INIT_ROWS, run_restarts
+    from vifit.api.gmm_svi import INIT_ROWS
     from vifit.inference import svi
-    from vifit.inference.init import SpawnedSeeds
-    from vifit.inference.passes import auto_chunk_rows
-    from vifit.inference.policy import DEFAULT
-    from vifit.models.mixture import Workspace
 
     check_rows(table, k, init)
     model, groups = build(table, k=k, family=family, weights=weights, weight_concentration=weight_concentration,
                           note=reporter.note)
     x, w, n = table.values, table.weights, table.n_rows
     rows = x if w is None else np.column_stack([x, w])  # the weight rides as a last column (svi.Problem.split)
+    sequence = np.random.SeedSequence(int(seed))  # child 0 for the start's sample, 1.. for the restarts
+    picked = np.random.default_rng(sequence.spawn(1)[0]).permutation(n)[:INIT_ROWS]
+    weight_total = None if w is None else float(w.sum())
+    return _run_svi(model, groups, table, svi.ArraySource(rows), rows[np.sort(picked)], n, weight_total,
+                    sequence, seed=seed, reporter=reporter, settings=settings, init=init, restarts=restarts,
+                    chunk_rows=chunk_rows, policy=policy)
+
+
+def fit_svi_stream(loaded, *, seed: int, reporter, settings, k: int, family: str | None = None,
+                   weights: str = "dirichlet", weight_concentration: float | None = None, init: str = "kmeans++",
+                   restarts: int = 1, chunk_rows: int | None = None, policy=None) -> FitResult:
+    """The mixture by SVI or memoized VB on a file read in blocks (api.mixture.load_stream): one
+    pass for the columns' summaries (family inference, checks, priors) and a uniform sample of
+    rows for the start, then the loop of :func:`fit_svi` over the stream."""
+    from types import SimpleNamespace
+
+    from vifit.api.gmm_fit import check_k
+    from vifit.api.gmm_svi import INIT_ROWS
+    from vifit.models.gmm_moments import RowSample
+    from vifit.models.product_scan import ColumnScan
+
+    source, stream = loaded.source, loaded.source.stream
+    sequence = np.random.SeedSequence(int(seed))
+    scan, sample = ColumnScan(len(stream.columns)), RowSample(INIT_ROWS, np.random.default_rng(sequence.spawn(1)[0]))
+    n, weight_total, missing = 0, 0.0, 0
+    for block in source.blocks():
+        features = stream.features(block)
+        scan.add(features)
+        sample.add(block)
+        n += block.shape[0]
+        missing += int(np.isnan(features).sum())
+        if stream.weighted:
+            weight_total += float(block[:, -1].sum())
+    table = SimpleNamespace(columns=list(stream.columns), levels=stream.levels, source=loaded.name)
+    check_k([k], n, init)
+    never = np.flatnonzero(scan.count == 0)
+    if never.size:
+        raise BadInput(f"{loaded.name}: column {table.columns[never[0]]!r} has no value in any row; drop it with "
+                       f"--columns")
+    if stream.weighted and not weight_total > 0:
+        raise BadInput(f"{loaded.name}: --row-weights column {stream.opts.row_weights!r} is 0 on every row: there "
+                       f"is nothing to fit")
+    model, groups = build(table, k=k, family=family, weights=weights, weight_concentration=weight_concentration,
+                          note=reporter.note, scan=scan)
+    return _run_svi(model, groups, table, source, sample.sample(), n, weight_total if stream.weighted else None,
+                    sequence, seed=seed, reporter=reporter, settings=settings, init=init, restarts=restarts,
+                    chunk_rows=chunk_rows, policy=policy, missing_cells=missing)
+
+
+def _run_svi(model, groups, table, source, sample: np.ndarray, n: int, weight_total: float | None, sequence, *,
+             seed, reporter, settings, init, restarts, chunk_rows, policy, missing_cells: int | None = None):
+    """SVI or memoized VB restarts of the product model over source (n rows; sample: the start's rows,
+    with their weight column when weighted); the FitResult."""
+    from dataclasses import replace
+
+    from vifit.api.gmm_svi import note_stream_windows, run_restarts
+    from vifit.inference import svi
+    from vifit.inference.init import SpawnedSeeds
+    from vifit.inference.passes import auto_chunk_rows
+    from vifit.inference.policy import DEFAULT
+    from vifit.models.mixture import Workspace
+
     chunk = min(chunk_rows or auto_chunk_rows(model), n)
-    problem = svi.Problem(model, svi.ArraySource(rows), chunk_rows=chunk,
-                          weight_total=None if w is None else float(w.sum()))
+    problem = svi.Problem(model, source, chunk_rows=chunk, weight_total=weight_total)
     zero = np.zeros((model.k, model.n_stats))  # any coefficients give the cells' sums the Jacobian needs
     problem.jacobian_total = model.jacobian(problem.pass_statistics(zero))
     batch = min(settings.batch_size, n)
     if batch < settings.batch_size:
         reporter.note(f"--batch-size {settings.batch_size} is more than the {n} rows; using {n} (one batch per epoch)")
-    from dataclasses import replace
-
     settings = replace(settings, batch_size=batch)
-    sequence = np.random.SeedSequence(int(seed))  # child 0 for the start's sample, 1.. for the restarts
-    picked = np.random.default_rng(sequence.spawn(1)[0]).permutation(n)[:INIT_ROWS]
-    sample = rows[np.sort(picked)]
+    note_stream_windows(source, n, reporter.note)
     method = "memoized" if settings.memoized else "svi"
     total = max(1, n // batch) * settings.epochs
     if settings.max_iter is not None:
@@ -150,6 +208,7 @@ def fit_svi(table: Table, *, seed: int, reporter, settings, k: int, family: str 
              "rows_visited": state.rows_seen, "estimate_trace": [[int(i), float(v)] for i, v in best.estimates]}
     if method == "svi":
         extra.update(forgetting=settings.forgetting, delay=settings.delay)
+    counts = None if missing_cells is None else (n, weight_total, missing_cells)
     return result_of(model, state.lam, table, groups, method=method, status=best.status, elbo=best.elbo,
                      n_iter=state.step, trace=best.trace, best_restart=best_index, restart_elbos=elbos, init=init,
-                     restarts=restarts, extra=extra)
+                     restarts=restarts, extra=extra, counts=counts)

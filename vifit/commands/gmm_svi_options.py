@@ -1,4 +1,4 @@
-"""The options of ``vifit gmm --method svi`` (and ``vifit mixture --method svi``, rows in memory),
+"""The options of ``vifit gmm --method svi`` (and ``vifit mixture --method svi``),
 defined once and applied to each command with one decorator; their values arrive packed in the
 ``svi`` argument.
 
@@ -12,14 +12,14 @@ from __future__ import annotations
 from vifit.commands.declared import declared
 from vifit.options import _packed
 
-def _svi_options(model: str, stream: bool):
-    """The SVI option group of ``model``'s command (``stream``: with --stream/--no-stream)."""
+def _svi_options(model: str, stream: bool, streamed: str = ""):
+    """The SVI option group of ``model``'s command (``stream``: with --stream/--no-stream;
+    streamed: what --method's help says a streamed fit reads)."""
     names = ("method", "batch_size", "forgetting", "delay", "epochs", "memoized") + (("stream",) if stream else ())
     options = [
         declared(model, "method", show_default=True,
                  help="cavi: full-data coordinate ascent; svi: stochastic VI on minibatches"
-                      + (", streaming the file (one pass per epoch; stdin: one online pass)." if stream else
-                         " of the rows in memory.")),
+                      + (streamed if stream else " of the rows in memory.")),
         declared(model, "batch_size", show_default=True, metavar="M",
                  help="svi: rows per minibatch (more than the rows: all of them, with a note)."),
         declared(model, "forgetting", show_default=True, metavar="KAPPA",
@@ -39,6 +39,9 @@ def _svi_options(model: str, stream: bool):
     return _packed("svi", names, options)
 
 
-mixture_svi_options = _svi_options("mixture", stream=False)
+mixture_svi_options = _svi_options("mixture", stream=True, streamed=(
+    ", streaming the file (a first pass for the columns' families, levels and priors, then one pass per "
+    "epoch; from stdin add --no-stream)."))
 
-svi_options = _svi_options("gmm", stream=True)
+svi_options = _svi_options("gmm", stream=True,
+                           streamed=", streaming the file (one pass per epoch; stdin: one online pass).")

@@ -14,7 +14,7 @@ pin_blas()  # the local step's small GEMMs run on vifit's row threads, as in `vi
 
 @click.command()
 @click.argument("data", metavar="DATA")
-@declared("mixture", "k", short="-k", show_default=True,
+@declared("mixture", "k", short="-k", show_default=True, metavar="K|A-B|A,B,...",
           help="Number of components, or candidates to choose among by ELBO ('2-10', '2,4,8'; CAVI).")
 @declared("mixture", "family", metavar="SPEC",
           help="Families of columns, e.g. 'gaussian:1-4,poisson:visits,categorical:region' (names, 1-based "

@@ -104,19 +104,22 @@ class Coder:
             out[i] = code
         return out
 
+    def sorted_levels(self) -> dict:
+        """{column: its labels seen so far, in numeric order when every label is a number, else as text}."""
+        return {column: (sorted(table, key=float) if table and all(is_number(x) for x in table) else sorted(table))
+                for column, table in self.seen.items()}
+
     def finish(self, values: np.ndarray, features: list[str]) -> dict:
         """Levels per category column, and values' provisional codes remapped to sorted order."""
         if self.given is not None:
             return {c: list(self.given[c]) for c in self.seen}
-        levels = {}
+        levels = self.sorted_levels()
         for column, table in self.seen.items():
-            labels = list(table)
-            ordered = sorted(labels, key=float) if labels and all(is_number(x) for x in labels) else sorted(labels)
+            labels, ordered = list(table), levels[column]
             remap = np.array([ordered.index(label) for label in labels], dtype=np.float64)
             j = features.index(column)
             known = ~np.isnan(values[:, j])
             values[known, j] = remap[values[known, j].astype(np.int64)] if remap.size else values[known, j]
-            levels[column] = ordered
         return levels
 
 

@@ -42,8 +42,8 @@ class TableStream:
     With the options of a mixed read (``data.mixed``: missing cells kept, --row-weights) the
     chunks are that module's blocks: NaN where a cell is missing, and when ``weighted`` the
     row's weight as a last column (m, d + 1), which ``preprocessing`` leaves alone. Category
-    columns need their levels before the first chunk (``opts.levels``); a stream does not
-    collect them.
+    columns are coded by their sorted levels: given (``opts.levels``), or read by
+    :meth:`collect_levels`, one pass of a file before the chunks are used (``levels``).
     """
 
     def __init__(self, source: str, opts: ReadOptions = ReadOptions(), *, chunk_rows: int = CHUNK_ROWS,
@@ -64,6 +64,8 @@ class TableStream:
         self._layout = None  # the parser's layout.Layout, from the head of the first pass
         self._plan = None  # mixed.ColumnPlan of a mixed read (missing cells kept, a weight column)
         self.weighted = False
+        self.levels: dict = dict(opts.levels or {})  # {category column: its labels, sorted}
+        self.needs_levels = False  # category columns whose levels collect_levels must read first
         # A file is read once per epoch: it must be the same file, with the same rows, each time
         self._unchanged = Unchanged(source, self.name) if self.repeatable else None
         if self.columns is None or opts.header:
@@ -132,6 +134,17 @@ class TableStream:
                      row_fields, offset)
         return mixed.convert(frame, plan, self._layout, self.opts, self.name, self._coder, offset)
 
+    def collect_levels(self) -> dict:
+        """One pass reading the category columns' labels (checking every row as any pass does);
+        then the chunks code them by their sorted levels (``data.mixed.Coder``'s order)."""
+        if self.needs_levels:
+            for _ in self.chunks():  # provisional codes, in the order labels are first seen
+                pass
+            self.levels = self._coder.sorted_levels()
+            self._coder = mixed.Coder(sorted(self._plan.categories), self.levels, self.name, self.opts.header)
+            self.needs_levels = False
+        return self.levels
+
     def features(self, block: np.ndarray) -> np.ndarray:
         """The feature columns of a chunk (without its weight column)."""
         return block[:, :-1] if self.weighted else block
@@ -177,13 +190,14 @@ class TableStream:
 
     def describe(self) -> dict:
         """The ``data`` block of the output document (after at least one pass)."""
+        preprocessing = {**self.preprocessing, "levels": self.levels} if self.levels else self.preprocessing
         return {
             "source": self.name,
             "n_rows": self.n_rows,
             "n_features": len(self.columns),
             "columns": list(self.columns),
             "rows_dropped": self.rows_dropped,
-            "preprocessing": self.preprocessing,
+            "preprocessing": preprocessing,
         }
 
     # ------------------------------------------------------------ internals
@@ -193,8 +207,11 @@ class TableStream:
             return choose_columns(frame, self._layout, self.opts.columns, self.name, self._note, self._required)
         self._plan = mixed.plan_columns(frame, self._layout, self.opts, self.name, self._note, self._required)
         if self._plan.categories and not self.opts.levels:
-            raise BadInput(f"{self.name}: category columns ({', '.join(sorted(self._plan.categories))}) are not "
-                           f"read by a stream: load the rows in memory (--no-stream)")
+            if not self.repeatable:
+                raise BadInput(f"{self.name}: category columns ({', '.join(sorted(self._plan.categories))}) need "
+                               f"a file when streamed (their levels are read in a first pass); save the rows to a "
+                               f"file, or load them in memory (--no-stream)")
+            self.needs_levels = True
         self._coder = mixed.Coder(sorted(self._plan.categories), self.opts.levels, self.name, self.opts.header)
         self.weighted = self._plan.weight is not None
         return self._plan.features
