@@ -532,3 +532,67 @@ def test_predict_scores_rows_with_missing_cells_as_local_predict(address, holes,
     impute = invoke(["predict", model, str(folder / "part-*.csv"), "--impute", "--backend", "dask",
                      "--scheduler", address, "-o", str(tmp_path / "pred" / "i-*.csv")])
     assert impute.exit_code == 2 and "--impute" in impute.stderr
+
+
+@pytest.fixture(scope="module")
+def mixed_parts(tmp_path_factory):
+    """A mixed table (gaussian, 0/1, counts, text with a level only in the last part, missing cells,
+    a weight column) in 3 parts and in one file."""
+    folder = tmp_path_factory.mktemp("mixed")
+    rng = np.random.default_rng(3)
+    n = 900
+    z = rng.integers(0, 2, size=n)
+    region = np.where(z, "north", "east").astype(object)
+    region[rng.random(n) < 0.2] = "south"
+    region[850:] = np.where(rng.random(50) < 0.5, "west", region[850:])  # a level the first parts never hold
+    table = {"age": np.round(rng.normal(np.where(z, 60.0, 30.0), 5.0), 1).astype(object),
+             "smoker": (rng.random(n) < np.where(z, 0.8, 0.1)).astype(int).astype(object),
+             "visits": rng.poisson(np.where(z, 9.0, 1.0)).astype(object), "region": region,
+             "w": rng.integers(0, 4, size=n).astype(object)}
+    for name in ("age", "smoker", "visits", "region"):
+        table[name][rng.random(n) < 0.1] = ""
+    lines = [",".join(str(table[c][i]) for c in table) for i in range(n)]
+    head = ",".join(table) + "\n"
+    for i, (a, b) in enumerate([(0, 300), (300, 620), (620, n)]):
+        (folder / f"part-{i}.csv").write_text(head + "\n".join(lines[a:b]) + "\n")
+    (folder / "all.csv").write_text(head + "\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("extra", [["--columns", "age,smoker,visits,region"], ["--row-weights", "w"]],
+                         ids=["mixed", "mixed-weighted"])
+def test_mixture_on_partitions_is_the_local_fit(address, mixed_parts, extra):
+    """vifit mixture --backend dask: the categories coded by the union of every part's labels
+    (sorted once), the families and priors from the merged column summaries, CAVI's local step on
+    the workers: with at most SAMPLE_ROWS rows the start is the local one, so the fit is too."""
+    folder = mixed_parts
+    common = ["-k", "2", "--seed", "4", "--tol", "1e-9", "-q", *extra]
+    local = invoke(["mixture", folder / "all.csv", *common])
+    remote = invoke(["mixture", str(folder / "part-*.csv"), *common, "--backend", "dask", "--scheduler", address])
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.stderr
+    a, b = json.loads(local.stdout), json.loads(remote.stdout)
+    assert b["data"]["preprocessing"]["levels"] == a["data"]["preprocessing"]["levels"]
+    assert a["data"]["preprocessing"]["levels"]["region"] == ["east", "north", "south", "west"]
+    assert b["fit"]["families"] == a["fit"]["families"] and b["fit"]["missing_cells"] == a["fit"]["missing_cells"]
+    assert b["fit"].get("weight_total") == a["fit"].get("weight_total")
+    assert b["fit"]["backend"] == "dask" and b["config"]["backend"] == "dask"
+    _close(b["fit"]["elbo"], a["fit"]["elbo"], "elbo")
+    for fa, fb in zip(a["params"]["families"], b["params"]["families"]):
+        for key in ("prior", "posterior"):
+            for name in fa[key]:
+                _close(fb[key][name], fa[key][name], f"{fa['family']} {key} {name}")
+
+
+def test_mixture_on_partitions_refuses_what_it_cannot_do(address, mixed_parts, tmp_path):
+    folder = mixed_parts
+    base = ["mixture", str(folder / "part-*.csv"), "-k", "2", "--backend", "dask", "--scheduler", address]
+    svi = invoke([*base, "--method", "svi"])
+    assert svi.exit_code == 2 and "drop --method svi" in svi.stderr
+    several = invoke(["mixture", str(folder / "part-*.csv"), "-k", "2-3", "--backend", "dask", "--scheduler", address])
+    assert several.exit_code == 2 and "several values" in several.stderr
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "part-0.csv").write_text("a,b\n1,0\n2,1\n")
+    (bad / "part-1.csv").write_text("a,b\n3,1\n4,inf\n")
+    result = invoke(["mixture", str(bad / "part-*.csv"), "-k", "2", "--backend", "dask", "--scheduler", address])
+    assert result.exit_code == 2 and "partition 2" in result.stderr and "infinite" in result.stderr

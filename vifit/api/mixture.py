@@ -13,7 +13,7 @@ FIT_OPTIONS = ("k", "family", "weights", "weight_concentration", "init", "tol", 
                "chunk_rows")
 SVI_OPTIONS = ("batch_size", "forgetting", "delay", "epochs", "memoized")
 # config of every mixture fit: an option that does not apply to the method is recorded as null
-CONFIG = FIT_OPTIONS + ("method",) + SVI_OPTIONS + ("stream",)
+CONFIG = FIT_OPTIONS + ("method",) + SVI_OPTIONS + ("stream", "backend")
 
 
 def plan(options: dict, *, strict: bool = False):
@@ -24,14 +24,18 @@ def plan(options: dict, *, strict: bool = False):
     from vifit.errors import BadInput
     from vifit.fitplan import Plan  # imported when a fit is planned: `import vifit` stays light
 
-    svi = options["method"] == "svi"
+    svi, dask = options["method"] == "svi", options["backend"] == "dask"
     ks = parse_k(options["k"])
-    if len(ks) > 1 and svi:
-        raise BadInput("--k with several values selects K by CAVI; drop --method svi (or fit each K)")
+    if len(ks) > 1 and (svi or dask):
+        raise BadInput("--k with several values selects K by local CAVI; drop --method svi / --backend dask "
+                       "(or fit each K)")
+    if svi and dask:
+        raise BadInput("--backend dask fits a mixture by CAVI; drop --method svi")
     config = {name: options[name] for name in FIT_OPTIONS}
     config["k"] = ks[0] if len(ks) == 1 else str(options["k"])
     config.update(method=options["method"], **{name: options[name] if svi else None for name in SVI_OPTIONS})
     config["stream"] = bool(options["stream"]) if svi else None
+    config["backend"] = options["backend"]
     fit_options = {name: config[name] for name in FIT_OPTIONS}
     if svi:
         from vifit.api.gmm_svi import svi_settings
@@ -45,6 +49,14 @@ def plan(options: dict, *, strict: bool = False):
             return run
     else:
         fit_options["max_iter"] = config["max_iter"] = 500 if options["max_iter"] is None else options["max_iter"]
+        if dask:
+            from vifit.distributed.mixture import load as load_dask
+
+            run = Plan(config=config, fit=partial(_fit_dask, options=fit_options))
+            run.load = partial(load_dask, family=options["family"], resources=run.resources,
+                               backend={name: options.get(name) for name in
+                                        ("scheduler", "scheduler_file", "worker_wait")})
+            return run
         if len(ks) > 1:
             from vifit.api.gmm import _unconverged_candidates
 
@@ -103,6 +115,12 @@ def _fit(table, *, seed, reporter, policy=None, options: dict):
     return mixture_fit.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
 
 
+def _fit_dask(table, *, seed, reporter, policy=None, options: dict):
+    from vifit.distributed import mixture as dask_mixture
+
+    return dask_mixture.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
+
+
 def _fit_range(table, *, seed, reporter, policy=None, ks: list, spec: str, strict: bool, options: dict):
     """Each K of a range by CAVI, the highest ELBO kept (fit.selection records every candidate);
     the families are inferred and noted once, for the first candidate."""
@@ -156,8 +174,8 @@ class Mixture(Estimator):
 
     def __init__(self, k=2, families=None, weights="dirichlet", weight_concentration=None, init="kmeans++",
                  tol=1e-6, max_iter=None, restarts=1, chunk_rows=None, method="cavi", batch_size=1024,
-                 forgetting=0.7, delay=1.0, epochs=10, memoized=False, stream=True, dropna=False, seed=None,
-                 progress="none"):
+                 forgetting=0.7, delay=1.0, epochs=10, memoized=False, stream=True, backend="local",
+                 scheduler=None, scheduler_file=None, worker_wait=None, dropna=False, seed=None, progress="none"):
         self._store(locals())
 
     def _options(self) -> dict:
@@ -170,7 +188,8 @@ class Mixture(Estimator):
         options = {"k": k, "family": family, "weights": self.weights,
                    "weight_concentration": self.weight_concentration, "init": self.init, "tol": self.tol,
                    "max_iter": self.max_iter, "restarts": self.restarts, "chunk_rows": self.chunk_rows,
-                   **{name: getattr(self, name) for name in ("method",) + SVI_OPTIONS + ("stream",)}}
+                   **{name: getattr(self, name) for name in ("method",) + SVI_OPTIONS + ("stream", "backend")},
+                   **{name: getattr(self, name) for name in ("scheduler", "scheduler_file", "worker_wait")}}
         parameters.check("mixture", options)  # K candidates (text) are gmm_select.parse_k's
         if not isinstance(options["k"], str):
             options["k"] = int(self.k)
@@ -178,6 +197,11 @@ class Mixture(Estimator):
 
     def _plan(self, options: dict, source: str | None):
         if source is None:  # rows in memory
+            if self.backend == "dask":
+                from vifit.errors import BadInput
+
+                raise BadInput("backend='dask' reads files on the cluster's workers: pass the path (or glob) of "
+                               "the CSV files to fit, not an array")
             options = dict(options, stream=False)
         return plan(options)
 

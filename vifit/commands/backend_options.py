@@ -1,4 +1,4 @@
-"""Where ``vifit gmm`` computes: ``--backend local|dask`` and the Dask connection options,
+"""Where ``vifit gmm`` (and ``vifit mixture``) computes: ``--backend local|dask`` and the Dask connection options,
 defined once and applied with one decorator; their values arrive packed in ``backend``. Their
 types and defaults are vifit.parameters' entries, which also say that the connection options
 apply with ``--backend dask`` only.
@@ -11,26 +11,30 @@ from __future__ import annotations
 from vifit.commands.declared import declared
 from vifit.options import _packed
 
-backend_options = _packed(
-    "backend",
-    ("backend", "scheduler", "scheduler_file", "worker_wait"),
-    [
-        declared("gmm", "backend", show_default=True,
-                 help="local: this process; dask: partitions on a Dask cluster (needs vifit[dask]; "
-                      "DATA may be a glob such as 'data/part-*.csv.gz').")
-        ,
-        declared("gmm", "scheduler", metavar="ADDRESS",
-                 help="dask: address of a running scheduler (tcp://host:8786).  "
-                      "[default: start a local cluster of one single-threaded worker process per usable core, "
-                      "at most 8; OMP_NUM_THREADS or MKL_NUM_THREADS, when set, gives the number]")
-        ,
-        declared("gmm", "scheduler_file", metavar="PATH",
-                 help="dask: the scheduler file written by 'dask scheduler --scheduler-file' or dask-jobqueue.")
-        ,
-        declared("gmm", "worker_wait", metavar="SECONDS",
-                 help="dask: when every worker is lost during a run, how long to wait for one to join "
-                      "before giving up with an error (a lost worker's partitions are read again).  "
-                      "[default: 60]")
-        ,
-    ],
-)
+
+def _backend_options(model: str):
+    """The --backend option group of ``model``'s command."""
+    return _packed(
+        "backend",
+        ("backend", "scheduler", "scheduler_file", "worker_wait"),
+        [
+            declared(model, "backend", show_default=True,
+                     help="local: this process; dask: partitions on a Dask cluster (needs vifit[dask]; "
+                          "DATA may be a glob such as 'data/part-*.csv.gz')" + (
+                              "; mixture: CAVI" if model == "mixture" else "") + "."),
+            declared(model, "scheduler", metavar="ADDRESS",
+                     help="dask: address of a running scheduler (tcp://host:8786).  "
+                          "[default: start a local cluster of one single-threaded worker process per usable core, "
+                          "at most 8; OMP_NUM_THREADS or MKL_NUM_THREADS, when set, gives the number]"),
+            declared(model, "scheduler_file", metavar="PATH",
+                     help="dask: the scheduler file written by 'dask scheduler --scheduler-file' or dask-jobqueue."),
+            declared(model, "worker_wait", metavar="SECONDS",
+                     help="dask: when every worker is lost during a run, how long to wait for one to join "
+                          "before giving up with an error (a lost worker's partitions are read again).  "
+                          "[default: 60]"),
+        ],
+    )
+
+
+backend_options = _backend_options("gmm")
+mixture_backend_options = _backend_options("mixture")

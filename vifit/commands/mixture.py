@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from vifit.commands.backend_options import mixture_backend_options
 from vifit.commands.declared import check_declared, declared
 from vifit.commands.gmm_svi_options import mixture_svi_options
 from vifit.options import data_options, output_options, row_weights_option, run_options
@@ -35,12 +36,13 @@ pin_blas()  # the local step's small GEMMs run on vifit's row threads, as in `vi
           help="Initialisations to run (seeds spawned from --seed); the best ELBO is kept.")
 @declared("mixture", "chunk_rows", help="Rows per chunk in the local step.  [default: auto]")
 @mixture_svi_options
+@mixture_backend_options
 @row_weights_option
 @data_options
 @output_options
 @run_options
 def mixture(data, k, family, weights, weight_concentration, init, tol, max_iter, restarts, chunk_rows,
-            svi, read, out, run):
+            svi, backend, read, out, run):
     """Mixture of per-column exponential families, fitted by CAVI (or SVI) with the full ELBO.
 
     Each component models each column with its family and a conjugate
@@ -56,9 +58,11 @@ def mixture(data, k, family, weights, weight_concentration, init, tol, max_iter,
       vifit mixture visits.csv --k 3 --family 'gaussian:age,poisson:visits,categorical:region'
       vifit predict mixture.json survey.csv --impute > filled.csv
       vifit mixture big.csv --k 8 --method svi --batch-size 4096 -o mixture.json
+      vifit mixture 'data/part-*.csv.gz' --k 4 --backend dask --scheduler tcp://127.0.0.1:8786
     """
     options = {"k": k, "family": family, "weights": weights, "weight_concentration": weight_concentration,
-               "init": init, "tol": tol, "max_iter": max_iter, "restarts": restarts, "chunk_rows": chunk_rows, **svi}
+               "init": init, "tol": tol, "max_iter": max_iter, "restarts": restarts, "chunk_rows": chunk_rows, **svi,
+               **backend}
     check_declared("mixture", options)
     from vifit.api.mixture import plan
     from vifit.commands.common import run_fit

@@ -78,6 +78,12 @@ def _resolve(token: str, fields: list[str], name: str, option: str) -> str:
     raise BadInput(f"{name}: {option}: no column {token!r} (columns: {', '.join(fields)})")
 
 
+def sorted_labels(labels) -> list:
+    """Labels in numeric order when every one is a number, else as text: a category's levels."""
+    labels = list(labels)
+    return sorted(labels, key=float) if labels and all(is_number(x) for x in labels) else sorted(labels)
+
+
 class Coder:
     """Codes of category labels: provisional (first seen) while reading, sorted at the end; or
     fixed by given levels (predict), where an unseen label is an error."""
@@ -105,9 +111,8 @@ class Coder:
         return out
 
     def sorted_levels(self) -> dict:
-        """{column: its labels seen so far, in numeric order when every label is a number, else as text}."""
-        return {column: (sorted(table, key=float) if table and all(is_number(x) for x in table) else sorted(table))
-                for column, table in self.seen.items()}
+        """{column: its labels seen so far, sorted (:func:`sorted_labels`)}."""
+        return {column: sorted_labels(table) for column, table in self.seen.items()}
 
     def finish(self, values: np.ndarray, features: list[str]) -> dict:
         """Levels per category column, and values' provisional codes remapped to sorted order."""

@@ -116,9 +116,9 @@ def resolve_files(source: str) -> list[str]:
     return [source]
 
 
-def choose_columns(first_file: str, opts: ReadOptions, name: str, note):
-    """(columns to use, the data.layout.Layout of the files, the --row-weights column or None) from
-    the first file's head: its first HEAD_ROWS rows, parsed as the local readers parse them."""
+def first_frame(first_file: str, opts: ReadOptions, note):
+    """(the first HEAD_ROWS rows of the first file as the local readers parse them, its
+    data.layout.Layout): what the columns are chosen from."""
     file_name = display_name(first_file)
     with CheckedReader(open_bytes(first_file), file_name) as reader:
         head = read_head(reader, file_name)
@@ -126,12 +126,19 @@ def choose_columns(first_file: str, opts: ReadOptions, name: str, note):
         first = next(frames(Chain(head, reader), layout, HEAD_ROWS, file_name, header_line=opts.header), None)
     if first is None or len(first) == 0:
         raise header_only(file_name)
+    return first, layout
+
+
+def choose_columns(first_file: str, opts: ReadOptions, name: str, note):
+    """(columns to use, the data.layout.Layout of the files, the --row-weights column or None) from
+    the first file's head (:func:`first_frame`)."""
+    first, layout = first_frame(first_file, opts, note)
     if not mixed.active(opts):
         return columns_of_frame(first, layout, opts.columns, name, note), layout, None
     plan = mixed.plan_columns(first, layout, opts, name, note, None)
     if plan.categories:
         raise BadInput(f"{name}: category columns ({', '.join(sorted(plan.categories))}) are not read by "
-                       f"--backend dask; fit locally")
+                       f"--backend dask for gmm; choose numeric columns with --columns")
     return plan.features, layout, plan.weight
 
 

@@ -71,6 +71,17 @@ def moments(x: np.ndarray, weighted: bool = False, use_weights: bool = True) -> 
     return accumulator
 
 
+def column_scan(x: np.ndarray, weighted: bool = False):
+    """A partition's ``product_scan.ColumnScan`` (its features; merged on the client in order)."""
+    from vifit.models.product_scan import ColumnScan
+
+    return ColumnScan.of(split(x, weighted)[0])
+
+
+def missing_cells(x: np.ndarray, weighted: bool = False) -> int:
+    return int(np.isnan(split(x, weighted)[0]).sum())
+
+
 def _chunks(x: np.ndarray, chunk_rows: int):
     for start in range(0, x.shape[0], chunk_rows):
         yield start, min(start + chunk_rows, x.shape[0])

@@ -56,15 +56,37 @@ class ColumnScan:
                 self.distinct[j].update(np.unique(seen)[:DISTINCT].tolist())
             n_b, mean_b = seen.size, seen.mean()
             m2_b = ((seen - mean_b) ** 2).sum()
-            n_a = self.count[j]
-            if n_a == 0:
+            if self.count[j] == 0:
                 self.count[j], self.mean[j], self.m2[j] = n_b, mean_b, m2_b
                 continue
-            total = n_a + n_b
-            delta = mean_b - self.mean[j]
-            self.mean[j] += delta * (n_b / total)
-            self.m2[j] += m2_b + delta * delta * (n_a * n_b / total)
-            self.count[j] = total
+            self._merge_column(j, n_b, mean_b, m2_b)
+
+    def merge(self, other: "ColumnScan") -> None:
+        """Add another scan's rows (a partition's, merged in order on the client)."""
+        self.rows += other.rows
+        self.finite &= other.finite
+        self.binary &= other.binary
+        self.counts &= other.counts
+        self.maximum = np.maximum(self.maximum, other.maximum)
+        for j in range(self.d):
+            if len(self.distinct[j]) < DISTINCT:
+                self.distinct[j].update(sorted(other.distinct[j])[:DISTINCT])
+            n_a, n_b = int(self.count[j]), int(other.count[j])
+            if n_b == 0:
+                continue
+            if n_a == 0:
+                self.count[j], self.mean[j], self.m2[j] = n_b, other.mean[j], other.m2[j]
+                continue
+            self._merge_column(j, n_b, other.mean[j], other.m2[j])
+
+    def _merge_column(self, j: int, n_b: int, mean_b: float, m2_b: float) -> None:
+        """Chan et al.'s update of column j with another part's count, mean and m2."""
+        n_a = self.count[j]
+        total = n_a + n_b
+        delta = mean_b - self.mean[j]
+        self.mean[j] += delta * (n_b / total)
+        self.m2[j] += m2_b + delta * delta * (n_a * n_b / total)
+        self.count[j] = total
 
     def summary(self, j: int):
         """(observed count, mean, population std, sample variance (divisor n - 1; NaN below two

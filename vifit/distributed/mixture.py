@@ -1,0 +1,139 @@
+"""``vifit mixture --backend dask`` (``Mixture(backend="dask")``): a mixed table's partitions on a
+cluster, fitted by the CAVI loop over them (``distributed.cavi.DaskProblem``: the model's local
+step on the workers, the rest on the client), as ``vifit gmm --backend dask`` is.
+
+:func:`load` connects, chooses the columns and their kinds from the first file's head (as
+``api.mixture.read_options`` reads a file), reads each piece's category labels on the workers,
+sorts their union once so that every partition codes them alike, reads the pieces with those
+levels (``mixed_pieces``), and merges the partitions' column summaries (``ColumnScan``), from
+which the families are inferred and the priors built exactly as for a table in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from vifit.distributed import cluster, mixed_pieces, reading, tasks
+from vifit.distributed.partitions import RETRIES, Partitions, first_frame, refuse_read_once, resolve_files
+from vifit.errors import BadInput
+
+
+class DaskMixtureTable:
+    """Partitions of a mixed table on the cluster: columns, levels {column: labels}, the merged
+    ColumnScan, missing cells, weight total (None without --row-weights), rows dropped."""
+
+    def __init__(self, partitions: Partitions, columns, levels, scan, missing_cells, weight_total, source,
+                 rows_dropped):
+        self.partitions, self.columns, self.levels, self.scan = partitions, list(columns), levels, scan
+        self.missing_cells, self.weight_total, self.source = missing_cells, weight_total, source
+        self.rows_dropped = rows_dropped
+
+    @property
+    def n_rows(self) -> int:
+        return self.partitions.shape[0]
+
+    def describe(self) -> dict:
+        n, d = self.partitions.shape
+        return {"source": self.source, "n_rows": n, "n_features": d, "columns": list(self.columns),
+                "rows_dropped": self.rows_dropped, "preprocessing": {"levels": self.levels} if self.levels else {}}
+
+
+def load(source: str, opts, note, *, family: str | None, backend: dict,
+         resources: contextlib.ExitStack) -> DaskMixtureTable:
+    """``Plan.load`` of a Dask mixture fit (backend: scheduler, scheduler_file, worker_wait)."""
+    from vifit.api.mixture import read_options
+    from vifit.data import display_name, mixed
+
+    refuse_read_once(source)
+    opts = read_options(opts, family=family)
+    name = display_name(source)
+    files = resolve_files(source)
+    first, layout = first_frame(files[0], opts, note)
+    plan = mixed.plan_columns(first, layout, opts, name, note, None)
+    client = resources.enter_context(cluster.connect(backend["scheduler"], backend["scheduler_file"], note))
+    wait = backend.get("worker_wait") or cluster.WORKER_WAIT
+
+    def gather(futures):
+        return cluster.gather(client, futures, wait)
+
+    def raise_first(results):
+        problems = [problem for _, problem in results if problem is not None]
+        if problems:
+            raise BadInput(problems[0])  # the first piece's, in the partitions' fixed order
+
+    header = layout.sep.join(layout.header_names) if opts.header else None
+    pieces = reading.plan(files)
+    common = (list(layout.fields), header, layout.sep, layout.decimal, plan, opts)
+    levels = {}
+    if plan.categories:
+        labelled = gather([client.submit(mixed_pieces.piece_labels, piece, *common, retries=RETRIES)
+                           for piece in pieces])
+        raise_first(labelled)
+        for column in sorted(plan.categories):
+            seen = dict.fromkeys(label for labels, _ in labelled for label in labels.get(column, ()))
+            levels[column] = mixed.sorted_labels(seen)
+    pairs = [client.submit(mixed_pieces.read_mixed_piece, piece, *common, levels, retries=RETRIES)
+             for piece in pieces]
+    raise_first(gather([client.submit(_problem_only, pair) for pair in pairs]))
+    arrays = [client.submit(mixed_pieces.first_of, pair, retries=RETRIES) for pair in pairs]
+    lengths = gather([client.submit(tasks.n_rows, a, retries=RETRIES) for a in arrays])
+    dropped = sum(gather([client.submit(mixed_pieces.dropped_of, pair) for pair in pairs]))
+    del pairs
+    weighted = plan.weight is not None
+    partitions = Partitions(client, arrays, lengths, len(plan.features), wait, weighted=weighted)
+    if dropped:
+        note(f"dropped {dropped} row(s) with missing or infinite values (--dropna)")
+    if partitions.shape[0] < 2:
+        raise BadInput(f"{name}: {partitions.shape[0]} usable row(s), but this model needs at least 2")
+    scans = gather(partitions.map(tasks.column_scan, weighted))
+    scan = scans[0]
+    for part in scans[1:]:
+        scan.merge(part)
+    missing = sum(gather(partitions.map(tasks.missing_cells, weighted)))
+    weight_total = None
+    if weighted:
+        weight_total = float(sum(gather(partitions.map(_weight_sum))))
+        if not weight_total > 0:
+            raise BadInput(f"{name}: --row-weights column {plan.weight!r} is 0 on every row: there is nothing to fit")
+    return DaskMixtureTable(partitions, plan.features, levels, scan, missing, weight_total, name, dropped)
+
+
+def _problem_only(pair):
+    return (None, pair[1])
+
+
+def _weight_sum(x: np.ndarray) -> float:
+    return float(x[:, -1].sum())
+
+
+def fit(table: DaskMixtureTable, *, seed: int, reporter, k: int, family: str | None = None,
+        weights: str = "dirichlet", weight_concentration: float | None = None, init: str = "kmeans++",
+        tol: float = 1e-6, max_iter: int = 500, restarts: int = 1, chunk_rows: int | None = None, policy=None,
+        resp0=None):
+    """The mixture by CAVI over the table's partitions; the FitResult of ``api.mixture_fit.fit``."""
+    from vifit.api import mixture_fit
+    from vifit.api.gmm_fit import check_k
+    from vifit.distributed.cavi import DaskProblem
+    from vifit.inference import cavi
+
+    check_k([k], table.n_rows, init)
+    never = np.flatnonzero(table.scan.count == 0)
+    if never.size:
+        raise BadInput(f"{table.source}: column {table.columns[never[0]]!r} has no value in any row; drop it with "
+                       f"--columns")
+    model, groups = mixture_fit.build(table, k=k, family=family, weights=weights,
+                                      weight_concentration=weight_concentration, note=reporter.note, scan=table.scan)
+    partitions = table.partitions
+    problem = DaskProblem(model, partitions, chunk_rows=chunk_rows, rows=partitions, weight_total=table.weight_total)
+    result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
+                      reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0)
+    state = result.state
+    return mixture_fit.result_of(
+        model, state.lam, table, groups, method="cavi", status=result.status, elbo=problem.data_units(state.elbo),
+        n_iter=state.iteration, trace=state.trace, best_restart=result.best_restart,
+        restart_elbos=result.restart_elbos, init=init, restarts=restarts,
+        extra={"chunk_rows": problem.chunk_rows, "backend": "dask", "partitions": len(partitions),
+               "workers": partitions.workers},
+        counts=(table.n_rows, table.weight_total, table.missing_cells))
