@@ -586,8 +586,8 @@ def test_mixture_on_partitions_is_the_local_fit(address, mixed_parts, extra):
 def test_mixture_on_partitions_refuses_what_it_cannot_do(address, mixed_parts, tmp_path):
     folder = mixed_parts
     base = ["mixture", str(folder / "part-*.csv"), "-k", "2", "--backend", "dask", "--scheduler", address]
-    svi = invoke([*base, "--method", "svi"])
-    assert svi.exit_code == 2 and "drop --method svi" in svi.stderr
+    svi = invoke([*base, "--method", "svi", "--no-stream"])
+    assert svi.exit_code == 2 and "--no-stream does not apply" in svi.stderr
     several = invoke(["mixture", str(folder / "part-*.csv"), "-k", "2-3", "--backend", "dask", "--scheduler", address])
     assert several.exit_code == 2 and "several values" in several.stderr
     bad = tmp_path / "bad"
@@ -596,3 +596,18 @@ def test_mixture_on_partitions_refuses_what_it_cannot_do(address, mixed_parts, t
     (bad / "part-1.csv").write_text("a,b\n3,1\n4,inf\n")
     result = invoke(["mixture", str(bad / "part-*.csv"), "-k", "2", "--backend", "dask", "--scheduler", address])
     assert result.exit_code == 2 and "partition 2" in result.stderr and "infinite" in result.stderr
+
+
+def test_mixture_svi_on_partitions_reaches_the_local_optimum(address, mixed_parts):
+    """--method svi --memoized over partitions (each one minibatch): memoized VB's exact global
+    steps end at the local CAVI optimum of the same weighted rows."""
+    folder = mixed_parts
+    common = ["-k", "2", "--seed", "4", "-q", "--row-weights", "w"]
+    local = invoke(["mixture", folder / "all.csv", *common, "--tol", "1e-10"])
+    remote = invoke(["mixture", str(folder / "part-*.csv"), *common, "--method", "svi", "--memoized", "--epochs", "60",
+                     "--backend", "dask", "--scheduler", address])
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.stderr
+    a, b = json.loads(local.stdout), json.loads(remote.stdout)
+    assert b["method"] == "memoized" and b["fit"]["partitions"] == 3 and b["config"]["stream"] is True
+    assert b["fit"]["weight_total"] == a["fit"]["weight_total"]
+    assert b["fit"]["elbo"] == pytest.approx(a["fit"]["elbo"], rel=1e-6)

@@ -29,41 +29,43 @@ def plan(options: dict, *, strict: bool = False):
     if len(ks) > 1 and (svi or dask):
         raise BadInput("--k with several values selects K by local CAVI; drop --method svi / --backend dask "
                        "(or fit each K)")
-    if svi and dask:
-        raise BadInput("--backend dask fits a mixture by CAVI; drop --method svi")
     config = {name: options[name] for name in FIT_OPTIONS}
     config["k"] = ks[0] if len(ks) == 1 else str(options["k"])
     config.update(method=options["method"], **{name: options[name] if svi else None for name in SVI_OPTIONS})
     config["stream"] = bool(options["stream"]) if svi else None
     config["backend"] = options["backend"]
     fit_options = {name: config[name] for name in FIT_OPTIONS}
+    if dask and svi and not options["stream"]:
+        raise BadInput("--no-stream does not apply to --backend dask (the rows stay on the workers)")
+    settings = None
     if svi:
         from vifit.api.gmm_svi import svi_settings
 
         settings = svi_settings({name: options[name] for name in SVI_OPTIONS}, options["tol"], options["max_iter"])
         fit_options = {name: value for name, value in fit_options.items() if name not in ("tol", "max_iter")}
-        run = Plan(config=config, fit=partial(_fit_svi, settings=settings, options=fit_options),
-                   not_converged_hint="raise --epochs (or --max-iter when given) or loosen --tol")
+    else:
+        fit_options["max_iter"] = config["max_iter"] = 500 if options["max_iter"] is None else options["max_iter"]
+    hint = {"not_converged_hint": "raise --epochs (or --max-iter when given) or loosen --tol"} if svi else {}
+    if dask:
+        from vifit.distributed.mixture import load as load_dask
+
+        run = Plan(config=config, fit=partial(_fit_dask, settings=settings, options=fit_options), **hint)
+        run.load = partial(load_dask, family=options["family"], resources=run.resources,
+                           backend={name: options.get(name) for name in ("scheduler", "scheduler_file", "worker_wait")})
+        return run
+    if svi:
+        run = Plan(config=config, fit=partial(_fit_svi, settings=settings, options=fit_options), **hint)
         if options["stream"]:
             run.load = partial(load_stream, family=options["family"])
             return run
+    elif len(ks) > 1:
+        from vifit.api.gmm import _unconverged_candidates
+
+        run = Plan(config=config, fit=partial(_fit_range, ks=ks, spec=str(options["k"]), strict=strict,
+                                              options=fit_options),
+                   strict_check=partial(_unconverged_candidates, spec=str(options["k"])))
     else:
-        fit_options["max_iter"] = config["max_iter"] = 500 if options["max_iter"] is None else options["max_iter"]
-        if dask:
-            from vifit.distributed.mixture import load as load_dask
-
-            run = Plan(config=config, fit=partial(_fit_dask, options=fit_options))
-            run.load = partial(load_dask, family=options["family"], resources=run.resources,
-                               backend={name: options.get(name) for name in
-                                        ("scheduler", "scheduler_file", "worker_wait")})
-            return run
-        if len(ks) > 1:
-            from vifit.api.gmm import _unconverged_candidates
-
-            run = Plan(config=config, fit=partial(_fit_range, ks=ks, spec=str(options["k"]), strict=strict, options=fit_options),
-                       strict_check=partial(_unconverged_candidates, spec=str(options["k"])))
-        else:
-            run = Plan(config=config, fit=partial(_fit, options=fit_options))
+        run = Plan(config=config, fit=partial(_fit, options=fit_options))
     run.load = partial(load, family=options["family"], min_rows=run.min_rows)
     return run
 
@@ -115,10 +117,13 @@ def _fit(table, *, seed, reporter, policy=None, options: dict):
     return mixture_fit.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
 
 
-def _fit_dask(table, *, seed, reporter, policy=None, options: dict):
+def _fit_dask(table, *, seed, reporter, policy=None, settings=None, options: dict):
+    """CAVI (settings None) or SVI over the partitions of a Dask mixture table."""
     from vifit.distributed import mixture as dask_mixture
 
-    return dask_mixture.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
+    if settings is None:
+        return dask_mixture.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
+    return dask_mixture.fit_svi(table, seed=seed, reporter=reporter, policy=policy, settings=settings, **options)
 
 
 def _fit_range(table, *, seed, reporter, policy=None, ks: list, spec: str, strict: bool, options: dict):

@@ -20,8 +20,7 @@ def _backend_options(model: str):
         [
             declared(model, "backend", show_default=True,
                      help="local: this process; dask: partitions on a Dask cluster (needs vifit[dask]; "
-                          "DATA may be a glob such as 'data/part-*.csv.gz')" + (
-                              "; mixture: CAVI" if model == "mixture" else "") + "."),
+                          "DATA may be a glob such as 'data/part-*.csv.gz')."),
             declared(model, "scheduler", metavar="ADDRESS",
                      help="dask: address of a running scheduler (tcp://host:8786).  "
                           "[default: start a local cluster of one single-threaded worker process per usable core, "

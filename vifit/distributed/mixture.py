@@ -1,6 +1,7 @@
 """``vifit mixture --backend dask`` (``Mixture(backend="dask")``): a mixed table's partitions on a
 cluster, fitted by the CAVI loop over them (``distributed.cavi.DaskProblem``: the model's local
-step on the workers, the rest on the client), as ``vifit gmm --backend dask`` is.
+step on the workers, the rest on the client), or by SVI with each partition a minibatch
+(``distributed.svi.DaskSviProblem``), as ``vifit gmm --backend dask`` is.
 
 :func:`load` connects, chooses the columns and their kinds from the first file's head (as
 ``api.mixture.read_options`` reads a file), reads each piece's category labels on the workers,
@@ -108,23 +109,80 @@ def _weight_sum(x: np.ndarray) -> float:
     return float(x[:, -1].sum())
 
 
-def fit(table: DaskMixtureTable, *, seed: int, reporter, k: int, family: str | None = None,
-        weights: str = "dirichlet", weight_concentration: float | None = None, init: str = "kmeans++",
-        tol: float = 1e-6, max_iter: int = 500, restarts: int = 1, chunk_rows: int | None = None, policy=None,
-        resp0=None):
-    """The mixture by CAVI over the table's partitions; the FitResult of ``api.mixture_fit.fit``."""
+def _model(table: DaskMixtureTable, reporter, *, k, family, weights, weight_concentration, init):
+    """The product model of the partitions' columns and its families (after the local fit's checks)."""
     from vifit.api import mixture_fit
     from vifit.api.gmm_fit import check_k
-    from vifit.distributed.cavi import DaskProblem
-    from vifit.inference import cavi
 
     check_k([k], table.n_rows, init)
     never = np.flatnonzero(table.scan.count == 0)
     if never.size:
         raise BadInput(f"{table.source}: column {table.columns[never[0]]!r} has no value in any row; drop it with "
                        f"--columns")
-    model, groups = mixture_fit.build(table, k=k, family=family, weights=weights,
-                                      weight_concentration=weight_concentration, note=reporter.note, scan=table.scan)
+    return mixture_fit.build(table, k=k, family=family, weights=weights, weight_concentration=weight_concentration,
+                             note=reporter.note, scan=table.scan)
+
+
+def fit_svi(table: DaskMixtureTable, *, seed: int, reporter, settings, k: int, family: str | None = None,
+            weights: str = "dirichlet", weight_concentration: float | None = None, init: str = "kmeans++",
+            restarts: int = 1, chunk_rows: int | None = None, policy=None):
+    """The mixture by SVI or memoized VB with each partition as one minibatch, as ``vifit gmm
+    --backend dask --method svi`` (``distributed.svi``); the FitResult of the local SVI fit."""
+    import math
+    from dataclasses import replace
+
+    from vifit.api import mixture_fit
+    from vifit.api.gmm_svi import run_restarts
+    from vifit.distributed.cavi import SAMPLE_ROWS, sample_rows
+    from vifit.distributed.svi import DaskSviProblem
+    from vifit.inference.policy import DEFAULT
+    from vifit.models.mixture import Workspace
+
+    model, groups = _model(table, reporter, k=k, family=family, weights=weights,
+                           weight_concentration=weight_concentration, init=init)
+    parts, n = table.partitions, table.n_rows
+    batch = math.ceil(n / len(parts))
+    reporter.note(f"--backend dask: each of the {len(parts)} partitions is a minibatch (about {batch} rows); "
+                  f"--batch-size is not used")
+    settings = replace(settings, batch_size=batch)
+    problem = DaskSviProblem(model, parts, chunk_rows=chunk_rows, weight_total=table.weight_total)
+    zero = np.zeros((model.k, model.n_stats))  # any coefficients give the cells' sums the Jacobian needs
+    problem.jacobian_total = model.jacobian(problem.pass_statistics(zero))
+    children = np.random.SeedSequence(int(seed)).spawn(restarts + 1)
+    sample = sample_rows(parts, np.random.default_rng(children[0]), SAMPLE_ROWS)
+    method = "memoized" if settings.memoized else "svi"
+    total = len(parts) * settings.epochs
+    if settings.max_iter is not None:
+        total = min(total, settings.max_iter)
+    best, best_index, elbos = run_restarts(problem, settings, reporter, sample=sample,
+                                           sample_ws=Workspace(model, max(1, min(problem.chunk_rows,
+                                                                                 sample.shape[0]))),
+                                           init=init, seeds=children[1:], scale=n / sample.shape[0], n_rows=n,
+                                           total=total, method=method, policy=policy or DEFAULT)
+    state = best.state
+    extra = {"batch_size": batch, "chunk_rows": problem.chunk_rows, "steps": state.step,
+             "epochs": state.rows_seen / n, "rows_visited": state.rows_seen,
+             "estimate_trace": [[int(i), float(v)] for i, v in best.estimates], "backend": "dask",
+             "partitions": len(parts), "workers": parts.workers}
+    if method == "svi":
+        extra.update(forgetting=settings.forgetting, delay=settings.delay)
+    return mixture_fit.result_of(model, state.lam, table, groups, method=method, status=best.status, elbo=best.elbo,
+                                 n_iter=state.step, trace=best.trace, best_restart=best_index, restart_elbos=elbos,
+                                 init=init, restarts=restarts, extra=extra,
+                                 counts=(n, table.weight_total, table.missing_cells))
+
+
+def fit(table: DaskMixtureTable, *, seed: int, reporter, k: int, family: str | None = None,
+        weights: str = "dirichlet", weight_concentration: float | None = None, init: str = "kmeans++",
+        tol: float = 1e-6, max_iter: int = 500, restarts: int = 1, chunk_rows: int | None = None, policy=None,
+        resp0=None):
+    """The mixture by CAVI over the table's partitions; the FitResult of ``api.mixture_fit.fit``."""
+    from vifit.api import mixture_fit
+    from vifit.distributed.cavi import DaskProblem
+    from vifit.inference import cavi
+
+    model, groups = _model(table, reporter, k=k, family=family, weights=weights,
+                           weight_concentration=weight_concentration, init=init)
     partitions = table.partitions
     problem = DaskProblem(model, partitions, chunk_rows=chunk_rows, rows=partitions, weight_total=table.weight_total)
     result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
