@@ -611,3 +611,29 @@ def test_mixture_svi_on_partitions_reaches_the_local_optimum(address, mixed_part
     assert b["method"] == "memoized" and b["fit"]["partitions"] == 3 and b["config"]["stream"] is True
     assert b["fit"]["weight_total"] == a["fit"]["weight_total"]
     assert b["fit"]["elbo"] == pytest.approx(a["fit"]["elbo"], rel=1e-6)
+
+
+def test_predict_of_a_mixture_on_partitions_is_local_predict(address, mixed_parts, tmp_path):
+    """Each partition codes its labels with the model's levels and is scored by the mixture's
+    predict on its worker: the rows, concatenated, are local predict's."""
+    folder = mixed_parts
+    model = tmp_path / "mixture.json"
+    assert invoke(["mixture", folder / "all.csv", "-k", "2", "--seed", "4", "--columns", "age,smoker,visits,region",
+                   "-q", "-o", model]).exit_code == 0
+    local = invoke(["predict", model, folder / "all.csv"])
+    assert local.exit_code == 0, local.stderr
+    (tmp_path / "pred").mkdir()
+    remote = invoke(["predict", model, str(folder / "part-*.csv"), "--backend", "dask", "--scheduler", address,
+                     "-o", str(tmp_path / "pred" / "part-*.csv")])
+    assert remote.exit_code == 0, remote.stderr
+    header, *rows = local.stdout.splitlines()
+    files = sorted((tmp_path / "pred").glob("part-*.csv"))
+    assert files[0].read_text().splitlines()[0] == header
+    written = [line for f in files for line in f.read_text().splitlines()[1:]]
+    _close(np.loadtxt(written, delimiter=","), np.loadtxt(rows, delimiter=","), "predictions")
+    unseen = tmp_path / "unseen"
+    unseen.mkdir()
+    (unseen / "part-0.csv").write_text("age,smoker,visits,region\n30,1,2,east\n41,0,3,mars\n")
+    result = invoke(["predict", model, str(unseen / "part-*.csv"), "--backend", "dask", "--scheduler", address,
+                     "-o", str(tmp_path / "pred" / "u-*.csv")])
+    assert result.exit_code == 2 and "'mars' is not one of the levels" in result.stderr

@@ -45,16 +45,22 @@ def load(source: str, opts, note, *, family: str | None, backend: dict,
          resources: contextlib.ExitStack) -> DaskMixtureTable:
     """``Plan.load`` of a Dask mixture fit (backend: scheduler, scheduler_file, worker_wait)."""
     from vifit.api.mixture import read_options
-    from vifit.data import display_name, mixed
 
     refuse_read_once(source)
-    opts = read_options(opts, family=family)
+    client = resources.enter_context(cluster.connect(backend["scheduler"], backend["scheduler_file"], note))
+    return read_table(client, source, read_options(opts, family=family), note,
+                      backend.get("worker_wait") or cluster.WORKER_WAIT)
+
+
+def read_table(client, source: str, opts, note, wait: float, required: list | None = None) -> DaskMixtureTable:
+    """The partitions of a mixed table read on the cluster (opts: a mixed read's, see data.mixed;
+    required: exactly these columns, for predict, whose opts.levels fix the codes)."""
+    from vifit.data import display_name, mixed
+
     name = display_name(source)
     files = resolve_files(source)
     first, layout = first_frame(files[0], opts, note)
-    plan = mixed.plan_columns(first, layout, opts, name, note, None)
-    client = resources.enter_context(cluster.connect(backend["scheduler"], backend["scheduler_file"], note))
-    wait = backend.get("worker_wait") or cluster.WORKER_WAIT
+    plan = mixed.plan_columns(first, layout, opts, name, note, required)
 
     def gather(futures):
         return cluster.gather(client, futures, wait)
@@ -67,8 +73,8 @@ def load(source: str, opts, note, *, family: str | None, backend: dict,
     header = layout.sep.join(layout.header_names) if opts.header else None
     pieces = reading.plan(files)
     common = (list(layout.fields), header, layout.sep, layout.decimal, plan, opts)
-    levels = {}
-    if plan.categories:
+    levels = dict(opts.levels or {})
+    if plan.categories and not levels:
         labelled = gather([client.submit(mixed_pieces.piece_labels, piece, *common, retries=RETRIES)
                            for piece in pieces])
         raise_first(labelled)
@@ -86,7 +92,7 @@ def load(source: str, opts, note, *, family: str | None, backend: dict,
     partitions = Partitions(client, arrays, lengths, len(plan.features), wait, weighted=weighted)
     if dropped:
         note(f"dropped {dropped} row(s) with missing or infinite values (--dropna)")
-    if partitions.shape[0] < 2:
+    if required is None and partitions.shape[0] < 2:
         raise BadInput(f"{name}: {partitions.shape[0]} usable row(s), but this model needs at least 2")
     scans = gather(partitions.map(tasks.column_scan, weighted))
     scan = scans[0]

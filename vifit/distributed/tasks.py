@@ -138,11 +138,12 @@ def responsibilities(x: np.ndarray, model, theta: np.ndarray, chunk_rows: int) -
 
 
 def predict_to_file(x: np.ndarray, document: dict, path: str, columns: list, output: str) -> int:
-    """``vifit predict`` of one partition (``documents.gmm.predict``), written atomically to output; rows written."""
+    """``vifit predict`` of one partition (its model kind's ``predict``), written atomically to output; rows written."""
     from vifit.data import Table
+    from vifit.documents import model_kind
     from vifit.output import render_table, write_text
-    from vifit.documents import gmm as model_file
 
-    names, rows = model_file.predict(document, path, Table(values=x, columns=list(columns), source=path))
+    kind = model_kind(document["model"], path)
+    names, rows = kind.predict(document, path, Table(values=x, columns=list(columns), source=path))
     write_text(render_table(names, rows), output)
     return int(x.shape[0])
