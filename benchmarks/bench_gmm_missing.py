@@ -40,7 +40,8 @@ def holed(x: np.ndarray, fraction: float, seed: int = 5) -> np.ndarray:
 
 def child_vifit(n: int, iters: int, fraction: float) -> dict:
     from vifit.inference import cavi
-    from vifit.models import gmm
+    from vifit.inference.passes import missing_chunk_rows
+    from vifit.models import gmm, gmm_patterns
     from vifit.models.gmm_model import GaussianMixture
     from vifit.models.gmm_prior import build_prior, data_moments
 
@@ -48,14 +49,15 @@ def child_vifit(n: int, iters: int, fraction: float) -> dict:
     labels = initial_labels(x)
     if fraction:  # sorted by pattern of missing cells, as api.gmm_fit.prepare orders them
         x = holed(x, fraction)
-        order = np.lexsort(np.isnan(x).T[::-1])
+        order = gmm_patterns.row_order(np.isnan(x))
         x, labels = x[order], labels[order]
     spec = gmm.Spec(K, x.shape[1], "full", "dirichlet")
     moments = data_moments(spec, x)
     prior = build_prior(spec, weight_concentration=1.0 / K, mean=moments.mean, mean_precision=1.0,
                         dof=x.shape[1], scale_inv=moments.cov)
     model = GaussianMixture(spec, gmm.to_frame(prior, spec, moments.frame), moments.frame, missing=bool(fraction))
-    problem = cavi.Problem(model, x)
+    chunk = missing_chunk_rows(spec, x.shape[0]) if fraction else None  # as vifit gmm chunks it
+    problem = cavi.Problem(model, x, chunk_rows=chunk)
     state = cavi.initial_state(problem, "kmeans++", np.random.default_rng(0), resp0=labels)
     times = []
     for _ in range(iters):

@@ -14,7 +14,7 @@ from vifit import memory
 from vifit.data import Table
 from vifit.documents.gmm import frame_document, summarise, variances, variational_document
 from vifit.errors import BadInput
-from vifit.models import gmm
+from vifit.models import gmm, gmm_patterns
 from vifit.models.gmm_model import GaussianMixture
 from vifit.models.gmm_prior import build_prior, data_moments, default_scale_inv, default_tau, dependent_columns
 from vifit.models.spread import observed_spread
@@ -168,12 +168,16 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
     frame = moments.frame
     values, order = table.values, None
     if missing:
-        # rows sorted by their pattern of missing cells (complete rows first): a chunk then holds few
-        # patterns, and the per-pattern work of models.gmm_missing is done a few times per pass, not per
-        # row (a sum of statistics does not depend on the order of the rows)
-        order = np.lexsort(np.isnan(values).T[::-1])
+        # rows sorted by their number of missing cells and pattern (complete rows first): a chunk then
+        # holds few patterns of one batch (models.gmm_patterns), and the per-pattern work is done a few
+        # times per pass, not per row (a sum of statistics does not depend on the order of the rows)
+        order = gmm_patterns.row_order(np.isnan(values))
         values = values[order]
         weights = None if weights is None else weights[order]
+    if missing and chunk_rows is None:
+        from vifit.inference.passes import missing_chunk_rows
+
+        chunk_rows = missing_chunk_rows(spec, values.shape[0])
     problem = cavi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame, missing), values,
                            weights=weights, chunk_rows=chunk_rows, workers=threads)
     problem.row_order = order  # the table's row of each of the problem's rows (None: the same)

@@ -31,6 +31,19 @@ def auto_chunk_rows(spec) -> int:
     return max(1, min(rows, RESP_VALUES // spec.k))
 
 
+MISSING_CHUNK_FACTOR = 4  # the default chunk of a Gaussian fit with missing cells, in default chunks
+
+
+def missing_chunk_rows(spec, n_rows: int) -> int:
+    """The default chunk of a CAVI fit of a Gaussian mixture with missing cells: each chunk's rows
+    with missing cells pay a fixed cost (the batched per-pattern algebra of models.gmm_patterns),
+    so chunks are up to MISSING_CHUNK_FACTOR default ones, T(x) within that many times its default
+    size (wide data keep the default); at most n_rows."""
+    default = auto_chunk_rows(spec)
+    wider = min(MISSING_CHUNK_FACTOR * default, max(default, MISSING_CHUNK_FACTOR * CHUNK_VALUES // spec.n_stats))
+    return max(1, min(wider, n_rows))
+
+
 def default_workers(threads: int | None = None) -> int:
     """Row threads: ``threads`` (a count the caller chose, e.g. vifit.threads.requested_threads()),
     else the usable cores; at most MAX_WORKERS."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vifit.models import gmm_patterns
 from vifit.models.gmm import LOG_2PI, Spec, triu
 from vifit.models.mixture import Stats
 
@@ -47,23 +48,17 @@ def precision_and_mean(spec: Spec, theta: np.ndarray):
     return lam, means, constant
 
 
-def _segments(missing: np.ndarray):
-    """(start, stop) runs of consecutive rows sharing one pattern of missing cells: rows sorted by
-    pattern (api.gmm_fit orders them so) give one run per pattern; any order is still right."""
-    if missing.shape[0] == 0:
-        return []
-    cuts = np.flatnonzero((missing[1:] != missing[:-1]).any(axis=1)) + 1
-    bounds = np.concatenate([[0], cuts, [missing.shape[0]]])
-    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
-
-
-def statistics(spec: Spec, theta: np.ndarray, z: np.ndarray, weights: np.ndarray | None = None) -> Stats:
+def statistics(spec: Spec, theta: np.ndarray, z: np.ndarray, weights: np.ndarray | None = None,
+               marginal=None) -> Stats:
     """Statistics (p, k) of the rows z (n, d) (working frame, NaN = missing; every row has at
-    least one NaN) under their optimal q(c) q(z_M | c), with the bound's entropy terms."""
-    lam, means, constant = precision_and_mean(spec, theta)
+    least one NaN) under their optimal q(c) q(z_M | c), with the bound's entropy terms;
+    marginal: precision_and_mean(spec, theta) when the caller has it."""
+    lam, means, constant = precision_and_mean(spec, theta) if marginal is None else marginal
+    if spec.covariance == "full":  # patterns batched by their number of missing cells
+        return gmm_patterns.statistics(spec, theta, lam, means, constant, z, weights)
     missing = np.isnan(z)
     total = Stats(np.zeros((spec.n_stats, spec.k)), 0.0, 0)
-    for start, stop in _segments(missing):
+    for start, stop in gmm_patterns.segments(missing):
         w = None if weights is None else weights[start:stop]
         total = total + _pattern(spec, theta, lam, means, constant, z[start:stop], missing[start], w)
     return total
@@ -72,9 +67,11 @@ def statistics(spec: Spec, theta: np.ndarray, z: np.ndarray, weights: np.ndarray
 def responsibilities(spec: Spec, theta: np.ndarray, z: np.ndarray) -> np.ndarray:
     """(n, k) responsibilities of rows z (n, d) with missing cells, as the fit's local step has them."""
     lam, means, constant = precision_and_mean(spec, theta)
+    if spec.covariance == "full":
+        return gmm_patterns.responsibilities(spec, lam, means, constant, z)
     missing = np.isnan(z)
     out = np.empty((z.shape[0], spec.k))
-    for start, stop in _segments(missing):
+    for start, stop in gmm_patterns.segments(missing):
         logits = _logits(spec, lam, means, constant, z[start:stop], missing[start])[0]
         resp = np.exp(logits - logits.max(axis=0))
         out[start:stop] = (resp / resp.sum(axis=0)).T
@@ -82,29 +79,17 @@ def responsibilities(spec: Spec, theta: np.ndarray, z: np.ndarray) -> np.ndarray
 
 
 def _logits(spec, lam, means, constant, z, pattern):
-    """(logits (k, n), mu_hat (k, n, |M|), cov of z_M (k, |M|, |M|) or its diagonal (k, |M|)) of rows
-    z (n, d) sharing one pattern of missing cells."""
+    """(logits (k, n), mu_hat (k, n, |M|), the diagonal (k, |M|) of z_M's covariance) of rows z (n, d)
+    sharing one pattern of missing cells, for a diag, spherical or known model (full:
+    ``gmm_patterns``)."""
     obs, mis = np.flatnonzero(~pattern), np.flatnonzero(pattern)
     diff = z[None, :, obs] - means[:, None, obs]  # (k, n, |O|)
-    if spec.covariance == "full":
-        l_mm = lam[:, mis][:, :, mis]
-        l_mo = lam[:, mis][:, :, obs]
-        inv_mm = np.linalg.inv(l_mm)
-        gain = inv_mm @ l_mo  # (k, |M|, |O|)
-        schur = lam[:, obs][:, :, obs] - np.swapaxes(l_mo, 1, 2) @ gain
-        _, logdet_mm = np.linalg.slogdet(l_mm)
-        quad = ((diff @ schur) * diff).sum(axis=2)  # batched GEMMs: einsum of three operands is slow
-        filled_missing = means[:, None, mis] - diff @ np.swapaxes(gain, 1, 2)  # mu_hat (k, n, |M|)
-        cov_missing = inv_mm  # (k, |M|, |M|)
-    else:
-        l_m = lam[:, mis]
-        logdet_mm = np.log(l_m).sum(axis=1)
-        quad = (diff * diff) @ lam[:, obs][:, :, None]
-        quad = quad[:, :, 0]
-        filled_missing = np.broadcast_to(means[:, None, mis], (spec.k, z.shape[0], mis.size))
-        cov_missing = 1.0 / l_m  # (k, |M|) diagonal
+    l_m = lam[:, mis]
+    logdet_mm = np.log(l_m).sum(axis=1)
+    quad = ((diff * diff) @ lam[:, obs][:, :, None])[:, :, 0]
+    filled_missing = np.broadcast_to(means[:, None, mis], (spec.k, z.shape[0], mis.size))
     logits = constant[:, None] - 0.5 * logdet_mm[:, None] - 0.5 * obs.size * LOG_2PI - 0.5 * quad  # (k, n)
-    return logits, filled_missing, cov_missing
+    return logits, filled_missing, 1.0 / l_m
 
 
 def _pattern(spec, theta, lam, means, constant, z, pattern, weights) -> Stats:
@@ -129,7 +114,7 @@ def _pattern(spec, theta, lam, means, constant, z, pattern, weights) -> Stats:
 def _expected_statistics(spec: Spec, z: np.ndarray, obs, mis, filled: np.ndarray, cov: np.ndarray,
                          resp: np.ndarray) -> np.ndarray:
     """t (p, k) = sum_i r_ik E_k[T(z_i)] for rows z (n, d) whose missing coordinates have, under
-    q(z_M | k), mean filled (k, n, |M|) and covariance cov (k, |M|, |M|) or its diagonal (k, |M|)."""
+    q(z_M | k), mean filled (k, n, |M|) and diagonal covariance cov (k, |M|) (diag, spherical, known)."""
     n, d = z.shape
     full = np.broadcast_to(z, (spec.k, n, d)).copy()
     full[:, :, mis] = filled
@@ -138,12 +123,7 @@ def _expected_statistics(spec: Spec, z: np.ndarray, obs, mis, filled: np.ndarray
     t[0] = counts
     t[1:1 + d] = (resp[:, None, :] @ full)[:, 0, :].T
     weighted = full * resp[:, :, None]
-    if spec.covariance == "full":
-        second = np.swapaxes(weighted, 1, 2) @ full  # (k, d, d)
-        second[np.ix_(np.arange(spec.k), mis, mis)] += counts[:, None, None] * cov
-        rows, cols = triu(d)
-        t[1 + d:] = second[:, rows, cols].T
-    elif spec.covariance == "diag":
+    if spec.covariance == "diag":
         second = np.einsum("knd,knd->kd", weighted, full)
         second[:, mis] += counts[:, None] * cov
         t[1 + d:] = second.T

@@ -6,11 +6,11 @@ never ``gmm`` itself, so any other mixture with the same methods runs through th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from vifit.models import gmm, gmm_missing
+from vifit.models import gmm, gmm_missing, gmm_patterns
 from vifit.models.gmm_elbo import elbo as gmm_elbo
 from vifit.models.mixture import local_statistics
 
@@ -23,6 +23,9 @@ class GaussianMixture:
     prior: gmm.Prior
     frame: gmm.Frame
     missing: bool = False  # the rows may hold NaN cells, missing at random (models.gmm_missing)
+    # the last theta's E[Lambda], m and constants for rows with missing cells: every chunk of a pass
+    # has the same theta, and deriving them (a k x d x d solve) costs a chunk's worth of time
+    _marginals: dict = field(default_factory=dict, init=False, compare=False, repr=False, hash=False)
 
     kind = "gmm"
 
@@ -100,8 +103,20 @@ class GaussianMixture:
         w = None if weights is None else weights[holes]
         # rows grouped by pattern (gmm_missing works per run of one pattern); the sort is stable, so
         # rows already grouped (a CAVI fit sorts them once) keep their order and their sums
-        order = np.lexsort(np.isnan(z).T[::-1])
-        return total + gmm_missing.statistics(self.spec, theta, z[order], None if w is None else w[order])
+        order = gmm_patterns.row_order(np.isnan(z))
+        return total + gmm_missing.statistics(self.spec, theta, z[order], None if w is None else w[order],
+                                              self._marginal(theta))
+
+    def _marginal(self, theta: np.ndarray):
+        """gmm_missing.precision_and_mean(spec, theta), kept for the theta last asked (row threads may
+        ask at once: each computes and stores the same value)."""
+        key = theta.tobytes()
+        cached = self._marginals.get("last")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        value = gmm_missing.precision_and_mean(self.spec, theta)
+        self._marginals["last"] = (key, value)
+        return value
 
     def in_domain(self, lam: np.ndarray) -> bool:
         """lam (p, k) with counts >= 0 converts to a valid q: the Wishart/Gamma scale is positive
