@@ -35,8 +35,10 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, k
 
     DATA must hold the columns the model was fitted on (by name, or in the
     same order with --no-header). The fit's --standardize and --scale minmax
-    are reapplied from the values stored in the model. Output is CSV only
-    (stdout, or -o a .csv name; .csv.gz compresses), one row per input row:
+    are reapplied from the values stored in the model. DATA may be a CSV
+    file or a Parquet / Feather / Arrow file (.parquet, .feather, .arrow;
+    with the extra vifit[arrow]). Output is CSV (stdout, or -o a .csv name;
+    .csv.gz compresses) or Parquet (-o a .parquet name), one row per input row:
 
     \b
       pca          pc1..pck (whitened if the fit was) and the PPCA
@@ -79,7 +81,7 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, k
     from vifit.documents import model_kind
 
     reporter = Reporter(run["progress"], quiet=run["quiet"])
-    require_csv_output("predict", out)
+    fmt = require_csv_output("predict", out)
     check_output_target(out["output"], {"DATA": data, "MODEL": model_file})
     document = read_document(model_file)
     kind = model_kind(document["model"], model_file)
@@ -90,6 +92,8 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, k
 
         if reconstruct:
             raise BadInput("--reconstruct is not supported for gmm")
+        if fmt == "parquet":
+            raise BadInput("predict --backend dask writes a CSV file per partition; give -o a .csv pattern")
         if keep_columns is not None or id_column is not None:
             raise BadInput(f"--{'keep' if keep_columns is not None else 'id'}-column"
                            f"{'s' if keep_columns is not None else ''} does not apply with --backend dask")
@@ -113,7 +117,12 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, k
         rows = kind.labelled(document, names, rows)
     if lineup is not None:
         names, rows = lineup.joined(names, rows)
-    write_text(render_table(names, rows), out["output"])
+    if fmt == "parquet":
+        from vifit.data.arrow import parquet_pieces
+
+        write_text(parquet_pieces([(names, rows)], out["output"]), out["output"], compress=False)
+    else:
+        write_text(render_table(names, rows), out["output"])
     reporter.release()
 
 

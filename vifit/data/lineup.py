@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from vifit.data import arrow
 from vifit.data.csv import frames, select_columns
 from vifit.data.layout import INDEX_FIELD, layout_of
 from vifit.data.source import Chain, display_name, open_checked, read_head
@@ -86,7 +87,10 @@ def lined_up(source: str, opts, table, keep: str | None, id_column: str | None,
     when predict writes only its results. keep: ``all`` or a column spec; id_column: one
     column, by name or 1-based index."""
     name = display_name(source)
-    layout = _csv_layout(source, opts, table)
+    if arrow.is_arrow(source):
+        layout = arrow.layout_of(arrow.ArrowFile(source), opts, lambda message: None)
+    else:
+        layout = _csv_layout(source, opts, table)
     id_field, id_name = None, None
     if id_column is not None:
         chosen = _chosen(id_column, "--id-column", layout, name)
@@ -109,6 +113,8 @@ def lined_up(source: str, opts, table, keep: str | None, id_column: str | None,
     fields = ([id_field] if id_field is not None else []) + kept
     if not fields:
         text = {}
+    elif arrow.is_arrow(source):
+        text = arrow.read_text(source, fields, opts)[1]
     else:
         text = _csv_text(source, layout, fields, opts)
     rows = table.row_numbers

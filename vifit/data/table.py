@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from vifit.data import mixed
+from vifit.data import arrow, mixed
 from vifit.data.csv import checked_block, choose_columns, frames, reject_short
 from vifit.data.layout import header_only, layout_of
 from vifit.data.ragged import LazyRowFields, RowFields
@@ -158,6 +158,9 @@ CHUNK_VALUES = 1 << 21  # values per parsed chunk (16 MiB as float64), whatever 
 def parsed_frames(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None):
     """(frame, layout, progress, row_fields) for each parsed chunk of ``source``, with its bytes
     checked as they arrive; row_fields() gives the reader of a second look at suspect rows."""
+    if arrow.is_arrow(source):  # Parquet / Arrow: record batches as frames, the same checks after
+        yield from arrow.parsed_frames(source, opts, note, required_columns, CHUNK_VALUES)
+        return
     name = display_name(source)
     reader, progress, reopen = open_checked(source)
     with reader:
@@ -203,6 +206,8 @@ def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
 def read_column(source: str, column: str, opts: ReadOptions) -> np.ndarray:
     """The raw values (strings, as written) of one column of a table, e.g. labels to colour
     points by; BadInput when there is no such column."""
+    if arrow.is_arrow(source):
+        return arrow.read_column(source, column, opts)
     name = display_name(source)
     reader, _, _ = open_checked(source)
     with reader:
@@ -224,6 +229,7 @@ def lines_until_damage(stream):
         return
 
 
+@arrow.rows_not_lines(lambda source, *args, **kwargs: source)
 def load_table(
     source: str,
     opts: ReadOptions = ReadOptions(),
