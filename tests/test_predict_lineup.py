@@ -174,6 +174,15 @@ def test_bad_specs_are_one_line_exit_2(models, tmp_path, args, words):
     assert target.read_text() == "keep me\n"
 
 
+def test_a_bad_spec_is_reported_before_the_rows_are_read(models, tmp_path):
+    frame = _holes(_table())  # an infinite cell at row 26: reading the rows would stop there
+    data = tmp_path / "holed.csv"
+    frame.to_csv(data, index=False)
+    result = run_subprocess(["predict", models["pca"], data, "--keep-columns", "nope"])
+    assert result.returncode == 2
+    assert "--keep-columns: no column named 'nope'" in result.stderr.decode()
+
+
 @pytest.mark.parametrize("make, methods", [
     (lambda: vifit.GMM(k=2, seed=1), ["predict", "predict_proba", "score_samples"]),
     (lambda: vifit.Mixture(k=2, seed=1), ["predict", "predict_proba", "score_samples", "impute"]),

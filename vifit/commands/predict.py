@@ -73,7 +73,7 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, k
     """
     from vifit.commands.common import check_output_target, require_csv_output
     from vifit.data import ReadOptions, load_table, spooled
-    from vifit.data.lineup import lined_up
+    from vifit.data.lineup import lined_up, wanted
     from vifit.documents.outputs import computed, require_finite_somewhere
     from vifit.errors import BadInput
     from vifit.output import read_document, render_table, write_text
@@ -105,8 +105,9 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, k
     if hasattr(kind, "read_options"):  # the model reads its own kinds of cells (missing, categories)
         opts = kind.read_options(document, opts)
     with spooled(data) as path:  # read twice: the rows, then the id and kept columns written with them
+        want = wanted(path, opts, columns, keep_columns, id_column)  # the specs checked before the rows are read
         table = load_table(path, opts, note=reporter.note, required_columns=columns, row_numbers=True)
-        lineup = lined_up(path, opts, table, keep_columns, id_column, reporter.note)
+        lineup = lined_up(want, table, reporter.note) if want is not None else None
     extra = {"impute": True} if impute else {}
     names, rows = computed(kind.predict, document, model_file, table, reconstruct=reconstruct, **extra)
     # A column that overflows on every row says the model is unusable (refused, exit 2); cells

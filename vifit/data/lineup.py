@@ -58,12 +58,12 @@ def _chosen(spec: str, option: str, layout, name: str) -> list[str]:
         raise BadInput(str(exc).replace("--columns", option)) from None
 
 
-def _csv_layout(source: str, opts, table):
+def _csv_layout(source: str, opts, required: list[str]):
     name = display_name(source)
     reader, _, _ = open_checked(source)
     with reader:
         head = read_head(reader, name)
-        return layout_of(head, opts, name, lambda message: None, None if opts.header else list(table.columns))
+        return layout_of(head, opts, name, lambda message: None, None if opts.header else list(required))
 
 
 def _csv_text(source: str, layout, fields: list[str], opts) -> dict:
@@ -80,17 +80,29 @@ def _csv_text(source: str, layout, fields: list[str], opts) -> dict:
     return {f: np.concatenate(parts[f]) if parts[f] else np.empty(0, dtype=object) for f in fields}
 
 
-def lined_up(source: str, opts, table, keep: str | None, id_column: str | None,
-             note=lambda message: None) -> Lineup | None:
-    """The id and kept columns of ``table``'s rows (read from ``source`` with ``opts``, the
-    ReadOptions the table was read with, and ``load_table(..., row_numbers=True)``), or None
-    when predict writes only its results. keep: ``all`` or a column spec; id_column: one
-    column, by name or 1-based index."""
+@dataclass(frozen=True)
+class Wanted:
+    """What predict writes before its results, resolved from the head of the input before its
+    rows are read (a bad spec costs no reading): id_field, the input field of the row id (None:
+    the row number, or no id); id_name, its output name (None: no id); kept, the kept fields."""
+
+    source: str
+    opts: object
+    layout: object
+    id_field: str | None
+    id_name: str | None
+    kept: list
+
+
+def wanted(source: str, opts, required: list[str], keep: str | None, id_column: str | None) -> Wanted | None:
+    """The id and kept columns predict writes for ``source`` read with ``opts`` (required: the
+    model's columns, naming a headerless file's), or None when it writes only its results.
+    keep: ``all`` or a column spec; id_column: one column, by name or 1-based index."""
     name = display_name(source)
     if arrow.is_arrow(source):
         layout = arrow.layout_of(arrow.ArrowFile(source), opts, lambda message: None)
     else:
-        layout = _csv_layout(source, opts, table)
+        layout = _csv_layout(source, opts, required)
     id_field, id_name = None, None
     if id_column is not None:
         chosen = _chosen(id_column, "--id-column", layout, name)
@@ -110,23 +122,29 @@ def lined_up(source: str, opts, table, keep: str | None, id_column: str | None,
     kept = [f for f in kept if f != id_field]  # the id is written once, first
     if id_name is None and not kept:
         return None
-    fields = ([id_field] if id_field is not None else []) + kept
+    return Wanted(source, opts, layout, id_field, id_name, kept)
+
+
+def lined_up(want: Wanted, table, note=lambda message: None) -> Lineup:
+    """The id and kept columns of ``table``'s rows (read from ``want.source`` with
+    ``load_table(..., row_numbers=True)``), read by a second pass over the input."""
+    fields = ([want.id_field] if want.id_field is not None else []) + want.kept
     if not fields:
         text = {}
-    elif arrow.is_arrow(source):
-        text = arrow.read_text(source, fields, opts)[1]
+    elif arrow.is_arrow(want.source):
+        text = arrow.read_text(want.source, fields, want.opts)[1]
     else:
-        text = _csv_text(source, layout, fields, opts)
+        text = _csv_text(want.source, want.layout, fields, want.opts)
     rows = table.row_numbers
     columns = [text[f][rows] for f in fields]
-    if id_field is None and id_name is not None:  # the data row number, counted from 1
+    if want.id_field is None and want.id_name is not None:  # the data row number, counted from 1
         columns.insert(0, np.array([str(r + 1) for r in rows], dtype=object))
-    elif id_column is not None and len(columns[0]):
+    elif want.id_field not in (None, INDEX_FIELD) and len(columns[0]):
         values, counts = np.unique(columns[0].astype(str), return_counts=True)
         if (counts > 1).any():
-            note(f"--id-column {id_name!r} has repeated values (e.g. {values[counts > 1][0]!r}): "
+            note(f"--id-column {want.id_name!r} has repeated values (e.g. {values[counts > 1][0]!r}): "
                  f"a join on it is ambiguous")
-    names = ([id_name] if id_name is not None else []) + kept
+    names = ([want.id_name] if want.id_name is not None else []) + want.kept
     values = np.empty((len(rows), len(names)), dtype=object)
     for j, column in enumerate(columns):
         values[:, j] = column
