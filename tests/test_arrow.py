@@ -270,3 +270,28 @@ def test_dask_reads_parquet_row_groups_as_partitions(tables, tmp_path):
     _one_line(run_subprocess(["gmm", str(tmp_path / "part-*.parquet"), "--k", "2", "--backend", "dask"]),
               f"{tmp_path / 'part-1.parquet'} (partition 5: row group 2, rows counted from its start): "
               f"row 11, column 'b': infinite value")
+
+
+def test_the_stream_holds_a_row_group_not_the_file(tmp_path):
+    """Arrow's memory pool peaks at a few row groups while a 20-row-group file is streamed
+    (measured in a fresh process: the pool's peak is process-wide), not at the file."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "groups.parquet"
+    pd.DataFrame(rng.normal(size=(200_000, 10)), columns=[f"x{i}" for i in range(10)]).to_parquet(
+        path, index=False, row_group_size=10_000)
+    script = ("import sys, pyarrow as pa\n"
+              "from vifit.data import ReadOptions, TableStream\n"
+              "stream = TableStream(sys.argv[1], ReadOptions(), chunk_rows=4096)\n"
+              "rows = sum(block.shape[0] for block in stream.chunks())\n"
+              "print(rows, pa.default_memory_pool().max_memory())\n")
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    rows, peak = (int(v) for v in done.stdout.split())
+    group_bytes, file_bytes = 10_000 * 10 * 8, 200_000 * 10 * 8
+    assert rows == 200_000
+    assert peak < 4 * group_bytes < file_bytes / 4

@@ -34,6 +34,7 @@ def sample(model_file, n, mean, out, run):
     Example:
       vifit pca sample_data/iris.csv --k 2 -o pca.json
       vifit sample pca.json -n 1000 --seed 1 -o draws.csv
+      vifit sample pca.json -n 1000 --seed 1 -o draws.parquet
     """
     import numpy as np
 

@@ -69,7 +69,8 @@ class ArrowFile:
         kind = "Parquet" if source.lower().endswith(".parquet") else "Arrow"
         try:
             if kind == "Parquet":
-                self._parquet = pa.parquet.ParquetFile(source)
+                # no pre-buffering: it holds far more than the row group being read
+                self._parquet = pa.parquet.ParquetFile(source, pre_buffer=False)
                 schema, self.n_rows = self._parquet.schema_arrow, self._parquet.metadata.num_rows
             else:
                 self._parquet = None
@@ -100,9 +101,11 @@ class ArrowFile:
         given Parquet row groups only); BadInput for data damaged past the footer."""
         pa = self.pa
         try:
-            if self._parquet is not None:
-                raw = self._parquet.iter_batches(batch_size=rows, row_groups=row_groups, columns=columns,
-                                                 use_pandas_metadata=False)
+            if self._parquet is not None:  # a row group at a time: memory bounded by the largest
+                groups = range(self._parquet.num_row_groups) if row_groups is None else row_groups
+                raw = (batch for group in groups
+                       for batch in self._parquet.read_row_group(group, columns=columns, use_pandas_metadata=False)
+                       .to_batches(max_chunksize=rows))
             elif self._reader is not None:
                 raw = (self._reader.get_batch(i) for i in range(self._reader.num_record_batches))
             else:
