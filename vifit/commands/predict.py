@@ -95,8 +95,8 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, k
         if fmt == "parquet":
             raise BadInput("predict --backend dask writes a CSV file per partition; give -o a .csv pattern")
         if keep_columns is not None or id_column is not None:
-            raise BadInput(f"--{'keep' if keep_columns is not None else 'id'}-column"
-                           f"{'s' if keep_columns is not None else ''} does not apply with --backend dask")
+            option = "--keep-columns" if keep_columns is not None else "--id-column"
+            raise BadInput(f"{option} does not apply with --backend dask (it writes the results only)")
         dask_predict.run(document, model_file, data, opts, out["output"], backend, reporter.note)
         reporter.release()
         return
