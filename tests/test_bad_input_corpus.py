@@ -54,6 +54,13 @@ EXPECTED = {
     "truncated.csv.bz2": ["damaged or truncated"],
     "truncated.csv.gz": ["damaged or truncated"],
     "two_members.zip": ["exactly one file"],
+    # Parquet (vifit[arrow]): the CSV's guarantees, rows named without a line
+    "corrupt.parquet": ["not a readable Parquet file"],
+    "empty.parquet": ["file is empty"],
+    "inf_value.parquet": ["row 2, column 'b'", "infinite"],
+    "no_rows.parquet": ["no data rows"],
+    "text_in_numeric.parquet": ["row 2, column 'b'", "'five' is not a number"],
+    "truncated.parquet": ["not a readable Parquet file"],
 }
 
 # fitting command -> cheapest options that fit sample_data/iris.csv

@@ -106,9 +106,10 @@ def _internal_error(exc: Exception) -> int:
 def cli(ctx):
     """Fit variational models to a table of numbers.
 
-    Reads a CSV (a path, a compressed path or - for stdin), fits one model,
-    shows the ELBO as it climbs on stderr, and writes the fitted model as JSON
-    or CSV to stdout or -o PATH.
+    Reads a CSV (a path, a compressed path or - for stdin) or a Parquet,
+    Feather or Arrow file (with the extra: pip install 'vifit[arrow]'), fits
+    one model, shows the ELBO as it climbs on stderr, and writes the fitted
+    model as JSON or CSV to stdout or -o PATH.
 
     \b
     Example:

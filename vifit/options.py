@@ -153,7 +153,8 @@ table_output_options = _packed(
     ("output", "format"),
     [
         click.option("-o", "--output", metavar="PATH", default=None,
-                     help="Write the table here (atomically; .gz/.bz2/.xz compress) instead of stdout."),
+                     help="Write the table here (atomically; .gz/.bz2/.xz compress; .parquet writes Parquet, "
+                          "with vifit[arrow]) instead of stdout."),
         click.option("--format", "format", type=_CsvOnly(), default=None,
                      help="Output format: csv only (needed only for an -o name such as out.txt)."),
     ],

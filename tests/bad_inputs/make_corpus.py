@@ -48,6 +48,34 @@ with zipfile.ZipFile("two_members.zip", "w") as archive:
     archive.writestr("a.csv", GOOD)
     archive.writestr("b.csv", GOOD)
 
+# Parquet (vifit[arrow]): a file cut short, one that only starts like Parquet, one with no rows,
+# and the CSV cases of a cell that is not a number and of an infinite one
+import io  # noqa: E402
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+
+def _parquet(table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+
+PARQUET = {
+    "empty.parquet": b"",
+    "corrupt.parquet": b"PAR1" + bytes((i * 37 + 11) % 256 for i in range(2048)),
+    "truncated.parquet": _parquet(pa.table({"a": list(range(5000)), "b": [i * 0.5 for i in range(5000)]}))[:3000],
+    "no_rows.parquet": _parquet(pa.table({"a": pa.array([], pa.float64()), "b": pa.array([], pa.float64())})),
+    "text_in_numeric.parquet": _parquet(pa.table({"a": ["1", "4", "7"], "b": ["2", "five", "8"], "c": ["3", "6", "9"]})),
+    "inf_value.parquet": _parquet(pa.table({"a": [1.0, 3.0, 5.0], "b": [2.0, float("inf"), 6.0]})),
+}
+
+for name, content in PARQUET.items():
+    with open(name, "wb") as stream:
+        stream.write(content)
+
 os.makedirs("a_directory.csv", exist_ok=True)
 with open(os.path.join("a_directory.csv", "README"), "w") as stream:
     stream.write("A directory where a data file is expected.\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from vifit.api.base import Transformer
+from vifit.api.base import Transformer, like_input
 from vifit.api.networks import checked, sizes_text, with_sizes_text
 from vifit.errors import BadInput
 
@@ -85,11 +85,13 @@ class Autoencoder(Transformer):
     def transform(self, X):
         """Codes (n, k): the bottleneck of each row."""
         names, rows = self._predict_rows(X)
-        return rows[:, :names.index("reconstruction_error")]
+        k = names.index("reconstruction_error")
+        return like_input(X, rows[:, :k], names[:k])
 
     def reconstruct(self, X):
         """The rows (n, D) rebuilt by the network, in the data's units."""
-        return self._predict_rows(X, reconstruct=True)[1]
+        names, rows = self._predict_rows(X, reconstruct=True)
+        return like_input(X, rows, names)
 
     def inverse_transform(self, codes):
         """Rows (n, D) decoded from codes (n, k), in the data's units."""
@@ -108,4 +110,4 @@ class Autoencoder(Transformer):
     def score_samples(self, X):
         """Minus each row's reconstruction loss (n,): larger is better, as scikit-learn's scores."""
         names, rows = self._predict_rows(X)
-        return -rows[:, names.index("reconstruction_error")]
+        return like_input(X, -rows[:, names.index("reconstruction_error")], "score")

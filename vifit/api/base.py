@@ -92,6 +92,19 @@ def _is_dataframe(X) -> bool:
     return type(X).__module__.startswith("pandas") and hasattr(X, "columns")
 
 
+def like_input(X, values, names):
+    """values (n,) or (n, m), per row of X, as X gave its rows: unchanged for an array; for a
+    DataFrame, a Series named ``names`` (a str) or a DataFrame of columns ``names``, on X's index,
+    so a result lines up with (and joins back to) the rows it came from."""
+    if not _is_dataframe(X):
+        return values
+    import pandas as pd
+
+    if values.ndim == 1:
+        return pd.Series(values, index=X.index, name=names)
+    return pd.DataFrame(values, index=X.index, columns=list(names))
+
+
 def rows_of(X, *, dropna: bool = False, columns: list[str] | None = None, name: str | None = None,
             fitted_by: str = "the model", by_name: bool = True, missing: bool = False):
     """(block (n, d) float64, column names, source name, rows dropped) from an array-like or a
@@ -296,7 +309,9 @@ class Estimator:
         write_text(text, path)
 
     def _predict_rows(self, X, reconstruct: bool = False):
-        """The model file's predict on X: (column names, rows as a float array (n, len(names)))."""
+        """The model file's predict on X: (column names, rows as a float array (n, len(names))),
+        one row per row of X, in order (the per-row methods give them back with
+        :func:`like_input`)."""
         import numpy as np
 
         from vifit.data import Table

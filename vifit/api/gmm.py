@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from vifit.api.base import Estimator
+from vifit.api.base import Estimator, like_input
 from vifit.errors import BadInput
 
 # the options of a CAVI fit, in the order the document records them in config
@@ -240,14 +240,15 @@ class GMM(Estimator):
     def _predicted(self, X):
         names, rows = self._predict_rows(X)
         k = self.n_components_
-        return rows[:, 0], rows[:, 1:1 + k], rows[:, names.index("log_density")]
+        return rows[:, 0], rows[:, 1:1 + k], rows[:, names.index("log_density")], names[1:1 + k]
 
     def predict(self, X):
-        """0-based component of each row: the largest responsibility (n,) int."""
+        """0-based component of each row: the largest responsibility (n,) int (a Series "label"
+        on X's index for a DataFrame)."""
         import numpy as np
 
-        labels, _, _ = self._predicted(X)
-        return np.where(np.isfinite(labels), labels - 1, -1).astype(np.int64)
+        labels = self._predicted(X)[0]
+        return like_input(X, np.where(np.isfinite(labels), labels - 1, -1).astype(np.int64), "label")
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit to X (n, d) (an array, a DataFrame or a CSV path); sample_weight (n,): non-negative
@@ -259,12 +260,14 @@ class GMM(Estimator):
         return self.fit(X, sample_weight=sample_weight).predict(X)
 
     def predict_proba(self, X):
-        """Responsibilities (n, K): each row's posterior component probabilities."""
-        return self._predicted(X)[1]
+        """Responsibilities (n, K): each row's posterior component probabilities (columns
+        resp_1..resp_K for a DataFrame)."""
+        _, resp, _, names = self._predicted(X)
+        return like_input(X, resp, names)
 
     def score_samples(self, X):
         """Log posterior-predictive density of each row (n,), in the units of X as given."""
-        return self._predicted(X)[2]
+        return like_input(X, self._predicted(X)[2], "log_density")
 
     def sample(self, n_samples: int = 1, seed=None):
         """(X (n, D), labels (n,) 0-based) drawn from the posterior predictive."""

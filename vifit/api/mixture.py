@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import partial
 
-from vifit.api.base import Estimator
+from vifit.api.base import Estimator, like_input
 
 # the options of a mixture fit, in the order the document records them in config
 FIT_OPTIONS = ("k", "family", "weights", "weight_concentration", "init", "tol", "max_iter", "restarts",
@@ -228,16 +228,17 @@ class Mixture(Estimator):
 
         names, rows = self._predict_rows(X)
         labels = rows[:, names.index("component")]
-        return np.where(np.isfinite(labels), labels - 1, -1).astype(np.int64)
+        return like_input(X, np.where(np.isfinite(labels), labels - 1, -1).astype(np.int64), "component")
 
     def predict_proba(self, X):
         names, rows = self._predict_rows(X)
-        return rows[:, [i for i, name in enumerate(names) if name.startswith("resp_")]]
+        resp = [i for i, name in enumerate(names) if name.startswith("resp_")]
+        return like_input(X, rows[:, resp], [names[i] for i in resp])
 
     def score_samples(self, X):
         """Log posterior-predictive density of each row's observed cells (n,), nats of X as given."""
         names, rows = self._predict_rows(X)
-        return rows[:, names.index("log_density")]
+        return like_input(X, rows[:, names.index("log_density")], "log_density")
 
     def impute(self, X):
         """X (n, D) with each missing cell replaced by E[x_miss | x_obs] under the posterior predictive."""
@@ -253,7 +254,7 @@ class Mixture(Estimator):
                                     by_name=getattr(self, "_named", True))
         _, filled = model_file.predict(document, getattr(self, "path_", "model"),
                                        Table(values=block, columns=columns, source=name), impute=True)
-        return np.asarray(filled, dtype=np.float64)
+        return like_input(X, np.asarray(filled, dtype=np.float64).reshape(block.shape[0], -1), columns)
 
     def sample(self, n_samples: int = 1, seed=None):
         """(X (n, D), labels (n,) 0-based) drawn from the posterior predictive (categories as codes)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from vifit.api.base import Transformer
+from vifit.api.base import Transformer, like_input
 
 
 def plan(options: dict):
@@ -64,7 +64,8 @@ class PCA(Transformer):
     def transform(self, X):
         """Coordinates (n, k) of the rows (whitened when ``whiten``)."""
         names, rows = self._predict_rows(X)
-        return rows[:, :names.index("loglik")]
+        k = names.index("loglik")
+        return like_input(X, rows[:, :k], names[:k])
 
     def inverse_transform(self, Z):
         """Rows (n, D) in the data's units from coordinates Z (n, k)."""
@@ -82,7 +83,7 @@ class PCA(Transformer):
     def score_samples(self, X):
         """PPCA log-likelihood of each row (n,) (NaN when the noise variance is 0)."""
         names, rows = self._predict_rows(X)
-        return rows[:, names.index("loglik")]
+        return like_input(X, rows[:, names.index("loglik")], "loglik")
 
     def sample(self, n_samples: int = 1, seed=None):
         """(n, D) rows drawn from the PPCA model, in the data's units."""

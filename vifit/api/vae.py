@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from vifit.api.base import Transformer
+from vifit.api.base import Transformer, like_input
 from vifit.api.networks import checked, sizes_text, with_sizes_text
 from vifit.errors import BadInput
 
@@ -87,23 +87,25 @@ class VAE(Transformer):
 
     def transform(self, X):
         """Latent means mu(x) (n, latent): the encoder's q(z|x) means."""
-        _, rows, k = self._predicted(X)
-        return rows[:, :k]
+        names, rows, k = self._predicted(X)
+        return like_input(X, rows[:, :k], names[:k])
 
     def transform_sd(self, X):
         """Latent standard deviations sigma(x) (n, latent)."""
-        _, rows, k = self._predicted(X)
-        return rows[:, k:2 * k]
+        names, rows, k = self._predicted(X)
+        return like_input(X, rows[:, k:2 * k], names[k:2 * k])
 
     def score_samples(self, X, iwae: bool = False):
         """Per row (n,), nats: the ELBO, or with ``iwae`` the importance-weighted log p(x) from the
         fit's --iwae-samples draws, seeded by the fit's seed (as ``vifit predict`` writes them)."""
         names, rows, _ = self._predicted(X)
-        return rows[:, names.index("log_likelihood_iwae" if iwae else "elbo")]
+        column = "log_likelihood_iwae" if iwae else "elbo"
+        return like_input(X, rows[:, names.index(column)], column)
 
     def reconstruct(self, X):
         """Likelihood means at z = mu(x), (n, D), in the data's units."""
-        return self._predict_rows(X, reconstruct=True)[1]
+        names, rows = self._predict_rows(X, reconstruct=True)
+        return like_input(X, rows, names)
 
     def inverse_transform(self, Z):
         """Likelihood means (n, D) decoded from latent points Z (n, latent), in the data's units."""

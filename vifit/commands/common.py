@@ -7,11 +7,17 @@ from vifit.fitflow import check_output_target, resolve_seed, run_fit  # noqa: F4
 
 
 def require_csv_output(command: str, out: dict) -> str:
-    """predict and sample write CSV tables only: "csv", or BadInput when a .json name for -o
-    asks for JSON or an extension names no format (exit 2, before anything is read)."""
+    """predict and sample write CSV tables: "csv", or "parquet" for an -o name ending in
+    .parquet (with pyarrow, the extra vifit[arrow]); BadInput when a .json name for -o asks
+    for JSON or an extension names no format (exit 2, before anything is read)."""
     from vifit.output import resolve_format
 
     output, fmt = out["output"], out["format"]
+    if not fmt and output and output.lower().endswith(".parquet"):
+        from vifit.data.arrow import pyarrow
+
+        pyarrow(f"-o {output}", "writing Parquet files")
+        return "parquet"
     resolved = resolve_format(output, fmt, offered=("csv",), default="csv")
     if resolved == "csv":
         return resolved

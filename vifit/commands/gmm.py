@@ -83,6 +83,7 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
       vifit gmm sample_data/wine.csv --k 1-6 --standardize --restarts 3
       vifit predict gmm.json sample_data/iris.csv | head
       vifit gmm big.csv.gz --k 8 --method svi --batch-size 1024 -o gmm.json
+      vifit gmm big.parquet --k 8 --method svi -o gmm.json
       vifit gmm 'data/part-*.csv.gz' --k 8 --backend dask --scheduler tcp://127.0.0.1:8786
     """
     options = {

@@ -21,7 +21,7 @@ CHUNK_VALUES = 1 << 18  # at most this many cells per chunk (wide models get few
 @quiet_option
 @debug_option
 def sample(model_file, n, mean, out, run):
-    """Draw N rows from the fitted model's generative distribution (CSV only).
+    """Draw N rows from the fitted model's generative distribution (CSV, or Parquet for -o x.parquet).
 
     pca draws from the probabilistic PCA model; gmm from the posterior
     predictive, with each row's component. Rows are in the units of the
@@ -34,6 +34,7 @@ def sample(model_file, n, mean, out, run):
     Example:
       vifit pca sample_data/iris.csv --k 2 -o pca.json
       vifit sample pca.json -n 1000 --seed 1 -o draws.csv
+      vifit sample pca.json -n 1000 --seed 1 -o draws.parquet
     """
     import numpy as np
 
@@ -43,7 +44,7 @@ def sample(model_file, n, mean, out, run):
     from vifit.output import field_of, read_document, render_rows, render_table, write_text
     from vifit.documents import model_kind
 
-    require_csv_output("sample", out)
+    fmt = require_csv_output("sample", out)
     check_output_target(out["output"], {"MODEL": model_file})
     document = read_document(model_file)
     kind = model_kind(document["model"], model_file)
@@ -59,17 +60,23 @@ def sample(model_file, n, mean, out, run):
     columns = field_of(document, model_file, "data", "columns")
     chunk_rows = max(1, min(CHUNK_ROWS, CHUNK_VALUES // max(1, len(columns) if isinstance(columns, list) else 1)))
 
-    def chunks():
-        """The CSV text in chunks of chunk_rows rows, drawn one after another from rng: memory
+    def drawn():
+        """(names, rows) in chunks of chunk_rows rows, drawn one after another from rng: memory
         does not grow with -n (the chunk size depends on the model only, so output is reproducible)."""
         for start in range(0, n, chunk_rows):
             names, rows = computed(kind.sample, document, model_file, min(chunk_rows, n - start), rng, **options)
             require_finite(document, model_file, names, rows, "sample")
             if hasattr(kind, "labelled"):  # category codes written as their labels
                 rows = kind.labelled(document, names, rows)
-            yield render_table(names, rows) if start == 0 else render_rows(rows)
+            yield names, rows
 
-    write_text(chunks(), out["output"])  # written as the chunks are drawn
+    if fmt == "parquet":
+        from vifit.data.arrow import parquet_pieces
+
+        write_text(parquet_pieces(drawn(), out["output"]), out["output"], compress=False)
+    else:  # written as the chunks are drawn
+        write_text((render_table(names, rows) if i == 0 else render_rows(rows)
+                    for i, (names, rows) in enumerate(drawn())), out["output"])
     if run["seed"] is None and not run["quiet"]:  # a CSV has nowhere to record the seed, so say it
         from vifit.errors import report
 

@@ -6,6 +6,9 @@
     ragged.py   rows with too few or too many fields
     table.py    the whole table (load_table, table_of), one raw column (read_column)
     stream.py   the re-iterable stream of chunks (TableStream, for SVI)
+    arrow.py    Parquet / Feather / Arrow files (pyarrow, the extra vifit[arrow]): their batches as
+                the frames the block parser checks; -o x.parquet
+    lineup.py   the row id and input columns predict writes before its results
 
 The Dask partition reader (``distributed.reading``) parses its pieces with ``csv.frames`` and
 ``csv.checked_block`` under the layout the client read from the first file's head.

@@ -206,13 +206,18 @@ def to_numeric_block(frame: pd.DataFrame, columns: list[str], name: str, header:
 
 
 def check_finite(block: np.ndarray, columns: list[str], name: str, header: bool, dropna: bool,
-                 row_offset: int = 0):
-    """Drop or reject rows holding NaN/inf. Returns (block, rows_dropped)."""
+                 row_offset: int = 0, kept: list | None = None):
+    """Drop or reject rows holding NaN/inf. Returns (block, rows_dropped); kept, when given,
+    receives the file's 0-based row numbers of the rows returned (predict's rows that line up)."""
     finite = np.isfinite(block)
     if finite.all():
+        if kept is not None:
+            kept.append(np.arange(row_offset, row_offset + block.shape[0]))
         return block, 0
     bad_rows = ~finite.all(axis=1)
     if dropna:
+        if kept is not None:
+            kept.append(np.flatnonzero(~bad_rows) + row_offset)
         return block[~bad_rows], int(bad_rows.sum())
     i = int(np.flatnonzero(bad_rows)[0])
     j = int(np.flatnonzero(~finite[i])[0])
@@ -242,9 +247,10 @@ def reject_short(frame: pd.DataFrame, layout: Layout, columns: list[str], name: 
 
 
 def checked_block(frame: pd.DataFrame, layout: Layout, columns: list[str], name: str, *, header_line: bool,
-                  dropna: bool, row_fields: Callable[[], RowFields], row_offset: int = 0):
+                  dropna: bool, row_fields: Callable[[], RowFields], row_offset: int = 0, kept: list | None = None):
     """(block (m', d) float64 of finite values, rows dropped by dropna) of one frame of
-    ``frames``: ragged rows, then numbers, then NaN/inf. row_offset: the file's rows before it."""
+    ``frames``: ragged rows, then numbers, then NaN/inf. row_offset: the file's rows before it;
+    kept: see check_finite."""
     reject_short(frame, layout, columns, name, row_fields, row_offset)
     block = to_numeric_block(frame, columns, name, header_line, row_offset, layout.decimal, layout.sep)
-    return check_finite(block, columns, name, header_line, dropna, row_offset)
+    return check_finite(block, columns, name, header_line, dropna, row_offset, kept)

@@ -128,8 +128,10 @@ class Coder:
         return levels
 
 
-def convert(frame: pd.DataFrame, plan: ColumnPlan, layout, opts, name: str, coder: Coder, row_offset: int):
-    """(block (m', d) float64, weights (m',) or None, rows dropped) of one frame."""
+def convert(frame: pd.DataFrame, plan: ColumnPlan, layout, opts, name: str, coder: Coder, row_offset: int,
+            kept: list | None = None):
+    """(block (m', d) float64, weights (m',) or None, rows dropped) of one frame; kept: see
+    csv.check_finite."""
     numeric = [c for c in plan.features if c not in plan.categories]
     block = np.empty((len(frame), len(plan.features)))
     if numeric:
@@ -144,11 +146,12 @@ def convert(frame: pd.DataFrame, plan: ColumnPlan, layout, opts, name: str, code
                                    layout.sep)[:, 0]
         check_weight_values(weights, name, plan.weight, opts.header, row_offset)
     if opts.missing and not opts.dropna:
-        check_finite(np.where(np.isnan(block), 0.0, block), plan.features, name, opts.header, False, row_offset)
+        check_finite(np.where(np.isnan(block), 0.0, block), plan.features, name, opts.header, False, row_offset,
+                     kept)
         return block, weights, 0
     kept_before = len(block)
     finite = np.isfinite(block).all(axis=1)
-    block, dropped = check_finite(block, plan.features, name, opts.header, opts.dropna, row_offset)
+    block, dropped = check_finite(block, plan.features, name, opts.header, opts.dropna, row_offset, kept)
     if weights is not None and dropped:
         weights = weights[finite]
     assert block.shape[0] == kept_before - dropped

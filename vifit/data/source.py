@@ -336,7 +336,7 @@ def spooled(source: str):
     import shutil
 
     name = display_name(source)
-    ending = os.path.basename(source)[-8:] if source != "-" else ".csv"
+    ending = os.path.basename(source)[-8:] if source != "-" else ""  # stdin: no name, as "<stdin>" has none
     with tempfile.TemporaryDirectory(prefix="vifit-spool-") as folder:
         path = os.path.join(folder, "data" + ending)
         raw = sys.stdin.buffer if source == "-" else open(source, "rb")

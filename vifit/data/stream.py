@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from vifit.data import mixed
+from vifit.data import arrow, mixed
 from vifit.data.csv import checked_block, choose_columns, frames, reject_short
 from vifit.data.layout import header_only, layout_of
 from vifit.data.ragged import LazyRowFields, RowFields
@@ -46,6 +46,7 @@ class TableStream:
     :meth:`collect_levels`, one pass of a file before the chunks are used (``levels``).
     """
 
+    @arrow.rows_not_lines(lambda self, source, *args, **kwargs: source)
     def __init__(self, source: str, opts: ReadOptions = ReadOptions(), *, chunk_rows: int = CHUNK_ROWS,
                  note: Callable[[str], None] = lambda message: None, required_columns=None):
         if opts.dtype not in DTYPES:
@@ -79,6 +80,7 @@ class TableStream:
 
     # ------------------------------------------------------------ passes
 
+    @arrow.rows_not_lines(lambda self: self.source)
     def chunks(self) -> Iterator[np.ndarray]:
         """One pass over the data: arrays (m, d) in the requested dtype."""
         if self.passes > 0 and not self.repeatable:
@@ -157,6 +159,8 @@ class TableStream:
     def _row_fields(self):
         """(RowFields for the raw lines of this pass, the stream to close): a second reading
         of a file, made only when a chunk has a suspect row; stdin's recorded text."""
+        if arrow.is_arrow(self.source):  # a columnar file has no short rows
+            return arrow.NO_SHORT_ROWS, None
         if not self.repeatable:
             return RowFields(self._recorder, self._layout.sep, self.opts.header), None
         # Undecodable bytes and damage past the rows asked for are the main reading's to
@@ -218,6 +222,11 @@ class TableStream:
 
     def _frames(self) -> Iterator[pd.DataFrame]:
         """DataFrames of up to chunk_rows rows of one pass (every rule is the parser's)."""
+        if arrow.is_arrow(self.source):  # Parquet / Arrow: by row groups, as the same frames
+            note = self._note if self._layout is None else (lambda message: None)
+            self._layout, batches = arrow.stream_frames(self.source, self.opts, note, self.chunk_rows)
+            yield from batches
+            return
         if self.repeatable:
             reader, _, self._reopen = open_checked(self.source)
         else:

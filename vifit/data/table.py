@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from vifit.data import mixed
+from vifit.data import arrow, mixed
 from vifit.data.csv import checked_block, choose_columns, frames, reject_short
 from vifit.data.layout import header_only, layout_of
 from vifit.data.ragged import LazyRowFields, RowFields
@@ -62,6 +62,7 @@ class Table:
     extra: dict = field(default_factory=dict)
     weights: np.ndarray | None = None  # (n,) frequency weights (--row-weights), or None
     levels: dict = field(default_factory=dict)  # {column: labels} of category columns (codes 0..C-1)
+    row_numbers: np.ndarray | None = None  # (n,) the input's 0-based data row of each row (load_table asked)
 
     @property
     def n_rows(self) -> int:
@@ -157,6 +158,9 @@ CHUNK_VALUES = 1 << 21  # values per parsed chunk (16 MiB as float64), whatever 
 def parsed_frames(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None):
     """(frame, layout, progress, row_fields) for each parsed chunk of ``source``, with its bytes
     checked as they arrive; row_fields() gives the reader of a second look at suspect rows."""
+    if arrow.is_arrow(source):  # Parquet / Arrow: record batches as frames, the same checks after
+        yield from arrow.parsed_frames(source, opts, note, required_columns, CHUNK_VALUES)
+        return
     name = display_name(source)
     reader, progress, reopen = open_checked(source)
     with reader:
@@ -174,13 +178,13 @@ def parsed_frames(source: str, opts: ReadOptions, note: Callable[[str], None], r
 
 
 def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
-                required_columns: list[str] | None) -> tuple[np.ndarray, list[str], int]:
+                required_columns: list[str] | None, kept: list | None = None) -> tuple[np.ndarray, list[str], int]:
     """(values (n, d) float64 of the chosen columns, the column names, rows dropped by --dropna).
 
     The input is parsed in chunks as its bytes arrive (checked block by block), each chunk
     converted and checked, and appended to one array that is refused, with the estimate of
     the whole table, before it outgrows the memory left; the columns are chosen from the
-    header and the first chunk."""
+    header and the first chunk. kept: receives the row numbers of the rows read (csv.check_finite)."""
     name = display_name(source)
     columns, rows, offset, dropped = None, None, 0, 0
     for frame, layout, progress, row_fields in parsed_frames(source, opts, note, required_columns):
@@ -190,7 +194,7 @@ def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
             columns = choose_columns(frame, layout, opts.columns, name, note, required_columns)
             rows = GrowingRows(len(columns), name, progress)
         block, lost = checked_block(frame, layout, columns, name, header_line=opts.header,
-                                    dropna=opts.dropna, row_fields=row_fields, row_offset=offset)
+                                    dropna=opts.dropna, row_fields=row_fields, row_offset=offset, kept=kept)
         offset, dropped = offset + len(frame), dropped + lost
         del frame
         rows.append(block)
@@ -202,6 +206,8 @@ def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
 def read_column(source: str, column: str, opts: ReadOptions) -> np.ndarray:
     """The raw values (strings, as written) of one column of a table, e.g. labels to colour
     points by; BadInput when there is no such column."""
+    if arrow.is_arrow(source):
+        return arrow.read_column(source, column, opts)
     name = display_name(source)
     reader, _, _ = open_checked(source)
     with reader:
@@ -223,6 +229,7 @@ def lines_until_damage(stream):
         return
 
 
+@arrow.rows_not_lines(lambda source, *args, **kwargs: source)
 def load_table(
     source: str,
     opts: ReadOptions = ReadOptions(),
@@ -231,6 +238,7 @@ def load_table(
     note: Callable[[str], None] = lambda message: None,
     required_columns: Iterable[str] | None = None,
     require_variation: bool = False,
+    row_numbers: bool = False,
 ) -> Table:
     """Read ``source`` into a :class:`Table`.
 
@@ -239,13 +247,16 @@ def load_table(
     in this order, instead of ``opts.columns``.
     require_variation: reject a table in which every column is constant (nothing
     to fit); single constant columns are fine.
+    row_numbers: set ``Table.row_numbers``, the input row of each row kept (predict's output
+    lines up with the input through it).
     """
     name = display_name(source)
     if opts.dtype not in DTYPES:
         raise BadInput(f"--dtype must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
     required = None if required_columns is None else list(required_columns)
+    kept = [] if row_numbers else None
     if mixed.active(opts):
-        block, columns, dropped, levels, weights = read_mixed(source, opts, note, required)
+        block, columns, dropped, levels, weights = read_mixed(source, opts, note, required, kept)
         if levels and opts.standardize:
             raise BadInput(f"{name}: --standardize does not apply to category columns "
                            f"({', '.join(map(repr, levels))})")
@@ -254,13 +265,17 @@ def load_table(
         table.levels, table.weights = levels, weights
         if levels:
             table.preprocessing = {**table.preprocessing, "levels": levels}
-        return table
-    block, columns, dropped = read_values(source, opts, note, required)
-    return table_of(block, columns, name, opts, rows_dropped=dropped, min_rows=min_rows, note=note,
-                    require_variation=require_variation)
+    else:
+        block, columns, dropped = read_values(source, opts, note, required, kept)
+        table = table_of(block, columns, name, opts, rows_dropped=dropped, min_rows=min_rows, note=note,
+                         require_variation=require_variation)
+    if kept is not None:
+        table.row_numbers = np.concatenate(kept) if kept else np.empty(0, dtype=np.int64)
+    return table
 
 
-def read_mixed(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None):
+def read_mixed(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None,
+               kept: list | None = None):
     """:func:`read_values` with the rules of ``data.mixed``: (values, columns, rows dropped,
     levels {column: labels}, weights (n,) or None)."""
     name = display_name(source)
@@ -273,7 +288,7 @@ def read_mixed(source: str, opts: ReadOptions, note: Callable[[str], None], requ
             rows = GrowingRows(len(plan.features), name, progress)
             coder = mixed.Coder(sorted(plan.categories), opts.levels, name, opts.header)
         reject_short(frame, layout, plan.features + ([plan.weight] if plan.weight else []), name, row_fields, offset)
-        block, w, lost = mixed.convert(frame, plan, layout, opts, name, coder, offset)
+        block, w, lost = mixed.convert(frame, plan, layout, opts, name, coder, offset, kept)
         offset, dropped = offset + len(frame), dropped + lost
         rows.append(block)
         if w is not None:

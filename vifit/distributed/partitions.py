@@ -1,7 +1,8 @@
 """Rows as partitions persisted on a Dask cluster: read once, map per partition, tree-sum.
 
 :func:`read_partitions` reads DATA (a file or a glob such as ``data/part-*.csv.gz``) under
-the rules of the one reader, ``vifit/data/``: the columns are chosen from the first file's head
+the rules of the one reader, ``vifit/data/`` (Parquet and Arrow files: ``arrow_pieces``, a partition
+per row group): the columns are chosen from the first file's head
 (``--columns``, or every numeric column with a note for text ones), the values must be
 numbers, and inf is BadInput (NaN too, unless the fit keeps missing cells) unless ``--dropna``;
 a --row-weights column is read as each array's last column (``Partitions.weighted``). The files are cut into pieces (a
@@ -25,6 +26,7 @@ import math
 import numpy as np
 
 from vifit.data import ReadOptions, display_name, mixed, open_bytes
+from vifit.data.arrow import is_arrow
 from vifit.data.csv import choose_columns as columns_of_frame
 from vifit.data.csv import frames
 from vifit.data.layout import header_only, layout_of
@@ -148,12 +150,18 @@ def read_partitions(client, source: str, opts: ReadOptions, note, dtype: str = "
     read task per piece of ``reading.plan`` (a 64 MiB block of a plain file, a compressed file whole)."""
     name = display_name(source)
     files = resolve_files(source)
-    columns, layout, weight = choose_columns(files[0], opts, name, note)
-    header = layout.sep.join(layout.header_names) if opts.header else None
-    pieces = reading.plan(files)
-    pairs = [client.submit(reading.read_piece_or_problem, piece, list(layout.fields), columns, header, layout.sep,
-                           opts.dropna, dtype, layout.decimal, weight, opts.missing, retries=RETRIES)
-             for piece in pieces]
+    if is_arrow(files[0]):  # Parquet / Arrow: a partition per row group (distributed.arrow_pieces)
+        from vifit.distributed import arrow_pieces
+
+        columns, pairs, weight = arrow_pieces.submit_reads(client, files, opts, name, note, dtype, RETRIES)
+    else:
+        columns, layout, weight = choose_columns(files[0], opts, name, note)
+        header = layout.sep.join(layout.header_names) if opts.header else None
+        pieces = reading.plan(files)
+        pairs = [client.submit(reading.read_piece_or_problem, piece, list(layout.fields), columns, header,
+                               layout.sep, opts.dropna, dtype, layout.decimal, weight, opts.missing,
+                               retries=RETRIES)
+                 for piece in pieces]
     def gather(futures):
         return cluster.gather(client, futures, worker_wait)
 
