@@ -272,6 +272,27 @@ def test_dask_reads_parquet_row_groups_as_partitions(tables, tmp_path):
               f"row 11, column 'b': infinite value")
 
 
+def test_dask_parquet_partitions_carry_missing_cells_and_row_weights(tmp_path):
+    """Row groups read by a fit that keeps missing cells and --row-weights: the weight travels as
+    the partition's last column and NaN cells are the model's, so the fit reaches the local one's
+    optimum. The local fit sorts rows with missing cells by pattern and starts from that order, the
+    partitions do not: compared at the convergence tolerance (as test_dask's missing-cell fits)."""
+    pytest.importorskip("distributed")
+    frame = _table()[FEATURES + ["w"]].astype({"a": float, "b": float, "c": float})
+    frame.loc[[5, 77, 300, 301], "b"] = np.nan
+    frame.loc[[9, 200], "a"] = np.nan
+    for i, part in enumerate(np.array_split(np.arange(len(frame)), [150, 260])):
+        frame.iloc[part].to_parquet(tmp_path / f"part-{i}.parquet", index=False, row_group_size=60)
+    (tmp_path / "all.csv").write_text(frame.to_csv(index=False))
+    common = ["--k", "2", "--seed", "4", "--tol", "1e-9", "--row-weights", "w", "-q"]
+    local = json.loads(_fit(["gmm", tmp_path / "all.csv", *common]))
+    remote = json.loads(_fit(["gmm", str(tmp_path / "part-*.parquet"), *common, "--backend", "dask"]))
+    assert remote["data"]["columns"] == FEATURES and remote["fit"]["weight_total"] == local["fit"]["weight_total"]
+    np.testing.assert_allclose(remote["fit"]["elbo"], local["fit"]["elbo"], rtol=1e-7)
+    np.testing.assert_allclose(remote["params"]["summary"]["means"], local["params"]["summary"]["means"],
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_the_stream_holds_a_row_group_not_the_file(tmp_path):
     """Arrow's memory pool peaks at a few row groups while a 20-row-group file is streamed
     (measured in a fresh process: the pool's peak is process-wide), not at the file."""
