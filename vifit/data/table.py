@@ -15,10 +15,11 @@ from typing import Callable, Iterable
 import numpy as np
 
 from vifit.data import mixed
-from vifit.data.csv import checked_block, choose_columns, frames, reject_short
+from vifit.data.csv import (SpaceStartsField, WatchedForSpaces, checked_block, choose_columns, frames, reject_short,
+                            space_starts_field)
 from vifit.data.layout import header_only, layout_of
 from vifit.data.ragged import LazyRowFields, RowFields
-from vifit.data.source import DECOMPRESSION_ERRORS, Chain, display_name, open_checked, read_head
+from vifit.data.source import DECOMPRESSION_ERRORS, Chain, display_name, open_checked, read_head, read_once
 from vifit.errors import BadInput
 from vifit.preprocess import apply_preprocessing, check_dtype_range, standardization
 
@@ -103,10 +104,20 @@ class GrowingRows:
         self.array = np.empty((0, d), dtype=np.float64)
 
     def append(self, block) -> None:
-        need = self.n + block.shape[0]
-        self._check_or_grow(need)
-        self.array[self.n : need] = block
-        self.n = need
+        self.commit(block, self.reserve(block.shape[0]))
+
+    def reserve(self, m: int):
+        """The (m, d) view of the next m rows, to be filled and then given to :meth:`commit`
+        (the array grown, or the table refused, first)."""
+        self._check_or_grow(self.n + m)
+        return self.array[self.n : self.n + m]
+
+    def commit(self, block, reserved) -> None:
+        """Append block (m', d), m' <= m: the ``reserved`` view itself when it was filled in
+        place (nothing copied), or rows to copy to its start (those --dropna kept)."""
+        if block is not reserved:
+            reserved[: block.shape[0]] = block
+        self.n += block.shape[0]
 
     def finish(self):
         """The (n, d) array of every row appended (the spare capacity is given back)."""
@@ -130,8 +141,14 @@ class GrowingRows:
             self._refuse(need, max(need, estimate or 0), room, row_bytes)
         if need <= capacity:
             return
-        # growing by half (or to the estimate) keeps the reallocations few; never past the room
-        target = max(need, int(capacity * 1.5), 1024, int((estimate or 0) * 1.02))
+        # To the estimate and 2% more, at least a sixteenth more (a few reallocations; realloc
+        # moves the pages of a large array without copying them, but numpy zeroes what is new,
+        # so capacity beyond the table costs memory until finish); by half when nothing
+        # estimates the table; never past the room.
+        if estimate is not None:
+            target = max(need, int(estimate * 1.02), capacity + capacity // 16, 1024)
+        else:
+            target = max(need, int(capacity * 1.5), 1024)
         if room is not None:
             target = min(target, room)
         try:
@@ -151,12 +168,19 @@ class GrowingRows:
 
 
 
-CHUNK_VALUES = 1 << 21  # values per parsed chunk (16 MiB as float64), whatever the width
+# Values per parsed chunk, whatever the width: 4 MiB as float64, with pandas' tokens for them
+# (about 20 MiB at 12 characters a value) the whole-table read's memory beyond its array.
+CHUNK_VALUES = 1 << 19
 
 
-def parsed_frames(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None):
+def parsed_frames(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None,
+                  watch_spaces: bool = False):
     """(frame, layout, progress, row_fields) for each parsed chunk of ``source``, with its bytes
-    checked as they arrive; row_fields() gives the reader of a second look at suspect rows."""
+    checked as they arrive; row_fields() gives the reader of a second look at suspect rows.
+
+    watch_spaces: when no field of the head starts with a space, pandas is told not to skip
+    such spaces (much faster), and the rest of the bytes are watched: SpaceStartsField
+    (before the parser sees them) when one does, for the caller to read again without it."""
     name = display_name(source)
     reader, progress, reopen = open_checked(source)
     with reader:
@@ -167,9 +191,11 @@ def parsed_frames(source: str, opts: ReadOptions, note: Callable[[str], None], r
             stream = io.TextIOWrapper(reopen(), encoding="utf-8-sig", errors="replace", newline="")
             return RowFields(lines_until_damage(stream), layout.sep, opts.header), stream
 
+        watched = watch_spaces and not space_starts_field(head, layout.sep, None)
+        rest = WatchedForSpaces(reader, layout.sep, head[-1:]) if watched else reader
         with LazyRowFields(row_fields) as fields:
-            for frame in frames(Chain(head, reader), layout, max(CHUNK_VALUES // len(layout.fields), 64), name,
-                                header_line=opts.header):
+            for frame in frames(Chain(head, rest), layout, max(CHUNK_VALUES // len(layout.fields), 64), name,
+                                header_line=opts.header, whole_chunks=True, no_initial_spaces=watched):
                 yield frame, layout, progress, fields.get
 
 
@@ -178,22 +204,43 @@ def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
     """(values (n, d) float64 of the chosen columns, the column names, rows dropped by --dropna).
 
     The input is parsed in chunks as its bytes arrive (checked block by block), each chunk
-    converted and checked, and appended to one array that is refused, with the estimate of
+    converted and checked, and written into one array that is refused, with the estimate of
     the whole table, before it outgrows the memory left; the columns are chosen from the
-    header and the first chunk."""
+    header and the first chunk. A file (not stdin or a pipe, which cannot be read again) is
+    first read on the assumption that no field starts with a space; if one does, it is read
+    again from the start with the spaces skipped, each note said once."""
+    if read_once(source):
+        return _read_values(source, opts, note, required_columns, watch_spaces=False)
+    said: list[str] = []
+
+    def note_once(message: str) -> None:
+        if message not in said:
+            said.append(message)
+            note(message)
+
+    try:
+        return _read_values(source, opts, note_once, required_columns, watch_spaces=True)
+    except SpaceStartsField:
+        pass  # outside the handler, so that the first reading's rows are let go first
+    return _read_values(source, opts, note_once, required_columns, watch_spaces=False)
+
+
+def _read_values(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None,
+                 watch_spaces: bool) -> tuple[np.ndarray, list[str], int]:
     name = display_name(source)
     columns, rows, offset, dropped = None, None, 0, 0
-    for frame, layout, progress, row_fields in parsed_frames(source, opts, note, required_columns):
+    for frame, layout, progress, row_fields in parsed_frames(source, opts, note, required_columns, watch_spaces):
         if columns is None:
             if len(frame) == 0:
                 raise header_only(name)
             columns = choose_columns(frame, layout, opts.columns, name, note, required_columns)
             rows = GrowingRows(len(columns), name, progress)
-        block, lost = checked_block(frame, layout, columns, name, header_line=opts.header,
-                                    dropna=opts.dropna, row_fields=row_fields, row_offset=offset)
+        reserved = rows.reserve(len(frame))  # the values go straight into the table's rows
+        block, lost = checked_block(frame, layout, columns, name, header_line=opts.header, dropna=opts.dropna,
+                                    row_fields=row_fields, row_offset=offset, out=reserved)
         offset, dropped = offset + len(frame), dropped + lost
-        del frame
-        rows.append(block)
+        rows.commit(block, reserved)
+        del frame, block, reserved  # views of the array, which the next rows may move
     if offset == 0:
         raise header_only(name)
     return rows.finish(), columns, dropped
@@ -303,7 +350,7 @@ def table_of(block: np.ndarray, columns: list[str], name: str, opts: ReadOptions
         raise BadInput(
             f"{name}: {block.shape[0]} usable row(s), but this model needs at least {min_rows}"
         )
-    if require_variation and block.shape[0] > 1 and (block == block[0]).all():
+    if require_variation and block.shape[0] > 1 and _constant(block):
         raise BadInput(f"{name}: every column is constant ({block.shape[0]} identical rows); there is nothing to fit")
     preprocessing: dict = {}
     if opts.standardize:
@@ -312,3 +359,10 @@ def table_of(block: np.ndarray, columns: list[str], name: str, opts: ReadOptions
     check_dtype_range(block, columns, name, DTYPES[opts.dtype])
     values = np.ascontiguousarray(block, dtype=DTYPES[opts.dtype])
     return Table(values=values, columns=columns, source=name, rows_dropped=dropped, preprocessing=preprocessing)
+
+
+def _constant(block: np.ndarray) -> bool:
+    """Whether every row of block (n, d) equals the first, compared a slice of rows at a time
+    (a whole-table comparison would hold n x d booleans beside the table)."""
+    step = max(CHUNK_VALUES // max(block.shape[1], 1), 1)
+    return all((block[start : start + step] == block[0]).all() for start in range(0, block.shape[0], step))
