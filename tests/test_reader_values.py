@@ -166,3 +166,23 @@ def test_the_whole_read_holds_its_array_and_one_chunk(tmp_path):
     measured = json.loads(done.stdout)
     assert measured["rows"] == n and measured["array"] == n * d * 8
     assert measured["over"] < measured["array"] + (40 << 20), measured
+
+
+def test_a_mixed_table_with_late_spaces_codes_its_labels_as_written(tmp_path, monkeypatch):
+    """vifit mixture's reading (missing cells kept, a category column) takes the same second
+    reading: a late ' NA' is a missing cell, a late quoted label holding ', ' one label."""
+    monkeypatch.setattr(data.table, "CHUNK_VALUES", 2 * 128)
+    rng = np.random.default_rng(9)
+    n = 12000
+    a = [f"{v:.10g}" for v in rng.normal(size=n)]
+    g = [str(rng.choice(["p", "q"])) for _ in range(n)]
+    a[9000], g[9500], g[9600] = " NA", '"x, y"', " q"
+    path = tmp_path / "mixed.csv"
+    path.write_text("a,g\n" + "".join(f"{x},{y}\n" for x, y in zip(a, g)))
+    notes: list[str] = []
+    table = data.load_table(str(path), data.ReadOptions(missing=True, text_as_categorical=True), note=notes.append)
+    assert table.levels == {"g": ["p", "q", "x, y"]}
+    codes = {"p": 0.0, "q": 1.0, '"x, y"': 2.0, " q": 1.0}
+    expected = np.array([[np.nan if x == " NA" else float(x), codes[y]] for x, y in zip(a, g)])
+    _same_bits(table.values, expected)
+    assert len(notes) == len(set(notes))

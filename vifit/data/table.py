@@ -209,8 +209,16 @@ def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
     header and the first chunk. A file (not stdin or a pipe, which cannot be read again) is
     first read on the assumption that no field starts with a space; if one does, it is read
     again from the start with the spaces skipped, each note said once."""
+    return _watching_spaces(lambda said, watch: _read_values(source, opts, said, required_columns, watch_spaces=watch),
+                            source, note)
+
+
+def _watching_spaces(read: Callable, source: str, note: Callable[[str], None]):
+    """read(note, watch_spaces) for a file, and once more without the watch if a field starts
+    with a space (each note said once); stdin and pipes, which cannot be read again, are read
+    with the spaces skipped from the start."""
     if read_once(source):
-        return _read_values(source, opts, note, required_columns, watch_spaces=False)
+        return read(note, False)
     said: list[str] = []
 
     def note_once(message: str) -> None:
@@ -219,10 +227,10 @@ def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
             note(message)
 
     try:
-        return _read_values(source, opts, note_once, required_columns, watch_spaces=True)
+        return read(note_once, True)
     except SpaceStartsField:
         pass  # outside the handler, so that the first reading's rows are let go first
-    return _read_values(source, opts, note_once, required_columns, watch_spaces=False)
+    return read(note_once, False)
 
 
 def _read_values(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None,
@@ -310,9 +318,14 @@ def load_table(
 def read_mixed(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None):
     """:func:`read_values` with the rules of ``data.mixed``: (values, columns, rows dropped,
     levels {column: labels}, weights (n,) or None)."""
+    return _watching_spaces(lambda said, watch: _read_mixed(source, opts, said, required_columns, watch), source, note)
+
+
+def _read_mixed(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None,
+                watch_spaces: bool):
     name = display_name(source)
     plan, rows, coder, weights, offset, dropped = None, None, None, [], 0, 0
-    for frame, layout, progress, row_fields in parsed_frames(source, opts, note, required_columns):
+    for frame, layout, progress, row_fields in parsed_frames(source, opts, note, required_columns, watch_spaces):
         if plan is None:
             if len(frame) == 0:
                 raise header_only(name)
