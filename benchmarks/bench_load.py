@@ -3,7 +3,9 @@
 Contenders, each in its own child process (so its peak RSS is its own), on the same file:
   vifit           ``vifit.data.load_table`` as the fitting commands call it (``fitflow.run_fit``:
                   default ReadOptions, every rule checked, a contiguous (n, d) float64 array);
-  pandas          ``pandas.read_csv(path).to_numpy()`` (the C engine);
+  pandas          ``pandas.read_csv(path).to_numpy()`` (the C engine; pandas >= 3.1 parses a large
+                  local file in byte ranges on up to 6 threads, here 2);
+  pandas-1-thread the same with ``mode.max_threads`` 1: the C parser's own time (pandas >= 3.1);
   pandas-pyarrow  ``pandas.read_csv(path, engine="pyarrow").to_numpy()`` (when pyarrow is installed);
   pyarrow         ``pyarrow.csv.read_csv(path)``, its columns copied into one (n, d) float64 array;
   vifit pca       the whole ``vifit pca DATA --k 2`` command (``--commands``; reading, fit and writing).
@@ -35,7 +37,7 @@ import time
 
 import numpy as np
 
-TOOLS = ("vifit", "pandas", "pandas-pyarrow", "pyarrow")
+TOOLS = ("vifit", "pandas", "pandas-1-thread", "pandas-pyarrow", "pyarrow")
 
 
 def rss_mb() -> float:
@@ -54,6 +56,15 @@ def has_pyarrow() -> bool:
     try:
         importlib.import_module("pyarrow.csv")
     except ImportError:
+        return False
+    return True
+
+
+def threaded(pd) -> bool:
+    """Whether this pandas has the ``mode.max_threads`` option (its parallel read_csv)."""
+    try:
+        pd.get_option("mode.max_threads")
+    except Exception:  # pandas' OptionError, whose home moved between versions
         return False
     return True
 
@@ -92,6 +103,9 @@ def load(tool: str, path: str) -> np.ndarray:
 
     if tool == "pandas":
         return pd.read_csv(path).to_numpy()
+    if tool == "pandas-1-thread":  # pandas >= 3.1 parses a large local file on several threads
+        with pd.option_context("mode.max_threads", 1):
+            return pd.read_csv(path).to_numpy()
     if tool == "pandas-pyarrow":
         return pd.read_csv(path, engine="pyarrow").to_numpy()
     if tool == "pyarrow":
@@ -170,8 +184,9 @@ def main() -> None:
     if args.command:
         command(*args.command)
         return
-    tools = [t for t in TOOLS if "arrow" not in t or has_pyarrow()]
     import pandas as pd
+
+    tools = [t for t in TOOLS if ("arrow" not in t or has_pyarrow()) and (t != "pandas-1-thread" or threaded(pd))]
 
     versions = f"pandas {pd.__version__}, numpy {np.__version__}"
     if has_pyarrow():
@@ -208,6 +223,10 @@ def main() -> None:
                 print(f"  {tool:<16}{result['seconds']:>9.3f}{result['seconds'] / reference['seconds']:>9.2f}x"
                       f"{cpu[tool]:>8.3f}{cpu[tool] / cpu['pandas']:>9.2f}x"
                       f"{peak:>13,.0f}{peak / reference['peak_mb']:>9.2f}x{over:>14,.0f}  {same}")
+            if "pandas-1-thread" in best:
+                one = best["pandas-1-thread"]
+                print(f"  vifit / pandas-1-thread: {best['vifit']['seconds'] / one['seconds']:.2f}x time, "
+                      f"{cpu['vifit'] / cpu['pandas-1-thread']:.2f}x CPU")
             os.remove(path)
     print(f"\nload average at end {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 

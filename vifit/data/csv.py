@@ -111,13 +111,17 @@ class WatchedForSpaces(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        data = self._stream.read(len(buffer))
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size=-1) -> bytes:
+        data = self._stream.read(size)
         if data and space_starts_field(data, self._sep, self._before):
             raise SpaceStartsField()
         if data:
             self._before = data[-1:]
-        buffer[: len(data)] = data
-        return len(data)
+        return data
 
 
 # ---------------------------------------------------------------- columns
@@ -229,6 +233,9 @@ def _decimal_commas(series: pd.Series) -> bool:
 # ---------------------------------------------------------------- values
 
 
+WIDE = 64  # columns beyond which a frame of numbers is converted whole, not column by column
+
+
 def to_numeric_block(frame: pd.DataFrame, columns: list[str], name: str, header: bool, row_offset: int = 0,
                      decimal: str = ".", sep: str = ",", out: np.ndarray | None = None) -> np.ndarray:
     """(n, d) float64 array of the chosen columns; names the first non-numeric cell.
@@ -237,12 +244,13 @@ def to_numeric_block(frame: pd.DataFrame, columns: list[str], name: str, header:
     layout's (a value with a decimal comma, fields not split on commas: the hint to say so);
     out: an (n, d) float64 array to fill and return (the whole table's next rows), else a new one."""
     block = np.empty((len(frame), len(columns)), dtype=np.float64) if out is None else out
-    chosen = frame if list(frame.columns) == columns else frame[columns]
-    if all(pd.api.types.is_numeric_dtype(kind) and not pd.api.types.is_bool_dtype(kind) for kind in chosen.dtypes):
-        # every column parsed as numbers: one conversion, not one Series per column (which
-        # cost a 300-column table a third of its read)
-        block[:] = chosen.to_numpy(dtype=np.float64)
-        return block
+    if len(columns) > WIDE:
+        chosen = frame if list(frame.columns) == columns else frame[columns]
+        if all(pd.api.types.is_numeric_dtype(kind) and not pd.api.types.is_bool_dtype(kind) for kind in chosen.dtypes):
+            # every column parsed as numbers: one conversion, not one Series per column (which
+            # cost a 300-column table a third of its read; a narrow one, less than this copy)
+            block[:] = chosen.to_numpy(dtype=np.float64)
+            return block
     for j, col in enumerate(columns):
         series = frame[col]
         if pd.api.types.is_bool_dtype(series.dtype) or not pd.api.types.is_numeric_dtype(series.dtype):
@@ -293,10 +301,10 @@ def reject_short(frame: pd.DataFrame, layout: Layout, columns: list[str], name: 
     if fields[-1] == TRAILING_FIELD and len(fields) > 1:
         fields.pop()
     if fields[-1] in frame.columns:
-        watched = [fields[-1]]
+        suspects = np.flatnonzero(frame[fields[-1]].isna().to_numpy())  # one Series: no frame copied
     else:
         watched = list(dict.fromkeys([*columns, frame.columns[-1]]))
-    suspects = np.flatnonzero(frame[watched].isna().to_numpy().any(axis=1))
+        suspects = np.flatnonzero(frame[watched].isna().to_numpy().any(axis=1))
     reject_short_rows(suspects, row_fields, len(fields), name, row_offset)
 
 

@@ -201,13 +201,17 @@ class Chain(io.RawIOBase):
         return True
 
     def readinto(self, buffer):
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n], self._head = self._head[:n], self._head[n:]
-            return n
-        data = self._stream.read(len(buffer))
+        data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+    def read(self, size=-1):
+        """The next bytes as they come (the parser's reads take them without a copy into a buffer)."""
+        if self._head:
+            n = len(self._head) if size is None or size < 0 else min(size, len(self._head))
+            data, self._head = self._head[:n], self._head[n:]
+            return data
+        return self._stream.read(size)
 
 
 def display_name(source: str) -> str:

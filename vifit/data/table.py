@@ -152,6 +152,7 @@ class GrowingRows:
         if room is not None:
             target = min(target, room)
         try:
+            # (an array from np.empty, not from resize, was copied by its next resize)
             self.array.resize((target, self.d), refcheck=False)
         except MemoryError:  # an address-space limit that available_memory could not see
             self._refuse(need, need, capacity, row_bytes)
