@@ -74,3 +74,13 @@ def test_bench_mixture_compares_with_the_bare_gemms_and_numpy_em():
 def test_bench_gmm_missing_compares_with_the_complete_sweep_and_scikit_learn():
     out = _run("bench_gmm_missing.py", "--n", "3000", "--iters", "2")
     assert "missing / complete" in out and "sklearn" in out
+
+
+def test_bench_load_compares_the_reader_with_pandas(tmp_path):
+    out = _run("bench_load.py", "--cases", "3000x4,300x30", "--repeats", "1", "--commands", tmp_path=tmp_path)
+    assert "3,000 x 4" in out and "300 x 30" in out and "vifit pca" in out
+    rows = [line.split() for line in out.splitlines()
+            if line.startswith(("  vifit ", "  pandas ")) and " / " not in line]  # not the ratio lines
+    assert [row[0] for row in rows if row[1] != "pca"] == ["vifit", "pandas"] * 2
+    # the reader's array is bit-identical to pandas' C engine's (the last column of its rows)
+    assert all(row[-1] == "yes" for row in rows if row[1] != "pca")

@@ -179,7 +179,7 @@ NO_SHORT_ROWS = _NoShortRows()
 
 
 class _Progress:
-    """The fraction of the file's rows read (``table.GrowingRows`` extrapolates the table from it)."""
+    """The fraction of the file's rows read (``rows.GrowingRows`` extrapolates the table from it)."""
 
     def __init__(self, total: int | None):
         self.total, self.read = total, 0

@@ -15,14 +15,15 @@ from typing import Callable, Iterable
 import numpy as np
 
 from vifit.data import arrow, mixed
-from vifit.data.csv import checked_block, choose_columns, frames, reject_short
+from vifit.data.csv import (SpaceStartsField, WatchedForSpaces, checked_block, choose_columns, frames, reject_short,
+                            space_starts_field)
 from vifit.data.layout import header_only, layout_of
+from vifit.data.rows import GrowingRows
 from vifit.data.ragged import LazyRowFields, RowFields
-from vifit.data.source import DECOMPRESSION_ERRORS, Chain, display_name, open_checked, read_head
+from vifit.data.source import DECOMPRESSION_ERRORS, Chain, display_name, open_checked, read_head, read_once
 from vifit.errors import BadInput
 from vifit.preprocess import apply_preprocessing, check_dtype_range, standardization
 
-RESERVE_BYTES = 128 << 20  # memory left to the parser and the checks when the table array grows
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
@@ -87,77 +88,19 @@ class Table:
 # ---------------------------------------------------------------- entry points
 
 
-class GrowingRows:
-    """Rows of d float64 values appended block by block to one array, grown in place
-    (``ndarray.resize`` reallocates without copying what is filled), and refused before
-    growing past the memory this process can still use, with the whole table's estimate.
-
-    array: (n, d) after :meth:`finish`. progress: the fraction of the input read so far,
-    from which the table's final row count is extrapolated.
-    """
-
-    def __init__(self, d: int, name: str, progress):
-        import numpy as np
-
-        self.d, self.name, self._progress = d, name, progress
-        self.n = 0
-        self.array = np.empty((0, d), dtype=np.float64)
-
-    def append(self, block) -> None:
-        need = self.n + block.shape[0]
-        self._check_or_grow(need)
-        self.array[self.n : need] = block
-        self.n = need
-
-    def finish(self):
-        """The (n, d) array of every row appended (the spare capacity is given back)."""
-        self.array.resize((self.n, self.d), refcheck=False)
-        return self.array
-
-    def _check_or_grow(self, need: int) -> None:
-        """Refuse when the rows so far, or the whole table extrapolated from them, cannot be
-        held (checked at every block: the estimate sharpens as the reading goes on, and a
-        decompressor's read-ahead makes the first ones low); grow the array when it is full."""
-        from vifit.resources import available_memory
-
-        row_bytes = 8 * max(self.d, 1)
-        capacity = self.array.shape[0]
-        fraction = self._progress.fraction()
-        estimate = int(need / fraction) + 1 if fraction else None
-        available = available_memory()
-        # rows that can be held, keeping some room for the parser and the checks of the next chunk
-        room = None if available is None else capacity + max(available - RESERVE_BYTES, 0) // row_bytes
-        if room is not None and (need > room or (estimate is not None and estimate > room)):
-            self._refuse(need, max(need, estimate or 0), room, row_bytes)
-        if need <= capacity:
-            return
-        # growing by half (or to the estimate) keeps the reallocations few; never past the room
-        target = max(need, int(capacity * 1.5), 1024, int((estimate or 0) * 1.02))
-        if room is not None:
-            target = min(target, room)
-        try:
-            self.array.resize((target, self.d), refcheck=False)
-        except MemoryError:  # an address-space limit that available_memory could not see
-            self._refuse(need, need, capacity, row_bytes)
-
-    def _refuse(self, read: int, rows: int, room: int, row_bytes: int):
-        """BadInput: ``rows`` (read so far, or extrapolated from the ``read`` so far) do not fit in ``room``."""
-        from vifit.resources import format_bytes
-
-        how = (f"about {rows:,} rows x {self.d} columns, extrapolated from the first {read:,} rows"
-               if rows > read else f"at least {rows:,} rows x {self.d} columns")
-        raise BadInput(f"{self.name}: the table would need {format_bytes(rows * row_bytes)} as float64 ({how}); "
-                       f"this machine has {format_bytes(room * row_bytes)} available; choose fewer columns "
-                       f"with --columns, or stream the file (vifit gmm --method svi)")
+# Values per parsed chunk, whatever the width: 4 MiB as float64, with pandas' tokens for them
+# (about 20 MiB at 12 characters a value) the whole-table read's memory beyond its array.
+CHUNK_VALUES = 1 << 19
 
 
-
-CHUNK_VALUES = 1 << 21  # values per parsed chunk (16 MiB as float64), whatever the width
-
-
-def parsed_frames(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None):
+def parsed_frames(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None,
+                  watch_spaces: bool = False):
     """(frame, layout, progress, row_fields) for each parsed chunk of ``source``, with its bytes
-    checked as they arrive; row_fields() gives the reader of a second look at suspect rows."""
+    checked as they arrive; row_fields() gives the reader of a second look at suspect rows.
+
+    watch_spaces: when no field of the head starts with a space, pandas is told not to skip
+    such spaces (much faster), and the rest of the bytes are watched: SpaceStartsField
+    (before the parser sees them) when one does, for the caller to read again without it."""
     if arrow.is_arrow(source):  # Parquet / Arrow: record batches as frames, the same checks after
         yield from arrow.parsed_frames(source, opts, note, required_columns, CHUNK_VALUES)
         return
@@ -171,9 +114,11 @@ def parsed_frames(source: str, opts: ReadOptions, note: Callable[[str], None], r
             stream = io.TextIOWrapper(reopen(), encoding="utf-8-sig", errors="replace", newline="")
             return RowFields(lines_until_damage(stream), layout.sep, opts.header), stream
 
+        watched = watch_spaces and not space_starts_field(head, layout.sep, None)
+        rest = WatchedForSpaces(reader, layout.sep, head[-1:]) if watched else reader
         with LazyRowFields(row_fields) as fields:
-            for frame in frames(Chain(head, reader), layout, max(CHUNK_VALUES // len(layout.fields), 64), name,
-                                header_line=opts.header):
+            for frame in frames(Chain(head, rest), layout, max(CHUNK_VALUES // len(layout.fields), 64), name,
+                                header_line=opts.header, whole_chunks=True, no_initial_spaces=watched):
                 yield frame, layout, progress, fields.get
 
 
@@ -182,22 +127,54 @@ def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
     """(values (n, d) float64 of the chosen columns, the column names, rows dropped by --dropna).
 
     The input is parsed in chunks as its bytes arrive (checked block by block), each chunk
-    converted and checked, and appended to one array that is refused, with the estimate of
+    converted and checked, and written into one array that is refused, with the estimate of
     the whole table, before it outgrows the memory left; the columns are chosen from the
-    header and the first chunk. kept: receives the row numbers of the rows read (csv.check_finite)."""
+    header and the first chunk. A file (not stdin or a pipe, which cannot be read again) is
+    first read on the assumption that no field starts with a space; if one does, it is read
+    again from the start with the spaces skipped, each note said once. kept: receives the row
+    numbers of the rows read (csv.check_finite)."""
+    return _watching_spaces(lambda said, watch: _read_values(source, opts, said, required_columns, watch, kept),
+                            source, note)
+
+
+def _watching_spaces(read: Callable, source: str, note: Callable[[str], None]):
+    """read(note, watch_spaces) for a file, and once more without the watch if a field starts
+    with a space (each note said once); stdin and pipes, which cannot be read again, are read
+    with the spaces skipped from the start."""
+    if read_once(source):
+        return read(note, False)
+    said: list[str] = []
+
+    def note_once(message: str) -> None:
+        if message not in said:
+            said.append(message)
+            note(message)
+
+    try:
+        return read(note_once, True)
+    except SpaceStartsField:
+        pass  # outside the handler, so that the first reading's rows are let go first
+    return read(note_once, False)
+
+
+def _read_values(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None,
+                 watch_spaces: bool, kept: list | None = None) -> tuple[np.ndarray, list[str], int]:
+    if kept is not None:
+        kept.clear()  # a second reading (a field starting with a space) lists the rows afresh
     name = display_name(source)
     columns, rows, offset, dropped = None, None, 0, 0
-    for frame, layout, progress, row_fields in parsed_frames(source, opts, note, required_columns):
+    for frame, layout, progress, row_fields in parsed_frames(source, opts, note, required_columns, watch_spaces):
         if columns is None:
             if len(frame) == 0:
                 raise header_only(name)
             columns = choose_columns(frame, layout, opts.columns, name, note, required_columns)
             rows = GrowingRows(len(columns), name, progress)
-        block, lost = checked_block(frame, layout, columns, name, header_line=opts.header,
-                                    dropna=opts.dropna, row_fields=row_fields, row_offset=offset, kept=kept)
+        reserved = rows.reserve(len(frame))  # the values go straight into the table's rows
+        block, lost = checked_block(frame, layout, columns, name, header_line=opts.header, dropna=opts.dropna,
+                                    row_fields=row_fields, row_offset=offset, out=reserved, kept=kept)
         offset, dropped = offset + len(frame), dropped + lost
-        del frame
-        rows.append(block)
+        rows.commit(block, reserved)
+        del frame, block, reserved  # views of the array, which the next rows may move
     if offset == 0:
         raise header_only(name)
     return rows.finish(), columns, dropped
@@ -278,9 +255,17 @@ def read_mixed(source: str, opts: ReadOptions, note: Callable[[str], None], requ
                kept: list | None = None):
     """:func:`read_values` with the rules of ``data.mixed``: (values, columns, rows dropped,
     levels {column: labels}, weights (n,) or None)."""
+    return _watching_spaces(lambda said, watch: _read_mixed(source, opts, said, required_columns, watch, kept),
+                            source, note)
+
+
+def _read_mixed(source: str, opts: ReadOptions, note: Callable[[str], None], required_columns: list[str] | None,
+                watch_spaces: bool, kept: list | None = None):
+    if kept is not None:
+        kept.clear()  # a second reading (a field starting with a space) lists the rows afresh
     name = display_name(source)
     plan, rows, coder, weights, offset, dropped = None, None, None, [], 0, 0
-    for frame, layout, progress, row_fields in parsed_frames(source, opts, note, required_columns):
+    for frame, layout, progress, row_fields in parsed_frames(source, opts, note, required_columns, watch_spaces):
         if plan is None:
             if len(frame) == 0:
                 raise header_only(name)
@@ -318,7 +303,7 @@ def table_of(block: np.ndarray, columns: list[str], name: str, opts: ReadOptions
         raise BadInput(
             f"{name}: {block.shape[0]} usable row(s), but this model needs at least {min_rows}"
         )
-    if require_variation and block.shape[0] > 1 and (block == block[0]).all():
+    if require_variation and block.shape[0] > 1 and _constant(block):
         raise BadInput(f"{name}: every column is constant ({block.shape[0]} identical rows); there is nothing to fit")
     preprocessing: dict = {}
     if opts.standardize:
@@ -327,3 +312,10 @@ def table_of(block: np.ndarray, columns: list[str], name: str, opts: ReadOptions
     check_dtype_range(block, columns, name, DTYPES[opts.dtype])
     values = np.ascontiguousarray(block, dtype=DTYPES[opts.dtype])
     return Table(values=values, columns=columns, source=name, rows_dropped=dropped, preprocessing=preprocessing)
+
+
+def _constant(block: np.ndarray) -> bool:
+    """Whether every row of block (n, d) equals the first, compared a slice of rows at a time
+    (a whole-table comparison would hold n x d booleans beside the table)."""
+    step = max(CHUNK_VALUES // max(block.shape[1], 1), 1)
+    return all((block[start : start + step] == block[0]).all() for start in range(0, block.shape[0], step))
