@@ -158,8 +158,8 @@ def test_the_dask_pieces_read_the_conventions_too(files, case):
     delimiter = " " if "--delimiter" in extra else None
     opts = ReadOptions(delimiter=delimiter, decimal="," if "--decimal" in extra else ".")
     notes = []
-    columns, layout = partitions.choose_columns(str(files[case]), opts, "DATA", notes.append)
-    assert columns == COLUMNS and notes
+    columns, layout, weight = partitions.choose_columns(str(files[case]), opts, "DATA", notes.append)
+    assert columns == COLUMNS and notes and weight is None
     header = layout.sep.join(layout.header_names)
     x, dropped = reading.read_piece(reading.plan([str(files[case])])[0], list(layout.fields), columns, header,
                                     layout.sep, False, "float64", layout.decimal)

@@ -133,7 +133,8 @@ def read_values(source: str, opts: ReadOptions, note: Callable[[str], None],
     first read on the assumption that no field starts with a space; if one does, it is read
     again from the start with the spaces skipped, each note said once. kept: receives the row
     numbers of the rows read (csv.check_finite)."""
-    return _watching_spaces(lambda said, watch: _read_values(source, opts, said, required_columns, watch, kept),
+    return _watching_spaces(lambda said, watch: _read_values(source, opts, said, required_columns, watch_spaces=watch,
+                                                             kept=kept),
                             source, note)
 
 
