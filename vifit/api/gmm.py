@@ -188,7 +188,7 @@ class GMM(Estimator):
 
     def __init__(self, k=2, covariance="full", weights="dirichlet", weight_concentration=None, mean_prior=None,
                  mean_precision_prior=None, dof_prior=None, covariance_prior=None, sigma=None, tau=None,
-                 init="kmeans++", tol=1e-6, max_iter=None, restarts=1, chunk_rows=None, method="cavi",
+                 init="screened", tol=1e-6, max_iter=None, restarts=1, chunk_rows=None, method="cavi",
                  batch_size=1024, forgetting=0.7, delay=1.0, epochs=10, memoized=False, stream=True,
                  backend="local", scheduler=None, scheduler_file=None, worker_wait=None, standardize=False,
                  dropna=False, dtype=None, seed=None, progress="none"):

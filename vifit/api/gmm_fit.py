@@ -135,7 +135,7 @@ def check_k(ks: list[int], n_rows: int, init: str, spec: str | None = None) -> N
 
     spec: the --k text as given (a range or list), named in the message."""
     too_many = [k for k in ks if k > n_rows]
-    if init not in ("kmeans++", "random") or not too_many:
+    if init not in ("screened", "kmeans++", "random") or not too_many:
         return
     if spec is None or len(ks) == 1:
         raise BadInput(f"--k {too_many[0]} is more than the {n_rows} rows; --init {init} needs a row per "
@@ -181,7 +181,7 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
 
 
 def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", weights: str = "dirichlet",
-        init: str = "kmeans++", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
+        init: str = "screened", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
         chunk_rows: int | None = None, resp0=None, policy=None, threads: int | None = None,
         **prior_options) -> FitResult:
     """Fit the Bayesian GMM to table.values (n, d) by CAVI; components sorted by weight.

@@ -6,7 +6,9 @@ over the partitions and tree-sums the ``Stats``; the global step, the ELBO, rest
 interrupts and checkpoints run on the client unchanged, so the fit is the single-machine
 fit up to the order of floating-point additions.
 
-Initialisation never brings all rows to the client. ``kmeans++`` and ``random`` run on a
+Initialisation never brings all rows to the client. ``screened`` (``inference.starts``) screens
+its candidates on that sample and scales the winner's statistics to all rows, as ``--method svi``
+does with its own sample. ``kmeans++`` and ``random`` run on a
 uniform sample of about ``SAMPLE_ROWS`` rows drawn on the workers (each partition samples
 a share proportional to its size, without replacement, from a seed spawned from the
 restart's generator), then the hard assignment to the centres is summed over partitions.
@@ -56,6 +58,10 @@ class DaskProblem(cavi.Problem):
             return parts.tree_sum([parts.submit(tasks.random_resp_stats, x, model, seed, self.chunk_rows)
                                    for x, seed in zip(parts.futures, seeds)])
         sample = self.sample(rng)
+        if init == "screened":  # the statistics stand for the sample's rows: scaled to all rows
+            stats = initialisation.initial_stats(model, sample, self.workspace, init, rng)
+            scale = self.n_rows / sample.shape[0]
+            return Stats(stats.t * scale, stats.neg_entropy * scale, self.n_rows)
         if init == "kmeans++":
             centres = initialisation.kmeanspp_centres(model, sample, self.workspace, rng)
             centres = initialisation.lloyd(model, sample, self.workspace, centres)

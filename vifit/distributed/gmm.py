@@ -88,7 +88,7 @@ def load_table(client, source: str, opts, note, worker_wait: float = cluster.WOR
 
 
 def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "full", weights: str = "dirichlet",
-        init: str = "kmeans++", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
+        init: str = "screened", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
         chunk_rows: int | None = None, resp0=None, policy=None, **prior_options):
     """Fit the Bayesian GMM by CAVI over the table's partitions; the FitResult of ``api.gmm_fit.fit``."""
     from vifit.distributed.cavi import DaskProblem
