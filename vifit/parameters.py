@@ -82,6 +82,7 @@ TABLE = (
     P("sigma", GMM, "float", low=0, low_open=True, when=KNOWN, words=POSITIVE),
     P("tau", GMM, "float", low=0, low_open=True, when=KNOWN, words=POSITIVE),
     P("init", GMM, "choice", "screened", choices=("screened", "kmeans++", "random", "random-resp")),
+    P("moves", GMM, "choice", "split-merge", choices=("split-merge", "none")),
     P("tol", GMM, "float", 1e-6, low=0, words="{option} must be {range}, got {value}"),
     P("max_iter", GMM, "int", low=1),
     P("restarts", GMM, "int", 1, low=1),

@@ -16,7 +16,7 @@ from vifit.errors import BadInput
 
 # the options of a CAVI fit, in the order the document records them in config
 CAVI_OPTIONS = ("k", "covariance", "weights", "weight_concentration", "mean_prior", "mean_precision_prior",
-                "dof_prior", "covariance_prior", "sigma", "tau", "init", "tol", "max_iter", "restarts",
+                "dof_prior", "covariance_prior", "sigma", "tau", "init", "moves", "tol", "max_iter", "restarts",
                 "chunk_rows")
 SVI_OPTIONS = ("batch_size", "forgetting", "delay", "epochs", "memoized")  # their entries: vifit.parameters
 # config of every gmm fit, whatever its method and backend: an option that does not apply to the
@@ -188,7 +188,7 @@ class GMM(Estimator):
 
     def __init__(self, k=2, covariance="full", weights="dirichlet", weight_concentration=None, mean_prior=None,
                  mean_precision_prior=None, dof_prior=None, covariance_prior=None, sigma=None, tau=None,
-                 init="screened", tol=1e-6, max_iter=None, restarts=1, chunk_rows=None, method="cavi",
+                 init="screened", moves="split-merge", tol=1e-6, max_iter=None, restarts=1, chunk_rows=None, method="cavi",
                  batch_size=1024, forgetting=0.7, delay=1.0, epochs=10, memoized=False, stream=True,
                  backend="local", scheduler=None, scheduler_file=None, worker_wait=None, standardize=False,
                  dropna=False, dtype=None, seed=None, progress="none"):

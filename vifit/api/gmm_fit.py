@@ -181,10 +181,11 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
 
 
 def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", weights: str = "dirichlet",
-        init: str = "screened", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
-        chunk_rows: int | None = None, resp0=None, policy=None, threads: int | None = None,
+        init: str = "screened", moves: str = "split-merge", tol: float = 1e-6, max_iter: int = 500,
+        restarts: int = 1, chunk_rows: int | None = None, resp0=None, policy=None, threads: int | None = None,
         **prior_options) -> FitResult:
-    """Fit the Bayesian GMM to table.values (n, d) by CAVI; components sorted by weight.
+    """Fit the Bayesian GMM to table.values (n, d) by CAVI; components sorted by weight; moves:
+    split-merge (``inference.moves`` after convergence) or none.
 
     policy: the loop's (inference.policy.LoopPolicy; None: its defaults); threads: the row
     threads (None: vifit.threads.row_threads(), the user's thread count or the cores)."""
@@ -207,7 +208,8 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
         resp0 = np.asarray(resp0)[problem.row_order]
     try:
         result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
-                          reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0)
+                          reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0,
+                          moves=moves != "none")
     finally:
         problem.rows.close()
     return cavi_result(problem, prior, prior_document, result, table.columns, init=init, restarts=restarts,
@@ -231,6 +233,8 @@ def cavi_result(problem, prior: gmm.Prior, prior_document: dict, result, columns
         "effective_components": int(np.sum(summary["weights"] > 1.0 / (2.0 * problem.total_weight))),
         **extra,
     }
+    if result.moves is not None:
+        extra["moves"] = result.moves
     if problem.weights is not None:  # N of the bound is the weight total, not the rows
         extra["weight_total"] = problem.total_weight
     params = {"prior": prior_document, "variational": variational_document(spec, q),

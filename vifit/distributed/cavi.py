@@ -75,6 +75,16 @@ class DaskProblem(cavi.Problem):
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         return sample_rows(self.partitions, rng, self.sample_rows)
 
+    def move_sample(self):
+        """The moves' sample (``inference.moves.strided_sample``): every s-th row of each partition."""
+        from vifit.inference.moves import MOVE_ROWS
+
+        parts = self.partitions
+        stride = max(1, -(-self.n_rows // MOVE_ROWS))
+        pieces = parts.gather([parts.submit(tasks.strided, x, stride) for x in parts.futures])
+        rows = np.ascontiguousarray(np.concatenate(pieces, axis=0), dtype=np.float64)
+        return rows, None, self.n_rows / rows.shape[0]
+
 
 def sample_rows(parts: Partitions, rng: np.random.Generator, rows: int = SAMPLE_ROWS) -> np.ndarray:
     """About ``rows`` rows (s, d) drawn uniformly on the workers, in partition order: each partition

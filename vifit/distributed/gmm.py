@@ -88,7 +88,7 @@ def load_table(client, source: str, opts, note, worker_wait: float = cluster.WOR
 
 
 def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "full", weights: str = "dirichlet",
-        init: str = "screened", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
+        init: str = "screened", moves: str = "split-merge", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
         chunk_rows: int | None = None, resp0=None, policy=None, **prior_options):
     """Fit the Bayesian GMM by CAVI over the table's partitions; the FitResult of ``api.gmm_fit.fit``."""
     from vifit.distributed.cavi import DaskProblem
@@ -106,7 +106,7 @@ def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "ful
     problem = DaskProblem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame), partitions,
                           chunk_rows=chunk_rows, rows=partitions)
     result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
-                      reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0)
+                      reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0, moves=moves != "none")
     return gmm_fit.cavi_result(problem, prior, prior_document, result, table.columns, init=init,
                               restarts=restarts, extra={"backend": "dask", "partitions": len(partitions),
                                                         "workers": partitions.workers})
