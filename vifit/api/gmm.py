@@ -48,7 +48,8 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False):
     max_iter = options["max_iter"]
     config = {name: options[name] for name in CAVI_OPTIONS}
     config.update(k=ks[0] if len(ks) == 1 else options["k"],
-                  max_iter=CAVI_MAX_ITER if max_iter is None and not svi else max_iter, method=method)
+                  max_iter=CAVI_MAX_ITER if max_iter is None and not svi else max_iter, method=method,
+                  moves=None if svi else options["moves"])  # the moves follow CAVI's convergence only
     config.update({name: options[name] if svi else None for name in SVI_OPTIONS})
     config.update(stream=bool(options["stream"]) if svi else None, backend=backend)
     fit_options = {name: config[name] for name in CAVI_OPTIONS}
@@ -57,7 +58,7 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False):
         from vifit.api.gmm_svi import svi_settings
 
         settings = svi_settings({name: options[name] for name in SVI_OPTIONS}, options["tol"], max_iter)
-        fit_options = {name: value for name, value in fit_options.items() if name not in ("tol", "max_iter")}
+        fit_options = {name: value for name, value in fit_options.items() if name not in ("tol", "max_iter", "moves")}
     if backend == "dask":
         from vifit.distributed.gmm import load as load_dask
 
@@ -188,7 +189,8 @@ class GMM(Estimator):
 
     def __init__(self, k=2, covariance="full", weights="dirichlet", weight_concentration=None, mean_prior=None,
                  mean_precision_prior=None, dof_prior=None, covariance_prior=None, sigma=None, tau=None,
-                 init="screened", moves="split-merge", tol=1e-6, max_iter=None, restarts=1, chunk_rows=None, method="cavi",
+                 init="screened", moves="split-merge", tol=1e-6, max_iter=None, restarts=1, chunk_rows=None,
+                 method="cavi",
                  batch_size=1024, forgetting=0.7, delay=1.0, epochs=10, memoized=False, stream=True,
                  backend="local", scheduler=None, scheduler_file=None, worker_wait=None, standardize=False,
                  dropna=False, dtype=None, seed=None, progress="none"):

@@ -115,7 +115,7 @@ def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: b
 
 
 def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
-        weights: str = "dirichlet", init: str = "screened", moves: str = "split-merge", restarts: int = 1, chunk_rows: int | None = None,
+        weights: str = "dirichlet", init: str = "screened", restarts: int = 1, chunk_rows: int | None = None,
         policy: LoopPolicy = DEFAULT, **prior_options) -> FitResult:
     """Fit the Bayesian GMM by SVI (or memoized VB) to the rows of ``loaded.source``.
 

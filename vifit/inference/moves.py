@@ -231,7 +231,8 @@ def improve(problem, state, *, tol: float, max_iter: int, reporter=None, policy=
                                            policy=policy)
             if reporter is not None:
                 reporter.finish(trial_status)
-        accepted.append({"move": best.kind, "sweep": sweep, "elbo_before": problem.data_units(state.elbo), "elbo_after": problem.data_units(trial.elbo)})
+        accepted.append({"move": best.kind, "sweep": sweep, "elbo_before": problem.data_units(state.elbo),
+                         "elbo_after": problem.data_units(trial.elbo)})
         if reporter is not None:
             reporter.note(f"{best.kind} move kept at sweep {sweep}: ELBO {accepted[-1]['elbo_before']:.10g} -> "
                           f"{accepted[-1]['elbo_after']:.10g}")
