@@ -44,12 +44,12 @@ pin_blas()
 @declared("gmm", "tau", help="Prior standard deviation of the means (--covariance known).  "
                              "[default: root mean square of the data about --mean-prior]")
 @declared("gmm", "init", show_default=True,
-          help="The start. screened: 6 k-means++ starts (greedy seeding, 2 + floor(ln K) candidate rows per "
-               "centre, the one lowering the k-means potential most kept; then Lloyd sweeps), each run 15 CAVI "
-               "sweeps on the same uniform sample of 16,384 rows; the highest ELBO there is continued on all "
-               "rows (the same for --method svi and --backend dask). kmeans++: one such start on all rows, "
-               "unscreened (the default before screened). random: nearest of K random rows. random-resp: random soft "
-               "responsibilities.")
+          help="The start. screened: 6 k-means++ starts (greedy seeding, 2 + floor(ln K) candidate rows "
+               "per centre, the one lowering the k-means potential most kept; then Lloyd sweeps), each run "
+               "at most 15 CAVI sweeps on the same uniform sample of 8,192 rows (256 per component for "
+               "K > 32); the highest ELBO there is continued on all rows (the same for --method svi and "
+               "--backend dask). kmeans++: one such start on all rows, unscreened (the default before "
+               "screened). random: nearest of K random rows. random-resp: random soft responsibilities.")
 @declared("gmm", "moves", show_default=True,
           help="After convergence (--method cavi, local or dask), try split and merge moves: merge the pair "
                "of components whose merge raises the bound, split the component least Gaussian along its principal axis into a free "

@@ -4,8 +4,8 @@ on a uniform sample of rows, the best by ELBO continued on all rows.
 One k-means++ start (``init.kmeanspp_centres``: greedy seeding, 2 + floor(ln K) candidates per
 centre, then Lloyd sweeps) lands in a poor optimum with a probability that does not shrink with
 N: on 2,000,000 rows of eight well-separated clusters it merged two of them for 3 seeds in 5
-(issue 23). Here ``CANDIDATES`` such starts are drawn on a sample of at most ``SCREEN_ROWS``
-rows, each followed by at most ``SCREEN_SWEEPS`` CAVI sweeps on that sample; the candidate with
+(issue 23). Here ``CANDIDATES`` such starts are drawn on a sample of max(``SCREEN_ROWS``,
+``ROWS_PER_COMPONENT`` x K) rows (every row when there are fewer), each followed by at most ``SCREEN_SWEEPS`` CAVI sweeps on that sample; the candidate with
 the highest ELBO on the sample wins, and its statistics, scaled from the sample to the rows they
 stand for, are the start of the fit on all rows. The same function starts CAVI (the rows in
 memory or on a cluster's sample) and SVI (its initial sample), so the method does not change
@@ -20,7 +20,8 @@ import numpy as np
 from vifit.inference import init
 from vifit.models.mixture import Stats, Workspace
 
-SCREEN_ROWS = 16384
+SCREEN_ROWS = 8192  # at least ROWS_PER_COMPONENT * K
+ROWS_PER_COMPONENT = 256
 CANDIDATES = 6
 SCREEN_SWEEPS = 15
 SCREEN_TOL = 1e-6
@@ -59,11 +60,12 @@ def candidate_state(model, sample: np.ndarray, weights, rng: np.random.Generator
 
 
 def screened_stats(model, x: np.ndarray, ws: Workspace, rng: np.random.Generator, weights=None,
-                   candidates: int = CANDIDATES, rows: int = SCREEN_ROWS) -> Stats:
+                   candidates: int = CANDIDATES, rows: int | None = None) -> Stats:
     """Statistics standing for all rows x (n, D) (weights (n,) or None) of the best of
     ``candidates`` screened k-means++ starts (see the module doc): the sample's statistics of its
     optimal responsibilities under the winner's factors, times n / sample rows. ws: unused (the
-    init.initial_stats signature)."""
+    init.initial_stats signature); rows: the sample's size (None: see the module doc)."""
+    rows = max(SCREEN_ROWS, ROWS_PER_COMPONENT * model.k) if rows is None else rows
     sample, sample_weights, scale = uniform_sample(x, weights, rng, rows)
     best = None
     for _ in range(candidates):
