@@ -51,10 +51,11 @@ pin_blas()
                "--backend dask). kmeans++: one such start on all rows, unscreened (the default before "
                "screened). random: nearest of K random rows. random-resp: random soft responsibilities.")
 @declared("gmm", "moves", show_default=True,
-          help="After convergence (--method cavi, local or dask), try split and merge moves: merge the pair "
-               "of components whose merge raises the bound, split the component least Gaussian along its principal axis into a free "
-               "one, scored on a fixed sample of rows; a move is kept only if the exact ELBO rises, and moves "
-               "repeat until none helps. Each kept move is listed in fit.moves. none: no moves.")
+          help="After convergence (--method cavi, local or dask), try split and merge moves: merge the "
+               "pair of components whose merge raises the bound, split the component least Gaussian along "
+               "its principal axis into a free one, scored on a fixed sample of rows; a move is kept only if "
+               "the exact ELBO rises, and moves repeat until none helps. Each kept move is listed in "
+               "fit.moves. none: no moves.")
 @declared("gmm", "tol", show_default=True,
           help="Stop when the relative ELBO change is at most this: cavi, between sweeps; svi, of the "
                "minibatch ELBO estimate averaged over a window (or of the exact ELBO between epochs).")

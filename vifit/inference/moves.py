@@ -200,8 +200,8 @@ def _split_candidates(powers: np.ndarray, mass: np.ndarray, held: np.ndarray, e:
 def improve(problem, state, *, tol: float, max_iter: int, reporter=None, policy=None):
     """Moves from a converged CAVI state (``cavi.State`` of ``problem``, a ``cavi.Problem``) until
     none helps: (state, status, accepted moves [{move, sweep, elbo_before, elbo_after}], the ELBOs
-    in data units, sweep the first of the move's). status is that of the last run of sweeps ("converged" when no move was
-    kept); the returned state's ELBO is never below the given one."""
+    in data units, sweep the first of the move's). status is that of the last run of sweeps
+    ("converged" when no move was kept); the returned state's ELBO is never below the given one."""
     from vifit.inference import cavi
 
     policy = policy or cavi.DEFAULT

@@ -5,9 +5,9 @@ One k-means++ start (``init.kmeanspp_centres``: greedy seeding, 2 + floor(ln K) 
 centre, then Lloyd sweeps) lands in a poor optimum with a probability that does not shrink with
 N: on 2,000,000 rows of eight well-separated clusters it merged two of them for 3 seeds in 5
 (issue 23). Here ``CANDIDATES`` such starts are drawn on a sample of max(``SCREEN_ROWS``,
-``ROWS_PER_COMPONENT`` x K) rows (every row when there are fewer), each followed by at most ``SCREEN_SWEEPS`` CAVI sweeps on that sample; the candidate with
-the highest ELBO on the sample wins, and its statistics, scaled from the sample to the rows they
-stand for, are the start of the fit on all rows. The same function starts CAVI (the rows in
+``ROWS_PER_COMPONENT`` x K) rows (every row when there are fewer), each followed by at most
+``SCREEN_SWEEPS`` CAVI sweeps on that sample; the candidate with the highest ELBO on the sample
+wins, and its statistics, scaled from the sample to the rows they stand for, are the start of the fit on all rows. The same function starts CAVI (the rows in
 memory or on a cluster's sample) and SVI (its initial sample), so the method does not change
 which optimum the default start leads to. Costs O(CANDIDATES x SCREEN_ROWS) work per restart,
 whatever N.
