@@ -6,7 +6,10 @@ pair* (one component over two clusters) with a *split one* (two components over 
 cluster). bnpy's merge and birth moves are the anchor: a merge sums the statistics of two
 components, a split sends the rows of one component on one side of its principal axis to a
 free component. K is fixed here, so a split needs a free component: one left (nearly) empty,
-or the one a merge frees in the same move (Ueda et al.'s split-and-merge EM).
+or the one a merge frees in the same move (Ueda et al.'s split-and-merge EM). A merge alone
+empties a component; it is proposed only for ``dp`` weights, whose K is a truncation: with
+``dirichlet`` or ``uniform`` weights K is the number of components asked for, and a merge
+alone would raise the bound by the complexity it saves (on iris, K = 3, it empties one).
 
 Every proposal is scored in closed form on a deterministic sample of rows (every s-th row,
 at most ``MOVE_ROWS``): the statistics of the edited responsibilities give q by one global
@@ -127,19 +130,22 @@ def proposals(model, lam: np.ndarray, x: np.ndarray, weights, chunk_rows: int) -
         for j in range(5):
             powers[:, j] += (rw * u ** j).sum(axis=1)
         lower += features @ (rw * (u <= 0)).T
-    found = []
+    merges = []
     for index, (a, b) in enumerate(pairs):
         merged = t.copy()
         merged[:, a] += merged[:, b]
         merged[:, b] = 0.0
-        found.append(Proposal("merge", (a, b), merged, neg_entropy + merged_plogp[index]))
+        merges.append(Proposal("merge", (a, b), merged, neg_entropy + merged_plogp[index]))
+    # K is the number of components asked for, except for dp (a truncation): there a merge alone,
+    # which empties a component, is a move; otherwise only a merge whose freed component a split fills
+    found = list(merges) if model.weights == "dp" else []
     free = [int(j) for j in np.flatnonzero(~held)]
     for c in _split_candidates(powers, mass, held, e):
         for f in free:
             found.append(Proposal("split", (c, f), _split(t, lower, c, f), neg_entropy))
         for index, (a, b) in enumerate(pairs):
             if c not in (a, b):
-                merged = found[index]
+                merged = merges[index]
                 found.append(Proposal("merge+split", (a, b, c), _split(merged.t, lower, c, b), merged.neg_entropy))
     for proposal in found:
         proposal.score = bound(model, proposal.t, min(proposal.neg_entropy, 0.0)) - current
