@@ -163,7 +163,7 @@ def test_predict_labels_equal_the_fits_argmax_responsibilities(tmp_path):
     x = pd.read_csv(SAMPLE / "wine.csv").drop(columns="cultivar")
     table = Table(x.to_numpy(), list(x.columns), "wine", preprocessing={})
     problem = runner.prepare(table, k=4, covariance="full", weights="dp")[0]
-    state = cavi.fit(problem, seed=3, policy=STRICT).state
+    state = cavi.fit(problem, seed=3, init="screened", moves=True, policy=STRICT).state  # the CLI's defaults
     theta = gmm.log_resp_coefficients(problem.model.prior, gmm.variational(problem.model.prior, state.lam))
     resp, _ = gmm.responsibilities(problem.model.spec, theta, table.values, problem.model.frame,
                                    gmm.Workspace(problem.model.spec, 178))

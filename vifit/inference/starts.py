@@ -43,20 +43,34 @@ def uniform_sample(x: np.ndarray, weights, rng: np.random.Generator, rows: int =
     return x[picked], None, total / rows
 
 
-def candidate_state(model, sample: np.ndarray, weights, rng: np.random.Generator, workers: int = 1):
-    """One k-means++ start on the sample, then at most SCREEN_SWEEPS CAVI sweeps there: cavi.State."""
+def candidate_state(model, sample: np.ndarray, weights, rng: np.random.Generator, scale: float = 1.0,
+                    workers: int = 1):
+    """One k-means++ start on the sample, then at most SCREEN_SWEEPS CAVI sweeps there, the sample's
+    statistics scaled by ``scale`` (all rows / sample rows) in each global step and in the bound, as
+    SVI scales a minibatch: so the prior weighs as much against the sample as against all rows, and
+    the candidates are ranked by an estimate of the full data's ELBO (unscaled, a small sample
+    would favour fewer components). Returns cavi.State with the sample's own (unscaled) statistics."""
     from vifit.inference import cavi
 
     problem = cavi.Problem(model, sample, weights=weights, workers=workers)
     try:
         stats = init.initial_stats(model, sample, problem.workspace, "kmeans++", rng, weights=weights)
-        lam = model.global_step(stats.t)
-        stats, value = cavi.local_pass(problem, lam)
-        state = cavi.State(lam=lam, stats=stats, elbo=value)
-        state, _ = cavi.run(problem, state, tol=SCREEN_TOL, max_iter=SCREEN_SWEEPS)
+        # the sweeps are written out rather than cavi.run's: an interrupt here must reach the caller
+        # (cavi.run turns it into an "interrupted" status), and the fit's sweeps are only its own
+        value = None
+        for _ in range(SCREEN_SWEEPS + 1):
+            lam = model.global_step(stats.t, scale)
+            q = model.variational(lam)
+            theta = model.coefficients(q)
+            stats = problem.local_stats(theta)
+            new = model.elbo(q, Stats(stats.t * scale, stats.neg_entropy * scale, stats.rows), theta)
+            if value is not None and abs(new - value) <= SCREEN_TOL * abs(new):
+                value = new
+                break
+            value = new
     finally:
         problem.rows.close()
-    return state
+    return cavi.State(lam=lam, stats=stats, elbo=value)
 
 
 def screened_stats(model, x: np.ndarray, ws: Workspace, rng: np.random.Generator, weights=None,
@@ -69,7 +83,7 @@ def screened_stats(model, x: np.ndarray, ws: Workspace, rng: np.random.Generator
     sample, sample_weights, scale = uniform_sample(x, weights, rng, rows)
     best = None
     for _ in range(candidates):
-        state = candidate_state(model, sample, sample_weights, rng)
+        state = candidate_state(model, sample, sample_weights, rng, scale)
         if best is None or state.elbo > best.elbo:
             best = state
     stats = best.stats
