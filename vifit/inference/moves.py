@@ -12,8 +12,8 @@ empties a component; it is proposed only for ``dp`` weights, whose K is a trunca
 alone would raise the bound by the complexity it saves (on iris, K = 3, it empties one).
 
 Every proposal is scored in closed form on a deterministic sample of rows (every s-th row,
-at most ``MOVE_ROWS``): the statistics of the edited responsibilities give q by one global
-step and the bound of that (q, r) pair exactly (for a merge, the entropy of the summed
+at most ``MOVE_ROWS``): the statistics of the edited responsibilities, scaled to all rows, give
+q by one global step and the bound of that (q, r) pair (for a merge, the entropy of the summed
 responsibilities is added up on the sample). The split candidates are the components whose
 rows are least Gaussian along their principal axis (Sarle's bimodality coefficient
 (skewness^2 + 1) / kurtosis of the projections: 1/3 for a Gaussian, towards 1 for two separated
@@ -94,9 +94,10 @@ def bound(model, t: np.ndarray, neg_entropy: float) -> float:
     return float(model.elbo(model.variational(lam), Stats(t, neg_entropy, 0)))
 
 
-def proposals(model, lam: np.ndarray, x: np.ndarray, weights, chunk_rows: int) -> list:
+def proposals(model, lam: np.ndarray, x: np.ndarray, weights, chunk_rows: int, scale: float = 1.0) -> list:
     """Every merge, split and merge-plus-split proposal of the factors lam (p, k) on the sample
-    x (m, D), scored (the sample bound it reaches minus the current responsibilities' one), best first."""
+    x (m, D), scored (the bound it reaches minus the current responsibilities', the sample's
+    statistics scaled by ``scale`` to all rows so the prior weighs as on all rows), best first."""
     k, e = model.k, model.embed_dim
     theta = model.coefficients(model.variational(lam))
     t = np.zeros((model.n_stats, k))
@@ -110,7 +111,7 @@ def proposals(model, lam: np.ndarray, x: np.ndarray, weights, chunk_rows: int) -
         first += rw @ z.T
         for j in range(k):
             second[j] += (z * rw[j]) @ z.T
-    current = bound(model, t, neg_entropy)
+    current = bound(model, t * scale, neg_entropy * scale)
     held = mass > EMPTY
     means = first / np.maximum(mass, 1e-300)[:, None]
     pairs = _merge_pairs(means, held)
@@ -148,7 +149,7 @@ def proposals(model, lam: np.ndarray, x: np.ndarray, weights, chunk_rows: int) -
                 merged = merges[index]
                 found.append(Proposal("merge+split", (a, b, c), _split(merged.t, lower, c, b), merged.neg_entropy))
     for proposal in found:
-        proposal.score = bound(model, proposal.t, min(proposal.neg_entropy, 0.0)) - current
+        proposal.score = bound(model, proposal.t * scale, min(proposal.neg_entropy, 0.0) * scale) - current
     found.sort(key=lambda proposal: -proposal.score)
     return found
 
@@ -216,7 +217,8 @@ def improve(problem, state, *, tol: float, max_iter: int, reporter=None, policy=
     for _ in range(MAX_ROUNDS):
         if policy.should_stop() or state.iteration >= max_iter:
             break
-        found = [p for p in proposals(problem.model, state.lam, x, weights, problem.chunk_rows) if p.score > 0]
+        found = [p for p in proposals(problem.model, state.lam, x, weights, problem.chunk_rows, scale)
+                 if p.score > 0]
         if not found:
             break
         best = found[0]
