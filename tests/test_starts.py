@@ -130,3 +130,41 @@ def test_svi_and_cavi_defaults_reach_the_same_optimum(mixture, defaults):
     cavi = defaults[0]
     assert abs(svi.elbo_ - cavi.elbo_) <= 1e-3 * abs(cavi.elbo_)
     assert np.abs(np.sort(svi.weights_)[::-1] - truth_weights(labels)).max() <= 0.01
+
+
+def test_moves_apply_to_cavi_only_and_an_svi_file_refits(tmp_path):
+    """--moves with --method svi is refused as any CAVI-only option is; an SVI document records
+    moves as null and loads back into an estimator that fits again."""
+    import vifit
+    from conftest import invoke
+
+    x, _, _, _ = make_mixture(n=3000)
+    data = tmp_path / "rows.csv"
+    np.savetxt(data, x, delimiter=",", header="a,b,c", comments="", fmt="%.17g")
+    refused = invoke(["gmm", data, "--k", K, "--method", "svi", "--moves", "none", "-q"])
+    assert refused.exit_code == 2 and "--moves applies to --method cavi only" in refused.stderr
+    model = tmp_path / "svi.json"
+    assert invoke(["gmm", data, "--k", K, "--method", "svi", "--seed", 0, "-q", "-o", model]).exit_code == 0
+    loaded = vifit.load(model)
+    assert loaded.document_["config"]["moves"] is None
+    assert loaded.fit(x).document_["config"]["moves"] is None
+
+
+def test_an_interrupt_while_screening_is_not_swallowed(monkeypatch):
+    """A Ctrl-C during the candidates' sweeps reaches the caller (it ends the run, exit 130),
+    rather than ending one candidate early and the fit going on."""
+    from vifit.inference import cavi
+
+    calls = []
+    real = cavi.Problem.local_stats
+
+    def interrupted(problem, theta):
+        calls.append(1)
+        if len(calls) == 3:  # in the candidates' sweeps on the sample (the fit's first pass comes after them)
+            raise KeyboardInterrupt
+        return real(problem, theta)
+
+    monkeypatch.setattr(cavi.Problem, "local_stats", interrupted)
+    x, _, _, _ = make_mixture(n=3000)
+    with pytest.raises(KeyboardInterrupt):
+        GMM(k=K, seed=0).fit(x)

@@ -220,7 +220,7 @@ class GMM(Estimator):
         params = super()._params_of(document)
         params["method"] = "cavi" if document.get("method") == "cavi" else "svi"
         params.pop("dtype", None)
-        for name in SVI_OPTIONS + ("stream",):  # null: the option did not apply to the method
+        for name in SVI_OPTIONS + ("stream", "moves"):  # null: the option did not apply to the method
             if params.get(name, 0) is None:
                 del params[name]
         return params
