@@ -29,13 +29,13 @@ SCREEN_TOL = 1e-6
 
 def uniform_sample(x: np.ndarray, weights, rng: np.random.Generator, rows: int = SCREEN_ROWS):
     """(rows (m, D), weights (m,) or None, scale): a uniform sample of x (n, D) and the factor from
-    its statistics to those of all rows. Every row (scale 1, rng unused) when n <= rows and the
-    rows are unweighted; weighted rows are drawn in proportion to their weight, with replacement,
+    its statistics to those of all rows. Every row with its weight (scale 1, rng unused) when
+    n <= rows; beyond, weighted rows are drawn in proportion to their weight, with replacement,
     each then counting once (a sample of the rows the weights stand for)."""
     n = x.shape[0]
+    if n <= rows:
+        return x, weights, 1.0
     if weights is None:
-        if n <= rows:
-            return x, None, 1.0
         picked = np.sort(rng.choice(n, size=rows, replace=False))
         return x[picked], None, n / rows
     total = float(weights.sum())
