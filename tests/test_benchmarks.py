@@ -74,3 +74,8 @@ def test_bench_mixture_compares_with_the_bare_gemms_and_numpy_em():
 def test_bench_gmm_missing_compares_with_the_complete_sweep_and_scikit_learn():
     out = _run("bench_gmm_missing.py", "--n", "3000", "--iters", "2")
     assert "missing / complete" in out and "sklearn" in out
+
+
+def test_bench_starts_times_the_start_and_the_moves():
+    out = _run("bench_starts.py", "--n", "3000", "--seeds", "0")
+    assert out.count("vifit --init") == 2 and "BayesianGaussianMixture" in out and "ARI" in out
