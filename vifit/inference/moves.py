@@ -39,6 +39,8 @@ MAX_ROUNDS = 16
 NEIGHBOURS = 3  # merge partners tried per component: the nearest means in the embedding
 SPLIT_CANDIDATES = 2  # components tried for a split: the least Gaussian along their principal axis
 EMPTY = 0.5  # a component with fewer sample rows (weight) than this is free
+EXACT_AXES = 64  # principal axes from each component's e x e scatter up to this embedding size
+POWER_SWEEPS = 30  # beyond it, power iterations over the sample
 
 
 @dataclass
@@ -102,20 +104,26 @@ def proposals(model, lam: np.ndarray, x: np.ndarray, weights, chunk_rows: int, s
     theta = model.coefficients(model.variational(lam))
     t = np.zeros((model.n_stats, k))
     neg_entropy = 0.0
-    mass, first, second = np.zeros(k), np.zeros((k, e)), np.zeros((k, e, e))
+    exact = e <= EXACT_AXES
+    mass, first = np.zeros(k), np.zeros((k, e))
+    second = np.zeros((k, e, e)) if exact else None
     for features, resp, z, w in _sample_pass(model, theta, x, weights, chunk_rows):
         rw = _weighted(resp, w)
         t += features @ rw.T
         neg_entropy += float((_plogp(resp) if w is None else _plogp(resp) * w).sum())
         mass += rw.sum(axis=1)
         first += rw @ z.T
-        for j in range(k):
-            second[j] += (z * rw[j]) @ z.T
+        if exact:
+            for j in range(k):
+                second[j] += (z * rw[j]) @ z.T
     current = bound(model, t * scale, neg_entropy * scale)
     held = mass > EMPTY
     means = first / np.maximum(mass, 1e-300)[:, None]
     pairs = _merge_pairs(means, held)
-    axes = _principal_axes(second, first, mass, held)
+    if exact:
+        axes = _principal_axes(second, first, mass, held)
+    else:  # a d x d scatter per component would not fit (5,000 columns: 200 MB each)
+        axes = _power_axes(model, theta, x, weights, chunk_rows, means, mass, held)
     # second pass: the merged pairs' entropies, the projections' moments and each split's lower half
     merged_plogp = np.zeros(len(pairs))
     powers = np.zeros((k, 5))  # sum r u^j, j = 0..4
@@ -185,6 +193,24 @@ def _principal_axes(second: np.ndarray, first: np.ndarray, mass: np.ndarray, hel
         scatter = second[j] / mass[j] - np.outer(mean, mean)
         _, vectors = np.linalg.eigh(scatter)
         axes[j] = vectors[:, -1]
+    return axes
+
+
+def _power_axes(model, theta, x, weights, chunk_rows: int, means: np.ndarray, mass: np.ndarray,
+                held: np.ndarray) -> np.ndarray:
+    """(k, e) principal axes by POWER_SWEEPS power iterations over the sample, S v computed as
+    sum_i r_i (z_i - m) ((z_i - m) . v) without forming S; from a fixed start (nothing random)."""
+    k, e = means.shape
+    axes = np.ones((k, e)) / np.sqrt(e)
+    for _ in range(POWER_SWEEPS):
+        product = np.zeros((k, e))
+        offsets = np.einsum("ke,ke->k", axes, means)
+        for _, resp, z, w in _sample_pass(model, theta, x, weights, chunk_rows):
+            weighted_u = _weighted(resp, w) * (axes @ z - offsets[:, None])  # (k, rows)
+            product += weighted_u @ z.T - weighted_u.sum(axis=1)[:, None] * means
+        norms = np.linalg.norm(product, axis=1)
+        axes = np.where((norms > 0)[:, None], product / np.where(norms > 0, norms, 1.0)[:, None], axes)
+    axes[~held] = 0.0
     return axes
 
 
