@@ -168,3 +168,32 @@ def test_an_interrupt_while_screening_is_not_swallowed(monkeypatch):
     x, _, _, _ = make_mixture(n=3000)
     with pytest.raises(KeyboardInterrupt):
         GMM(k=K, seed=0).fit(x)
+
+
+@pytest.mark.parametrize("weights", ["dp", "dirichlet"])
+def test_a_merge_alone_only_with_dp_weights(weights):
+    """Two clusters, K = 3, started with one cluster cut in two halves: CAVI keeps the halves.
+    With dp weights (K a truncation) a merge alone is kept: the bound rises and one component is
+    left empty; with dirichlet weights (K components asked for) it is not proposed."""
+    from vifit.api import gmm_fit
+    from vifit.data import Table
+    from vifit.progress import Reporter
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    labels = rng.integers(2, size=n)
+    x = np.array([[-5.0, 0.0], [5.0, 0.0]])[labels] + rng.standard_normal((n, 2))
+    halves = np.where(labels == 0, 0, np.where(x[:, 1] > 0, 1, 2))
+    table = Table(values=x, columns=["a", "b"], source="rows")
+    fits = {moves: gmm_fit.fit(table, seed=0, reporter=Reporter(mode="none"), k=3, weights=weights, resp0=halves,
+                               moves=moves) for moves in ("none", "split-merge")}
+    assert fits["none"].fit_extra["effective_components"] == 3  # the halves stay apart without moves
+    kept = fits["split-merge"].fit_extra["moves"]
+    if weights == "dp":
+        assert [move["move"] for move in kept] == ["merge"]
+        assert fits["split-merge"].fit_extra["effective_components"] == 2
+        assert fits["split-merge"].elbo > fits["none"].elbo + 1.0
+        weights_kept = np.asarray(fits["split-merge"].params["summary"]["weights"])[:2]
+        assert np.abs(np.sort(weights_kept) - np.sort(np.bincount(labels) / n)).max() < 0.01
+    else:
+        assert kept == [] and fits["split-merge"].elbo == fits["none"].elbo
