@@ -84,3 +84,8 @@ def test_bench_load_compares_the_reader_with_pandas(tmp_path):
     assert [row[0] for row in rows if row[1] != "pca"] == ["vifit", "pandas"] * 2
     # the reader's array is bit-identical to pandas' C engine's (the last column of its rows)
     assert all(row[-1] == "yes" for row in rows if row[1] != "pca")
+
+
+def test_bench_starts_times_the_start_and_the_moves():
+    out = _run("bench_starts.py", "--n", "3000", "--seeds", "0")
+    assert out.count("vifit --init") == 2 and "BayesianGaussianMixture" in out and "ARI" in out

@@ -181,8 +181,10 @@ def test_unix_socket_is_connected_and_written(tmp_path, pca_model):
 
 
 # iris with K = 3 takes several sweeps, so a checkpoint is due after each of them
+# --init kmeans++: from the default screened start (its candidates ran their sweeps on all 150 rows)
+# the fit converges at its first sweep, before any checkpoint is due; these tests need sweeps to save
 CHECKPOINTED_FIT = ["gmm", IRIS, "--k", "3", "--max-iter", "20", "--seed", "1", "--progress", "none",
-                    "--checkpoint-every", "1e-9"]
+                    "--checkpoint-every", "1e-9", "--init", "kmeans++"]
 
 
 def test_checkpoint_into_a_device_is_written_in_place(tmp_path):

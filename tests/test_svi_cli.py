@@ -188,5 +188,5 @@ def test_too_large_k_is_the_same_message_as_cavi(tmp_path, method):
     extra = ["--method", "svi"] + (["--memoized"] if method == "memoized" else [])
     stochastic = invoke(["gmm", data, "--k", 5, "-q", *extra])
     assert cavi.exit_code == stochastic.exit_code == 2
-    assert "--k 5 is more than the 3 rows; --init kmeans++ needs a row per component" in cavi.stderr
+    assert "--k 5 is more than the 3 rows; --init screened needs a row per component" in cavi.stderr
     assert stochastic.stderr == cavi.stderr

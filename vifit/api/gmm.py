@@ -16,7 +16,7 @@ from vifit.errors import BadInput
 
 # the options of a CAVI fit, in the order the document records them in config
 CAVI_OPTIONS = ("k", "covariance", "weights", "weight_concentration", "mean_prior", "mean_precision_prior",
-                "dof_prior", "covariance_prior", "sigma", "tau", "init", "tol", "max_iter", "restarts",
+                "dof_prior", "covariance_prior", "sigma", "tau", "init", "moves", "tol", "max_iter", "restarts",
                 "chunk_rows")
 SVI_OPTIONS = ("batch_size", "forgetting", "delay", "epochs", "memoized")  # their entries: vifit.parameters
 # config of every gmm fit, whatever its method and backend: an option that does not apply to the
@@ -48,7 +48,8 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False):
     max_iter = options["max_iter"]
     config = {name: options[name] for name in CAVI_OPTIONS}
     config.update(k=ks[0] if len(ks) == 1 else options["k"],
-                  max_iter=CAVI_MAX_ITER if max_iter is None and not svi else max_iter, method=method)
+                  max_iter=CAVI_MAX_ITER if max_iter is None and not svi else max_iter, method=method,
+                  moves=None if svi else options["moves"])  # the moves follow CAVI's convergence only
     config.update({name: options[name] if svi else None for name in SVI_OPTIONS})
     config.update(stream=bool(options["stream"]) if svi else None, backend=backend)
     fit_options = {name: config[name] for name in CAVI_OPTIONS}
@@ -57,7 +58,7 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False):
         from vifit.api.gmm_svi import svi_settings
 
         settings = svi_settings({name: options[name] for name in SVI_OPTIONS}, options["tol"], max_iter)
-        fit_options = {name: value for name, value in fit_options.items() if name not in ("tol", "max_iter")}
+        fit_options = {name: value for name, value in fit_options.items() if name not in ("tol", "max_iter", "moves")}
     if backend == "dask":
         from vifit.distributed.gmm import load as load_dask
 
@@ -189,7 +190,8 @@ class GMM(Estimator):
 
     def __init__(self, k=2, covariance="full", weights="dirichlet", weight_concentration=None, mean_prior=None,
                  mean_precision_prior=None, dof_prior=None, covariance_prior=None, sigma=None, tau=None,
-                 init="kmeans++", tol=1e-6, max_iter=None, restarts=1, chunk_rows=None, method="cavi",
+                 init="screened", moves="split-merge", tol=1e-6, max_iter=None, restarts=1, chunk_rows=None,
+                 method="cavi",
                  batch_size=1024, forgetting=0.7, delay=1.0, epochs=10, memoized=False, stream=True,
                  backend="local", scheduler=None, scheduler_file=None, worker_wait=None, standardize=False,
                  dropna=False, dtype=None, seed=None, progress="none"):
@@ -219,7 +221,7 @@ class GMM(Estimator):
         params = super()._params_of(document)
         params["method"] = "cavi" if document.get("method") == "cavi" else "svi"
         params.pop("dtype", None)
-        for name in SVI_OPTIONS + ("stream",):  # null: the option did not apply to the method
+        for name in SVI_OPTIONS + ("stream", "moves"):  # null: the option did not apply to the method
             if params.get(name, 0) is None:
                 del params[name]
         return params

@@ -135,7 +135,7 @@ def check_k(ks: list[int], n_rows: int, init: str, spec: str | None = None) -> N
 
     spec: the --k text as given (a range or list), named in the message."""
     too_many = [k for k in ks if k > n_rows]
-    if init not in ("kmeans++", "random") or not too_many:
+    if init not in ("screened", "kmeans++", "random") or not too_many:
         return
     if spec is None or len(ks) == 1:
         raise BadInput(f"--k {too_many[0]} is more than the {n_rows} rows; --init {init} needs a row per "
@@ -189,10 +189,11 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
 
 
 def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", weights: str = "dirichlet",
-        init: str = "kmeans++", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
-        chunk_rows: int | None = None, resp0=None, policy=None, threads: int | None = None,
+        init: str = "screened", moves: str = "split-merge", tol: float = 1e-6, max_iter: int = 500,
+        restarts: int = 1, chunk_rows: int | None = None, resp0=None, policy=None, threads: int | None = None,
         **prior_options) -> FitResult:
-    """Fit the Bayesian GMM to table.values (n, d) by CAVI; components sorted by weight.
+    """Fit the Bayesian GMM to table.values (n, d) by CAVI; components sorted by weight; moves:
+    split-merge (``inference.moves`` after convergence) or none.
 
     policy: the loop's (inference.policy.LoopPolicy; None: its defaults); threads: the row
     threads (None: vifit.threads.row_threads(), the user's thread count or the cores)."""
@@ -215,7 +216,8 @@ def fit(table: Table, *, seed: int, reporter, k: int, covariance: str = "full", 
         resp0 = np.asarray(resp0)[problem.row_order]
     try:
         result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
-                          reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0)
+                          reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0,
+                          moves=moves != "none")
     finally:
         problem.rows.close()
     return cavi_result(problem, prior, prior_document, result, table.columns, init=init, restarts=restarts,
@@ -239,6 +241,8 @@ def cavi_result(problem, prior: gmm.Prior, prior_document: dict, result, columns
         "effective_components": int(np.sum(summary["weights"] > 1.0 / (2.0 * problem.total_weight))),
         **extra,
     }
+    if result.moves is not None:
+        extra["moves"] = result.moves
     if problem.weighted:  # N of the bound is the weight total, not the rows
         extra["weight_total"] = problem.total_weight
     params = {"prior": prior_document, "variational": variational_document(spec, q),

@@ -141,7 +141,7 @@ def _check_observed(accumulator, name: str, columns: list[str] | None) -> None:
 
 
 def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
-        weights: str = "dirichlet", init: str = "kmeans++", restarts: int = 1, chunk_rows: int | None = None,
+        weights: str = "dirichlet", init: str = "screened", restarts: int = 1, chunk_rows: int | None = None,
         policy: LoopPolicy = DEFAULT, **prior_options) -> FitResult:
     """Fit the Bayesian GMM by SVI (or memoized VB) to the rows of ``loaded.source``.
 

@@ -44,8 +44,18 @@ pin_blas()
 @declared("gmm", "tau", help="Prior standard deviation of the means (--covariance known).  "
                              "[default: root mean square of the data about --mean-prior]")
 @declared("gmm", "init", show_default=True,
-          help="Initial responsibilities: nearest of K k-means centres (k-means++ seeds, then Lloyd "
-               "sweeps), nearest of K random rows, or random soft responsibilities.")
+          help="The start. screened: 6 k-means++ starts (greedy seeding, 2 + floor(ln K) candidate rows "
+               "per centre, the one lowering the k-means potential most kept; then Lloyd sweeps), each run "
+               "at most 15 CAVI sweeps on the same uniform sample of 8,192 rows (256 per component for "
+               "K > 32); the highest ELBO there is continued on all rows (the same for --method svi and "
+               "--backend dask). kmeans++: one such start on all rows, unscreened (the default before "
+               "screened). random: nearest of K random rows. random-resp: random soft responsibilities.")
+@declared("gmm", "moves", show_default=True,
+          help="After convergence (--method cavi, local or dask), try split and merge moves: merge the "
+               "pair of components whose merge raises the bound, split the component least Gaussian along "
+               "its principal axis into a free one, scored on a fixed sample of rows; a move is kept only if "
+               "the exact ELBO rises, and moves repeat until none helps. Each kept move is listed in "
+               "fit.moves. none: no moves.")
 @declared("gmm", "tol", show_default=True,
           help="Stop when the relative ELBO change is at most this: cavi, between sweeps; svi, of the "
                "minibatch ELBO estimate averaged over a window (or of the exact ELBO between epochs).")
@@ -64,7 +74,7 @@ pin_blas()
 @output_options
 @run_options
 def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_precision_prior, dof_prior,
-        covariance_prior, sigma, tau, init, tol, max_iter, restarts, chunk_rows, svi, backend, read, out, run):
+        covariance_prior, sigma, tau, init, moves, tol, max_iter, restarts, chunk_rows, svi, backend, read, out, run):
     """Bayesian Gaussian mixture fitted by CAVI, with the full ELBO.
 
     The default is the full conjugate model: Dirichlet weights and a
@@ -89,7 +99,8 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
     options = {
         "k": k, "covariance": covariance, "weights": weights, "weight_concentration": weight_concentration,
         "mean_prior": mean_prior, "mean_precision_prior": mean_precision_prior, "dof_prior": dof_prior,
-        "covariance_prior": covariance_prior, "sigma": sigma, "tau": tau, "init": init, "tol": tol,
+        "covariance_prior": covariance_prior, "sigma": sigma, "tau": tau, "init": init, "moves": moves,
+        "tol": tol,
         "max_iter": max_iter, "restarts": restarts, "chunk_rows": chunk_rows, **svi, **backend,
     }
     check_declared("gmm", options)  # before the heavy imports: a usage error is quick

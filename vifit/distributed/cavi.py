@@ -6,7 +6,9 @@ over the partitions and tree-sums the ``Stats``; the global step, the ELBO, rest
 interrupts and checkpoints run on the client unchanged, so the fit is the single-machine
 fit up to the order of floating-point additions.
 
-Initialisation never brings all rows to the client. ``kmeans++`` and ``random`` run on a
+Initialisation never brings all rows to the client. ``screened`` (``inference.starts``) screens
+its candidates on that sample and scales the winner's statistics to all rows, as ``--method svi``
+does with its own sample. ``kmeans++`` and ``random`` run on a
 uniform sample of about ``SAMPLE_ROWS`` rows drawn on the workers (each partition samples
 a share proportional to its size, without replacement, from a seed spawned from the
 restart's generator), then the hard assignment to the centres is summed over partitions.
@@ -66,6 +68,10 @@ class DaskProblem(cavi.Problem):
             return parts.tree_sum([parts.submit(tasks.random_resp_stats, x, model, seed, self.chunk_rows, weighted)
                                    for x, seed in zip(parts.futures, seeds)])
         sample, w = tasks.split(self.sample(rng), weighted)
+        if init == "screened":  # the statistics stand for the sample's rows: scaled to all rows
+            stats = initialisation.initial_stats(model, sample, self.workspace, init, rng, weights=w)
+            scale = self.n_rows / sample.shape[0]
+            return Stats(stats.t * scale, stats.neg_entropy * scale, self.n_rows)
         if init == "kmeans++":
             centres = initialisation.kmeanspp_centres(model, sample, self.workspace, rng, w)
             centres = initialisation.lloyd(model, sample, self.workspace, centres, weights=w)
@@ -79,6 +85,16 @@ class DaskProblem(cavi.Problem):
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         return sample_rows(self.partitions, rng, self.sample_rows)
+
+    def move_sample(self):
+        """The moves' sample (``inference.moves.strided_sample``): every s-th row of each partition."""
+        from vifit.inference.moves import MOVE_ROWS
+
+        parts = self.partitions
+        stride = max(1, -(-self.n_rows // MOVE_ROWS))
+        pieces = parts.gather([parts.submit(tasks.strided, x, stride) for x in parts.futures])
+        rows = np.ascontiguousarray(np.concatenate(pieces, axis=0), dtype=np.float64)
+        return rows, None, self.n_rows / rows.shape[0]
 
 
 def sample_rows(parts: Partitions, rng: np.random.Generator, rows: int = SAMPLE_ROWS) -> np.ndarray:

@@ -102,7 +102,7 @@ def _check_rows(accumulator, name: str, columns: list, n: int, weighted: bool, w
 
 
 def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "full", weights: str = "dirichlet",
-        init: str = "kmeans++", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
+        init: str = "screened", moves: str = "split-merge", tol: float = 1e-6, max_iter: int = 500, restarts: int = 1,
         chunk_rows: int | None = None, resp0=None, policy=None, **prior_options):
     """Fit the Bayesian GMM by CAVI over the table's partitions; the FitResult of ``api.gmm_fit.fit``."""
     from vifit.distributed.cavi import DaskProblem
@@ -124,7 +124,7 @@ def fit(table: DaskTable, *, seed: int, reporter, k: int, covariance: str = "ful
     if accumulator.has_missing:  # the bound is on the observed cells' density (as gmm_fit.prepare)
         problem.log_jacobian_total = model.cells_log_jacobian(accumulator.observed)
     result = cavi.fit(problem, seed=seed, init=init, restarts=restarts, tol=tol, max_iter=max_iter,
-                      reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0)
+                      reporter=reporter, policy=policy or cavi.DEFAULT, resp0=resp0, moves=moves != "none")
     return gmm_fit.cavi_result(problem, prior, prior_document, result, table.columns, init=init,
                               restarts=restarts, extra={"backend": "dask", "partitions": len(partitions),
                                                         "workers": partitions.workers})

@@ -51,7 +51,7 @@ class DaskSviProblem(svi.Problem):
 
 
 def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
-        weights: str = "dirichlet", init: str = "kmeans++", restarts: int = 1, chunk_rows: int | None = None,
+        weights: str = "dirichlet", init: str = "screened", restarts: int = 1, chunk_rows: int | None = None,
         policy=None, **prior_options):
     """``api.gmm_svi.fit`` with the partitions as minibatches; the same output document."""
     from vifit.api import gmm_fit

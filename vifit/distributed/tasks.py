@@ -128,6 +128,11 @@ def sample(x: np.ndarray, size: int, seed) -> np.ndarray:
     return x[rows]
 
 
+def strided(x: np.ndarray, stride: int) -> np.ndarray:
+    """Every stride-th row of the partition (a copy): the deterministic sample of the moves."""
+    return x[::stride].copy()
+
+
 def responsibilities(x: np.ndarray, model, theta: np.ndarray, chunk_rows: int) -> np.ndarray:
     """resp (n, k) of the partition's rows under theta (k, p)."""
     ws = _workspace(model, x, chunk_rows)

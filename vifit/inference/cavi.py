@@ -79,6 +79,13 @@ class Problem:
         """Statistics of the initial responsibilities (see ``inference.init.initial_stats``)."""
         return initial_stats(self.model, self.x, self.workspace, init, rng, resp0, self.weights)
 
+    def move_sample(self):
+        """(rows (m, D), weights or None, scale to all rows): the deterministic sample the split and
+        merge moves score their proposals on (``inference.moves``)."""
+        from vifit.inference.moves import strided_sample
+
+        return strided_sample(self.x, self.weights)
+
     def data_units(self, value: float) -> float:
         """An ELBO in the working frame turned into nats of the data as given."""
         return value + self.log_jacobian_total
@@ -207,13 +214,16 @@ class CaviResult:
     status: str
     best_restart: int
     restart_elbos: list
+    moves: list | None = None  # the split / merge moves kept (inference.moves); None: moves were off
 
 
 def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "kmeans++", restarts: int = 1,
         tol: float = 1e-6, max_iter: int = 500, reporter=None, policy: LoopPolicy = DEFAULT,
-        resp0: np.ndarray | None = None, sort: bool = True) -> CaviResult:
+        resp0: np.ndarray | None = None, sort: bool = True, moves: bool = False) -> CaviResult:
     """Run ``restarts`` fits from seeds spawned from ``seed``; keep the best final ELBO.
 
+    moves: once the best restart has converged, try split and merge moves (``inference.moves``),
+    each kept only when the exact ELBO rises; its ELBO in restart_elbos is then the moved one.
     resp0: given initial responsibilities, (n, k) or (n,) labels (every restart then starts
     from them). An interrupt returns the best complete state so far, status "interrupted";
     components are then sorted unless that would need a local pass (dp). policy.checkpoints
@@ -264,13 +274,22 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
         if status == "interrupted":
             best_status = "interrupted"
             break
+    kept = None
+    if moves:
+        kept = []
+        if best_status == "converged":
+            from vifit.inference import moves as split_merge
+
+            best, best_status, kept = split_merge.improve(problem, best, tol=tol, max_iter=max_iter,
+                                                         reporter=reporter, policy=policy)
+            elbos[best_index] = problem.data_units(best.elbo)
     if sort and best_status != "interrupted" and problem.model.weights == "dp":
         best, best_status = settle_dp_order(problem, best, best_status, tol=tol, max_iter=max_iter,
                                             reporter=reporter, policy=policy)
         elbos[best_index] = problem.data_units(best.elbo)
     elif sort and (best_status != "interrupted" or problem.model.weights != "dp"):
         best = sort_components(problem, best)
-    return CaviResult(best, best_status, best_index, elbos)
+    return CaviResult(best, best_status, best_index, elbos, kept)
 
 
 MAX_REORDERS = 20

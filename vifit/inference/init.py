@@ -10,7 +10,7 @@ import numpy as np
 
 from vifit.models.mixture import Stats, given_statistics
 
-INITS = ("kmeans++", "random", "random-resp")
+INITS = ("screened", "kmeans++", "random", "random-resp")
 LLOYD_SWEEPS = 20
 DISTANCE_CHUNK_VALUES = 1 << 17  # float64 values of z per chunk of the distance passes: 1 MB
 
@@ -155,6 +155,7 @@ def initial_stats(model, x, ws, init: str, rng: np.random.Generator,
                   resp0: np.ndarray | None = None, weights: np.ndarray | None = None) -> Stats:
     """Sufficient statistics of the initial responsibilities.
 
+    screened: the best of several k-means++ starts screened on a sample (``inference.starts``);
     kmeans++: nearest of k k-means centres (greedy k-means++ seeds, <= 20 Lloyd sweeps); random: nearest of k distinct random rows;
     random-resp: uniform(0, 1) responsibilities normalised per row; resp0: given, either
     (n, k) responsibilities or (n,) integer labels in 0..k-1 (one-hot). weights (n,): the rows'
@@ -170,6 +171,10 @@ def initial_stats(model, x, ws, init: str, rng: np.random.Generator,
                 resp = np.ascontiguousarray(resp0[start:stop].T, dtype=np.float64)
             total = total + given_stats(model, x, ws, resp, start, stop, weights)
         return total
+    if init == "screened":
+        from vifit.inference.starts import screened_stats  # it runs CAVI sweeps, whose module imports this one
+
+        return screened_stats(model, x, ws, rng, weights)
     if init == "kmeans++":
         centres = lloyd(model, x, ws, kmeanspp_centres(model, x, ws, rng, weights), weights=weights)
         return hard_assignment_stats(model, x, ws, centres, weights)
