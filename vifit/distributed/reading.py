@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vifit.data import DECOMPRESSION_ERRORS, check_finite, display_name, empty_file, open_bytes
-from vifit.data.csv import frames, reject_short
+from vifit.data.csv import frames, reject_short, to_numeric_block
 from vifit.data.mixed import check_weight_values
 from vifit.data.layout import Layout
 from vifit.data.ragged import LazyRowFields, RowFields, field_count_message
@@ -146,6 +146,7 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     except BadInput:
         raise
     except ValueError as exc:
+        _name_the_text_cell(piece, layout, columns, header_line, name)  # the local reader's message
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInput(f"{name}: a value is not a number ({reason}); choose numeric columns with --columns") from None
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
@@ -156,6 +157,17 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     if filled < rows:  # blank lines or dropped rows: shrink in place (realloc), no copy of the rows kept
         out.resize((filled, len(read)), refcheck=False)
     return out, dropped
+
+
+def _name_the_text_cell(piece: Piece, layout: Layout, columns: list, header_line: bool, name: str) -> None:
+    """After the typed parse failed on a text cell: read the piece again as text and raise the
+    whole-table reader's BadInput for the first cell that is not a number (row, line, column,
+    value), so a worker says what a local fit says; returns when none is found."""
+    with CheckedReader(_open(piece), name) as stream:
+        offset = 0
+        for frame in frames(stream, layout, CHUNK_ROWS, name, header_line=header_line, usecols=columns):
+            to_numeric_block(frame, columns, name, header_line, offset, layout.decimal, layout.sep)
+            offset += len(frame)
 
 
 def read_piece_or_problem(piece: Piece, names: list, columns: list, header: str | None, sep: str, dropna: bool,
