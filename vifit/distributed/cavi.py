@@ -93,8 +93,12 @@ class DaskProblem(cavi.Problem):
         parts = self.partitions
         stride = max(1, -(-self.n_rows // MOVE_ROWS))
         pieces = parts.gather([parts.submit(tasks.strided, x, stride) for x in parts.futures])
-        rows = np.ascontiguousarray(np.concatenate(pieces, axis=0), dtype=np.float64)
-        return rows, None, self.n_rows / rows.shape[0]
+        rows, weights = tasks.split(np.ascontiguousarray(np.concatenate(pieces, axis=0), dtype=np.float64),
+                                    parts.weighted)
+        if weights is None:
+            return np.ascontiguousarray(rows), None, self.n_rows / rows.shape[0]
+        held = float(weights.sum())  # as strided_sample scales a weighted sample: weight to weight
+        return np.ascontiguousarray(rows), weights, (self.weight_total / held) if held > 0 else 1.0
 
 
 def sample_rows(parts: Partitions, rng: np.random.Generator, rows: int = SAMPLE_ROWS) -> np.ndarray:
