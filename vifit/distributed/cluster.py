@@ -92,9 +92,12 @@ def connect(scheduler: str | None = None, scheduler_file: str | None = None, not
 
         n = workers or row_threads()
         # No dashboard; the scheduler's HTTP server (health checks) on a free port, not on 8787,
-        # where a busy port (another cluster, a second vifit run) printed a warning
+        # where a busy port (another cluster, a second vifit run) printed a warning. Its logs are
+        # silenced below CRITICAL: a worker whose scheduler closed first at the end of a run logged
+        # "Failed to communicate with scheduler during heartbeat" (ERROR) after vifit's one error
+        # line; vifit reports lost workers and failed tasks itself.
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.ERROR)
+                               scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.CRITICAL)
         client = Client(cluster)
         note(f"started a local Dask cluster of {n} worker process(es); give --scheduler to use a running one")
     else:
