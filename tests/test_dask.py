@@ -513,12 +513,9 @@ def test_missing_cells_and_row_weights_on_the_cluster_reach_the_local_optimum(ad
                                np.asarray(a["params"]["summary"]["means"])[order_a], rtol=1e-5, atol=1e-5)
 
 
-def test_predict_scores_rows_with_missing_cells_as_local_predict(address, holes, tmp_path):
-    """A row with missing cells is scored on the workers by its observed cells, as locally."""
-    folder, x, _ = holes
-    model = tmp_path / "gmm.json"
-    assert invoke(["gmm", folder / "all.csv", "-k", "3", "--seed", "2", "--columns", "a,b,c", "-q",
-                   "-o", model]).exit_code == 0
+def _predict_local_and_on_partitions(address, model, folder, tmp_path) -> list:
+    """predict of folder/all.csv locally and of folder/part-*.csv on the cluster (one file per
+    partition): the same header, and the rows concatenated equal to 1e-10; the rows written."""
     local = invoke(["predict", model, folder / "all.csv"])
     assert local.exit_code == 0, local.stderr
     (tmp_path / "pred").mkdir()
@@ -526,9 +523,21 @@ def test_predict_scores_rows_with_missing_cells_as_local_predict(address, holes,
                      "-o", str(tmp_path / "pred" / "part-*.csv")])
     assert remote.exit_code == 0, remote.stderr
     header, *rows = local.stdout.splitlines()
-    written = [line for f in sorted((tmp_path / "pred").glob("part-*.csv")) for line in f.read_text().splitlines()[1:]]
-    assert len(written) == x.shape[0]
+    files = sorted((tmp_path / "pred").glob("part-*.csv"))
+    assert files[0].read_text().splitlines()[0] == header
+    written = [line for f in files for line in f.read_text().splitlines()[1:]]
     _close(np.loadtxt(written, delimiter=","), np.loadtxt(rows, delimiter=","), "predictions")
+    return written
+
+
+def test_predict_scores_rows_with_missing_cells_as_local_predict(address, holes, tmp_path):
+    """A row with missing cells is scored on the workers by its observed cells, as locally."""
+    folder, x, _ = holes
+    model = tmp_path / "gmm.json"
+    assert invoke(["gmm", folder / "all.csv", "-k", "3", "--seed", "2", "--columns", "a,b,c", "-q",
+                   "-o", model]).exit_code == 0
+    written = _predict_local_and_on_partitions(address, model, folder, tmp_path)
+    assert len(written) == x.shape[0]
     impute = invoke(["predict", model, str(folder / "part-*.csv"), "--impute", "--backend", "dask",
                      "--scheduler", address, "-o", str(tmp_path / "pred" / "i-*.csv")])
     assert impute.exit_code == 2 and "--impute" in impute.stderr
@@ -620,17 +629,7 @@ def test_predict_of_a_mixture_on_partitions_is_local_predict(address, mixed_part
     model = tmp_path / "mixture.json"
     assert invoke(["mixture", folder / "all.csv", "-k", "2", "--seed", "4", "--columns", "age,smoker,visits,region",
                    "-q", "-o", model]).exit_code == 0
-    local = invoke(["predict", model, folder / "all.csv"])
-    assert local.exit_code == 0, local.stderr
-    (tmp_path / "pred").mkdir()
-    remote = invoke(["predict", model, str(folder / "part-*.csv"), "--backend", "dask", "--scheduler", address,
-                     "-o", str(tmp_path / "pred" / "part-*.csv")])
-    assert remote.exit_code == 0, remote.stderr
-    header, *rows = local.stdout.splitlines()
-    files = sorted((tmp_path / "pred").glob("part-*.csv"))
-    assert files[0].read_text().splitlines()[0] == header
-    written = [line for f in files for line in f.read_text().splitlines()[1:]]
-    _close(np.loadtxt(written, delimiter=","), np.loadtxt(rows, delimiter=","), "predictions")
+    _predict_local_and_on_partitions(address, model, folder, tmp_path)
     unseen = tmp_path / "unseen"
     unseen.mkdir()
     (unseen / "part-0.csv").write_text("age,smoker,visits,region\n30,1,2,east\n41,0,3,mars\n")

@@ -121,13 +121,18 @@ def accumulated_moments(spec: gmm.Spec, accumulator, columns: list[str], source:
 def check_observed(table: Table) -> None:
     """BadInput naming a column with no observed cell (nothing to fit it to) or a row with none."""
     seen = ~np.isnan(table.values)
-    empty = np.flatnonzero(~seen.any(axis=0))
-    if empty.size:
-        raise BadInput(f"{table.source}: column {table.columns[empty[0]]!r} has no value in any row; "
-                       f"drop it with --columns")
-    if not seen.any(axis=1).all():
-        rows = int((~seen.any(axis=1)).sum())
-        raise BadInput(f"{table.source}: {rows} row(s) have no value in any column; drop them (or use --dropna)")
+    refuse_unobserved(table.source, table.columns, seen.sum(axis=0), int((~seen.any(axis=1)).sum()))
+
+
+def refuse_unobserved(source: str, columns: list[str], observed, empty_rows: int = 0) -> None:
+    """BadInput naming the first column with no observed cell (observed (d,): each column's count
+    of observed cells, from a table, a stream's scan or merged partitions), else counting the rows
+    with none (empty_rows): the one refusal of every fit that keeps missing cells."""
+    never = np.flatnonzero(~(np.asarray(observed) > 0))
+    if never.size:
+        raise BadInput(f"{source}: column {columns[never[0]]!r} has no value in any row; drop it with --columns")
+    if empty_rows:
+        raise BadInput(f"{source}: {empty_rows} row(s) have no value in any column; drop them (or use --dropna)")
 
 
 def check_k(ks: list[int], n_rows: int, init: str, spec: str | None = None) -> None:

@@ -115,8 +115,8 @@ def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: b
              f"from its first {accumulator.n} rows, then one online pass (N = rows seen so far)")
     if source.__class__ is svi.StreamSource and source.stream.rows_dropped:
         note(f"dropped {source.stream.rows_dropped} row(s) with missing or infinite values (--dropna)")
-    if missing:
-        _check_observed(accumulator, name, columns)
+    if missing and accumulator.n > 0:  # (no weight at all: the refusal below names the weights)
+        gmm_fit.refuse_unobserved(name, columns, accumulator.observed, accumulator.empty_rows)
     if weighted and not accumulator.n > 0:
         raise BadInput(f"{name}: --row-weights column {source.stream.opts.row_weights!r} is 0 on every row: "
                        f"there is nothing to fit" if source.__class__ is svi.StreamSource else
@@ -126,18 +126,6 @@ def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: b
         raise BadInput(f"{name}: every column is constant{where} ({accumulator.n} identical rows); "
                        f"there is nothing to fit")
     return accumulator, sample.sample(), n
-
-
-def _check_observed(accumulator, name: str, columns: list[str] | None) -> None:
-    """BadInput naming a column with no observed cell or counting the rows with none (as CAVI's
-    gmm_fit.check_observed)."""
-    never = accumulator.never_observed
-    if never.size and accumulator.n > 0:
-        column = columns[never[0]] if columns else f"x{never[0] + 1}"
-        raise BadInput(f"{name}: column {column!r} has no value in any row; drop it with --columns")
-    if accumulator.empty_rows:
-        raise BadInput(f"{name}: {accumulator.empty_rows} row(s) have no value in any column; drop them "
-                       f"(or use --dropna)")
 
 
 def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",

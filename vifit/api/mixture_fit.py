@@ -17,13 +17,11 @@ from vifit.result import FitResult
 
 def check_rows(table: Table, k: int, init: str) -> None:
     """BadInput when K exceeds the rows an init needs, or a column is never observed."""
-    from vifit.api.gmm_fit import check_k
+    from vifit.api.gmm_fit import check_k, refuse_unobserved
 
     check_k([k], table.n_rows, init)
-    never = np.flatnonzero(np.isnan(table.values).all(axis=0)) if table.n_rows else []
-    if len(never):
-        raise BadInput(f"{table.source}: column {table.columns[never[0]]!r} has no value in any row; "
-                       f"drop it with --columns")
+    if table.n_rows:
+        refuse_unobserved(table.source, table.columns, (~np.isnan(table.values)).sum(axis=0))
 
 
 def build(table: Table, *, k: int, family: str | None, weights: str, weight_concentration, note, scan=None):
@@ -139,7 +137,7 @@ def fit_svi_stream(loaded, *, seed: int, reporter, settings, k: int, family: str
     rows for the start, then the loop of :func:`fit_svi` over the stream."""
     from types import SimpleNamespace
 
-    from vifit.api.gmm_fit import check_k
+    from vifit.api.gmm_fit import check_k, refuse_unobserved
     from vifit.api.gmm_svi import INIT_ROWS
     from vifit.models.gmm_moments import RowSample
     from vifit.models.product_scan import ColumnScan
@@ -158,10 +156,7 @@ def fit_svi_stream(loaded, *, seed: int, reporter, settings, k: int, family: str
             weight_total += float(block[:, -1].sum())
     table = SimpleNamespace(columns=list(stream.columns), levels=stream.levels, source=loaded.name)
     check_k([k], n, init)
-    never = np.flatnonzero(scan.count == 0)
-    if never.size:
-        raise BadInput(f"{loaded.name}: column {table.columns[never[0]]!r} has no value in any row; drop it with "
-                       f"--columns")
+    refuse_unobserved(loaded.name, table.columns, scan.count)
     if stream.weighted and not weight_total > 0:
         raise BadInput(f"{loaded.name}: --row-weights column {stream.opts.row_weights!r} is 0 on every row: there "
                        f"is nothing to fit")

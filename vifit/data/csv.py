@@ -14,7 +14,6 @@ given too, since that is what an editor shows.
 
 from __future__ import annotations
 
-import io
 import re
 from typing import Callable
 
@@ -23,6 +22,7 @@ import pandas as pd
 
 from vifit.data.layout import INDEX_FIELD, TRAILING_FIELD, Layout, is_number
 from vifit.data.ragged import RowFields, ragged_message, reject_short_rows
+from vifit.data.source import ReadStream
 from vifit.errors import BadInput
 
 
@@ -99,21 +99,13 @@ def space_starts_field(data: bytes, sep: str, before: bytes | None) -> bool:
     return at[0] == 0 and before is not None and before in (sep.encode(), b"\n", b"\r")
 
 
-class WatchedForSpaces(io.RawIOBase):
+class WatchedForSpaces(ReadStream):
     """The bytes of ``stream``, raising :class:`SpaceStartsField` in the read that would hand
     the parser a field starting with a space. before: the byte before the stream (None: the
     stream starts the input)."""
 
     def __init__(self, stream, sep: str, before: bytes | None):
         self._stream, self._sep, self._before = stream, sep, before
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def read(self, size=-1) -> bytes:
         data = self._stream.read(size)

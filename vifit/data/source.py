@@ -41,7 +41,20 @@ BINARY_MESSAGE = "looks like binary data (NUL bytes), not a CSV text file"
 UTF8_HINT = "bytes are not valid UTF-8 text; convert the file to UTF-8 (for example with iconv -f latin1 -t utf-8)"
 
 
-class CheckedReader(io.RawIOBase):
+class ReadStream(io.RawIOBase):
+    """A raw binary stream defined by its ``read(size)`` (the parser takes the bytes read
+    without a copy): readinto fills a buffer from it."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class CheckedReader(ReadStream):
     """A binary stream over ``stream`` that raises BadInput (naming ``name`` and the line) for
     NUL bytes, non-UTF-8 bytes and damaged compression, in the block that holds them."""
 
@@ -51,14 +64,6 @@ class CheckedReader(io.RawIOBase):
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._newlines = 0  # newlines in the blocks handed over before the latest one
         self._ended = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def read(self, size=-1) -> bytes:
         if self._ended:
@@ -191,19 +196,11 @@ def first_line(head: bytes) -> str:
     return head[start : end.start() if end else len(head)].decode("utf-8-sig", errors="replace")
 
 
-class Chain(io.RawIOBase):
+class Chain(ReadStream):
     """The bytes of ``head`` and then of ``stream`` (the header was read ahead to check it)."""
 
     def __init__(self, head: bytes, stream):
         self._head, self._stream = head, stream
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def read(self, size=-1):
         """The next bytes as they come (the parser's reads take them without a copy into a buffer)."""

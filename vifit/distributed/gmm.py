@@ -91,10 +91,8 @@ def load_table(client, source: str, opts, note, worker_wait: float = cluster.WOR
 def _check_rows(accumulator, name: str, columns: list, n: int, weighted: bool, weight_column) -> None:
     """BadInput for what a local fit refuses too: every column constant, a column or a row with no
     observed cell, every row weight 0."""
-    from vifit.api.gmm_svi import _check_observed
-
-    if accumulator.has_missing:
-        _check_observed(accumulator, name, columns)
+    if accumulator.has_missing and accumulator.n > 0:
+        gmm_fit.refuse_unobserved(name, columns, accumulator.observed, accumulator.empty_rows)
     if weighted and not accumulator.n > 0:
         raise BadInput(f"{name}: --row-weights column {weight_column!r} is 0 on every row: there is nothing to fit")
     if accumulator.constant:

@@ -118,13 +118,10 @@ def _weight_sum(x: np.ndarray) -> float:
 def _model(table: DaskMixtureTable, reporter, *, k, family, weights, weight_concentration, init):
     """The product model of the partitions' columns and its families (after the local fit's checks)."""
     from vifit.api import mixture_fit
-    from vifit.api.gmm_fit import check_k
+    from vifit.api.gmm_fit import check_k, refuse_unobserved
 
     check_k([k], table.n_rows, init)
-    never = np.flatnonzero(table.scan.count == 0)
-    if never.size:
-        raise BadInput(f"{table.source}: column {table.columns[never[0]]!r} has no value in any row; drop it with "
-                       f"--columns")
+    refuse_unobserved(table.source, table.columns, table.scan.count)
     return mixture_fit.build(table, k=k, family=family, weights=weights, weight_concentration=weight_concentration,
                              note=reporter.note, scan=table.scan)
 
