@@ -24,6 +24,7 @@ COMMANDS = {
     "autoencoder": "vifit.commands.autoencoder:autoencoder",
     "vae": "vifit.commands.vae:vae",
     "predict": "vifit.commands.predict:predict",
+    "score": "vifit.commands.score:score",
     "sample": "vifit.commands.sample:sample",
     "plot": "vifit.commands.plot:plot",
 }

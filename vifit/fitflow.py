@@ -82,6 +82,7 @@ def run_fit(*, source: str, read: dict, out: dict, run: dict, plan) -> None:
     from vifit.fitplan import recorded_config
     from vifit.output import build_document, render, resolve_format, write_text
     from vifit.progress import Reporter
+    from vifit.units import with_data_units
 
     started, wall_start = time.perf_counter(), datetime.datetime.now(datetime.timezone.utc)
     reporter = Reporter(run["progress"], quiet=run["quiet"])
@@ -104,6 +105,7 @@ def run_fit(*, source: str, read: dict, out: dict, run: dict, plan) -> None:
                                                              run.get("resume"), identity, data=(source, table),
                                                              warn=reporter.warn):
             result = plan.fit(table, seed=seed, reporter=reporter, policy=loop_policy(run))
+            with_data_units(result, table, table.describe())
             document = build_document(result, recorded_config(plan, result, read, seed), table.describe(),
                                       run_info(started, wall_start))
             write_text(render(document, result.table, fmt), out["output"])

@@ -232,6 +232,7 @@ class Estimator:
         from vifit.data import DTYPES, ReadOptions, load_table, table_of
         from vifit.fitplan import recorded_config
         from vifit.output import build_document, render_json
+        from vifit.units import with_data_units
 
         source = os.fspath(X) if isinstance(X, (str, os.PathLike)) else None
         plan = self._plan(self._options(), source)  # options are checked before the rows are read, as in the CLI
@@ -257,6 +258,7 @@ class Estimator:
                 rows.weights = checked_sample_weight(sample_weight, rows.n_rows, rows.rows_dropped)
             seed = resolve_seed(self.seed)
             result = plan.fit(rows, seed=seed, reporter=reporter)
+            with_data_units(result, rows, rows.describe())
             reporter.release()
             document = build_document(result, recorded_config(plan, result, read, seed), rows.describe(),
                                       run_info(started, wall_start))
