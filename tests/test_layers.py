@@ -28,7 +28,7 @@ LAYERS = [
     ("api", {"api", "distributed"}),
     ("services", {"fitflow", "fitplan", "memory", "data", "documents", "output", "writing", "progress",
                   "preprocess", "checkpoint", "interrupt", "terminal", "options", "resources", "threads",
-                  "runinfo", "filestamp", "parameters", "units", "parallel", "splits"}),
+                  "runinfo", "filestamp", "parameters", "units", "parallel", "splits", "console"}),
     ("inference", {"inference"}),
     ("models", {"models"}),
     ("nn", {"nn"}),

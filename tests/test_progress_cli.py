@@ -121,9 +121,9 @@ def test_ctrl_c_during_a_rich_bar_leaves_the_bar_once(tmp_path):
     code, output = _run_at_a_terminal(["-m", "vifit", "autoencoder", data, "--hidden", "16,2",
                                        "--epochs", "1000000", "--patience", "1000000", "--seed", "0",
                                        "--progress", "rich", "-o", tmp_path / "ae.json"],
-                                      until=b"val_loss", then=b"\x03")
+                                      until=b"change", then=b"\x03")  # the bar is drawn
     screen = _screen(output)
-    bars = [line for line in screen if line.startswith("autoencoder ━")]
+    bars = [line for line in screen if line.startswith("autoencoder adam ━")]
     assert code == 130, screen
     assert len(bars) == 1, "\n".join(screen)
     assert any(line.startswith("vifit: interrupted:") for line in screen), screen

@@ -106,7 +106,7 @@ def test_a_change_in_a_later_restart_keeps_the_best_earlier_one(tmp_path, rows_t
                              "--batch-size", "256", "--epochs", "2", "--restarts", "2", "--tol", "0", "--seed", "1",
                              "--progress", "json", "-o", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env)
-    while b'"task": "gmm svi 2/2"' not in proc.stderr.readline():
+    while b'"task": "gmm svi restart 2/2"' not in proc.stderr.readline():
         assert proc.poll() is None, "the fit ended before its second restart"
     proc.send_signal(signal.SIGSTOP)
     _append(path)

@@ -44,8 +44,10 @@ def _run(stream, mode="auto", quiet=False):
 def test_terminal_gets_sparkline_and_table():
     text = _run(_Terminal())
     assert "elbo " + sparkline([-30.0, -12.0, -10.0]) in text
-    assert "weight" in text and "0.6000" in text and "spread" in text
-    assert "2, 1" in text  # standard deviations of component 1
+    assert "weight" in text and "0.6000" in text
+    # one column per feature (x1, x2: the result carries no data block), each cell mean ± sd:
+    # component 1 has means (0, 1) and standard deviations (2, 1)
+    assert "x1" in text and "x2" in text and "0 ± 2" in text and "1 ± 1" in text
 
 
 def test_nothing_extra_without_a_terminal_or_with_quiet():
@@ -74,7 +76,8 @@ def test_rich_progress_shows_step_value_change_and_elapsed_time():
     reporter.finish("converged")
     text = stream.getvalue()
     change = (-10.0 - -12.0) / 12.0
-    assert "2/50" in text  # iteration of total
+    # a converged fit's bar ends full and says where it converged (it was at step 2 of 50)
+    assert "50/50" in text and "converged at step 2" in text
     assert "loss -10" in text and f"change {change:.6g}" in text
     assert "0:01:05" in text  # elapsed, from the reporter's clock
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import os
 import stat
+import sys
 import time
 
 from vifit import checkpoint, errors, interrupt
@@ -60,6 +61,21 @@ def _same_file(output: str, source: str) -> bool:
     return False
 
 
+def stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _command_path() -> str:
+    """"vifit gmm": the command being run, for the line that says how to save the JSON."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    return context.command_path if context is not None else "vifit"
+
+
 def loop_policy(run: dict):
     """The loops' policy for a command-line fit: ``--strict-elbo`` (VIFIT_STRICT_ELBO), the
     signal handler's stop request, and the checkpoint files of :func:`checkpoint.active`."""
@@ -82,11 +98,14 @@ def run_fit(*, source: str, read: dict, out: dict, run: dict, plan) -> None:
     from vifit.fitplan import recorded_config
     from vifit.output import build_document, render, resolve_format, write_text
     from vifit.progress import Reporter
+    from vifit.terminal import show_result
     from vifit.units import with_data_units
 
     started, wall_start = time.perf_counter(), datetime.datetime.now(datetime.timezone.utc)
     reporter = Reporter(run["progress"], quiet=run["quiet"])
     fmt = resolve_format(out["output"], out["format"])
+    # no -o and stdout a terminal: the summary table instead of a screenful of JSON (-o - writes it)
+    on_screen = out["output"] is None and stdout_is_terminal()
     check_output_target(out["output"], {"DATA": source})
     checkpoint.check_paths(run.get("checkpoint"), run.get("resume"), run.get("checkpoint_every"), data=source)
     read = dict(read, dtype=read.get("dtype") or plan.default_dtype)
@@ -108,11 +127,16 @@ def run_fit(*, source: str, read: dict, out: dict, run: dict, plan) -> None:
             with_data_units(result, table, table.describe())
             document = build_document(result, recorded_config(plan, result, read, seed), table.describe(),
                                       run_info(started, wall_start))
-            write_text(render(document, result.table, fmt), out["output"])
+            if on_screen:
+                show_result(sys.stdout, result, table.describe(), _command_path())
+            else:
+                write_text(render(document, result.table, fmt), out["output"])
     reporter.release()
-    reporter.summarise(result)
+    if not on_screen:
+        reporter.summarise(result, table.describe())
     if result.status == "interrupted":
         where = out["output"] if out["output"] not in (None, "-") else "stdout"
+        where = "the terminal (not saved: -o PATH saves it)" if on_screen else where
         if result.stopped_by is not None:  # not a signal: e.g. the data changed (exit 2)
             raise type(result.stopped_by)(f"{result.stopped_by}; the best result so far was written to {where} "
                                           f"with \"status\": \"interrupted\"")

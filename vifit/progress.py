@@ -15,14 +15,31 @@ before the work starts (while reading data, say) are held until ``start`` or
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
 import time
 
+from vifit.console import _Forgiving, _is_terminal, _margin_console, _Nowhere
+
 MODES = ("auto", "rich", "plain", "json", "none")
 PLAIN_INTERVAL = 2.0
 FROM_PREVIOUS = object()  # Reporter.update's default: the change from the previous value
+VALUE_WIDTH, CHANGE_WIDTH = 12, 11  # "-1.23457e+06", "-0.00130949": the widest %.6g values
+# The bar is as wide as rich's (40) on a wide terminal and shrinks to MIN_BAR on a narrow one,
+# leaving the room to the label and the numbers (about NUMBERS_WIDTH columns with the count)
+BAR_WIDTH, MIN_BAR, NUMBERS_WIDTH = 40, 8, 110
+SMOOTHING = 0.9  # the weight of the past in the minibatch estimate's moving average (SVI lines)
+
+
+def _width(name: str) -> int:
+    return 4 if name in ("epoch", "rho") else VALUE_WIDTH
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _fmt(value: float | None) -> str:
@@ -62,6 +79,14 @@ class Reporter:
         self._live = None
         self._live_task = None
         self._held: list[str] | None = []
+        self._unit, self._eta, self._restart, self._estimate = "step", True, None, False
+        self._context: list[str] = []  # labels of the fit within a multi-fit run ("K=4")
+        self._group: dict | None = None  # {"label", "total", "done", "task"}: the run's overall bar
+        self._first_step: int | None = None
+        self._last_step = 0
+        self._last_fields = ""  # the rich line's last numbers, kept on it beside the final status
+        self._last_exact: float | None = None
+        self._smoothed: float | None = None
 
     # ------------------------------------------------------------ messages
 
@@ -94,14 +119,58 @@ class Reporter:
 
     # ------------------------------------------------------------ progress
 
-    def start(self, task: str, total: int | None = None, metric: str = "elbo") -> None:
+    def start(self, task: str, total: int | None = None, metric: str = "elbo", *, unit: str = "step",
+              eta: bool = True, restart: tuple[int, int] | None = None, estimate: bool = False) -> None:
+        """A loop begins: ``task`` names model and method ("gmm cavi"); total: the steps, when
+        known; unit: what a step is (sweep, step, epoch); eta: whether ``total`` is the steps the
+        run will take (epochs, SVI steps) rather than a bound (CAVI's --max-iter), so that an ETA
+        means something; restart: (i, R), 1-based, of R > 1 restarts; estimate: the values
+        are a minibatch estimate and ``exact_elbo`` extras the figure to headline (SVI)."""
         self.release()
         self._task, self._total, self._metric = task, total, metric
+        self._unit, self._eta, self._estimate = unit, bool(eta and total), estimate
+        self._restart = restart if restart is not None and restart[1] > 1 else None
         self._started = self.clock()
         self._last_plain = -math.inf
+        self._first_step, self._last_step, self._last_fields = None, 0, ""
+        self._last_exact = self._smoothed = None
         self.history = []
         if self.mode == "rich":
             self._start_rich()
+
+    @property
+    def label(self) -> str:
+        """What is running: "gmm cavi K=4 restart 2/3"."""
+        parts = [self._task, *self._context]
+        if self._restart is not None:
+            parts.append(f"restart {self._restart[0]}/{self._restart[1]}")
+        return " ".join(p for p in parts if p)
+
+    @contextlib.contextmanager
+    def group(self, label: str, total: int):
+        """A run of ``total`` fits (a K range, a grid, a comparison): one overall bar, fits done
+        of total, with the current fit's line beneath it (rich); each fit is an :meth:`item`."""
+        self._group = {"label": label, "total": int(total), "done": 0, "task": None}
+        try:
+            yield self
+        finally:
+            if self.mode == "rich":
+                self._stop_live()
+            self._group = None
+
+    @contextlib.contextmanager
+    def item(self, label: str):
+        """One fit of a :meth:`group` (or any labelled part of a run): ``label`` ("K=4") joins
+        the progress lines' label while it runs; the group's count rises when it ends."""
+        self._context.append(label)
+        try:
+            yield self
+        finally:
+            self._context.pop()
+            if self._group is not None:
+                self._group["done"] += 1
+                if self._live is not None and self._group["task"] is not None:
+                    self._live.update(self._group["task"], completed=self._group["done"])
 
     def update(self, step: int, value: float | None, *, change=FROM_PREVIOUS, **extra: float) -> None:
         """Report ``value`` at ``step`` with its relative change from the previous value, or
@@ -117,36 +186,100 @@ class Reporter:
                 change = (value - previous) / abs(previous)
         now = self.clock()
         elapsed = now - self._started
+        if self._first_step is None:
+            self._first_step = step
+        self._last_step = step
+        if "exact_elbo" in extra and extra["exact_elbo"] is not None:
+            self._last_exact = float(extra["exact_elbo"])
+        if self._estimate and value is not None and math.isfinite(value):
+            self._smoothed = value if self._smoothed is None else (
+                SMOOTHING * self._smoothed + (1 - SMOOTHING) * value)
+        eta = self._eta_seconds(step, elapsed)
         if self.mode == "json":
-            record = {"event": "progress", "task": self._task, "step": step, self._metric: value,
+            record = {"event": "progress", "task": self.label, "step": step, self._metric: value,
                       "change": change, "elapsed": round(elapsed, 3)}
+            record.update(self._position())
+            if self._estimate:
+                record.update({"last_exact_elbo": self._last_exact, "smoothed_estimate": self._smoothed})
+            if eta is not None:
+                record["eta"] = round(eta, 1)
             record.update(extra)
             self._write(json.dumps(_finite(record)) + "\n")
         elif self.mode == "plain":
-            line = self._line(step, value, change, elapsed, extra)
+            line = self._line(step, value, change, elapsed, extra, eta)
             self._last_line = line
             if now - self._last_plain >= PLAIN_INTERVAL:
                 self._last_plain = now
                 self._write(line + "\n")
                 self._last_line = None
         elif self.mode == "rich" and self._live is not None:
-            fields = f"{self._metric} {_fmt(value)}  change {_fmt(change)}"
-            fields += "".join(f"  {k} {_fmt(v)}" for k, v in extra.items())
-            self._live.update(self._live_task, completed=step, fields=fields)
+            self._last_fields = self._fields(value, change, extra, None, pad=False)
+            self._live.update(self._live_task, completed=step, description=self.label,
+                              fields=self._fields(value, change, extra, eta))
+
+    def _eta_seconds(self, step: int, elapsed: float) -> float | None:
+        """Seconds left at the pace so far, when the total is the steps the run will take."""
+        if not self._eta or self._first_step is None or step <= self._first_step or not self._total:
+            return None
+        pace = elapsed / (step - self._first_step + 1)
+        return max(0.0, pace * (self._total - step))
+
+    def _position(self) -> dict:
+        """The fit's place in a multi-fit run, for json records: fit i of n, restart i of R."""
+        out = {}
+        if self._group is not None:
+            out.update({"fit": self._group["done"] + 1, "fits": self._group["total"]})
+        if self._restart is not None:
+            out.update({"restart": self._restart[0], "restarts": self._restart[1]})
+        return out
+
+    def _fields(self, value, change, extra: dict, eta: float | None, pad: bool = True) -> str:
+        """The line's numbers at fixed widths, so the line does not jump: the headline (for an
+        estimate, the last exact ELBO, with the smoothed estimate beside it), change, extras, ETA.
+        pad=False: unpadded, for a line that no longer moves (a finished fit's)."""
+        wide, narrow = (VALUE_WIDTH, CHANGE_WIDTH) if pad else (0, 0)
+        if self._estimate:
+            text = (f"{self._metric} {_fmt(self._last_exact):>{wide}}  "
+                    f"estimate {_fmt(self._smoothed):>{wide}}")
+            extra = {k: v for k, v in extra.items() if k != "exact_elbo"}
+        else:
+            text = f"{self._metric} {_fmt(value):>{wide}}"
+        text += f"  change {_fmt(change):>{narrow}}"
+        text += "".join(f"  {k} {_fmt(v):>{_width(k) if pad else 0}}" for k, v in extra.items())
+        if eta is not None:
+            text += f"  eta {_clock(eta)}"
+        return text
 
     def finish(self, status: str | None = None) -> None:
         elapsed = self.clock() - self._started
+        said = self._status_text(status)
         if self.mode == "plain":
             if self._last_line is not None:
                 self._write(self._last_line + "\n")
             if status:
-                self._write(f"vifit: {self._task}: {status} after {elapsed:.1f}s\n")
+                self._write(f"vifit: {self.label}: {said} after {elapsed:.1f}s\n")
         elif self.mode == "json" and status:
-            self._write(json.dumps({"event": "finish", "task": self._task, "status": status,
-                                    "elapsed": round(elapsed, 3)}) + "\n")
+            record = {"event": "finish", "task": self.label, "status": status, "elapsed": round(elapsed, 3)}
+            if status == "converged":
+                record.update({"converged_at": self._last_step, "unit": self._unit})
+            record.update(self._position())
+            self._write(json.dumps(record) + "\n")
         elif self.mode == "rich":
-            self._stop_live()
+            if self._live is not None and status:
+                done = self._total if status == "converged" and self._total else self._last_step
+                self._live.update(self._live_task, completed=done, description=self.label,
+                                  fields=f"{said}  {self._last_fields}".strip())
+            if self._group is None:
+                self._stop_live()
         self._last_line = None
+
+    def _status_text(self, status: str | None) -> str:
+        """"converged at sweep 73", "stopped at epoch 5 (max_iter)", or the status as given."""
+        if status == "converged" and self._last_step:
+            return f"converged at {self._unit} {self._last_step}"
+        if status == "max_iter" and self._last_step:
+            return f"stopped at {self._unit} {self._last_step} (max_iter)"
+        return status or ""
 
     def _stop_live(self) -> None:
         """Draw the bar's last state once, end its line and show the cursor again."""
@@ -160,11 +293,12 @@ class Reporter:
             except (BrokenPipeError, ValueError):
                 pass
 
-    def summarise(self, result) -> None:
+    def summarise(self, result, data: dict | None = None) -> None:
         """At a terminal (rich mode) only: ELBO sparkline and per-component table.
 
         The sparkline draws the kept fit's trace: ``history`` holds only the last loop
-        started (the last restart, the last K of a range), not necessarily the one kept."""
+        started (the last restart, the last K of a range), not necessarily the one kept.
+        data: the document's data block (column names, preprocessing: the table's units)."""
         if self.mode != "rich":
             return
         from vifit.terminal import show
@@ -172,34 +306,48 @@ class Reporter:
         trace = list(result.trace) or self.history
         metric = "elbo" if result.elbo is not None else self._metric
         try:
-            show(self.stream, result, trace, metric)
+            show(self.stream, result, trace, metric, data)
         except (OSError, ValueError):
             pass
 
     # ------------------------------------------------------------ helpers
 
-    def _line(self, step, value, change, elapsed, extra) -> str:
+    def _line(self, step, value, change, elapsed, extra, eta=None) -> str:
         total = f"/{self._total}" if self._total else ""
-        text = f"vifit: {self._task}  step {step}{total}  {self._metric} {_fmt(value)}  change {_fmt(change)}"
-        text += "".join(f"  {k} {_fmt(v)}" for k, v in extra.items())
+        where = ""
+        if self._group is not None:
+            where = f" [fit {self._group['done'] + 1}/{self._group['total']}]"
+        text = f"vifit: {self.label}{where}  {self._unit} {step}{total}  {self._fields(value, change, extra, eta)}"
         return text + f"  {elapsed:.1f}s"
 
     def _start_rich(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Column
 
+        if self._live is not None and self._group is not None:  # the group's next fit: the same line
+            self._live.reset(self._live_task, total=self._total, completed=0, description=self.label, fields="")
+            return
+        self._stop_live()
         console = _margin_console(_Forgiving(self.stream))
         self._live = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
+            TextColumn("{task.description}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=max(MIN_BAR, min(BAR_WIDTH, console.width - NUMBERS_WIDTH))),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[fields]}"),
+            # the numbers take the room left and are cut at the right edge first: the label, the
+            # bar and the count stay whole on a narrow terminal
+            TextColumn("{task.fields[fields]}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")),
             TimeElapsedColumn(),
             console=console,
             transient=False,
             get_time=self.clock,  # elapsed time from the reporter's clock, as in plain and json modes
+            expand=True,
         )
         self._live.start()
-        self._live_task = self._live.add_task(self._task, total=self._total, fields="")
+        if self._group is not None:
+            group = self._group
+            group["task"] = self._live.add_task(group["label"], total=group["total"], completed=group["done"],
+                                                fields="fits done")
+        self._live_task = self._live.add_task(self.label, total=self._total, fields="")
         # A second Ctrl-C leaves at once (SystemExit from vifit.interrupt): stop the bar on the
         # way out too, or its line is left unfinished and the terminal's cursor hidden.
         import atexit
@@ -212,74 +360,6 @@ class Reporter:
             self.stream.flush()
         except (OSError, ValueError):  # stderr gone or refusing writes (2>/dev/full); progress is optional
             pass
-
-
-ECHO_MARGIN = 2  # columns the live bar leaves free on the right: room for the terminal's "^C"
-
-
-def _margin_console(stream):
-    """A rich Console on ``stream`` whose lines stop ``ECHO_MARGIN`` columns short of its width.
-
-    Ctrl-C makes the terminal echo "^C" at the cursor, which sits at the end of the live bar's
-    line. A bar as wide as the terminal (rich truncates it to the width) then wraps the echo onto
-    a new line, and every redraw after it (the last one included) rewrites that new line only,
-    leaving a stale copy of the bar above. With the margin the echo stays on the bar's line,
-    which the next redraw erases."""
-    from rich.console import Console, ConsoleDimensions
-
-    class MarginConsole(Console):
-        @property
-        def size(self):
-            width, height = super().size
-            return ConsoleDimensions(max(1, width - ECHO_MARGIN), height)
-
-        @size.setter
-        def size(self, new_size):
-            Console.size.fset(self, new_size)
-
-    return MarginConsole(file=stream, stderr=True)
-
-
-class _Forgiving:
-    """A stream whose writes never raise: a stderr refusing writes must not stop the fit."""
-
-    def __init__(self, stream):
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        try:
-            return self._stream.write(text)
-        except (OSError, ValueError):
-            return len(text)
-
-    def flush(self) -> None:
-        try:
-            self._stream.flush()
-        except (OSError, ValueError):
-            pass
-
-    def __getattr__(self, name):  # isatty, fileno, encoding: as the stream's
-        return getattr(self._stream, name)
-
-
-class _Nowhere:
-    """A stderr that was never there."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _finite(record: dict) -> dict:

@@ -38,7 +38,7 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, denoise:
     x_train, x_val = x[train_rows], (x[val_rows] if val_rows.size else None)
     reporter.note(f"autoencoder {'-'.join(map(str, arch.encoder))}|{'-'.join(map(str, arch.decoder[1:]))}: "
                   f"{net.params.size} parameters, {len(train_rows)} training and {len(val_rows)} validation rows")
-    outcome = sgd.train(net, x_train, x_val, config, rng, reporter, task="autoencoder",
+    outcome = sgd.train(net, x_train, x_val, config, rng, reporter, task=f"autoencoder {config.optimizer}",
                         policy=policy or sgd.DEFAULT)
     state = outcome.state
     per_feature = net.per_feature_loss(x)

@@ -67,20 +67,20 @@ def reporter_for(progress):
             else:
                 warnings.warn(message, VifitWarning, stacklevel=4)
 
-        def start(self, task, total=None, metric="elbo"):
-            super().start(task, total, metric)
+        def start(self, task, total=None, metric="elbo", **shown):
+            super().start(task, total, metric, **shown)
             if callback is not None:
-                callback({"event": "start", "task": task, "total": total, "metric": metric})
+                callback({"event": "start", "task": self.label, "total": total, "metric": metric})
 
         def update(self, step, value, *, change=FROM_PREVIOUS, **extra):
             super().update(step, value, change=change, **extra)
             if callback is not None:
-                callback({"event": "update", "task": self._task, "step": step, "value": value, **extra})
+                callback({"event": "update", "task": self.label, "step": step, "value": value, **extra})
 
         def finish(self, status=None):
             super().finish(status)
             if callback is not None:
-                callback({"event": "finish", "task": self._task, "status": status})
+                callback({"event": "finish", "task": self.label, "status": status})
 
     return Events()
 

@@ -87,10 +87,12 @@ def select(ks: list[int], fit_one: Callable[[int], FitResult], reporter, *, spec
     spec: the --k text, for messages. Candidates that did not converge get a warning naming
     them, unless ``strict`` (the caller then exits 3 after writing, see ``unconverged``)."""
     results = []
-    for k in ks:
-        results.append(fit_one(k))
-        if results[-1].status == "interrupted":
-            break
+    with reporter.group(f"K = {spec or ','.join(map(str, ks))}: fits", total=len(ks)):
+        for k in ks:
+            with reporter.item(f"K={k}"):
+                results.append(fit_one(k))
+            if results[-1].status == "interrupted":
+                break
     best_index = max(range(len(results)), key=lambda i: results[i].elbo)
     best = results[best_index]
     candidates = [{

@@ -223,8 +223,7 @@ def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds,
         stats0 = initial_stats(problem.model, rows, sample_ws, init, rng, weights=weights)
         lam0 = problem.model.global_step(stats0.t, scale)
         kind = problem.model.kind
-        reporter.start(f"{kind} {method}" if restarts == 1 else f"{kind} {method} {index + 1}/{restarts}",
-                       total=total, metric="elbo")
+        reporter.start(f"{kind} {method}", total=total, metric="elbo", restart=(index + 1, restarts), estimate=True)
         try:
             result = svi.run(problem, svi.State(lam=lam0), settings, rng, n_rows=n_rows, reporter=reporter,
                              policy=policy)

@@ -34,8 +34,8 @@ class _ElboReporter:
     def __init__(self, reporter):
         self.inner = reporter
 
-    def start(self, task, total=None, metric="loss"):
-        self.inner.start(task, total=total, metric="elbo")
+    def start(self, task, total=None, metric="loss", **shown):
+        self.inner.start(task, total=total, metric="elbo", **shown)
 
     def update(self, step, value, **extra):
         elbo = extra["metric"]  # the model's epoch_metric, recorded by the loop
@@ -70,7 +70,7 @@ def fit(table: Table, *, seed: int, reporter, arch: model.Architecture, samples:
                   f"({arch.likelihood}): {net.params.size} parameters, {len(train_rows)} training and "
                   f"{len(val_rows)} validation rows")
     elbo_reporter = _ElboReporter(reporter)
-    outcome = sgd.train(net, x_train, x_val, config, rng, elbo_reporter, task="vae", warmup=kl_warmup,
+    outcome = sgd.train(net, x_train, x_val, config, rng, elbo_reporter, task=f"vae {config.optimizer}", warmup=kl_warmup,
                         policy=policy or sgd.DEFAULT)
     state = outcome.state
     elbo_rows = net.elbo_rows(x, rng)

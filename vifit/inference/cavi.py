@@ -241,8 +241,8 @@ def fit(problem: Problem, *, seed: int | np.random.SeedSequence, init: str = "km
         if saved is not None and index < saved["restart"]:
             continue  # finished before the checkpoint; its outcome is in best/elbos
         if reporter is not None:
-            task = problem.model.kind if restarts == 1 else f"{problem.model.kind} {index + 1}/{restarts}"
-            reporter.start(task, total=max_iter, metric="elbo")
+            reporter.start(f"{problem.model.kind} cavi", total=max_iter, metric="elbo", unit="sweep", eta=False,
+                           restart=(index + 1, restarts))
         if saved is not None and index == saved["restart"]:
             state, saved = _consistent(problem, _state_from(saved["current"]), "current", store), None
         else:
@@ -311,7 +311,8 @@ def settle_dp_order(problem: Problem, state: State, status: str, *, tol: float, 
         if status != "converged" or reordered.iteration >= max_iter:
             return reordered, "max_iter" if status == "converged" else status
         if reporter is not None:
-            reporter.start(f"{problem.model.kind}, sticks sorted", total=max_iter, metric="elbo")
+            reporter.start(f"{problem.model.kind} cavi, sticks sorted", total=max_iter, metric="elbo", unit="sweep",
+                           eta=False)
         resumed, status = run(problem, reordered, tol=tol, max_iter=max_iter, reporter=reporter,
                               policy=policy)
         if reporter is not None:

@@ -260,7 +260,8 @@ def improve(problem, state, *, tol: float, max_iter: int, reporter=None, policy=
             break
         if trial_status == "max_iter" and trial.iteration < max_iter:  # still rising: on to convergence
             if reporter is not None:
-                reporter.start(f"{problem.model.kind}, after a {best.kind} move", total=max_iter, metric="elbo")
+                reporter.start(f"{problem.model.kind} cavi, after a {best.kind} move", total=max_iter, metric="elbo",
+                               unit="sweep", eta=False)
             trial, trial_status = cavi.run(problem, trial, tol=tol, max_iter=max_iter, reporter=reporter,
                                            policy=policy)
             if reporter is not None:

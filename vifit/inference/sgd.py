@@ -174,7 +174,7 @@ def train(objective, x_train: np.ndarray, x_val: np.ndarray | None, config: SGDC
     has_val = x_val is not None and x_val.shape[0] > 0
     start_epoch = getattr(objective, "start_epoch", None)
     epoch_metric = getattr(objective, "epoch_metric", None)
-    reporter.start(task, total=config.epochs, metric=metric)
+    reporter.start(task, total=config.epochs, metric=metric, unit="epoch")
     status, stopped_by = "max_iter", "epochs"
     last = params.data.copy()  # the weights at the end of the last epoch done (Ctrl-C can strike mid-epoch)
     try:
