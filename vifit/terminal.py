@@ -66,3 +66,42 @@ def show(stream, result, trace, metric: str = "elbo") -> None:
         for row in body:
             table.add_row(*row)
         console.print(table)
+
+
+def _figure(value, digits: int = 6) -> str:
+    return "-" if value is None else f"{float(value):.{digits}g}"
+
+
+def show_ranking(stream, document: dict, seconds: dict) -> None:
+    """A vifit.compare/1 ranking as a table on ``stream`` (stderr): one row per candidate, in
+    rank order, the best marked "*"; seconds: each candidate's fit and scoring time, by name."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    # a log or a pipe has no width: the table takes what it needs rather than folding the names
+    console = Console(file=stream, stderr=True, width=None if _is_terminal(stream) else 240)
+    table = Table("rank", "candidate", "held-out", "± s.e.", "train ELBO", "converged", "seconds",
+                  title=f"log density per row, nats: {document['n_heldout']} held-out rows, {document['n_train']} "
+                        f"fitted", title_justify="left")
+    notes = []
+    for entry in document["candidates"]:
+        best = entry["name"] == document.get("best")
+        cells = ("-" if entry["rank"] is None else str(entry["rank"]), entry["name"] + (" *" if best else ""),
+                 _figure(entry["heldout_log_density_per_row"]), _figure(entry["standard_error"], 3),
+                 _figure(entry["train_elbo_per_row"]), "yes" if entry["converged"] else "no",
+                 f"{seconds.get(entry['name'], 0.0):.2f}")
+        table.add_row(*(Text(cell) for cell in cells))  # a name is the user's text, not rich markup
+        if entry.get("heldout_reconstruction_error") is not None:
+            notes.append(f"{entry['name']}: no density, not ranked; held-out reconstruction error "
+                         f"{_figure(entry['heldout_reconstruction_error'])} per row")
+    console.print(table)
+    for note in notes:
+        console.print(Text(note))
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

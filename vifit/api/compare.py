@@ -1,0 +1,131 @@
+"""Model comparison on held-out rows (``vifit compare``): every candidate fitted on the same
+training rows through its estimator, scored on the same held-out rows by
+:func:`vifit.documents.scores.score_rows`, ranked by the mean held-out log density per row.
+
+All figures are nats per row in the units of the data as read (a candidate's --standardize is
+its own preprocessing, re-applied and its Jacobian counted when it is scored), so a mixture, a
+PCA and a VAE are measured alike. The training ELBO per row (``fit.data_units``) is shown beside
+it: it always favours bigger models, which is why the ranking is on held-out rows.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+
+import numpy as np
+
+from vifit.api.compare_spec import Candidate, make_estimator
+from vifit.errors import BadInput
+
+SCHEMA = "vifit.compare/1"
+CRITERION = "highest mean held-out log density per row"
+NO_DENSITY = ("an autoencoder has no density: not ranked; heldout_reconstruction_error is its training loss "
+              "(--loss) per held-out row, in its own (possibly standardised) units")
+CSV_COLUMNS = ("rank", "name", "kind", "heldout_log_density_per_row", "standard_error", "train_elbo_per_row",
+               "converged", "n_iter", "heldout_reconstruction_error")
+
+
+def fit_and_score(task: dict) -> dict:
+    """One candidate: fit on task["train"] (m, d), score task["heldout"] (h, d) (raw values,
+    columns task["columns"]). Module-level and plain in, plain out, for parallel.run_tasks.
+
+    Returns {"text": the vifit.fit/1 document, "heldout": score summary of the log density (None
+    without one), "reconstruction": summary of the reconstruction error (autoencoder), "details",
+    "seconds", "warnings": [message]}."""
+    import pandas as pd
+
+    from vifit.data import Table
+    from vifit.documents.scores import score_rows, summary_of
+
+    candidate: Candidate = task["candidate"]
+    columns = list(task["columns"])
+    started = time.perf_counter()
+    estimator = make_estimator(candidate, task["shared"], seed=task["seed"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            estimator.fit(pd.DataFrame(task["train"], columns=columns))
+            heldout = Table(values=task["heldout"], columns=columns, source="the held-out rows")
+            scores = score_rows(estimator.document_, candidate.name, heldout)
+        except BadInput as exc:
+            raise BadInput(f"{candidate.name}: {exc}") from None
+    seconds = time.perf_counter() - started
+    reconstruction = scores.extra.get("reconstruction_error")
+    return {"text": estimator._text,
+            "heldout": summary_of(scores.log_density) if scores.has_density else None,
+            "reconstruction": None if reconstruction is None else summary_of(reconstruction),
+            "details": scores.details, "seconds": seconds,
+            "warnings": [str(w.message) for w in caught if issubclass(w.category, UserWarning)]}
+
+
+def _record(candidate: Candidate, outcome: dict) -> dict:
+    """A candidate's entry in the comparison (rank filled in by :func:`_ranked`)."""
+    document = json.loads(outcome["text"])
+    fit_block = document["fit"]
+    units = fit_block.get("data_units") or {}
+    heldout = outcome["heldout"] or {}
+    entry = {"name": candidate.name, "kind": candidate.kind, "params": candidate.params, "rank": None,
+             "heldout_log_density_per_row": heldout.get("mean"), "standard_error": heldout.get("standard_error"),
+             "n_scored": heldout.get("n_rows", 0), "train_elbo_per_row": units.get("elbo_per_row"),
+             "converged": bool(fit_block["converged"]), "n_iter": fit_block.get("n_iter"),
+             "heldout_reconstruction_error": None}
+    if outcome["reconstruction"] is not None:
+        entry["heldout_reconstruction_error"] = outcome["reconstruction"]["mean"]
+        entry["note"] = NO_DENSITY
+    entry.update(outcome["details"])  # a VAE's IWAE draws
+    return entry
+
+
+def _ranked(entries: list[dict]) -> list[dict]:
+    """Entries with a finite held-out density ranked 1.. (higher first; ties keep SPEC order),
+    then the others unranked, in SPEC order."""
+    scored = [e for e in entries if e["heldout_log_density_per_row"] is not None]
+    scored.sort(key=lambda e: -e["heldout_log_density_per_row"])  # sort is stable: ties keep their order
+    for rank, entry in enumerate(scored, start=1):
+        entry["rank"] = rank
+    return scored + [e for e in entries if e["heldout_log_density_per_row"] is None]
+
+
+def compare(values: np.ndarray, columns: list[str], candidates: list[Candidate], *, validation: float,
+            seed: int, shared: dict, jobs: int = 1, warn=lambda message: None) -> tuple[dict, dict]:
+    """Fit and score every candidate on one split of values (n, d) (raw, finite).
+
+    shared: keyword arguments for every estimator that takes them (standardize, dtype); jobs:
+    processes (parallel.run_tasks; the figures do not depend on it); warn: gets each
+    candidate's warnings, named. Returns (the body of the vifit.compare/1 document, seconds
+    per candidate name)."""
+    from vifit.parallel import run_tasks
+    from vifit.splits import holdout
+    from vifit.units import UNITS
+
+    train, heldout = holdout(values.shape[0], validation, seed)
+    train_rows = np.ascontiguousarray(values[train])
+    heldout_rows = np.ascontiguousarray(values[heldout])
+    tasks = [{"candidate": c, "shared": shared, "train": train_rows, "heldout": heldout_rows, "columns": columns,
+              "seed": seed} for c in candidates]
+    outcomes = run_tasks(fit_and_score, tasks, jobs)
+    for candidate, outcome in zip(candidates, outcomes):
+        for message in outcome["warnings"]:
+            warn(f"{candidate.name}: {message}")
+    entries = _ranked([_record(c, o) for c, o in zip(candidates, outcomes)])
+    best = entries[0]["name"] if entries and entries[0]["rank"] == 1 else None
+    body = {"schema": SCHEMA, "seed": int(seed), "validation": float(validation), "n_train": int(train.size),
+            "n_heldout": int(heldout.size), "units": UNITS, "criterion": CRITERION,
+            "standardize": bool(shared.get("standardize")), "candidates": entries, "best": best}
+    return body, {c.name: o["seconds"] for c, o in zip(candidates, outcomes)}
+
+
+def _csv_cell(value):
+    """None as an empty cell (pandas reads NaN), a flag as JSON writes it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def csv_rows(document: dict) -> list[list]:
+    """One row per candidate, in ranking order, under CSV_COLUMNS."""
+    return [[_csv_cell(entry.get(name)) for name in CSV_COLUMNS] for entry in document["candidates"]]
