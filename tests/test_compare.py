@@ -207,13 +207,16 @@ def test_a_candidate_that_cannot_fit_the_data_is_named(tmp_path):
 
 
 def test_readme_examples_run(tmp_path, monkeypatch):
-    """Every `vifit compare` line of README's section runs as shown (from a folder with sample_data/)."""
+    """Every command of README's section runs as shown, in order (from a folder with sample_data/);
+    the ranking it writes is what the plot after it draws."""
     section = (ROOT / "README.md").read_text().split("### `vifit compare`", 1)[1].split("\n### ", 1)[0]
-    commands = [line.strip() for line in section.splitlines() if line.strip().startswith("vifit compare")]
-    assert commands
+    commands = [line.strip() for line in section.splitlines() if line.startswith("    vifit ")]
+    assert [c.split()[1] for c in commands] == ["compare", "compare", "compare", "plot"]
     (tmp_path / "sample_data").symlink_to(SAMPLE)
     monkeypatch.chdir(tmp_path)
     for command in commands:
         words = shlex.split(command.split("  #", 1)[0])
         result = invoke(words[1:])
         assert result.exit_code == 0, (command, result.stderr)
+    assert json.loads((tmp_path / "ranking.json").read_text())["schema"] == "vifit.compare/1"
+    assert (tmp_path / "ranking.png").read_bytes().startswith(b"\x89PNG")
