@@ -139,6 +139,17 @@ def test_an_autoencoder_is_listed_unranked_with_its_reconstruction_error(ppca_cs
     assert "no density" in result.stderr and "pca:k=2 *" in result.stderr  # the table, the best marked
 
 
+def test_a_candidate_without_a_finite_held_out_density_is_unranked_and_warned_of():
+    """PCA with k = d has no noise left: its PPCA density is not defined (NaN)."""
+    result = invoke(["compare", SAMPLE / "iris.csv", "--models", "pca:k=4;pca:k=1", "--seed", "1", "-q"])
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    entries = _by_name(document)
+    assert entries["pca:k=4"]["rank"] is None and entries["pca:k=4"]["heldout_log_density_per_row"] is None
+    assert document["best"] == "pca:k=1" and [e["name"] for e in document["candidates"]] == ["pca:k=1", "pca:k=4"]
+    assert "pca:k=4: none of the 30 held-out rows has a finite log density" in result.stderr
+
+
 def test_spec_expands_lists_and_ranges_into_a_product():
     from vifit.api.compare_spec import parse_models
 

@@ -89,13 +89,14 @@ def _ranked(entries: list[dict]) -> list[dict]:
 
 
 def compare(values: np.ndarray, columns: list[str], candidates: list[Candidate], *, validation: float,
-            seed: int, shared: dict, jobs: int = 1, warn=lambda message: None) -> tuple[dict, dict]:
+            seed: int, shared: dict, jobs: int = 1, note=lambda message: None,
+            warn=lambda message: None) -> tuple[dict, dict]:
     """Fit and score every candidate on one split of values (n, d) (raw, finite).
 
     shared: keyword arguments for every estimator that takes them (standardize, dtype); jobs:
-    processes (parallel.run_tasks; the figures do not depend on it); warn: gets each
-    candidate's warnings, named. Returns (the body of the vifit.compare/1 document, seconds
-    per candidate name)."""
+    processes (parallel.run_tasks; the figures do not depend on it); note, warn: get what the
+    user should know, each candidate's warnings named. Returns (the body of the vifit.compare/1
+    document, seconds per candidate name)."""
     from vifit.parallel import run_tasks
     from vifit.splits import holdout
     from vifit.units import UNITS
@@ -105,10 +106,18 @@ def compare(values: np.ndarray, columns: list[str], candidates: list[Candidate],
     heldout_rows = np.ascontiguousarray(values[heldout])
     tasks = [{"candidate": c, "shared": shared, "train": train_rows, "heldout": heldout_rows, "columns": columns,
               "seed": seed} for c in candidates]
+    note(f"fitting {len(candidates)} candidate(s) on {train.size} rows, each scored on the same {heldout.size} "
+         f"held-out rows (seed {seed})")
     outcomes = run_tasks(fit_and_score, tasks, jobs)
     for candidate, outcome in zip(candidates, outcomes):
         for message in outcome["warnings"]:
             warn(f"{candidate.name}: {message}")
+        scored = (outcome["heldout"] or {}).get("n_rows", heldout.size)
+        if outcome["heldout"] is not None and scored == 0:  # NaN: a density the model does not define (PPCA, k = d)
+            warn(f"{candidate.name}: none of the {heldout.size} held-out rows has a finite log density: not ranked")
+        elif scored < heldout.size:
+            warn(f"{candidate.name}: {heldout.size - scored} of the {heldout.size} held-out rows have no finite log "
+                 f"density; its mean is over the other {scored} (n_scored)")
     entries = _ranked([_record(c, o) for c, o in zip(candidates, outcomes)])
     best = entries[0]["name"] if entries and entries[0]["rank"] == 1 else None
     body = {"schema": SCHEMA, "seed": int(seed), "validation": float(validation), "n_train": int(train.size),

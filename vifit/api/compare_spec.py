@@ -183,7 +183,7 @@ def check_candidates(candidates: list[Candidate], shared: dict) -> None:
         try:
             estimator._plan(estimator._options(), None)
         except BadInput as exc:
-            raise BadInput(f"--models {candidate.name}: {exc}") from None
+            raise BadInput(f"--models {candidate.name!r}: {exc}") from None
 
 
 def make_estimator(candidate: Candidate, shared: dict, *, seed: int):

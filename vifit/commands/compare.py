@@ -83,7 +83,7 @@ def compare(data, models, validation, jobs, backend, read, out, run):
         reporter.note("mixture candidates take no --standardize: they are fitted to the rows as read")
     seed = resolve_seed(run["seed"])
     body, seconds = run_comparison(table.values, list(table.columns), candidates, validation=validation, seed=seed,
-                                   shared=shared, jobs=jobs, warn=reporter.warn)
+                                   shared=shared, jobs=jobs, note=reporter.note, warn=reporter.warn)
     described = table.describe()
     del described["preprocessing"]
     timing = run_info(started, wall_start)
