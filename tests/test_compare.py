@@ -73,18 +73,29 @@ def test_figures_are_vifit_scores_of_each_candidate_fitted_alone(ppca_csv, tmp_p
     entries = _by_name(document)
     assert set(entries) == set(alone)
     held_rows = Table(values=frame.to_numpy()[held], columns=columns, source="held")
+    per_row = {}
     for name, estimator in alone.items():
         estimator.set_params(seed=SEED, standardize=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a 5-epoch VAE does not converge; that is not what is tested
             estimator.fit(frame.iloc[train])
         assert estimator.document_["data"]["preprocessing"]  # the candidate standardised its own rows
-        figures = summary_of(score_rows(estimator.document_, name, held_rows).log_density)
+        per_row[name] = score_rows(estimator.document_, name, held_rows).log_density
+        figures = summary_of(per_row[name])
         entry = entries[name]
         assert entry["heldout_log_density_per_row"] == pytest.approx(figures["mean"], rel=1e-9, abs=1e-12)
         assert entry["standard_error"] == pytest.approx(figures["standard_error"], rel=1e-9)
         assert entry["train_elbo_per_row"] == pytest.approx(
             estimator.document_["fit"]["data_units"]["elbo_per_row"], rel=1e-9)
+    # each candidate against the best, paired on the same rows
+    best = per_row[document["best"]]
+    for name, entry in entries.items():
+        difference = per_row[name] - best
+        assert entry["difference_to_best"] == pytest.approx(difference.mean(), rel=1e-9, abs=1e-12)
+        if name != document["best"]:
+            se = difference.std(ddof=1) / np.sqrt(difference.size)
+            assert entry["difference_standard_error"] == pytest.approx(se, rel=1e-9)
+            assert entry["difference_standard_error"] < entry["standard_error"]  # the rows' common spread cancels
     # and through the command line: the model file and the held-out rows as CSV
     model, rows = tmp_path / "pca.json", tmp_path / "held.csv"
     alone["pca:k=2"].save(model)

@@ -81,7 +81,7 @@ def show_ranking(stream, document: dict, seconds: dict) -> None:
 
     # a log or a pipe has no width: the table takes what it needs rather than folding the names
     console = Console(file=stream, stderr=True, width=None if _is_terminal(stream) else 240)
-    table = Table("rank", "candidate", "held-out", "± s.e.", "train ELBO", "converged", "seconds",
+    table = Table("rank", "candidate", "held-out", "± s.e.", "vs best", "± s.e.", "train ELBO", "converged", "seconds",
                   title=f"log density per row, nats: {document['n_heldout']} held-out rows, {document['n_train']} "
                         f"fitted", title_justify="left")
     notes = []
@@ -89,6 +89,7 @@ def show_ranking(stream, document: dict, seconds: dict) -> None:
         best = entry["name"] == document.get("best")
         cells = ("-" if entry["rank"] is None else str(entry["rank"]), entry["name"] + (" *" if best else ""),
                  _figure(entry["heldout_log_density_per_row"]), _figure(entry["standard_error"], 3),
+                 _figure(entry.get("difference_to_best"), 3), _figure(entry.get("difference_standard_error"), 3),
                  _figure(entry["train_elbo_per_row"]), "yes" if entry["converged"] else "no",
                  f"{seconds.get(entry['name'], 0.0):.2f}")
         table.add_row(*(Text(cell) for cell in cells))  # a name is the user's text, not rich markup

@@ -23,8 +23,9 @@ SCHEMA = "vifit.compare/1"
 CRITERION = "highest mean held-out log density per row"
 NO_DENSITY = ("an autoencoder has no density: not ranked; heldout_reconstruction_error is its training loss "
               "(--loss) per held-out row, in its own (possibly standardised) units")
-CSV_COLUMNS = ("rank", "name", "kind", "heldout_log_density_per_row", "standard_error", "train_elbo_per_row",
-               "converged", "n_iter", "heldout_reconstruction_error")
+CSV_COLUMNS = ("rank", "name", "kind", "heldout_log_density_per_row", "standard_error", "difference_to_best",
+               "difference_standard_error", "train_elbo_per_row", "converged", "n_iter",
+               "heldout_reconstruction_error")
 
 
 def fit_and_score(task: dict) -> dict:
@@ -32,8 +33,9 @@ def fit_and_score(task: dict) -> dict:
     columns task["columns"]). Module-level and plain in, plain out, for parallel.run_tasks.
 
     Returns {"text": the vifit.fit/1 document, "heldout": score summary of the log density (None
-    without one), "reconstruction": summary of the reconstruction error (autoencoder), "details",
-    "seconds", "warnings": [message]}."""
+    without one), "rows": the log density of each held-out row (h,) (None without one),
+    "reconstruction": summary of the reconstruction error (autoencoder), "details", "seconds",
+    "warnings": [message]}."""
     import pandas as pd
 
     from vifit.data import Table
@@ -55,6 +57,7 @@ def fit_and_score(task: dict) -> dict:
     reconstruction = scores.extra.get("reconstruction_error")
     return {"text": estimator._text,
             "heldout": summary_of(scores.log_density) if scores.has_density else None,
+            "rows": scores.log_density,
             "reconstruction": None if reconstruction is None else summary_of(reconstruction),
             "details": scores.details, "seconds": seconds,
             "warnings": [str(w.message) for w in caught if issubclass(w.category, UserWarning)]}
@@ -68,6 +71,7 @@ def _record(candidate: Candidate, outcome: dict) -> dict:
     heldout = outcome["heldout"] or {}
     entry = {"name": candidate.name, "kind": candidate.kind, "params": candidate.params, "rank": None,
              "heldout_log_density_per_row": heldout.get("mean"), "standard_error": heldout.get("standard_error"),
+             "difference_to_best": None, "difference_standard_error": None,
              "n_scored": heldout.get("n_rows", 0), "train_elbo_per_row": units.get("elbo_per_row"),
              "converged": bool(fit_block["converged"]), "n_iter": fit_block.get("n_iter"),
              "heldout_reconstruction_error": None}
@@ -76,6 +80,21 @@ def _record(candidate: Candidate, outcome: dict) -> dict:
         entry["note"] = NO_DENSITY
     entry.update(outcome["details"])  # a VAE's IWAE draws
     return entry
+
+
+def _paired(entries: list[dict], rows: dict) -> None:
+    """Each ranked entry's difference to the best on the same held-out rows, and its standard
+    error over those rows: the candidates share the rows, so the row-to-row spread they have in
+    common cancels and the paired error is the one that says whether two candidates differ.
+    rows: {name: (h,) log densities}."""
+    from vifit.documents.scores import summary_of
+
+    best = rows[entries[0]["name"]] if entries and entries[0]["rank"] == 1 else None
+    for entry in entries:
+        if best is not None and entry["rank"] is not None:
+            figures = summary_of(rows[entry["name"]] - best)  # a row undefined for either is left out
+            entry["difference_to_best"] = figures["mean"]
+            entry["difference_standard_error"] = figures["standard_error"] if entry["rank"] > 1 else None
 
 
 def _ranked(entries: list[dict]) -> list[dict]:
@@ -119,6 +138,7 @@ def compare(values: np.ndarray, columns: list[str], candidates: list[Candidate],
             warn(f"{candidate.name}: {heldout.size - scored} of the {heldout.size} held-out rows have no finite log "
                  f"density; its mean is over the other {scored} (n_scored)")
     entries = _ranked([_record(c, o) for c, o in zip(candidates, outcomes)])
+    _paired(entries, {c.name: o["rows"] for c, o in zip(candidates, outcomes)})
     best = entries[0]["name"] if entries and entries[0]["rank"] == 1 else None
     body = {"schema": SCHEMA, "seed": int(seed), "validation": float(validation), "n_train": int(train.size),
             "n_heldout": int(heldout.size), "units": UNITS, "criterion": CRITERION,
