@@ -33,9 +33,11 @@ def compare(data, models, validation, jobs, backend, read, out, run):
     held-out rows as `vifit score` does: gmm and mixture by the posterior
     predictive density, pca by the PPCA likelihood, vae by the IWAE bound,
     all in the units of DATA as read (a --standardize is each candidate's
-    own preprocessing, its Jacobian counted). The training ELBO per row is
-    shown beside, in the same units; it favours larger models, the held-out
-    figure does not. An autoencoder has no density: it is listed unranked
+    own preprocessing, its Jacobian counted). Each candidate's difference to
+    the best comes with its standard error paired over the same rows (the
+    spread all candidates share cancels). The training ELBO per row is shown
+    beside, in the same units; it favours larger models, the held-out figure
+    does not. An autoencoder has no density: it is listed unranked
     with its held-out reconstruction error.
 
     Writes a vifit.compare/1 JSON document (or with --format csv one row per
