@@ -242,3 +242,11 @@ def test_readme_examples_run(tmp_path, monkeypatch):
         assert result.exit_code == 0, (command, result.stderr)
     assert json.loads((tmp_path / "ranking.json").read_text())["schema"] == "vifit.compare/1"
     assert (tmp_path / "ranking.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_progress_json_keeps_stderr_to_json_lines_and_the_spec_is_recorded():
+    result = invoke(["compare", SAMPLE / "iris.csv", "--models", "pca:k=1,2", "--seed", "1", "--progress", "json"])
+    assert result.exit_code == 0, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines()]  # no table: a scraper reads every line
+    assert {event["event"] for event in events} == {"note"}
+    assert json.loads(result.stdout)["models"] == "pca:k=1,2"

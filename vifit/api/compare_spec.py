@@ -74,7 +74,7 @@ def _kind_of(kind: str, name: str, default) -> str:
     return "text"
 
 
-def _convert(kind: str, option: str, how: str, text: str, group: str) -> list:
+def _convert(option: str, how: str, text: str, group: str) -> list:
     """The values one VALUE item stands for (a range gives several), converted to ``how``."""
     where = f"--models {group!r}: {option}"
     if how in ("int", "krange"):
@@ -146,7 +146,7 @@ def parse_group(group: str) -> list[Candidate]:
         if option in names:
             raise BadInput(f"--models {group!r}: {option} is given twice; list its values once: {option}=A,B")
         how = _kind_of(kind, option, defaults[option])
-        expanded = [value for text in values.split(",") for value in _convert(kind, option, how, text.strip(), group)]
+        expanded = [value for text in values.split(",") for value in _convert(option, how, text.strip(), group)]
         names.append(option)
         lists.append([(value, _shown(how, value)) for value in expanded])
     candidates = []

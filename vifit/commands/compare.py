@@ -90,12 +90,13 @@ def compare(data, models, validation, jobs, backend, read, out, run):
     del described["preprocessing"]
     timing = run_info(started, wall_start)
     timing.update(jobs=jobs, candidate_seconds=seconds)  # the run block: the only figures that vary
-    document = {"schema": body.pop("schema"), "vifit_version": __version__, "data": described, **body, "run": timing}
+    document = {"schema": body.pop("schema"), "vifit_version": __version__, "models": models, "data": described,
+                **body, "run": timing}
     if fmt == "csv":
         write_text(render_table(list(CSV_COLUMNS), csv_rows(document)), out["output"])
     else:
         write_text(render_json(document), out["output"])
-    if not run["quiet"]:
+    if reporter.mode != "json" and not run["quiet"]:  # json: stderr is one JSON object a line, for scrapers
         import sys
 
         from vifit.terminal import show_ranking
