@@ -250,3 +250,17 @@ def test_progress_json_keeps_stderr_to_json_lines_and_the_spec_is_recorded():
     events = [json.loads(line) for line in result.stderr.splitlines()]  # no table: a scraper reads every line
     assert {event["event"] for event in events} == {"note"}
     assert json.loads(result.stdout)["models"] == "pca:k=1,2"
+
+
+def test_python_compare_gives_the_commands_document(ppca_csv):
+    import vifit
+
+    args = ["--models", "pca:k=1,2;gmm:k=2", "--seed", SEED, "--standardize"]
+    from_cli = json.loads(_compare([ppca_csv, *args]).stdout)
+    from_python = vifit.compare(pd.read_csv(ppca_csv), "pca:k=1,2;gmm:k=2", seed=SEED, standardize=True)
+    assert from_python["data"].pop("source") == "<array>" and from_cli["data"].pop("source") == str(ppca_csv)
+    assert _without_run(from_python) == _without_run(from_cli)
+    from vifit.errors import BadInput
+
+    with pytest.raises(BadInput, match="unknown model kind 'gmx'"):
+        vifit.compare(pd.read_csv(ppca_csv), "gmx:k=2")

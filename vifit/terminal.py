@@ -72,9 +72,9 @@ def _figure(value, digits: int = 6) -> str:
     return "-" if value is None else f"{float(value):.{digits}g}"
 
 
-def show_ranking(stream, document: dict, seconds: dict) -> None:
+def show_ranking(stream, document: dict) -> None:
     """A vifit.compare/1 ranking as a table on ``stream`` (stderr): one row per candidate, in
-    rank order, the best marked "*"; seconds: each candidate's fit and scoring time, by name."""
+    rank order, the best marked "*", with its fit and scoring time (run.candidate_seconds)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -84,7 +84,7 @@ def show_ranking(stream, document: dict, seconds: dict) -> None:
     table = Table("rank", "candidate", "held-out", "± s.e.", "vs best", "± s.e.", "train ELBO", "converged", "seconds",
                   title=f"log density per row, nats: {document['n_heldout']} held-out rows, {document['n_train']} "
                         f"fitted", title_justify="left")
-    notes = []
+    notes, seconds = [], document["run"].get("candidate_seconds", {})
     for entry in document["candidates"]:
         best = entry["name"] == document.get("best")
         cells = ("-" if entry["rank"] is None else str(entry["rank"]), entry["name"] + (" *" if best else ""),

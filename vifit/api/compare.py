@@ -21,6 +21,7 @@ from vifit.errors import BadInput
 
 SCHEMA = "vifit.compare/1"
 CRITERION = "highest mean held-out log density per row"
+MIN_ROWS = 3  # two to fit on (splits.holdout's least) and one held out
 NO_DENSITY = ("an autoencoder has no density: not ranked; heldout_reconstruction_error is its training loss "
               "(--loss) per held-out row, in its own (possibly standardised) units")
 CSV_COLUMNS = ("rank", "name", "kind", "heldout_log_density_per_row", "standard_error", "difference_to_best",
@@ -107,15 +108,24 @@ def _ranked(entries: list[dict]) -> list[dict]:
     return scored + [e for e in entries if e["heldout_log_density_per_row"] is None]
 
 
-def compare(values: np.ndarray, columns: list[str], candidates: list[Candidate], *, validation: float,
-            seed: int, shared: dict, jobs: int = 1, note=lambda message: None,
-            warn=lambda message: None) -> tuple[dict, dict]:
-    """Fit and score every candidate on one split of values (n, d) (raw, finite).
+def prepare(models: str, validation: float, shared: dict) -> list[Candidate]:
+    """The candidates of the SPEC ``models``, every option and the fraction checked (BadInput,
+    one line) before any row is read or model fitted. shared: what every candidate that takes it
+    gets (standardize, dtype)."""
+    from vifit.api.compare_spec import check_candidates, parse_models
+    from vifit.splits import check_fraction
 
-    shared: keyword arguments for every estimator that takes them (standardize, dtype); jobs:
-    processes (parallel.run_tasks; the figures do not depend on it); note, warn: get what the
-    user should know, each candidate's warnings named. Returns (the body of the vifit.compare/1
-    document, seconds per candidate name)."""
+    check_fraction(validation)
+    candidates = parse_models(models)
+    check_candidates(candidates, shared)
+    return candidates
+
+
+def _fit_all(values: np.ndarray, columns: list[str], candidates: list[Candidate], *, validation: float,
+             seed: int, shared: dict, jobs: int, reporter) -> tuple[dict, dict]:
+    """Fit and score every candidate on one split of values (n, d) (raw, finite): (the figures
+    of the vifit.compare/1 document, seconds per candidate name). jobs: processes
+    (parallel.run_tasks; the figures do not depend on it)."""
     from vifit.parallel import run_tasks
     from vifit.splits import holdout
     from vifit.units import UNITS
@@ -125,25 +135,66 @@ def compare(values: np.ndarray, columns: list[str], candidates: list[Candidate],
     heldout_rows = np.ascontiguousarray(values[heldout])
     tasks = [{"candidate": c, "shared": shared, "train": train_rows, "heldout": heldout_rows, "columns": columns,
               "seed": seed} for c in candidates]
-    note(f"fitting {len(candidates)} candidate(s) on {train.size} rows, each scored on the same {heldout.size} "
-         f"held-out rows (seed {seed})")
+    reporter.note(f"fitting {len(candidates)} candidate(s) on {train.size} rows, each scored on the same "
+                  f"{heldout.size} held-out rows (seed {seed})")
     outcomes = run_tasks(fit_and_score, tasks, jobs)
     for candidate, outcome in zip(candidates, outcomes):
         for message in outcome["warnings"]:
-            warn(f"{candidate.name}: {message}")
+            reporter.warn(f"{candidate.name}: {message}")
         scored = (outcome["heldout"] or {}).get("n_rows", heldout.size)
         if outcome["heldout"] is not None and scored == 0:  # NaN: a density the model does not define (PPCA, k = d)
-            warn(f"{candidate.name}: none of the {heldout.size} held-out rows has a finite log density: not ranked")
+            reporter.warn(f"{candidate.name}: none of the {heldout.size} held-out rows has a finite log density: "
+                          f"not ranked")
         elif scored < heldout.size:
-            warn(f"{candidate.name}: {heldout.size - scored} of the {heldout.size} held-out rows have no finite log "
-                 f"density; its mean is over the other {scored} (n_scored)")
+            reporter.warn(f"{candidate.name}: {heldout.size - scored} of the {heldout.size} held-out rows have no "
+                          f"finite log density; its mean is over the other {scored} (n_scored)")
     entries = _ranked([_record(c, o) for c, o in zip(candidates, outcomes)])
     _paired(entries, {c.name: o["rows"] for c, o in zip(candidates, outcomes)})
     best = entries[0]["name"] if entries and entries[0]["rank"] == 1 else None
-    body = {"schema": SCHEMA, "seed": int(seed), "validation": float(validation), "n_train": int(train.size),
-            "n_heldout": int(heldout.size), "units": UNITS, "criterion": CRITERION,
-            "standardize": bool(shared.get("standardize")), "candidates": entries, "best": best}
-    return body, {c.name: o["seconds"] for c, o in zip(candidates, outcomes)}
+    figures = {"seed": int(seed), "validation": float(validation), "n_train": int(train.size),
+               "n_heldout": int(heldout.size), "units": UNITS, "criterion": CRITERION,
+               "standardize": bool(shared.get("standardize")), "candidates": entries, "best": best}
+    return figures, {c.name: o["seconds"] for c, o in zip(candidates, outcomes)}
+
+
+def run_comparison(table, models: str, candidates: list[Candidate], *, validation: float, seed: int, shared: dict,
+                   jobs: int, reporter) -> dict:
+    """The vifit.compare/1 document of the candidates on ``table`` (a vifit.data.Table of raw
+    values); its run block holds the only figures that vary between runs (the times)."""
+    import datetime
+
+    from vifit import __version__
+    from vifit.runinfo import run_info
+
+    started, wall_start = time.perf_counter(), datetime.datetime.now(datetime.timezone.utc)
+    if shared.get("standardize") and any(c.kind == "mixture" for c in candidates):
+        reporter.note("mixture candidates take no --standardize: they are fitted to the rows as read")
+    figures, seconds = _fit_all(np.asarray(table.values, dtype=np.float64), list(table.columns), candidates,
+                                validation=validation, seed=seed, shared=shared, jobs=jobs, reporter=reporter)
+    data = {key: value for key, value in table.describe().items() if key != "preprocessing"}
+    run = {**run_info(started, wall_start), "jobs": int(jobs), "candidate_seconds": seconds}
+    return {"schema": SCHEMA, "vifit_version": __version__, "models": models, "data": data, **figures, "run": run}
+
+
+def compare(X, models: str, *, validation: float = 0.2, seed=None, standardize: bool = False, dtype=None,
+            dropna: bool = False, jobs: int = 1, progress="none") -> dict:
+    """``vifit compare`` from Python: the vifit.compare/1 document (a dict) of the candidates of
+    ``models`` (the --models SPEC, e.g. "gmm:k=1-6;pca:k=1-4") on X (n, d), an array or a
+    DataFrame. The same figures as the command on the same rows and seed; seed None draws one
+    (recorded); progress as the estimators take it."""
+    from vifit.api.base import reporter_for, rows_of
+    from vifit.data import ReadOptions, table_of
+    from vifit.runinfo import resolve_seed
+
+    shared = {"standardize": bool(standardize), **({"dtype": dtype} if dtype is not None else {})}
+    candidates = prepare(models, validation, shared)
+    reporter = reporter_for(progress)
+    block, columns, name, dropped = rows_of(X, dropna=dropna)
+    table = table_of(block, columns, name, ReadOptions(dropna=dropna), rows_dropped=dropped, min_rows=MIN_ROWS,
+                     note=reporter.note, require_variation=True)
+    reporter.release()
+    return run_comparison(table, models, candidates, validation=validation, seed=resolve_seed(seed), shared=shared,
+                          jobs=jobs, reporter=reporter)
 
 
 def _csv_cell(value):

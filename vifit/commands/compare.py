@@ -50,48 +50,29 @@ def compare(data, models, validation, jobs, backend, read, out, run):
       vifit compare data.csv --models 'gmm:k=2-6:covariance=full,diag;vae:latent=2,4:epochs=50' \\
           --jobs 2 -o ranking.json
     """
-    import datetime
-    import time
     from dataclasses import replace
 
-    from vifit import __version__
-    from vifit.api.compare import CSV_COLUMNS, compare as run_comparison, csv_rows
-    from vifit.api.compare_spec import check_candidates, parse_models
+    from vifit.api.compare import CSV_COLUMNS, MIN_ROWS, csv_rows, prepare, run_comparison
     from vifit.commands.common import check_output_target
     from vifit.data import ReadOptions, load_table
     from vifit.errors import BadInput
     from vifit.output import render_json, render_table, resolve_format, write_text
     from vifit.progress import Reporter
-    from vifit.runinfo import resolve_seed, run_info
-    from vifit.splits import check_fraction
+    from vifit.runinfo import resolve_seed
 
-    started, wall_start = time.perf_counter(), datetime.datetime.now(datetime.timezone.utc)
     fmt = resolve_format(out["output"], out["format"])
     check_output_target(out["output"], {"DATA": data})
     if backend == "dask":
         raise BadInput("--backend dask is not supported by compare yet: drop it (compare fits on this machine; "
                        "use --jobs N for processes)")
-    check_fraction(validation)
-    candidates = parse_models(models)
-    shared = {"standardize": bool(read["standardize"])}
-    if read["dtype"] is not None:
-        shared["dtype"] = read["dtype"]
-    check_candidates(candidates, shared)  # every option checked before the table is read or a model fitted
+    shared = {"standardize": bool(read["standardize"]), **({"dtype": read["dtype"]} if read["dtype"] else {})}
+    candidates = prepare(models, validation, shared)  # every option checked before the table is read
     reporter = Reporter(run["progress"], quiet=run["quiet"])
     opts = replace(ReadOptions(**read), standardize=False, dtype="float64")  # each candidate scales its own rows
-    table = load_table(data, opts, min_rows=3, note=reporter.note, require_variation=True)
+    table = load_table(data, opts, min_rows=MIN_ROWS, note=reporter.note, require_variation=True)
     reporter.release()  # the table is good: its notes now, before the fits' warnings
-    if read["standardize"] and any(c.kind == "mixture" for c in candidates):
-        reporter.note("mixture candidates take no --standardize: they are fitted to the rows as read")
-    seed = resolve_seed(run["seed"])
-    body, seconds = run_comparison(table.values, list(table.columns), candidates, validation=validation, seed=seed,
-                                   shared=shared, jobs=jobs, note=reporter.note, warn=reporter.warn)
-    described = table.describe()
-    del described["preprocessing"]
-    timing = run_info(started, wall_start)
-    timing.update(jobs=jobs, candidate_seconds=seconds)  # the run block: the only figures that vary
-    document = {"schema": body.pop("schema"), "vifit_version": __version__, "models": models, "data": described,
-                **body, "run": timing}
+    document = run_comparison(table, models, candidates, validation=validation, seed=resolve_seed(run["seed"]),
+                              shared=shared, jobs=jobs, reporter=reporter)
     if fmt == "csv":
         write_text(render_table(list(CSV_COLUMNS), csv_rows(document)), out["output"])
     else:
@@ -101,4 +82,4 @@ def compare(data, models, validation, jobs, backend, read, out, run):
 
         from vifit.terminal import show_ranking
 
-        show_ranking(sys.stderr, document, seconds)
+        show_ranking(sys.stderr, document)
