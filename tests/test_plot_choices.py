@@ -188,3 +188,14 @@ def test_a_malformed_selection_is_one_line_naming_the_field(tmp_path, k_range, c
     result = invoke(["plot", path, "-o", out])
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.stderr
     assert words in result.stderr and not out.exists()
+
+
+def test_a_comparison_with_nothing_ranked_says_so(tmp_path):
+    ranking, out = tmp_path / "ranking.json", tmp_path / "ranking.png"
+    assert invoke(["compare", SAMPLE / "iris.csv", "--models", "autoencoder:hidden=4/2:epochs=2", "--seed", "1", "-q",
+                   "-o", ranking]).exit_code == 0
+    assert invoke(["plot", ranking, "-o", out]).exit_code == 0 and out.read_bytes().startswith(PNG_MAGIC)
+    plt, figure, _ = _draw(ranking)
+    (ax,) = figure.axes
+    assert not ax.patches and "autoencoder:hidden=4/2:epochs=2" in ax.get_title()
+    plt.close(figure)

@@ -44,7 +44,7 @@ def draw_comparison(plt, document, path, table, options):
     ax.set_xlim(base, high + 0.05 * (high - base))
     _labels(ax, xlabel="held-out log density per row (nats, data units; higher is better)",
             title=f"{document['n_heldout']} held-out rows, {document['n_train']} fitted")
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     if unranked:
         figure.text(0.01, 0.01, "not ranked (no density): " + ", ".join(unranked), fontsize=8)
     figure.tight_layout(rect=(0, 0.04 if unranked else 0, 1, 1))
