@@ -68,7 +68,8 @@ def test_figures_are_vifit_scores_of_each_candidate_fitted_alone(ppca_csv, tmp_p
     frame = pd.read_csv(ppca_csv)
     columns = list(frame.columns)
     train, held = holdout(len(frame), 0.2, SEED)
-    alone = {"pca:k=1": vifit.PCA(k=1), "pca:k=2": vifit.PCA(k=2), "gmm:k=2:covariance=diag": vifit.GMM(k=2, covariance="diag"),
+    alone = {"pca:k=1": vifit.PCA(k=1), "pca:k=2": vifit.PCA(k=2),
+             "gmm:k=2:covariance=diag": vifit.GMM(k=2, covariance="diag"),
              "vae:latent=2:hidden=8:epochs=5": vifit.VAE(latent=2, hidden="8", epochs=5)}
     entries = _by_name(document)
     assert set(entries) == set(alone)

@@ -81,7 +81,8 @@ def show_ranking(stream, document: dict) -> None:
 
     # a log or a pipe has no width: the table takes what it needs rather than folding the names
     console = Console(file=stream, stderr=True, width=None if _is_terminal(stream) else 240)
-    table = Table("rank", "candidate", "held-out", "± s.e.", "vs best", "± s.e.", "train ELBO", "converged", "seconds",
+    table = Table("rank", "candidate", "held-out", "± s.e.", "vs best", "± s.e.", "train ELBO", "converged",
+                  "seconds",
                   title=f"log density per row, nats: {document['n_heldout']} held-out rows, {document['n_train']} "
                         f"fitted", title_justify="left")
     notes, seconds = [], document["run"].get("candidate_seconds", {})

@@ -60,4 +60,5 @@ def selection_of(document: dict, path: str) -> dict | None:
     k = chosen.get("k", selection.get("chosen_k"))
     if k is None:
         raise Context(path, "fit.selection").fail("names no chosen candidate (chosen or chosen_k)")
-    return {**selection, "candidates": candidates, "chosen": {"k": k, "covariance": chosen.get("covariance") or fallback}}
+    chosen = {"k": k, "covariance": chosen.get("covariance") or fallback}
+    return {**selection, "candidates": candidates, "chosen": chosen}

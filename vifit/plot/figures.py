@@ -255,4 +255,5 @@ def draw_comparison(plt, document, path, table, options):
 
 
 # by the document's model; a comparison (vifit.compare/1) by its schema
-DRAW = {"comparison": draw_comparison, "pca": draw_pca, "gmm": draw_gmm, "mixture": draw_mixture, "autoencoder": draw_network, "vae": draw_network}
+DRAW = {"comparison": draw_comparison, "pca": draw_pca, "gmm": draw_gmm, "mixture": draw_mixture,
+        "autoencoder": draw_network, "vae": draw_network}
