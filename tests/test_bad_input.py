@@ -187,6 +187,8 @@ def _reading_runs(command, data, model):
         return [["predict", model, data]]
     if command == "plot":
         return [["plot", model, data]]
+    if command == "compare":
+        return [["compare", data, "--models", "pca:k=1"]]
     runs = [[command, data, *QUICK_FIT[command]]]
     if command == "gmm":
         runs.append(["gmm", data, "--k", "2", "--method", "svi", "--epochs", "1"])  # the chunked reader

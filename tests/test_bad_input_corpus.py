@@ -96,13 +96,17 @@ FITS = {("gmm", name) for name in MISSING_CELLS} | {("mixture", name) for name i
     | {("mixture", "no_numeric_columns.csv")}
 
 
+# commands that take the shared data options but write no model: how to run each cheaply
+RANKING_COMMANDS = {"compare": ["--models", "pca:k=1"]}
+
+
 def _fit_commands():
     from vifit.cli import cli
 
     ctx = click.Context(cli)
-    # fitting commands are the ones that take the shared data options
+    # fitting commands are the ones that take the shared data options (and write a model)
     return [n for n in cli.list_commands(ctx)
-            if any(p.name == "standardize" for p in cli.get_command(ctx, n).params)]
+            if any(p.name == "standardize" for p in cli.get_command(ctx, n).params) and n not in RANKING_COMMANDS]
 
 
 FIT_COMMANDS = _fit_commands()
@@ -164,8 +168,16 @@ def _all_commands():
     return set(cli.list_commands(click.Context(cli)))
 
 
+@pytest.mark.parametrize("command", sorted(RANKING_COMMANDS))
+@pytest.mark.parametrize("name", FILES)
+def test_ranking_commands_refuse_bad_files(tmp_path, name, command):
+    target, before = _target(tmp_path, True)
+    result = invoke([command, CORPUS / name, *RANKING_COMMANDS[command], "-o", target])
+    _check(result, EXPECTED[name], target, before)
+
+
 def test_every_command_is_run_on_the_corpus():
-    covered = set(FIT_COMMANDS) | set(MODEL_COMMANDS) | set(MODEL_ONLY_COMMANDS)
+    covered = set(FIT_COMMANDS) | set(MODEL_COMMANDS) | set(MODEL_ONLY_COMMANDS) | set(RANKING_COMMANDS)
     assert _all_commands() <= covered, "say how the new command meets the corpus"
 
 

@@ -1,11 +1,11 @@
 """vifit: fit variational models to tabular data, from the command line or from Python.
 
-``vifit.GMM``, ``vifit.Mixture``, ``vifit.PCA``, ``vifit.Autoencoder``, ``vifit.VAE`` and ``vifit.load`` (see
-:mod:`vifit.api`) are imported on first use, so ``import vifit`` stays cheap."""
+``vifit.GMM``, ``vifit.Mixture``, ``vifit.PCA``, ``vifit.Autoencoder``, ``vifit.VAE``, ``vifit.load`` and
+``vifit.compare`` (see :mod:`vifit.api`) are imported on first use, so ``import vifit`` stays cheap."""
 
 __version__ = "0.1.0"
 
-__all__ = ["GMM", "Mixture", "PCA", "Autoencoder", "VAE", "load"]
+__all__ = ["GMM", "Mixture", "PCA", "Autoencoder", "VAE", "load", "compare"]
 
 
 def __getattr__(name: str):

@@ -25,6 +25,7 @@ COMMANDS = {
     "vae": "vifit.commands.vae:vae",
     "predict": "vifit.commands.predict:predict",
     "score": "vifit.commands.score:score",
+    "compare": "vifit.commands.compare:compare",
     "sample": "vifit.commands.sample:sample",
     "plot": "vifit.commands.plot:plot",
 }

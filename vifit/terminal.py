@@ -162,3 +162,39 @@ def show_result(stream, result, data: dict | None, command: str) -> None:
         console.print(title_of(result), markup=False, highlight=False)
     console.print(f"shown, not saved: {command} ... -o model.json writes the JSON document, as a pipe "
                   f"({command} ... | jq .) gets it", markup=False, highlight=False, style="dim")
+
+
+def _figure(value, digits: int = 6) -> str:
+    return "-" if value is None else f"{float(value):.{digits}g}"
+
+
+def show_ranking(stream, document: dict) -> None:
+    """A vifit.compare/1 ranking as a table on ``stream`` (stderr): one row per candidate, in
+    rank order, the best marked "*", with its fit and scoring time (run.candidate_seconds)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from vifit.console import _is_terminal
+
+    # a log or a pipe has no width: the table takes what it needs rather than folding the names
+    console = Console(file=stream, stderr=True, width=None if _is_terminal(stream) else 240)
+    table = Table("rank", "candidate", "held-out", "± s.e.", "vs best", "± s.e.", "train ELBO", "converged",
+                  "seconds",
+                  title=f"log density per row, nats: {document['n_heldout']} held-out rows, {document['n_train']} "
+                        f"fitted", title_justify="left")
+    notes, seconds = [], document["run"].get("candidate_seconds", {})
+    for entry in document["candidates"]:
+        best = entry["name"] == document.get("best")
+        cells = ("-" if entry["rank"] is None else str(entry["rank"]), entry["name"] + (" *" if best else ""),
+                 _figure(entry["heldout_log_density_per_row"]), _figure(entry["standard_error"], 3),
+                 _figure(entry.get("difference_to_best"), 3), _figure(entry.get("difference_standard_error"), 3),
+                 _figure(entry["train_elbo_per_row"]), "yes" if entry["converged"] else "no",
+                 f"{seconds.get(entry['name'], 0.0):.2f}")
+        table.add_row(*(Text(cell) for cell in cells))  # a name is the user's text, not rich markup
+        if entry.get("heldout_reconstruction_error") is not None:
+            notes.append(f"{entry['name']}: no density, not ranked; held-out reconstruction error "
+                         f"{_figure(entry['heldout_reconstruction_error'])} per row")
+    console.print(table)
+    for note in notes:
+        console.print(Text(note))

@@ -1,6 +1,7 @@
 """The estimators (scikit-learn's conventions, without scikit-learn): ``GMM``, ``Mixture``, ``PCA``,
-``Autoencoder``, ``VAE`` (one module each, on ``base.Estimator``) and ``load`` (the function of
-the module ``vifit.api.load``; use ``vifit.load``). Imported lazily: ``import vifit.api`` loads no
+``Autoencoder``, ``VAE`` (one module each, on ``base.Estimator``), ``load`` (the function of
+the module ``vifit.api.load``; use ``vifit.load``) and ``compare`` (of ``vifit.api.compare``; use
+``vifit.compare``). Imported lazily: ``import vifit.api`` loads no
 numpy."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 _NAMES = {"GMM": "vifit.api.gmm", "Mixture": "vifit.api.mixture", "PCA": "vifit.api.pca", "Autoencoder": "vifit.api.autoencoder",
-          "VAE": "vifit.api.vae", "load": "vifit.api.load"}
+          "VAE": "vifit.api.vae", "load": "vifit.api.load", "compare": "vifit.api.compare"}
 
 __all__ = list(_NAMES)
 

@@ -76,10 +76,14 @@ def check_applicable(model: str, given: list[str], has_data: bool) -> None:
 def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header, delimiter, decimal, run):
     """Draw a fitted model: ELBO or training curves, and the data in 2-D.
 
-    gmm: the ELBO trace and the data coloured by cluster with 2σ ellipses;
-    pca: the scree plot and the 2-D projection; autoencoder and vae: training
-    and validation curves and the 2-D latent means, plus (vae, --image-shape)
-    a grid of decoded samples. An option that draws nothing for the model
+    gmm: the ELBO trace and the data coloured by cluster with 2σ ellipses,
+    and for a K range the ELBO per row (and held-out log density) against K,
+    one line per covariance type, the chosen one starred; pca: the scree plot
+    and the 2-D projection; autoencoder and vae: training and validation
+    curves and the 2-D latent means, plus (vae, --image-shape) a grid of
+    decoded samples. A comparison written by vifit compare (no DATA): one
+    bar per candidate, its held-out log density per row with standard-error
+    whiskers, the best coloured. An option that draws nothing for the model
     (--color-by on a gmm, --image-shape on anything but a vae, --dims on
     anything but a gmm, DATA's options without DATA) is an error (exit 2).
     Needs matplotlib: pip install 'vifit[plot]'.
@@ -88,16 +92,24 @@ def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header
     Example:
       vifit pca sample_data/iris.csv --k 2 -o pca.json
       vifit plot pca.json sample_data/iris.csv --color-by species -o pca.png
+      vifit compare sample_data/iris.csv --models 'gmm:k=1-4;pca:k=1-3' -o ranking.json
+      vifit plot ranking.json -o ranking.png
     """
     from vifit.commands.common import check_output_target
     from vifit.data import ReadOptions, load_table
-    from vifit.output import read_document, write_text
+    from vifit.documents.choices import COMPARE_SCHEMA, read_figure_document
+    from vifit.errors import BadInput
+    from vifit.output import write_text
     from vifit.plot import figure_format, render_figure, require_matplotlib
     from vifit.plot.figures import DRAW
 
     fmt = figure_format(output, fmt)
     check_output_target(output, {"DATA": data, "MODEL": model_file})
-    document = read_document(model_file)
+    document = read_figure_document(model_file)
+    if document["schema"] == COMPARE_SCHEMA:  # a ranking of candidates, not a model: no rows to draw
+        document["model"] = "comparison"
+        if data is not None:
+            raise BadInput(f"{model_file} is a comparison (vifit.compare/1): it is drawn without DATA; drop {data}")
     check_applicable(document["model"], _given(ctx, dims, color_by, image_shape, header), data is not None)
     plt = require_matplotlib()
     table = None

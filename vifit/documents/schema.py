@@ -228,6 +228,22 @@ class Obj(Spec):
 
 
 @dataclass
+class Items(Spec):
+    """A non-empty list (at most ``max_items``) whose every item is ``spec``."""
+
+    spec: Spec
+    max_items: int = 100_000
+    optional: bool = False
+
+    def check(self, value, ctx):
+        if not isinstance(value, list) or not value:
+            raise ctx.fail(f"must be a non-empty list, got {_kind(value)} {quote(value)}")
+        if len(value) > self.max_items:
+            raise ctx.fail(f"holds {len(value):,} items; at most {self.max_items:,} are allowed")
+        return [self.spec.check(item, ctx.at(i)) for i, item in enumerate(value)]
+
+
+@dataclass
 class Check(Spec):
     """``spec``, then ``rule(value, ctx)`` for what a spec cannot say (positive definiteness)."""
 

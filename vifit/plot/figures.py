@@ -111,10 +111,30 @@ def _ellipse(ax, mean, covariance, colour):
     ax.add_patch(Ellipse(mean, width, height, angle=angle, fill=False, color=colour, linewidth=1.5))
 
 
+def _selection_panels(document, path):
+    """(the validated fit.selection or None, how many panels it draws: one per metric)."""
+    from vifit.documents.choices import selection_of
+    from vifit.plot.choices import selection_metrics
+
+    selection = selection_of(document, path)
+    return selection, len(selection_metrics(selection)) if selection is not None else 0
+
+
+def _draw_selection(axes, selection, first: int, count: int) -> None:
+    if count:
+        from vifit.plot.choices import draw_selection
+
+        draw_selection([axes[0, first + i] for i in range(count)], selection)
+
+
 def draw_gmm(plt, document, path, table, options):
-    panels = 2 if table is not None else 1
+    """The ELBO trace; with a K range, the selection against K (fit.selection); with DATA, the
+    rows by cluster with 2σ ellipses."""
+    selection, chosen_panels = _selection_panels(document, path)
+    panels = 1 + chosen_panels + (table is not None)
     figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
     _trace(axes[0, 0], document, "ELBO")
+    _draw_selection(axes, selection, 1, chosen_panels)
     if table is not None:
         from vifit.documents import gmm as model_file
 
@@ -145,7 +165,7 @@ def draw_gmm(plt, document, path, table, options):
         if x.shape[1] == 1:
             raise BadInput(f"{path}: a 1-column model has no 2-D view; the ELBO trace is drawn without DATA")
         xy = x @ basis
-        ax = axes[0, 1]
+        ax = axes[0, panels - 1]
         colours = plt.get_cmap("tab10")
         ax.scatter(xy[:, 0], xy[:, 1], c=[colours(l % 10) for l in labels], s=8)
         for j in range(means.shape[0]):
@@ -160,13 +180,16 @@ def draw_mixture(plt, document, path, table, options):
     on their first two principal directions (or their two columns), coloured by component."""
     from vifit.documents import mixture as model_file
 
-    panels = 3 if table is not None else 2
+    selection, chosen_panels = _selection_panels(document, path)
+    panels = 2 + chosen_panels + (table is not None)
     figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
     _trace(axes[0, 0], document, "ELBO")
+    _draw_selection(axes, selection, 1, chosen_panels)
+    weights_ax = axes[0, 1 + chosen_panels]
     weights = np.asarray(field_of(document, path, "params", "expected_weights"), dtype=float)
-    axes[0, 1].bar(np.arange(1, weights.size + 1), weights, color=[plt.get_cmap("tab10")(j % 10)
+    weights_ax.bar(np.arange(1, weights.size + 1), weights, color=[plt.get_cmap("tab10")(j % 10)
                                                                    for j in range(weights.size)])
-    _labels(axes[0, 1], "component", "weight", "mixing weights")
+    _labels(weights_ax, "component", "weight", "mixing weights")
     if table is not None:
         columns = list(field_of(document, path, "data", "columns"))
         names, rows = _predicted(model_file, document, path, table)
@@ -182,8 +205,8 @@ def draw_mixture(plt, document, path, table, options):
             _, _, vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
             xy, labels_xy = x @ vt[:2].T, ("principal direction 1", "principal direction 2")
         colours = plt.get_cmap("tab10")
-        axes[0, 2].scatter(xy[:, 0], xy[:, 1], c=[colours(l % 10) for l in labels], s=8)
-        _labels(axes[0, 2], labels_xy[0], labels_xy[1], "rows by component (standardised)")
+        axes[0, panels - 1].scatter(xy[:, 0], xy[:, 1], c=[colours(l % 10) for l in labels], s=8)
+        _labels(axes[0, panels - 1], labels_xy[0], labels_xy[1], "rows by component (standardised)")
     figure.tight_layout()
     return figure
 
@@ -225,4 +248,12 @@ def draw_network(plt, document, path, table, options):
     return figure
 
 
-DRAW = {"pca": draw_pca, "gmm": draw_gmm, "mixture": draw_mixture, "autoencoder": draw_network, "vae": draw_network}
+def draw_comparison(plt, document, path, table, options):
+    from vifit.plot.choices import draw_comparison as draw
+
+    return draw(plt, document, path, table, options)
+
+
+# by the document's model; a comparison (vifit.compare/1) by its schema
+DRAW = {"comparison": draw_comparison, "pca": draw_pca, "gmm": draw_gmm, "mixture": draw_mixture,
+        "autoencoder": draw_network, "vae": draw_network}
