@@ -183,8 +183,8 @@ def _reading_runs(command, data, model):
     """Argument lists that make ``command`` read ``data`` (several where it has several readers)."""
     from test_bad_input_corpus import QUICK_FIT
 
-    if command == "predict":
-        return [["predict", model, data]]
+    if command in ("predict", "score"):
+        return [[command, model, data]]
     if command == "plot":
         return [["plot", model, data]]
     if command == "compare":

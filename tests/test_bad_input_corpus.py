@@ -158,7 +158,7 @@ def test_fit_commands_refuse_bad_files(tmp_path, name, command, existing):
 
 # commands run as `COMMAND MODEL.json DATA -o NAME` -> NAME; sample reads no DATA and meets
 # the corpus as bad model files (test_bad_model_files_are_refused)
-MODEL_COMMANDS = {"predict": "predicted.csv", "plot": "figure.png"}
+MODEL_COMMANDS = {"predict": "predicted.csv", "plot": "figure.png", "score": "scored.json"}
 MODEL_ONLY_COMMANDS = {"sample": "sampled.csv"}
 
 
