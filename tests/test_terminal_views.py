@@ -167,3 +167,29 @@ def test_a_terminal_stdout_gets_the_table_and_a_pipe_the_json(tmp_path):
     # -o - asks for the JSON on stdout, terminal or not
     code, screen, _ = _run_on_a_pty([*args, "-o", "-"])
     assert code == 0 and '"schema": "vifit.fit/1"' in screen
+
+
+def test_reading_stdin_from_a_terminal_says_so_at_once(tmp_path):
+    """`vifit gmm -` with the terminal as stdin would sit silent: one note, before any row."""
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    out = tmp_path / "fit.json"
+    process = subprocess.Popen([sys.executable, "-m", "vifit", "gmm", "-", "--k", "1", "--seed", "0", "-o", out],
+                               stdin=slave, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    os.close(slave)
+    try:
+        ready, _, _ = select.select([process.stderr], [], [], 60)
+        assert ready, "no note while waiting for rows"
+        first = process.stderr.readline().decode()
+        assert first.startswith("vifit: note: reading DATA from stdin, the terminal") and "Ctrl-D" in first
+        os.write(master, b"a,b\n1,2\n3,5\n4,4\n\x04")  # the rows, then end-of-file (Ctrl-D)
+        rest = process.stderr.read().decode()
+        assert process.wait(timeout=120) == 0, rest
+    finally:
+        os.close(master)
+    assert "reading DATA from stdin" not in rest  # said once
+    assert json.loads(out.read_text())["data"]["n_rows"] == 3

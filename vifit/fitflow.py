@@ -103,6 +103,7 @@ def run_fit(*, source: str, read: dict, out: dict, run: dict, plan) -> None:
 
     started, wall_start = time.perf_counter(), datetime.datetime.now(datetime.timezone.utc)
     reporter = Reporter(run["progress"], quiet=run["quiet"])
+    reporter.reading_stdin(source)
     fmt = resolve_format(out["output"], out["format"])
     # no -o and stdout a terminal: the summary table instead of a screenful of JSON (-o - writes it)
     on_screen = out["output"] is None and stdout_is_terminal()

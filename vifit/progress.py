@@ -99,6 +99,19 @@ class Reporter:
         else:
             self._message("note", message)
 
+    def reading_stdin(self, source: str) -> None:
+        """Say at once (not held as other notes are) that DATA is stdin when stdin is a terminal,
+        where the command would otherwise sit silent, waiting for rows to be typed."""
+        if source != "-" or self.quiet:
+            return
+        try:
+            waiting = sys.stdin is not None and sys.stdin.isatty()
+        except (AttributeError, ValueError):
+            waiting = False
+        if waiting:
+            self._message("note", "reading DATA from stdin, the terminal: type or paste CSV rows and end "
+                                  "with Ctrl-D (or give a file name instead of -)")
+
     def release(self) -> None:
         """Print the notes held back until now; later notes print at once."""
         held, self._held = self._held or [], None

@@ -68,6 +68,7 @@ def compare(data, models, validation, jobs, backend, read, out, run):
     shared = {"standardize": bool(read["standardize"]), **({"dtype": read["dtype"]} if read["dtype"] else {})}
     candidates = prepare(models, validation, shared)  # every option checked before the table is read
     reporter = Reporter(run["progress"], quiet=run["quiet"])
+    reporter.reading_stdin(data)
     opts = replace(ReadOptions(**read), standardize=False, dtype="float64")  # each candidate scales its own rows
     table = load_table(data, opts, min_rows=MIN_ROWS, note=reporter.note, require_variation=True)
     reporter.release()  # the table is good: its notes now, before the fits' warnings

@@ -81,6 +81,7 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, k
     from vifit.documents import model_kind
 
     reporter = Reporter(run["progress"], quiet=run["quiet"])
+    reporter.reading_stdin(data)
     fmt = require_csv_output("predict", out)
     check_output_target(out["output"], {"DATA": data, "MODEL": model_file})
     document = read_document(model_file)

@@ -63,6 +63,7 @@ def score(model_file, data, header, delimiter, decimal, dropna, iwae_samples, ro
     from vifit.progress import Reporter
 
     reporter = Reporter(run["progress"], quiet=run["quiet"])
+    reporter.reading_stdin(data)
     for option, path in (("-o", output), ("--rows", rows_path)):
         if path is not None and path != "-" and path.lower().endswith((".parquet", ".feather", ".arrow")):
             raise BadInput(f"{option} {path}: score writes {'JSON' if option == '-o' else 'CSV'} only")
