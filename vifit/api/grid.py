@@ -169,6 +169,7 @@ def _run(grid: Grid, tasks: list[Task], table, seed: int, reporter, policy) -> l
 
         on_decrease = getattr(policy, "on_decrease", "warn")
         outcomes = run_tasks(run_job, [(task, table, seed, on_decrease) for task in tasks], grid.jobs)
+        reporter.release()  # the notes held until a fit starts (Reporter.start) come first, as with one job
         for outcome in outcomes:
             for kind, message in outcome.messages:
                 (reporter.note if kind == "note" else reporter.warn)(message)
