@@ -106,11 +106,9 @@ def run_task(task: Task, table, *, seed: int, reporter, policy) -> Outcome:
     with_data_units(result, rows, rows.describe())  # of the rows it was fitted on (run_fit keeps this one)
     density = entropy = None
     if task.heldout is not None:
-        density, _ = heldout.row_scores(result, table, task.heldout)
+        density = heldout.row_scores(result, table, task.heldout)
     if task.entropy:
-        every = np.arange(rows.n_rows)
-        _, resp = heldout.row_scores(result, rows, every, responsibilities=True)
-        entropy = heldout.entropy_total(resp, rows.weights)
+        entropy = heldout.entropy_total(heldout.responsibilities(result, rows), rows.weights)
     return Outcome(result, density, entropy, [])
 
 

@@ -68,22 +68,25 @@ def scoring_document(result, table: Table) -> dict:
             "data": {"columns": list(table.columns), "preprocessing": {}, "n_features": table.n_features}}
 
 
-def row_scores(result, table: Table, rows: np.ndarray, *, responsibilities: bool = False):
-    """(log density (m,) in nats of the data as read, responsibilities (m, K) or None) of the
-    table's rows ``rows`` (m indices) under the fitted result."""
-    from vifit.documents import model_kind
+def row_scores(result, table: Table, rows: np.ndarray) -> np.ndarray:
+    """(m,) log density of the table's rows ``rows`` (m indices) under the fitted result, in
+    nats of the data as read (documents.scores.score_rows, and the Jacobian: see the module doc)."""
     from vifit.documents.scores import score_rows
 
-    document = scoring_document(result, table)
     values = np.asarray(table.values[rows], dtype=np.float64)
     part = Table(values=values, columns=list(table.columns), source=table.source)
-    jacobian = log_jacobian_rows(table.preprocessing, values)
-    if not responsibilities:
-        return score_rows(document, "candidate", part).log_density + jacobian, None
-    names, scored = model_kind(result.model).predict(document, "candidate", part)
-    scored = np.asarray(scored, dtype=np.float64).reshape(values.shape[0], len(names))
-    resp = scored[:, [j for j, name in enumerate(names) if name.startswith("resp_")]]
-    return scored[:, names.index("log_density")] + jacobian, resp
+    scores = score_rows(scoring_document(result, table), "candidate", part)
+    return scores.log_density + log_jacobian_rows(table.preprocessing, values)
+
+
+def responsibilities(result, table: Table) -> np.ndarray:
+    """(n, K) every row's responsibilities under the fitted result (the model file's own, as
+    ``vifit predict`` writes them as resp_*), for the ICL term."""
+    from vifit.documents import model_kind
+
+    values = np.asarray(table.values, dtype=np.float64)
+    part = Table(values=values, columns=list(table.columns), source=table.source)
+    return model_kind(result.model).responsibilities(scoring_document(result, table), "candidate", part)
 
 
 def entropy_total(resp: np.ndarray, weights: np.ndarray | None) -> float:
