@@ -229,6 +229,8 @@ def check_value(entry: Parameter, value) -> None:
         raise BadInput(f"{option}: {value!r} is not one of {', '.join(map(repr, entry.choices))}")
     elif entry.kind == "choices":
         values = listed(value)
+        if len(values) == 1 and values[0] not in entry.choices:  # one value: the words of a plain choice
+            raise BadInput(f"{option}: {value!r} is not one of {', '.join(map(repr, entry.choices))}")
         for one in values:
             if one not in entry.choices:
                 raise BadInput(f"{option} {value if isinstance(value, str) else ','.join(values)!r}: {one!r} is not "
