@@ -282,3 +282,27 @@ def test_the_api_takes_a_grid_and_a_split():
     assert model.document_["config"]["covariance"] == "diag,spherical"
     again = vifit.GMM(**model.get_params()).fit(x)
     assert again.document_["fit"]["validation"] == model.document_["fit"]["validation"]
+
+
+def test_a_stop_request_ends_the_grid_after_the_fit_in_progress():
+    """With one job the grid stops at the first interrupted fit and returns it marked interrupted,
+    with the candidates fitted so far (the command then writes it and exits 130/143)."""
+    from vifit.data import table_of
+    from vifit.inference.policy import LoopPolicy
+
+    x = _diag_mixture(200, seed=3)
+    estimator = vifit.GMM(k="1-3", covariance="full,diag", seed=0)
+    plan = estimator._plan(estimator._options(), None)
+    table = table_of(x, list("abcd"), "<array>", ReadOptions(), min_rows=2)
+    calls = []
+
+    def stop_soon():
+        calls.append(1)
+        return len(calls) > 2  # during the first candidates, long before the 6 end
+
+    from vifit.progress import Reporter
+
+    result = plan.fit(table, seed=0, reporter=Reporter("none"), policy=LoopPolicy(should_stop=stop_soon))
+    assert result.status == "interrupted"
+    candidates = result.fit_extra["selection"]["candidates"]
+    assert 1 <= len(candidates) < 6 and [c["k"] for c in candidates] == sorted(c["k"] for c in candidates)

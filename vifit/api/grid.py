@@ -175,7 +175,8 @@ def _run(grid: Grid, tasks: list[Task], table, seed: int, reporter, policy) -> l
     outcomes = []
     for task in tasks:
         outcomes.append(run_task(task, table, seed=seed, reporter=reporter, policy=policy))
-        if outcomes[-1].result.status == "interrupted":
+        # a stop request ends the grid after the fit in progress (which may have converged first)
+        if outcomes[-1].result.status == "interrupted" or (policy is not None and policy.should_stop()):
             break
     return outcomes
 
