@@ -111,7 +111,8 @@ def main():
     theirs = run_child(["--child", "sklearn"] + common)
     same = one["elbos"] == two["elbos"] and one["chosen"] == two["chosen"]
     print(f"  vifit --jobs 1  {one['seconds']:8.1f} s  peak RSS {one['peak_mb']:6.0f} MB "
-          f"(+{one['peak_over_base_mb']:.0f} MB; data {one['data_mb']:.0f} MB)  chose {one['chosen']} by {one['criterion']}")
+          f"(+{one['peak_over_base_mb']:.0f} MB; data {one['data_mb']:.0f} MB)  chose {one['chosen']} "
+          f"by {one['criterion']}")
     print(f"  vifit --jobs 2  {two['seconds']:8.1f} s  peak RSS {two['peak_mb']:6.0f} MB parent, "
           f"{two['worker_peak_mb']:.0f} MB largest worker  chose {two['chosen']}  "
           f"(identical to --jobs 1: {'yes' if same else 'NO'})")

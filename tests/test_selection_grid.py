@@ -116,7 +116,8 @@ def test_the_iris_heldout_ranking_equals_an_independent_scipy_computation(tmp_pa
 def test_icl_is_the_elbo_minus_the_entropy_of_responsibilities_from_q(tmp_path):
     """Responsibilities from the written q (Bishop 10.46-10.49), independently of vifit's local step."""
     document, _ = _fit(["gmm", IRIS, "--k", "2-4", "--seed", "1"], tmp_path / "fit.json")
-    chosen = next(c for c in document["fit"]["selection"]["candidates"] if c["k"] == document["fit"]["selection"]["chosen_k"])
+    selection = document["fit"]["selection"]
+    chosen = next(c for c in selection["candidates"] if c["k"] == selection["chosen_k"])
     x = load_table(str(IRIS), ReadOptions(columns="1-4"), min_rows=2).values
     q = document["params"]["variational"]
     alpha = np.asarray(q["weight_concentration"])

@@ -35,7 +35,8 @@ class Parameter(namedtuple("Parameter", _FIELDS, defaults=(None, None, None, Fal
 
     kind: int, float (finite), choice, choices (one of the choices, or several as a comma list:
     gmm's "--covariance full,diag", a grid the fit compares; see :func:`listed`), flag, text,
-    sizes (layer sizes as text, parsed by the model), krange (an int >= low, or K candidates as text, "2-10" or "2,4,8", parsed by
+    sizes (layer sizes as text, parsed by the model),
+    krange (an int >= low, or K candidates as text, "2-10" or "2,4,8", parsed by
     api.gmm_select.parse_k; GMM turns a list of ints into that text).
     A None default means None is allowed (the option unset). words: the message of a value out of
     range ({option}, {range}, {value}), else the generic one. negatable: a flag with an --no- form.

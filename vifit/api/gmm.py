@@ -206,8 +206,8 @@ class GMM(Estimator):
     ``--k`` does ("2-10", "2,4,8", or a list of ints), and ``covariance`` several types ("full,diag"
     or a list): each candidate is fitted by CAVI and the best by ``select`` kept (fit.selection;
     api.grid). ``validation`` (a fraction) or ``folds`` (F) hold rows out and record their log
-    density in fit.validation; ``jobs`` fits a grid in that many processes. ``fit(X)`` takes rows in memory (an array or DataFrame) or the path of a
-    CSV file: then SVI streams it (``stream=False`` loads it), and ``backend="dask"`` with
+    density in fit.validation; ``jobs`` fits a grid in that many processes. ``fit(X)`` takes rows
+    in memory (an array or DataFrame) or the path of a CSV file: then SVI streams it (``stream=False`` loads it), and ``backend="dask"`` with
     ``scheduler`` (or ``scheduler_file``) fits the files of a glob on a cluster.
 
     Fitted: weights_ (K,), means_ (K, D), covariances_ ((K, D, D) full; (K, D) per-feature

@@ -18,7 +18,6 @@ The running of the candidates' fits is :mod:`vifit.api.grid`'s.
 from __future__ import annotations
 
 import re
-from typing import Callable
 
 from vifit.errors import BadInput
 from vifit.result import FitResult

@@ -8,7 +8,8 @@ Per candidate there is one *main* task, whose result is the candidate's model, a
 
     no split        main: all rows                     (ICL from all rows)
     --validation    main: the training rows            (scored on the held-out rows; ICL from the training rows)
-    --folds F       main: all rows (the written model) + one task per fold: its training rows, scored on its held-out part
+    --folds F       main: all rows (the written model), and per fold: its training rows,
+                    scored on its held-out part
 
 The tasks are independent, so ``--jobs N`` runs them in N spawned processes
 (vifit.parallel.run_tasks); each is seeded as in one process and the per-chunk sums do not
