@@ -89,3 +89,8 @@ def test_bench_load_compares_the_reader_with_pandas(tmp_path):
 def test_bench_starts_times_the_start_and_the_moves():
     out = _run("bench_starts.py", "--n", "3000", "--seeds", "0")
     assert out.count("vifit --init") == 2 and "BayesianGaussianMixture" in out and "ARI" in out
+
+
+def test_bench_select_compares_jobs_and_scikit_learn():
+    out = _run("bench_select.py", "--rows", "1500", "--k", "1-2")
+    assert "identical to --jobs 1: yes" in out and "sklearn BIC" in out and "speed-up" in out

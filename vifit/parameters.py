@@ -22,7 +22,7 @@ from collections import namedtuple
 
 from vifit.errors import BadInput
 
-KINDS = ("int", "float", "choice", "flag", "text", "sizes", "krange")
+KINDS = ("int", "float", "choice", "choices", "flag", "text", "sizes", "krange")
 
 
 _FIELDS = ("name", "models", "kind", "default", "low", "high", "low_open", "high_open", "choices", "when", "words",
@@ -33,8 +33,10 @@ class Parameter(namedtuple("Parameter", _FIELDS, defaults=(None, None, None, Fal
     """One option: name, the models it belongs to, kind, default, low / high (None: no bound)
     with low_open / high_open, choices, when (option, the values it applies with), words, negatable.
 
-    kind: int, float (finite), choice, flag, text, sizes (layer sizes as text, parsed by the
-    model), krange (an int >= low, or K candidates as text, "2-10" or "2,4,8", parsed by
+    kind: int, float (finite), choice, choices (one of the choices, or several as a comma list:
+    gmm's "--covariance full,diag", a grid the fit compares; see :func:`listed`), flag, text,
+    sizes (layer sizes as text, parsed by the model),
+    krange (an int >= low, or K candidates as text, "2-10" or "2,4,8", parsed by
     api.gmm_select.parse_k; GMM turns a list of ints into that text).
     A None default means None is allowed (the option unset). words: the message of a value out of
     range ({option}, {range}, {value}), else the generic one. negatable: a flag with an --no- form.
@@ -73,7 +75,7 @@ P = Parameter
 TABLE = (
     # gmm, in the order its document's config records them
     P("k", GMM, "krange", 2, low=1),
-    P("covariance", GMM, "choice", "full", choices=COVARIANCES),
+    P("covariance", GMM, "choices", "full", choices=COVARIANCES),
     P("weights", GMM, "choice", "dirichlet", choices=("uniform", "dirichlet", "dp")),
     P("weight_concentration", GMM, "float", low=0, low_open=True, words=POSITIVE),
     P("mean_prior", GMM, "text"),
@@ -99,6 +101,12 @@ TABLE = (
     P("memoized", GMM + MIXTURE, "flag", False, when=SVI_ONLY),
     P("stream", GMM + MIXTURE, "flag", True, when=SVI_ONLY, negatable=True),
     P("backend", GMM + MIXTURE, "choice", "local", choices=("local", "dask")),
+    # held-out rows and the selection grid (api.grid): recorded in config only when they apply
+    P("validation", GMM + MIXTURE, "float", low=0, high=1, low_open=True, high_open=True,
+      words="{option} {value:g}: the held-out fraction must be in {range}, e.g. 0.2"),
+    P("folds", GMM + MIXTURE, "int", low=2, words="{option} {value}: give at least 2 folds"),
+    P("select", GMM + MIXTURE, "choice", choices=("elbo", "heldout", "icl")),  # None: heldout with a split, else elbo
+    P("jobs", GMM + MIXTURE, "int", 1, low=1),
     P("scheduler", GMM + MIXTURE, "text", when=DASK_ONLY),
     P("scheduler_file", GMM + MIXTURE, "text", when=DASK_ONLY),
     P("worker_wait", GMM + MIXTURE, "float", low=0, high=86400, low_open=True, when=DASK_ONLY),
@@ -220,6 +228,24 @@ def check_value(entry: Parameter, value) -> None:
             raise BadInput(f"{option}: {value!r} is not in {_span(entry)}")
     elif entry.kind == "choice" and value not in entry.choices:
         raise BadInput(f"{option}: {value!r} is not one of {', '.join(map(repr, entry.choices))}")
+    elif entry.kind == "choices":
+        values = listed(value)
+        if len(values) == 1 and values[0] not in entry.choices:  # one value: the words of a plain choice
+            raise BadInput(f"{option}: {value!r} is not one of {', '.join(map(repr, entry.choices))}")
+        for one in values:
+            if one not in entry.choices:
+                raise BadInput(f"{option} {value if isinstance(value, str) else ','.join(values)!r}: {one!r} is not "
+                               f"one of {', '.join(map(repr, entry.choices))} (give one, or a comma list)")
+        if len(set(values)) < len(values):
+            raise BadInput(f"{option} {value!r}: a value is listed twice")
+
+
+def listed(value) -> list:
+    """The values of a "choices" option in the order given: "full, diag" -> ["full", "diag"]
+    (a list or tuple is taken as is); a plain value -> [value]."""
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value]
+    return [part.strip() for part in str(value).split(",")]
 
 
 def given_text(entry: Parameter, value) -> str:
@@ -232,7 +258,10 @@ def applies(entry: Parameter, values: dict, table: dict) -> bool:
     if entry.when is None:
         return True
     depends, allowed = entry.when
-    return values.get(depends, table[depends].default) in allowed
+    value = values.get(depends, table[depends].default)
+    if table[depends].kind == "choices":  # a grid of covariances: applies when any of them takes it
+        return any(v in allowed for v in listed(value))
+    return value in allowed
 
 
 def check(model: str, values: dict, given: set | None = None) -> None:

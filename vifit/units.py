@@ -81,8 +81,8 @@ def data_units_block(fit_block: dict, n_rows: int, jacobian: float, complete: bo
 def with_data_units(result, rows, data: dict) -> None:
     """Add fit.data_units to a FitResult of a model with a density (not the autoencoder).
     rows: what the fit saw; data: its ``describe()`` (the data block: preprocessing, n_rows)."""
-    if result.model == "autoencoder" or result.elbo is None:
-        return
+    if result.model == "autoencoder" or result.elbo is None or "data_units" in result.fit_extra:
+        return  # already there: a fit of some of the rows (api.grid) converted them for its own rows
     jacobian = log_jacobian_total(data.get("preprocessing"), rows, data["n_rows"])
     if jacobian is None:
         return

@@ -35,14 +35,23 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False):
     ``--strict`` (a K range then warns about no candidate, the caller exits 3 on any that did not
     converge, see ``Plan.strict_check``)."""
     from vifit.fitplan import Plan  # imported when a fit is planned: `import vifit` stays light
-    from vifit.api.gmm_select import parse_k
+    from vifit import parameters
+    from vifit.api.gmm_select import criterion_of, parse_k
+    from vifit.api.heldout import split_of
 
     ks = parse_k(options["k"])
+    covariances = parameters.listed(options["covariance"])
     method, backend = options["method"], options["backend"]
     svi = method == "svi"
+    split, several = split_of(options), len(ks) > 1 or len(covariances) > 1
     if len(ks) > 1 and (svi or backend == "dask"):
         raise BadInput("--k with several values selects K by local CAVI; drop --method svi / "
                        "--backend dask (or fit each K)")
+    if len(covariances) > 1 and (svi or backend == "dask"):
+        raise BadInput("--covariance with several values compares them by local CAVI; drop --method svi / "
+                       "--backend dask (or fit each covariance)")
+    refuse_split(split, svi=svi, stream=options["stream"], backend=backend)
+    criterion_of(options.get("select"), split)  # --select heldout without a split: before the rows are read
     if backend == "dask" and svi and not options["stream"]:
         raise BadInput("--no-stream does not apply to --backend dask (the rows stay on the workers)")
     max_iter = options["max_iter"]
@@ -53,6 +62,8 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False):
     config.update({name: options[name] if svi else None for name in SVI_OPTIONS})
     config.update(stream=bool(options["stream"]) if svi else None, backend=backend)
     fit_options = {name: config[name] for name in CAVI_OPTIONS}
+    if split or len(covariances) > 1 or options.get("select") is not None:
+        config.update(selection_config(options, split), covariance=",".join(covariances))
     settings = None
     if svi:
         from vifit.api.gmm_svi import svi_settings
@@ -68,17 +79,48 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False):
                            resources=run.resources)
         run.not_converged_hint = SVI_HINT if svi else run.not_converged_hint
         return run
+    if several or split:
+        from vifit.api.grid import Grid, fit_grid
+
+        fit = partial(_fit_svi, settings=settings) if svi else _fit_cavi
+        grid = Grid(fit=fit, options=fit_options, ks=ks, covariances=covariances, spec=str(options["k"]),
+                    split=split, select=options.get("select"), jobs=int(options.get("jobs") or 1), strict=strict)
+        return Plan(config=config, fit=partial(fit_grid, grid=grid), load=load_cavi,
+                    strict_check=partial(_unconverged_candidates, spec=str(options["k"])) if several else None,
+                    not_converged_hint=SVI_HINT if svi else Plan.not_converged_hint)
     if svi:
         from vifit.api.gmm_svi import load_stream
 
         return Plan(config=config, fit=partial(_fit_svi, settings=settings, options=fit_options),
                     load=load_stream if options["stream"] else load_cavi,
                     not_converged_hint=_svi_hint(source) if options["stream"] else SVI_HINT)
-    if len(ks) > 1:
-        return Plan(config=config, fit=partial(_fit_range, ks=ks, spec=options["k"], strict=strict,
-                                               options=fit_options),
-                    strict_check=partial(_unconverged_candidates, spec=options["k"]), load=load_cavi)
     return Plan(config=config, fit=partial(_fit_cavi, options=fit_options), load=load_cavi)
+
+
+SELECTION_OPTIONS = ("validation", "folds", "select", "jobs")  # vifit.parameters' entries; api.grid's
+
+
+def selection_config(options: dict, split) -> dict:
+    """config's record of a split, a covariance grid or a --select given (absent otherwise, so the
+    document of a single fit, or of a K range by ELBO, is as before the grid): the held-out
+    fraction or folds and the criterion (--jobs is not recorded: the results do not depend on it)."""
+    from vifit.api.gmm_select import criterion_of
+
+    return {"validation": options.get("validation"), "folds": options.get("folds"),
+            "select": criterion_of(options.get("select"), split)}
+
+
+def refuse_split(split, *, svi: bool, stream, backend: str) -> None:
+    """BadInput for held-out rows where the rows are not in one table in memory."""
+    if split is None:
+        return
+    option = "--validation" if split[0] == "validation" else "--folds"
+    if backend == "dask":
+        raise BadInput(f"{option} holds rows out of a fit in memory: drop --backend dask, or fit the training files "
+                       f"and score the held-out ones with vifit score")
+    if svi and stream:
+        raise BadInput(f"{option} holds rows out of a fit in memory, not of a streamed file: add --no-stream (SVI on "
+                       f"the rows in memory) or use --method cavi")
 
 
 def load_cavi(source: str, opts, note):
@@ -124,21 +166,6 @@ def _noted_restarts(result, tol: float, reporter, prefix: str = ""):
     return result
 
 
-def _fit_range(table, *, seed, reporter, policy=None, ks: list, spec: str, strict: bool, options: dict):
-    """Each K of a range by CAVI, the highest ELBO kept (fit.selection records every candidate)."""
-    from vifit.api import gmm_fit
-    from vifit.api.gmm_select import select
-
-    gmm_fit.check_k(ks, table.values.shape[0], options["init"], spec=spec)  # before fitting any K
-    return select(ks, partial(_fit_one_k, table, seed=seed, reporter=reporter, policy=policy, options=options),
-                  reporter, spec=spec, strict=strict)
-
-
-def _fit_one_k(table, k: int, *, seed, reporter, policy, options: dict):
-    return _fit_cavi(table, seed=seed, reporter=reporter, policy=policy, options={**options, "k": k},
-                     prefix=f"K = {k}: ")
-
-
 def _unconverged_candidates(result, *, spec: str) -> str | None:
     """``--strict`` on a K range: the message naming the candidates that did not converge, if any."""
     from vifit.api.gmm_select import NOT_CONVERGED_HINT, unconverged, unconverged_message
@@ -147,15 +174,16 @@ def _unconverged_candidates(result, *, spec: str) -> str | None:
     return f"{unconverged_message(spec, stopped_early)} (--strict); {NOT_CONVERGED_HINT}" if stopped_early else None
 
 
-def _fit_svi(rows, *, seed, reporter, policy=None, settings, options: dict):
-    """SVI or memoized VB on streamed rows (gmm_svi.Loaded) or an in-memory table."""
+def _fit_svi(rows, *, seed, reporter, policy=None, settings, options: dict, prefix: str = ""):
+    """SVI or memoized VB on streamed rows (gmm_svi.Loaded) or an in-memory table; prefix: the
+    candidate named in the restarts' note, in a grid."""
     from vifit.api import gmm_svi
     from vifit.inference.policy import DEFAULT
 
     loaded = rows if isinstance(rows, gmm_svi.Loaded) else gmm_svi.in_memory(rows)
     result = gmm_svi.fit(loaded, seed=seed, reporter=reporter, settings=settings, policy=policy or DEFAULT,
                          **options)
-    return _noted_restarts(result, settings.tol, reporter)
+    return _noted_restarts(result, settings.tol, reporter, prefix)
 
 
 def _fit_dask(table, *, seed, reporter, policy=None, settings, options: dict):
@@ -175,9 +203,11 @@ class GMM(Estimator):
     """Bayesian Gaussian mixture by CAVI (``method="cavi"``) or SVI (``method="svi"``; with
     ``memoized=True``, memoized VB). Parameters are ``vifit gmm``'s options; ``max_iter=None`` is
     the CLI's default (500 sweeps for cavi, no step limit for svi). ``k`` may name candidates as
-    ``--k`` does ("2-10", "2,4,8", or a list of ints): each is fitted by CAVI and the highest ELBO
-    kept (fit.selection). ``fit(X)`` takes rows in memory (an array or DataFrame) or the path of a
-    CSV file: then SVI streams it (``stream=False`` loads it), and ``backend="dask"`` with
+    ``--k`` does ("2-10", "2,4,8", or a list of ints), and ``covariance`` several types ("full,diag"
+    or a list): each candidate is fitted by CAVI and the best by ``select`` kept (fit.selection;
+    api.grid). ``validation`` (a fraction) or ``folds`` (F) hold rows out and record their log
+    density in fit.validation; ``jobs`` fits a grid in that many processes. ``fit(X)`` takes rows
+    in memory (an array or DataFrame) or the path of a CSV file: then SVI streams it (``stream=False`` loads it), and ``backend="dask"`` with
     ``scheduler`` (or ``scheduler_file``) fits the files of a glob on a cluster.
 
     Fitted: weights_ (K,), means_ (K, D), covariances_ ((K, D, D) full; (K, D) per-feature
@@ -193,16 +223,19 @@ class GMM(Estimator):
                  init="screened", moves="split-merge", tol=1e-6, max_iter=None, restarts=1, chunk_rows=None,
                  method="cavi",
                  batch_size=1024, forgetting=0.7, delay=1.0, epochs=10, memoized=False, stream=True,
-                 backend="local", scheduler=None, scheduler_file=None, worker_wait=None, standardize=False,
-                 dropna=False, dtype=None, seed=None, progress="none"):
+                 backend="local", scheduler=None, scheduler_file=None, worker_wait=None, validation=None, folds=None,
+                 select=None, jobs=1, standardize=False, dropna=False, dtype=None, seed=None, progress="none"):
         self._store(locals())
 
     def _options(self) -> dict:
         from vifit import parameters
 
-        options = {name: getattr(self, name) for name in CONFIG + ("scheduler", "scheduler_file", "worker_wait")}
+        options = {name: getattr(self, name)
+                   for name in CONFIG + ("scheduler", "scheduler_file", "worker_wait") + SELECTION_OPTIONS}
         if isinstance(self.k, (list, tuple, range)):  # candidates as --k lists them: "2,4,8"
             options["k"] = ",".join(str(k) for k in self.k)
+        if isinstance(self.covariance, (list, tuple)):  # a grid of covariance types, as --covariance lists them
+            options["covariance"] = ",".join(str(c) for c in self.covariance)
         parameters.check("gmm", options)  # K candidates (text) are gmm_select.parse_k's
         if not isinstance(options["k"], str):
             options["k"] = int(self.k)

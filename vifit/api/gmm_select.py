@@ -1,20 +1,38 @@
-"""Choosing K: fit each candidate and keep the one with the highest ELBO.
+"""Choosing among candidates (K, and gmm's covariance type): the selection table ``fit.selection``.
 
-The ELBO is a lower bound on log p(x | K) with every constant, so candidates are
-compared on it directly. We do not add log K! (Bishop 2006, §10.2.4): once surplus
-components are empty the posterior no longer has K! symmetric modes, and the
-correction would then favour the largest K.
+Three criteria (``--select``):
+
+- elbo: the highest ELBO. It is a lower bound on log p(x | K) with every constant, in nats of
+  the data, so candidates, of any K and any covariance type, are compared on it directly. We do
+  not add log K! (Bishop 2006, §10.2.4): once surplus components are empty the posterior no
+  longer has K! symmetric modes, and the correction would then favour the largest K.
+- heldout: the highest held-out log predictive density per row (``--validation``, ``--folds``;
+  api.heldout), nats of the data as read.
+- icl: the highest ICL-style bound, ELBO - sum_n w_n H(r_n): the ELBO minus the entropy of the
+  responsibilities r_n of the fitted rows, i.e. the bound with hard assignments (Biernacki,
+  Celeux & Govaert 2000 penalise BIC the same way); it prefers well-separated components.
+
+The running of the candidates' fits is :mod:`vifit.api.grid`'s.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Callable
 
 from vifit.errors import BadInput
 from vifit.result import FitResult
 
 CRITERION = "highest ELBO (a lower bound on log p(x | K), all constants included)"
+SAME_UNITS = ("; the ELBOs of different covariance types are in the same units (nats of the data, every constant "
+              "included), so they compare directly")
+CRITERIA = {
+    "elbo": CRITERION,
+    "heldout": "highest held-out log predictive density per row (nats of the data as read)",
+    "icl": ("highest ICL-style bound: the ELBO minus the entropy of the responsibilities, sum_n H(r_n), "
+            "i.e. the bound with hard assignments"),
+}
+FIGURE = {"elbo": "elbo", "heldout": "heldout_log_density_per_row", "icl": "icl"}
+WHAT = {"elbo": "ELBO", "heldout": "held-out log density per row", "icl": "ICL bound"}
 
 
 def parse_k(spec: str) -> list[int]:
@@ -60,13 +78,19 @@ def restart_spread(elbos: list, best: int | None, tol: float) -> str | None:
             f"find a higher one")
 
 
-def unconverged(result: FitResult) -> list[int]:
-    """The candidate Ks of a selection (``fit.selection``) that stopped before converging."""
+def unconverged(result: FitResult) -> list[str]:
+    """The candidates of a selection (``fit.selection``) that stopped before converging: "3", or
+    "3 (diag)" in a grid of covariance types."""
     selection = result.fit_extra.get("selection", {})
-    return [c["k"] for c in selection.get("candidates", []) if not c["converged"]]
+    several = len((selection.get("grid") or {}).get("covariance") or []) > 1
+    return [label(c, several) for c in selection.get("candidates", []) if not c["converged"]]
 
 
-def unconverged_message(spec: str, ks: list[int]) -> str:
+def label(candidate: dict, with_covariance: bool) -> str:
+    return f"{candidate['k']} ({candidate['covariance']})" if with_covariance else str(candidate["k"])
+
+
+def unconverged_message(spec: str, ks: list) -> str:
     listed = ", ".join(str(k) for k in ks)
     return (f"--k {spec}: candidate{'s' if len(ks) > 1 else ''} K = {listed} did not converge, so the "
             f"choice among them may change with more sweeps")
@@ -80,42 +104,90 @@ def _carrying(candidate: dict) -> str:
     return f" ({effective} component{'s' if effective != 1 else ''} carr{'y' if effective != 1 else 'ies'} weight)"
 
 
-def select(ks: list[int], fit_one: Callable[[int], FitResult], reporter, *, spec: str = "",
-           strict: bool = False) -> FitResult:
-    """Fit every K in ``ks`` with ``fit_one(k)``; return the best, with ``fit.selection``.
+def criterion_of(select: str | None, split) -> str:
+    """--select's criterion: as given, else heldout with a split and elbo without (BadInput for
+    heldout without a split)."""
+    if select is None:
+        return "heldout" if split is not None else "elbo"
+    if select == "heldout" and split is None:
+        raise BadInput("--select heldout needs held-out rows: add --validation FRACTION or --folds F")
+    return select
 
-    spec: the --k text, for messages. Candidates that did not converge get a warning naming
-    them, unless ``strict`` (the caller then exits 3 after writing, see ``unconverged``)."""
-    results = []
-    with reporter.group(f"K = {spec or ','.join(map(str, ks))}: fits", total=len(ks)):
-        for k in ks:
-            with reporter.item(f"K={k}"):
-                results.append(fit_one(k))
-            if results[-1].status == "interrupted":
-                break
-    best_index = max(range(len(results)), key=lambda i: results[i].elbo)
-    best = results[best_index]
-    candidates = [{
-        "k": k,
+
+def candidate(k: int, covariance: str | None, result: FitResult, entropy: float | None,
+              validation: dict | None) -> dict:
+    """One row of the selection table (covariance None: the mixture, whose families carry theirs)."""
+    row = {"k": k}
+    if covariance is not None:
+        row["covariance"] = covariance
+    row.update({
         "elbo": result.elbo,
         "elbo_per_row": result.elbo / result.n_rows,
         "n_iter": result.n_iter,
         "converged": result.converged,
         "effective_components": result.fit_extra.get("effective_components"),
-    } for k, result in zip(ks, results)]
-    chosen = ks[best_index]
-    best.fit_extra["selection"] = {
-        "candidates": candidates,
-        "chosen_k": chosen,
-        "criterion": CRITERION,
-        "reason": f"K = {chosen} has the highest ELBO of the {len(candidates)} candidates fitted",
+        "heldout_log_density_per_row": None if validation is None else validation["heldout_log_density_per_row"],
+        "heldout_standard_error": None if validation is None else validation["standard_error"],
+        "icl": None if entropy is None else result.elbo - entropy,
+    })
+    return row
+
+
+def _figure(row: dict, criterion: str) -> float:
+    value = row[FIGURE[criterion]]
+    return float("-inf") if value is None else value
+
+
+def edge_warning(spec: str, ks: list[int], chosen: int) -> str | None:
+    """The warning for a chosen K on the edge of a range of several: the largest, or the smallest
+    when it is above 1 (a better K may lie outside)."""
+    if len(ks) < 2 or not (chosen == ks[-1] or (chosen == ks[0] and chosen > 1)):
+        return None
+    side, wider = ("largest", f"{ks[0]}-{2 * ks[-1]}") if chosen == ks[-1] else ("smallest", f"1-{ks[-1]}")
+    return (f"--k {spec}: the chosen K = {chosen} is the {side} candidate, so a better K may lie outside the range: "
+            f"widen it (e.g. --k {wider})")
+
+
+def table(rows: list[dict], criterion: str, *, ks: list[int], covariances: list | None, spec: str,
+          split) -> tuple[int, dict]:
+    """(index of the chosen row, fit.selection) for the candidates' rows (selection.candidate)."""
+    best = max(range(len(rows)), key=lambda i: _figure(rows[i], criterion))
+    chosen, several = rows[best], covariances is not None and len(covariances) > 1
+    text = CRITERIA[criterion]
+    if criterion != "heldout" and several:
+        text += SAME_UNITS
+    if criterion == "heldout":
+        text += " on " + ("the --validation rows" if split[0] == "validation" else f"{split[1]} cross-validation folds")
+    elif split is not None and split[0] == "validation":
+        text += " (of the fits to the training rows)"
+    name = f"K = {chosen['k']}" + (f", covariance {chosen['covariance']}" if several else "")
+    block = {
+        "candidates": rows,
+        "chosen_k": chosen["k"],
+        "criterion": text,
+        "reason": f"{name} has the highest {WHAT[criterion]} of the {len(rows)} candidates fitted",
+        "select": criterion,
+        "chosen": {"k": chosen["k"], **({"covariance": chosen["covariance"]} if covariances is not None else {})},
+        "grid": {"k": list(ks), **({"covariance": list(covariances)} if covariances is not None else {})},
+        "edge": edge_warning(spec or ",".join(map(str, ks)), ks, chosen["k"]),
     }
-    if any(r.status == "interrupted" for r in results):
-        best.status = "interrupted"
-    reporter.note(f"chose K = {chosen}{_carrying(candidates[best_index])}: " + ", ".join(
-        f"K={c['k']} elbo {c['elbo']:.6g}" for c in candidates))
-    stopped_early = unconverged(best)
-    if stopped_early and not strict and best.status != "interrupted":
-        reporter.warn(unconverged_message(spec or ",".join(map(str, ks)), stopped_early)
-                      + f"; {NOT_CONVERGED_HINT} (\"converged\": false in fit.selection)")
-    return best
+    return best, block
+
+
+def chosen_note(rows: list[dict], best: int, criterion: str, covariances: list | None) -> str:
+    """The note naming the chosen row and every candidate's figure; a K range by ELBO keeps its
+    words of before the grid ("chose K = 3: K=1 elbo -1948.94, ...")."""
+    several = covariances is not None and len(covariances) > 1
+    chosen = rows[best]
+    if criterion == "elbo" and not several:
+        return f"chose K = {chosen['k']}{_carrying(chosen)}: " + ", ".join(
+            f"K={c['k']} elbo {c['elbo']:.6g}" for c in rows)
+    name = f"K = {chosen['k']}" + (f", covariance {chosen['covariance']}" if several else "")
+    key, what = FIGURE[criterion], {"elbo": "elbo", "heldout": "heldout", "icl": "icl"}[criterion]
+
+    def shown(row):
+        value = row[key]
+        return "n/a" if value is None else f"{value:.6g}"
+
+    return (f"chose {name}{_carrying(chosen)} by {WHAT[criterion]}: " + ", ".join(
+        f"K={c['k']}{'/' + c['covariance'] if several else ''} {what} {shown(c)}" for c in rows))

@@ -20,7 +20,9 @@ def plan(options: dict, *, strict: bool = False):
     """The Plan of a mixture fit; options: every name of CONFIG (checked by vifit.parameters.check;
     max_iter None: 500 sweeps for cavi, no step limit for svi; k an int or a K range's text, fitted
     by CAVI per candidate; strict: ``--strict``, as for gmm.plan)."""
-    from vifit.api.gmm_select import parse_k
+    from vifit.api.gmm import refuse_split, selection_config
+    from vifit.api.gmm_select import criterion_of, parse_k
+    from vifit.api.heldout import split_of
     from vifit.errors import BadInput
     from vifit.fitplan import Plan  # imported when a fit is planned: `import vifit` stays light
 
@@ -29,12 +31,17 @@ def plan(options: dict, *, strict: bool = False):
     if len(ks) > 1 and (svi or dask):
         raise BadInput("--k with several values selects K by local CAVI; drop --method svi / --backend dask "
                        "(or fit each K)")
+    split = split_of(options)
+    refuse_split(split, svi=svi, stream=options["stream"], backend=options["backend"])
+    criterion_of(options.get("select"), split)  # --select heldout without a split: before the rows are read
     config = {name: options[name] for name in FIT_OPTIONS}
     config["k"] = ks[0] if len(ks) == 1 else str(options["k"])
     config.update(method=options["method"], **{name: options[name] if svi else None for name in SVI_OPTIONS})
     config["stream"] = bool(options["stream"]) if svi else None
     config["backend"] = options["backend"]
     fit_options = {name: config[name] for name in FIT_OPTIONS}
+    if split or options.get("select") is not None:  # as gmm's (api.gmm.selection_config)
+        config.update(selection_config(options, split))
     if dask and svi and not options["stream"]:
         raise BadInput("--no-stream does not apply to --backend dask (the rows stay on the workers)")
     settings = None
@@ -53,17 +60,20 @@ def plan(options: dict, *, strict: bool = False):
         run.load = partial(load_dask, family=options["family"], resources=run.resources,
                            backend={name: options.get(name) for name in ("scheduler", "scheduler_file", "worker_wait")})
         return run
-    if svi:
+    if len(ks) > 1 or split:
+        from vifit.api.gmm import _unconverged_candidates
+        from vifit.api.grid import Grid, fit_grid
+
+        fit = partial(_fit_svi, settings=settings) if svi else _fit
+        grid = Grid(fit=fit, options=fit_options, ks=ks, covariances=None, spec=str(options["k"]), split=split,
+                    select=options.get("select"), jobs=int(options.get("jobs") or 1), strict=strict)
+        run = Plan(config=config, fit=partial(fit_grid, grid=grid), **hint,
+                   strict_check=partial(_unconverged_candidates, spec=str(options["k"])) if len(ks) > 1 else None)
+    elif svi:
         run = Plan(config=config, fit=partial(_fit_svi, settings=settings, options=fit_options), **hint)
         if options["stream"]:
             run.load = partial(load_stream, family=options["family"])
             return run
-    elif len(ks) > 1:
-        from vifit.api.gmm import _unconverged_candidates
-
-        run = Plan(config=config, fit=partial(_fit_range, ks=ks, spec=str(options["k"]), strict=strict,
-                                              options=fit_options),
-                   strict_check=partial(_unconverged_candidates, spec=str(options["k"])))
     else:
         run = Plan(config=config, fit=partial(_fit, options=fit_options))
     run.load = partial(load, family=options["family"], min_rows=run.min_rows)
@@ -111,7 +121,8 @@ def load(source: str, opts, note, *, family: str | None, min_rows: int):
                       require_variation=True)
 
 
-def _fit(table, *, seed, reporter, policy=None, options: dict):
+def _fit(table, *, seed, reporter, policy=None, options: dict, prefix: str = ""):
+    """One K by CAVI (prefix: the candidate's name in a grid; the mixture says nothing per restart)."""
     from vifit.api import mixture_fit
 
     return mixture_fit.fit(table, seed=seed, reporter=reporter, policy=policy, **options)
@@ -126,39 +137,7 @@ def _fit_dask(table, *, seed, reporter, policy=None, settings=None, options: dic
     return dask_mixture.fit_svi(table, seed=seed, reporter=reporter, policy=policy, settings=settings, **options)
 
 
-def _fit_range(table, *, seed, reporter, policy=None, ks: list, spec: str, strict: bool, options: dict):
-    """Each K of a range by CAVI, the highest ELBO kept (fit.selection records every candidate);
-    the families are inferred and noted once, for the first candidate."""
-    from vifit.api import mixture_fit
-    from vifit.api.gmm_fit import check_k
-    from vifit.api.gmm_select import select
-
-    check_k(ks, table.n_rows, options["init"], spec=spec)  # before fitting any K
-    quiet = _QuietFamilies(reporter)
-
-    def fit_one(k: int):
-        return mixture_fit.fit(table, seed=seed, reporter=quiet, policy=policy, **{**options, "k": k})
-
-    return select(ks, fit_one, reporter, spec=spec, strict=strict)
-
-
-class _QuietFamilies:
-    """The reporter of a K range's candidates: the families' note is given once, not per K."""
-
-    def __init__(self, reporter):
-        self._reporter, self._noted = reporter, set()
-
-    def __getattr__(self, name):
-        return getattr(self._reporter, name)
-
-    def note(self, message: str) -> None:
-        if message.startswith("families:") and message in self._noted:
-            return
-        self._noted.add(message)
-        self._reporter.note(message)
-
-
-def _fit_svi(rows, *, seed, reporter, policy=None, settings, options: dict):
+def _fit_svi(rows, *, seed, reporter, policy=None, settings, options: dict, prefix: str = ""):
     """SVI on streamed rows (api.gmm_svi.Loaded, from load_stream) or an in-memory table."""
     from vifit.api import mixture_fit
     from vifit.api.gmm_svi import Loaded
@@ -180,7 +159,8 @@ class Mixture(Estimator):
     def __init__(self, k=2, families=None, weights="dirichlet", weight_concentration=None, init="kmeans++",
                  tol=1e-6, max_iter=None, restarts=1, chunk_rows=None, method="cavi", batch_size=1024,
                  forgetting=0.7, delay=1.0, epochs=10, memoized=False, stream=True, backend="local",
-                 scheduler=None, scheduler_file=None, worker_wait=None, dropna=False, seed=None, progress="none"):
+                 scheduler=None, scheduler_file=None, worker_wait=None, validation=None, folds=None, select=None,
+                 jobs=1, dropna=False, seed=None, progress="none"):
         self._store(locals())
 
     def _options(self) -> dict:
@@ -194,7 +174,8 @@ class Mixture(Estimator):
                    "weight_concentration": self.weight_concentration, "init": self.init, "tol": self.tol,
                    "max_iter": self.max_iter, "restarts": self.restarts, "chunk_rows": self.chunk_rows,
                    **{name: getattr(self, name) for name in ("method",) + SVI_OPTIONS + ("stream", "backend")},
-                   **{name: getattr(self, name) for name in ("scheduler", "scheduler_file", "worker_wait")}}
+                   **{name: getattr(self, name) for name in ("scheduler", "scheduler_file", "worker_wait")},
+                   **{name: getattr(self, name) for name in ("validation", "folds", "select", "jobs")}}
         parameters.check("mixture", options)  # K candidates (text) are gmm_select.parse_k's
         if not isinstance(options["k"], str):
             options["k"] = int(self.k)

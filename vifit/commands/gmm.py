@@ -7,6 +7,7 @@ import click
 from vifit.commands.backend_options import backend_options
 from vifit.commands.declared import check_declared, declared
 from vifit.commands.gmm_svi_options import svi_options
+from vifit.commands.selection_options import selection_options
 from vifit.options import data_options, output_options, row_weights_option, run_options
 from vifit.threads import pin_blas
 
@@ -21,11 +22,13 @@ pin_blas()
 @click.argument("data", metavar="DATA")
 @declared("gmm", "k", short="-k", show_default=True, metavar="K|A-B|A,B,...",
           help="Number of components (the truncation level for --weights dp). A range (2-10) or a "
-               "list (2,4,8) fits each K and keeps the highest ELBO, recording every candidate in "
-               "fit.selection.")
-@declared("gmm", "covariance", show_default=True,
+               "list (2,4,8) fits each K and keeps the best by --select (default: the highest ELBO), "
+               "recording every candidate in fit.selection.")
+@declared("gmm", "covariance", show_default=True, metavar="full|diag|spherical|known[,...]",
           help="Component covariances: full/diag/spherical with a Normal-Wishart (Normal-Gamma) prior, "
-               "or known = sigma^2 I (the notes' model).")
+               "or known = sigma^2 I (the notes' model). A comma list (full,diag,spherical) fits each "
+               "with each --k and keeps the best by --select (ELBOs of different covariance types are in "
+               "the same units, nats of the data, so they compare directly).")
 @declared("gmm", "weights", show_default=True,
           help="Mixing weights: fixed 1/K, symmetric Dirichlet, or truncated stick-breaking Dirichlet process.")
 @declared("gmm", "weight_concentration", metavar="ALPHA0",
@@ -67,6 +70,7 @@ pin_blas()
           help="Rows per chunk in the local step (memory: data + O(chunk x (K + D^2)) per thread).  "
                "At most the rows; the value used is recorded as fit.chunk_rows.  "
                "[default: auto, so a chunk's features T(x) take about 512 KB; 512-4096 rows, fewer for a large K]")
+@selection_options("gmm")
 @svi_options
 @backend_options
 @row_weights_option
@@ -74,7 +78,8 @@ pin_blas()
 @output_options
 @run_options
 def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_precision_prior, dof_prior,
-        covariance_prior, sigma, tau, init, moves, tol, max_iter, restarts, chunk_rows, svi, backend, read, out, run):
+        covariance_prior, sigma, tau, init, moves, tol, max_iter, restarts, chunk_rows, selection, svi, backend, read,
+        out, run):
     """Bayesian Gaussian mixture fitted by CAVI, with the full ELBO.
 
     The default is the full conjugate model: Dirichlet weights and a
@@ -91,6 +96,7 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
       vifit gmm sample_data/mixture_1d.csv --k 3 --covariance known --weights uniform
       vifit gmm sample_data/mixture_1d.csv --k 10 --weights dp --restarts 4
       vifit gmm sample_data/wine.csv --k 1-6 --standardize --restarts 3
+      vifit gmm sample_data/iris.csv --k 1-5 --covariance full,diag --validation 0.3
       vifit predict gmm.json sample_data/iris.csv | head
       vifit gmm big.csv.gz --k 8 --method svi --batch-size 1024 -o gmm.json
       vifit gmm big.parquet --k 8 --method svi -o gmm.json
@@ -101,14 +107,16 @@ def gmm(data, k, covariance, weights, weight_concentration, mean_prior, mean_pre
         "mean_prior": mean_prior, "mean_precision_prior": mean_precision_prior, "dof_prior": dof_prior,
         "covariance_prior": covariance_prior, "sigma": sigma, "tau": tau, "init": init, "moves": moves,
         "tol": tol,
-        "max_iter": max_iter, "restarts": restarts, "chunk_rows": chunk_rows, **svi, **backend,
+        "max_iter": max_iter, "restarts": restarts, "chunk_rows": chunk_rows, **svi, **backend, **selection,
     }
     check_declared("gmm", options)  # before the heavy imports: a usage error is quick
     from vifit.api.gmm import plan
     from vifit.api.gmm_select import parse_k
     from vifit.commands.common import run_fit
+    from vifit.commands.selection_options import refuse_checkpoint_split
     from vifit.errors import BadInput
 
-    if (run["checkpoint"] or run["resume"]) and len(parse_k(k)) > 1:
+    if (run["checkpoint"] or run["resume"]) and (len(parse_k(k)) > 1 or "," in covariance):
         raise BadInput("--checkpoint/--resume hold one fit's state; give a single --k (not a range) to use them")
+    refuse_checkpoint_split(run, selection)
     run_fit(source=data, read=read, out=out, run=run, plan=plan(options, source=data, strict=run["strict"]))

@@ -7,6 +7,7 @@ import click
 from vifit.commands.backend_options import mixture_backend_options
 from vifit.commands.declared import check_declared, declared
 from vifit.commands.gmm_svi_options import mixture_svi_options
+from vifit.commands.selection_options import selection_options
 from vifit.options import data_options, output_options, row_weights_option, run_options
 from vifit.threads import pin_blas
 
@@ -16,7 +17,8 @@ pin_blas()  # the local step's small GEMMs run on vifit's row threads, as in `vi
 @click.command()
 @click.argument("data", metavar="DATA")
 @declared("mixture", "k", short="-k", show_default=True, metavar="K|A-B|A,B,...",
-          help="Number of components, or candidates to choose among by ELBO ('2-10', '2,4,8'; CAVI).")
+          help="Number of components, or candidates to choose among by --select ('2-10', '2,4,8'; CAVI; "
+               "default: the highest ELBO), every one recorded in fit.selection.")
 @declared("mixture", "family", metavar="SPEC",
           help="Families of columns, e.g. 'gaussian:1-4,poisson:visits,categorical:region' (names, 1-based "
                "numbers or ranges among the columns read). Columns not named are inferred: text -> "
@@ -35,6 +37,7 @@ pin_blas()  # the local step's small GEMMs run on vifit's row threads, as in `vi
 @declared("mixture", "restarts", show_default=True,
           help="Initialisations to run (seeds spawned from --seed); the best ELBO is kept.")
 @declared("mixture", "chunk_rows", help="Rows per chunk in the local step.  [default: auto]")
+@selection_options("mixture")
 @mixture_svi_options
 @mixture_backend_options
 @row_weights_option
@@ -42,7 +45,7 @@ pin_blas()  # the local step's small GEMMs run on vifit's row threads, as in `vi
 @output_options
 @run_options
 def mixture(data, k, family, weights, weight_concentration, init, tol, max_iter, restarts, chunk_rows,
-            svi, backend, read, out, run):
+            selection, svi, backend, read, out, run):
     """Mixture of per-column exponential families, fitted by CAVI (or SVI) with the full ELBO.
 
     Each component models each column with its family and a conjugate
@@ -62,9 +65,11 @@ def mixture(data, k, family, weights, weight_concentration, init, tol, max_iter,
     """
     options = {"k": k, "family": family, "weights": weights, "weight_concentration": weight_concentration,
                "init": init, "tol": tol, "max_iter": max_iter, "restarts": restarts, "chunk_rows": chunk_rows, **svi,
-               **backend}
+               **backend, **selection}
     check_declared("mixture", options)
     from vifit.api.mixture import plan
     from vifit.commands.common import run_fit
+    from vifit.commands.selection_options import refuse_checkpoint_split
 
+    refuse_checkpoint_split(run, selection)
     run_fit(source=data, read=read, out=out, run=run, plan=plan(options, strict=run["strict"]))

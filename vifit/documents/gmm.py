@@ -219,6 +219,27 @@ def predict(document: dict, path: str, table: Table, reconstruct: bool = False, 
     x = apply_preprocessing(np.asarray(table.values, dtype=np.float64), preprocessing)
     if impute:
         return list(table.columns), undo_preprocessing(_imputed(prior, q, x), preprocessing)
+    resp = _responsibilities(document, path, prior, q, x)
+    log_density = predictive.log_density(prior, q, x)
+    spec_std = (preprocessing or {}).get("standardize")
+    if spec_std:  # the Jacobian of each observed cell
+        log_density = log_density - (~np.isnan(x)) @ np.log(np.asarray(spec_std["scale"], dtype=np.float64))
+    labels = np.where(np.isfinite(resp).all(axis=1), np.argmax(resp, axis=1) + 1.0, np.nan)  # nan: written empty
+    columns = ["label"] + [f"resp_{j + 1}" for j in range(spec.k)] + ["log_density"]
+    return columns, _rows(labels, resp, log_density)
+
+
+def responsibilities(document: dict, path: str, table: Table) -> np.ndarray:
+    """(n, k) each row's responsibilities under the file's q (what predict writes as resp_*),
+    as an array: the selection grid's ICL term reads them for every fitted row."""
+    prior, q = load_model(document, path)
+    x = apply_preprocessing(np.asarray(table.values, dtype=np.float64), document["data"].get("preprocessing", {}))
+    return _responsibilities(document, path, prior, q, x)
+
+
+def _responsibilities(document: dict, path: str, prior, q, x: np.ndarray) -> np.ndarray:
+    """(n, k) of rows x (n, d), already preprocessed: the fit's local step in its frame."""
+    spec = prior.spec
     frame = _frame(document, path, spec.d)
     prior_f, q_f = gmm.to_frame(prior, spec, frame), gmm.to_frame(q, spec, frame)
     theta = gmm.log_resp_coefficients(prior_f, q_f)
@@ -234,13 +255,7 @@ def predict(document: dict, path: str, table: Table, reconstruct: bool = False, 
                            f"cells; use --dropna")
         z = (x[holes] - frame.shift) / frame.scale
         resp[holes] = gmm_missing.responsibilities(spec, theta, z)
-    log_density = predictive.log_density(prior, q, x)
-    spec_std = (preprocessing or {}).get("standardize")
-    if spec_std:  # the Jacobian of each observed cell
-        log_density = log_density - (~np.isnan(x)) @ np.log(np.asarray(spec_std["scale"], dtype=np.float64))
-    labels = np.where(np.isfinite(resp).all(axis=1), np.argmax(resp, axis=1) + 1.0, np.nan)  # nan: written empty
-    columns = ["label"] + [f"resp_{j + 1}" for j in range(spec.k)] + ["log_density"]
-    return columns, _rows(labels, resp, log_density)
+    return resp
 
 
 def _imputed(prior, q, x: np.ndarray) -> np.ndarray:

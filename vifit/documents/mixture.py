@@ -102,6 +102,13 @@ def predict(document: dict, path: str, table: Table, reconstruct: bool = False, 
                      for label, r, ld in zip(labels.tolist(), resp.tolist(), log_density.tolist())]
 
 
+def responsibilities(document: dict, path: str, table: Table) -> np.ndarray:
+    """(n, k) each row's responsibilities (predict's resp_*) as an array (the grid's ICL term)."""
+    model, q = load_model(document["params"], path)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        return model.predict_proba(q, _rows_of(document, table))
+
+
 def sample(document: dict, path: str, n: int, rng: np.random.Generator):
     """n rows from the posterior predictive with their 1-based component (categories as codes)."""
     model, q = load_model(document["params"], path)
