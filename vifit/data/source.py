@@ -126,6 +126,9 @@ def spool_stdin(stdin, name: str):
 
     spool = tempfile.TemporaryFile(prefix="vifit-stdin-")
     checked = CheckedReader(stdin, name)
+    # A buffered stream's read(n) is short only at the end of the input; reading once more there
+    # would wait for a second end on a terminal, where Ctrl-D ends the input once.
+    buffered = not isinstance(stdin, io.RawIOBase)
     try:
         while True:
             block = checked.read(BLOCK_BYTES)
@@ -136,6 +139,9 @@ def spool_stdin(stdin, name: str):
             except OSError as exc:
                 raise SystemFailure(f"{name}: cannot keep a copy of stdin in {tempfile.gettempdir()}: "
                                     f"{exc.strerror or exc}") from None
+            if buffered and len(block) < BLOCK_BYTES:
+                checked.read(0)  # the end's checks (a character cut short), without another read
+                break
     except BaseException:
         spool.close()
         raise
