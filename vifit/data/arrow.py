@@ -205,9 +205,10 @@ def stream_frames(source: str, opts, note, chunk_rows: int):
     return layout, (frame_of(table, layout) for table in file.batches(chunk_rows))
 
 
-def read_text(source: str, fields: list[str], opts, chunk_rows: int = 1 << 16):
+def read_text(source: str, fields: list[str], opts, chunk_rows: int = 1 << 16, row_groups: list[int] | None = None):
     """(layout, {field: object array of each row's value as text}) of some fields (``lineup``,
-    ``plot --color-by``): numbers as Python writes them, a missing value as ''."""
+    ``plot --color-by``; of some Parquet row groups only: a Dask partition's): numbers as Python
+    writes them, a missing value as ''."""
     import numpy as np
 
     file = ArrowFile(source)
@@ -215,7 +216,7 @@ def read_text(source: str, fields: list[str], opts, chunk_rows: int = 1 << 16):
     names = [file.names[layout.fields.index(f)] for f in fields] if fields else []
     parts = {f: [] for f in fields}
     if fields:
-        for table in file.batches(chunk_rows, names):
+        for table in file.batches(chunk_rows, names, row_groups):
             frame = frame_of(table, layout, fields)
             for f in fields:
                 parts[f].append(np.array([_text(v) for v in frame[f].to_numpy(dtype=object)], dtype=object))

@@ -21,6 +21,7 @@ from vifit.data import arrow, mixed
 from vifit.data.csv import checked_block, choose_columns
 from vifit.data.layout import header_only
 from vifit.data.source import display_name
+from vifit.distributed.reading import joined_rows
 from vifit.errors import BadInput
 
 CHUNK_ROWS = 16384  # rows converted at a time on a worker
@@ -71,10 +72,10 @@ def plan(files: list[str], opts, name: str, note):
 
 
 def read_piece(piece: RowGroup, layout, columns: list[str], dropna: bool, dtype: str = "float64",
-               weight: str | None = None, opts=None):
+               weight: str | None = None, opts=None, kept: list | None = None):
     """(x (n, d) C-ordered finite values of dtype, rows dropped) of one row group (or Arrow file);
     with a mixed read's opts (missing cells kept, --row-weights) NaN cells stay and the weight
-    column is x's last, (n, d + 1)."""
+    column is x's last, (n, d + 1). kept: receives the piece's 0-based rows that x holds."""
     name = piece.name()
     file = arrow.ArrowFile(piece.path)
     read = list(columns) + ([weight] if weight is not None else [])
@@ -86,12 +87,12 @@ def read_piece(piece: RowGroup, layout, columns: list[str], dropna: bool, dtype:
     for table in file.batches(CHUNK_ROWS, names, None if piece.group is None else [piece.group]):
         frame = arrow.frame_of(table, layout, read)
         if mixed_read:
-            block, weights, lost = mixed.convert(frame, column_plan, layout, opts, name, coder, offset)
+            block, weights, lost = mixed.convert(frame, column_plan, layout, opts, name, coder, offset, kept)
             if weights is not None:
                 block = np.column_stack([block, weights])
         else:
             block, lost = checked_block(frame, layout, columns, name, header_line=False, dropna=dropna,
-                                        row_fields=lambda: arrow.NO_SHORT_ROWS, row_offset=offset)
+                                        row_fields=lambda: arrow.NO_SHORT_ROWS, row_offset=offset, kept=kept)
         offset, dropped = offset + len(frame), dropped + lost
         blocks.append(block)
     x = np.concatenate(blocks) if blocks else np.empty((0, len(read)))
@@ -99,18 +100,22 @@ def read_piece(piece: RowGroup, layout, columns: list[str], dropna: bool, dtype:
 
 
 def read_piece_or_problem(piece: RowGroup, layout, columns: list[str], dropna: bool, dtype: str = "float64",
-                          weight: str | None = None, opts=None):
-    """read_piece's (x, rows dropped, None), or (empty x, 0, message) for bad input (the
-    client raises it: see ``reading.read_piece_or_problem``)."""
+                          weight: str | None = None, opts=None, row_numbers: bool = False):
+    """read_piece's (x, rows dropped, None, rows), or (empty x, 0, message, None) for bad input
+    (the client raises it: see ``reading.read_piece_or_problem``, whose rows these are)."""
+    kept = [] if row_numbers else None
     try:
-        x, dropped = read_piece(piece, layout, columns, dropna, dtype, weight, opts)
+        x, dropped = read_piece(piece, layout, columns, dropna, dtype, weight, opts, kept)
     except BadInput as exc:
-        return np.empty((0, len(columns) + (weight is not None)), dtype=dtype), 0, arrow.without_lines(str(exc))
-    return x, dropped, None
+        return (np.empty((0, len(columns) + (weight is not None)), dtype=dtype), 0, arrow.without_lines(str(exc)),
+                None)
+    return x, dropped, None, joined_rows(kept)
 
 
-def submit_reads(client, files: list[str], opts, name: str, note, dtype: str, retries: int):
-    """(columns, futures of read_piece_or_problem, one per partition in order, the weight column or None)."""
+def submit_reads(client, files: list[str], opts, name: str, note, dtype: str, retries: int,
+                 row_numbers: bool = False):
+    """(columns, futures of read_piece_or_problem, one per partition in order, the weight column
+    or None, the RowGroups, the layout)."""
     columns, layout, pieces, weight = plan(files, opts, name, note)
     return columns, [client.submit(read_piece_or_problem, piece, layout, columns, opts.dropna, dtype, weight, opts,
-                                   retries=retries) for piece in pieces], weight
+                                   row_numbers, retries=retries) for piece in pieces], weight, pieces, layout
