@@ -36,8 +36,10 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, k
     DATA must hold the columns the model was fitted on (by name, or in the
     same order with --no-header). The fit's --standardize and --scale minmax
     are reapplied from the values stored in the model. DATA may be a CSV
-    file or a Parquet / Feather / Arrow file (.parquet, .feather, .arrow;
-    with the extra vifit[arrow]). Output is CSV (stdout, or -o a .csv name;
+    file, a Parquet / Feather / Arrow file (.parquet, .feather, .arrow), or
+    a folder of Parquet parts as Spark or pandas partition_cols write (its
+    key=value folders are columns; with the extra vifit[arrow] for all
+    three). Output is CSV (stdout, or -o a .csv name;
     .csv.gz compresses) or Parquet (-o a .parquet name), one row per input row:
 
     \b

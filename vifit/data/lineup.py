@@ -100,7 +100,7 @@ def wanted(source: str, opts, required: list[str], keep: str | None, id_column: 
     keep: ``all`` or a column spec; id_column: one column, by name or 1-based index."""
     name = display_name(source)
     if arrow.is_arrow(source):
-        layout = arrow.layout_of(arrow.ArrowFile(source), opts, lambda message: None)
+        layout = arrow.layout_of(arrow.open_table(source), opts, lambda message: None)
     else:
         layout = _csv_layout(source, opts, required)
     id_field, id_name = None, None

@@ -1,4 +1,5 @@
-"""Parquet and Arrow files as Dask partitions: one per Parquet row group, one per Arrow file.
+"""Parquet and Arrow files as Dask partitions: one per Parquet row group, one per Arrow file, one
+per part file of a Parquet dataset folder (``data.arrow_dataset``, whose "row groups" are its parts).
 
 The CSV road (``reading``) cuts files into byte blocks; a Parquet file is already cut, into row
 groups, which a worker reads by their number with only the chosen columns (an Arrow / Feather
@@ -30,14 +31,18 @@ HEAD_ROWS = 1000  # rows the columns are chosen from
 
 @dataclass(frozen=True)
 class RowGroup:
-    """Row group ``group`` of a Parquet file (None: the whole Arrow file); index: the partition's number."""
+    """Row group ``group`` of a Parquet file (None: the whole Arrow file), or part ``group`` of a
+    dataset folder (``part``: its file); index: the partition's number."""
 
     path: str
     group: int | None
     index: int
+    part: str | None = None
 
     def name(self) -> str:
         where = f"partition {self.index + 1}"
+        if self.part is not None:
+            return f"{display_name(self.part)} ({where}: rows counted from the part's start)"
         if self.group is not None:
             where += f": row group {self.group + 1}, rows counted from its start"
         return f"{display_name(self.path)} ({where})"
@@ -46,7 +51,7 @@ class RowGroup:
 def plan(files: list[str], opts, name: str, note):
     """(columns, layout of the first file, the RowGroups of every file in order, the --row-weights
     column or None)."""
-    first = arrow.ArrowFile(files[0])
+    first = arrow.open_table(files[0])
     layout = arrow.layout_of(first, opts, note)
     head = next(first.batches(HEAD_ROWS), None)
     if head is None:
@@ -62,12 +67,14 @@ def plan(files: list[str], opts, name: str, note):
         columns = choose_columns(arrow.frame_of(head, layout), layout, opts.columns, name, note)
     pieces = []
     for path in files:
-        file = first if path == files[0] else arrow.ArrowFile(path)
+        file = first if path == files[0] else arrow.open_table(path)
         if file.names != first.names:
             raise BadInput(f"{file.name}: columns {', '.join(file.names)} differ from the first file's "
                            f"({', '.join(first.names)}); the files of DATA must have the same columns")
         groups = [None] if file.row_groups is None else range(file.row_groups)
-        pieces += [RowGroup(path, g, len(pieces) + i) for i, g in enumerate(groups)]
+        parts = getattr(file, "parts", None)  # a dataset folder: a partition per part file
+        pieces += [RowGroup(path, g, len(pieces) + i, None if parts is None else parts[g])
+                   for i, g in enumerate(groups)]
     return columns, layout, pieces, weight
 
 
@@ -77,7 +84,7 @@ def read_piece(piece: RowGroup, layout, columns: list[str], dropna: bool, dtype:
     with a mixed read's opts (missing cells kept, --row-weights) NaN cells stay and the weight
     column is x's last, (n, d + 1). kept: receives the piece's 0-based rows that x holds."""
     name = piece.name()
-    file = arrow.ArrowFile(piece.path)
+    file = arrow.open_table(piece.path)
     read = list(columns) + ([weight] if weight is not None else [])
     names = [file.names[layout.fields.index(c)] for c in read]
     mixed_read = opts is not None and mixed.active(opts)

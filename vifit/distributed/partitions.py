@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import glob
 import math
+import os
 
 import numpy as np
 
@@ -118,6 +119,8 @@ def resolve_files(source: str) -> list[str]:
             raise BadInput(f"{source}: no files match")
         return files
     refuse_read_once(source)
+    if os.path.isdir(source):  # a Parquet dataset folder (data.arrow_dataset): its parts are read as one table
+        return [source]
     open_bytes(source).close()  # existence, permissions: the messages of data.source
     return [source]
 
