@@ -149,3 +149,46 @@ def test_a_kept_column_named_as_a_result_is_refused_before_the_cluster_is_reache
                      "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9", "-o", tmp_path / "out" / "p-*.csv"])
     assert result.exit_code == 2 and "'label'" in result.stderr and "result column" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not list((tmp_path / "out").iterdir())
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A Parquet dataset folder (pandas partition_cols, hive city=... subfolders): five parts."""
+    root = tmp_path_factory.mktemp("dataset")
+    _frame(False).to_parquet(root / "table", partition_cols=["city"])
+    return root / "table"
+
+
+def test_a_dataset_folder_is_a_partition_per_part_for_fit_and_predict(address, folder, models, tmp_path):
+    local = invoke(["predict", models["gmm"], folder, "--keep-columns", "all"])
+    assert local.exit_code == 0, local.stderr
+    assert local.stdout.splitlines()[0].startswith("id,a,b,city,")  # the key, after the parts' own columns
+    files = _on_cluster(address, models["gmm"], folder, tmp_path / "part-*.csv", "--keep-columns", "all")
+    assert len(files) == 5  # one per part file
+    texts = [f.read_text() for f in files]
+    header = texts[0].splitlines(keepends=True)[0]
+    assert header + "".join(t[len(header):] for t in texts) == local.stdout
+    assert [t.splitlines()[1].split(",")[3] for t in texts] == ["c0", "c1", "c2", "c3", "c4"]  # sorted parts
+    fits = [invoke(["gmm", folder, "--columns", "a,b", "--k", "2", "--seed", "1", "-q", *extra])
+            for extra in ([], ["--backend", "dask", "--scheduler", address])]
+    assert all(f.exit_code == 0 for f in fits), [f.stderr for f in fits]
+    import json
+
+    here, there = (json.loads(f.stdout) for f in fits)
+    assert there["fit"]["partitions"] == 5 and there["data"]["n_rows"] == here["data"]["n_rows"] == 48
+    np.testing.assert_allclose(there["fit"]["elbo"], here["fit"]["elbo"], rtol=1e-10)
+
+
+def test_a_damaged_part_on_the_cluster_is_one_line_naming_it(address, folder, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    part = sorted(broken.rglob("*.parquet"))[2]
+    part.write_bytes(b"PAR1 cut short")
+    result = invoke(["gmm", broken, "--columns", "a,b", "--k", "2", "--backend", "dask", "--scheduler", address,
+                     "-o", tmp_path / "out.json"])
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("vifit: note:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr
+    assert str(part) in errors[0] and not (tmp_path / "out.json").exists()
