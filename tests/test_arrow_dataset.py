@@ -99,7 +99,7 @@ def test_bad_folders_and_parts_are_one_line_naming_the_file(dataset, tmp_path):
     folder, _, _ = dataset
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert "an empty folder" in _refused(["pca", empty, "--k", "2"], tmp_path / "out.json")
+    assert "an empty directory" in _refused(["pca", empty, "--k", "2"], tmp_path / "out.json")
     other = tmp_path / "other"
     other.mkdir()
     (other / "part-0.csv").write_text("a,b\n1,2\n")

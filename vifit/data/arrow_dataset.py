@@ -42,9 +42,10 @@ def parts_of(folder: str) -> list[str]:
         anything = anything or bool(files) or bool(dirs)
         found += [os.path.join(root, f) for f in files if f.lower().endswith(".parquet") and not f.startswith((".", "_"))]
     if not found:
-        what = "an empty folder" if not anything else "a folder with no Parquet files (*.parquet)"
-        raise BadInput(f"{name}: {what}; DATA as a folder is read as a Parquet dataset (the part files Spark, "
-                       f"Dask or pandas partition_cols write)")
+        what = "an empty directory" if not anything else "a directory with no Parquet files (*.parquet)"
+        raise BadInput(f"{name}: {what}; DATA as a directory is read as a Parquet dataset (the part files Spark, "
+                       f"Dask or pandas partition_cols write); CSV parts are read by --backend dask as a glob "
+                       f"('{os.path.join(name, '*.csv')}'), or concatenate them")
     return sorted(found, key=lambda path: os.path.relpath(path, folder).split(os.sep))
 
 
