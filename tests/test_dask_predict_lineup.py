@@ -42,16 +42,15 @@ def _frame(holes: bool) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
-    """{holes: folder} with all.csv, part-*.csv, all.parquet and part-*.parquet, the same rows."""
+    """{holes: folder} with all.csv, part-*.csv and all.parquet (row groups of 10 rows), the same rows."""
     out = {}
     for holes in (False, True):
         folder = tmp_path_factory.mktemp("holes" if holes else "clean")
         frame = _frame(holes)
         frame.to_csv(folder / "all.csv", index=False)
-        frame.to_parquet(folder / "all.parquet", index=False)
+        frame.to_parquet(folder / "all.parquet", index=False, row_group_size=10)
         for i, (start, stop) in enumerate(BOUNDS):
             frame.iloc[start:stop].to_csv(folder / f"part-{i}.csv", index=False)
-            frame.iloc[start:stop].to_parquet(folder / f"part-{i}.parquet", index=False)
         out[holes] = folder
     return out
 
@@ -94,18 +93,20 @@ def test_csv_parts_concatenated_are_local_predict_byte_for_byte(address, tables,
         assert header.startswith("id,a,b,city,") and "\n0013," in local.stdout  # the text id as written
 
 
-def test_parquet_out_of_parquet_parts_is_local_predict_value_for_value(address, tables, models, tmp_path):
+def test_parquet_out_of_parquet_row_groups_is_local_predict_value_for_value(address, tables, models, tmp_path):
+    """A partition per row group, each numbered on from the rows of the groups before it."""
     folder = tables[True]
-    extra = ["--keep-columns", "id,city", "--dropna"]
+    extra = ["--keep-columns", "all", "--dropna"]
     local = tmp_path / "local.parquet"
     assert invoke(["predict", models["gmm"], folder / "all.parquet", *extra, "-o", local]).exit_code == 0
-    files = _on_cluster(address, models["gmm"], folder / "part-*.parquet", tmp_path / "part-*.parquet", *extra)
-    assert [f.name for f in files] == ["part-00.parquet", "part-01.parquet", "part-02.parquet"]
+    files = _on_cluster(address, models["gmm"], folder / "all.parquet", tmp_path / "part-*.parquet", *extra)
+    assert [f.name for f in files] == [f"part-{i:02d}.parquet" for i in range(5)]
     remote = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     expected = pd.read_parquet(local)
-    assert list(remote.columns) == list(expected.columns) == ["row", "id", "city", "label", "resp_1", "resp_2",
-                                                               "log_density"]
+    assert list(remote.columns) == list(expected.columns) == ["row", "id", "a", "b", "city", "label", "resp_1",
+                                                               "resp_2", "log_density"]
     assert remote["id"].tolist() == expected["id"].tolist()  # text, leading zeros kept
+    assert remote["row"].tolist() == [r + 1 for r in range(48) if r not in {row for row, _ in HOLES}]
     pd.testing.assert_frame_equal(remote, expected, check_exact=True)
 
 
