@@ -1,7 +1,9 @@
 """Parquet, Feather and Arrow IPC files: their record batches as the frames the block parser checks.
 
 A DATA path ending in ``.parquet``, ``.feather`` or ``.arrow`` is read with pyarrow (the optional
-extra ``vifit[arrow]``; without it, one line says what to install). There is no second set of
+extra ``vifit[arrow]``; without it, one line says what to install); a folder is a Parquet dataset
+(``arrow_dataset``, opened by :func:`open_table` as one table). A Feather v1 file (old pandas and
+R ``feather``; ``FEA1`` first) has no record batches: pyarrow reads it whole, as one table. There is no second set of
 rules: each batch becomes the pandas frame the CSV parser would have made, its columns named by a
 :class:`layout.Layout`, and goes through the same checks (``csv.choose_columns``,
 ``csv.checked_block``, ``mixed.convert``): column choice, numbers, finite values, missing cells,
