@@ -193,3 +193,36 @@ def test_a_damaged_part_on_the_cluster_is_one_line_naming_it(address, folder, tm
     errors = [line for line in result.stderr.splitlines() if not line.startswith("vifit: note:")]
     assert len(errors) == 1 and "Traceback" not in result.stderr
     assert str(part) in errors[0] and not (tmp_path / "out.json").exists()
+
+
+def test_a_csv_cut_in_byte_blocks_lines_up_block_by_block(address, tables, models, tmp_path, monkeypatch):
+    """A big plain file is cut into byte blocks (64 MiB; here 400 bytes): each block's kept
+    columns are read from its own lines, its rows numbered on from the blocks before it."""
+    from vifit.distributed import reading
+
+    monkeypatch.setattr(reading, "BLOCKSIZE", 400)
+    folder = tables[True]
+    extra = ["--keep-columns", "all", "--dropna"]
+    local = invoke(["predict", models["pca"], folder / "all.csv", *extra])
+    files = _on_cluster(address, models["pca"], folder / "all.csv", tmp_path / "part-*.csv", *extra)
+    assert len(files) > 3
+    texts = [f.read_text() for f in files]
+    header = texts[0].splitlines(keepends=True)[0]
+    assert header + "".join(t[len(header):] for t in texts) == local.stdout
+
+
+def test_no_header_keeps_columns_by_index(address, tables, models, tmp_path):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for i, (start, stop) in enumerate(BOUNDS):
+        _frame(False).iloc[start:stop, [1, 2]].to_csv(folder / f"part-{i}.csv", index=False, header=False)
+    _frame(False).iloc[:, [1, 2]].to_csv(folder / "all.csv", index=False, header=False)
+    extra = ["--no-header", "--keep-columns", "1", "--dropna"]  # the model's columns, by position
+    local = invoke(["predict", models["gmm"], folder / "all.csv", *extra])
+    assert local.exit_code == 0, local.stderr
+    (tmp_path / "out").mkdir()
+    files = _on_cluster(address, models["gmm"], folder / "part-*.csv", tmp_path / "out" / "part-*.csv", *extra)
+    texts = [f.read_text() for f in files]
+    header = texts[0].splitlines(keepends=True)[0]
+    assert header + "".join(t[len(header):] for t in texts) == local.stdout
+    assert local.stdout.splitlines()[0].startswith("row,a,label,")
