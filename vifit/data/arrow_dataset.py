@@ -40,7 +40,8 @@ def parts_of(folder: str) -> list[str]:
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
         anything = anything or bool(files) or bool(dirs)
-        found += [os.path.join(root, f) for f in files if f.lower().endswith(".parquet") and not f.startswith((".", "_"))]
+        found += [os.path.join(root, f) for f in files
+                  if f.lower().endswith(".parquet") and not f.startswith((".", "_"))]
     if not found:
         what = "an empty directory" if not anything else "a directory with no Parquet files (*.parquet)"
         raise BadInput(f"{name}: {what}; DATA as a directory is read as a Parquet dataset (the part files Spark, "
@@ -89,7 +90,8 @@ class Dataset:
         self._types = {}
         for j, key in enumerate(self.keys):
             seen = [found[j][1] for found in values if found[j][1] is not None]
-            self._types[key] = pa.int64() if seen and all(_INTEGER.match(v) for v in seen) else pa.string()
+            integer = seen and all(_INTEGER.match(v) and abs(int(v)) < 2 ** 63 for v in seen)
+            self._types[key] = pa.int64() if integer else pa.string()
         self.names = list(first.names) + self.keys
         self.index = first.index
         self._files = {0: first}
@@ -137,9 +139,11 @@ class Dataset:
                                    f"({str(exc).strip().splitlines()[0] if str(exc).strip() else 'cast failed'})"
                                    ) from None
                 arrays = {c: batch.column(c) for c in own}
-                for key in self.keys:
-                    arrays[key] = pa.array([keys[key]] * batch.num_rows, type=pa.string()).cast(self._types[key]) \
-                        if keys[key] is not None else pa.nulls(batch.num_rows, type=self._types[key])
+                for key in self.keys:  # a constant column: the part's key value on every row
+                    value, kind = keys[key], self._types[key]
+                    if value is not None and kind == pa.int64():
+                        value = int(value)
+                    arrays[key] = pa.array([value] * batch.num_rows, type=kind)
                 yield pa.RecordBatch.from_arrays([arrays[c] for c in wanted], names=wanted)
 
     def _first_schema(self, columns: list[str]):
