@@ -114,3 +114,14 @@ def test_bad_folders_and_parts_are_one_line_naming_the_file(dataset, tmp_path):
     pd.DataFrame({"a": [1.0], "x": [2.0], "c": [3.0]}).to_parquet(broken / "part-1.parquet")
     stderr = _refused(["pca", broken, "--k", "2"], tmp_path / "out.json")
     assert "part-1.parquet: columns a, x, c differ from the first part's" in stderr
+
+
+def test_sparks_null_key_is_a_missing_cell(tmp_path):
+    folder = tmp_path / "table"
+    for value in ("3", "__HIVE_DEFAULT_PARTITION__"):
+        (folder / f"k={value}").mkdir(parents=True)
+        pd.DataFrame({"a": [1.0, 2.0, 4.0], "b": [2.0, 1.0, 5.0]}).to_parquet(folder / f"k={value}" / "part-0.parquet")
+    refused = run_subprocess(["pca", folder, "--k", "1"])
+    assert refused.returncode == 2 and "row 4, column 'k': missing value" in refused.stderr.decode()
+    document = json.loads(_fit(["pca", folder, "--k", "1", "--dropna"]))
+    assert document["data"]["columns"] == ["a", "b", "k"] and document["data"]["rows_dropped"] == 3
