@@ -36,8 +36,10 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, k
     DATA must hold the columns the model was fitted on (by name, or in the
     same order with --no-header). The fit's --standardize and --scale minmax
     are reapplied from the values stored in the model. DATA may be a CSV
-    file or a Parquet / Feather / Arrow file (.parquet, .feather, .arrow;
-    with the extra vifit[arrow]). Output is CSV (stdout, or -o a .csv name;
+    file, a Parquet / Feather / Arrow file (.parquet, .feather, .arrow), or
+    a folder of Parquet parts as Spark or pandas partition_cols write (its
+    key=value folders are columns; with the extra vifit[arrow] for all
+    three). Output is CSV (stdout, or -o a .csv name;
     .csv.gz compresses) or Parquet (-o a .parquet name), one row per input row:
 
     \b
@@ -62,7 +64,10 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, k
     cells, never a shifted row. The row id comes first (--id-column, else
     the row index of a pandas to_csv() or R write.csv export, under its
     empty name; with --dropna and neither, 'row', the data row number from
-    1), then the --keep-columns, then the results.
+    1), then the --keep-columns, then the results. With --backend dask
+    (gmm, mixture, pca) -o names one file per partition ('pred/part-*.csv'
+    or .parquet), each lined up with its partition; the row number counts
+    the data rows of all of DATA.
 
     \b
     Example:
@@ -93,16 +98,11 @@ def predict(model_file, data, header, delimiter, decimal, dropna, reconstruct, k
     if backend["backend"] == "dask":
         from vifit.distributed import predict as dask_predict
 
-        if reconstruct:
-            raise BadInput("--reconstruct is not supported for gmm")
-        if impute:
-            raise BadInput("--impute is not supported with --backend dask: predict locally")
-        if fmt == "parquet":
-            raise BadInput("predict --backend dask writes a CSV file per partition; give -o a .csv pattern")
-        if keep_columns is not None or id_column is not None:
-            option = "--keep-columns" if keep_columns is not None else "--id-column"
-            raise BadInput(f"{option} does not apply with --backend dask (it writes the results only)")
-        dask_predict.run(document, model_file, data, opts, out["output"], backend, reporter.note)
+        if reconstruct or impute:
+            option = "--reconstruct" if reconstruct else "--impute"
+            raise BadInput(f"{option} is not supported with --backend dask: predict locally")
+        dask_predict.run(document, model_file, data, opts, out["output"], backend, reporter.note, fmt=fmt,
+                         keep_columns=keep_columns, id_column=id_column)
         reporter.release()
         return
     if impute and document["model"] not in ("gmm", "mixture"):

@@ -1,7 +1,9 @@
 """Parquet, Feather and Arrow IPC files: their record batches as the frames the block parser checks.
 
 A DATA path ending in ``.parquet``, ``.feather`` or ``.arrow`` is read with pyarrow (the optional
-extra ``vifit[arrow]``; without it, one line says what to install). There is no second set of
+extra ``vifit[arrow]``; without it, one line says what to install); a folder is a Parquet dataset
+(``arrow_dataset``, opened by :func:`open_table` as one table). A Feather v1 file (old pandas and
+R ``feather``; ``FEA1`` first) has no record batches: pyarrow reads it whole, as one table. There is no second set of
 rules: each batch becomes the pandas frame the CSV parser would have made, its columns named by a
 :class:`layout.Layout`, and goes through the same checks (``csv.choose_columns``,
 ``csv.checked_block``, ``mixed.convert``): column choice, numbers, finite values, missing cells,
@@ -30,11 +32,13 @@ from vifit.errors import BadInput
 
 ENDINGS = (".parquet", ".feather", ".arrow")
 INSTALL = "pip install 'vifit[arrow]'"
+FEATHER_V1 = b"FEA1"  # the first bytes of a Feather v1 file (v2 is the Arrow IPC file format: ARROW1)
 
 
 def is_arrow(source) -> bool:
-    """Whether DATA names a Parquet / Feather / Arrow file (by its ending)."""
-    return isinstance(source, str) and source.lower().endswith(ENDINGS)
+    """Whether DATA names a Parquet / Feather / Arrow file (by its ending) or a folder (a Parquet
+    dataset, ``arrow_dataset``)."""
+    return isinstance(source, str) and (source.lower().endswith(ENDINGS) or (source != "-" and os.path.isdir(source)))
 
 
 def pyarrow(name: str, doing: str = "reading Parquet and Arrow files"):
@@ -65,7 +69,7 @@ class ArrowFile:
         if os.path.getsize(source) == 0:
             raise empty_file(self.name)
         self.pa = pa = pyarrow(self.name)
-        self.source, self._reader = source, None
+        self.source, self._reader, self._table = source, None, None
         kind = "Parquet" if source.lower().endswith(".parquet") else "Arrow"
         try:
             if kind == "Parquet":
@@ -77,12 +81,17 @@ class ArrowFile:
                 schema, self.n_rows = self._open_ipc(pa)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise BadInput(f"{self.name}: not a readable {kind} file (damaged or truncated?): {_reason(exc)}") from None
-        self.kind = kind
+        self.kind, self.schema = kind, schema
         self.names = [str(n) for n in schema.names]
         self.index = _pandas_index(schema)
 
     def _open_ipc(self, pa):
-        """(schema, rows) of a Feather v2 / Arrow IPC file, or of an Arrow IPC stream."""
+        """(schema, rows) of a Feather v2 / Arrow IPC file, of an Arrow IPC stream, or of a Feather v1 file."""
+        with open(self.source, "rb") as handle:
+            magic = handle.read(4)
+        if magic == FEATHER_V1:  # old pandas / R feather: no record batches; pyarrow reads it whole, as a table
+            self._table = _feather_v1(pa, self.source)
+            return self._table.schema, self._table.num_rows
         try:
             self._reader = pa.ipc.open_file(pa.memory_map(self.source))
             rows = sum(self._reader.get_batch(i).num_rows for i in range(self._reader.num_record_batches))
@@ -96,9 +105,10 @@ class ArrowFile:
         """A Parquet file's row groups (None for an Arrow file)."""
         return None if self._parquet is None else self._parquet.num_row_groups
 
-    def batches(self, rows: int, columns: list[str] | None = None, row_groups: list[int] | None = None):
-        """pyarrow Tables of exactly ``rows`` rows (the last one fewer), in file order (of the
-        given Parquet row groups only); BadInput for data damaged past the footer."""
+    def raw(self, columns: list[str] | None = None, row_groups: list[int] | None = None, rows: int = 1 << 16):
+        """Record batches of any sizes (of at most ``rows`` from a Parquet row group), in file order
+        (of the given Parquet row groups only), of the given columns; BadInput for data damaged
+        past the footer."""
         pa = self.pa
         try:
             if self._parquet is not None:  # a row group at a time: memory bounded by the largest
@@ -106,13 +116,41 @@ class ArrowFile:
                 raw = (batch for group in groups
                        for batch in self._parquet.read_row_group(group, columns=columns, use_pandas_metadata=False)
                        .to_batches(max_chunksize=rows))
+            elif self._table is not None:
+                raw = iter(self._table.to_batches(max_chunksize=rows))
             elif self._reader is not None:
                 raw = (self._reader.get_batch(i) for i in range(self._reader.num_record_batches))
             else:
                 raw = iter(pa.ipc.open_stream(pa.memory_map(self.source)))
-            yield from _exactly(pa, raw, rows, columns)
+            for batch in raw:
+                yield batch if columns is None or self._parquet is not None else batch.select(columns)
         except (pa.ArrowException, OSError) as exc:
             raise BadInput(f"{self.name}: {self.kind} data is damaged or truncated: {_reason(exc)}") from None
+
+    def batches(self, rows: int, columns: list[str] | None = None, row_groups: list[int] | None = None):
+        """pyarrow Tables of exactly ``rows`` rows (the last one fewer), in file order (of the
+        given Parquet row groups only); BadInput for data damaged past the footer."""
+        yield from _exactly(self.pa, self.raw(columns, row_groups, rows), rows, None)
+
+
+def _feather_v1(pa, source: str):
+    """The table of a Feather v1 file (pyarrow warns that v1 is deprecated: said once in the docs, not per read)."""
+    import warnings
+
+    import pyarrow.feather
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pyarrow.feather.read_table(source, memory_map=True)
+
+
+def open_table(source: str):
+    """The reader of a DATA path: an ArrowFile, or for a folder an ``arrow_dataset.Dataset``."""
+    if os.path.isdir(source):
+        from vifit.data.arrow_dataset import Dataset
+
+        return Dataset(source)
+    return ArrowFile(source)
 
 
 def _exactly(pa, batches, rows: int, columns):
@@ -190,7 +228,7 @@ class _Progress:
 
 def parsed_frames(source: str, opts, note, required_columns, chunk_values: int):
     """``table.parsed_frames`` for a Parquet / Arrow file: (frame, layout, progress, row_fields)."""
-    file = ArrowFile(source)
+    file = open_table(source)
     layout = layout_of(file, opts, note)
     progress = _Progress(file.n_rows)
     for table in file.batches(max(chunk_values // max(len(layout.fields), 1), 64)):
@@ -200,22 +238,23 @@ def parsed_frames(source: str, opts, note, required_columns, chunk_values: int):
 
 def stream_frames(source: str, opts, note, chunk_rows: int):
     """(layout, frames of chunk_rows rows) for ``stream.TableStream``'s passes."""
-    file = ArrowFile(source)
+    file = open_table(source)
     layout = layout_of(file, opts, note)
     return layout, (frame_of(table, layout) for table in file.batches(chunk_rows))
 
 
-def read_text(source: str, fields: list[str], opts, chunk_rows: int = 1 << 16):
+def read_text(source: str, fields: list[str], opts, chunk_rows: int = 1 << 16, row_groups: list[int] | None = None):
     """(layout, {field: object array of each row's value as text}) of some fields (``lineup``,
-    ``plot --color-by``): numbers as Python writes them, a missing value as ''."""
+    ``plot --color-by``; of some Parquet row groups only: a Dask partition's): numbers as Python
+    writes them, a missing value as ''."""
     import numpy as np
 
-    file = ArrowFile(source)
+    file = open_table(source)
     layout = layout_of(file, opts, lambda message: None)
     names = [file.names[layout.fields.index(f)] for f in fields] if fields else []
     parts = {f: [] for f in fields}
     if fields:
-        for table in file.batches(chunk_rows, names):
+        for table in file.batches(chunk_rows, names, row_groups):
             frame = frame_of(table, layout, fields)
             for f in fields:
                 parts[f].append(np.array([_text(v) for v in frame[f].to_numpy(dtype=object)], dtype=object))
@@ -234,7 +273,7 @@ def _text(value) -> str:
 
 def read_column(source: str, column: str, opts):
     """``table.read_column`` for a Parquet / Arrow file: one column's values as text."""
-    file = ArrowFile(source)
+    file = open_table(source)
     if column not in layout_of(file, opts, lambda message: None).features:
         raise BadInput(f"--color-by {column}: no such column in {file.name}")
     return read_text(source, [column], opts)[1][column]

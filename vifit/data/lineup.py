@@ -100,7 +100,7 @@ def wanted(source: str, opts, required: list[str], keep: str | None, id_column: 
     keep: ``all`` or a column spec; id_column: one column, by name or 1-based index."""
     name = display_name(source)
     if arrow.is_arrow(source):
-        layout = arrow.layout_of(arrow.ArrowFile(source), opts, lambda message: None)
+        layout = arrow.layout_of(arrow.open_table(source), opts, lambda message: None)
     else:
         layout = _csv_layout(source, opts, required)
     id_field, id_name = None, None
@@ -128,17 +128,30 @@ def wanted(source: str, opts, required: list[str], keep: str | None, id_column: 
 def lined_up(want: Wanted, table, note=lambda message: None) -> Lineup:
     """The id and kept columns of ``table``'s rows (read from ``want.source`` with
     ``load_table(..., row_numbers=True)``), read by a second pass over the input."""
-    fields = ([want.id_field] if want.id_field is not None else []) + want.kept
+    fields = fields_of(want)
     if not fields:
         text = {}
     elif arrow.is_arrow(want.source):
         text = arrow.read_text(want.source, fields, want.opts)[1]
     else:
         text = _csv_text(want.source, want.layout, fields, want.opts)
-    rows = table.row_numbers
+    return lineup_of(want, text, table.row_numbers, note=note)
+
+
+def fields_of(want: Wanted) -> list:
+    """The input fields whose text is written: the id's (unless the rows are numbered), the kept ones."""
+    return ([want.id_field] if want.id_field is not None else []) + want.kept
+
+
+def lineup_of(want: Wanted, text: dict, rows, first_number: int = 0, note=lambda message: None) -> Lineup:
+    """The Lineup of the rows ``rows`` (n,) (0-based data rows of the input ``text`` was read
+    from: {field: (rows read,) object array}, every field of :func:`fields_of`); first_number:
+    the data rows before that input (a Dask partition's), added to the row numbers written."""
+    fields = fields_of(want)
+    rows = np.asarray(rows, dtype=np.int64)
     columns = [text[f][rows] for f in fields]
     if want.id_field is None and want.id_name is not None:  # the data row number, counted from 1
-        columns.insert(0, np.array([str(r + 1) for r in rows], dtype=object))
+        columns.insert(0, np.array([str(r + 1 + first_number) for r in rows], dtype=object))
     elif want.id_field not in (None, INDEX_FIELD) and len(columns[0]):
         values, counts = np.unique(columns[0].astype(str), return_counts=True)
         if (counts > 1).any():

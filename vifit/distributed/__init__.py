@@ -8,6 +8,7 @@ Modules: ``cluster`` (connect or start a cluster; the only place dask is importe
 edge), ``reading`` (files cut into pieces, each parsed in chunks on a worker), ``tasks``
 (functions the workers run on a partition; numpy only), ``partitions`` (persisted row
 partitions, map and tree sum), ``cavi`` (the CAVI problem over partitions), ``svi`` (partitions as
-minibatches), ``gmm`` (the loader and the CAVI fit ``GMM(backend="dask")`` runs). Nothing in this package is imported unless
+minibatches), ``gmm`` (the loader and the CAVI fit ``GMM(backend="dask")`` runs), ``predict`` and
+``predict_pieces`` (predict's files, one per partition, lined up with it). Nothing in this package is imported unless
 ``--backend dask`` is given, so dask stays an optional extra (``vifit[dask]``).
 """

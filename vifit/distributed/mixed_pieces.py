@@ -18,12 +18,14 @@ from vifit.data.csv import frames, reject_short
 from vifit.data.layout import Layout
 from vifit.data.ragged import LazyRowFields
 from vifit.data.source import CheckedReader
-from vifit.distributed.reading import CHUNK_ROWS, Piece, _check_header, _open, _raw_lines
+from vifit.distributed.reading import CHUNK_ROWS, Piece, _check_header, _open, _raw_lines, joined_rows
 from vifit.errors import BadInput
 
 
-def _blocks(piece: Piece, names: list, header: str | None, sep: str, decimal: str, plan, opts, coder):
-    """(block (m, d) or (m, d + 1) with the weight last, rows dropped) of each parsed chunk of the piece."""
+def _blocks(piece: Piece, names: list, header: str | None, sep: str, decimal: str, plan, opts, coder,
+            kept: list | None = None):
+    """(block (m, d) or (m, d + 1) with the weight last, rows dropped) of each parsed chunk of the
+    piece; kept: receives the piece's 0-based data rows of the blocks' rows."""
     layout = Layout(sep, decimal, tuple(names))
     header_line = header is not None and piece.offset == 0
     name = piece.name()
@@ -35,7 +37,7 @@ def _blocks(piece: Piece, names: list, header: str | None, sep: str, decimal: st
             LazyRowFields(lambda: _raw_lines(piece, sep, header_line)) as raw_lines:
         for frame in frames(stream, layout, CHUNK_ROWS, name, header_line=header_line):
             reject_short(frame, layout, read, name, raw_lines.get, offset)
-            block, weights, lost = mixed.convert(frame, plan, layout, opts, name, coder, offset)
+            block, weights, lost = mixed.convert(frame, plan, layout, opts, name, coder, offset, kept)
             offset += len(frame)
             yield (block if weights is None else np.column_stack([block, weights])), lost
 
@@ -65,21 +67,22 @@ def piece_labels(piece: Piece, names: list, header: str | None, sep: str, decima
 
 
 def read_mixed_piece(piece: Piece, names: list, header: str | None, sep: str, decimal: str, plan, opts,
-                     levels: dict):
-    """((x (n, d [+ 1]) float64, rows dropped), message or None): the piece read with the given levels."""
+                     levels: dict, row_numbers: bool = False):
+    """((x (n, d [+ 1]) float64, rows dropped, rows), message or None): the piece read with the
+    given levels; rows: (n,) the piece's 0-based data row of each row of x (row_numbers), else None."""
     width = len(plan.features) + (plan.weight is not None)
 
     def work():
         coder = mixed.Coder(sorted(plan.categories), levels or None, piece.name(),
                             header is not None and piece.offset == 0)
-        parts, dropped = [], 0
-        for block, lost in _blocks(piece, names, header, sep, decimal, plan, opts, coder):
+        parts, dropped, kept = [], 0, [] if row_numbers else None
+        for block, lost in _blocks(piece, names, header, sep, decimal, plan, opts, coder, kept):
             parts.append(block)
             dropped += lost
         x = np.concatenate(parts) if parts else np.empty((0, width))
-        return np.ascontiguousarray(x), dropped
+        return np.ascontiguousarray(x), dropped, joined_rows(kept)
 
-    return _guarded(work, piece, (np.empty((0, width)), 0))
+    return _guarded(work, piece, (np.empty((0, width)), 0, None))
 
 
 def first_of(pair):
@@ -88,3 +91,7 @@ def first_of(pair):
 
 def dropped_of(pair):
     return pair[0][1]
+
+
+def rows_of(pair):
+    return pair[0][2]

@@ -52,9 +52,11 @@ def load(source: str, opts, note, *, family: str | None, backend: dict,
                       backend.get("worker_wait") or cluster.WORKER_WAIT)
 
 
-def read_table(client, source: str, opts, note, wait: float, required: list | None = None) -> DaskMixtureTable:
+def read_table(client, source: str, opts, note, wait: float, required: list | None = None,
+               row_numbers: bool = False) -> DaskMixtureTable:
     """The partitions of a mixed table read on the cluster (opts: a mixed read's, see data.mixed;
-    required: exactly these columns, for predict, whose opts.levels fix the codes)."""
+    required: exactly these columns, for predict, whose opts.levels fix the codes; row_numbers:
+    keep each row's data row within its piece, as ``partitions.read_partitions`` does)."""
     from vifit.data import display_name, mixed
 
     name = display_name(source)
@@ -81,15 +83,20 @@ def read_table(client, source: str, opts, note, wait: float, required: list | No
         for column in sorted(plan.categories):
             seen = dict.fromkeys(label for labels, _ in labelled for label in labels.get(column, ()))
             levels[column] = mixed.sorted_labels(seen)
-    pairs = [client.submit(mixed_pieces.read_mixed_piece, piece, *common, levels, retries=RETRIES)
+    pairs = [client.submit(mixed_pieces.read_mixed_piece, piece, *common, levels, row_numbers, retries=RETRIES)
              for piece in pieces]
     raise_first(gather([client.submit(_problem_only, pair) for pair in pairs]))
     arrays = [client.submit(mixed_pieces.first_of, pair, retries=RETRIES) for pair in pairs]
     lengths = gather([client.submit(tasks.n_rows, a, retries=RETRIES) for a in arrays])
-    dropped = sum(gather([client.submit(mixed_pieces.dropped_of, pair) for pair in pairs]))
+    lost = gather([client.submit(mixed_pieces.dropped_of, pair) for pair in pairs])
+    dropped = sum(lost)
+    numbers = [client.submit(mixed_pieces.rows_of, pair, retries=RETRIES) for pair in pairs] if row_numbers else None
     del pairs
     weighted = plan.weight is not None
     partitions = Partitions(client, arrays, lengths, len(plan.features), wait, weighted=weighted)
+    if row_numbers:
+        partitions.pieces, partitions.row_numbers = list(pieces), numbers
+        partitions.rows_read = [int(n) + int(d) for n, d in zip(lengths, lost)]
     if dropped:
         note(f"dropped {dropped} row(s) with missing or infinite values (--dropna)")
     if required is None and partitions.shape[0] < 2:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import glob
 import math
+import os
 
 import numpy as np
 
@@ -52,6 +53,10 @@ class Partitions:
         self.lengths = [int(n) for n in lengths]
         self.shape = (sum(self.lengths), int(d))
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+        # what predict lines its output up with (read_partitions(row_numbers=True)): each
+        # partition's piece, the futures of its rows' 0-based data rows within the piece (n_i,),
+        # and the data rows each piece held before --dropna (so the rows number on across pieces)
+        self.pieces, self.row_numbers, self.rows_read = None, None, None
 
     def __len__(self) -> int:
         return len(self.futures)
@@ -114,6 +119,8 @@ def resolve_files(source: str) -> list[str]:
             raise BadInput(f"{source}: no files match")
         return files
     refuse_read_once(source)
+    if os.path.isdir(source):  # a Parquet dataset folder (data.arrow_dataset): its parts are read as one table
+        return [source]
     open_bytes(source).close()  # existence, permissions: the messages of data.source
     return [source]
 
@@ -145,21 +152,24 @@ def choose_columns(first_file: str, opts: ReadOptions, name: str, note):
 
 
 def read_partitions(client, source: str, opts: ReadOptions, note, dtype: str = "float64",
-                    worker_wait: float = cluster.WORKER_WAIT) -> tuple[Partitions, list, int]:
+                    worker_wait: float = cluster.WORKER_WAIT,
+                    row_numbers: bool = False) -> tuple[Partitions, list, int]:
     """(partitions of dtype, column names, rows dropped) of DATA, persisted on the cluster: one
-    read task per piece of ``reading.plan`` (a 64 MiB block of a plain file, a compressed file whole)."""
+    read task per piece of ``reading.plan`` (a 64 MiB block of a plain file, a compressed file whole).
+    row_numbers: also keep each row's data row within its piece (``Partitions.row_numbers``)."""
     name = display_name(source)
     files = resolve_files(source)
     if is_arrow(files[0]):  # Parquet / Arrow: a partition per row group (distributed.arrow_pieces)
         from vifit.distributed import arrow_pieces
 
-        columns, pairs, weight = arrow_pieces.submit_reads(client, files, opts, name, note, dtype, RETRIES)
+        columns, pairs, weight, pieces, _ = arrow_pieces.submit_reads(client, files, opts, name, note, dtype, RETRIES,
+                                                                      row_numbers)
     else:
         columns, layout, weight = choose_columns(files[0], opts, name, note)
         header = layout.sep.join(layout.header_names) if opts.header else None
         pieces = reading.plan(files)
         pairs = [client.submit(reading.read_piece_or_problem, piece, list(layout.fields), columns, header,
-                               layout.sep, opts.dropna, dtype, layout.decimal, weight, opts.missing,
+                               layout.sep, opts.dropna, dtype, layout.decimal, weight, opts.missing, row_numbers,
                                retries=RETRIES)
                  for piece in pieces]
     def gather(futures):
@@ -170,10 +180,14 @@ def read_partitions(client, source: str, opts: ReadOptions, note, dtype: str = "
         raise BadInput(problems[0])  # the first piece's, in the partitions' fixed order
     arrays = [client.submit(tasks.first, pair, retries=RETRIES) for pair in pairs]
     lengths = gather([client.submit(tasks.n_rows, a, retries=RETRIES) for a in arrays])
-    dropped = sum(gather([client.submit(tasks.second, pair) for pair in pairs]))
+    dropped = gather([client.submit(tasks.second, pair) for pair in pairs])
+    numbers = [client.submit(tasks.fourth, pair, retries=RETRIES) for pair in pairs] if row_numbers else None
     del pairs  # the arrays keep what they need; a lost array is read again from its piece
-    return Partitions(client, arrays, lengths, len(columns), worker_wait, weighted=weight is not None), columns, \
-        int(dropped)
+    partitions = Partitions(client, arrays, lengths, len(columns), worker_wait, weighted=weight is not None)
+    if row_numbers:
+        partitions.pieces, partitions.row_numbers = list(pieces), numbers
+        partitions.rows_read = [int(n) + int(d) for n, d in zip(lengths, dropped)]
+    return partitions, columns, int(sum(dropped))
 
 
 def sample_sizes(lengths: list, rows: int) -> list:

@@ -94,7 +94,8 @@ def plan(files: list[str], blocksize: int | None = None) -> list[Piece]:
 
 
 def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep: str, dropna: bool,
-               dtype: str = "float64", decimal: str = ".", weight: str | None = None, missing: bool = False):
+               dtype: str = "float64", decimal: str = ".", weight: str | None = None, missing: bool = False,
+               kept: list | None = None):
     """(x (n, d) C-ordered with finite entries, rows dropped) of the piece's lines.
 
     names: every column of the files, in order; columns: the d to keep, in the order wanted;
@@ -102,7 +103,8 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
     dtype: of x, float64 or float32 (parsed as float64, then rounded as ``data.load_table`` does);
     decimal: the decimal mark; weight: the --row-weights column, read as x's last column
     (x is then (n, d + 1)); missing: an empty or NaN cell stays NaN (``data.mixed``'s rule)
-    unless dropna."""
+    unless dropna; kept: receives arrays of the piece's 0-based data rows that x holds (as
+    ``data.csv.check_finite``'s kept), so predict can line its output up with the piece."""
 
     layout = Layout(sep, decimal, tuple(names))
 
@@ -137,10 +139,10 @@ def read_piece(piece: Piece, names: list, columns: list, header: str | None, sep
                 if missing and not dropna:  # NaN cells are the model's; an infinite value is still an error
                     features = block[:, :len(columns)]
                     check_finite(np.where(np.isnan(features), 0.0, features), columns, name, header_line, False,
-                                 filled + dropped)
+                                 filled + dropped, kept)
                     lost = 0
                 else:
-                    lost = _drop_nonfinite(block, columns, name, header_line, dropna, filled + dropped)
+                    lost = _drop_nonfinite(block, columns, name, header_line, dropna, filled + dropped, kept)
                 filled, dropped = filled + m - lost, dropped + lost
         del block
     except BadInput:
@@ -172,17 +174,26 @@ def _name_the_text_cell(piece: Piece, layout: Layout, columns: list, header_line
 
 def read_piece_or_problem(piece: Piece, names: list, columns: list, header: str | None, sep: str, dropna: bool,
                           dtype: str = "float64", decimal: str = ".", weight: str | None = None,
-                          missing: bool = False):
-    """read_piece's (x, rows dropped, None), or (empty x, 0, message) for bad input.
+                          missing: bool = False, row_numbers: bool = False):
+    """read_piece's (x, rows dropped, None, rows), or (empty x, 0, message, None) for bad input;
+    rows: (n,) the piece's 0-based data row of each row of x with row_numbers, else None.
 
     The task that reads on a worker: bad input comes back as a value, so the scheduler
     neither retries the task nor has the worker log a traceback for what is the user's
     one-line error, which the client raises."""
+    kept = [] if row_numbers else None
     try:
-        x, dropped = read_piece(piece, names, columns, header, sep, dropna, dtype, decimal, weight, missing)
+        x, dropped = read_piece(piece, names, columns, header, sep, dropna, dtype, decimal, weight, missing, kept)
     except BadInput as exc:
-        return np.empty((0, len(columns) + (weight is not None)), dtype=dtype), 0, str(exc)
-    return x, dropped, None
+        return np.empty((0, len(columns) + (weight is not None)), dtype=dtype), 0, str(exc), None
+    return x, dropped, None, joined_rows(kept)
+
+
+def joined_rows(kept: list | None):
+    """(n,) int64 of kept's arrays end to end (None stays None)."""
+    if kept is None:
+        return None
+    return np.concatenate(kept).astype(np.int64) if kept else np.empty(0, dtype=np.int64)
 
 
 def _raw_lines(piece: Piece, sep: str, header_line: bool):
@@ -192,13 +203,15 @@ def _raw_lines(piece: Piece, sep: str, header_line: bool):
 
 
 def _drop_nonfinite(block: np.ndarray, columns: list, name: str, header: bool, dropna: bool,
-                    row_offset: int) -> int:
+                    row_offset: int, kept: list | None = None) -> int:
     """Rows of block (m, d) holding NaN/inf in its first len(columns) columns (the features; a
     weight column may follow): BadInput naming the first (``data.check_finite``), or (dropna)
     moved out by shifting the finite rows up in place; the rows dropped.
-    (float32: a value beyond its range became inf.)"""
+    (float32: a value beyond its range became inf.) kept: receives the data rows kept."""
     features = block[:, :len(columns)]
     finite = np.isfinite(features).all(axis=1)
+    if kept is not None:
+        kept.append(np.flatnonzero(finite) + row_offset)
     if finite.all():
         return 0
     check_finite(features, columns, name, header, dropna, row_offset)  # BadInput unless dropna

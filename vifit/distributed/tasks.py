@@ -36,6 +36,10 @@ def third(triple):
     return triple[2]
 
 
+def fourth(quadruple):
+    return quadruple[3]
+
+
 def n_rows(x: np.ndarray) -> int:
     return int(x.shape[0])
 
@@ -141,14 +145,3 @@ def responsibilities(x: np.ndarray, model, theta: np.ndarray, chunk_rows: int) -
     return np.vstack([mixture.responsibilities(theta, model.fill_features(x[s:e], ws.features), ws)[0]
                       for s, e in _chunks(x, ws.chunk_rows)])
 
-
-def predict_to_file(x: np.ndarray, document: dict, path: str, columns: list, output: str) -> int:
-    """``vifit predict`` of one partition (its model kind's ``predict``), written atomically to output; rows written."""
-    from vifit.data import Table
-    from vifit.documents import model_kind
-    from vifit.output import render_table, write_text
-
-    kind = model_kind(document["model"], path)
-    names, rows = kind.predict(document, path, Table(values=x, columns=list(columns), source=path))
-    write_text(render_table(names, rows), output)
-    return int(x.shape[0])
