@@ -101,7 +101,7 @@ def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header
     from vifit.errors import BadInput
     from vifit.output import write_text
     from vifit.plot import figure_format, render_figure, require_matplotlib
-    from vifit.plot.figures import DRAW
+    from vifit.plot.figures import figure_of
 
     fmt = figure_format(output, fmt)
     check_output_target(output, {"DATA": data, "MODEL": model_file})
@@ -133,8 +133,8 @@ def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header
                 table.extra["color_by"] = read_column(path, color_by,
                                                       ReadOptions(header=header, delimiter=delimiter, decimal=decimal))
         notes.release()
-    figure = DRAW[document["model"]](plt, document, model_file, table,
-                                     {"dims": dims, "color_by": color_by, "image_shape": image_shape})
+    figure = figure_of(plt, document, model_file, table,
+                       {"dims": dims, "color_by": color_by, "image_shape": image_shape})
     try:
         write_text(render_figure(figure, fmt), output)
     finally:
