@@ -234,6 +234,35 @@ def test_large_elbos_are_written_in_full_without_an_offset(tmp_path, models):
     plt.close(figure)
 
 
+def test_a_converged_flat_trace_keeps_short_tick_labels(tmp_path, models):
+    import json
+
+    document = json.loads(models["gmm"].read_text())
+    document["fit"]["trace"] = [[0, -325.60477523631], [1, -325.60477523630]]  # equal to 12 digits
+    path = tmp_path / "flat.json"
+    path.write_text(json.dumps(document))
+    plt, figure, _ = _figure("gmm", path, data=None)
+    figure.canvas.draw()
+    shown = [t.get_text().replace("\u2212", "-") for t in figure.axes[0].get_yticklabels() if t.get_text()]
+    assert shown and all(len(t) <= 8 for t in shown), shown  # -325.605, not -325.6047752361
+    plt.close(figure)
+
+
+def test_mixture_plot_colours_rows_by_component_with_weights_in_the_legend(tmp_path):
+    model = tmp_path / "mixture.json"
+    assert invoke(["mixture", SAMPLE / "iris.csv", "--k", "3", "--seed", "0", "-q", "-o", model]).exit_code == 0
+    plt, figure, document = _figure("mixture", model)
+    trace_ax, weights_ax, data_ax = figure.axes
+    weights = document["params"]["expected_weights"]
+    assert [p.get_height() for p in weights_ax.patches] == pytest.approx(weights)
+    assert data_ax.collections[0].get_offsets().shape == (150, 2)
+    assert [t.get_text() for t in data_ax.get_legend().get_texts()] == [
+        f"component {j + 1} (w = {w:.2f})" for j, w in enumerate(weights)]
+    assert _integer_ticks(trace_ax) and trace_ax.get_ylabel() == "ELBO (nats)"
+    assert figure.get_suptitle() == f"mixture, K = 3, ELBO {document['fit']['elbo_per_row']:.4g} per row"
+    plt.close(figure)
+
+
 @pytest.mark.parametrize("kind", ["autoencoder", "vae"])
 def test_network_plots_have_curves_and_latent_means(tmp_path, models, kind):
     out = tmp_path / f"{kind}.png"

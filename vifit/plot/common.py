@@ -71,6 +71,15 @@ def trace(ax, document: dict, title: str) -> None:
         ax.plot(extra[:, 0], extra[:, 1], marker=".", label="validation")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     plain_numbers(ax)
+    values = np.concatenate([steps[:, 1] if steps.size else [], extra[:, 1] if extra.size else []])
+    if values.size:
+        # without an offset, a converged trace whose values differ in the 10th digit would get
+        # 13-digit tick labels: show at least 1e-4 of its magnitude (-325.605, not -325.6047752361)
+        low, high = float(values.min()), float(values.max())
+        floor = 1e-4 * max(abs(low), abs(high), 1.0)
+        if high - low < floor:
+            middle = 0.5 * (low + high)
+            ax.set_ylim(middle - floor / 2, middle + floor / 2)
     mixture = document["model"] in ("gmm", "mixture")
     units = "ELBO (nats)" if mixture else fit.get("trace_units") or f"{fit.get('loss_name', 'training')} loss"
     labels(ax, xlabel="iteration" if mixture else "epoch", ylabel=units, title=title)
