@@ -287,6 +287,19 @@ def test_network_plots_have_curves_and_latent_means(tmp_path, models, kind):
     plt.close(figure)
 
 
+def test_a_one_dimensional_code_is_a_histogram_per_level(tmp_path):
+    model = tmp_path / "ae1.json"
+    result = invoke(["autoencoder", SAMPLE / "iris.csv", "--hidden", "4,1", "--epochs", "2", "--standardize",
+                     "--seed", "0", "-q", "-o", model])
+    assert result.exit_code == 0, result.stderr
+    plt, figure, _ = _figure("autoencoder", model, color_by="species")
+    curves, codes = figure.axes
+    assert codes.get_xlabel() == "code1" and codes.get_ylabel() == "rows"
+    assert sum(p.get_height() for p in codes.patches) == 150
+    assert [t.get_text() for t in codes.get_legend().get_texts()] == ["setosa", "versicolor", "virginica"]
+    plt.close(figure)
+
+
 @pytest.fixture(scope="module")
 def digits_vae(tmp_path_factory):
     path = tmp_path_factory.mktemp("plot-digits") / "vae.json"
