@@ -49,9 +49,9 @@ def test_pca_png_has_scree_and_projection(tmp_path, pca_model):
     assert legend.get_title().get_text() == "species"
     colours = projection.collections[0].get_facecolors()
     species = ["setosa"] * 50 + ["versicolor"] * 50 + ["virginica"] * 50  # iris.csv's order
-    for handle, level in zip(legend.legend_handles, ["setosa", "versicolor", "virginica"]):
-        from matplotlib.colors import to_rgb
+    from matplotlib.colors import to_rgb
 
+    for handle, level in zip(legend.legend_handles, ["setosa", "versicolor", "virginica"]):
         assert all(tuple(colours[i][:3]) == pytest.approx(to_rgb(handle.get_color()))
                    for i, s in enumerate(species) if s == level)
     elbo = document["fit"]["elbo_per_row"]
@@ -191,6 +191,9 @@ def test_gmm_plot_has_elbo_trace_points_and_one_ellipse_per_component(tmp_path, 
     assert (trace_ax.get_xlabel(), trace_ax.get_ylabel()) == ("iteration", "ELBO (nats)")
     assert _integer_ticks(trace_ax)
     assert data_ax.collections[0].get_offsets().shape == (150, 2)
+    from vifit.plot.common import point_style
+
+    assert data_ax.collections[0].get_alpha() == point_style(150)["alpha"]  # the rule for N, not a constant
     assert sum(isinstance(p, Ellipse) for p in data_ax.patches) == 3
     weights = document["params"]["summary"]["weights"]
     assert [t.get_text() for t in data_ax.get_legend().get_texts()] == [

@@ -4,7 +4,6 @@ for --covariance known), checked against vifit predict and scipy's densities."""
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
