@@ -89,12 +89,12 @@ def trace(ax, document: dict, title: str) -> None:
 
 def point_style(n: int) -> dict:
     """scatter() keywords for n points. Up to 1,000 points every point is seen (size 12, alpha
-    0.8). Beyond, size and alpha fall as (1000 / n)^0.5 and ^0.4, floored at 1 pt² and 0.06: the
+    0.8). Beyond, size and alpha both fall as (1000 / n)^0.5, floored at 1 pt² and 0.04: the
     ink per point shrinks as the points multiply, so 200,000 points overlap into shades that read
     as density instead of a solid blot. Above 5,000 points the markers are rasterised: a vector
     file with 200,000 circles is tens of MB and slow to open."""
     ratio = min(1.0, 1000.0 / max(n, 1))
-    return {"s": max(12.0 * math.sqrt(ratio), 1.0), "alpha": max(0.8 * ratio ** 0.4, 0.06), "linewidths": 0,
+    return {"s": max(12.0 * math.sqrt(ratio), 1.0), "alpha": max(0.8 * math.sqrt(ratio), 0.04), "linewidths": 0,
             "rasterized": n > 5000}
 
 
