@@ -107,6 +107,10 @@ def test_todays_k_range_draws_the_elbo_per_row_against_k_the_chosen_starred(tmp_
     assert all("covariance" not in c for c in selection["candidates"])  # today's documents: k and elbo only
     trace_ax, chosen_ax, data_ax = figure.axes
     assert chosen_ax.get_xlabel() == "K (components)" and chosen_ax.get_ylabel() == "ELBO per row (nats)"
+    assert chosen_ax.get_title() == "choosing K: the training ELBO"
+    assert [t.get_text() for t in chosen_ax.get_xticklabels()] == ["1", "2", "3", "4"]
+    assert figure.get_suptitle() == (f"gmm, K = {selection['chosen_k']}, "
+                                     f"ELBO {document['fit']['elbo_per_row']:.4g} per row")
     line, star = chosen_ax.lines
     assert list(line.get_xdata()) == [1, 2, 3, 4]
     assert list(line.get_ydata()) == [c["elbo_per_row"] for c in selection["candidates"]]

@@ -76,12 +76,13 @@ def check_applicable(model: str, given: list[str], has_data: bool) -> None:
 def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header, delimiter, decimal, run):
     """Draw a fitted model: ELBO or training curves, and the data in 2-D.
 
-    gmm: the ELBO trace and the data coloured by cluster with 2σ ellipses,
+    gmm: the ELBO trace and the data coloured by cluster with 2σ ellipses
+    (one column: a histogram with the fitted density and its components),
     and for a K range the ELBO per row (and held-out log density) against K,
     one line per covariance type, the chosen one starred; pca: the scree plot
-    and the 2-D projection; autoencoder and vae: training and validation
-    curves and the 2-D latent means, plus (vae, --image-shape) a grid of
-    decoded samples. A comparison written by vifit compare (no DATA): one
+    and the 2-D projection (--k 1: a histogram of pc1); autoencoder and vae:
+    training and validation curves and the 2-D latent means, plus (vae,
+    --image-shape) a grid of decoded samples. A comparison written by vifit compare (no DATA): one
     bar per candidate, its held-out log density per row with standard-error
     whiskers, the best coloured. An option that draws nothing for the model
     (--color-by on a gmm, --image-shape on anything but a vae, --dims on
@@ -101,7 +102,7 @@ def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header
     from vifit.errors import BadInput
     from vifit.output import write_text
     from vifit.plot import figure_format, render_figure, require_matplotlib
-    from vifit.plot.figures import DRAW
+    from vifit.plot.figures import figure_of
 
     fmt = figure_format(output, fmt)
     check_output_target(output, {"DATA": data, "MODEL": model_file})
@@ -133,8 +134,8 @@ def plot(ctx, model_file, data, output, fmt, dims, color_by, image_shape, header
                 table.extra["color_by"] = read_column(path, color_by,
                                                       ReadOptions(header=header, delimiter=delimiter, decimal=decimal))
         notes.release()
-    figure = DRAW[document["model"]](plt, document, model_file, table,
-                                     {"dims": dims, "color_by": color_by, "image_shape": image_shape})
+    figure = figure_of(plt, document, model_file, table,
+                       {"dims": dims, "color_by": color_by, "image_shape": image_shape})
     try:
         write_text(render_figure(figure, fmt), output)
     finally:

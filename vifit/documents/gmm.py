@@ -258,6 +258,22 @@ def _responsibilities(document: dict, path: str, prior, q, x: np.ndarray) -> np.
     return resp
 
 
+def component_log_densities(document: dict, path: str, x: np.ndarray) -> np.ndarray:
+    """log(E[pi_k] p(x_i | component k, data)): (n, k) for rows x (n, d) in the units of the data
+    as given (the posterior predictive's components: Student t, or Gaussian for a known
+    covariance; a --standardize of the fit accounted for). Their logsumexp over k is
+    ``predict``'s log_density."""
+    prior, q = load_model(document, path)
+    preprocessing = document["data"].get("preprocessing", {})
+    x = np.asarray(x, dtype=np.float64)
+    out = (predictive.component_log_density(prior, q, apply_preprocessing(x, preprocessing))
+           + np.log(gmm.expected_weights(prior, q)))
+    spec_std = (preprocessing or {}).get("standardize")
+    if spec_std:  # the Jacobian of each observed cell, as in predict
+        out -= ((~np.isnan(x)) @ np.log(np.asarray(spec_std["scale"], dtype=np.float64)))[:, None]
+    return out
+
+
 def _imputed(prior, q, x: np.ndarray) -> np.ndarray:
     """x with each missing cell <- sum_k p(k | x_obs) E[x_miss | x_obs, k] (posterior predictive)."""
     if not np.isnan(x).any():

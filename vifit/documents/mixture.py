@@ -115,3 +115,12 @@ def sample(document: dict, path: str, n: int, rng: np.random.Generator):
     draws, labels = model.sample(q, n, rng)
     columns = list(field_of(document, path, "data", "columns"))
     return columns + ["component"], [[*row, int(label) + 1] for row, label in zip(draws.tolist(), labels.tolist())]
+
+
+def component_log_densities(document: dict, path: str, x: np.ndarray) -> np.ndarray:
+    """log(E[pi_k] p(x_obs,i | component k, data)): (n, k) for rows x (n, n_columns), data units
+    (each family's posterior predictive: a gaussian column's components are Student t). Their
+    logsumexp over k is ``predict``'s log_density."""
+    model, q = load_model(document["params"], path)
+    with np.errstate(divide="ignore"):
+        return model.component_log_density(q, np.asarray(x, dtype=np.float64)) + np.log(model.expected_weights(q))

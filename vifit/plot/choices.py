@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vifit.plot.figures import _labels
+from vifit.plot.common import labels as _labels
 
 BEST_COLOUR, OTHER_COLOUR = "tab:orange", "tab:blue"
 
