@@ -104,13 +104,7 @@ def draw_gmm(plt, document, path, table, options):
     if len(columns) == 1:
         if options.get("dims") is not None:
             raise BadInput(f"--dims {options['dims']}: {path} has one column, drawn as a histogram with its density")
-        x = np.asarray(table.values, dtype=float)[:, 0]
-        x = x[np.isfinite(x)]
-        grid = _grid(x)
-        density_panel(plt, ax, x, grid, model_file.component_log_densities(document, path, grid[:, None]),
-                      weights, columns[0])
-        figure.tight_layout()
-        return figure
+        return _one_column(plt, figure, ax, table, model_file, document, path, weights, columns[0])
     means = array_of(document, path, "params", "summary", "means", ndim=2)
     covariances = np.asarray(field_of(document, path, "params", "summary", "covariances"), dtype=float)
     if covariances.ndim == 2:  # diagonal or spherical summaries: one row per component
@@ -141,6 +135,17 @@ def draw_gmm(plt, document, path, table, options):
     return figure
 
 
+def _one_column(plt, figure, ax, table, model_file, document: dict, path: str, weights, column: str):
+    """The density panel of a one-column model on ax (the histogram of the rows' observed
+    values, the mixture's density and its weighted components); the finished figure."""
+    x = np.asarray(table.values, dtype=float)[:, 0]
+    x = x[np.isfinite(x)]
+    grid = _grid(x)
+    density_panel(plt, ax, x, grid, model_file.component_log_densities(document, path, grid[:, None]), weights, column)
+    figure.tight_layout()
+    return figure
+
+
 def draw_mixture(plt, document, path, table, options):
     """The ELBO trace and each component's weight; with DATA, the rows (missing cells imputed)
     on their first two principal directions (or their two columns), coloured by component; one
@@ -163,13 +168,7 @@ def draw_mixture(plt, document, path, table, options):
         ax = axes[0, panels - 1]
         families = [f.get("family") for f in document["params"].get("families", [])]
         if len(columns) == 1 and families == ["gaussian"]:
-            x = np.asarray(table.values, dtype=float)[:, 0]
-            x = x[np.isfinite(x)]
-            grid = _grid(x)
-            density_panel(plt, ax, x, grid, model_file.component_log_densities(document, path, grid[:, None]),
-                          weights, columns[0])
-            figure.tight_layout()
-            return figure
+            return _one_column(plt, figure, ax, table, model_file, document, path, weights, columns[0])
         names, rows = predicted(model_file, document, path, table)
         cluster = np.asarray(rows, dtype=float)[:, names.index("component")].astype(int) - 1
         _, filled = model_file.predict(document, path, table, impute=True)
