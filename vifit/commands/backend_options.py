@@ -12,15 +12,17 @@ from vifit.commands.declared import declared
 from vifit.options import _packed
 
 
-def _backend_options(model: str):
-    """The --backend option group of ``model``'s command."""
+PARTITIONS = ("local: this process; dask: partitions on a Dask cluster (needs vifit[dask]; "
+              "DATA may be a glob such as 'data/part-*.csv.gz').")
+
+
+def _backend_options(model: str, backend_help: str = PARTITIONS):
+    """The --backend option group of ``model``'s command (backend_help: what --backend dask does there)."""
     return _packed(
         "backend",
         ("backend", "scheduler", "scheduler_file", "worker_wait"),
         [
-            declared(model, "backend", show_default=True,
-                     help="local: this process; dask: partitions on a Dask cluster (needs vifit[dask]; "
-                          "DATA may be a glob such as 'data/part-*.csv.gz')."),
+            declared(model, "backend", show_default=True, help=backend_help),
             declared(model, "scheduler", metavar="ADDRESS",
                      help="dask: address of a running scheduler (tcp://host:8786).  "
                           "[default: start a local cluster of one single-threaded worker process per usable core, "
@@ -37,3 +39,8 @@ def _backend_options(model: str):
 
 backend_options = _backend_options("gmm")
 mixture_backend_options = _backend_options("mixture")
+# compare has no options table of its own: its connection options are gmm's entries, the same
+# flags, types and rule (they need --backend dask), checked with check_declared("gmm", ...)
+compare_backend_options = _backend_options(
+    "gmm", "local: this machine (--jobs processes); dask: each candidate one task on a Dask cluster, the rows "
+           "sent once (needs vifit[dask] on the client and the workers).")
