@@ -49,6 +49,20 @@ def test_compare_on_the_cluster_is_the_local_jobs_1_document(address):
     assert local_run["jobs"] == 1 and "backend" not in local_run
 
 
+def test_the_python_compare_on_the_cluster_is_the_local_one(address):
+    import pandas as pd
+
+    import vifit
+
+    frame = pd.read_csv(IRIS).drop(columns="species")
+    local = vifit.compare(frame, "pca:k=1,2", seed=4)
+    remote = vifit.compare(frame, "pca:k=1,2", seed=4, backend="dask", scheduler=address)
+    assert remote.pop("run")["backend"] == "dask" and local.pop("run")["jobs"] == 1
+    assert remote == local
+    with pytest.raises(ValueError, match="need --backend dask"):
+        vifit.compare(frame, "pca:k=1", scheduler=address)
+
+
 def test_a_bad_candidate_option_is_refused_before_connecting(address, monkeypatch, tmp_path):
     def no_connection(*args, **kwargs):
         raise AssertionError("connected before the candidates were checked")

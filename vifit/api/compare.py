@@ -208,15 +208,22 @@ def run_comparison(table, models: str, candidates: list[Candidate], *, validatio
 
 
 def compare(X, models: str, *, validation: float = 0.2, seed=None, standardize: bool = False, dtype=None,
-            dropna: bool = False, jobs: int = 1, progress="none") -> dict:
+            dropna: bool = False, jobs: int = 1, progress="none", backend: str = "local", scheduler=None,
+            scheduler_file=None, worker_wait=None) -> dict:
     """``vifit compare`` from Python: the vifit.compare/1 document (a dict) of the candidates of
     ``models`` (the --models SPEC, e.g. "gmm:k=1-6;pca:k=1-4") on X (n, d), an array or a
     DataFrame. The same figures as the command on the same rows and seed; seed None draws one
-    (recorded); progress as the estimators take it."""
+    (recorded); progress as the estimators take it; backend "dask" (with scheduler,
+    scheduler_file, worker_wait as ``vifit.GMM`` takes them): a task per candidate on a cluster."""
+    from vifit import parameters
     from vifit.api.base import reporter_for, rows_of
     from vifit.data import ReadOptions, table_of
     from vifit.runinfo import resolve_seed
 
+    connection = {"backend": backend, "scheduler": scheduler, "scheduler_file": scheduler_file,
+                  "worker_wait": worker_wait}
+    parameters.check("gmm", connection)  # the entries --backend and its options share (commands.backend_options)
+    cluster = cluster_options(connection, jobs)
     shared = {"standardize": bool(standardize), **({"dtype": dtype} if dtype is not None else {})}
     candidates = prepare(models, validation, shared)
     reporter = reporter_for(progress)
@@ -225,7 +232,7 @@ def compare(X, models: str, *, validation: float = 0.2, seed=None, standardize: 
                      note=reporter.note, require_variation=True)
     reporter.release()
     return run_comparison(table, models, candidates, validation=validation, seed=resolve_seed(seed), shared=shared,
-                          jobs=jobs, reporter=reporter)
+                          jobs=jobs, reporter=reporter, backend=cluster)
 
 
 def _csv_cell(value):
