@@ -85,3 +85,51 @@ def test_bad_input_raised_on_a_worker_is_one_line_and_exit_2(address, tmp_path):
     assert done.returncode == 2, stderr
     assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("vifit: error: pca:k=9: "), stderr
     assert "Traceback" not in stderr and not out.exists()
+
+
+def test_losing_every_worker_mid_comparison_is_one_line_exit_1(tmp_path):
+    """The workers go while a candidate is being fitted, and the rows sent to them with them:
+    nothing can recompute scattered rows, so the run ends at once (not after --worker-wait) with
+    one line naming the cluster, exit 1 as the Dask commands' lost workers, nothing written."""
+    import logging
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    own = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.CRITICAL)
+    try:
+        out = tmp_path / "ranking.json"
+        proc = subprocess.Popen([sys.executable, "-m", "vifit", "compare", str(IRIS), "--models",
+                                 "vae:latent=2:hidden=8:epochs=100000:patience=100000:tol=0", "--backend", "dask",
+                                 "--scheduler", own.scheduler_address, "-o", str(out)],
+                                stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        while b"sent the rows to 1 worker(s)" not in proc.stderr.readline():
+            assert proc.poll() is None, "compare ended before its task was submitted"
+        own.scale(0)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        own.close()
+    errors = [line for line in stderr.decode().splitlines() if line.startswith("vifit: error")]
+    assert proc.returncode == 1, stderr.decode()
+    assert errors == [f"vifit: error: the Dask cluster at {own.scheduler_address} lost every worker holding the "
+                      f"rows sent to it, and the rows with them, so the comparison cannot go on (start workers "
+                      f"again and rerun)"], stderr.decode()
+    assert b"Traceback" not in stderr and not out.exists()
+
+
+def test_a_task_whose_workers_kept_dying_is_a_system_failure_naming_the_cluster():
+    from types import SimpleNamespace
+
+    from distributed import KilledWorker
+
+    from vifit.distributed.candidates import _lost
+    from vifit.errors import BadInput, SystemFailure
+
+    client = SimpleNamespace(scheduler=SimpleNamespace(address="tcp://10.0.0.1:8786"))
+    lost = _lost(KilledWorker("fit_and_score-1", None, 3), client)
+    assert isinstance(lost, SystemFailure) and "the Dask cluster at tcp://10.0.0.1:8786" in str(lost)
+    bad = BadInput("pca:k=9: too many components")
+    assert _lost(bad, client) is bad  # bad input stays itself: exit 2

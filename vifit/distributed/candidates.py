@@ -25,17 +25,27 @@ def run_on_cluster(function: Callable, tasks: list[dict], arrays: dict, backend:
     wait = backend.get("worker_wait") or cluster.WORKER_WAIT
     with cluster.connect(backend.get("scheduler"), backend.get("scheduler_file"), note) as client:
         names = list(arrays)
-        # broadcast: a candidate may run on any worker, and scattered data cannot be recomputed,
-        # so one lost worker must not take the only copy of the rows with it
-        scattered = dict(zip(names, client.scatter([arrays[name] for name in names], broadcast=True)))
+        try:
+            # broadcast: a candidate may run on any worker, and scattered data cannot be recomputed,
+            # so one lost worker must not take the only copy of the rows with it
+            scattered = dict(zip(names, client.scatter([arrays[name] for name in names], broadcast=True)))
+        except (OSError, TimeoutError):  # distributed's CommClosedError is an OSError
+            raise SystemFailure(f"{_where(client)} lost its workers while the rows were sent to them, so the "
+                                f"comparison cannot go on (start workers again and rerun)") from None
         # no retries: a fit is seeded, so a failed one fails again; a task of a lost worker is
         # rescheduled by the scheduler itself (retries are for exceptions only)
         futures = [client.submit(function, {**task, **scattered}, pure=False) for task in tasks]
         workers = len(client.scheduler_info().get("workers", {}))
+        note(f"sent the rows to {workers} worker(s): {len(futures)} candidate(s) to fit, one task each")
         try:
             return cluster.gather(client, futures, wait), workers
         except Exception as exc:
             raise _lost(exc, client) from None
+
+
+def _where(client) -> str:
+    address = getattr(client.scheduler, "address", None)
+    return f"the Dask cluster{f' at {address}' if address else ''}"
 
 
 def _lost(exc: Exception, client) -> Exception:
@@ -45,12 +55,13 @@ def _lost(exc: Exception, client) -> Exception:
 
     from distributed import KilledWorker
 
-    address = getattr(client.scheduler, "address", None)
-    where = f"the Dask cluster{f' at {address}' if address else ''}"
+    where = _where(client)
     if isinstance(exc, KilledWorker):
         return SystemFailure(f"{where}: the workers running a candidate were lost several times (out of memory, "
                              f"killed?), so the comparison cannot go on; give the workers more memory and rerun")
     if isinstance(exc, CancelledError):
-        return SystemFailure(f"{where}: the rows sent to the workers were lost with them, so the comparison "
-                             f"cannot go on (start workers again and rerun)")
+        # every worker holding the scattered rows went: the scheduler cancels the tasks at once
+        # (nothing can recompute scattered data), so no --worker-wait applies
+        return SystemFailure(f"{where} lost every worker holding the rows sent to it, and the rows with them, so "
+                             f"the comparison cannot go on (start workers again and rerun)")
     return exc
