@@ -199,7 +199,8 @@ class _NoFit(Exception):
     (["--models", "vae:beta=big"], ["beta takes numbers"]),
     (["--models", "gmm:seed=1"], ["seed is not a candidate's option", "--seed"]),
     (["--models", "pca:k=2;pca:k=1-2"], ["pca:k=2 is listed twice"]),
-    (["--models", "pca:k=2", "--backend", "dask"], ["--backend dask is not supported by compare"]),
+    (["--models", "pca:k=2", "--backend", "dask", "--jobs", "2"], ["--jobs does not apply to --backend dask"]),
+    (["--models", "pca:k=2", "--scheduler", "tcp://127.0.0.1:1"], ["need --backend dask"]),
     (["--models", "pca:k=2", "-o", "ranking.parquet"], ["ranking.parquet", "--format json|csv"]),
 ])
 def test_bad_input_is_one_line_and_exit_2_before_any_fit(tmp_path, monkeypatch, args, words):

@@ -307,3 +307,19 @@ def test_a_stop_request_ends_the_grid_after_the_fit_in_progress():
     assert result.status == "interrupted"
     candidates = result.fit_extra["selection"]["candidates"]
     assert 1 <= len(candidates) < 6 and [c["k"] for c in candidates] == sorted(c["k"] for c in candidates)
+
+
+@pytest.mark.parametrize("command, args, spec", [
+    ("gmm", ["--k", "1-3", "--covariance", "full,diag"], "gmm:k=1-3:covariance=full,diag"),
+    ("gmm", ["--covariance", "full,diag"], "gmm:k=2:covariance=full,diag"),
+    ("mixture", ["--k", "2,4"], "mixture:k=2,4"),
+])
+def test_a_grid_with_backend_dask_is_refused_naming_compare_on_the_cluster(command, args, spec, tmp_path):
+    """--backend dask fits one model over DATA's partitions; a grid of in-memory candidates is
+    not silently read into this process: the refusal names the compare that runs them on a
+    cluster, with its --models, before any cluster is reached or row read."""
+    out = tmp_path / "out.json"
+    result = invoke([command, IRIS, *args, "--backend", "dask", "--scheduler", "tcp://127.0.0.1:1", "-o", out])
+    assert result.exit_code == 2 and result.stdout == "" and not out.exists(), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f"vifit compare DATA --models '{spec}' --backend dask" in result.stderr

@@ -121,23 +121,51 @@ def prepare(models: str, validation: float, shared: dict) -> list[Candidate]:
     return candidates
 
 
-def _fit_all(values: np.ndarray, columns: list[str], candidates: list[Candidate], *, validation: float,
-             seed: int, shared: dict, jobs: int, reporter) -> tuple[dict, dict]:
-    """Fit and score every candidate on one split of values (n, d) (raw, finite): (the figures
-    of the vifit.compare/1 document, seconds per candidate name). jobs: processes
-    (parallel.run_tasks; the figures do not depend on it)."""
+def cluster_options(backend: dict, jobs: int) -> dict | None:
+    """None for --backend local; for --backend dask its connection options (scheduler,
+    scheduler_file, worker_wait), checked before the table is read: the extra installed, the
+    scheduler file readable, no --jobs (the cluster's workers are the parallelism)."""
+    if backend.get("backend", "local") != "dask":
+        return None
+    if jobs != 1:
+        raise BadInput("--jobs does not apply to --backend dask: each candidate is one task on the cluster's "
+                       "workers; drop --jobs")
+    from vifit.distributed import cluster
+
+    cluster.require_dask()
+    cluster.scheduler_address(backend.get("scheduler"), backend.get("scheduler_file"))
+    return {name: backend.get(name) for name in ("scheduler", "scheduler_file", "worker_wait")}
+
+
+def _run(tasks: list[dict], arrays: dict, jobs: int, backend: dict | None, note) -> tuple[list, dict]:
+    """(the outcomes of fit_and_score on each task with the shared arrays, in order; what the
+    run block records of where they ran). backend None: jobs local processes
+    (parallel.run_tasks); else the --backend dask options: a task per candidate on the cluster."""
+    if backend is not None:
+        from vifit.distributed.candidates import run_on_cluster
+
+        outcomes, workers = run_on_cluster(fit_and_score, tasks, arrays, backend, note)
+        return outcomes, {"backend": "dask", "workers": workers}
     from vifit.parallel import run_tasks
+
+    return run_tasks(fit_and_score, [{**task, **arrays} for task in tasks], jobs), {"jobs": int(jobs)}
+
+
+def _fit_all(values: np.ndarray, columns: list[str], candidates: list[Candidate], *, validation: float,
+             seed: int, shared: dict, jobs: int, reporter, backend: dict | None = None) -> tuple[dict, dict]:
+    """Fit and score every candidate on one split of values (n, d) (raw, finite): (the figures
+    of the vifit.compare/1 document, the run block's figures: seconds per candidate name and
+    where they ran). jobs: processes (parallel.run_tasks), backend: a Dask cluster instead
+    (:func:`_run`); the figures depend on neither."""
     from vifit.splits import holdout
     from vifit.units import UNITS
 
     train, heldout = holdout(values.shape[0], validation, seed)
-    train_rows = np.ascontiguousarray(values[train])
-    heldout_rows = np.ascontiguousarray(values[heldout])
-    tasks = [{"candidate": c, "shared": shared, "train": train_rows, "heldout": heldout_rows, "columns": columns,
-              "seed": seed} for c in candidates]
+    arrays = {"train": np.ascontiguousarray(values[train]), "heldout": np.ascontiguousarray(values[heldout])}
+    tasks = [{"candidate": c, "shared": shared, "columns": columns, "seed": seed} for c in candidates]
     reporter.note(f"fitting {len(candidates)} candidate(s) on {train.size} rows, each scored on the same "
                   f"{heldout.size} held-out rows (seed {seed})")
-    outcomes = run_tasks(fit_and_score, tasks, jobs)
+    outcomes, where = _run(tasks, arrays, jobs, backend, reporter.note)
     for candidate, outcome in zip(candidates, outcomes):
         for message in outcome["warnings"]:
             reporter.warn(f"{candidate.name}: {message}")
@@ -154,13 +182,15 @@ def _fit_all(values: np.ndarray, columns: list[str], candidates: list[Candidate]
     figures = {"seed": int(seed), "validation": float(validation), "n_train": int(train.size),
                "n_heldout": int(heldout.size), "units": UNITS, "criterion": CRITERION,
                "standardize": bool(shared.get("standardize")), "candidates": entries, "best": best}
-    return figures, {c.name: o["seconds"] for c, o in zip(candidates, outcomes)}
+    return figures, {**where, "candidate_seconds": {c.name: o["seconds"] for c, o in zip(candidates, outcomes)}}
 
 
 def run_comparison(table, models: str, candidates: list[Candidate], *, validation: float, seed: int, shared: dict,
-                   jobs: int, reporter) -> dict:
+                   jobs: int, reporter, backend: dict | None = None) -> dict:
     """The vifit.compare/1 document of the candidates on ``table`` (a vifit.data.Table of raw
-    values); its run block holds the only figures that vary between runs (the times)."""
+    values); its run block holds the only figures that vary between runs (the times, where the
+    fits ran). backend: the --backend dask options (scheduler, scheduler_file, worker_wait), or
+    None for jobs local processes."""
     import datetime
 
     from vifit import __version__
@@ -169,23 +199,31 @@ def run_comparison(table, models: str, candidates: list[Candidate], *, validatio
     started, wall_start = time.perf_counter(), datetime.datetime.now(datetime.timezone.utc)
     if shared.get("standardize") and any(c.kind == "mixture" for c in candidates):
         reporter.note("mixture candidates take no --standardize: they are fitted to the rows as read")
-    figures, seconds = _fit_all(np.asarray(table.values, dtype=np.float64), list(table.columns), candidates,
-                                validation=validation, seed=seed, shared=shared, jobs=jobs, reporter=reporter)
+    figures, ran = _fit_all(np.asarray(table.values, dtype=np.float64), list(table.columns), candidates,
+                            validation=validation, seed=seed, shared=shared, jobs=jobs, reporter=reporter,
+                            backend=backend)
     data = {key: value for key, value in table.describe().items() if key != "preprocessing"}
-    run = {**run_info(started, wall_start), "jobs": int(jobs), "candidate_seconds": seconds}
+    run = {**run_info(started, wall_start), **ran}
     return {"schema": SCHEMA, "vifit_version": __version__, "models": models, "data": data, **figures, "run": run}
 
 
 def compare(X, models: str, *, validation: float = 0.2, seed=None, standardize: bool = False, dtype=None,
-            dropna: bool = False, jobs: int = 1, progress="none") -> dict:
+            dropna: bool = False, jobs: int = 1, progress="none", backend: str = "local", scheduler=None,
+            scheduler_file=None, worker_wait=None) -> dict:
     """``vifit compare`` from Python: the vifit.compare/1 document (a dict) of the candidates of
     ``models`` (the --models SPEC, e.g. "gmm:k=1-6;pca:k=1-4") on X (n, d), an array or a
     DataFrame. The same figures as the command on the same rows and seed; seed None draws one
-    (recorded); progress as the estimators take it."""
+    (recorded); progress as the estimators take it; backend "dask" (with scheduler,
+    scheduler_file, worker_wait as ``vifit.GMM`` takes them): a task per candidate on a cluster."""
+    from vifit import parameters
     from vifit.api.base import reporter_for, rows_of
     from vifit.data import ReadOptions, table_of
     from vifit.runinfo import resolve_seed
 
+    connection = {"backend": backend, "scheduler": scheduler, "scheduler_file": scheduler_file,
+                  "worker_wait": worker_wait}
+    parameters.check("gmm", connection)  # the entries --backend and its options share (commands.backend_options)
+    cluster = cluster_options(connection, jobs)
     shared = {"standardize": bool(standardize), **({"dtype": dtype} if dtype is not None else {})}
     candidates = prepare(models, validation, shared)
     reporter = reporter_for(progress)
@@ -194,7 +232,7 @@ def compare(X, models: str, *, validation: float = 0.2, seed=None, standardize: 
                      note=reporter.note, require_variation=True)
     reporter.release()
     return run_comparison(table, models, candidates, validation=validation, seed=resolve_seed(seed), shared=shared,
-                          jobs=jobs, reporter=reporter)
+                          jobs=jobs, reporter=reporter, backend=cluster)
 
 
 def _csv_cell(value):

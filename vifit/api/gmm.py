@@ -44,12 +44,13 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False):
     method, backend = options["method"], options["backend"]
     svi = method == "svi"
     split, several = split_of(options), len(ks) > 1 or len(covariances) > 1
-    if len(ks) > 1 and (svi or backend == "dask"):
-        raise BadInput("--k with several values selects K by local CAVI; drop --method svi / "
-                       "--backend dask (or fit each K)")
-    if len(covariances) > 1 and (svi or backend == "dask"):
-        raise BadInput("--covariance with several values compares them by local CAVI; drop --method svi / "
-                       "--backend dask (or fit each covariance)")
+    if several and backend == "dask":
+        refuse_dask_grid(f"gmm:k={options['k']}:covariance={','.join(covariances)}")
+    if len(ks) > 1 and svi:
+        raise BadInput("--k with several values selects K by local CAVI; drop --method svi (or fit each K)")
+    if len(covariances) > 1 and svi:
+        raise BadInput("--covariance with several values compares them by local CAVI; drop --method svi "
+                       "(or fit each covariance)")
     refuse_split(split, svi=svi, stream=options["stream"], backend=backend)
     criterion_of(options.get("select"), split)  # --select heldout without a split: before the rows are read
     if backend == "dask" and svi and not options["stream"]:
@@ -108,6 +109,19 @@ def selection_config(options: dict, split) -> dict:
 
     return {"validation": options.get("validation"), "folds": options.get("folds"),
             "select": criterion_of(options.get("select"), split)}
+
+
+def refuse_dask_grid(spec: str, options: str = "--k or --covariance") -> None:
+    """BadInput for a selection grid (several --k or --covariance values) with --backend dask.
+
+    The grid fits its candidates on rows in memory; --backend dask fits one model over the
+    partitions of DATA, which stay on the workers because they may not fit here. Running the
+    grid would quietly read DATA into this process instead, so it is refused, naming the road
+    that does run such candidates on a cluster: vifit compare --backend dask (spec: its --models)."""
+    raise BadInput(f"a grid of several {options} values is fitted on rows in memory, and --backend dask "
+                   f"fits one model over the partitions of DATA: to fit the candidates as tasks on the cluster, "
+                   f"rank them with vifit compare DATA --models '{spec}' --backend dask, or drop --backend dask "
+                   f"(--jobs N fits them in processes here)")
 
 
 def refuse_split(split, *, svi: bool, stream, backend: str) -> None:

@@ -20,7 +20,7 @@ def plan(options: dict, *, strict: bool = False):
     """The Plan of a mixture fit; options: every name of CONFIG (checked by vifit.parameters.check;
     max_iter None: 500 sweeps for cavi, no step limit for svi; k an int or a K range's text, fitted
     by CAVI per candidate; strict: ``--strict``, as for gmm.plan)."""
-    from vifit.api.gmm import refuse_split, selection_config
+    from vifit.api.gmm import refuse_dask_grid, refuse_split, selection_config
     from vifit.api.gmm_select import criterion_of, parse_k
     from vifit.api.heldout import split_of
     from vifit.errors import BadInput
@@ -28,9 +28,10 @@ def plan(options: dict, *, strict: bool = False):
 
     svi, dask = options["method"] == "svi", options["backend"] == "dask"
     ks = parse_k(options["k"])
-    if len(ks) > 1 and (svi or dask):
-        raise BadInput("--k with several values selects K by local CAVI; drop --method svi / --backend dask "
-                       "(or fit each K)")
+    if len(ks) > 1 and dask:
+        refuse_dask_grid(f"mixture:k={options['k']}", "--k")
+    if len(ks) > 1 and svi:
+        raise BadInput("--k with several values selects K by local CAVI; drop --method svi (or fit each K)")
     split = split_of(options)
     refuse_split(split, svi=svi, stream=options["stream"], backend=options["backend"])
     criterion_of(options.get("select"), split)  # --select heldout without a split: before the rows are read

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from vifit.commands.backend_options import compare_backend_options
 from vifit.options import FiniteFloat, data_options, debug_option, output_options, report_options, seed_option
 
 
@@ -17,9 +18,9 @@ from vifit.options import FiniteFloat, data_options, debug_option, output_option
 @click.option("--validation", metavar="FRACTION", type=FiniteFloat(), default=0.2, show_default=True,
               help="Fraction of the rows held out to score every candidate on (the same rows for all).")
 @click.option("--jobs", metavar="N", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Fit candidates in N processes sharing the cores; the figures do not depend on N.")
-@click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-              help="Where to fit: only local is supported by compare.")
+              help="Fit candidates in N processes sharing the cores; the figures do not depend on N "
+                   "(not with --backend dask, whose workers fit them).")
+@compare_backend_options
 @data_options
 @output_options
 @seed_option
@@ -42,29 +43,32 @@ def compare(data, models, validation, jobs, backend, read, out, run):
 
     Writes a vifit.compare/1 JSON document (or with --format csv one row per
     candidate) to stdout or -o, and a ranking table on stderr (unless -q).
-    Every candidate gets the same --seed.
+    Every candidate gets the same --seed. With --backend dask each
+    candidate's fit and score is one task on a Dask cluster (--scheduler,
+    or a local cluster), with the figures of --jobs 1.
 
     \b
     Example:
       vifit compare sample_data/iris.csv --models 'gmm:k=1-4;pca:k=1-3' --seed 0
       vifit compare data.csv --models 'gmm:k=2-6:covariance=full,diag;vae:latent=2,4:epochs=50' \\
           --jobs 2 -o ranking.json
+      vifit compare data.csv --models 'gmm:k=1-9:covariance=full,diag' \\
+          --backend dask --scheduler tcp://127.0.0.1:8786 -o ranking.json
     """
     from dataclasses import replace
 
-    from vifit.api.compare import CSV_COLUMNS, MIN_ROWS, csv_rows, prepare, run_comparison
+    from vifit.api.compare import CSV_COLUMNS, MIN_ROWS, cluster_options, csv_rows, prepare, run_comparison
     from vifit.commands.common import check_output_target
+    from vifit.commands.declared import check_declared
     from vifit.data import ReadOptions, load_table
-    from vifit.errors import BadInput
     from vifit.output import render_json, render_table, resolve_format, write_text
     from vifit.progress import Reporter
     from vifit.runinfo import resolve_seed
 
     fmt = resolve_format(out["output"], out["format"])
     check_output_target(out["output"], {"DATA": data})
-    if backend == "dask":
-        raise BadInput("--backend dask is not supported by compare yet: drop it (compare fits on this machine; "
-                       "use --jobs N for processes)")
+    check_declared("gmm", backend)  # --scheduler without --backend dask is refused, as by gmm
+    cluster = cluster_options(backend, jobs)  # before the table is read and any cluster reached
     shared = {"standardize": bool(read["standardize"]), **({"dtype": read["dtype"]} if read["dtype"] else {})}
     candidates = prepare(models, validation, shared)  # every option checked before the table is read
     reporter = Reporter(run["progress"], quiet=run["quiet"])
@@ -73,7 +77,7 @@ def compare(data, models, validation, jobs, backend, read, out, run):
     table = load_table(data, opts, min_rows=MIN_ROWS, note=reporter.note, require_variation=True)
     reporter.release()  # the table is good: its notes now, before the fits' warnings
     document = run_comparison(table, models, candidates, validation=validation, seed=resolve_seed(run["seed"]),
-                              shared=shared, jobs=jobs, reporter=reporter)
+                              shared=shared, jobs=jobs, reporter=reporter, backend=cluster)
     if fmt == "csv":
         write_text(render_table(list(CSV_COLUMNS), csv_rows(document)), out["output"])
     else:
