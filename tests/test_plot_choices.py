@@ -98,13 +98,32 @@ def _legend(ax):
     return [t.get_text() for t in ax.get_legend().get_texts()]
 
 
-def test_todays_k_range_draws_the_elbo_per_row_against_k_the_chosen_starred(tmp_path, k_range):
+@pytest.fixture(scope="module")
+def old_k_range(tmp_path_factory, k_range):
+    """The K range as documents written before the grid carried a covariance per candidate."""
+    import json
+
+    document = json.loads(k_range.read_text())
+    for candidate in document["fit"]["selection"]["candidates"]:
+        candidate.pop("covariance", None)
+    path = tmp_path_factory.mktemp("plot-select-old") / "gmm.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+@pytest.mark.parametrize("which", ["today", "before the grid"])
+def test_todays_k_range_draws_the_elbo_per_row_against_k_the_chosen_starred(tmp_path, k_range, old_k_range,
+                                                                            which):
+    k_range = k_range if which == "today" else old_k_range
     out = tmp_path / "gmm.png"
     assert invoke(["plot", k_range, SAMPLE / "iris.csv", "-o", out]).exit_code == 0
     assert _png_size(out) == (1500, 400)  # trace, selection, clusters
     plt, figure, document = _draw(k_range, SAMPLE / "iris.csv")
     selection = document["fit"]["selection"]
-    assert all("covariance" not in c for c in selection["candidates"])  # today's documents: k and elbo only
+    if which == "today":  # the grid writes each candidate's covariance; the fit's, for a K range alone
+        assert {c["covariance"] for c in selection["candidates"]} == {document["config"]["covariance"]}
+    else:  # older documents: k and elbo only, the covariance taken from config
+        assert all("covariance" not in c for c in selection["candidates"])
     trace_ax, chosen_ax, data_ax = figure.axes
     assert chosen_ax.get_xlabel() == "K (components)" and chosen_ax.get_ylabel() == "ELBO per row (nats)"
     assert chosen_ax.get_title() == "choosing K: the training ELBO"

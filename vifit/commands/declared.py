@@ -10,11 +10,33 @@ from vifit import parameters
 from vifit.options import FiniteFloat
 
 
+class ChoiceList(click.ParamType):
+    """A comma list of choices ("full,diag"): the text is kept for vifit.parameters.check, which
+    says what is wrong with it; the shell completes the choices after the last comma."""
+
+    name = "choices"
+
+    def __init__(self, choices):
+        self.choices = list(choices)
+
+    def get_metavar(self, param, *args) -> str:
+        return f"[{'|'.join(self.choices)}][,...]"
+
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        head, _, last = incomplete.rpartition(",")
+        prefix = f"{head}," if head else ""
+        return [CompletionItem(prefix + choice) for choice in self.choices if choice.startswith(last)]
+
+
 def click_type(entry):
     """click's type for a vifit.parameters entry (None: click's text). A range with its own words
     is left to parameters.check, so click gets the bare type and the message is the table's."""
     if entry.kind == "choice":
         return click.Choice(list(entry.choices))
+    if entry.kind == "choices":
+        return ChoiceList(entry.choices)
     ranged = entry.bounded and entry.words is None
     if entry.kind == "int":
         return click.IntRange(entry.low, entry.high, min_open=entry.low_open, max_open=entry.high_open) \
