@@ -63,3 +63,21 @@ def test_the_flat_test_is_for_minibatches_only():
     climbing = [(i, -20000.0 + 5.0 * i) for i in range(6)]  # 0.25 nat per 1000 rows per epoch
     assert not svi_epochs.converged(climbing, 1e-9, 20000, noisy=True)
     assert not svi_epochs.converged(trace[:svi_epochs.FLAT_EPOCHS], 1e-9, 20000, noisy=True)  # too few epochs
+
+
+def test_window_means_tell_sorted_rows_from_shuffled_ones_whatever_the_blocks():
+    from vifit.inference.window_order import WindowMeans
+
+    rng = np.random.default_rng(3)
+    x = np.column_stack([np.repeat([0.0, 3.0, 6.0], 4000) + rng.standard_normal(12000),
+                         rng.standard_normal(12000) + 1e4, np.full(12000, 7.0)])  # offset and constant columns
+    x[rng.integers(12000, size=50), 1] = np.nan  # missing cells are left out
+    for rows, shuffled in ((x, False), (x[rng.permutation(12000)], True)):
+        for block in (1000, 777, 12000):
+            means = WindowMeans(1000)
+            for start in range(0, 12000, block):
+                means.add(rows[start:start + block])
+            assert means.looks_shuffled() is shuffled, (shuffled, block)
+    one = WindowMeans(20000)
+    one.add(x)  # a single window: the stream shuffles it whole
+    assert one.looks_shuffled()
