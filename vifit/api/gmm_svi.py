@@ -9,7 +9,8 @@ and initialisation, one online pass follows (N = rows seen so far), and the exac
 ELBO of the final factors is computed from a temporary copy of the parsed rows.
 ``--no-stream`` loads the table into memory and runs the same loop on it, each epoch's
 batches drawn from one permutation of all rows; a stream is shuffled only within windows of
-``sources.POOL_ROWS`` rows (a note says so when it has more), so the two give the same
+``sources.POOL_ROWS`` rows (a note says so when it has more and its rows do not look shuffled:
+inference/window_order.py), so the two give the same
 result for the same seed up to one window of rows, and differ beyond it.
 """
 
