@@ -97,7 +97,7 @@ TABLE = (
       words="--method svi: {option} (kappa) must be in {range} for the step sizes to converge, got {value:g}"),
     P("delay", GMM + MIXTURE, "float", 1.0, low=0, when=SVI_ONLY,
       words="--method svi: {option} (tau0) must be a {range} number, got {value:g}"),
-    P("epochs", GMM + MIXTURE, "int", 10, low=1, when=SVI_ONLY, words="--method svi: {option} must be {range}, got {value}"),
+    P("epochs", GMM + MIXTURE, "int", 100, low=1, when=SVI_ONLY, words="--method svi: {option} must be {range}, got {value}"),
     P("memoized", GMM + MIXTURE, "flag", False, when=SVI_ONLY),
     P("stream", GMM + MIXTURE, "flag", True, when=SVI_ONLY, negatable=True),
     P("backend", GMM + MIXTURE, "choice", "local", choices=("local", "dask")),

@@ -236,7 +236,7 @@ class GMM(Estimator):
                  mean_precision_prior=None, dof_prior=None, covariance_prior=None, sigma=None, tau=None,
                  init="screened", moves="split-merge", tol=1e-6, max_iter=None, restarts=1, chunk_rows=None,
                  method="cavi",
-                 batch_size=1024, forgetting=0.7, delay=1.0, epochs=10, memoized=False, stream=True,
+                 batch_size=1024, forgetting=0.7, delay=1.0, epochs=100, memoized=False, stream=True,
                  backend="local", scheduler=None, scheduler_file=None, worker_wait=None, validation=None, folds=None,
                  select=None, jobs=1, standardize=False, dropna=False, dtype=None, seed=None, progress="none"):
         self._store(locals())

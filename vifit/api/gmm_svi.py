@@ -9,7 +9,8 @@ and initialisation, one online pass follows (N = rows seen so far), and the exac
 ELBO of the final factors is computed from a temporary copy of the parsed rows.
 ``--no-stream`` loads the table into memory and runs the same loop on it, each epoch's
 batches drawn from one permutation of all rows; a stream is shuffled only within windows of
-``sources.POOL_ROWS`` rows (a note says so when it has more), so the two give the same
+``sources.POOL_ROWS`` rows (a note says so when it has more and its rows do not look shuffled:
+inference/window_order.py), so the two give the same
 result for the same seed up to one window of rows, and differ beyond it.
 """
 
@@ -88,11 +89,12 @@ def in_memory(table) -> Loaded:
 
 
 def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: bool = True,
-         weighted: bool = False, missing: bool = False, columns: list[str] | None = None):
+         weighted: bool = False, missing: bool = False, columns: list[str] | None = None, windows=None):
     """(moments accumulator, initial sample rows, N or None) from one pass (or stdin's first block);
     full: accumulate the d x d scatter (else only the variances); weighted: the blocks' last
     column is the rows' weight (the accumulator then counts weight: its n is the weight total);
-    missing: the rows may hold NaN cells (the observed cells' moments, models.gmm_observed)."""
+    missing: the rows may hold NaN cells (the observed cells' moments, models.gmm_observed);
+    windows: a window_order.WindowMeans fed every block of a file (whether its rows look shuffled)."""
     accumulator = ObservedMomentAccumulator(spec_d, full) if missing else MomentAccumulator(spec_d, full)
     sample = RowSample(INIT_ROWS, rng)
     if source.repeatable:
@@ -100,6 +102,8 @@ def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: b
         for block in source.blocks():
             accumulator.add(*((block[:, :-1], block[:, -1]) if weighted else (block,)))
             sample.add(block)
+            if windows is not None:
+                windows.add(block)
             n += block.shape[0]
     else:
         if weighted:
@@ -154,9 +158,10 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     memory.check_gmm(spec, None, min(chunk_rows, settings.batch_size), 1, restarts)  # before the first pass
     sequence = np.random.SeedSequence(int(seed))  # child 0 for the scan, 1.. for the restarts
     columns = loaded.describe()["columns"]
+    windows = stream_windows(source)
     accumulator, sample, n = scan(source, d, np.random.default_rng(sequence.spawn(1)[0]), name, reporter.note,
                                    full=covariance == "full", weighted=loaded.weighted, missing=loaded.missing,
-                                   columns=columns)
+                                   columns=columns, windows=windows)
     missing = loaded.missing and accumulator.has_missing  # a file may have none: then today's fit exactly
     # no block is longer than the rows (nor, from stdin, than a read block or a batch): a larger chunk
     # only allocated more (4096 rows of T(x) for 5,000 columns asked for 382 GiB)
@@ -166,7 +171,7 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
             reporter.note(f"--chunk-rows {chunk_rows} is more than the {limit} rows; using {limit}")
         chunk_rows = limit
     if n is not None:
-        note_stream_windows(source, n, reporter.note)
+        note_stream_windows(source, n, reporter.note, windows)
     rows_known = n if n is not None else sample.shape[0]
     gmm_fit.check_k([k], rows_known, init)
     batch = settings.batch_size
@@ -202,12 +207,31 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
                    elbos, loaded)
 
 
-def note_stream_windows(source, n_rows: int, note) -> None:
-    """Say so when a stream has more rows than one shuffling window (see inference/sources.py)."""
-    if isinstance(source, svi.StreamSource) and n_rows > sources.POOL_ROWS:
-        note(f"a stream is shuffled only within windows of {sources.POOL_ROWS:,} rows ({n_rows} rows here): "
-             f"if the rows are sorted by group, shuffle them first (e.g. shuf) or load them in memory "
-             f"(--no-stream)")
+def stream_windows(source):
+    """A WindowMeans for the first pass of a streamed file (None for rows in memory or stdin)."""
+    if isinstance(source, svi.StreamSource) and source.repeatable:
+        from vifit.inference.window_order import WindowMeans
+
+        return WindowMeans(sources.POOL_ROWS)
+    return None
+
+
+def note_stream_windows(source, n_rows: int, note, windows=None) -> None:
+    """Say so, once per fit (not per restart), when a stream has more rows than one shuffling window
+    (see inference/sources.py) and is not known to be shuffled: a file whose windows' column means
+    all agree with the whole file's (windows: its first pass's window_order.WindowMeans) is taken
+    as shuffled and gets no note; stdin, read once, cannot be checked before its pass."""
+    if not isinstance(source, svi.StreamSource) or n_rows <= sources.POOL_ROWS:
+        return
+    if windows is not None and windows.looks_shuffled():
+        return
+    from vifit.inference.window_order import Z
+
+    why = (f"and a window's column means differ from the whole file's by more than {Z:g} standard errors"
+           if windows is not None else "and its order cannot be checked before it is read")
+    note(f"a stream is shuffled only within windows of {sources.POOL_ROWS:,} rows ({n_rows} rows here), {why}: "
+         f"if the rows are sorted (e.g. by group), shuffle them first (e.g. shuf) or load them in memory "
+         f"(--no-stream)")
 
 
 def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds, scale, n_rows, total, method,

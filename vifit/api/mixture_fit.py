@@ -138,18 +138,21 @@ def fit_svi_stream(loaded, *, seed: int, reporter, settings, k: int, family: str
     from types import SimpleNamespace
 
     from vifit.api.gmm_fit import check_k, refuse_unobserved
-    from vifit.api.gmm_svi import INIT_ROWS
+    from vifit.api.gmm_svi import INIT_ROWS, stream_windows
     from vifit.models.gmm_moments import RowSample
     from vifit.models.product_scan import ColumnScan
 
     source, stream = loaded.source, loaded.source.stream
     sequence = np.random.SeedSequence(int(seed))
     scan, sample = ColumnScan(len(stream.columns)), RowSample(INIT_ROWS, np.random.default_rng(sequence.spawn(1)[0]))
+    windows = stream_windows(source)
     n, weight_total, missing = 0, 0.0, 0
     for block in source.blocks():
         features = stream.features(block)
         scan.add(features)
         sample.add(block)
+        if windows is not None:
+            windows.add(features)
         n += block.shape[0]
         missing += int(np.isnan(features).sum())
         if stream.weighted:
@@ -164,13 +167,15 @@ def fit_svi_stream(loaded, *, seed: int, reporter, settings, k: int, family: str
                           note=reporter.note, scan=scan)
     return _run_svi(model, groups, table, source, sample.sample(), n, weight_total if stream.weighted else None,
                     sequence, seed=seed, reporter=reporter, settings=settings, init=init, restarts=restarts,
-                    chunk_rows=chunk_rows, policy=policy, missing_cells=missing)
+                    chunk_rows=chunk_rows, policy=policy, missing_cells=missing, windows=windows)
 
 
 def _run_svi(model, groups, table, source, sample: np.ndarray, n: int, weight_total: float | None, sequence, *,
-             seed, reporter, settings, init, restarts, chunk_rows, policy, missing_cells: int | None = None):
+             seed, reporter, settings, init, restarts, chunk_rows, policy, missing_cells: int | None = None,
+             windows=None):
     """SVI or memoized VB restarts of the product model over source (n rows; sample: the start's rows,
-    with their weight column when weighted); the FitResult."""
+    with their weight column when weighted; windows: the first pass's window_order.WindowMeans of a
+    streamed file, else None); the FitResult."""
     from dataclasses import replace
 
     from vifit.api.gmm_svi import note_stream_windows, run_restarts
@@ -188,7 +193,7 @@ def _run_svi(model, groups, table, source, sample: np.ndarray, n: int, weight_to
     if batch < settings.batch_size:
         reporter.note(f"--batch-size {settings.batch_size} is more than the {n} rows; using {n} (one batch per epoch)")
     settings = replace(settings, batch_size=batch)
-    note_stream_windows(source, n, reporter.note)
+    note_stream_windows(source, n, reporter.note, windows)
     method = "memoized" if settings.memoized else "svi"
     total = max(1, n // batch) * settings.epochs
     if settings.max_iter is not None:

@@ -28,7 +28,7 @@ def _svi_options(model: str, stream: bool, streamed: str = ""):
                  help="svi: tau0 >= 0 in the step size; larger damps the early steps."),
         declared(model, "epochs", show_default=True,
                  help="svi: most passes over the data (--max-iter bounds the steps). Stops earlier "
-                      "when the ELBO estimate stops improving by --tol."),
+                      "when the ELBO stops improving (see --tol); a run still climbing at the bound warns."),
         declared(model, "memoized",
                  help="svi: memoized online VB (Hughes & Sudderth 2013) instead of decaying steps: "
                       "per-batch statistics are replaced, no step size to tune."),

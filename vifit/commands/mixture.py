@@ -31,7 +31,10 @@ pin_blas()  # the local step's small GEMMs run on vifit's row threads, as in `vi
 @declared("mixture", "init", show_default=True,
           help="Initial responsibilities: nearest of K k-means centres of the standardised columns "
                "(categories one-hot), nearest of K random rows, or random soft responsibilities.")
-@declared("mixture", "tol", show_default=True, help="Stop when the relative ELBO change between sweeps is at most this.")
+@declared("mixture", "tol", show_default=True,
+          help="Stop when the relative ELBO change between sweeps (svi: epochs) is at most this; svi with "
+               "minibatches also stops when the exact ELBO's mean gain over 3 epochs is within 0.02 nat per "
+               "1000 rows.")
 @declared("mixture", "max_iter", help="cavi: most sweeps per restart; svi: most minibatch steps.  "
                                       "[default: 500 for cavi; no limit for svi, where --epochs bounds the run]")
 @declared("mixture", "restarts", show_default=True,

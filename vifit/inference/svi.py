@@ -21,7 +21,8 @@ exact full-data ELBO (``full_pass``); the result's ELBO is the exact value for
 the final factors. Early stop: when the windowed estimate has not improved on
 the previous window by more than ``tol`` (relative) and its standard error for
 ``PATIENCE`` windows in a row, that error being small (see :class:`Plateau`);
-or at an epoch's end, when the exact ELBO changed by at most ``tol`` (relative). A run that
+or at an epoch's end, when the exact ELBO changed by at most ``tol`` (relative) or, with
+minibatches, has stayed flat within its noise (``inference/svi_epochs.py``). A run that
 ends otherwise reports "max_iter": a bound on steps or epochs, and also a single online pass
 (stdin) that runs out of rows before the estimate's test fires (one pass has no epoch-end test).
 ``--memoized`` (``inference/memoized.py``) replaces the step and keeps all else.
@@ -35,9 +36,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from vifit.errors import DataChanged
+from vifit.inference import svi_epochs
 from vifit.inference.init import chunks
 from vifit.inference.policy import DEFAULT, LoopPolicy
 from vifit.inference.sources import ArraySource, StreamSource, minibatches  # noqa: F401 (the API)
+from vifit.inference.sources import batch_count as minibatch_count
 from vifit.models.mixture import Stats, Workspace
 
 PATIENCE = 2
@@ -112,7 +115,7 @@ class Settings:
     batch_size: int = 1024
     forgetting: float = 0.7
     delay: float = 1.0
-    epochs: int = 10
+    epochs: int = 100  # vifit.parameters' default (see svi_epochs)
     max_iter: int | None = None
     tol: float = 1e-6
     memoized: bool = False
@@ -324,7 +327,9 @@ def run(problem: Problem, state: State, settings: Settings, rng: np.random.Gener
                 n_rows = n_rows or rows_total
                 trace.append((state.step, problem.data_units(value, rows_total)))
                 exact = replace(state, lam=state.lam.copy())
-                if len(trace) > 1 and abs(trace[-1][1] - trace[-2][1]) <= settings.tol * abs(trace[-1][1]):
+                # noisy: rho_t steps on sampled batches (a single batch of every row steps with rho = 1)
+                noisy = not settings.memoized and minibatch_count(n_rows, settings.batch_size) > 1
+                if svi_epochs.converged(trace, settings.tol, problem.weight_total or n_rows, noisy):
                     status = "converged"
                 if reporter is not None:  # the change shown is the exact ELBO's since the last epoch
                     exact_change = None
