@@ -13,7 +13,8 @@ def plan(options: dict):
     from vifit.fitplan import Plan  # imported when a fit is planned: `import vifit` stays light
 
     config = {"k": options["k"], "whiten": options["whiten"]}
-    return Plan(config=config, fit=partial(_fit, k=options["k"], whiten=options["whiten"]))
+    return Plan(config=config, fit=partial(_fit, k=options["k"], whiten=options["whiten"]),
+                threads="blas")
 
 
 def _fit(table, *, seed, reporter, policy=None, k: int, whiten: bool):
