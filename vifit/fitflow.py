@@ -124,7 +124,7 @@ def run_fit(*, source: str, read: dict, out: dict, run: dict, plan) -> None:
                                                              run.get("checkpoint_every") or 600.0,
                                                              run.get("resume"), identity, data=(source, table),
                                                              warn=reporter.warn):
-            with threads.running(threads.plan(plan.threads)):
+            with threads.running(threads.plan(plan.threads, run.get("threads"))):
                 result = plan.fit(table, seed=seed, reporter=reporter, policy=loop_policy(run))
                 run_block = run_info(started, wall_start)
             with_data_units(result, table, table.describe())
