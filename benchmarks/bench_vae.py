@@ -13,7 +13,7 @@ float32, no validation split):
 
 Each side runs in its own subprocess (so peak RSS is per side). Threads: without
 ``--threads``, each side chooses as it does for a user (vifit: its thread plan, vifit.threads,
-as ``vifit vae`` does: BLAS on the usable cores, on one thread when the machine is busy; torch:
+as ``vifit vae`` does: BLAS on one thread; torch:
 its default); ``--threads N`` gives both N (BLAS set through its API on vifit's side, the
 variables and ``torch.set_num_threads`` on torch's). Without PyTorch only vifit's side runs. Time per epoch is the median epoch wall time. The final
 -ELBO per row is measured after the same number of epochs on all rows, with one
@@ -73,7 +73,7 @@ def run_vifit(args) -> dict:
     hidden, latent = CASES[args.case]
     x = make_data(args.case, args.rows)
     rss_data = peak_rss_mb()
-    thread_plan = threads.plan("blas", args.threads)
+    thread_plan = threads.plan("networks", args.threads)
     net = VAE(architecture(x.shape[1], [hidden], None, latent, "relu", "bernoulli"), dtype=np.float32,
               rng=np.random.default_rng(1))
     times, train_elbo = [], []

@@ -78,13 +78,16 @@ def test_usable_cores_follows_the_affinity_mask():
 
 
 def test_plan_user_variables_win_over_cores_and_load():
-    # the networks: BLAS on the cores when quiet, on 1 thread when busy, on the user's count always
-    assert threads.plan("blas", environ={}, cores=2, load=0.2).blas == 2
-    busy = threads.plan("blas", environ={}, cores=2, load=2.5)
+    # PCA: BLAS on the cores when quiet, on 1 thread when busy, on the user's count always
+    assert threads.plan("gemm", environ={}, cores=2, load=0.2).blas == 2
+    busy = threads.plan("gemm", environ={}, cores=2, load=2.5)
     assert (busy.blas, busy.source) == (1, "busy")
-    assert threads.plan("blas", environ={"OMP_NUM_THREADS": "2"}, cores=2, load=5.0).blas == 2
-    assert threads.plan("blas", environ={"VIFIT_THREADS": "3", "OMP_NUM_THREADS": "2"}, cores=2, load=0).blas == 3
-    assert threads.plan("blas", threads=4, environ={"VIFIT_THREADS": "3"}, cores=2, load=0).blas == 4
+    assert threads.plan("gemm", environ={"OMP_NUM_THREADS": "2"}, cores=2, load=5.0).blas == 2
+    assert threads.plan("gemm", environ={"VIFIT_THREADS": "3", "OMP_NUM_THREADS": "2"}, cores=2, load=0).blas == 3
+    assert threads.plan("gemm", threads=4, environ={"VIFIT_THREADS": "3"}, cores=2, load=0).blas == 4
+    # the networks: 1 BLAS thread whatever the load (their weights depend on it), unless asked
+    assert threads.plan("networks", environ={}, cores=4, load=0.0).blas == 1
+    assert threads.plan("networks", environ={"MKL_NUM_THREADS": "2"}, cores=4, load=9.0).blas == 2
     # the mixtures: BLAS on 1 thread, row threads on the cores or the user's count
     rows = threads.plan("rows", environ={}, cores=2, load=9.0)
     assert (rows.rows, rows.blas) == (2, 1)

@@ -24,7 +24,7 @@ class Plan:
     ``(result) -> message or None``, the candidates ``--strict`` also covers (a K range);
     resources: closed when the run ends (a cluster connection a load opened); threads: the kind of
     thread plan (vifit.threads.plan): "rows" for fits whose small GEMMs run on vifit's row threads
-    with BLAS on one, "blas" for fits whose large GEMMs are BLAS's (networks, PCA)."""
+    with BLAS on one, "networks" and "gemm" (PCA) for fits whose large GEMMs are BLAS's."""
 
     config: dict
     fit: Callable

@@ -200,8 +200,9 @@ threads_option = _packed("run", ("threads",), [
     click.option("--threads", type=click.IntRange(min=1), default=None, envvar="VIFIT_THREADS", metavar="N",
                  help="Threads for the fit (vifit's row threads, or BLAS's for the networks and PCA), also "
                       "read from VIFIT_THREADS.  [default: the usable cores (affinity, cgroup quota, "
-                      "SLURM_CPUS_PER_TASK) or OMP/OPENBLAS/MKL_NUM_THREADS; networks and PCA: BLAS on "
-                      "1 thread when the load average is at least the cores]"),
+                      "SLURM_CPUS_PER_TASK) or OMP/OPENBLAS/MKL_NUM_THREADS; networks: BLAS on 1 thread, "
+                      "so a seed gives the same weights on any machine; pca: 1 thread when the load "
+                      "average is at least the cores]"),
 ])
 
 checkpoint_options = _packed("run", ("checkpoint", "checkpoint_every", "resume"), [

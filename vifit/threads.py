@@ -8,12 +8,12 @@ the BLAS variables). :func:`plan` turns these and the load of the machine into a
 (:func:`running`, through the BLAS's own API: vifit.blas) and passes down as numbers, and which
 the ``run`` block records. Nothing below the services reads the environment.
 
-Why the load matters: with another busy process on a 2-core node, OpenBLAS's worker threads
-spin-wait for a core that is taken. Measured here (benchmarks/README.md, "Threads under
-contention"), a 784-400-20 VAE epoch then ran several times slower on 2 BLAS threads than on 1,
-while on a quiet machine 2 threads were faster. So the networks take 1 BLAS thread when the
-machine is busy, else the usable cores; the mixtures keep BLAS on 1 thread always (their small
-GEMMs run on vifit's row threads instead, inference/passes.py).
+Why: with another busy process on a 2-core node, OpenBLAS's worker threads spin-wait for a core
+that is taken. Measured here (benchmarks/README.md, "Threads under contention"), a 784-400-20 VAE
+epoch ran 5-7x slower on 2 BLAS threads than on 1 once other processes held the cores. So the
+networks run BLAS on 1 thread unless asked (their result also depends on the BLAS's threads, see
+:func:`plan`), PCA on the cores unless the machine is busy, and the mixtures keep BLAS on 1 thread
+(their small GEMMs run on vifit's row threads instead, inference/passes.py).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def machine_busy(cores: int, load: float | None = None) -> bool:
 @dataclass(frozen=True)
 class ThreadPlan:
     """The threads of one run: ``rows`` (vifit's own threads over blocks of rows) and ``blas``
-    (BLAS threads), with why (``source``: 'user', 'cores', 'busy' or 'pinned')."""
+    (BLAS threads), with why (``source``: 'user', 'cores', 'busy', 'pinned' or 'reproducible')."""
 
     cores: int
     rows: int
@@ -136,20 +136,33 @@ class ThreadPlan:
         return {"cores": self.cores, "rows": self.rows, "blas": self.blas, "source": self.source}
 
 
+KINDS = ("rows", "networks", "gemm")
+
+
 def plan(kind: str = "rows", threads: int | None = None, environ=None, load: float | None = None,
          cores: int | None = None) -> ThreadPlan:
-    """The thread plan for a fit of ``kind`` (fitplan.Plan.threads): 'rows' (the mixtures: row
-    threads over the usable cores, BLAS on 1 thread, whatever the load) or 'blas' (the networks
-    and PCA: BLAS GEMMs on the usable cores, on 1 thread when the machine is busy).
+    """The thread plan for a fit of ``kind`` (fitplan.Plan.threads):
+
+    - 'rows' (the mixtures): row threads over the usable cores, BLAS on 1 thread, whatever the load;
+    - 'networks': BLAS on 1 thread. Not the cores when the machine is quiet: a network's result
+      depends on the BLAS's thread count (a VAE's ELBO moved in the 10th digit between 1 and 2
+      threads), and the same seed must give the same document whatever the load of the machine;
+      under load 1 thread is also 5-7x faster (benchmarks/README.md). ``--threads N`` opts in;
+    - 'gemm' (PCA): BLAS on the usable cores, on 1 thread when the machine is busy (its result
+      was bit-identical on 1 and 2 threads, so the load may choose).
 
     threads: a count the caller chose (wins); else :func:`requested_threads` wins over the
     measured cores and load."""
+    if kind not in KINDS:
+        raise ValueError(f"thread plan kind {kind!r} is not one of {KINDS}")
     cores = usable_cores(environ) if cores is None else cores
     asked = threads if threads is not None and threads > 0 else requested_threads(environ)
     if kind == "rows":
         return ThreadPlan(cores, min(asked or cores, MAX_WORKERS), 1, "user" if asked else "pinned")
     if asked:
         return ThreadPlan(cores, 1, asked, "user")
+    if kind == "networks":
+        return ThreadPlan(cores, 1, 1, "reproducible")
     if cores > 1 and machine_busy(cores, load):
         return ThreadPlan(cores, 1, 1, "busy")
     return ThreadPlan(cores, 1, cores, "cores")

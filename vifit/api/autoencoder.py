@@ -38,7 +38,7 @@ def plan(*, hidden: str, decoder: str | None, activation: str, output_activation
     network = {"hidden": hidden_sizes, "decoder": decoder_sizes, "activation": activation,
                "output_activation": output_activation, "loss": loss}
     return Plan(config=options, fit=partial(_fit, network=network, denoise=denoise, config=config),
-                default_dtype="float32", not_converged_hint=NOT_CONVERGED_HINT, threads="blas")
+                default_dtype="float32", not_converged_hint=NOT_CONVERGED_HINT, threads="networks")
 
 
 def _fit(table, *, seed, reporter, policy=None, network: dict, denoise: float, config):

@@ -14,7 +14,7 @@ def plan(options: dict):
 
     config = {"k": options["k"], "whiten": options["whiten"]}
     return Plan(config=config, fit=partial(_fit, k=options["k"], whiten=options["whiten"]),
-                threads="blas")
+                threads="gemm")
 
 
 def _fit(table, *, seed, reporter, policy=None, k: int, whiten: bool):

@@ -39,7 +39,7 @@ def plan(*, hidden: str, decoder: str | None, latent: int, activation: str, like
     training = {"samples": samples, "beta": beta, "kl_warmup": kl_warmup, "iwae_samples": iwae_samples,
                 "scale": scale, "config": config}
     return Plan(config=options, fit=partial(_fit, network=network, training=training), default_dtype="float32",
-                not_converged_hint=NOT_CONVERGED_HINT, threads="blas")
+                not_converged_hint=NOT_CONVERGED_HINT, threads="networks")
 
 
 def _fit(table, *, seed, reporter, policy=None, network: dict, training: dict):
