@@ -42,9 +42,16 @@ def _write(folder, files: dict):
 
 
 def test_cgroup_v2_quota_in_cores(tmp_path):
-    assert threads.cgroup_cpu_limit(_write(tmp_path / "a", {"cpu.max": "max 100000\n"})) is None
-    assert threads.cgroup_cpu_limit(_write(tmp_path / "b", {"cpu.max": "150000 100000\n"})) == 1.5
-    assert threads.cgroup_cpu_limit(_write(tmp_path / "c", {"cpu.max": "400000 100000\n"})) == 4.0
+    assert threads.cgroup_cpu_limit(_write(tmp_path / "a", {"cpu.max": "max 100000\n"}), tmp_path / "x") is None
+    assert threads.cgroup_cpu_limit(_write(tmp_path / "b", {"cpu.max": "150000 100000\n"}), tmp_path / "x") == 1.5
+    assert threads.cgroup_cpu_limit(_write(tmp_path / "c", {"cpu.max": "400000 100000\n"}), tmp_path / "x") == 4.0
+
+
+def test_cgroup_v2_quota_of_this_process_own_cgroup(tmp_path):
+    root = _write(tmp_path / "fs", {"cpu.max": "max 100000\n", "job.slice/step.scope/cpu.max": "200000 100000\n"})
+    proc = _write(tmp_path, {"cgroup": "0::/job.slice/step.scope\n"}) / "cgroup"
+    assert threads.cgroup_cpu_limit(root, proc) == 2.0
+    assert threads.cgroup_cpu_limit(root, tmp_path / "no-proc") is None  # the root's: unlimited
 
 
 def test_cgroup_v1_quota_in_cores(tmp_path):

@@ -61,18 +61,32 @@ def requested_threads(environ=None) -> int | None:
     return None
 
 
-def cgroup_cpu_limit(root: str | Path = "/sys/fs/cgroup") -> float | None:
+def _own_cgroup(proc: str | Path) -> str | None:
+    """This process's cgroup v2 path ("0::/user.slice/job.scope" -> "user.slice/job.scope"), or None."""
+    try:
+        for line in Path(proc).read_text().splitlines():
+            if line.startswith("0::"):
+                return line[3:].strip().lstrip("/") or None
+    except OSError:
+        pass
+    return None
+
+
+def cgroup_cpu_limit(root: str | Path = "/sys/fs/cgroup", proc: str | Path = "/proc/self/cgroup") -> float | None:
     """The cgroup CPU quota in cores (e.g. 1.5 for ``150000 100000``), or None when unlimited.
 
-    cgroup v2: ``cpu.max`` holds "quota period" ("max period": unlimited); v1:
-    ``cpu/cpu.cfs_quota_us`` (-1: unlimited) over ``cpu/cpu.cfs_period_us`` (or the same files
+    cgroup v2: ``cpu.max`` holds "quota period" ("max period": unlimited), in this process's own
+    cgroup (from ``proc``; outside a container that is not the root) or at the root (inside one);
+    v1: ``cpu/cpu.cfs_quota_us`` (-1: unlimited) over ``cpu/cpu.cfs_period_us`` (or the same files
     directly under root, as some containers mount them)."""
     root = Path(root)
-    try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
-        return None if quota == "max" else _ratio(quota, period)
-    except (OSError, ValueError):
-        pass
+    own = _own_cgroup(proc)
+    for folder in ([root / own] if own else []) + [root]:
+        try:
+            quota, period = (folder / "cpu.max").read_text().split()[:2]
+            return None if quota == "max" else _ratio(quota, period)
+        except (OSError, ValueError):
+            continue
     for folder in (root / "cpu", root / "cpu,cpuacct", root):
         try:
             quota = (folder / "cpu.cfs_quota_us").read_text().strip()
@@ -96,13 +110,14 @@ def affinity_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def usable_cores(environ=None, cgroup_root: str | Path = "/sys/fs/cgroup", affinity: int | None = None) -> int:
+def usable_cores(environ=None, cgroup_root: str | Path = "/sys/fs/cgroup", affinity: int | None = None,
+                 proc: str | Path = "/proc/self/cgroup") -> int:
     """The cores this process may use: the smallest of its affinity mask, the cgroup quota
     (rounded down, at least 1: 1.5 cores run 1 thread without being throttled) and
     SLURM_CPUS_PER_TASK; at least 1."""
     environ = os.environ if environ is None else environ
     cores = affinity_cores() if affinity is None else affinity
-    quota = cgroup_cpu_limit(cgroup_root)
+    quota = cgroup_cpu_limit(cgroup_root, proc)
     if quota is not None:
         cores = min(cores, max(1, int(quota)))
     slurm = _positive_int(environ.get("SLURM_CPUS_PER_TASK"))
