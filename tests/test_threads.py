@@ -160,3 +160,20 @@ def test_run_block_records_threads_and_blas_of_a_vae_fit(tmp_path):
                                                           "blas": 1, "source": "user"}
     # OpenBLAS started on the cores (nothing set a variable): its 1 thread was set through its own API
     assert run["blas"]["name"] == "openblas" and run["blas"]["threads"] == 1
+
+
+def test_the_api_fit_runs_on_its_plan_and_leaves_the_sessions_blas_alone():
+    import numpy as np
+
+    import vifit
+    from vifit import blas
+
+    before = blas.set_threads(2)  # the session's count, which the fit must give back
+    try:
+        x = np.random.default_rng(0).random((200, 6))
+        model = vifit.VAE(hidden="8", latent=2, epochs=1, seed=1, threads=1).fit(x)
+        run = model.document_["run"]
+        assert run["thread_plan"]["source"] == "user" and run["blas"]["threads"] == 1
+        assert blas.get_threads() == 2  # restored after the fit
+    finally:
+        blas.set_threads(before)

@@ -63,7 +63,7 @@ class Autoencoder(Transformer):
     def __init__(self, hidden="32,4", decoder=None, activation="relu", output_activation=None, loss="mse",
                  denoise=0.0, epochs=100, batch_size=128, lr=1e-3, optimizer="adam", momentum=0.9,
                  weight_decay=0.0, validation_fraction=0.1, patience=30, tol=1e-4, standardize=False,
-                 dropna=False, dtype=None, seed=None, progress="none"):
+                 dropna=False, dtype=None, seed=None, progress="none", threads=None):
         self._store(locals())
 
     def _options(self) -> dict:

@@ -258,7 +258,7 @@ class Estimator:
             if sample_weight is not None:
                 rows.weights = checked_sample_weight(sample_weight, rows.n_rows, rows.rows_dropped)
             seed = resolve_seed(self.seed)
-            with threads.running(threads.plan(plan.threads)):
+            with threads.running(threads.plan(plan.threads, getattr(self, "threads", None))):
                 result = plan.fit(rows, seed=seed, reporter=reporter)
                 run_block = run_info(started, wall_start)
             with_data_units(result, rows, rows.describe())

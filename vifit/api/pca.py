@@ -34,7 +34,7 @@ class PCA(Transformer):
     _model = "pca"
 
     def __init__(self, k=2, whiten=False, standardize=False, dropna=False, dtype=None, seed=None,
-                 progress="none"):
+                 progress="none", threads=None):
         self._store(locals())
 
     def _options(self) -> dict:

@@ -64,7 +64,7 @@ class VAE(Transformer):
                  fixed_variance=None, samples=1, beta=1.0, kl_warmup=0, iwae_samples=100, scale="none",
                  epochs=100, batch_size=128, lr=1e-3, optimizer="adam", momentum=0.9, weight_decay=0.0,
                  validation_fraction=0.1, patience=30, tol=1e-4, standardize=False, dropna=False, dtype=None,
-                 seed=None, progress="none"):
+                 seed=None, progress="none", threads=None):
         self._store(locals())
 
     def _options(self) -> dict:
