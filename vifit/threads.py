@@ -10,7 +10,7 @@ the ``run`` block records. Nothing below the services reads the environment.
 
 Why: with another busy process on a 2-core node, OpenBLAS's worker threads spin-wait for a core
 that is taken. Measured here (benchmarks/README.md, "Threads under contention"), a 784-400-20 VAE
-epoch ran 4-10x slower on 2 BLAS threads than on 1 once other processes held the cores. So the
+epoch ran 4-13x slower on 2 BLAS threads than on 1 once other processes held the cores. So the
 networks run BLAS on 1 thread unless asked (their result also depends on the BLAS's threads, see
 :func:`plan`), PCA on the cores unless the machine is busy, and the mixtures keep BLAS on 1 thread
 (their small GEMMs run on vifit's row threads instead, inference/passes.py).
@@ -162,7 +162,7 @@ def plan(kind: str = "rows", threads: int | None = None, environ=None, load: flo
     - 'networks': BLAS on 1 thread. Not the cores when the machine is quiet: a network's result
       depends on the BLAS's thread count (a VAE's ELBO moved in the 10th digit between 1 and 2
       threads), and the same seed must give the same document whatever the load of the machine;
-      under load 1 thread is also 4-10x faster (benchmarks/README.md). ``--threads N`` opts in;
+      under load 1 thread is also 4-13x faster (benchmarks/README.md). ``--threads N`` opts in;
     - 'gemm' (PCA): BLAS on the usable cores, on 1 thread when the machine is busy (its result
       was bit-identical on 1 and 2 threads, so the load may choose).
 
