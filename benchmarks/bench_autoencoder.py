@@ -131,7 +131,11 @@ def main():
     parser.add_argument("--side", choices=["vifit", "torch"], default=None)
     parser.add_argument("--torch-flush-denormal", action="store_true",
                         help="torch.set_flush_denormal(True) on the PyTorch side (subnormals to zero)")
+    import contention  # benchmarks/contention.py: --contend N busy processes while measuring
+
+    contention.add_option(parser)
     args = parser.parse_args()
+    contention.start(args.contend)
     if args.side:
         result = run_vifit(args) if args.side == "vifit" else run_torch(args)
         print(json.dumps(result))

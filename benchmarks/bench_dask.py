@@ -169,7 +169,11 @@ def main() -> None:
     parser.add_argument("--data-dir", default="/tmp/vifit-bench-dask")
     parser.add_argument("--no-sklearn", action="store_true")
     parser.add_argument("--side", choices=["vifit", "dask", "sklearn"], help=argparse.SUPPRESS)
+    import contention  # benchmarks/contention.py: --contend N busy processes while measuring
+
+    contention.add_option(parser)
     args = parser.parse_args()
+    contention.start(args.contend)
     folder = os.path.join(args.data_dir, str(args.n))
     if args.side:
         result = {"vifit": lambda: side_vifit(args.n, args.iters),

@@ -169,7 +169,11 @@ def main():
                         help="run each side this many times, alternating, and keep its fastest run "
                              "(the machine is shared; contention only ever slows a run down)")
     parser.add_argument("--child", choices=["vifit", "sklearn"], help=argparse.SUPPRESS)
+    import contention  # benchmarks/contention.py: --contend N busy processes while measuring
+
+    contention.add_option(parser)
     args = parser.parse_args()
+    contention.start(args.contend)
     sizes = args.n or [200_000, 1_000_000]
     if args.child:
         result = (child_vifit if args.child == "vifit" else child_sklearn)(sizes[0], args.iters)

@@ -91,7 +91,11 @@ def main():
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--missing", type=float, default=0.1, help="fraction of cells deleted at random")
     parser.add_argument("--child", choices=["vifit", "sklearn"], help=argparse.SUPPRESS)
+    import contention  # benchmarks/contention.py: --contend N busy processes while measuring
+
+    contention.add_option(parser)
     args = parser.parse_args()
+    contention.start(args.contend)
     if args.child:
         child = child_vifit if args.child == "vifit" else child_sklearn
         print(json.dumps(child(args.n, args.iters, args.missing)))

@@ -177,7 +177,11 @@ def main() -> None:
     parser.add_argument("--data-dir", help="where the CSV files are written (default: a temporary folder)")
     parser.add_argument("--worker", nargs=2, metavar=("TOOL", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--command", nargs=3, metavar=("PATH", "TARGET", "REPORT"), help=argparse.SUPPRESS)
+    import contention  # benchmarks/contention.py: --contend N busy processes while measuring
+
+    contention.add_option(parser)
     args = parser.parse_args()
+    contention.start(args.contend)
     if args.worker:
         print(json.dumps(worker(*args.worker)))
         return

@@ -122,7 +122,11 @@ def main():
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=1, help="runs per side, alternating; the fastest is kept")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    import contention  # benchmarks/contention.py: --contend N busy processes while measuring
+
+    contention.add_option(parser)
     args = parser.parse_args()
+    contention.start(args.contend)
     if args.child:
         print(json.dumps(CHILDREN[args.child](args.n, args.iters)))
         return

@@ -85,7 +85,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cases", default="1000000x50x5,200000x300x10")
     parser.add_argument("--worker", nargs=5, metavar=("TOOL", "N", "D", "K", "REPEATS"), help=argparse.SUPPRESS)
+    import contention  # benchmarks/contention.py: --contend N busy processes while measuring
+
+    contention.add_option(parser)
     args = parser.parse_args()
+    contention.start(args.contend)
     if args.worker:
         tool, n, d, k, repeats = args.worker
         print(json.dumps(worker(tool, int(n), int(d), int(k), int(repeats))))

@@ -90,7 +90,11 @@ def main():
                         help="vifit only: hold out this fraction (the choice is then by held-out density)")
     parser.add_argument("--child", choices=["vifit", "sklearn"], help=argparse.SUPPRESS)
     parser.add_argument("--jobs", type=int, default=1, help=argparse.SUPPRESS)
+    import contention  # benchmarks/contention.py: --contend N busy processes while measuring
+
+    contention.add_option(parser)
     args = parser.parse_args()
+    contention.start(args.contend)
     from vifit.api.gmm_select import parse_k
 
     ks = parse_k(args.k)

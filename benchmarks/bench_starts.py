@@ -104,7 +104,11 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--no-sklearn", action="store_true")
     parser.add_argument("--child")
+    import contention  # benchmarks/contention.py: --contend N busy processes while measuring
+
+    contention.add_option(parser)
     options = parser.parse_args()
+    contention.start(options.contend)
     if options.child:
         which, *rest = json.loads(options.child)
         print(json.dumps(child_vifit(*rest) if which == "vifit" else child_sklearn(*rest)))

@@ -229,7 +229,11 @@ def main():
                              "(hard assignment to K random rows) given to every side, clocks starting there")
     parser.add_argument("--no-disk", action="store_true", help="skip the CSV-on-disk runs")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    import contention  # benchmarks/contention.py: --contend N busy processes while measuring
+
+    contention.add_option(parser)
     args = parser.parse_args()
+    contention.start(args.contend)
     if args.child:
         which = args.child[0]
         if which in ("stream", "no-stream"):

@@ -161,7 +161,7 @@ DIFFERENT_DEFAULTS = {
     ("gmm", "max_iter"): None,  # the CLI's default depends on --method: 500 for cavi, no limit for svi
     ("gmm", "method"): "cavi",  # an option packed with the SVI options: compared below by name
 }
-API_ONLY = {"progress", "seed", "dropna", "standardize", "dtype", "backend", "scheduler"}  # from shared decorators
+API_ONLY = {"progress", "seed", "dropna", "standardize", "dtype", "backend", "scheduler", "threads"}  # from shared decorators
 
 
 @pytest.mark.parametrize("command, estimator", [("gmm", vifit.GMM), ("pca", vifit.PCA),
@@ -179,7 +179,7 @@ def test_parameters_are_the_commands_options_with_their_defaults(command, estima
         if (command, name) in DIFFERENT_DEFAULTS:
             assert default == DIFFERENT_DEFAULTS[command, name]
         elif name in API_ONLY:
-            assert name in options or name in ("progress", "seed", "backend", "scheduler")
+            assert name in options or name in ("progress", "seed", "backend", "scheduler", "threads")
         else:
             assert name in options and options[name] == default, name
     unused = set(options) - set(defaults) - {"columns", "header", "delimiter", "decimal", "output", "format", "quiet",
@@ -193,7 +193,7 @@ def test_parameters_are_the_commands_options_with_their_defaults(command, estima
     assert not unused  # every fitting option of the command is a parameter
 
 
-SHARED = {"standardize", "dropna", "dtype", "seed", "progress"}  # reading and run options, not the table's
+SHARED = {"threads", "standardize", "dropna", "dtype", "seed", "progress"}  # reading and run options, not the table's
 
 
 def _click_type_of(entry):

@@ -94,3 +94,52 @@ def test_bench_starts_times_the_start_and_the_moves():
 def test_bench_select_compares_jobs_and_scikit_learn():
     out = _run("bench_select.py", "--rows", "1500", "--k", "1-2")
     assert "identical to --jobs 1: yes" in out and "sklearn BIC" in out and "speed-up" in out
+
+
+def test_contention_starts_spinners_and_stops_them_however_the_block_ends():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import contention
+    finally:
+        sys.path.remove(str(BENCH))
+    with pytest.raises(KeyboardInterrupt):
+        with contention.contended(2) as spinners:
+            assert len(spinners) == 2 and all(p.poll() is None for p in spinners)  # spinning
+            assert os.environ[contention.MARK] == "2"  # the sides started inside do not contend again
+            with contention.contended(3) as nested:
+                assert nested == []
+            raise KeyboardInterrupt  # as Ctrl-C would
+    assert all(p.poll() is not None for p in spinners)  # stopped on the way out
+    assert contention.MARK not in os.environ
+
+
+def test_a_spinner_leaves_when_its_benchmark_is_killed():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import contention
+    finally:
+        sys.path.remove(str(BENCH))
+    # a parent that starts a spinner, prints its pid and dies without stopping it
+    parent = ("import os, subprocess, sys\n"
+              f"p = subprocess.Popen([sys.executable, '-c', {contention.SPIN!r}, str(os.getpid())],\n"
+              "                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+              "print(p.pid, flush=True)\n"
+              "import os; os._exit(0)\n")
+    done = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, timeout=60)
+    pid = int(done.stdout.split()[0])
+    import time
+
+    def running(pid):  # a zombie (exited, not yet reaped by its new parent) counts as stopped
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except FileNotFoundError:
+            return False
+
+    for _ in range(600):  # it checks its parent every 200,000 loop turns: well under a second
+        if not running(pid):
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        raise AssertionError("the orphaned spinner kept spinning")

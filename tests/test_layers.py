@@ -27,7 +27,7 @@ LAYERS = [
     ("plot", {"plot"}),
     ("api", {"api", "distributed"}),
     ("services", {"fitflow", "fitplan", "memory", "data", "documents", "output", "writing", "progress",
-                  "preprocess", "checkpoint", "interrupt", "terminal", "options", "resources", "threads",
+                  "preprocess", "checkpoint", "interrupt", "terminal", "options", "resources", "threads", "blas",
                   "runinfo", "filestamp", "parameters", "units", "parallel", "splits", "console"}),
     ("inference", {"inference"}),
     ("models", {"models"}),

@@ -14,7 +14,7 @@ import stat
 import sys
 import time
 
-from vifit import checkpoint, errors, interrupt
+from vifit import checkpoint, errors, interrupt, threads
 from vifit.runinfo import resolve_seed, run_info  # noqa: F401 (the commands import them from here)
 
 
@@ -124,10 +124,12 @@ def run_fit(*, source: str, read: dict, out: dict, run: dict, plan) -> None:
                                                              run.get("checkpoint_every") or 600.0,
                                                              run.get("resume"), identity, data=(source, table),
                                                              warn=reporter.warn):
-            result = plan.fit(table, seed=seed, reporter=reporter, policy=loop_policy(run))
+            with threads.running(threads.plan(plan.threads, run.get("threads"))):
+                result = plan.fit(table, seed=seed, reporter=reporter, policy=loop_policy(run))
+                run_block = run_info(started, wall_start)
             with_data_units(result, table, table.describe())
             document = build_document(result, recorded_config(plan, result, read, seed), table.describe(),
-                                      run_info(started, wall_start))
+                                      run_block)
             if on_screen:
                 show_result(sys.stdout, result, table.describe(), _command_path())
             else:

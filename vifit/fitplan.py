@@ -22,7 +22,9 @@ class Plan:
     load: ``load(source, ReadOptions, note) -> rows`` (with ``describe()``) for rows that are not
     a whole in-memory table (a stream, partitions on a cluster), None for a table; strict_check:
     ``(result) -> message or None``, the candidates ``--strict`` also covers (a K range);
-    resources: closed when the run ends (a cluster connection a load opened)."""
+    resources: closed when the run ends (a cluster connection a load opened); threads: the kind of
+    thread plan (vifit.threads.plan): "rows" for fits whose small GEMMs run on vifit's row threads
+    with BLAS on one, "networks" and "gemm" (PCA) for fits whose large GEMMs are BLAS's."""
 
     config: dict
     fit: Callable
@@ -32,6 +34,7 @@ class Plan:
     load: Callable | None = None
     strict_check: Callable | None = None
     resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    threads: str = "rows"
 
 
 def recorded_config(plan: Plan, result, read: dict, seed: int) -> dict:

@@ -196,6 +196,15 @@ debug_option = _packed("run", ("debug",), [
                  help="Show a traceback for internal errors."),
 ])
 
+threads_option = _packed("run", ("threads",), [
+    click.option("--threads", type=click.IntRange(min=1), default=None, envvar="VIFIT_THREADS", metavar="N",
+                 help="Threads for the fit (vifit's row threads, or BLAS's for the networks and PCA), also "
+                      "read from VIFIT_THREADS.  [default: the usable cores (affinity, cgroup quota, "
+                      "SLURM_CPUS_PER_TASK) or OMP/OPENBLAS/MKL_NUM_THREADS; networks: BLAS on 1 thread, "
+                      "so a seed gives the same weights on any machine; pca: 1 thread when the load "
+                      "average is at least the cores]"),
+])
+
 checkpoint_options = _packed("run", ("checkpoint", "checkpoint_every", "resume"), [
     click.option("--checkpoint", metavar="PATH", default=None,
                  help="Save the full state here (atomically) every --checkpoint-every seconds."),
@@ -208,9 +217,9 @@ checkpoint_options = _packed("run", ("checkpoint", "checkpoint_every", "resume")
 
 
 def fit_options(f):
-    """What every fit honours: seed, progress, quiet, strict, debug (an exact fit such as
+    """What every fit honours: seed, progress, quiet, strict, threads, debug (an exact fit such as
     pca takes these; iterative fits add checkpoint_options, see run_options)."""
-    return seed_option(report_options(strict_option(debug_option(f))))
+    return seed_option(report_options(strict_option(threads_option(debug_option(f)))))
 
 
 def run_options(f):

@@ -13,15 +13,14 @@ import contextlib
 import os
 from typing import Callable, Iterable
 
-from vifit.threads import BLAS_VARIABLES, PINNED_MARK
+from vifit.threads import BLAS_VARIABLES, PINNED_MARK, VIFIT_THREADS
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (its affinity mask), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    """The cores this process may use (vifit.threads.usable_cores: affinity, cgroup quota, SLURM)."""
+    from vifit.threads import usable_cores as cores
+
+    return cores()
 
 
 def threads_per_job(jobs: int) -> int:
@@ -55,7 +54,7 @@ def run_tasks(function: Callable, tasks: Iterable, jobs: int = 1) -> list:
 
     threads = str(threads_per_job(jobs))
     # the user's own thread count is divided too: each job gets its share of the cores
-    env = {name: threads for name in BLAS_VARIABLES}
+    env = {name: threads for name in (*BLAS_VARIABLES, VIFIT_THREADS)}
     env[PINNED_MARK] = "0"  # a thread count vifit chose for the job, which requested_threads() reads
     with _environment(env):
         pool = multiprocessing.get_context("spawn").Pool(processes=jobs)

@@ -19,13 +19,13 @@ def resolve_seed(seed: int | None) -> int:
 
 
 def run_info(started: float, wall_start: datetime.datetime) -> dict:
-    """The ``run`` block: start time, wall seconds, and the threads the run could use
-    (a thread count the user set, else the usable cores; ``vifit gmm``'s own BLAS pin
-    does not count, since its row threads use the cores instead)."""
-    from vifit.threads import row_threads
+    """The ``run`` block: start time, wall seconds, and the threads the run used (vifit.threads.record:
+    ``threads``, the plan's cores, row and BLAS threads and why, and the BLAS's name, version and
+    thread count as the fit ran). Called inside the fit's ``threads.running`` block."""
+    from vifit.threads import record
 
     return {
         "started": wall_start.isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 6),
-        "threads": row_threads(),
+        **record(),
     }

@@ -38,7 +38,7 @@ def plan(*, hidden: str, decoder: str | None, activation: str, output_activation
     network = {"hidden": hidden_sizes, "decoder": decoder_sizes, "activation": activation,
                "output_activation": output_activation, "loss": loss}
     return Plan(config=options, fit=partial(_fit, network=network, denoise=denoise, config=config),
-                default_dtype="float32", not_converged_hint=NOT_CONVERGED_HINT)
+                default_dtype="float32", not_converged_hint=NOT_CONVERGED_HINT, threads="networks")
 
 
 def _fit(table, *, seed, reporter, policy=None, network: dict, denoise: float, config):
@@ -63,7 +63,7 @@ class Autoencoder(Transformer):
     def __init__(self, hidden="32,4", decoder=None, activation="relu", output_activation=None, loss="mse",
                  denoise=0.0, epochs=100, batch_size=128, lr=1e-3, optimizer="adam", momentum=0.9,
                  weight_decay=0.0, validation_fraction=0.1, patience=30, tol=1e-4, standardize=False,
-                 dropna=False, dtype=None, seed=None, progress="none"):
+                 dropna=False, dtype=None, seed=None, progress="none", threads=None):
         self._store(locals())
 
     def _options(self) -> dict:

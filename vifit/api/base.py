@@ -36,6 +36,7 @@ class VifitWarning(UserWarning):
 
 
 # The seed and run block are the command line's, so the API's documents match its bytes.
+from vifit import threads  # noqa: E402
 from vifit.runinfo import resolve_seed, run_info  # noqa: E402,F401
 
 
@@ -257,11 +258,13 @@ class Estimator:
             if sample_weight is not None:
                 rows.weights = checked_sample_weight(sample_weight, rows.n_rows, rows.rows_dropped)
             seed = resolve_seed(self.seed)
-            result = plan.fit(rows, seed=seed, reporter=reporter)
+            with threads.running(threads.plan(plan.threads, getattr(self, "threads", None))):
+                result = plan.fit(rows, seed=seed, reporter=reporter)
+                run_block = run_info(started, wall_start)
             with_data_units(result, rows, rows.describe())
             reporter.release()
             document = build_document(result, recorded_config(plan, result, read, seed), rows.describe(),
-                                      run_info(started, wall_start))
+                                      run_block)
         self._text = render_json(document)
         self.document_ = json.loads(self._text)
         self._after_fit(result)

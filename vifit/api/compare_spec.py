@@ -31,7 +31,8 @@ ESTIMATORS = {"gmm": "vifit.api.gmm:GMM", "mixture": "vifit.api.mixture:Mixture"
 # what the comparison sets for every candidate alike (the split's rows, its seed, how the table is
 # read) or what does not apply to rows in memory: never a candidate's option
 RESERVED = {"seed": "--seed", "progress": "-q / --progress", "dropna": "--dropna", "backend": "--backend",
-            "scheduler": "--backend", "scheduler_file": "--backend", "worker_wait": "--backend", "stream": None}
+            "scheduler": "--backend", "scheduler_file": "--backend", "worker_wait": "--backend", "stream": None,
+            "threads": "--jobs (each candidate's process gets its share of the cores)"}
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _RANGE = re.compile(r"(\d+)\s*-\s*(\d+)")

@@ -238,7 +238,7 @@ class GMM(Estimator):
                  method="cavi",
                  batch_size=1024, forgetting=0.7, delay=1.0, epochs=100, memoized=False, stream=True,
                  backend="local", scheduler=None, scheduler_file=None, worker_wait=None, validation=None, folds=None,
-                 select=None, jobs=1, standardize=False, dropna=False, dtype=None, seed=None, progress="none"):
+                 select=None, jobs=1, standardize=False, dropna=False, dtype=None, seed=None, progress="none", threads=None):
         self._store(locals())
 
     def _options(self) -> dict:

@@ -161,7 +161,7 @@ class Mixture(Estimator):
                  tol=1e-6, max_iter=None, restarts=1, chunk_rows=None, method="cavi", batch_size=1024,
                  forgetting=0.7, delay=1.0, epochs=100, memoized=False, stream=True, backend="local",
                  scheduler=None, scheduler_file=None, worker_wait=None, validation=None, folds=None, select=None,
-                 jobs=1, dropna=False, seed=None, progress="none"):
+                 jobs=1, dropna=False, seed=None, progress="none", threads=None):
         self._store(locals())
 
     def _options(self) -> dict:

@@ -13,7 +13,8 @@ def plan(options: dict):
     from vifit.fitplan import Plan  # imported when a fit is planned: `import vifit` stays light
 
     config = {"k": options["k"], "whiten": options["whiten"]}
-    return Plan(config=config, fit=partial(_fit, k=options["k"], whiten=options["whiten"]))
+    return Plan(config=config, fit=partial(_fit, k=options["k"], whiten=options["whiten"]),
+                threads="gemm")
 
 
 def _fit(table, *, seed, reporter, policy=None, k: int, whiten: bool):
@@ -33,7 +34,7 @@ class PCA(Transformer):
     _model = "pca"
 
     def __init__(self, k=2, whiten=False, standardize=False, dropna=False, dtype=None, seed=None,
-                 progress="none"):
+                 progress="none", threads=None):
         self._store(locals())
 
     def _options(self) -> dict:

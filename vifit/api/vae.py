@@ -39,7 +39,7 @@ def plan(*, hidden: str, decoder: str | None, latent: int, activation: str, like
     training = {"samples": samples, "beta": beta, "kl_warmup": kl_warmup, "iwae_samples": iwae_samples,
                 "scale": scale, "config": config}
     return Plan(config=options, fit=partial(_fit, network=network, training=training), default_dtype="float32",
-                not_converged_hint=NOT_CONVERGED_HINT)
+                not_converged_hint=NOT_CONVERGED_HINT, threads="networks")
 
 
 def _fit(table, *, seed, reporter, policy=None, network: dict, training: dict):
@@ -64,7 +64,7 @@ class VAE(Transformer):
                  fixed_variance=None, samples=1, beta=1.0, kl_warmup=0, iwae_samples=100, scale="none",
                  epochs=100, batch_size=128, lr=1e-3, optimizer="adam", momentum=0.9, weight_decay=0.0,
                  validation_fraction=0.1, patience=30, tol=1e-4, standardize=False, dropna=False, dtype=None,
-                 seed=None, progress="none"):
+                 seed=None, progress="none", threads=None):
         self._store(locals())
 
     def _options(self) -> dict:

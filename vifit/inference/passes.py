@@ -1,8 +1,9 @@
 """A pass over the rows: chunks grouped in blocks, blocks mapped over a few threads,
 their additive results reduced in block order.
 
-``vifit gmm`` pins BLAS to one thread (vifit.threads), so BLAS runs on the calling thread
-and the parallelism is ours, across blocks: on a shared machine, BLAS worker threads spin-waiting
+The mixtures' thread plan (vifit.threads.plan("rows"), applied by the command or the API around
+the fit) keeps BLAS on one thread, so BLAS runs on the calling thread and the parallelism is
+ours, across blocks: on a shared machine, BLAS worker threads spin-waiting
 on each other over these small GEMMs made a sweep 5-10x slower under load. A chunk's
 features T (p x rows) are sized to stay in cache (about 512 KB). numpy releases the GIL in
 the GEMMs and ufuncs, so blocks proceed in parallel. The result does not depend on the
@@ -45,8 +46,9 @@ def missing_chunk_rows(spec, n_rows: int) -> int:
 
 
 def default_workers(threads: int | None = None) -> int:
-    """Row threads: ``threads`` (a count the caller chose, e.g. vifit.threads.requested_threads()),
-    else the usable cores; at most MAX_WORKERS."""
+    """Row threads: ``threads`` (a count the caller chose: the commands and the API pass
+    vifit.threads.plan("rows").rows, which also reads cgroup quotas, SLURM and the user's
+    variables), else this process's affinity mask; at most MAX_WORKERS."""
     if threads is not None and threads > 0:
         return min(int(threads), MAX_WORKERS)
     try:
