@@ -205,6 +205,10 @@ def _click_type_of(entry):
     ranged = entry.bounded and entry.words is None
     if entry.kind == "choice":
         return click.Choice, {"choices": tuple(entry.choices)}
+    if entry.kind == "choices":  # a comma list of choices (a grid): the table checks it, the shell completes it
+        from vifit.commands.declared import ChoiceList
+
+        return ChoiceList, {"choices": tuple(entry.choices)}
     bounds = {"min": entry.low, "max": entry.high, "min_open": entry.low_open, "max_open": entry.high_open}
     if entry.kind == "int":
         return (click.IntRange, bounds) if ranged else (type(click.INT), {})
