@@ -178,3 +178,29 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, words):
     assert len(stderr.strip().splitlines()) == 1 and words in stderr and "Traceback" not in stderr
     assert not same.exists()
     assert json.loads(open(model).read())["model"] == "gmm"  # the model file is untouched
+
+
+def test_standardize_with_missing_cells_uses_each_columns_observed_cells(tmp_path):
+    """Missing cells (kept as NaN for the model to marginalise) once made --standardize's figures NaN
+    ("column 'b' has no value in any row"); the mean and sd are now the observed cells', for the
+    table and for the stream alike, and the fit in data units is the raw fit (equivariance)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal([1.0, 5.0], [2.0, 0.5], size=(60, 2))
+    x[rng.random(x.shape) < 0.15] = np.nan
+    x[0, 0] = np.nan  # the first row has a hole too: the stream's shift must skip it
+    data = tmp_path / "holes.csv"
+    pd.DataFrame(x, columns=["a", "b"]).to_csv(data, index=False)
+    raw = json.loads(open(_fit(tmp_path, "raw", "gmm", data, "--k", "2")).read())
+    std = json.loads(open(_fit(tmp_path, "std", "gmm", data, "--k", "2", "--standardize")).read())
+    svi = json.loads(open(_fit(tmp_path, "svi", "gmm", data, "--k", "2", "--standardize", "--method", "svi",
+                               "--epochs", "2")).read())
+    spec = std["data"]["preprocessing"]["standardize"]
+    np.testing.assert_allclose(spec["mean"], np.nanmean(x, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(spec["scale"], np.nanstd(x, axis=0), rtol=1e-12)
+    streamed = svi["data"]["preprocessing"]["standardize"]
+    np.testing.assert_allclose(streamed["mean"], spec["mean"], rtol=1e-12)
+    np.testing.assert_allclose(streamed["scale"], spec["scale"], rtol=1e-12)
+    observed = (~np.isnan(x)).sum(axis=0)
+    assert std["fit"]["data_units"]["log_jacobian"] == pytest.approx(-(observed * np.log(spec["scale"])).sum(),
+                                                                     rel=1e-12)
+    assert std["fit"]["data_units"]["elbo"] == pytest.approx(raw["fit"]["elbo"], rel=1e-9)

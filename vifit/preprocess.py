@@ -20,13 +20,28 @@ def standardization(values: np.ndarray, note: Callable[[str], None], columns: li
 
     A constant column gets scale 1 so it maps to zeros instead of NaN.
     """
-    spread = column_spread(values)  # no overflow or underflow, whatever the magnitudes
-    mean, scale = spread.mean, spread.std
+    mean, scale = observed_spread(values)
     constant = ~(scale > 0)
     for j in np.flatnonzero(constant):
         note(f"column {columns[j]!r} is constant; --standardize leaves its scale at 1")
     scale = np.where(constant, 1.0, scale)
     return {"standardize": {"mean": mean.tolist(), "scale": scale.tolist()}}
+
+
+def observed_spread(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, population sd) per column of values (n, d) over its observed cells: a table of a model
+    that marginalises missing cells keeps them as NaN, and a NaN would make its column's figures
+    NaN. Columns without one are column_spread's of the whole table, as before missing cells."""
+    with np.errstate(invalid="ignore"):
+        spread = column_spread(values)  # no overflow or underflow, whatever the magnitudes
+    mean, std = spread.mean.copy(), spread.std.copy()
+    for j in range(values.shape[1]):
+        column = values[:, j]
+        holes = np.isnan(column)
+        if holes.any() and not holes.all():
+            observed = column_spread(column[~holes][:, None])
+            mean[j], std[j] = observed.mean[0], observed.std[0]
+    return mean, std
 
 
 def minmax_scaling(values: np.ndarray, note: Callable[[str], None], columns: list[str], source: str = "") -> dict:

@@ -178,11 +178,23 @@ class TableStream:
         shift = None
         for block in self.chunks():
             block = self.features(block).astype(np.float64, copy=False)
-            shift = block[0] if shift is None else shift  # shifted sums avoid cancellation
-            centred = block - shift
-            count += block.shape[0]
+            if shift is None:  # shifted sums avoid cancellation
+                shift = block[0]
+            if np.isnan(shift).any():  # a missing cell in the first row: the column's first observed value
+                seen = ~np.isnan(block)
+                first = np.where(seen.any(axis=0), block[seen.argmax(axis=0), np.arange(block.shape[1])], np.nan)
+                shift = np.where(np.isnan(shift), first, shift)
+            centred = block - np.where(np.isnan(shift), 0.0, shift)
+            if np.isnan(centred).any():  # missing cells (kept as NaN): each column counts its observed cells
+                observed = ~np.isnan(centred)
+                count = count + observed.sum(axis=0)
+                centred = np.where(observed, centred, 0.0)
+            else:
+                count = count + block.shape[0]
             total = total + centred.sum(axis=0)
             squares = squares + np.einsum("ij,ij->j", centred, centred)
+        shift = np.where(np.isnan(shift), 0.0, shift)
+        count = np.maximum(count, 1)
         mean_shifted = total / count
         variance = np.maximum(squares / count - mean_shifted**2, 0.0)
         scale = np.sqrt(variance)
