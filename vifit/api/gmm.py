@@ -118,7 +118,7 @@ def refuse_dask_grid(spec: str, options: str = "--k or --covariance") -> None:
     partitions of DATA, which stay on the workers because they may not fit here. Running the
     grid would quietly read DATA into this process instead, so it is refused, naming the road
     that does run such candidates on a cluster: vifit compare --backend dask (spec: its --models)."""
-    raise BadInput(f"a grid of several {options} values is fitted on rows in memory, and --backend dask "
+    raise BadInput(f"a grid ({options} with several values) is fitted on rows in memory, and --backend dask "
                    f"fits one model over the partitions of DATA: to fit the candidates as tasks on the cluster, "
                    f"rank them with vifit compare DATA --models '{spec}' --backend dask, or drop --backend dask "
                    f"(--jobs N fits them in processes here)")

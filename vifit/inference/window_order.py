@@ -46,7 +46,8 @@ class WindowMeans:
             part, block = block[:take], block[take:]
             seen = ~np.isnan(part)
             values = np.where(seen, part, 0.0)
-            moments = np.stack([seen.sum(0), values.sum(0), (values * values).sum(0)])
+            with np.errstate(over="ignore", invalid="ignore"):  # values near 1e300: refused by the range check
+                moments = np.stack([seen.sum(0), values.sum(0), (values * values).sum(0)])
             self._open = moments if self._open is None else self._open + moments
             self._rows += take
             if self._rows == self.window:
