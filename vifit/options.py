@@ -88,6 +88,20 @@ delimiter_option = click.option(
 decimal_option = click.option("--decimal", type=click.Choice([".", ","]), default=".", show_default=True,
                               help="Decimal mark of the numbers (',' e.g. with --delimiter ';').")
 
+def model_data_options(f):
+    """How predict and score read DATA for a model file: --header/--no-header, --delimiter,
+    --decimal, --dropna (the columns are the model's, so no --columns or --standardize)."""
+    for option in reversed([
+        click.option("--header/--no-header", default=True, show_default=True,
+                     help="Whether DATA's first row holds column names."),
+        delimiter_option,
+        decimal_option,
+        click.option("--dropna", is_flag=True, help="Skip rows with missing or infinite values instead of failing."),
+    ]):
+        f = option(f)
+    return f
+
+
 data_options = _packed(
     "read",
     ("columns", "header", "delimiter", "decimal", "dropna", "standardize", "dtype"),

@@ -5,16 +5,13 @@ from __future__ import annotations
 import click
 
 from vifit.commands.backend_options import backend_options
-from vifit.options import debug_option, decimal_option, delimiter_option, report_options, table_output_options
+from vifit.options import debug_option, model_data_options, report_options, table_output_options
 
 
 @click.command()
 @click.argument("model_file", metavar="MODEL.json")
 @click.argument("data", metavar="DATA")
-@click.option("--header/--no-header", default=True, show_default=True, help="Whether DATA's first row holds column names.")
-@delimiter_option
-@decimal_option
-@click.option("--dropna", is_flag=True, help="Skip rows with missing or infinite values instead of failing.")
+@model_data_options
 @click.option("--reconstruct", is_flag=True, help="Write reconstructions of the rows (pca, autoencoder, vae).")
 @click.option("--keep-columns", metavar="SPEC", default=None,
               help="Copy these columns of DATA, as written, first in the output: 'all', or names, 1-based "

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import click
 
-from vifit.options import debug_option, decimal_option, delimiter_option, report_options
+from vifit.options import debug_option, model_data_options, report_options
 
 
 @click.command()
 @click.argument("model_file", metavar="MODEL.json")
 @click.argument("data", metavar="DATA")
-@click.option("--header/--no-header", default=True, show_default=True, help="Whether DATA's first row holds column names.")
-@delimiter_option
-@decimal_option
-@click.option("--dropna", is_flag=True, help="Skip rows with missing or infinite values instead of failing.")
+@model_data_options
 @click.option("--iwae-samples", type=click.IntRange(min=1), default=None, metavar="K",
               help="vae: importance draws per row for the IWAE bound (more: tighter, never above log p(x) "
                    "in expectation).  [default: the fit's --iwae-samples]")

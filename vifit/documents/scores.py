@@ -31,7 +31,6 @@ MEASURES = {
     "vae": "importance-weighted bound on log p(x) (IWAE)",
     "autoencoder": "none: an autoencoder has no density; reconstruction error only",
 }
-DEFAULT_IWAE_SAMPLES = 100  # a VAE file without --iwae-samples in its config (as predict uses)
 
 
 @dataclass
@@ -69,6 +68,8 @@ def score_rows(document: dict, path: str, table: Table, *, iwae_samples: int | N
     jacobian = log_jacobian_rows(preprocessing, np.asarray(table.values, dtype=np.float64))
     if model == "pca":
         return RowScores(model, column["loglik"] + jacobian)
+    from vifit.documents.vae import DEFAULT_IWAE_SAMPLES
+
     draws = int(iwae_samples or document.get("config", {}).get("iwae_samples") or DEFAULT_IWAE_SAMPLES)
     return RowScores(model, column["log_likelihood_iwae"] + jacobian, {"elbo": column["elbo"] + jacobian},
                      {"iwae_samples": draws, "iwae_seed": int(document.get("config", {}).get("seed") or 0)})

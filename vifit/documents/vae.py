@@ -23,6 +23,9 @@ ARCHITECTURE = Obj({"encoder": Sizes(min_len=1),  # [d] alone: no hidden layer
                     "fixed_variance": Nullable(Num(gt=0))})
 
 
+DEFAULT_IWAE_SAMPLES = 100  # the IWAE draws per row of a file whose config has no --iwae-samples
+
+
 def _encoder_sizes(arch: dict) -> list:
     return list(arch["encoder"]) + [2 * arch["latent"]]
 
@@ -111,7 +114,7 @@ def predict(document: dict, path: str, table: Table, reconstruct: bool = False):
     check_predict_range(x, net.arch.likelihood, table, path, scaled=bool(preprocessing))
     rng = np.random.default_rng(_config(document, "seed", 0))
     mu, sigma = net.encode(x)
-    elbo, iwae = net.scores(x, rng, max(1, _config(document, "iwae_samples", 100)))
+    elbo, iwae = net.scores(x, rng, max(1, _config(document, "iwae_samples", DEFAULT_IWAE_SAMPLES)))
     k = net.arch.latent
     names = [f"mu{j + 1}" for j in range(k)] + [f"sigma{j + 1}" for j in range(k)] + ["elbo", "log_likelihood_iwae"]
     return names, np.column_stack([mu, sigma, elbo, iwae])
