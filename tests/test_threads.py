@@ -177,3 +177,40 @@ def test_the_api_fit_runs_on_its_plan_and_leaves_the_sessions_blas_alone():
         assert blas.get_threads() == 2  # restored after the fit
     finally:
         blas.set_threads(before)
+
+
+def test_numpy_first_puts_numpys_own_copy_before_scipys():
+    from vifit import blas
+
+    # /proc/self/maps lists by address: scipy's wheel copy can come before numpy's
+    maps = ["/venv/site-packages/scipy.libs/libscipy_openblas-6cdc.so",
+            "/venv/site-packages/numpy.libs/libscipy_openblas64_-32a4.so",
+            "/usr/lib/libopenblas.so.0"]
+    ordered = blas.numpy_first(maps, "/venv/site-packages/numpy")
+    assert ordered == [maps[1], maps[0], maps[2]]
+    assert blas.numpy_first(maps[::2], "/venv/site-packages/numpy") == maps[::2]  # none of numpy's: as mapped
+
+
+def test_loaded_is_numpys_blas_even_after_scipy_and_every_copy_follows_the_count():
+    import os
+
+    import numpy
+    import scipy.linalg  # noqa: F401  (maps scipy's own OpenBLAS copy, where its wheel has one)
+    from vifit import blas
+
+    every = blas._find_all()
+    numpy_dir = os.path.dirname(os.path.abspath(numpy.__file__))
+    if any(b.path.startswith((numpy_dir + os.sep, numpy_dir + ".libs" + os.sep)) for b in every):
+        assert blas.loaded().path.startswith((numpy_dir + os.sep, numpy_dir + ".libs" + os.sep))
+    # numpy's build config names the version its GEMMs run on; the loaded copy reports the same
+    config = numpy.__config__.CONFIG["Build Dependencies"]["blas"]
+    if config.get("name") == "scipy-openblas" and blas.loaded().version:
+        assert config["version"].startswith(blas.loaded().version)
+    before = blas.set_threads(1)
+    try:
+        assert all(b.get_threads() == 1 for b in every)
+        with blas.limited(2):
+            assert all(b.get_threads() == 2 for b in every)
+        assert all(b.get_threads() == 1 for b in every)
+    finally:
+        blas.set_threads(before)

@@ -7,6 +7,12 @@ So, as threadpoolctl does (it is not a dependency), the shared object numpy load
 OpenBLAS builds prefix and suffix their symbols (numpy's wheels: ``scipy_openblas_…64_``), so
 each known spelling is tried. Where nothing is found (another OS, a BLAS without such an API)
 every function here answers None and changes nothing.
+
+A process often maps two copies: numpy's wheel ships ``numpy.libs/libscipy_openblas64_…`` and
+scipy's ships its own ``scipy.libs/libscipy_openblas…``. ``/proc/self/maps`` lists them by
+address, not by load order, so scipy's copy can come first; numpy's is the one its GEMMs use, so
+it is preferred (the copy under numpy's own folder, else the first), and :func:`set_threads` sets
+every copy so that scipy's cholesky and solves follow the same count.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ class Blas:
 
 
 def _loaded_libraries(maps: str = "/proc/self/maps") -> list[str]:
-    """The BLAS-looking shared objects mapped into this process, in load order, each once."""
+    """The BLAS-looking shared objects mapped into this process, in address order, each once."""
     try:
         with open(maps, encoding="utf-8", errors="replace") as handle:
             paths = [line.split(None, 5)[-1].strip() for line in handle if ".so" in line]
@@ -91,23 +97,38 @@ def _mkl(path: str, lib) -> Blas | None:
     return Blas("mkl", version, path, get, put)
 
 
-@functools.lru_cache(maxsize=1)
-def _find() -> Blas | None:
-    import numpy  # noqa: F401  (loads the BLAS, so that it is in the maps)
+def numpy_first(paths: list[str], numpy_dir: str) -> list[str]:
+    """``paths`` with the libraries under numpy's folder (``numpy/`` or the wheel's ``numpy.libs/``)
+    first, the rest after in their order."""
+    own = (os.path.join(numpy_dir, ""), os.path.join(numpy_dir + ".libs", ""))
+    return sorted(paths, key=lambda path: not path.startswith(own))
 
-    for path in _loaded_libraries():
-        try:
-            lib = ctypes.CDLL(path)  # already mapped: this only opens a handle on it
-        except OSError:
-            continue
-        found = _mkl(path, lib) if "mkl" in os.path.basename(path).lower() else _openblas(path, lib)
-        if found is not None:
-            return found
-    return None
+
+@functools.lru_cache(maxsize=None)
+def _open(path: str) -> Blas | None:
+    try:
+        lib = ctypes.CDLL(path)  # already mapped: this only opens a handle on it
+    except OSError:
+        return None
+    return _mkl(path, lib) if "mkl" in os.path.basename(path).lower() else _openblas(path, lib)
+
+
+def _find_all() -> tuple[Blas, ...]:
+    """Every BLAS mapped now, numpy's first. The maps are read on each call (a few hundred lines,
+    once or twice a fit) so that a copy loaded later, scipy's say, is seen too."""
+    import numpy  # (loads the BLAS, so that it is in the maps)
+
+    paths = numpy_first(_loaded_libraries(), os.path.dirname(os.path.abspath(numpy.__file__)))
+    return tuple(found for found in map(_open, paths) if found is not None)
+
+
+def _find() -> Blas | None:
+    every = _find_all()
+    return every[0] if every else None
 
 
 def loaded() -> Blas | None:
-    """numpy's BLAS, if it has a thread API vifit knows, else None (found once per process)."""
+    """numpy's BLAS, if it has a thread API vifit knows, else None."""
     return _find()
 
 
@@ -119,11 +140,12 @@ def get_threads() -> int | None:
 
 def set_threads(n: int) -> int | None:
     """Set the BLAS to ``n`` threads (at least 1); returns the count it had, None if it has no API."""
-    blas = loaded()
-    if blas is None:
+    every = _find_all()
+    if not every:
         return None
-    before = blas.get_threads()
-    blas.set_threads(max(1, int(n)))
+    before = every[0].get_threads()
+    for blas in every:
+        blas.set_threads(max(1, int(n)))
     return before
 
 
