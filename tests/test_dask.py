@@ -306,6 +306,8 @@ def test_svi_over_partitions_is_reproducible_and_near_cavi(address, parts, memo)
     assert first["fit"]["trace"] == second["fit"]["trace"]
     assert first["method"] == ("memoized" if memo else "svi") and first["fit"]["partitions"] == PARTS
     assert first["fit"]["batch_size"] == 750  # ceil(3000 / 4): a partition per step
+    # the split-merge check runs on the partitions too (tree-summed passes): its list is recorded
+    assert first["config"]["moves"] == "split-merge" and isinstance(first["fit"]["moves"], list)
     assert abs(first["fit"]["elbo"] - cavi["fit"]["elbo"]) <= 2e-3 * abs(cavi["fit"]["elbo"])
 
 

@@ -235,12 +235,14 @@ def test_fit_is_equivariant_under_huge_and_tiny_scales(covariance):
 
 
 def test_result_is_identical_for_any_number_of_threads():
-    x = blobs(700, 3, 3, seed=9)
+    # blocks are whole chunks of at least passes.BLOCK_ROWS (8,192) rows: 30,000 rows in chunks of
+    # 2,048 make 4 blocks of 4 chunks each, so 2 and 3 threads each sum several blocks
+    x = blobs(30000, 3, 3, seed=9)
     spec = gmm.Spec(3, 3, "full", "dirichlet")
     results = []
     for workers in (1, 2, 3):
-        problem = problem_for(spec, x, chunk_rows=8)
-        problem = cavi.Problem(problem.model, x, chunk_rows=8, workers=workers)
+        problem = problem_for(spec, x, chunk_rows=2048)
+        problem = cavi.Problem(problem.model, x, chunk_rows=2048, workers=workers)
         assert problem.rows.workers == workers and len(problem.rows.blocks) > 3
         state = cavi.fit(problem, seed=4, tol=0.0, max_iter=10, policy=STRICT).state
         problem.rows.close()

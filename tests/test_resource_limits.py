@@ -77,7 +77,7 @@ def test_many_components_fit_in_chunks_sized_by_k():
     from vifit.inference.passes import RESP_VALUES, auto_chunk_rows
     from vifit.models import gmm
 
-    assert auto_chunk_rows(gmm.Spec(3, 4)) == 4096  # small K: unchanged
+    assert auto_chunk_rows(gmm.Spec(3, 4)) == 16384  # small K: the row cap (T would be 15 x 34,952 rows)
     for k in (2000, 100000, 10**7):
         assert 1 <= auto_chunk_rows(gmm.Spec(k, 3)) * k <= max(RESP_VALUES, k)
 

@@ -132,22 +132,20 @@ def test_svi_and_cavi_defaults_reach_the_same_optimum(mixture, defaults):
     assert np.abs(np.sort(svi.weights_)[::-1] - truth_weights(labels)).max() <= 0.01
 
 
-def test_moves_apply_to_cavi_only_and_an_svi_file_refits(tmp_path):
-    """--moves with --method svi is refused as any CAVI-only option is; an SVI document records
-    moves as null and loads back into an estimator that fits again."""
+def test_an_svi_file_refits_with_its_moves(tmp_path):
+    """An SVI document records its --moves (split-merge by default: tests/test_svi_moves.py) and
+    loads back into an estimator that fits again with it."""
     import vifit
     from conftest import invoke
 
     x, _, _, _ = make_mixture(n=3000)
     data = tmp_path / "rows.csv"
     np.savetxt(data, x, delimiter=",", header="a,b,c", comments="", fmt="%.17g")
-    refused = invoke(["gmm", data, "--k", K, "--method", "svi", "--moves", "none", "-q"])
-    assert refused.exit_code == 2 and "--moves applies to --method cavi only" in refused.stderr
     model = tmp_path / "svi.json"
     assert invoke(["gmm", data, "--k", K, "--method", "svi", "--seed", 0, "-q", "-o", model]).exit_code == 0
     loaded = vifit.load(model)
-    assert loaded.document_["config"]["moves"] is None
-    assert loaded.fit(x).document_["config"]["moves"] is None
+    assert loaded.document_["config"]["moves"] == "split-merge"
+    assert loaded.fit(x).document_["config"]["moves"] == "split-merge"
 
 
 def test_an_interrupt_while_screening_is_not_swallowed(monkeypatch):

@@ -56,7 +56,6 @@ class Parameter(namedtuple("Parameter", _FIELDS, defaults=(None, None, None, Fal
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus", "identity")  # vifit.nn.activations' names
 COVARIANCES = ("full", "diag", "spherical", "known")
 SVI_ONLY = ("method", ("svi",))
-CAVI_ONLY = ("method", ("cavi",))
 NORMAL_WISHART = ("covariance", ("full", "diag", "spherical"))
 KNOWN = ("covariance", ("known",))
 DASK_ONLY = ("backend", ("dask",))
@@ -85,7 +84,7 @@ TABLE = (
     P("sigma", GMM, "float", low=0, low_open=True, when=KNOWN, words=POSITIVE),
     P("tau", GMM, "float", low=0, low_open=True, when=KNOWN, words=POSITIVE),
     P("init", GMM, "choice", "screened", choices=("screened", "kmeans++", "random", "random-resp")),
-    P("moves", GMM, "choice", "split-merge", choices=("split-merge", "none"), when=CAVI_ONLY),
+    P("moves", GMM, "choice", "split-merge", choices=("split-merge", "none")),
     P("tol", GMM, "float", 1e-6, low=0, words="{option} must be {range}, got {value}"),
     P("max_iter", GMM, "int", low=1),
     P("restarts", GMM, "int", 1, low=1),

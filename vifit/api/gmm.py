@@ -59,7 +59,7 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False):
     config = {name: options[name] for name in CAVI_OPTIONS}
     config.update(k=ks[0] if len(ks) == 1 else options["k"],
                   max_iter=CAVI_MAX_ITER if max_iter is None and not svi else max_iter, method=method,
-                  moves=None if svi else options["moves"])  # the moves follow CAVI's convergence only
+                  moves=options["moves"])
     config.update({name: options[name] if svi else None for name in SVI_OPTIONS})
     config.update(stream=bool(options["stream"]) if svi else None, backend=backend)
     fit_options = {name: config[name] for name in CAVI_OPTIONS}
@@ -70,7 +70,7 @@ def plan(options: dict, *, source: str | None = None, strict: bool = False):
         from vifit.api.gmm_svi import svi_settings
 
         settings = svi_settings({name: options[name] for name in SVI_OPTIONS}, options["tol"], max_iter)
-        fit_options = {name: value for name, value in fit_options.items() if name not in ("tol", "max_iter", "moves")}
+        fit_options = {name: value for name, value in fit_options.items() if name not in ("tol", "max_iter")}
     if backend == "dask":
         from vifit.distributed.gmm import load as load_dask
 

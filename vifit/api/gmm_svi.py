@@ -133,10 +133,11 @@ def scan(source, spec_d: int, rng: np.random.Generator, name: str, note, full: b
 
 
 def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
-        weights: str = "dirichlet", init: str = "screened", restarts: int = 1, chunk_rows: int | None = None,
-        policy: LoopPolicy = DEFAULT, **prior_options) -> FitResult:
+        weights: str = "dirichlet", init: str = "screened", moves: str = "split-merge", restarts: int = 1,
+        chunk_rows: int | None = None, policy: LoopPolicy = DEFAULT, **prior_options) -> FitResult:
     """Fit the Bayesian GMM by SVI (or memoized VB) to the rows of ``loaded.source``.
 
+    moves: split-merge (``inference.svi_moves`` after convergence) or none;
     chunk_rows: rows per local-step chunk (None: inference.passes.auto_chunk_rows, as CAVI's);
     policy: the loop's (see inference.policy)."""
     source, name = loaded.source, loaded.name
@@ -203,8 +204,33 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
                                            n_rows=n, total=total, method=method, policy=policy)
     if n is None:  # stdin: its rows are counted by the pass
         note_stream_windows(source, best.n_rows, reporter.note)
+    best, kept = after_moves(problem, best, moves, sample=sample, scale=rows_known / sample.shape[0],
+                             tol=settings.tol, reporter=reporter, policy=policy, name=name)
+    if kept:
+        elbos[best_index] = best.elbo
     return svi_result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
-                   elbos, loaded)
+                   elbos, loaded, kept)
+
+
+def after_moves(problem, best, moves: str, *, sample, scale: float, tol: float, reporter, policy, name: str):
+    """The split-merge check of a converged SVI result (``inference.svi_moves``): (result, the moves
+    kept, or None with --moves none). A stream read once gets no moves (a note says so); a file
+    that changes during their passes ends the fit as an interrupted one at the converged result."""
+    if moves == "none":
+        return best, None
+    if not problem.source.repeatable:
+        from vifit.data.source import once_name
+
+        reporter.note(f"--moves split-merge needs more passes over the rows; {once_name(name)} can be read only "
+                      f"once, so no moves were tried")
+        return best, []
+    from vifit.inference import svi_moves
+
+    try:
+        return svi_moves.improve(problem, best, sample, scale, tol=tol, reporter=reporter, policy=policy)
+    except DataChanged as exc:
+        best.status, best.stopped_by = "interrupted", exc
+        return best, []
 
 
 def stream_windows(source):
@@ -268,7 +294,8 @@ def run_restarts(problem, settings, reporter, *, sample, sample_ws, init, seeds,
 
 
 def svi_result(spec, prior, prior_document, problem, result, settings, method, init, restarts, best_index, elbos,
-            loaded) -> FitResult:
+            loaded, moves: list | None = None) -> FitResult:
+    """The output document of an SVI fit; moves: the split / merge moves kept (None: --moves none)."""
     frame, state, n = problem.model.frame, result.state, result.n_rows
     q = gmm.from_frame(problem.model.variational(state.lam), spec, frame)
     summary = summarise(prior, q)
@@ -287,6 +314,8 @@ def svi_result(spec, prior, prior_document, problem, result, settings, method, i
     }
     if method == "svi":
         extra.update(forgetting=settings.forgetting, delay=settings.delay)
+    if moves is not None:
+        extra["moves"] = moves
     if problem.weight_total is not None:  # N of the bound is the weight total, not the rows
         extra["weight_total"] = problem.weight_total
     params = {"prior": prior_document, "variational": variational_document(spec, q),

@@ -54,11 +54,12 @@ pin_blas()
                "--backend dask). kmeans++: one such start on all rows, unscreened (the default before "
                "screened). random: nearest of K random rows. random-resp: random soft responsibilities.")
 @declared("gmm", "moves", show_default=True,
-          help="After convergence (--method cavi, local or dask), try split and merge moves: merge the "
+          help="After convergence (every --method and --backend), try split and merge moves: merge the "
                "pair of components whose merge raises the bound, split the component least Gaussian along "
                "its principal axis into a free one, scored on a fixed sample of rows; a move is kept only if "
-               "the exact ELBO rises, and moves repeat until none helps. Each kept move is listed in "
-               "fit.moves. none: no moves.")
+               "the exact ELBO rises (CAVI: a few sweeps; SVI: a few full passes over the rows, not from "
+               "stdin), and moves repeat until none helps. Each kept move is listed in fit.moves. none: no "
+               "moves.")
 @declared("gmm", "tol", show_default=True,
           help="Stop when the relative ELBO change is at most this: cavi, between sweeps; svi, of the "
                "minibatch ELBO estimate averaged over a window, or of the exact ELBO between epochs (with "
@@ -71,7 +72,7 @@ pin_blas()
 @declared("gmm", "chunk_rows",
           help="Rows per chunk in the local step (memory: data + O(chunk x (K + D^2)) per thread).  "
                "At most the rows; the value used is recorded as fit.chunk_rows.  "
-               "[default: auto, so a chunk's features T(x) take about 512 KB; 512-4096 rows, fewer for a large K]")
+               "[default: auto, so a chunk's features T(x) take about 4 MB; 512-16384 rows, fewer for a large K]")
 @selection_options("gmm")
 @svi_options
 @backend_options

@@ -51,11 +51,11 @@ class DaskSviProblem(svi.Problem):
 
 
 def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covariance: str = "full",
-        weights: str = "dirichlet", init: str = "screened", restarts: int = 1, chunk_rows: int | None = None,
-        policy=None, **prior_options):
+        weights: str = "dirichlet", init: str = "screened", moves: str = "split-merge", restarts: int = 1,
+        chunk_rows: int | None = None, policy=None, **prior_options):
     """``api.gmm_svi.fit`` with the partitions as minibatches; the same output document."""
     from vifit.api import gmm_fit
-    from vifit.api.gmm_svi import run_restarts, svi_result
+    from vifit.api.gmm_svi import after_moves, run_restarts, svi_result
     from vifit.inference.policy import DEFAULT
 
     parts = table.partitions
@@ -85,7 +85,11 @@ def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covarianc
     best, best_index, elbos = run_restarts(problem, settings, reporter, sample=sample, sample_ws=sample_ws,
                                            init=init, seeds=children[1:], scale=n / sample.shape[0],
                                            n_rows=n, total=total, method=method, policy=policy or DEFAULT)
+    best, kept = after_moves(problem, best, moves, sample=sample, scale=n / sample.shape[0], tol=settings.tol,
+                             reporter=reporter, policy=policy or DEFAULT, name=table.source)
+    if kept:
+        elbos[best_index] = best.elbo
     document = svi_result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
-                       elbos, table)
+                       elbos, table, kept)
     document.fit_extra.update(backend="dask", partitions=len(parts), workers=parts.workers)
     return document

@@ -5,9 +5,12 @@ The mixtures' thread plan (vifit.threads.plan("rows"), applied by the command or
 the fit) keeps BLAS on one thread, so BLAS runs on the calling thread and the parallelism is
 ours, across blocks: on a shared machine, BLAS worker threads spin-waiting
 on each other over these small GEMMs made a sweep 5-10x slower under load. A chunk's
-features T (p x rows) are sized to stay in cache (about 512 KB). numpy releases the GIL in
-the GEMMs and ufuncs, so blocks proceed in parallel. The result does not depend on the
-number of threads: each block is summed chunk by chunk, then blocks in order.
+features T (p x rows) take about 4 MB, within this machine's 32 MB L3 for two threads: numpy
+releases the GIL in the GEMMs and ufuncs, so blocks proceed in parallel, but each numpy call
+hands the GIL over, and with 512 KB chunks (992 rows at D = 10) the ~7 us calls of the local step
+were so short that two threads gained nothing over one. Chunks of 4 MB (7,943 rows) halved the
+sweep at 200,000 and 1,000,000 rows (benchmarks/README.md, issue 22). The result does not depend
+on the number of threads: each block is summed chunk by chunk, then blocks in order.
 """
 
 from __future__ import annotations
@@ -19,20 +22,26 @@ from typing import Callable
 
 import numpy as np
 
-CHUNK_VALUES = 65536  # float64 values of T per chunk: 512 KB
+CHUNK_VALUES = 1 << 19  # float64 values of T per chunk: 4 MB
+MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 512, 16384
 RESP_VALUES = 1 << 22  # float64 responsibilities per chunk for large K (k x rows): 32 MB
-CHUNKS_PER_BLOCK = 16
+# a block is the fewest whole chunks holding this many rows: 2 default chunks (15,886 rows) at D = 10,
+# 13 blocks at 200,000 rows, enough to balance two threads; small chunks (--chunk-rows 64) still
+# make one block of a small table, summed chunk by chunk as SVI's batch is
+BLOCK_ROWS = 8192
 MAX_WORKERS = 8
 
 
 def auto_chunk_rows(spec) -> int:
-    """Rows per chunk so that T(x) for the chunk (p x rows float64) is about 512 KB: 512..4096;
+    """Rows per chunk so that T(x) for the chunk (p x rows float64) is about 4 MB: 512..16384;
     fewer when K is so large that the chunk's (k x rows) responsibilities would pass 32 MB."""
-    rows = int(np.clip(CHUNK_VALUES // spec.n_stats, 512, 4096))
+    rows = int(np.clip(CHUNK_VALUES // spec.n_stats, MIN_CHUNK_ROWS, MAX_CHUNK_ROWS))
     return max(1, min(rows, RESP_VALUES // spec.k))
 
 
-MISSING_CHUNK_FACTOR = 4  # the default chunk of a Gaussian fit with missing cells, in default chunks
+# the default chunk of a Gaussian fit with missing cells, in default chunks: 4 when the default was
+# 512 KB of T; the 4 MB default already amortises the per-pattern cost, and 4x would be 16 MB
+MISSING_CHUNK_FACTOR = 1
 
 
 def missing_chunk_rows(spec, n_rows: int) -> int:
@@ -64,7 +73,7 @@ class RowPass:
     make_workspace(): a fresh set of buffers; one per worker thread is kept and reused."""
 
     def __init__(self, n_rows: int, chunk_rows: int, make_workspace: Callable, workers: int = 1):
-        block_rows = chunk_rows * CHUNKS_PER_BLOCK
+        block_rows = chunk_rows * max(1, -(-BLOCK_ROWS // chunk_rows))
         self.chunk_rows = chunk_rows
         self.blocks = [(start, min(start + block_rows, n_rows)) for start in range(0, n_rows, block_rows)]
         self.workers = max(1, min(int(workers), len(self.blocks)))
