@@ -155,7 +155,8 @@ def test_loops_models_and_nn_read_no_environment():
 # change to them.
 GENERIC_LOOPS = ["vifit/inference/cavi.py", "vifit/inference/svi.py", "vifit/inference/memoized.py",
                  "vifit/inference/init.py", "vifit/inference/svi_checkpoint.py", "vifit/inference/sources.py",
-                 "vifit/inference/starts.py", "vifit/inference/moves.py", "vifit/distributed/cavi.py"]  # distributed/tasks.py also holds the gmm data moments and predict
+                 "vifit/inference/starts.py", "vifit/inference/moves.py", "vifit/inference/svi_moves.py",
+                 "vifit/distributed/cavi.py"]  # distributed/tasks.py also holds the gmm data moments and predict
 CONCRETE = ("vifit.models.gmm", "vifit.models.families", "vifit.models.product")
 
 

@@ -2,7 +2,8 @@
 
 The proposals are CAVI's (``inference.moves.proposals``: a merge+split or, for ``dp`` weights, a
 merge, scored in closed form), made on the row sample the SVI start was drawn from (a uniform
-sample of the rows, its statistics scaled to all of them). The best proposal that rises on the
+sample of the rows; every s-th of it, at most ``moves.MOVE_ROWS``, as CAVI's; its statistics
+scaled to all rows). The best proposal that rises on the
 sample is tried on all rows by full passes over the source: its factors, then up to
 ``moves.TRIAL_SWEEPS`` full-batch steps (a pass for the statistics of every row, then the global
 step with rho = 1: a CAVI sweep read through the source, so the exact ELBO cannot fall). It is
@@ -63,6 +64,9 @@ def improve(problem: svi.Problem, result: svi.SviResult, sample: np.ndarray, sca
         return result, []
     model = problem.model
     x, weights = problem.split(sample)
+    # at most CAVI's MOVE_ROWS rows of the sample (every s-th): the proposals' cost as CAVI's
+    x, weights, within = moves.strided_sample(x, weights)
+    scale = scale * within
     rows_total = problem.weight_total or result.n_rows
     state = replace(result.state, lam=result.state.lam.copy())
     trace, elbo, status = list(result.trace), result.elbo, result.status
