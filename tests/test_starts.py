@@ -151,18 +151,18 @@ def test_an_svi_file_refits_with_its_moves(tmp_path):
 def test_an_interrupt_while_screening_is_not_swallowed(monkeypatch):
     """A Ctrl-C during the candidates' sweeps reaches the caller (it ends the run, exit 130),
     rather than ending one candidate early and the fit going on."""
-    from vifit.inference import cavi
+    from vifit.inference import starts
 
     calls = []
-    real = cavi.Problem.local_stats
+    real = starts.local_statistics  # the candidates' sweeps on their sample's T(x), built once
 
-    def interrupted(problem, theta):
+    def interrupted(*args):
         calls.append(1)
         if len(calls) == 3:  # in the candidates' sweeps on the sample (the fit's first pass comes after them)
             raise KeyboardInterrupt
-        return real(problem, theta)
+        return real(*args)
 
-    monkeypatch.setattr(cavi.Problem, "local_stats", interrupted)
+    monkeypatch.setattr(starts, "local_statistics", interrupted)
     x, _, _, _ = make_mixture(n=3000)
     with pytest.raises(KeyboardInterrupt):
         GMM(k=K, seed=0).fit(x)
@@ -195,3 +195,37 @@ def test_a_merge_alone_only_with_dp_weights(weights):
         assert np.abs(np.sort(weights_kept) - np.sort(np.bincount(labels) / n)).max() < 0.01
     else:
         assert kept == [] and fits["split-merge"].elbo == fits["none"].elbo
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "product", "gaussian-missing"])
+def test_the_candidates_sweeps_with_t_built_once_are_the_same_bits(monkeypatch, kind):
+    """The screening builds the sample's T(x) once per candidate (inference.starts: the same
+    chunks, buffers and order of sums as cavi.Problem.local_stats): the candidates, and so the
+    start, are bit for bit those of building T in every sweep. A Gaussian with missing cells has
+    another local step, and keeps it."""
+    from families_helpers import build, mixed_table
+    from gmm_helpers import problem_for
+    from vifit.inference import cavi, starts
+    from vifit.models import gmm
+
+    rng = np.random.default_rng(5)
+    if kind == "product":
+        x, _, spec, _ = mixed_table(20000, rng)
+        model = build(x, spec)
+    else:
+        x, _, _, _ = make_mixture(n=20000)
+        if kind == "gaussian-missing":
+            x = x.copy()
+            x[rng.random(x.shape) < 0.01] = np.nan
+        model = problem_for(gmm.Spec(K, D, "full", "dirichlet"), np.nan_to_num(x), chunk_rows=3000).model
+        if kind == "gaussian-missing":
+            from vifit.models.gmm_model import GaussianMixture
+
+            model = GaussianMixture(model.spec, model.prior, model.frame, True)
+    sample, weights, scale = starts.uniform_sample(x, None, np.random.default_rng(1), 6000)
+    once = starts.candidate_state(model, sample, weights, np.random.default_rng(2), scale)
+    assert (starts._with_fixed_features(cavi.Problem(model, sample)) is None) == (kind == "gaussian-missing")
+    monkeypatch.setattr(starts, "_with_fixed_features", lambda problem: None)
+    every = starts.candidate_state(model, sample, weights, np.random.default_rng(2), scale)
+    assert np.array_equal(once.lam, every.lam) and once.elbo == every.elbo
+    assert np.array_equal(once.stats.t, every.stats.t) and once.stats.neg_entropy == every.stats.neg_entropy

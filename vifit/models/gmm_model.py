@@ -85,6 +85,12 @@ class GaussianMixture:
             return x
         return np.where(np.isnan(x), self.frame.shift, x)
 
+    @property
+    def fixed_features(self) -> bool:
+        """Whether local_step is local_statistics of fill_features (not with missing cells), so a
+        loop may build T(x) of fixed rows once (inference.starts)."""
+        return not self.missing
+
     def local_step(self, theta: np.ndarray, x: np.ndarray, ws, weights: np.ndarray | None = None) -> gmm.Stats:
         """Statistics of the rows x (n <= ws.chunk_rows, d) under their optimal responsibilities;
         rows with missing cells get the exact treatment of ``gmm_missing``."""

@@ -113,6 +113,8 @@ class ProductMixture:
             family.fill(_columns(x, family.columns), t[block])
         return t
 
+    fixed_features = True  # local_step is local_statistics of fill_features (inference.starts)
+
     def local_step(self, theta: np.ndarray, x: np.ndarray, ws, weights: np.ndarray | None = None) -> Stats:
         """Statistics of the rows x (n <= ws.chunk_rows, D) under their optimal responsibilities."""
         return local_statistics(theta, self.fill_features(x, ws.features), ws, weights)
