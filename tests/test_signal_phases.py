@@ -151,3 +151,35 @@ def test_deferred_holds_a_signal_until_the_block_ends(monkeypatch):
             reached.append("end of block")
     assert reached == ["end of block"] and stopped.value.code == 143
     assert not interrupt._state.holding and interrupt._state.held_signum is None
+
+
+_IN_A_CALLBACK = """
+import os, signal, sys
+from vifit import interrupt
+interrupt.install()
+temporary = sys.argv[1]
+open(temporary, "w").close()
+interrupt.holding_temporary(temporary)
+
+class Dropped:
+    def __del__(self):  # Python cannot raise from here: it calls sys.unraisablehook
+        interrupt._handler(signal.{name}, None)
+
+Dropped()
+print("went on", flush=True)
+"""
+
+
+@pytest.mark.parametrize("name,code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_handled_where_python_cannot_raise_still_exits_with_its_code(tmp_path, name, code):
+    """The handler's exit raised inside a callback (a __del__ here; an import lock's weakref
+    callback in a real start-up, seen once in this file's two-signal test): no 'Exception
+    ignored' traceback, the signal's code, the writer's temporary file removed, and the program
+    does not go on."""
+    temporary = tmp_path / ".out.json.123.tmp"
+    done = subprocess.run([sys.executable, "-c", _IN_A_CALLBACK.replace("{name}", name), str(temporary)],
+                          capture_output=True, cwd=ROOT, timeout=60)
+    assert done.returncode == code, done.stderr
+    assert b"Traceback" not in done.stderr and b"Exception ignored" not in done.stderr, done.stderr
+    assert b"interrupted" in done.stderr and b"went on" not in done.stdout
+    assert not temporary.exists()

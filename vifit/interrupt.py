@@ -19,6 +19,13 @@ or an ``except`` clause, or a SIGTERM's default action, would end the process by
 SystemExit, not KeyboardInterrupt: loops that catch KeyboardInterrupt to return their best
 state must not turn a second signal into one more write. Signals are process-wide, so this
 state is too.
+
+Python runs a signal handler between bytecodes of whatever runs then, and that may be a callback
+it cannot raise from (a weakref's, such as an import lock's cleanup, or a ``__del__``): it prints
+the exception as "Exception ignored in ..." with a traceback and goes on. The handler's exit is
+marked (:class:`SignalExit`), and :func:`install`'s ``sys.unraisablehook`` carries it out there:
+the temporary file the atomic writer holds, if any, removed, the streams flushed, ``os._exit``
+with the signal's code, and no traceback.
 """
 
 from __future__ import annotations
@@ -44,6 +51,21 @@ class _State:
 
 
 _state = _State()
+_temporaries: set = set()  # the atomic writer's temporary files while they exist (vifit.writing)
+
+
+class SignalExit(SystemExit):
+    """The handler's SystemExit (exit 130 / 143)."""
+
+
+def holding_temporary(path: str) -> None:
+    """The atomic writer has created ``path``: remove it if a signal ends the process at once."""
+    _temporaries.add(path)
+
+
+def released_temporary(path: str) -> None:
+    """``path`` was renamed over its target or removed."""
+    _temporaries.discard(path)
 
 
 def requested() -> bool:
@@ -82,7 +104,20 @@ def _handler(signum, frame):
         report("stopped by a signal; no partial file is left", prefix="interrupted")
     if _state.installed:  # leaving now: a further signal ends the process at once
         _state.phase = "exiting"
-    raise SystemExit(code)
+    raise SignalExit(code)
+
+
+def _unraisable(unraisable, fallback=sys.__unraisablehook__) -> None:
+    """sys.unraisablehook: the handler's exit raised where Python cannot raise (see the module
+    doc) happens here, without a traceback; anything else goes to Python's hook."""
+    if not isinstance(unraisable.exc_value, SignalExit):
+        fallback(unraisable)
+        return
+    for path in list(_temporaries):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    exiting()
+    os._exit(unraisable.exc_value.code)
 
 
 def install() -> None:
@@ -92,6 +127,7 @@ def install() -> None:
     for sig in _EXIT_CODES:
         signal.signal(sig, _handler)
     _state.installed = True
+    sys.unraisablehook = _unraisable
     atexit.register(_block_at_exit)  # runs last of the exit callbacks (registered first)
 
 

@@ -159,6 +159,7 @@ def _write_atomically(pieces, output: str, compression: str | None) -> None:
         with interrupt.deferred():
             handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.",
                                                  suffix=".tmp")
+            interrupt.holding_temporary(temporary)
         with os.fdopen(handle, "wb") as raw:
             _copy(pieces, raw, compression)
             raw.flush()
@@ -169,10 +170,12 @@ def _write_atomically(pieces, output: str, compression: str | None) -> None:
         else:
             os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, target)
+        interrupt.released_temporary(temporary)
     except BaseException:
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
+            interrupt.released_temporary(temporary)
         raise
     _sync_folder(folder)
 

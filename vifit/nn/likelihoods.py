@@ -50,11 +50,18 @@ class Bernoulli:
         return value, t
 
     def log_lik_rows(self, eta: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """(L*n,) log p of each stacked row, float64."""
+        """(L*n,) log p of each stacked row, float64: sum_j x_j eta_j - softplus(eta_j), with
+        softplus(eta) = max(eta, 0) + log1p(exp(-|eta|)). (numpy's logaddexp(0, eta) has no
+        vectorised loop: it took two thirds of an IWAE score of 5,000 draws per MNIST row.)"""
         n = x.shape[0]
-        t = np.logaddexp(0, eta)                          # softplus
-        t3 = _stacked(t, n)
-        t3 -= x * _stacked(eta, n)
+        t = np.abs(eta)
+        np.negative(t, out=t)
+        np.exp(t, out=t)
+        np.log1p(t, out=t)
+        other = np.maximum(eta, 0)
+        t += other                                        # softplus
+        np.multiply(_stacked(eta, n), x, out=_stacked(other, n))
+        t -= other
         return -t.sum(axis=1, dtype=np.float64)
 
     def mean(self, eta: np.ndarray) -> np.ndarray:
