@@ -40,7 +40,6 @@ def holed(x: np.ndarray, fraction: float, seed: int = 5) -> np.ndarray:
 
 def child_vifit(n: int, iters: int, fraction: float) -> dict:
     from vifit.inference import cavi
-    from vifit.inference.passes import missing_chunk_rows
     from vifit.models import gmm, gmm_patterns
     from vifit.models.gmm_model import GaussianMixture
     from vifit.models.gmm_prior import build_prior, data_moments
@@ -56,8 +55,7 @@ def child_vifit(n: int, iters: int, fraction: float) -> dict:
     prior = build_prior(spec, weight_concentration=1.0 / K, mean=moments.mean, mean_precision=1.0,
                         dof=x.shape[1], scale_inv=moments.cov)
     model = GaussianMixture(spec, gmm.to_frame(prior, spec, moments.frame), moments.frame, missing=bool(fraction))
-    chunk = missing_chunk_rows(spec, x.shape[0]) if fraction else None  # as vifit gmm chunks it
-    problem = cavi.Problem(model, x, chunk_rows=chunk)
+    problem = cavi.Problem(model, x)  # the default chunk, as vifit gmm chunks it
     state = cavi.initial_state(problem, "kmeans++", np.random.default_rng(0), resp0=labels)
     times = []
     for _ in range(iters):

@@ -122,14 +122,10 @@ def _find_all() -> tuple[Blas, ...]:
     return tuple(found for found in map(_open, paths) if found is not None)
 
 
-def _find() -> Blas | None:
-    every = _find_all()
-    return every[0] if every else None
-
-
 def loaded() -> Blas | None:
     """numpy's BLAS, if it has a thread API vifit knows, else None."""
-    return _find()
+    every = _find_all()
+    return every[0] if every else None
 
 
 def get_threads() -> int | None:

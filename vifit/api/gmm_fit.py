@@ -179,10 +179,6 @@ def prepare(table: Table, *, k: int, covariance: str = "full", weights: str = "d
         order = gmm_patterns.row_order(np.isnan(values))
         values = values[order]
         weights = None if weights is None else weights[order]
-    if missing and chunk_rows is None:
-        from vifit.inference.passes import missing_chunk_rows
-
-        chunk_rows = missing_chunk_rows(spec, values.shape[0])
     problem = cavi.Problem(GaussianMixture(spec, gmm.to_frame(prior, spec, frame), frame, missing), values,
                            weights=weights, chunk_rows=chunk_rows, workers=threads)
     problem.row_order = order  # the table's row of each of the problem's rows (None: the same)

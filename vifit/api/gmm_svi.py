@@ -205,17 +205,18 @@ def fit(loaded: Loaded, *, seed: int, reporter, settings: svi.Settings, k: int, 
     if n is None:  # stdin: its rows are counted by the pass
         note_stream_windows(source, best.n_rows, reporter.note)
     best, kept = after_moves(problem, best, moves, sample=sample, scale=rows_known / sample.shape[0],
-                             tol=settings.tol, reporter=reporter, policy=policy, name=name)
-    if kept:
-        elbos[best_index] = best.elbo
+                             tol=settings.tol, reporter=reporter, policy=policy, name=name,
+                             elbos=elbos, best_index=best_index)
     return svi_result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
                    elbos, loaded, kept)
 
 
-def after_moves(problem, best, moves: str, *, sample, scale: float, tol: float, reporter, policy, name: str):
+def after_moves(problem, best, moves: str, *, sample, scale: float, tol: float, reporter, policy, name: str,
+                elbos: list, best_index: int):
     """The split-merge check of a converged SVI result (``inference.svi_moves``): (result, the moves
-    kept, or None with --moves none). A stream read once gets no moves (a note says so); a file
-    that changes during their passes ends the fit as an interrupted one at the converged result."""
+    kept, or None with --moves none); ``elbos[best_index]``, the restarts' record, follows a kept
+    move. A stream read once gets no moves (a note says so); a file that changes during their
+    passes ends the fit as an interrupted one at the converged result."""
     if moves == "none":
         return best, None
     if not problem.source.repeatable:
@@ -227,10 +228,13 @@ def after_moves(problem, best, moves: str, *, sample, scale: float, tol: float, 
     from vifit.inference import svi_moves
 
     try:
-        return svi_moves.improve(problem, best, sample, scale, tol=tol, reporter=reporter, policy=policy)
+        moved, kept = svi_moves.improve(problem, best, sample, scale, tol=tol, reporter=reporter, policy=policy)
     except DataChanged as exc:
         best.status, best.stopped_by = "interrupted", exc
         return best, []
+    if kept:
+        elbos[best_index] = moved.elbo
+    return moved, kept
 
 
 def stream_windows(source):

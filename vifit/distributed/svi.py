@@ -86,9 +86,8 @@ def fit(table, *, seed: int, reporter, settings: svi.Settings, k: int, covarianc
                                            init=init, seeds=children[1:], scale=n / sample.shape[0],
                                            n_rows=n, total=total, method=method, policy=policy or DEFAULT)
     best, kept = after_moves(problem, best, moves, sample=sample, scale=n / sample.shape[0], tol=settings.tol,
-                             reporter=reporter, policy=policy or DEFAULT, name=table.source)
-    if kept:
-        elbos[best_index] = best.elbo
+                             reporter=reporter, policy=policy or DEFAULT, name=table.source, elbos=elbos,
+                             best_index=best_index)
     document = svi_result(spec, prior, prior_document, problem, best, settings, method, init, restarts, best_index,
                        elbos, table, kept)
     document.fit_extra.update(backend="dask", partitions=len(parts), workers=parts.workers)

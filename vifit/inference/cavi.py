@@ -139,9 +139,14 @@ def step(problem: Problem, state: State) -> State:
                  trace=state.trace + [(iteration, problem.data_units(value))])
 
 
+def round_off(value: float, rows: float) -> float:
+    """Round-off allowance when comparing two exact ELBOs near ``value`` of the same ``rows``."""
+    return 1e-9 * (abs(value) + rows) + 1e-9
+
+
 def decrease_allowance(problem: Problem, value: float) -> float:
     """Round-off allowance for an ELBO decrease between sweeps."""
-    return 1e-9 * (abs(value) + problem.n_rows) + 1e-9
+    return round_off(value, problem.n_rows)
 
 
 def run(problem: Problem, state: State, *, tol: float, max_iter: int, reporter=None,

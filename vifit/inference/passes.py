@@ -39,21 +39,6 @@ def auto_chunk_rows(spec) -> int:
     return max(1, min(rows, RESP_VALUES // spec.k))
 
 
-# the default chunk of a Gaussian fit with missing cells, in default chunks: 4 when the default was
-# 512 KB of T; the 4 MB default already amortises the per-pattern cost, and 4x would be 16 MB
-MISSING_CHUNK_FACTOR = 1
-
-
-def missing_chunk_rows(spec, n_rows: int) -> int:
-    """The default chunk of a CAVI fit of a Gaussian mixture with missing cells: each chunk's rows
-    with missing cells pay a fixed cost (the batched per-pattern algebra of models.gmm_patterns),
-    so chunks are up to MISSING_CHUNK_FACTOR default ones, T(x) within that many times its default
-    size (wide data keep the default); at most n_rows."""
-    default = auto_chunk_rows(spec)
-    wider = min(MISSING_CHUNK_FACTOR * default, max(default, MISSING_CHUNK_FACTOR * CHUNK_VALUES // spec.n_stats))
-    return max(1, min(wider, n_rows))
-
-
 def default_workers(threads: int | None = None) -> int:
     """Row threads: ``threads`` (a count the caller chose: the commands and the API pass
     vifit.threads.plan("rows").rows, which also reads cgroup quotas, SLURM and the user's

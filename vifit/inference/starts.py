@@ -102,21 +102,17 @@ def _with_fixed_features(problem):
     rows = problem.chunk_rows
     if not getattr(model, "fixed_features", False) or model.n_stats * x.shape[0] * 8 > FEATURES_BYTES:
         return None
-    cached = {}
-    for lo, hi in problem.rows.blocks:
-        for start in range(lo, hi, rows):
-            stop = min(start + rows, hi)
-            buffer = np.empty((model.n_stats, rows))  # the workspace's layout, (p, chunk_rows)
-            cached[start] = (model.fill_features(x[start:stop], buffer), stop)
+    # per block of passes.RowPass, its chunks: (T in the workspace's layout (p, chunk_rows), their weights)
+    blocks = [[(model.fill_features(x[start:min(start + rows, hi)], np.empty((model.n_stats, rows))),
+                None if w is None else w[start:min(start + rows, hi)]) for start in range(lo, hi, rows)]
+              for lo, hi in problem.rows.blocks]
 
     def local_stats(theta: np.ndarray) -> Stats:
         total = Stats.zeros(model)
-        for lo, hi in problem.rows.blocks:  # as passes.RowPass sums: chunks within a block, then blocks
+        for chunks in blocks:  # as RowPass sums: chunks within a block, then blocks
             block = Stats.zeros(model)
-            for start in range(lo, hi, rows):
-                features, stop = cached[start]
-                block = block + local_statistics(theta, features, problem.workspace,
-                                                 None if w is None else w[start:stop])
+            for features, weights in chunks:
+                block = block + local_statistics(theta, features, problem.workspace, weights)
             total = total + block
         return total
 

@@ -24,13 +24,9 @@ from dataclasses import replace
 import numpy as np
 
 from vifit.inference import moves, svi
+from vifit.inference.cavi import round_off
 
 MAX_PASSES = 100  # full-batch steps after a kept move, at most
-
-
-def _allowance(value: float, rows: float) -> float:
-    """Round-off allowance for comparing two exact ELBOs of the same rows (as CAVI's)."""
-    return 1e-9 * (abs(value) + rows) + 1e-9
 
 
 def _passes(problem: svi.Problem, lam: np.ndarray, most: int, tol: float | None, state: svi.State, trace: list,
@@ -83,7 +79,7 @@ def improve(problem: svi.Problem, result: svi.SviResult, sample: np.ndarray, sca
         step = trial_state.step + 1
         lam, value, following, _ = _passes(problem, model.global_step(best.t, scale), moves.TRIAL_SWEEPS, None,
                                            trial_state, trial_trace)
-        if not value > elbo + _allowance(elbo, rows_total):
+        if not value > elbo + round_off(elbo, rows_total):
             break
         lam, value, _, converged = _passes(problem, following, MAX_PASSES, tol, trial_state, trial_trace,
                                            previous=value)
@@ -98,6 +94,6 @@ def improve(problem: svi.Problem, result: svi.SviResult, sample: np.ndarray, sca
     if not accepted:
         return result, []
     elbo, _ = svi._sorted_with_elbo(problem, state, trace, result.n_rows, False)  # by weight, as svi.run
-    if elbo < result.elbo - _allowance(result.elbo, rows_total):  # dp sticks re-sorted below the start
+    if elbo < result.elbo - round_off(result.elbo, rows_total):  # dp sticks re-sorted below the start
         return result, []
     return replace(result, state=state, status=status, elbo=elbo, trace=trace), accepted
