@@ -224,8 +224,8 @@ def test_the_candidates_sweeps_with_t_built_once_are_the_same_bits(monkeypatch, 
             model = GaussianMixture(model.spec, model.prior, model.frame, True)
     sample, weights, scale = starts.uniform_sample(x, None, np.random.default_rng(1), 6000)
     once = starts.candidate_state(model, sample, weights, np.random.default_rng(2), scale)
-    assert (starts._with_fixed_features(cavi.Problem(model, sample)) is None) == (kind == "gaussian-missing")
-    monkeypatch.setattr(starts, "_with_fixed_features", lambda problem: None)
+    assert (starts._feature_blocks(cavi.Problem(model, sample)) is None) == (kind == "gaussian-missing")
+    monkeypatch.setattr(starts, "_feature_blocks", lambda problem: None)
     every = starts.candidate_state(model, sample, weights, np.random.default_rng(2), scale)
     assert np.array_equal(once.lam, every.lam) and once.elbo == every.elbo
     assert np.array_equal(once.stats.t, every.stats.t) and once.stats.neg_entropy == every.stats.neg_entropy

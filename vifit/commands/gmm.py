@@ -48,9 +48,10 @@ pin_blas()
                              "[default: root mean square of the data about --mean-prior]")
 @declared("gmm", "init", show_default=True,
           help="The start. screened: 6 k-means++ starts (greedy seeding, 2 + floor(ln K) candidate rows "
-               "per centre, the one lowering the k-means potential most kept; then Lloyd sweeps), each run "
-               "at most 15 CAVI sweeps on the same uniform sample of 8,192 rows (256 per component for "
-               "K > 32); the highest ELBO there is continued on all rows (the same for --method svi and "
+               "per centre, the one lowering the k-means potential most kept; then at most 5 Lloyd sweeps), "
+               "each run at most 15 CAVI sweeps on the same uniform sample of 8,192 rows (256 per component "
+               "for K > 32), fewer once it cannot reach the best one's ELBO; the highest ELBO there is "
+               "continued on all rows (the same for --method svi and "
                "--backend dask). kmeans++: one such start on all rows, unscreened (the default before "
                "screened). random: nearest of K random rows. random-resp: random soft responsibilities.")
 @declared("gmm", "moves", show_default=True,

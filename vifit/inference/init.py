@@ -43,10 +43,14 @@ def _frame_rows(model, x, ws):
     return model.embed(x, ws.features[1:1 + model.embed_dim])
 
 
-def _distance_chunks(model, x, ws):
+def _distance_chunks(model, x, ws, held=None):
     """(start, stop, z (e, rows)) over x for k-means++ and Lloyd. Their chunks are larger than the
     local step's (z has e rows, T(z) has p), so that per-chunk work dominates per-chunk overhead:
-    2,000,000 x 10 rows are 150 chunks, not 2,000. z is valid until the next chunk."""
+    2,000,000 x 10 rows are 150 chunks, not 2,000. z is valid until the next chunk. held: the
+    rows' embedding (e, n) when the caller keeps it (a screening's sample), one chunk of them all."""
+    if held is not None:
+        yield 0, x.shape[0], held
+        return
     n, e = x.shape[0], model.embed_dim
     rows = int(np.clip(DISTANCE_CHUNK_VALUES // e, ws.chunk_rows, n))
     buffer = np.empty((e, max(rows, 1)))
@@ -72,22 +76,30 @@ def _weighted(values: np.ndarray, weights, start: int, stop: int) -> np.ndarray:
     return values if weights is None else values * weights[start:stop]
 
 
-def kmeanspp_centres(model, x, ws, rng: np.random.Generator, weights=None) -> np.ndarray:
+def kmeanspp_centres(model, x, ws, rng: np.random.Generator, weights=None, held=None) -> np.ndarray:
     """Greedy k-means++ seeding in the model's embedding: (k, e).
 
     For each new centre, 2 + log k candidates are drawn with probability proportional to the
     (weighted) squared distance to the nearest chosen centre (weighted sampling by exponential
     keys, streamed over chunks, so nothing of length n is stored), and the candidate that lowers
-    the k-means potential most is kept."""
+    the k-means potential most is kept. held: the rows' embedding (e, n), when the caller keeps
+    it (a screening's sample): each row's distance to its nearest centre is then kept between
+    rounds too, not recomputed from every centre chosen so far."""
     n, k = x.shape[0], model.k
     trials = 2 + int(np.log(k))
     centres = np.empty((k, model.embed_dim))
     first = rng.integers(n) if weights is None else _draw_positive(weights, rng, 1)[0]
-    centres[0] = _frame_rows(model, x[first][None, :], ws)[:, 0]
+    centres[0] = (held[:, first] if held is not None else _frame_rows(model, x[first][None, :], ws)[:, 0])
+    nearest_held = None if held is None else squared_distances(held, centres[:1])[0]
+
+    def nearest_of(z, j):
+        """(rows,): each row's squared distance to the nearest of centres[:j]."""
+        return nearest_held if held is not None else squared_distances(z, centres[:j]).min(axis=0)
+
     for j in range(1, k):
         keys, rows, total = np.full(trials, -np.inf), np.zeros(trials, dtype=np.int64), 0.0
-        for start, stop, z in _distance_chunks(model, x, ws):
-            nearest = _weighted(squared_distances(z, centres[:j]).min(axis=0), weights, start, stop)
+        for start, stop, z in _distance_chunks(model, x, ws, held):
+            nearest = _weighted(nearest_of(z, j), weights, start, stop)
             total += nearest.sum()
             with np.errstate(divide="ignore"):
                 chunk_keys = np.log(rng.random(stop - start)) / nearest  # larger is likelier; 0 -> -inf
@@ -98,12 +110,15 @@ def kmeanspp_centres(model, x, ws, rng: np.random.Generator, weights=None) -> np
             keys = merged[top]
         if not total > 0 or not np.isfinite(keys).all():  # rows sit on the centres (duplicates)
             rows = rng.integers(n, size=trials) if weights is None else _draw_positive(weights, rng, trials)
-        candidates = _frame_rows(model, x[np.sort(rows)], ws).T.copy()
+        picked = np.sort(rows)
+        candidates = (held[:, picked] if held is not None else _frame_rows(model, x[picked], ws)).T.copy()
         potential = np.zeros(trials)
-        for start, stop, z in _distance_chunks(model, x, ws):
-            nearest = squared_distances(z, centres[:j]).min(axis=0)
+        for start, stop, z in _distance_chunks(model, x, ws, held):
+            nearest = nearest_of(z, j)
             potential += _weighted(np.minimum(squared_distances(z, candidates), nearest), weights, start, stop).sum(axis=1)
         centres[j] = candidates[int(np.argmin(potential))]
+        if held is not None:
+            nearest_held = np.minimum(nearest_held, squared_distances(held, centres[j:j + 1])[0])
     return centres
 
 
@@ -112,13 +127,14 @@ def _draw_positive(weights: np.ndarray, rng: np.random.Generator, count: int, re
     return rng.choice(np.flatnonzero(weights > 0), size=count, replace=replace)
 
 
-def lloyd(model, x, ws, centres: np.ndarray, sweeps: int = LLOYD_SWEEPS, weights=None) -> np.ndarray:
+def lloyd(model, x, ws, centres: np.ndarray, sweeps: int = LLOYD_SWEEPS, weights=None, held=None) -> np.ndarray:
     """Refine centres (k, e) by up to ``sweeps`` (weighted) k-means (Lloyd) passes in chunks; a
-    centre that loses all its rows stays where it is."""
+    centre that loses all its rows stays where it is. held: the rows' embedding (e, n), when the
+    caller keeps it."""
     centres = centres.copy()
     for _ in range(sweeps):
         sums, counts = np.zeros_like(centres), np.zeros(model.k)
-        for start, stop, z in _distance_chunks(model, x, ws):
+        for start, stop, z in _distance_chunks(model, x, ws, held):
             labels = np.argmin(squared_distances(z, centres), axis=0)
             w = None if weights is None else weights[start:stop]
             counts += np.bincount(labels, weights=w, minlength=model.k)

@@ -131,13 +131,16 @@ def proposals(model, lam: np.ndarray, x: np.ndarray, weights, chunk_rows: int, s
     offsets = np.einsum("ke,ke->k", axes, means)
     for features, resp, z, w in _sample_pass(model, theta, x, weights, chunk_rows):
         rw = _weighted(resp, w)
+        own = _plogp(resp)  # (k, rows), once for every pair
         for index, (a, b) in enumerate(pairs):
-            both = resp[a] + resp[b]
-            gained = _plogp(both) - _plogp(resp[a]) - _plogp(resp[b])
+            gained = _plogp(resp[a] + resp[b]) - own[a] - own[b]
             merged_plogp[index] += float(gained.sum() if w is None else gained @ w)
         u = axes @ z - offsets[:, None]
+        term = rw.copy()  # r u^j by products: numpy's u ** 3 and u ** 4 call pow() per value, 10x slower
         for j in range(5):
-            powers[:, j] += (rw * u ** j).sum(axis=1)
+            powers[:, j] += term.sum(axis=1)
+            if j < 4:
+                term *= u
         lower += features @ (rw * (u <= 0)).T
     merges = []
     for index, (a, b) in enumerate(pairs):
