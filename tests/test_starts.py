@@ -229,3 +229,82 @@ def test_the_candidates_sweeps_with_t_built_once_are_the_same_bits(monkeypatch, 
     every = starts.candidate_state(model, sample, weights, np.random.default_rng(2), scale)
     assert np.array_equal(once.lam, every.lam) and once.elbo == every.elbo
     assert np.array_equal(once.stats.t, every.stats.t) and once.stats.neg_entropy == every.stats.neg_entropy
+
+
+def _sample_model(n: int = 8192):
+    """A Gaussian mixture model of the test mixture's first n rows (a screening-sized sample)."""
+    from gmm_helpers import problem_for
+    from vifit.models import gmm
+
+    x, _, _, _ = make_mixture(n=n)
+    return problem_for(gmm.Spec(K, D, "full", "dirichlet"), x).model, x
+
+
+def test_kmeans_plus_plus_on_a_held_sample_picks_the_rows_streaming_picks():
+    """The screening keeps its sample's embedding and each row's nearest-centre distance between
+    rounds (init.kmeanspp_centres(held=...)); from the same seed it must pick the same rows as
+    the streamed seeding, which recomputes every distance from the rows in each round, and Lloyd
+    and the one-hot statistics must agree with theirs."""
+    from vifit.inference import init, starts
+    from vifit.models.mixture import Workspace
+
+    model, x = _sample_model()
+    ws = Workspace(model, 2048)
+    screen = starts.Screen(model, x, None)
+    try:
+        held = screen.embedded
+        for seed in range(3):
+            streamed = init.kmeanspp_centres(model, x, ws, np.random.default_rng(seed))
+            kept = init.kmeanspp_centres(model, x, ws, np.random.default_rng(seed), held=held)
+            assert np.array_equal(streamed, kept)  # rows of the data: the same rows, the same numbers
+            refined = init.lloyd(model, x, ws, streamed, sweeps=5)
+            assert np.allclose(init.lloyd(model, x, ws, kept, sweeps=5, held=held), refined, rtol=1e-12, atol=1e-12)
+            direct = init.hard_assignment_stats(model, x, ws, refined)
+            shared = screen.hard_assignment_stats(refined)
+            assert np.allclose(shared.t, direct.t, rtol=1e-12, atol=1e-9) and shared.neg_entropy == direct.neg_entropy == 0.0
+            assert shared.rows == direct.rows == x.shape[0]
+    finally:
+        screen.close()
+
+
+def test_a_candidate_stops_early_only_when_it_cannot_win(monkeypatch):
+    """Stopping a candidate that cannot reach the best ELBO so far (starts._out_of_reach) saves its
+    sweeps and changes nothing: the screening with the early stop gives the same winner, to the
+    bit, as the screening that runs every candidate to SCREEN_SWEEPS or convergence; and the
+    rule stops only a candidate whose every remaining sweep would have to gain more than
+    OUT_OF_REACH_FACTOR times its last gain."""
+    from vifit.inference import starts
+    from vifit.models.mixture import Workspace
+
+    assert not starts._out_of_reach(-100.0, 10.0, 6, -90.0)  # 6 sweeps of 2 x 10 reach -90
+    assert starts._out_of_reach(-100.0, 0.5, 6, -90.0)
+    assert not starts._out_of_reach(-100.0, 0.5, 6, None)  # the first candidate runs in full
+    x, _, _, _ = make_mixture(n=200_000)
+    model, _ = _sample_model()
+    ws = Workspace(model, 2048)
+    sweeps = []
+    real_local = starts.Screen.__init__
+
+    def counting_init(self, *args, **kwargs):
+        real_local(self, *args, **kwargs)
+        inner = self.local_stats
+
+        def counted(theta):
+            sweeps.append(1)
+            return inner(theta)
+
+        self.local_stats = counted
+
+    monkeypatch.setattr(starts.Screen, "__init__", counting_init)
+    saved = []
+    for seed in range(3):
+        sweeps.clear()
+        early = starts.screened_stats(model, x, ws, np.random.default_rng(seed))
+        with_stop = len(sweeps)
+        with monkeypatch.context() as patched:
+            patched.setattr(starts, "_out_of_reach", lambda *args: False)
+            sweeps.clear()
+            full = starts.screened_stats(model, x, ws, np.random.default_rng(seed))
+        assert np.array_equal(early.t, full.t) and early.neg_entropy == full.neg_entropy
+        saved.append(len(sweeps) - with_stop)
+    assert min(saved) >= 0 and max(saved) > 0  # the stop did cut some losing candidate short
