@@ -194,3 +194,65 @@ def test_resume_refuses_a_checkpoint_of_another_command_line(tmp_path, overlappi
                             "--resume", str(ckpt), "-o", str(tmp_path / "b.json")], capture_output=True, timeout=120)
     assert other.returncode == 2 and b"same command line" in other.stderr
     assert not (tmp_path / "b.json").exists()
+
+
+def _pool_workers(pid: int) -> list[int]:
+    """The pids of the spawned multiprocessing workers whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid and b"spawn_main" in command:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the pool's workers")
+@pytest.mark.parametrize("signum,code,target", [(signal.SIGINT, 130, "group"), (signal.SIGTERM, 143, "group"),
+                                                (signal.SIGTERM, 143, "parent")],
+                         ids=["INT-group", "TERM-group", "TERM-parent"])
+def test_a_jobs_grid_stops_at_once_on_a_signal(tmp_path, overlapping, signum, code, target):
+    """--jobs 2: a Ctrl-C (SIGINT to the terminal's process group), a batch system's SIGTERM to the
+    job's processes, or a SIGTERM to vifit alone stops the fits under way after their current
+    sweep, and the best result so far is written marked interrupted, with no worker left. Before,
+    the workers ignored SIGINT and the run went on until every candidate was fitted (a grid of
+    ~100 s ended 197 s after the signal on the benchmark file), and a SIGTERM to the group
+    killed a worker and left the pool waiting for its task for ever."""
+    out = tmp_path / "grid.json"
+    path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path)
+    # four candidates of 10 restarts on two jobs: about 60 s if nothing stops them (8 s with one restart)
+    proc = subprocess.Popen([sys.executable, "-m", "vifit", "gmm", str(overlapping), "--k", "9-12", "--jobs", "2",
+                             "--tol", "0", "--max-iter", "3000", "--restarts", "10", "--seed", "1", "--progress", "none",
+                             "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(_pool_workers(proc.pid)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    workers = _pool_workers(proc.pid)
+    assert len(workers) == 2
+    time.sleep(3)  # the workers import vifit and start their fits
+    assert proc.poll() is None
+    sent = time.monotonic()
+    if target == "group":
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr.decode()
+    assert time.monotonic() - sent < 15, stderr.decode()  # a sweep here takes milliseconds
+    assert b"Traceback" not in stderr and b"interrupted" in stderr
+    document = json.loads(out.read_text())
+    assert document["fit"]["status"] == "interrupted"
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.json"]
+    for worker in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(worker, 0)

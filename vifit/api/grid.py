@@ -16,8 +16,10 @@ The tasks are independent, so ``--jobs N`` runs them in N spawned processes
 depend on the threads (inference.passes), so the results equal ``--jobs 1``'s. With one job the
 fits run here, with their progress shown; in worker processes notes and warnings are recorded
 and said here afterwards, in the tasks' order. A stop request (SIGINT, SIGTERM) ends a run of
-one job after the fit in progress; with several jobs the workers ignore SIGINT, and the run
-ends once the fits under way are done.
+one job after the fit in progress; with several jobs the workers leave the signals to this
+process, which passes the request on (vifit.parallel): the fits under way stop after their
+current sweep, those not started after their first, and the outcomes up to the first fit that
+was interrupted are kept, as with one job.
 """
 
 from __future__ import annotations
@@ -133,14 +135,14 @@ class _Recorded:
 
 def run_job(job) -> Outcome:
     """One task in a worker process (vifit.parallel.run_tasks): job = (task, table, seed, on_decrease)."""
-    import signal
-
+    from vifit import parallel
     from vifit.inference.policy import LoopPolicy
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller's handler owns the stop request (module doc)
+    parallel.ignore_signals_in_worker()  # the caller's handler owns the stop request (module doc)
     task, table, seed, on_decrease = job
     reporter = _Recorded()
-    outcome = run_task(task, table, seed=seed, reporter=reporter, policy=LoopPolicy(on_decrease=on_decrease))
+    policy = LoopPolicy(on_decrease=on_decrease, should_stop=parallel.stop_requested)
+    outcome = run_task(task, table, seed=seed, reporter=reporter, policy=policy)
     outcome.messages = reporter.messages
     return outcome
 
@@ -166,8 +168,14 @@ def _run(grid: Grid, tasks: list[Task], table, seed: int, reporter, policy) -> l
     if grid.jobs > 1 and len(tasks) > 1:
         from vifit.parallel import run_tasks
 
+        from vifit import interrupt
+
         on_decrease = getattr(policy, "on_decrease", "warn")
-        outcomes = run_tasks(run_job, [(task, table, seed, on_decrease) for task in tasks], grid.jobs)
+        stop = policy.should_stop if policy is not None else interrupt.requested
+        outcomes = run_tasks(run_job, [(task, table, seed, on_decrease) for task in tasks], grid.jobs, stop=stop)
+        # as with one job: the outcomes up to the first fit that was interrupted
+        stopped = [i for i, outcome in enumerate(outcomes) if outcome.result.status == "interrupted"]
+        outcomes = outcomes[:stopped[0] + 1] if stopped else outcomes
         reporter.release()  # the notes held until a fit starts (Reporter.start) come first, as with one job
         for outcome in outcomes:
             for kind, message in outcome.messages:
